@@ -1,0 +1,159 @@
+"""State backends: where each environment's state document and lock live.
+
+A backend stores, per environment, one JSON *state document* and at most one
+*lock*. Writes of the document are atomic (a reader sees the old or the new
+document, never a torn one). The lock is taken with an atomic create-if-absent
+(``O_EXCL`` locally, a conditional ``PutObject`` with ``If-None-Match: *`` on
+S3) so two runs can never both hold it.
+
+State document (``StateDocument.to_json``)::
+
+    {"version": 1, "environment": "dev", "serial": 7, "lineage": "<uuid>",
+     "updated_at": "...", "run_id": "...",
+     "resources": {NAME: {"type", "target", "id", "attributes", "outputs",
+                          "depends_on", "run_id"}},
+     "pending": [{"resource", "action", "run_id", "started_at"}]}
+
+``pending`` is the journal of operations that were started but not finished:
+a run records the intent before calling the cloud and clears it after, so a
+run killed in between leaves a visible record that the next plan reconciles
+(by looking the object up by its natural key).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds an environment's lock, as stored in the lock object."""
+
+    lock_id: str
+    environment: str
+    run_id: str
+    actor: str
+    host: str
+    pid: int
+    created_at: float
+    ci_run_url: str | None = None
+    operation: str = "apply"
+
+    @classmethod
+    def new(cls, environment: str, run_id: str, operation: str, ci_run_url: str | None = None) -> LockInfo:
+        try:
+            actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("BUILD_USER_ID") or getpass.getuser()
+        except (KeyError, OSError):
+            actor = "unknown"
+        return cls(
+            lock_id=str(uuid.uuid4()),
+            environment=environment,
+            run_id=run_id,
+            actor=actor,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            created_at=time.time(),
+            ci_run_url=ci_run_url,
+            operation=operation,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LockInfo:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def is_stale_here(self) -> bool:
+        """True when the holder ran on this host and its process is gone."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created_at))
+        text = f"run {self.run_id} ({self.operation}) by {self.actor} on {self.host} pid {self.pid} since {when}"
+        if self.ci_run_url:
+            text += f", {self.ci_run_url}"
+        return text
+
+
+@dataclass
+class StateDocument:
+    environment: str
+    serial: int = 0
+    lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
+    updated_at: str = ""
+    run_id: str = ""
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "environment": self.environment,
+            "serial": self.serial,
+            "lineage": self.lineage,
+            "updated_at": self.updated_at,
+            "run_id": self.run_id,
+            "resources": self.resources,
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StateDocument:
+        return cls(
+            environment=data["environment"],
+            serial=int(data.get("serial", 0)),
+            lineage=data.get("lineage") or str(uuid.uuid4()),
+            updated_at=data.get("updated_at", ""),
+            run_id=data.get("run_id", ""),
+            resources=dict(data.get("resources", {})),
+            pending=list(data.get("pending", [])),
+        )
+
+
+class StateBackend(Protocol):
+    """Storage for state documents and locks. Implementations: local, s3."""
+
+    description: str  # human readable, e.g. "local .deployforge/state" or "s3://bucket/prefix"
+
+    def read(self, environment: str) -> StateDocument | None:
+        """The environment's state, or None when it has none yet. Raises StateError if unreadable."""
+        ...
+
+    def write(self, document: StateDocument) -> None:
+        """Atomically replace the environment's state document."""
+        ...
+
+    def acquire_lock(self, info: LockInfo) -> LockInfo:
+        """Take the environment's lock or raise LockHeldError naming the holder."""
+        ...
+
+    def release_lock(self, info: LockInfo) -> None:
+        """Release a lock this run holds (no error if it is already gone)."""
+        ...
+
+    def read_lock(self, environment: str) -> LockInfo | None: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove the lock with this id, whichever environment it is on. StateError if none."""
+        ...
+
+    def environments(self) -> Iterator[str]: ...

@@ -1,0 +1,132 @@
+"""Local state backend: ``.deployforge/state/<env>.json`` and ``.deployforge/locks/<env>.lock``.
+
+Writes go to a temporary file in the same folder, are fsynced, then renamed
+over the old file (atomic on POSIX). The lock file is created with
+``O_CREAT | O_EXCL`` so exactly one process can take it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from deployforge.errors import LockHeldError, StateError
+from deployforge.state.base import LockInfo, StateDocument
+
+
+def lock_held_error(holder: LockInfo, stale: bool) -> LockHeldError:
+    message = f"environment '{holder.environment}' is locked by {holder.describe()}"
+    if stale:
+        message += " - that process is no longer running, so the lock is stale"
+        hint = f"check the state, then run: deployforge state unlock {holder.lock_id}"
+    else:
+        hint = f"wait for that run to finish; if it is dead, run: deployforge state unlock {holder.lock_id}"
+    return LockHeldError(message, lock_id=holder.lock_id, holder=holder.to_json(), hint=hint)
+
+
+def atomic_write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class LocalBackend:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.description = f"local {self.root}"
+
+    def _state_path(self, environment: str) -> Path:
+        return self.root / "state" / f"{environment}.json"
+
+    def _lock_path(self, environment: str) -> Path:
+        return self.root / "locks" / f"{environment}.lock"
+
+    def read(self, environment: str) -> StateDocument | None:
+        path = self._state_path(environment)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state {path}: {exc.strerror}") from None
+        try:
+            return StateDocument.from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"state file {path} is not valid DeployForge state: {exc}",
+                hint="restore it from version control or a backup; DeployForge never writes partial files",
+            ) from None
+
+    def write(self, document: StateDocument) -> None:
+        path = self._state_path(document.environment)
+        try:
+            atomic_write_json(path, document.to_json())
+        except OSError as exc:
+            raise StateError(f"cannot write state {path}: {exc.strerror}") from None
+
+    def read_lock(self, environment: str) -> LockInfo | None:
+        path = self._lock_path(environment)
+        try:
+            return LockInfo.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise StateError(f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand") from None
+
+    def acquire_lock(self, info: LockInfo) -> LockInfo:
+        path = self._lock_path(info.environment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(info.to_json(), indent=2).encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = self.read_lock(info.environment)
+            if holder is None:  # released between our attempt and the read: try once more
+                return self.acquire_lock(info)
+            raise lock_held_error(holder, holder.is_stale_here()) from None
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return info
+
+    def release_lock(self, info: LockInfo) -> None:
+        current = self.read_lock(info.environment)
+        if current is not None and current.lock_id == info.lock_id:
+            self._lock_path(info.environment).unlink(missing_ok=True)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        for env in self._lock_environments():
+            current = self.read_lock(env)
+            if current is not None and current.lock_id == lock_id:
+                self._lock_path(env).unlink(missing_ok=True)
+                return current
+        raise StateError(f"no lock with id {lock_id} in {self.description}",
+                         hint="`deployforge state list` shows the environments and their locks")
+
+    def _lock_environments(self) -> Iterator[str]:
+        folder = self.root / "locks"
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.lock")):
+                yield path.stem
+
+    def environments(self) -> Iterator[str]:
+        folder = self.root / "state"
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.json")):
+                yield path.stem
