@@ -1,0 +1,303 @@
+"""The use cases every front door calls: validate, plan, apply, state and audit housekeeping.
+
+Front doors (the CLI, the GitHub Action entrypoint, the Jenkins library
+through the CLI) turn their inputs into ``Options``, call these functions and
+render the ``RunResult`` they return. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from deployforge.errors import (
+    EXIT_CHANGES,
+    EXIT_FAILURE,
+    EXIT_OK,
+    DeployForgeError,
+    StalePlanError,
+    UsageError,
+)
+from deployforge.model.config import Config
+from deployforge.model.plan import PLAN_FORMAT, Plan
+from deployforge.model.result import RunResult
+from deployforge.providers.base import Provider
+from deployforge.state.base import LockInfo, StateBackend, StateDocument
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Options:
+    config: str = "deployforge.yaml"
+    environment: str | None = None
+    sandbox: bool = False
+    parallelism: int = 10
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class Workspace:
+    """One command's view of a project: its config, state backend, providers and audit log."""
+
+    def __init__(self, options: Options, run_id: str | None = None):
+        from deployforge.audit import new_run_id
+
+        self.options = options
+        self.run_id = run_id or new_run_id()
+        self._providers: dict[str, Provider] = {}
+
+    @cached_property
+    def config(self) -> Config:
+        from deployforge.config.load import load_config
+
+        env = self.options.environment or self.options.environ.get("DEPLOYFORGE_ENVIRONMENT") or None
+        return load_config(self.options.config, environment=env, environ=self.options.environ)
+
+    @property
+    def project_dir(self) -> Path:
+        return Path(self.options.config).resolve().parent
+
+    @property
+    def root(self) -> Path:
+        """The project's .deployforge folder (local state, sandbox, audit log)."""
+        try:
+            rel = self.config.state.path
+        except DeployForgeError:
+            rel = ".deployforge"
+        return self.project_dir / rel
+
+    @cached_property
+    def sandbox_endpoint(self) -> str | None:
+        if not (self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")):
+            return None
+        from deployforge.providers import sandbox
+
+        return sandbox.ensure_running(self.root).endpoint
+
+    @cached_property
+    def backend(self) -> StateBackend:
+        settings = self.config.state
+        if settings.backend == "s3":
+            from deployforge.state.s3 import S3Backend
+
+            endpoint = self.sandbox_endpoint or settings.endpoint_url
+            return S3Backend(settings.url or "", region=settings.region, endpoint_url=endpoint,
+                             profile=settings.profile)
+        from deployforge.state.local import LocalBackend
+
+        return LocalBackend(self.project_dir / settings.path)
+
+    def provider(self, target_name: str) -> Provider:
+        if target_name not in self._providers:
+            from deployforge.providers.registry import provider_for_target
+
+            target = self.config.targets.get(target_name)
+            if target is None:
+                raise UsageError(f"state refers to target '{target_name}', which the config no longer defines",
+                                 hint="restore the target in the config until its resources are deleted")
+            settings = target.settings()
+            if self.sandbox_endpoint and target.provider == "aws":
+                settings.update(endpoint_url=self.sandbox_endpoint, profile=None,
+                                access_key_id="sandbox", secret_access_key="sandbox",
+                                region=target.region or "us-east-1")
+            self._providers[target_name] = provider_for_target(target.provider, target_name, settings)
+        return self._providers[target_name]
+
+    def providers_for(self, state: StateDocument) -> dict[str, Provider]:
+        names = {r.target for r in self.config.resources.values()} | {e["target"] for e in state.resources.values()}
+        return {name: self.provider(name) for name in sorted(names)}
+
+    def read_state(self) -> StateDocument:
+        return self.backend.read(self.config.environment) or StateDocument(environment=self.config.environment)
+
+    def api_calls(self) -> dict[str, int]:
+        calls: dict[str, int] = {}
+        for provider in self._providers.values():
+            for service, count in (getattr(provider, "api_calls", None) or {}).items():
+                calls[service] = calls.get(service, 0) + count
+        return calls
+
+
+# -- use cases --------------------------------------------------------------
+
+def validate(ws: Workspace) -> RunResult:
+    config = ws.config  # raises ConfigError with every issue
+    return RunResult("validate", config.environment, ws.run_id, EXIT_OK, config.path, config.config_hash,
+                     extra={"resources": len(config.resources), "targets": sorted(config.targets)})
+
+
+def _type_info(ws: Workspace) -> Callable[[str], Any]:
+    from deployforge.providers.registry import resource_type_infos
+
+    infos = resource_type_infos()
+    return lambda rtype: infos[rtype][1]
+
+
+def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
+    from deployforge.engine.planner import make_plan, refresh
+
+    config = ws.config
+    observed = refresh(config.resources, state, ws.providers_for(state), parallelism=ws.options.parallelism)
+    return make_plan(config.resources, state, observed, _type_info(ws), environment=config.environment,
+                     config_hash=config.config_hash, run_id=ws.run_id)
+
+
+def plan(ws: Workspace, out: str | None = None) -> RunResult:
+    config = ws.config
+    state = ws.read_state()
+    the_plan = compute_plan(ws, state)
+    if out:
+        write_plan_file(out, the_plan)
+    code = EXIT_CHANGES if the_plan.has_changes else EXIT_OK
+    return RunResult("plan", config.environment, ws.run_id, code, config.path, config.config_hash, plan=the_plan,
+                     extra={"plan_file": out} if out else {})
+
+
+def write_plan_file(path: str, the_plan: Plan) -> None:
+    from deployforge.state.local import atomic_write_json
+
+    try:
+        atomic_write_json(Path(path), the_plan.to_json())
+    except OSError as exc:
+        raise UsageError(f"cannot write the plan to {path}: {exc.strerror}") from None
+
+
+def read_plan_file(path: str) -> Plan:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"plan file '{path}' not found", hint="create one with: deployforge plan --out FILE") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"'{path}' is not a readable DeployForge plan: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise UsageError(f"'{path}' is not a DeployForge plan (format {PLAN_FORMAT})",
+                         hint="plans are written by: deployforge plan --out FILE")
+    try:
+        return Plan.from_json(data)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UsageError(f"plan file '{path}' is damaged: missing or bad field {exc}") from None
+
+
+def check_saved_plan(saved: Plan, config: Config, state: StateDocument, fresh: Plan) -> None:
+    """Refuse a saved plan when the config, the state or the live objects moved since it was made."""
+    hint = "make a new plan: deployforge plan --out FILE"
+    if saved.environment != config.environment:
+        raise StalePlanError(f"the plan is for environment '{saved.environment}', not '{config.environment}'",
+                             hint="pass --environment " + saved.environment)
+    if saved.config_hash != config.config_hash:
+        raise StalePlanError("the configuration changed since the plan was made", hint=hint)
+    if saved.state_serial != state.serial or (saved.state_lineage and saved.state_lineage != state.lineage):
+        raise StalePlanError(
+            f"the state changed since the plan was made (serial {saved.state_serial} -> {state.serial})", hint=hint)
+    now = {r.name: r for r in fresh.resources}
+    for rp in saved.resources:
+        current = now.get(rp.name)
+        if current is None or current.live_fingerprint != rp.live_fingerprint:
+            raise StalePlanError(f"{rp.address} changed in the cloud since the plan was made", hint=hint)
+
+
+def apply(
+    ws: Workspace,
+    *,
+    plan_file: str | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    cancel: threading.Event | None = None,
+    on_event: Callable[..., None] | None = None,
+    ci_run_url: str | None = None,
+) -> RunResult:
+    from deployforge.engine.apply import Applier
+
+    config = ws.config
+    saved = read_plan_file(plan_file) if plan_file else None
+    backend = ws.backend
+    lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "apply", ci_run_url))
+    try:
+        state = ws.read_state()
+        fresh = compute_plan(ws, state)
+        if saved is not None:
+            check_saved_plan(saved, config, state, fresh)
+            the_plan = replace(saved, run_id=ws.run_id)
+        else:
+            the_plan = fresh
+        cleanup = any(r.name not in config.resources for r in the_plan.resources)
+        adopted = any(r.name not in state.resources and r.resource_id for r in the_plan.resources)
+        if not the_plan.has_changes and not cleanup and not adopted:
+            return RunResult("apply", config.environment, ws.run_id, EXIT_OK, config.path, config.config_hash,
+                             plan=the_plan, messages=("No changes. The infrastructure matches the configuration.",))
+        if saved is None and confirm is not None and not confirm(the_plan):
+            return RunResult("apply", config.environment, ws.run_id, EXIT_FAILURE, config.path, config.config_hash,
+                             plan=the_plan, messages=("Apply cancelled; nothing was changed.",))
+        applier = Applier(plan=the_plan, resources=config.resources, providers=ws.providers_for(state),
+                          backend=backend, state=state, run_id=ws.run_id, parallelism=ws.options.parallelism,
+                          cancel=cancel, on_event=on_event)
+        outcome = applier.run()
+    finally:
+        backend.release_lock(lock)
+    code = EXIT_OK if outcome.ok else (EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILURE)
+    return RunResult("apply", config.environment, ws.run_id, code, config.path, config.config_hash,
+                     plan=the_plan, apply=outcome)
+
+
+def plan_hash(the_plan: Plan | None) -> str | None:
+    if the_plan is None:
+        return None
+    from deployforge.config.load import canonical_hash
+
+    return canonical_hash({k: v for k, v in the_plan.to_json().items() if k not in ("created_at", "run_id")})
+
+
+def audit_path(ws: Workspace) -> Path:
+    try:
+        custom = ws.config.audit.path
+    except DeployForgeError:
+        custom = None
+    return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
+
+
+def record_audit(ws: Workspace, *, command: str, argv: list[str], result: RunResult | None,
+                 error: DeployForgeError | None, exit_code: int, started: float) -> dict[str, Any] | None:
+    """Append this command's record to the audit log. Never raises for a config that failed to load."""
+    from deployforge.audit import AuditLog, ci_context, peak_memory_mb
+
+    try:
+        enabled = ws.config.audit.enabled
+        config_hash: str | None = ws.config.config_hash
+        environment: str | None = ws.config.environment
+    except DeployForgeError:
+        enabled, config_hash, environment = True, None, ws.options.environment
+    if not enabled:
+        return None
+    fields: dict[str, Any] = {
+        "run_id": ws.run_id,
+        "command": command,
+        "argv": argv,
+        "environment": environment,
+        "context": ci_context(ws.options.environ),
+        "config_path": ws.options.config,
+        "config_hash": config_hash,
+        "plan_hash": plan_hash(result.plan) if result else None,
+        "outcome": "ok" if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None) else "error",
+        "exit_code": exit_code,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        "peak_memory_mb": peak_memory_mb(),
+        "api_calls": ws.api_calls(),
+    }
+    if result is not None and result.plan is not None:
+        fields["changes"] = {k: v for k, v in result.plan.counts().items() if v}
+    if result is not None and result.apply is not None:
+        fields["apply"] = {k: v for k, v in result.apply.counts().items() if v}
+    if error is not None:
+        fields["error"] = error.message
+    return AuditLog(audit_path(ws)).append(fields)
+
+
+def describe_exit(code: int) -> str:
+    return {EXIT_OK: "ok", EXIT_FAILURE: "failed", EXIT_CHANGES: "changes", EXIT_INTERRUPTED: "interrupted"}.get(
+        code, str(code))

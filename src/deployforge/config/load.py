@@ -1,0 +1,276 @@
+"""Load ``deployforge.yaml``: parse with positions, check the schema, resolve references, build the model.
+
+Every problem in the file is collected and raised together as one
+``ConfigError`` whose issues carry ``file:line:col`` and a hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deployforge.config.refs import RefProblem, interpolate, parse_secret, resource_refs, walk_strings
+from deployforge.config.schema import config_schema
+from deployforge.config.validate import SchemaValidator, did_you_mean
+from deployforge.config.yamlpos import Positions, load_yaml
+from deployforge.engine.dag import find_cycle
+from deployforge.errors import ConfigError, ConfigIssue, Location, UsageError
+from deployforge.model.config import AuditSettings, Config, Resource, SecretRef, StateSettings, Target
+from deployforge.providers.registry import resource_type_infos
+
+DEFAULT_CONFIG = "deployforge.yaml"
+DEFAULT_ENVIRONMENT = "default"
+# Sections whose strings are interpolated at load time. Hooks get their context as
+# DEPLOYFORGE_* environment variables instead; workflows resolve ${steps...} when they run.
+_INTERPOLATED = ("variables", "targets", "environments", "resources", "state", "audit", "notifications", "deploy")
+
+
+def read_config_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = "create one (see examples/quickstart/deployforge.yaml) or pass --config PATH"
+        if path != DEFAULT_CONFIG:
+            hint = f"check the path; the default is ./{DEFAULT_CONFIG}"
+        raise UsageError(f"config file '{path}' not found", hint=hint) from None
+    except IsADirectoryError:
+        raise UsageError(f"'{path}' is a folder, not a config file", hint=f"pass {path}/{DEFAULT_CONFIG}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(f"the file is not UTF-8 text ({exc.reason})", Location(path))]) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config '{path}': {exc.strerror}") from None
+
+
+def choose_environment(document: Mapping[str, Any], requested: str | None, pos: Positions) -> str:
+    envs = document.get("environments") or {}
+    if requested:
+        if envs and requested not in envs:
+            hint = did_you_mean(requested, envs) or f"environments in this file: {', '.join(envs)}"
+            raise ConfigError(
+                [ConfigIssue(f"environment '{requested}' is not defined", pos.location(("environments",), key=True), hint)]
+            )
+        return requested
+    if not envs:
+        return DEFAULT_ENVIRONMENT
+    if len(envs) == 1:
+        return next(iter(envs))
+    raise UsageError(
+        f"this config defines several environments ({', '.join(envs)}); choose one",
+        hint="pass --environment NAME (or set DEPLOYFORGE_ENVIRONMENT)",
+    )
+
+
+def canonical_hash(document: Any) -> str:
+    blob = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_config(path: str = DEFAULT_CONFIG, *, environment: str | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    text = read_config_text(path)
+    document, pos = load_yaml(text, path)
+    if document is None or document == {}:
+        raise ConfigError([ConfigIssue("the config file is empty", Location(path, 1, 1),
+                                       "start from examples/quickstart/deployforge.yaml")])
+    if not isinstance(document, dict):
+        raise ConfigError([ConfigIssue("the config must be a mapping of sections (targets:, resources:, ...)",
+                                       Location(path, 1, 1))])
+    issues = SchemaValidator(config_schema(), pos).validate(document)
+    env_name = choose_environment(document, environment, pos) if not issues else (environment or DEFAULT_ENVIRONMENT)
+    if issues:
+        raise ConfigError(issues)
+    return _build(document, pos, env_name, environ, path)
+
+
+def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str) -> Config:
+    issues: list[ConfigIssue] = []
+    env_doc: dict[str, Any] = (document.get("environments") or {}).get(env_name) or {}
+
+    # 1. variables: top level, then the environment's overrides
+    variables: dict[str, Any] = {}
+
+    def resolve(value: Any, at: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
+        def one(text: str, p: tuple[Any, ...]) -> Any:
+            if text.startswith("vault://"):
+                try:
+                    return parse_secret(text)
+                except RefProblem as exc:
+                    issues.append(ConfigIssue(exc.message, pos.location(p), exc.hint, p))
+                    return text
+            try:
+                return interpolate(text, environ, variables)
+            except RefProblem as exc:
+                issues.append(ConfigIssue(exc.message, pos.location(p), exc.hint, p))
+                return text
+
+        return walk_strings(value, at, one)
+
+    for key, value in (document.get("variables") or {}).items():
+        variables[key] = resolve(value, ("variables", key), {})
+    for key, value in (env_doc.get("variables") or {}).items():
+        variables[key] = resolve(value, ("environments", env_name, "variables", key), {})
+
+    resolved: dict[str, Any] = {}
+    for section, value in document.items():
+        if section in _INTERPOLATED and section != "variables":
+            resolved[section] = resolve(value, (section,), variables)
+        else:
+            resolved[section] = value
+
+    # 2. targets, with the environment's overrides
+    targets: dict[str, Target] = {}
+    env_targets = ((resolved.get("environments") or {}).get(env_name) or {}).get("targets") or {}
+    for name in env_targets:
+        if name not in (resolved.get("targets") or {}):
+            p = ("environments", env_name, "targets", name)
+            issues.append(ConfigIssue(f"environment '{env_name}' overrides unknown target '{name}'",
+                                      pos.location(p, key=True),
+                                      did_you_mean(name, resolved.get("targets") or {}), p))
+    for name, raw in (resolved.get("targets") or {}).items():
+        merged = {**raw, **(env_targets.get(name) or {})}
+        targets[name] = Target(
+            name=name,
+            provider=merged["provider"],
+            region=_text(merged.get("region")),
+            project=_text(merged.get("project")),
+            auth=_text(merged.get("auth")),
+            credentials=merged.get("credentials") if isinstance(merged.get("credentials"), SecretRef)
+            else _text(merged.get("credentials")),
+            endpoint_url=_text(merged.get("endpoint_url")),
+        )
+        if isinstance(merged.get("auth"), SecretRef):
+            p = ("targets", name, "auth")
+            issues.append(ConfigIssue("auth: names an AWS profile; it cannot be a vault:// secret",
+                                      pos.location(p), "put keys in Vault and use a profile or OIDC instead", p))
+
+    # 3. resources
+    infos = resource_type_infos()
+    resources_doc: dict[str, Any] = resolved.get("resources") or {}
+    resources: dict[str, Resource] = {}
+    for name, raw in resources_doc.items():
+        rp = ("resources", name)
+        rtype = raw["type"]
+        target = raw.get("target")
+        if target is None:
+            if len(targets) == 1:
+                target = next(iter(targets))
+            else:
+                issues.append(ConfigIssue(
+                    f"resource '{name}' has no target",
+                    pos.location(rp, key=True),
+                    f"add target: one of {', '.join(targets) or '(define targets: first)'}", rp))
+                continue
+        elif target not in targets:
+            issues.append(ConfigIssue(
+                f"resource '{name}': unknown target '{target}'", pos.location((*rp, "target")),
+                did_you_mean(target, targets) or f"targets in this file: {', '.join(targets) or 'none'}",
+                (*rp, "target")))
+            continue
+        kind, info = infos[rtype]
+        if targets[target].provider != kind:
+            issues.append(ConfigIssue(
+                f"resource '{name}' is {rtype} (a {kind} resource) but target '{target}' is {targets[target].provider}",
+                pos.location((*rp, "target")), f"use a {kind} target", (*rp, "target")))
+        properties = dict(raw.get("properties") or {})
+        # the natural key defaults to the resource's name
+        properties.setdefault(info.natural_key, name)
+        depends: set[str] = set()
+        for i, dep in enumerate(raw.get("depends_on") or ()):
+            if dep not in resources_doc:
+                p = (*rp, "depends_on", i)
+                issues.append(ConfigIssue(f"resource '{name}' depends on unknown resource '{dep}'",
+                                          pos.location(p), did_you_mean(dep, resources_doc), p))
+            else:
+                depends.add(dep)
+        for p, text in _strings_with_paths(properties, (*rp, "properties")):
+            for ref_name, attr in resource_refs(text):
+                if ref_name not in resources_doc:
+                    issues.append(ConfigIssue(
+                        f"resource '{name}' refers to unknown resource '{ref_name}' (${{resources.{ref_name}.{attr}}})",
+                        pos.location(p), did_you_mean(ref_name, resources_doc), p))
+                    continue
+                ref_type = resources_doc[ref_name].get("type")
+                if ref_type in infos:
+                    outputs = infos[ref_type][1].outputs
+                    if attr.split(".")[0] not in outputs:
+                        issues.append(ConfigIssue(
+                            f"${{resources.{ref_name}.{attr}}}: {ref_type} has no output '{attr}'",
+                            pos.location(p),
+                            did_you_mean(attr, outputs) or f"outputs of {ref_type}: {', '.join(sorted(outputs))}", p))
+                depends.add(ref_name)
+        if name in depends:
+            issues.append(ConfigIssue(f"resource '{name}' depends on itself", pos.location(rp, key=True), None, rp))
+            depends.discard(name)
+        resources[name] = Resource(
+            name=name, type=rtype, target=target, properties=properties,
+            tags={k: str(v) for k, v in (raw.get("tags") or {}).items()},
+            depends_on=tuple(sorted(depends)), location=pos.location(rp, key=True),
+        )
+    cycle = find_cycle({n: r.depends_on for n, r in resources.items()})
+    if cycle:
+        first = resources[cycle[0]]
+        issues.append(ConfigIssue(f"dependency cycle: {' -> '.join(cycle)}", first.location,
+                                  "break the cycle: remove a depends_on or a ${resources...} reference",
+                                  ("resources", cycle[0])))
+
+    # 4. hooks reference targets
+    for i, hook in enumerate(resolved.get("hooks") or ()):
+        for j, tname in enumerate(hook.get("run_on") or ()):
+            if tname not in targets:
+                p = ("hooks", i, "run_on", j)
+                issues.append(ConfigIssue(f"hook runs on unknown target '{tname}'", pos.location(p),
+                                          did_you_mean(tname, targets), p))
+
+    if issues:
+        raise ConfigError(issues)
+
+    state_doc = resolved.get("state") or {}
+    state = StateSettings(
+        backend=state_doc.get("backend") or ("s3" if state_doc.get("url") else "local"),
+        path=state_doc.get("path") or ".deployforge",
+        url=state_doc.get("url"),
+        region=state_doc.get("region"),
+        endpoint_url=state_doc.get("endpoint_url"),
+        profile=state_doc.get("profile"),
+    )
+    if state.backend == "s3" and not state.url:
+        raise ConfigError([ConfigIssue("state backend s3 needs url: s3://bucket/prefix",
+                                       pos.location(("state",), key=True), None, ("state",))])
+    audit_doc = resolved.get("audit") or {}
+    hashed = {k: v for k, v in resolved.items() if k != "environments"}
+    hashed["environment"] = env_name
+    hashed["variables"] = variables
+    return Config(
+        path=path,
+        base_dir=str(Path(path).resolve().parent),
+        environment=env_name,
+        config_hash=canonical_hash(hashed),
+        targets=targets,
+        resources=resources,
+        variables=variables,
+        require_confirmation=bool(env_doc.get("require_confirmation") or env_doc.get("protected")),
+        environments=tuple(document.get("environments") or ()),
+        state=state,
+        audit=AuditSettings(enabled=audit_doc.get("enabled", True), path=audit_doc.get("path")),
+        workflows=resolved.get("workflows") or {},
+        deploy=resolved.get("deploy") or {},
+        hooks=tuple(resolved.get("hooks") or ()),
+        self_healing_rules=tuple(resolved.get("self_healing_rules") or ()),
+        policies=tuple(resolved.get("policies") or ()),
+        notifications=resolved.get("notifications") or {},
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _strings_with_paths(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    found: list[tuple[tuple[Any, ...], str]] = []
+    walk_strings(value, path, lambda text, p: found.append((p, text)) or text)
+    return found

@@ -1,0 +1,161 @@
+"""Planning: read live state through the providers, then compute the plan (pure).
+
+``refresh`` does the I/O (reads every managed object, in parallel);
+``make_plan`` is a pure function of the config, the state document and what
+``refresh`` saw, so it is unit-tested and benchmarked without a cloud.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from deployforge.config.refs import resolve_resource_refs
+from deployforge.engine.dag import topological_order
+from deployforge.engine.diff import creation_changes, diff_attributes, fingerprint
+from deployforge.model.config import Resource
+from deployforge.model.plan import Action, Plan, ResourcePlan
+from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo
+from deployforge.state.base import StateDocument
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What refresh saw for one declared or recorded resource."""
+
+    live: LiveResource | None
+    adopted: bool = False  # found by natural key after an interrupted create
+
+
+def spec_for(resource: Resource, outputs: Mapping[str, Mapping[str, Any]]) -> ResourceSpec:
+    return ResourceSpec(
+        name=resource.name,
+        type=resource.type,
+        target=resource.target,
+        properties=resolve_resource_refs(dict(resource.properties), outputs),
+        tags=dict(resource.tags),
+    )
+
+
+def refresh(
+    resources: Mapping[str, Resource],
+    state: StateDocument,
+    providers: Mapping[str, Provider],
+    *,
+    parallelism: int = 10,
+) -> dict[str, Observed]:
+    """Read every object the plan needs to know about. Raises ProviderError on API failures."""
+    pending_creates = {p["resource"] for p in state.pending if p.get("action") in ("create", "replace")}
+    outputs = {n: e.get("outputs", {}) for n, e in state.resources.items()}
+
+    def read_one(name: str) -> tuple[str, Observed]:
+        entry = state.resources.get(name)
+        if entry is not None:
+            provider = providers[entry["target"]]
+            return name, Observed(provider.read(entry["type"], entry["id"]))
+        resource = resources[name]
+        if name in pending_creates:
+            found = providers[resource.target].lookup(spec_for(resource, outputs))
+            return name, Observed(found, adopted=found is not None)
+        return name, Observed(None)
+
+    names = list(dict.fromkeys([*resources, *state.resources]))
+    todo = [n for n in names if n in state.resources or n in pending_creates]
+    seen: dict[str, Observed] = {n: Observed(None) for n in names}
+    if not todo:
+        return seen
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
+        for name, observed in pool.map(read_one, todo):
+            seen[name] = observed
+    return seen
+
+
+def make_plan(
+    resources: Mapping[str, Resource],
+    state: StateDocument,
+    observed: Mapping[str, Observed],
+    type_info: Callable[[str], TypeInfo],
+    *,
+    environment: str,
+    config_hash: str,
+    run_id: str = "",
+) -> Plan:
+    order = topological_order({n: r.depends_on for n, r in resources.items()})
+    known_outputs: dict[str, Mapping[str, Any]] = {}
+    planned: list[ResourcePlan] = []
+    for name in order:
+        resource = resources[name]
+        info = type_info(resource.type)
+        seen = observed.get(name, Observed(None))
+        live = seen.live
+        entry = state.resources.get(name)
+        spec = spec_for(resource, known_outputs)
+        note = None
+        if live is None:
+            action = Action.CREATE
+            changes = creation_changes(spec.properties, spec.tags)
+            if entry is not None:
+                note = "it was deleted outside DeployForge; it will be created again"
+        else:
+            changes = diff_attributes(spec.properties, spec.tags, live.attributes, info)
+            if entry is not None and entry.get("type") != resource.type:
+                action = Action.REPLACE
+                note = f"type changed from {entry.get('type')}"
+            elif any(c.forces_replacement for c in changes):
+                action = Action.REPLACE
+            elif changes:
+                action = Action.UPDATE
+            else:
+                action = Action.NOOP
+            if seen.adopted:
+                note = "found in the cloud after an interrupted apply; adopted into state"
+            if action in (Action.NOOP, Action.UPDATE):
+                known_outputs[name] = live.outputs or (entry or {}).get("outputs", {})
+        planned.append(
+            ResourcePlan(
+                name=name,
+                type=resource.type,
+                target=resource.target,
+                action=action,
+                changes=changes,
+                resource_id=live.id if live is not None else None,
+                depends_on=resource.depends_on,
+                live_fingerprint=fingerprint(live.attributes if live else None),
+                note=note,
+            )
+        )
+    # objects recorded in state but no longer declared: delete, dependents first
+    orphans = {n: e for n, e in state.resources.items() if n not in resources}
+    if orphans:
+        reverse: dict[str, list[str]] = {n: [] for n in orphans}
+        for n, e in orphans.items():
+            for dep in e.get("depends_on", ()):
+                if dep in reverse:
+                    reverse[dep].append(n)
+        for name in topological_order(reverse):
+            entry = orphans[name]
+            live = observed.get(name, Observed(None)).live
+            planned.append(
+                ResourcePlan(
+                    name=name,
+                    type=entry["type"],
+                    target=entry["target"],
+                    action=Action.DELETE if live is not None else Action.NOOP,
+                    resource_id=entry.get("id"),
+                    depends_on=tuple(entry.get("depends_on", ())),
+                    live_fingerprint=fingerprint(live.attributes if live else None),
+                    note=None if live is not None else "already gone from the cloud; removed from state",
+                )
+            )
+    return Plan(
+        environment=environment,
+        config_hash=config_hash,
+        state_serial=state.serial,
+        state_lineage=state.lineage,
+        resources=tuple(planned),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        run_id=run_id,
+    )

@@ -1,0 +1,94 @@
+"""The loaded configuration, as frozen dataclasses (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployforge.errors import Location
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """``vault://path#key``: resolved by the secrets layer when the value is used."""
+
+    path: str
+    key: str | None
+    raw: str
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    provider: str
+    region: str | None = None
+    project: str | None = None
+    auth: str | None = None
+    credentials: str | SecretRef | None = None
+    endpoint_url: str | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "profile": self.auth,
+            "project": self.project,
+            "credentials": self.credentials,
+            "endpoint_url": self.endpoint_url,
+        }
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    type: str
+    target: str
+    properties: Mapping[str, Any]  # may hold "${resources.x.y}" references, resolved by the engine
+    tags: Mapping[str, str] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()  # explicit + implied by references, sorted
+    location: Location | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    backend: str = "local"  # local | s3
+    path: str = ".deployforge"  # local folder, relative to the config file
+    url: str | None = None  # s3://bucket/prefix
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    enabled: bool = True
+    path: str | None = None  # default: <state path>/audit/audit.jsonl
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str  # the config file as given
+    base_dir: str  # folder relative paths in the config are resolved against
+    environment: str
+    config_hash: str  # sha256 of the canonical, environment-resolved document
+    targets: Mapping[str, Target]
+    resources: Mapping[str, Resource]  # in file order
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    require_confirmation: bool = False
+    environments: tuple[str, ...] = ()
+    state: StateSettings = field(default_factory=StateSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    # Sections whose behaviour later releases add; kept as validated plain data.
+    workflows: Mapping[str, Any] = field(default_factory=dict)
+    deploy: Mapping[str, Any] = field(default_factory=dict)
+    hooks: tuple[Mapping[str, Any], ...] = ()
+    self_healing_rules: tuple[Mapping[str, Any], ...] = ()
+    policies: tuple[Any, ...] = ()
+    notifications: Mapping[str, Any] = field(default_factory=dict)

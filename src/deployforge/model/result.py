@@ -1,0 +1,57 @@
+"""The one result document every front door renders (console, JSON, later PR comments and JUnit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployforge.errors import ConfigIssue
+from deployforge.model.plan import ApplyResult, Plan
+
+
+@dataclass(frozen=True)
+class RunResult:
+    command: str
+    environment: str | None
+    run_id: str
+    exit_code: int
+    config_path: str | None = None
+    config_hash: str | None = None
+    issues: tuple[ConfigIssue, ...] = ()
+    plan: Plan | None = None
+    apply: ApplyResult | None = None
+    messages: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code in (0,) or (self.command == "plan" and self.exit_code == 2 and not self.issues)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "command": self.command,
+            "environment": self.environment,
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "config": self.config_path,
+            "config_hash": self.config_hash,
+        }
+        if self.issues:
+            out["issues"] = [
+                {
+                    "message": i.message,
+                    "file": i.location.file if i.location else None,
+                    "line": i.location.line if i.location else None,
+                    "column": i.location.column if i.location else None,
+                    "hint": i.hint,
+                }
+                for i in self.issues
+            ]
+        if self.plan is not None:
+            out["plan"] = self.plan.to_json()
+        if self.apply is not None:
+            out["apply"] = self.apply.to_json()
+        if self.messages:
+            out["messages"] = list(self.messages)
+        out.update(self.extra)
+        return out
