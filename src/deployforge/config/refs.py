@@ -107,7 +107,8 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
         if name not in environ:
             raise RefProblem(
                 f"environment variable {name} is not set (used in '{value}')",
-                f"export {name}=..., or give a default: ${{{name}:-value}}",
+                f"export {name}=..., or give a default: ${{{name}:-value}}; "
+                f"for a literal '$' write '$$' (e.g. $${name})",
             )
         return environ[name]
 

@@ -1,0 +1,3 @@
+from deployforge.cli.main import main
+
+main()

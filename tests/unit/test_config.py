@@ -1,0 +1,265 @@
+"""Config loading: every error located exactly, all errors at once, references, environments."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deployforge.config.load import load_config
+from deployforge.errors import ConfigError, UsageError
+from deployforge.model.config import SecretRef
+
+BASE = """\
+targets:
+  main:
+    provider: aws
+    region: us-east-1
+resources:
+  logs:
+    type: aws_s3_bucket
+    properties:
+      bucket: my-logs
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "deployforge.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+def issues_of(path: str, **kwargs) -> list[tuple[int, int, str, str | None]]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=kwargs.pop("environ", {}), **kwargs)
+    return [(i.location.line, i.location.column, i.message, i.hint) for i in info.value.issues]
+
+
+def test_valid_config_loads(tmp_path):
+    config = load_config(write(tmp_path, BASE), environ={})
+    assert config.environment == "default"
+    assert config.resources["logs"].properties["bucket"] == "my-logs"
+    assert config.resources["logs"].target == "main"  # the only target is the default
+    assert len(config.config_hash) == 64
+
+
+def test_unknown_keys_reported_all_at_once_with_locations_and_did_you_mean(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main:
+            provider: aws
+            regoin: us-east-1
+        resources:
+          logs:
+            type: aws_s3_bucket
+            propertis:
+              bucket: x
+        """)
+    found = issues_of(path)
+    assert (4, 5, "unknown key 'regoin' in targets.main", "did you mean 'region'?") in found
+    assert (8, 5, "unknown key 'propertis' in resources.logs", "did you mean 'properties'?") in found
+    assert len(found) == 2
+
+
+def test_wrong_type_points_at_the_value(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main:
+            provider: aws
+        hooks:
+          - phase: pre_deploy
+            command: migrate.sh
+            shell: sometimes
+        """)
+    found = issues_of(path)
+    assert found == [(7, 12, "hooks[0].shell must be true or false, not the string 'sometimes'", None)]
+
+
+def test_enum_error_suggests(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main:
+            provider: awz
+        """)
+    [(line, col, message, hint)] = issues_of(path)
+    assert (line, col) == (3, 15)
+    assert "not one of: aws, google" in message
+    assert hint == "did you mean 'aws'?"
+
+
+def test_unknown_resource_type_and_target(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main:
+            provider: aws
+          other:
+            provider: aws
+        resources:
+          a:
+            type: aws_s3_bukcet
+            target: main
+          b:
+            type: aws_s3_bucket
+            target: mian
+        """)
+    found = issues_of(path)
+    assert found[0][:2] == (8, 11) and found[0][3] == "did you mean 'aws_s3_bucket'?"
+    # the type error stops the file before semantic checks; fix it and the target error shows
+    path = write(tmp_path, Path(path).read_text().replace("bukcet", "bucket"))
+    found = issues_of(path)
+    assert found == [(12, 13, "resource 'b': unknown target 'mian'", "did you mean 'main'?")]
+
+
+def test_malformed_yaml_located(tmp_path):
+    path = write(tmp_path, "targets:\n  main:\n    provider: aws\n   region: x\n")
+    [(line, col, message, _hint)] = issues_of(path)
+    assert line == 4 and message.startswith("invalid YAML")
+
+
+def test_duplicate_keys_rejected(tmp_path):
+    path = write(tmp_path, BASE + "  logs:\n    type: aws_s3_bucket\n")
+    found = issues_of(path)
+    assert found[0][:3] == (11, 3, "duplicate key 'logs' (first defined on line 6)")
+
+
+def test_environment_variables_and_missing_ones(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main:
+            provider: aws
+            auth: $DEPLOYFORGE_AWS_PROFILE
+            region: ${REGION:-eu-central-1}
+        resources:
+          logs:
+            type: aws_s3_bucket
+            properties:
+              bucket: ${BUCKET}
+        """)
+    config = load_config(path, environ={"DEPLOYFORGE_AWS_PROFILE": "prod-admin", "BUCKET": "b1"})
+    assert config.targets["main"].auth == "prod-admin"
+    assert config.targets["main"].region == "eu-central-1"
+    found = issues_of(path, environ={})
+    assert [(f[0], f[1]) for f in found] == [(4, 11), (10, 17)]
+    assert "DEPLOYFORGE_AWS_PROFILE is not set" in found[0][2]
+    assert "${DEPLOYFORGE_AWS_PROFILE:-value}" in found[0][3]
+
+
+def test_whole_value_reference_is_typed(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main: {provider: aws}
+        resources:
+          asg:
+            type: aws_autoscaling_group
+            properties:
+              min_size: $MIN
+              max_size: 3
+              desired_capacity: ${var.desired}
+              availability_zones: [us-east-1a]
+              launch_template: {name: lt, version: $$Latest}
+        variables:
+          desired: 2
+        """)
+    config = load_config(path, environ={"MIN": "1"})
+    props = config.resources["asg"].properties
+    assert props["min_size"] == 1 and props["desired_capacity"] == 2
+    assert props["launch_template"]["version"] == "$Latest"
+
+
+def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main: {provider: aws}
+        resources:
+          sg:
+            type: aws_security_group
+            properties: {name: web, description: web}
+          lt:
+            type: aws_launch_template
+            properties:
+              name: lt
+              security_group_ids: ["${resources.sg.id}"]
+        """)
+    config = load_config(path, environ={})
+    assert config.resources["lt"].depends_on == ("sg",)
+    bad = Path(path).read_text().replace("resources.sg.id", "resources.sgg.id")
+    found = issues_of(write(tmp_path, bad))
+    assert found[0][:2] == (11, 31)
+    assert "unknown resource 'sgg'" in found[0][2] and found[0][3] == "did you mean 'sg'?"
+    bad = Path(path).read_text().replace("resources.sg.id", "resources.sg.idd")
+    found = issues_of(write(tmp_path, bad))
+    assert "has no output 'idd'" in found[0][2] and found[0][3] == "did you mean 'id'?"
+
+
+def test_dependency_cycle_named(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main: {provider: aws}
+        resources:
+          a:
+            type: aws_s3_bucket
+            depends_on: [c]
+          b:
+            type: aws_s3_bucket
+            depends_on: [a]
+          c:
+            type: aws_s3_bucket
+            depends_on: [b]
+        """)
+    found = issues_of(path)
+    assert found == [(4, 3, "dependency cycle: a -> c -> b -> a",
+                      "break the cycle: remove a depends_on or a ${resources...} reference")]
+
+
+def test_environments_override_targets_and_variables(tmp_path):
+    path = write(tmp_path, """\
+        variables: {size: 1}
+        targets:
+          main: {provider: aws, region: us-east-1}
+        environments:
+          dev: {}
+          prod:
+            require_confirmation: true
+            variables: {size: 3}
+            targets:
+              main: {region: eu-central-1}
+        resources:
+          logs:
+            type: aws_s3_bucket
+            properties: {bucket: "logs-${var.size}"}
+        """)
+    with pytest.raises(UsageError, match="several environments"):
+        load_config(path, environ={})
+    prod = load_config(path, environment="prod", environ={})
+    dev = load_config(path, environment="dev", environ={})
+    assert prod.targets["main"].region == "eu-central-1" and dev.targets["main"].region == "us-east-1"
+    assert prod.resources["logs"].properties["bucket"] == "logs-3"
+    assert prod.require_confirmation and not dev.require_confirmation
+    assert prod.config_hash != dev.config_hash
+    found = issues_of(path, environment="prdo")
+    assert found[0][2] == "environment 'prdo' is not defined" and found[0][3] == "did you mean 'prod'?"
+
+
+def test_vault_references_parsed_not_resolved(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          gcp_analytics:
+            provider: google
+            project: galaxy-1234
+            credentials: vault://cloud-secrets/gcp-prod-key
+        """)
+    config = load_config(path, environ={})
+    cred = config.targets["gcp_analytics"].credentials
+    assert isinstance(cred, SecretRef) and cred.path == "cloud-secrets/gcp-prod-key" and cred.key is None
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="not found") as info:
+        load_config(str(tmp_path / "nope.yaml"), environ={})
+    assert info.value.exit_code == 2
+
+
+def test_empty_and_non_mapping_files(tmp_path):
+    assert issues_of(write(tmp_path, ""))[0][2] == "the config file is empty"
+    assert "mapping of sections" in issues_of(write(tmp_path, "- a\n- b\n"))[0][2]
