@@ -120,7 +120,7 @@ def test_malformed_yaml_located(tmp_path):
 def test_duplicate_keys_rejected(tmp_path):
     path = write(tmp_path, BASE + "  logs:\n    type: aws_s3_bucket\n")
     found = issues_of(path)
-    assert found[0][:3] == (11, 3, "duplicate key 'logs' (first defined on line 6)")
+    assert found[0][:3] == (10, 3, "duplicate key 'logs' (first defined on line 6)")
 
 
 def test_environment_variables_and_missing_ones(tmp_path):
@@ -136,11 +136,11 @@ def test_environment_variables_and_missing_ones(tmp_path):
             properties:
               bucket: ${BUCKET}
         """)
-    config = load_config(path, environ={"DEPLOYFORGE_AWS_PROFILE": "prod-admin", "BUCKET": "b1"})
+    config = load_config(path, environ={"DEPLOYFORGE_AWS_PROFILE": "prod-admin", "BUCKET": "bucket-one"})
     assert config.targets["main"].auth == "prod-admin"
     assert config.targets["main"].region == "eu-central-1"
     found = issues_of(path, environ={})
-    assert [(f[0], f[1]) for f in found] == [(4, 11), (10, 17)]
+    assert [(f[0], f[1]) for f in found] == [(4, 11), (10, 15)]
     assert "DEPLOYFORGE_AWS_PROFILE is not set" in found[0][2]
     assert "${DEPLOYFORGE_AWS_PROFILE:-value}" in found[0][3]
 
@@ -178,14 +178,14 @@ def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
           lt:
             type: aws_launch_template
             properties:
-              name: lt
+              name: web-lt
               security_group_ids: ["${resources.sg.id}"]
         """)
     config = load_config(path, environ={})
     assert config.resources["lt"].depends_on == ("sg",)
     bad = Path(path).read_text().replace("resources.sg.id", "resources.sgg.id")
     found = issues_of(write(tmp_path, bad))
-    assert found[0][:2] == (11, 31)
+    assert found[0][:2] == (11, 28)
     assert "unknown resource 'sgg'" in found[0][2] and found[0][3] == "did you mean 'sg'?"
     bad = Path(path).read_text().replace("resources.sg.id", "resources.sg.idd")
     found = issues_of(write(tmp_path, bad))

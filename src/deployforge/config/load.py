@@ -122,6 +122,14 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
         else:
             resolved[section] = value
 
+    # values that came from $VAR / ${var.X} are checked now that they are known
+    seen = {i.location for i in issues}  # one report per place: an unresolved $VAR is not also a type error
+    for issue in SchemaValidator(config_schema(), pos, resolved=True).validate(resolved):
+        if issue.location not in seen:
+            issues.append(issue)
+    if issues:  # semantic checks below assume well-typed sections
+        raise ConfigError(issues)
+
     # 2. targets, with the environment's overrides
     targets: dict[str, Target] = {}
     env_targets = ((resolved.get("environments") or {}).get(env_name) or {}).get("targets") or {}

@@ -91,10 +91,26 @@ def _dotted(path: Path_) -> str:
     return out or "the document"
 
 
+def _late_reference(value: Any) -> bool:
+    """Still a reference after load-time interpolation: resolved by the engine or the secrets layer."""
+    from deployforge.model.config import SecretRef
+
+    return isinstance(value, SecretRef) or (isinstance(value, str) and ("${resources." in value or "${steps." in value))
+
+
+def _any_reference(value: Any) -> bool:
+    """Before interpolation: any string that holds a reference may become something else."""
+    return _late_reference(value) or (isinstance(value, str) and ("$" in value or value.startswith("vault://")))
+
+
 class SchemaValidator:
-    def __init__(self, schema: dict[str, Any], positions: Positions):
+    """``resolved=False``: the raw document (strings with references are checked after interpolation);
+    ``resolved=True``: the interpolated document (only engine-time references are skipped)."""
+
+    def __init__(self, schema: dict[str, Any], positions: Positions, *, resolved: bool = False):
         self.schema = schema
         self.pos = positions
+        self._deferred = _late_reference if resolved else _any_reference
 
     def validate(self, document: Any) -> list[ConfigIssue]:
         return list(self._check(document, self.schema, ()))
@@ -104,8 +120,8 @@ class SchemaValidator:
         return ConfigIssue(message, self.pos.location(path, key=key), hint, path)
 
     def _check(self, value: Any, schema: dict[str, Any], path: Path_) -> Iterator[ConfigIssue]:
-        if is_reference(value) and not ("enum" in schema and value in schema["enum"]):
-            return  # resolved later; type-checked after resolution where it matters
+        if self._deferred(value) and not ("enum" in schema and value in schema["enum"]):
+            return  # resolved later, and checked again once it is
         if "anyOf" in schema:
             yield from self._any_of(value, schema["anyOf"], path, schema)
             return
@@ -140,7 +156,7 @@ class SchemaValidator:
                     yield from self._check(item, items, (*path, i))
         elif isinstance(value, str):
             if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
-                hint = schema.get("description")
+                hint = schema.get("description") or f"it must match the pattern {schema['pattern']}"
                 yield self._issue(path, f"{_dotted(path)}: '{value}' is not in the expected form", hint)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             if "minimum" in schema and value < schema["minimum"]:
@@ -193,7 +209,10 @@ class SchemaValidator:
             ) and (best is None or len(issues) < len(best)):
                 best = issues
         if best is not None:
-            yield from best
+            for issue in best:
+                if parent.get("description") and (issue.hint is None or issue.hint.startswith("it must match")):
+                    issue = ConfigIssue(issue.message, issue.location, parent["description"], issue.path)
+                yield issue
             return
         kinds = []
         for option in options:
