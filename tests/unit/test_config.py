@@ -183,11 +183,12 @@ def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
         """)
     config = load_config(path, environ={})
     assert config.resources["lt"].depends_on == ("sg",)
-    bad = Path(path).read_text().replace("resources.sg.id", "resources.sgg.id")
+    original = Path(path).read_text()
+    bad = original.replace("resources.sg.id", "resources.sgg.id")
     found = issues_of(write(tmp_path, bad))
     assert found[0][:2] == (11, 28)
     assert "unknown resource 'sgg'" in found[0][2] and found[0][3] == "did you mean 'sg'?"
-    bad = Path(path).read_text().replace("resources.sg.id", "resources.sg.idd")
+    bad = original.replace("resources.sg.id", "resources.sg.idd")
     found = issues_of(write(tmp_path, bad))
     assert "has no output 'idd'" in found[0][2] and found[0][3] == "did you mean 'id'?"
 
