@@ -231,9 +231,9 @@ def parse_line(line: bytes) -> dict[str, Any]:
     if problem:
         raise BadLine(problem, _int(record.get("seq")) if type(record) is dict else None)
     digest = hashlib.sha256(line[:-_TAIL_LEN] + b"}").hexdigest()
-    if line[-_TAIL_LEN:] != _HASH_KEY + digest.encode("ascii") + b'"}\n' or record["hash"] != digest:
-        if _content_hash(record) != record["hash"]:
-            raise BadLine("modified: its hash does not match its content", record["seq"])
+    stored_layout = line[-_TAIL_LEN:] == _HASH_KEY + digest.encode("ascii") + b'"}\n'
+    if not (stored_layout and record["hash"] == digest) and _content_hash(record) != record["hash"]:
+        raise BadLine("modified: its hash does not match its content", record["seq"])
     return record
 
 
@@ -293,7 +293,7 @@ def verify_lines(
                 continue
         # -- slow path: find out exactly what is wrong (or accept another layout) -----------------
         if not line.endswith(b"\n"):
-            return report("incomplete last line (no newline at the end of the file): a write was interrupted", None)
+            return report(_INCOMPLETE, None)
         try:
             record = parse_line(line)
         except BadLine as bad:
@@ -322,12 +322,15 @@ def verify_lines(
     return VerifyReport(True, count, None, ChainPoint(prev_seq, prev_hash))
 
 
+_INCOMPLETE = "incomplete last line (no newline at the end of the file): a write was interrupted"
 _WITNESS_MISMATCH = (
     "modified or replaced: it does not match the head file (the log was rewritten from this record on)"
 )
 
 
-def verify_slice(lines: Iterable[bytes], *, witness: ChainPoint | None = None) -> tuple[ChainPoint | None, VerifyReport]:
+def verify_slice(
+    lines: Iterable[bytes], *, witness: ChainPoint | None = None
+) -> tuple[ChainPoint | None, VerifyReport]:
     """Verify a slice of a log whose predecessor is unknown (for verifying slices in parallel).
 
     Returns the point the slice's first record links to (None when that line

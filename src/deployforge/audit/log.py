@@ -26,6 +26,7 @@ and a new log starts.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -116,7 +117,7 @@ class AuditLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create the audit log folder {self.path.parent}: {exc.strerror}") from None
+            raise StateError(f"cannot create the audit folder {self.path.parent}: {exc.strerror}") from None
         lock_fd = self._lock()
         try:
             return self._append_locked(prepared)
@@ -132,7 +133,7 @@ class AuditLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create the audit log folder {self.path.parent}: {exc.strerror}") from None
+            raise StateError(f"cannot create the audit folder {self.path.parent}: {exc.strerror}") from None
         lock_fd = self._lock()
         try:
             try:
@@ -161,7 +162,7 @@ class AuditLog:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise StateError(
-                        f"timed out after {self.lock_timeout:g} s waiting for the audit log lock {self.lock_path}",
+                        f"waited {self.lock_timeout:g} s for the audit lock {self.lock_path} in vain",
                         hint="another DeployForge process is stuck while appending; find it and end it",
                     ) from None
                 time.sleep(pause)
@@ -215,7 +216,7 @@ class AuditLog:
         if size == 0:
             if head is not None:
                 raise self._damaged(
-                    f"the log is empty but its head file says it ends at seq {head.seq} (records were removed)"
+                    f"the log is empty but its head file says it ends at seq {head.seq} (records removed)"
                 )
             return GENESIS
         lines = _lines_backwards(fd, size)
@@ -230,7 +231,9 @@ class AuditLog:
         if head is None:
             if last.seq == 1 and record["prev_hash"] == ZERO_HASH:
                 return last  # a crash before the first head write
-            raise self._damaged(f"its head file {self.head_path.name} is missing (the log ends at seq {last.seq})")
+            raise self._damaged(
+                f"its head file {self.head_path.name} is missing (the log ends at seq {last.seq})"
+            )
         if head == last:
             return last
         if head.seq < last.seq and last.seq - head.seq <= _HEAD_LAG_LIMIT:
@@ -365,22 +368,31 @@ class AuditLog:
         return report
 
     def _verify_parallel(self, size: int, head: ChainPoint | None, workers: int) -> VerifyReport:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+        """Verify slices at once: this process takes the first, child interpreters the others.
 
+        The children are plain ``python -c`` processes (not multiprocessing, which
+        re-imports ``__main__`` and breaks under a REPL or an unguarded script);
+        if any of them fails the walk simply goes on sequentially.
+        """
         bounds = _slice_bounds(self.path, size, workers)
-        with ProcessPoolExecutor(len(bounds), mp_context=get_context("spawn")) as pool:
-            results = list(
-                pool.map(_verify_range, [str(self.path)] * len(bounds), bounds, [head] * len(bounds))
-            )
+        children = [_start_worker(self.path, slice_, head) for slice_ in bounds[1:]]
+        try:
+            with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
+                results = [verify_slice(_range_lines(fh, bounds[0][1]), witness=head)]
+            results += [_finish_worker(child) for child in children]
+        finally:
+            for child in children:
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait()
         point = GENESIS
         count = 0
         for (offset, _end), (start, report) in zip(bounds, results, strict=True):
-            if report.ok and report.records == 0:
+            if report.ok and report.records == 0 and start is None:
                 continue
             if start != point or not report.ok:
-                # an anomaly in or at this slice: walk on from here sequentially, so the
-                # report is exactly the one a single walk gives
+                # an anomaly in or at this slice (or a worker that failed): walk on from here
+                # sequentially, so the report is exactly the one a single walk gives
                 with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
                     fh.seek(offset)
                     rest = verify_lines(fh, start=point, witness=head, first_line=count + 1)
@@ -429,11 +441,9 @@ class AuditLog:
         except OSError as exc:
             raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         with fh:
-            lines: Iterable[bytes]
-            if reverse:
-                lines = _lines_backwards(fh.fileno(), os.fstat(fh.fileno()).st_size)
-            else:
-                lines = fh
+            lines: Iterable[bytes] = (
+                _lines_backwards(fh.fileno(), os.fstat(fh.fileno()).st_size) if reverse else fh
+            )
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -496,7 +506,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _lines_backwards(fd: int, end: int, block: int = _BLOCK) -> Iterator[bytes]:
-    """The lines of ``fd``'s first ``end`` bytes, last first, each with its ``\\n`` (the last may lack one)."""
+    """The lines of ``fd``'s first ``end`` bytes, last first, with their newlines (the last may lack one)."""
     pos = end
     pending = b""  # the end of a line that starts before ``pos``
     while pos > 0:
@@ -532,7 +542,7 @@ def _slice_bounds(path: Path, size: int, count: int) -> list[tuple[int, int]]:
             if cut > cuts[-1]:
                 cuts.append(cut)
     cuts.append(size)
-    return list(zip(cuts, cuts[1:], strict=False))
+    return list(itertools.pairwise(cuts))
 
 
 def _range_lines(fh: Any, end: int) -> Iterator[bytes]:
@@ -544,11 +554,63 @@ def _range_lines(fh: Any, end: int) -> Iterator[bytes]:
             return
 
 
-def _verify_range(
-    path: str, bounds: tuple[int, int], witness: ChainPoint | None
-) -> tuple[ChainPoint | None, VerifyReport]:
-    """Worker: verify one slice of the log (runs in a child process)."""
-    offset, end = bounds
+_WORKER_CODE = "from deployforge.audit.log import _worker_main; _worker_main()"
+_WORKER_FAILED: tuple[ChainPoint | None, VerifyReport] = (None, VerifyReport(False, 0))
+
+
+def _start_worker(path: Path, bounds: tuple[int, int], witness: ChainPoint | None) -> Any:
+    import subprocess
+    import sys
+
+    import deployforge
+
+    package_root = str(Path(deployforge.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    args = [str(path), str(bounds[0]), str(bounds[1])]
+    if witness is not None:
+        args += [str(witness.seq), witness.hash]
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        return None
+
+
+def _finish_worker(child: Any) -> tuple[ChainPoint | None, VerifyReport]:
+    """A worker's answer, or ``_WORKER_FAILED`` (the caller then verifies that slice itself)."""
+    if child is None:
+        return _WORKER_FAILED
+    out, _ = child.communicate()
+    if child.returncode != 0:
+        return _WORKER_FAILED
+    try:
+        data = json.loads(out)
+        start = ChainPoint(*data["start"]) if data["start"] else None
+        report = VerifyReport(bool(data["ok"]), int(data["records"]), None, ChainPoint(*data["last"]))
+    except (ValueError, TypeError, KeyError):
+        return _WORKER_FAILED
+    return start, report
+
+
+def _worker_main() -> None:
+    """Entry point of a verify worker: ``PATH START END [WITNESS_SEQ WITNESS_HASH]``; prints JSON."""
+    import sys
+
+    path, offset, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    witness = ChainPoint(int(sys.argv[4]), sys.argv[5]) if len(sys.argv) > 5 else None
     with open(path, "rb", buffering=_BLOCK * 16) as fh:
         fh.seek(offset)
-        return verify_slice(_range_lines(fh, end), witness=witness)
+        start, report = verify_slice(_range_lines(fh, end), witness=witness)
+    result = {
+        "start": [start.seq, start.hash] if start else None,
+        "ok": report.ok,
+        "records": report.records,
+        "last": [report.last.seq, report.last.hash],
+    }
+    sys.stdout.write(json.dumps(result))
