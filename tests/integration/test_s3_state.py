@@ -65,7 +65,8 @@ def _dead_pid() -> int:
 
 def test_module_import_does_not_import_boto3() -> None:
     src = str(Path(deployforge.__file__).resolve().parents[1])
-    code = "import sys, deployforge.state.s3; assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
+    code = ("import sys, deployforge.state.s3\n"
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
     env = {**os.environ, "PYTHONPATH": src}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
@@ -167,6 +168,31 @@ def test_locks_are_per_environment(backend: S3Backend) -> None:
     assert backend.read_lock("prod").run_id == "r2"  # type: ignore[union-attr]
 
 
+def _race(backends: list[S3Backend], environment: str) -> tuple[list[LockInfo], list[LockHeldError]]:
+    barrier = threading.Barrier(len(backends))
+    winners: list[LockInfo] = []
+    losers: list[LockHeldError] = []
+    others: list[BaseException] = []
+
+    def contend(backend: S3Backend, n: int) -> None:
+        info = LockInfo.new(environment, f"run-{n}", "apply")
+        barrier.wait()
+        try:
+            winners.append(backend.acquire_lock(info))
+        except LockHeldError as exc:
+            losers.append(exc)
+        except BaseException as exc:
+            others.append(exc)
+
+    threads = [threading.Thread(target=contend, args=(b, n)) for n, b in enumerate(backends)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not others, others
+    return winners, losers
+
+
 def test_racing_threads_exactly_one_wins(moto_endpoint: str, bucket: str) -> None:
     contenders = 3
     backends = [_backend(moto_endpoint, bucket) for _ in range(contenders)]
@@ -174,28 +200,7 @@ def test_racing_threads_exactly_one_wins(moto_endpoint: str, bucket: str) -> Non
         backend.read_lock("warm-up")  # create each client before the race starts
     for round_ in range(20):
         environment = f"race-{round_}"
-        barrier = threading.Barrier(contenders)
-        winners: list[LockInfo] = []
-        losers: list[LockHeldError] = []
-        others: list[BaseException] = []
-
-        def contend(backend: S3Backend, n: int, environment: str = environment,
-                    barrier: threading.Barrier = barrier) -> None:
-            info = LockInfo.new(environment, f"run-{n}", "apply")
-            barrier.wait()
-            try:
-                winners.append(backend.acquire_lock(info))
-            except LockHeldError as exc:
-                losers.append(exc)
-            except BaseException as exc:
-                others.append(exc)
-
-        threads = [threading.Thread(target=contend, args=(b, n)) for n, b in enumerate(backends)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        assert not others, others
+        winners, losers = _race(backends, environment)
         assert len(winners) == 1, f"round {round_}: {len(winners)} winners"
         assert len(losers) == contenders - 1
         assert all(loser.lock_id == winners[0].lock_id for loser in losers)

@@ -1,4 +1,4 @@
-"""S3 state backend: ``s3://bucket/prefix`` holding ``<prefix>/<env>/state.json`` and ``<prefix>/<env>/lock.json``.
+"""S3 state backend: ``s3://bucket/prefix`` holding ``<prefix>/<env>/state.json`` and ``.../lock.json``.
 
 Guarantees and how they are obtained:
 
@@ -162,8 +162,10 @@ class S3Backend:
                 f"cannot {action} {where}: the AWS credentials were rejected ({code})",
                 hint="refresh the credentials (aws sso login, new session token) or pick another profile",
             )
-        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
-            region = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed",
+                    "IllegalLocationConstraintException"):
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            region = headers.get("x-amz-bucket-region")
             return StateError(
                 f"cannot {action} {where}: the bucket is in another region"
                 + (f" ({region})" if region else ""),

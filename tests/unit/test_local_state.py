@@ -1,0 +1,234 @@
+"""LocalBackend: the same behaviours the S3 backend's integration tests check, on the filesystem."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import deployforge
+from deployforge.errors import LockHeldError, StateError
+from deployforge.state.base import LockInfo, StateDocument
+from deployforge.state.local import LocalBackend
+
+SRC = str(Path(deployforge.__file__).resolve().parents[1])
+
+
+def _doc(environment: str = "dev", serial: int = 1) -> StateDocument:
+    return StateDocument(
+        environment=environment,
+        serial=serial,
+        run_id=f"run-{serial}",
+        updated_at="2024-05-01T12:00:00Z",
+        resources={"web": {"type": "aws.s3.bucket", "target": "aws", "id": "web-bucket",
+                           "attributes": {"tags": {"team": "web"}}, "outputs": {}, "depends_on": [],
+                           "run_id": f"run-{serial}"}},
+        pending=[{"resource": "db", "action": "create", "run_id": f"run-{serial}", "started_at": "now"}],
+    )
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    return LocalBackend(tmp_path / ".deployforge")
+
+
+def test_round_trip(backend: LocalBackend) -> None:
+    document = _doc()
+    backend.write(document)
+    loaded = backend.read("dev")
+    assert loaded is not None
+    assert loaded.to_json() == document.to_json()
+    assert (backend.root / "state" / "dev.json").is_file()
+
+    loaded.serial = 2
+    backend.write(loaded)
+    assert backend.read("dev").serial == 2  # type: ignore[union-attr]
+
+
+def test_missing_environment_reads_none(backend: LocalBackend) -> None:
+    assert backend.read("nope") is None
+    assert backend.read_lock("nope") is None
+    assert list(backend.environments()) == []
+
+
+def test_atomic_write_leaves_no_temporary_files(backend: LocalBackend) -> None:
+    for serial in range(1, 6):
+        backend.write(_doc(serial=serial))
+    assert sorted(p.name for p in (backend.root / "state").iterdir()) == ["dev.json"]
+
+
+def test_failed_write_keeps_the_old_document_and_no_temporary_file(backend: LocalBackend) -> None:
+    backend.write(_doc(serial=1))
+    broken = _doc(serial=2)
+    broken.resources["web"]["attributes"]["bad"] = object()  # not JSON serialisable
+    with pytest.raises(TypeError):
+        backend.write(broken)
+    assert backend.read("dev").serial == 1  # type: ignore[union-attr]
+    assert sorted(p.name for p in (backend.root / "state").iterdir()) == ["dev.json"]
+
+
+def test_corrupt_state_file_is_a_state_error_with_a_hint(backend: LocalBackend) -> None:
+    path = backend.root / "state" / "dev.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"environment": "dev", "serial": ', encoding="utf-8")
+    with pytest.raises(StateError) as caught:
+        backend.read("dev")
+    assert str(path) in caught.value.message
+    assert caught.value.hint
+
+    path.write_text('{"serial": 3}', encoding="utf-8")  # valid JSON, not state (no environment)
+    with pytest.raises(StateError, match="not valid DeployForge state"):
+        backend.read("dev")
+
+
+def test_unreadable_lock_file_is_a_state_error(backend: LocalBackend) -> None:
+    path = backend.root / "locks" / "dev.lock"
+    path.parent.mkdir(parents=True)
+    path.write_text("garbage", encoding="utf-8")
+    with pytest.raises(StateError) as caught:
+        backend.read_lock("dev")
+    assert caught.value.hint and str(path) in caught.value.hint
+
+
+def test_lock_held_names_the_holder(backend: LocalBackend) -> None:
+    holder = LockInfo.new("dev", "run-holder-42", "apply", ci_run_url="https://ci.example/runs/42")
+    assert backend.acquire_lock(holder) == holder
+    assert backend.read_lock("dev") == holder
+
+    with pytest.raises(LockHeldError) as caught:
+        backend.acquire_lock(LockInfo.new("dev", "run-other", "apply"))
+    error = caught.value
+    assert error.lock_id == holder.lock_id
+    assert "run-holder-42" in error.message
+    assert holder.actor in error.message and holder.host in error.message
+    assert "stale" not in error.message  # this test process is alive
+    assert error.hint and holder.lock_id in error.hint
+    assert error.holder["run_id"] == "run-holder-42"
+
+
+def test_locks_are_per_environment(backend: LocalBackend) -> None:
+    backend.acquire_lock(LockInfo.new("dev", "r1", "apply"))
+    backend.acquire_lock(LockInfo.new("prod", "r2", "apply"))
+    assert backend.read_lock("dev").run_id == "r1"  # type: ignore[union-attr]
+    assert backend.read_lock("prod").run_id == "r2"  # type: ignore[union-attr]
+
+
+def _contend(root: str, environment: str, n: int, start: multiprocessing.synchronize.Event,
+             results: multiprocessing.Queue) -> None:
+    backend = LocalBackend(Path(root))
+    info = LockInfo.new(environment, f"run-{n}", "apply")
+    start.wait(10)
+    try:
+        backend.acquire_lock(info)
+        results.put(("won", info.lock_id))
+    except LockHeldError as exc:
+        results.put(("held", exc.lock_id))
+    except BaseException as exc:
+        results.put(("error", repr(exc)))
+
+
+def test_racing_processes_exactly_one_wins(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    root = tmp_path / ".deployforge"
+    contenders = 4
+    for round_ in range(10):
+        environment = f"race-{round_}"
+        start = ctx.Event()
+        results: multiprocessing.Queue = ctx.Queue()
+        procs = [ctx.Process(target=_contend, args=(str(root), environment, n, start, results))
+                 for n in range(contenders)]
+        for proc in procs:
+            proc.start()
+        start.set()
+        outcomes = [results.get(timeout=30) for _ in procs]
+        for proc in procs:
+            proc.join(10)
+        kinds = sorted(kind for kind, _ in outcomes)
+        assert kinds == ["held"] * (contenders - 1) + ["won"], outcomes
+        winner = next(lock_id for kind, lock_id in outcomes if kind == "won")
+        assert all(lock_id == winner for _, lock_id in outcomes)
+        assert LocalBackend(root).read_lock(environment).lock_id == winner  # type: ignore[union-attr]
+
+
+def test_lock_left_by_a_dead_process_is_reported_stale(backend: LocalBackend) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from deployforge.state.base import LockInfo
+        from deployforge.state.local import LocalBackend
+
+        info = LocalBackend(Path(sys.argv[1])).acquire_lock(LockInfo.new("dev", "run-crashed", "apply"))
+        print(info.lock_id)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run([sys.executable, "-c", script, str(backend.root)], env=env, check=True,
+                          capture_output=True, text=True, timeout=60)
+    dead_lock_id = done.stdout.strip()
+
+    holder = backend.read_lock("dev")
+    assert holder is not None and holder.lock_id == dead_lock_id
+    assert holder.is_stale_here()
+    with pytest.raises(LockHeldError) as caught:
+        backend.acquire_lock(LockInfo.new("dev", "run-next", "apply"))
+    assert "run-crashed" in caught.value.message
+    assert "no longer running" in caught.value.message and "stale" in caught.value.message
+    assert f"deployforge state unlock {dead_lock_id}" in (caught.value.hint or "")
+
+    backend.force_unlock(dead_lock_id)
+    backend.acquire_lock(LockInfo.new("dev", "run-next", "apply"))
+
+
+def test_release_only_removes_own_lock(backend: LocalBackend) -> None:
+    mine = LockInfo.new("dev", "run-mine", "apply")
+    theirs = LockInfo.new("dev", "run-theirs", "apply")
+    backend.acquire_lock(mine)
+
+    backend.release_lock(theirs)
+    assert backend.read_lock("dev") == mine
+
+    backend.release_lock(mine)
+    assert backend.read_lock("dev") is None
+    backend.release_lock(mine)  # already gone: no error
+
+    backend.acquire_lock(mine)
+    backend.force_unlock(mine.lock_id)
+    backend.acquire_lock(theirs)
+    backend.release_lock(mine)
+    assert backend.read_lock("dev") == theirs
+
+
+def test_force_unlock_finds_the_lock_in_any_environment(backend: LocalBackend) -> None:
+    dev = LockInfo.new("dev", "r-dev", "apply")
+    prod = LockInfo.new("prod", "r-prod", "apply")
+    backend.acquire_lock(dev)
+    backend.acquire_lock(prod)
+
+    assert backend.force_unlock(prod.lock_id) == prod
+    assert backend.read_lock("prod") is None
+    assert backend.read_lock("dev") == dev
+
+    with pytest.raises(StateError) as caught:
+        backend.force_unlock("no-such-lock")
+    assert "no lock with id no-such-lock" in caught.value.message
+    assert caught.value.hint
+
+
+def test_environments_lists_state_files_sorted(backend: LocalBackend) -> None:
+    for name in ("prod", "dev", "staging"):
+        backend.write(_doc(name))
+    backend.acquire_lock(LockInfo.new("locked-only", "r", "apply"))
+    assert list(backend.environments()) == ["dev", "prod", "staging"]
+
+
+def test_state_file_is_readable_json(backend: LocalBackend) -> None:
+    backend.write(_doc())
+    data = json.loads((backend.root / "state" / "dev.json").read_text(encoding="utf-8"))
+    assert data["version"] == 1 and data["environment"] == "dev" and data["serial"] == 1
