@@ -89,21 +89,28 @@ class LocalBackend:
             raise StateError(f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand") from None
 
     def acquire_lock(self, info: LockInfo) -> LockInfo:
+        """Write the lock to a temp file, then hard-link it into place: the link is an atomic
+        create-if-absent, and a reader never sees a half-written lock."""
         path = self._lock_path(info.environment)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(info.to_json(), indent=2).encode()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = self.read_lock(info.environment)
-            if holder is None:  # released between our attempt and the read: try once more
-                return self.acquire_lock(info)
-            raise lock_held_error(holder, holder.is_stale_here()) from None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return info
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(info.to_json(), fh, indent=2)
+                fh.flush()
+                os.fsync(fh.fileno())
+            for _attempt in range(3):
+                try:
+                    os.link(tmp, path)
+                    return info
+                except FileExistsError:
+                    holder = self.read_lock(info.environment)
+                    if holder is not None:
+                        raise lock_held_error(holder, holder.is_stale_here()) from None
+                    # released between our attempt and the read: try again
+            raise StateError(f"could not take the lock {path}: it keeps changing", hint="try again")
+        finally:
+            os.unlink(tmp)
 
     def release_lock(self, info: LockInfo) -> None:
         current = self.read_lock(info.environment)
