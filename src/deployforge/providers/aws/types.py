@@ -90,7 +90,12 @@ _S3_SCHEMA = _obj(
                 "block_public_policy": _bool("Reject bucket policies that grant public access."),
                 "restrict_public_buckets": _bool("Restrict access to buckets with public policies."),
             },
-            required=("block_public_acls", "ignore_public_acls", "block_public_policy", "restrict_public_buckets"),
+            required=(
+                "block_public_acls",
+                "ignore_public_acls",
+                "block_public_policy",
+                "restrict_public_buckets",
+            ),
             description="The bucket's S3 Block Public Access settings (all four flags).",
         ),
     },
@@ -114,14 +119,18 @@ _RULE_SCHEMA = _obj(
                 _REFERENCE,
             ],
         },
-        "from_port": _int("First port (icmp: the type, -1 = all; protocol all: 0).", minimum=-1, maximum=65535),
+        "from_port": _int(
+            "First port (icmp: the type, -1 = all; protocol all: 0).", minimum=-1, maximum=65535
+        ),
         "to_port": _int("Last port (icmp: the code, -1 = all; protocol all: 0).", minimum=-1, maximum=65535),
         "cidr_blocks": _str_list(
             "IPv4 CIDR ranges the rule applies to (order does not matter).",
             {"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"},
             minItems=1,
         ),
-        "description": _str("Describes the rule (applies to each of its CIDR ranges).", minLength=1, maxLength=255),
+        "description": _str(
+            "Describes the rule (applies to each of its CIDR ranges).", minLength=1, maxLength=255
+        ),
     },
     required=("protocol", "from_port", "to_port", "cidr_blocks"),
 )
@@ -161,7 +170,10 @@ _LT_SCHEMA = _obj(
             "The launch template name. Defaults to the resource's key.",
             pattern=r"^[a-zA-Z0-9().\-/_]{3,128}$",
         ),
-        "image_id": _str("The AMI id (ami-...) or resolve:ssm:<parameter>.", pattern=r"^(ami-[0-9a-f]{8,17}|resolve:ssm:.+)$"),
+        "image_id": _str(
+            "The AMI id (ami-...) or resolve:ssm:<parameter>.",
+            pattern=r"^(ami-[0-9a-f]{8,17}|resolve:ssm:.+)$",
+        ),
         "instance_type": _str("The instance type, e.g. t3.micro.", pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$"),
         "key_name": _str("The EC2 key pair name."),
         "security_group_ids": _str_list(
@@ -186,19 +198,31 @@ _ASG_SCHEMA = _obj(
         "name": _str("The group name. Defaults to the resource's key.", minLength=1, maxLength=255),
         "min_size": _int("Fewest instances.", minimum=0),
         "max_size": _int("Most instances.", minimum=0),
-        "desired_capacity": _int("Instances to run now (omitted = min_size; scaling may change it).", minimum=0),
+        "desired_capacity": _int(
+            "Instances to run now (omitted = min_size; scaling may change it).", minimum=0
+        ),
         "launch_template": {
             "description": "The launch template instances start from: by name or by id, and a version.",
             "anyOf": [
-                _obj({"name": _str("The launch template name."), "version": _LT_VERSION}, required=("name", "version")),
-                _obj({"id": _str("The launch template id (lt-...)."), "version": _LT_VERSION}, required=("id", "version")),
+                _obj(
+                    {"name": _str("The launch template name."), "version": _LT_VERSION},
+                    required=("name", "version"),
+                ),
+                _obj(
+                    {"id": _str("The launch template id (lt-...)."), "version": _LT_VERSION},
+                    required=("id", "version"),
+                ),
             ],
         },
         "availability_zones": _str_list("Availability zones (order does not matter).", minItems=1),
         "vpc_zone_identifier": _str_list(
-            "Subnet ids (order does not matter).", {"type": "string", "pattern": r"^subnet-[0-9a-f]+$"}, minItems=1
+            "Subnet ids (order does not matter).",
+            {"type": "string", "pattern": r"^subnet-[0-9a-f]+$"},
+            minItems=1,
         ),
-        "health_check_type": _enum("Which health checks replace instances.", ["EC2", "ELB", "VPC_LATTICE", "EBS"]),
+        "health_check_type": _enum(
+            "Which health checks replace instances.", ["EC2", "ELB", "VPC_LATTICE", "EBS"]
+        ),
         "health_check_grace_period": _int("Seconds before a new instance's health is checked.", minimum=0),
     },
     required=("min_size", "max_size", "launch_template"),
@@ -227,11 +251,17 @@ _ALARM_SCHEMA = _obj(
         "statistic": _enum("How data points are aggregated over each period.", STATISTICS),
         "period": {
             "description": "Seconds per data point: 10, 20, 30 or a multiple of 60.",
-            "anyOf": [{"enum": [10, 20, 30]}, {"type": "integer", "minimum": 60, "multipleOf": 60}, _REFERENCE],
+            "anyOf": [
+                {"enum": [10, 20, 30]},
+                {"type": "integer", "minimum": 60, "multipleOf": 60},
+                _REFERENCE,
+            ],
         },
         "evaluation_periods": _int("How many periods are compared with the threshold.", minimum=1),
         "threshold": _or_ref({"type": "number", "description": "The value compared with the statistic."}),
-        "comparison_operator": _enum("How the statistic is compared with the threshold.", COMPARISON_OPERATORS),
+        "comparison_operator": _enum(
+            "How the statistic is compared with the threshold.", COMPARISON_OPERATORS
+        ),
         "dimensions": {
             "type": "object",
             "description": "Metric dimensions: name -> value.",
@@ -242,7 +272,15 @@ _ALARM_SCHEMA = _obj(
         "alarm_actions": _str_list("ARNs notified when the alarm fires (order does not matter).", maxItems=5),
         "treat_missing_data": _enum("How missing data points count.", TREAT_MISSING_DATA),
     },
-    required=("metric_name", "namespace", "statistic", "period", "evaluation_periods", "threshold", "comparison_operator"),
+    required=(
+        "metric_name",
+        "namespace",
+        "statistic",
+        "period",
+        "evaluation_periods",
+        "threshold",
+        "comparison_operator",
+    ),
     description="A CloudWatch alarm on one metric.",
 )
 
@@ -264,7 +302,7 @@ TYPE_INFOS: dict[str, TypeInfo] = {
         outputs=frozenset({"id", "arn", "name"}),
         defaults={"description": DEFAULT_DESCRIPTION, "ingress": [], "egress": [ALLOW_ALL_EGRESS]},
         natural_key="name",
-        description="A VPC security group whose rules are changed by authorizing/revoking only the difference.",
+        description="A VPC security group; rule changes authorize/revoke only the difference.",
         properties_schema=_SG_SCHEMA,
     ),
     LAUNCH_TEMPLATE: TypeInfo(

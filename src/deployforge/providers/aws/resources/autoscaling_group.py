@@ -16,7 +16,12 @@ from botocore.exceptions import ClientError
 
 from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
-from deployforge.providers.aws.resources.base import ResourceHandler, sorted_unique, tag_changes, tags_from_aws
+from deployforge.providers.aws.resources.base import (
+    ResourceHandler,
+    sorted_unique,
+    tag_changes,
+    tags_from_aws,
+)
 from deployforge.providers.aws.types import AUTOSCALING_GROUP, TYPE_INFOS
 from deployforge.providers.base import LiveResource, ResourceSpec
 
@@ -37,6 +42,20 @@ def canonical_version(version: Any) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+def asg_tags(name: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Tags as Auto Scaling wants them; every tag propagates to the instances the group launches."""
+    return [
+        {
+            "ResourceId": name,
+            "ResourceType": "auto-scaling-group",
+            "Key": key,
+            "Value": str(value),
+            "PropagateAtLaunch": True,
+        }
+        for key, value in sorted(tags.items())
+    ]
+
+
 def _is_not_found(exc: ClientError) -> bool:
     message = str(exc.response.get("Error", {}).get("Message", ""))
     return error_code(exc) == "ValidationError" and "not found" in message.lower()
@@ -55,7 +74,10 @@ class AutoscalingGroupHandler(ResourceHandler):
             if not name and template.get("id"):
                 name = self._template_name(str(template["id"]))
             if name:
-                result["launch_template"] = {"name": name, "version": canonical_version(template.get("version"))}
+                result["launch_template"] = {
+                    "name": name,
+                    "version": canonical_version(template.get("version")),
+                }
         for key in ("availability_zones", "vpc_zone_identifier"):
             if key in result:
                 result[key] = sorted_unique(result[key] or ())
@@ -99,7 +121,9 @@ class AutoscalingGroupHandler(ResourceHandler):
             "max_size": group["MaxSize"],
             "desired_capacity": group["DesiredCapacity"],
             "availability_zones": sorted_unique(group.get("AvailabilityZones", ())),
-            "vpc_zone_identifier": sorted_unique(s for s in group.get("VPCZoneIdentifier", "").split(",") if s),
+            "vpc_zone_identifier": sorted_unique(
+                s for s in group.get("VPCZoneIdentifier", "").split(",") if s
+            ),
             "health_check_type": group.get("HealthCheckType", "EC2"),
             "health_check_grace_period": group.get("HealthCheckGracePeriod", 0),
             "tags": tags_from_aws(group.get("Tags")),
@@ -133,23 +157,11 @@ class AutoscalingGroupHandler(ResourceHandler):
             params["VPCZoneIdentifier"] = ",".join(sorted_unique(properties["vpc_zone_identifier"]))
         return params
 
-    def _aws_tags(self, name: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
-        return [
-            {
-                "ResourceId": name,
-                "ResourceType": "auto-scaling-group",
-                "Key": key,
-                "Value": str(value),
-                "PropagateAtLaunch": True,
-            }
-            for key, value in sorted(tags.items())
-        ]
-
     def create(self, spec: ResourceSpec) -> LiveResource:
         name = self.key(spec)
         params = self._params(spec.properties, _UPDATABLE)
         if spec.tags:
-            params["Tags"] = self._aws_tags(name, spec.tags)
+            params["Tags"] = asg_tags(name, spec.tags)
         self.aws.client("autoscaling").create_auto_scaling_group(AutoScalingGroupName=name, **params)
         return self.read_settled(name, spec.address)
 
@@ -165,19 +177,26 @@ class AutoscalingGroupHandler(ResourceHandler):
         if "tags" in changes:
             group = self._describe_one(name)
             if group is None:
-                raise ProviderError(f"{spec.address}: {name} no longer exists", resource=spec.address, code="NotFound")
+                raise ProviderError(
+                    f"{spec.address}: {name} no longer exists", resource=spec.address, code="NotFound"
+                )
             to_set, to_remove = tag_changes(tags_from_aws(group.get("Tags")), spec.tags)
             if to_set:
-                autoscaling.create_or_update_tags(Tags=self._aws_tags(name, to_set))
+                autoscaling.create_or_update_tags(Tags=asg_tags(name, to_set))
             if to_remove:
                 autoscaling.delete_tags(
-                    Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key} for key in to_remove]
+                    Tags=[
+                        {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key}
+                        for key in to_remove
+                    ]
                 )
         return self.read_settled(name, spec.address)
 
     def delete(self, resource_id: str) -> None:
         try:
-            self.aws.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=resource_id, ForceDelete=True)
+            self.aws.client("autoscaling").delete_auto_scaling_group(
+                AutoScalingGroupName=resource_id, ForceDelete=True
+            )
         except ClientError as exc:
             if not _is_not_found(exc):
                 raise

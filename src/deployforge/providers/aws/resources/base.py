@@ -48,7 +48,9 @@ def tag_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> tuple
     return to_set, to_remove
 
 
-def converge_ec2_tags(ec2: Any, resource_id: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
+def converge_ec2_tags(
+    ec2: Any, resource_id: str, current: Mapping[str, str], desired: Mapping[str, str]
+) -> None:
     """Set and remove EC2 tags so ``resource_id`` carries exactly ``desired`` (``aws:`` tags aside)."""
     to_set, to_remove = tag_changes(current, desired)
     if to_set:
@@ -129,7 +131,8 @@ class ResourceHandler(ABC):
         replace = changes & self.info.force_new
         if replace:
             raise ProviderError(
-                f"{spec.address}: {', '.join(sorted(replace))} cannot change in place (the object must be replaced)",
+                f"{spec.address}: {', '.join(sorted(replace))} cannot change in place "
+                "(the object must be replaced)",
                 resource=spec.address,
                 code="ForceNew",
             )
@@ -159,4 +162,6 @@ class ResourceHandler(ABC):
         )
 
     def live(self, resource_id: str, attributes: dict[str, Any], outputs: dict[str, Any]) -> LiveResource:
-        return LiveResource(type=self.type, id=resource_id, attributes=attributes, outputs={"id": resource_id, **outputs})
+        return LiveResource(
+            type=self.type, id=resource_id, attributes=attributes, outputs={"id": resource_id, **outputs}
+        )

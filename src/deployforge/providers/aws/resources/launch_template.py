@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -100,7 +100,7 @@ class LaunchTemplateHandler(ResourceHandler):
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         return self._find(LaunchTemplateNames=[self.key(spec)])
 
-    def _find(self, **selector: list[str]) -> LiveResource | None:
+    def _find(self, **selector: Sequence[str]) -> LiveResource | None:
         try:
             templates = self.aws.client("ec2").describe_launch_templates(**selector)["LaunchTemplates"]
         except ClientError as exc:
@@ -110,15 +110,31 @@ class LaunchTemplateHandler(ResourceHandler):
         return self._live(templates[0]) if templates else None
 
     def list(self) -> Iterator[LiveResource]:
+        tags = self._tags(Filters=[{"Name": "resource-type", "Values": ["launch-template"]}])
         paginator = self.aws.client("ec2").get_paginator("describe_launch_templates")
         for page in paginator.paginate(PaginationConfig={"PageSize": self.aws.page_size(200)}):
             for template in page.get("LaunchTemplates", []):
-                live = self._live(template)
+                live = self._live(template, tags.get(template["LaunchTemplateId"], {}))
                 if live is not None:
                     yield live
 
-    def _live(self, template: Mapping[str, Any]) -> LiveResource | None:
+    def _tags(self, **params: Any) -> dict[str, dict[str, str]]:
+        """resource id -> tags, from DescribeTags.
+
+        DescribeLaunchTemplates also returns tags, but moto's copy there is frozen at creation;
+        DescribeTags is current in AWS and in moto alike.
+        """
+        by_resource: dict[str, list[dict[str, Any]]] = {}
+        paginator = self.aws.client("ec2").get_paginator("describe_tags")
+        for page in paginator.paginate(**params, PaginationConfig={"PageSize": self.aws.page_size(1000)}):
+            for tag in page.get("Tags", []):
+                by_resource.setdefault(tag["ResourceId"], []).append(tag)
+        return {resource: tags_from_aws(tags) for resource, tags in by_resource.items()}
+
+    def _live(self, template: Mapping[str, Any], tags: dict[str, str] | None = None) -> LiveResource | None:
         template_id = template["LaunchTemplateId"]
+        if tags is None:
+            tags = self._tags(Filters=[{"Name": "resource-id", "Values": [template_id]}]).get(template_id, {})
         try:
             versions = self.aws.client("ec2").describe_launch_template_versions(
                 LaunchTemplateId=template_id, Versions=["$Default"]
@@ -129,7 +145,7 @@ class LaunchTemplateHandler(ResourceHandler):
             raise
         data = versions[0].get("LaunchTemplateData", {}) if versions else {}
         name = template["LaunchTemplateName"]
-        attributes = {"name": name, **data_attributes(data), "tags": tags_from_aws(template.get("Tags"))}
+        attributes = {"name": name, **data_attributes(data), "tags": tags}
         outputs = {
             "name": name,
             "latest_version": int(template["LatestVersionNumber"]),
@@ -145,7 +161,9 @@ class LaunchTemplateHandler(ResourceHandler):
             "LaunchTemplateData": launch_template_data(spec.properties),
         }
         if spec.tags:
-            params["TagSpecifications"] = [{"ResourceType": "launch-template", "Tags": tags_to_aws(spec.tags)}]
+            params["TagSpecifications"] = [
+                {"ResourceType": "launch-template", "Tags": tags_to_aws(spec.tags)}
+            ]
         template = self.aws.client("ec2").create_launch_template(**params)["LaunchTemplate"]
         return self.read_settled(template["LaunchTemplateId"], spec.address)
 
@@ -154,7 +172,9 @@ class LaunchTemplateHandler(ResourceHandler):
         ec2 = self.aws.client("ec2")
         current = self._find(LaunchTemplateIds=[live.id])
         if current is None:
-            raise ProviderError(f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound")
+            raise ProviderError(
+                f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound"
+            )
         if changes & _DATA_KEYS.keys():
             # the default version's data with the asked-for properties changed (or removed)
             wanted = {k: v for k, v in current.attributes.items() if k in _DATA_KEYS}

@@ -100,7 +100,9 @@ class MetricAlarmHandler(ResourceHandler):
 
     def list(self) -> Iterator[LiveResource]:
         paginator = self.aws.client("cloudwatch").get_paginator("describe_alarms")
-        pages = paginator.paginate(AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": self.aws.page_size(100)})
+        pages = paginator.paginate(
+            AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": self.aws.page_size(100)}
+        )
         for page in pages:
             for alarm in page.get("MetricAlarms", []):
                 live = self._live(alarm)
@@ -142,7 +144,8 @@ class MetricAlarmHandler(ResourceHandler):
         if self._describe(name) is not None:  # PutMetricAlarm would silently overwrite it
             raise ProviderError(
                 f"{spec.address}: alarm {name} already exists",
-                hint="it may come from an interrupted apply: adopt it, delete it, or choose another alarm_name",
+                hint="it may come from an interrupted apply: adopt it, delete it, "
+                "or choose another alarm_name",
                 resource=spec.address,
                 code="AlreadyExists",
             )
@@ -159,7 +162,9 @@ class MetricAlarmHandler(ResourceHandler):
         alarm = self._describe(name)
         current = None if alarm is None else self._live(alarm)
         if alarm is None or current is None:
-            raise ProviderError(f"{spec.address}: alarm {name} no longer exists", resource=spec.address, code="NotFound")
+            raise ProviderError(
+                f"{spec.address}: alarm {name} no longer exists", resource=spec.address, code="NotFound"
+            )
         if changes & _PARAMS.keys():
             wanted = {k: v for k, v in current.attributes.items() if k in _PARAMS}
             for key in changes & _PARAMS.keys():

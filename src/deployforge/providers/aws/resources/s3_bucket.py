@@ -9,7 +9,12 @@ from botocore.exceptions import ClientError
 
 from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
-from deployforge.providers.aws.resources.base import ResourceHandler, tags_from_aws, tags_to_aws, undo_on_failure
+from deployforge.providers.aws.resources.base import (
+    ResourceHandler,
+    tags_from_aws,
+    tags_to_aws,
+    undo_on_failure,
+)
 from deployforge.providers.aws.types import S3_BUCKET, TYPE_INFOS
 from deployforge.providers.base import LiveResource, ResourceSpec
 
@@ -186,8 +191,10 @@ class S3BucketHandler(ResourceHandler):
 
     def _owned(self, bucket: str) -> bool | None:
         """Whether this account owns ``bucket`` (None when it may not list its buckets)."""
-        pages = self.aws.client("s3").get_paginator("list_buckets").paginate(
-            Prefix=bucket, PaginationConfig={"PageSize": self.aws.page_size(10000)}
+        pages = (
+            self.aws.client("s3")
+            .get_paginator("list_buckets")
+            .paginate(Prefix=bucket, PaginationConfig={"PageSize": self.aws.page_size(10000)})
         )
         try:
             return any(entry["Name"] == bucket for page in pages for entry in page.get("Buckets", []))
@@ -240,7 +247,9 @@ class S3BucketHandler(ResourceHandler):
     def _put_public_access_block(self, bucket: str, block: Mapping[str, Any]) -> None:
         self.aws.client("s3").put_public_access_block(
             Bucket=bucket,
-            PublicAccessBlockConfiguration={aws_key: bool(block.get(key, False)) for key, aws_key in _PAB_KEYS.items()},
+            PublicAccessBlockConfiguration={
+                aws_key: bool(block.get(key, False)) for key, aws_key in _PAB_KEYS.items()
+            },
         )
 
     def delete(self, resource_id: str) -> None:
