@@ -438,6 +438,31 @@ def test_concurrent_appends_from_many_processes(tmp_path):
     assert report.ok and report.records == 400 and log.head().seq == 400
 
 
+def test_readers_see_a_consistent_log_while_processes_append(tmp_path):
+    """verify and records take a snapshot between appends: never a half line, never a head ahead."""
+    path = tmp_path / "audit.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_append_many, args=(str(path), w, 60, start)) for w in range(4)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    log = AuditLog(path)
+    seen = 0
+    while any(proc.is_alive() for proc in procs) or seen < 240:
+        report = log.verify(workers=1)
+        assert report.ok, report
+        seqs = [record["seq"] for record in log.records()]
+        assert seqs == list(range(1, len(seqs) + 1))
+        seen = max(seen, report.records)
+        if seen == 240:
+            break
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    assert log.verify().records == 240
+
+
 # -- redaction and field hygiene -----------------------------------------------------------------
 
 

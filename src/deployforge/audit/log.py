@@ -148,28 +148,58 @@ class AuditLog:
             os.close(lock_fd)
 
     def _lock(self) -> int:
+        """Take the exclusive append lock; returns the fd to close (which releases it)."""
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise StateError(f"cannot open the audit lock {self.lock_path}: {exc.strerror}") from None
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.0005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            if _flock(fd, fcntl.LOCK_EX, self.lock_timeout):
                 return fd
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise StateError(
-                        f"waited {self.lock_timeout:g} s for the audit lock {self.lock_path} in vain",
-                        hint="another DeployForge process is stuck while appending; find it and end it",
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.02)
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(f"cannot lock the audit log {self.lock_path}: {exc.strerror}") from None
+        os.close(fd)
+        raise StateError(
+            f"waited {self.lock_timeout:g} s for the audit lock {self.lock_path} in vain",
+            hint="another DeployForge process is stuck while appending; find it and end it",
+        )
+
+    def _snapshot(self) -> tuple[ChainPoint | None, str | None, int]:
+        """(head, head problem, log size) read together between appends.
+
+        A shared lock held only for the two reads, so the size ends at a line
+        boundary and the head names the last record; readers never hold
+        appenders up for longer. Without a lock file (a read-only copy of a
+        log) or when a writer is stuck, it reads without one.
+        """
+        lock_fd: int | None
+        try:
+            lock_fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            lock_fd = None
+        try:
+            if lock_fd is not None:
+                try:
+                    _flock(lock_fd, fcntl.LOCK_SH, self.lock_timeout)
+                except OSError:
+                    pass
+            head: ChainPoint | None = None
+            problem: str | None = None
+            try:
+                head = self._read_head()
+            except _HeadProblem as exc:
+                problem = str(exc)
+            try:
+                size = self.path.stat().st_size
+            except FileNotFoundError:
+                size = 0
             except OSError as exc:
-                os.close(fd)
-                raise StateError(f"cannot lock the audit log {self.lock_path}: {exc.strerror}") from None
+                raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+            return head, problem, size
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
 
     def _append_locked(self, prepared: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -320,19 +350,8 @@ class AuditLog:
         sequential walk's. Never raises on a damaged log; ``StateError`` only
         when the log exists but cannot be read.
         """
-        head: ChainPoint | None = None
-        head_problem: str | None = None
-        try:
-            head = self._read_head()
-        except _HeadProblem as problem:
-            head_problem = str(problem)
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            size = -1
-        except OSError as exc:
-            raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
-        if size <= 0:
+        head, head_problem, size = self._snapshot()
+        if size == 0:
             report = VerifyReport(True, 0)
         else:
             if workers is None:
@@ -342,7 +361,7 @@ class AuditLog:
                     report = self._verify_parallel(size, head, workers)
                 else:
                     with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
-                        report = verify_lines(fh, witness=head)
+                        report = verify_lines(_range_lines(fh, size), witness=head)
             except OSError as exc:
                 raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         if not report.ok:
@@ -395,7 +414,9 @@ class AuditLog:
                 # sequentially, so the report is exactly the one a single walk gives
                 with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
                     fh.seek(offset)
-                    rest = verify_lines(fh, start=point, witness=head, first_line=count + 1)
+                    rest = verify_lines(
+                        _range_lines(fh, size), start=point, witness=head, first_line=count + 1
+                    )
                 return VerifyReport(rest.ok, count + rest.records, rest.first_bad, rest.last)
             point = report.last
             count += report.records
@@ -434,6 +455,9 @@ class AuditLog:
     def _records(
         self, wanted: list[tuple[str, str]], low: str | None, high: str | None, reverse: bool, strict: bool
     ) -> Iterator[dict[str, Any]]:
+        _, _, size = self._snapshot()  # lines appended from now on are not read
+        if size == 0:
+            return
         try:
             fh = open(self.path, "rb", buffering=_BLOCK * 16)  # noqa: SIM115 - closed below, generator
         except FileNotFoundError:
@@ -442,7 +466,7 @@ class AuditLog:
             raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         with fh:
             lines: Iterable[bytes] = (
-                _lines_backwards(fh.fileno(), os.fstat(fh.fileno()).st_size) if reverse else fh
+                _lines_backwards(fh.fileno(), size) if reverse else _range_lines(fh, size)
             )
             for number, line in enumerate(lines, 1):
                 if not line.strip():
@@ -495,6 +519,21 @@ def _available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _flock(fd: int, operation: int, timeout: float) -> bool:
+    """``flock`` with a timeout (polling, as ``flock`` itself has none); False when it ran out."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
 
 def _fsync_dir(path: Path) -> None:
