@@ -90,13 +90,7 @@ _S3_SCHEMA = _obj(
                 "block_public_policy": _bool("Reject bucket policies that grant public access."),
                 "restrict_public_buckets": _bool("Restrict access to buckets with public policies."),
             },
-            required=(
-                "block_public_acls",
-                "ignore_public_acls",
-                "block_public_policy",
-                "restrict_public_buckets",
-            ),
-            description="The bucket's S3 Block Public Access settings (all four flags).",
+            description="S3 Block Public Access flags of the bucket; undeclared flags keep their value.",
         ),
     },
     description="An S3 bucket.",
@@ -177,7 +171,7 @@ _LT_SCHEMA = _obj(
         "instance_type": _str("The instance type, e.g. t3.micro.", pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$"),
         "key_name": _str("The EC2 key pair name."),
         "security_group_ids": _str_list(
-            "Security group ids (order does not matter).", {"type": "string", "pattern": r"^sg-[0-9a-f]+$"}
+            "Security group ids.", {"type": "string", "pattern": r"^sg-[0-9a-f]+$"}
         ),
         "user_data": _str("User data as plain text (base64-encoded for you)."),
     },
@@ -214,9 +208,9 @@ _ASG_SCHEMA = _obj(
                 ),
             ],
         },
-        "availability_zones": _str_list("Availability zones (order does not matter).", minItems=1),
+        "availability_zones": _str_list("Availability zones.", minItems=1),
         "vpc_zone_identifier": _str_list(
-            "Subnet ids (order does not matter).",
+            "Subnet ids.",
             {"type": "string", "pattern": r"^subnet-[0-9a-f]+$"},
             minItems=1,
         ),
@@ -269,7 +263,7 @@ _ALARM_SCHEMA = _obj(
             "maxProperties": 30,
         },
         "alarm_description": _str("Shown with the alarm.", maxLength=1024),
-        "alarm_actions": _str_list("ARNs notified when the alarm fires (order does not matter).", maxItems=5),
+        "alarm_actions": _str_list("ARNs notified when the alarm fires.", maxItems=5),
         "treat_missing_data": _enum("How missing data points count.", TREAT_MISSING_DATA),
     },
     required=(

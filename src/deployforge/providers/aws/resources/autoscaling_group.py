@@ -1,9 +1,10 @@
 """``aws_autoscaling_group``: an EC2 Auto Scaling group launched from a launch template.
 
-``launch_template`` is reported by name (``{"name", "version"}``); a spec naming the template by
-id is normalized to its name (one DescribeLaunchTemplates call). Versions are integers or
-``$Latest``/``$Default``. Deleting force-deletes (terminating the instances) and waits until AWS
-no longer shows the group, so a replacement with the same name can be created right after.
+``launch_template`` is reported with both its id and name (``{"id", "name", "version"}``), so a
+spec naming the template either way compares equal on the keys it declares. Versions are
+integers or ``$Latest``/``$Default``. Lists keep the order they were declared in. Deleting
+force-deletes (terminating the instances) and waits until AWS no longer shows the group, so a
+replacement with the same name can be created right after.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
-    sorted_unique,
+    string_list,
     tag_changes,
     tags_from_aws,
 )
@@ -69,29 +70,9 @@ class AutoscalingGroupHandler(ResourceHandler):
     def normalize(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         result = dict(properties)
         template = result.get("launch_template")
-        if isinstance(template, Mapping):
-            name = template.get("name")
-            if not name and template.get("id"):
-                name = self._template_name(str(template["id"]))
-            if name:
-                result["launch_template"] = {
-                    "name": name,
-                    "version": canonical_version(template.get("version")),
-                }
-        for key in ("availability_zones", "vpc_zone_identifier"):
-            if key in result:
-                result[key] = sorted_unique(result[key] or ())
+        if isinstance(template, Mapping) and "version" in template:
+            result["launch_template"] = {**template, "version": canonical_version(template["version"])}
         return result
-
-    def _template_name(self, template_id: str) -> str | None:
-        try:
-            found = self.aws.client("ec2").describe_launch_templates(LaunchTemplateIds=[template_id])
-        except ClientError as exc:
-            if error_code(exc).startswith("InvalidLaunchTemplate"):
-                return None
-            raise
-        templates = found["LaunchTemplates"]
-        return str(templates[0]["LaunchTemplateName"]) if templates else None
 
     # reading --------------------------------------------------------------------------------
 
@@ -120,10 +101,8 @@ class AutoscalingGroupHandler(ResourceHandler):
             "min_size": group["MinSize"],
             "max_size": group["MaxSize"],
             "desired_capacity": group["DesiredCapacity"],
-            "availability_zones": sorted_unique(group.get("AvailabilityZones", ())),
-            "vpc_zone_identifier": sorted_unique(
-                s for s in group.get("VPCZoneIdentifier", "").split(",") if s
-            ),
+            "availability_zones": string_list(group.get("AvailabilityZones")),
+            "vpc_zone_identifier": [s for s in group.get("VPCZoneIdentifier", "").split(",") if s],
             "health_check_type": group.get("HealthCheckType", "EC2"),
             "health_check_grace_period": group.get("HealthCheckGracePeriod", 0),
             "tags": tags_from_aws(group.get("Tags")),
@@ -131,6 +110,7 @@ class AutoscalingGroupHandler(ResourceHandler):
         template = group.get("LaunchTemplate")
         if template:
             attributes["launch_template"] = {
+                "id": template["LaunchTemplateId"],
                 "name": template["LaunchTemplateName"],
                 "version": canonical_version(template.get("Version")),
             }
@@ -152,9 +132,9 @@ class AutoscalingGroupHandler(ResourceHandler):
                 spec["LaunchTemplateId"] = str(template["id"])
             params["LaunchTemplate"] = spec
         if "availability_zones" in keys and properties.get("availability_zones"):
-            params["AvailabilityZones"] = sorted_unique(properties["availability_zones"])
+            params["AvailabilityZones"] = string_list(properties["availability_zones"])
         if "vpc_zone_identifier" in keys and properties.get("vpc_zone_identifier"):
-            params["VPCZoneIdentifier"] = ",".join(sorted_unique(properties["vpc_zone_identifier"]))
+            params["VPCZoneIdentifier"] = ",".join(string_list(properties["vpc_zone_identifier"]))
         return params
 
     def create(self, spec: ResourceSpec) -> LiveResource:

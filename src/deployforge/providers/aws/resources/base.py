@@ -59,8 +59,9 @@ def converge_ec2_tags(
         ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": key} for key in to_remove])
 
 
-def sorted_unique(values: Iterable[Any]) -> list[str]:
-    return sorted({str(v) for v in values})
+def string_list(values: Iterable[Any] | None) -> list[str]:
+    """A declared list of strings, in the declared order (AWS keeps the order it is given)."""
+    return [str(v) for v in values or ()]
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
     converge_ec2_tags,
-    sorted_unique,
+    string_list,
     tags_from_aws,
     tags_to_aws,
 )
@@ -65,7 +65,7 @@ def launch_template_data(properties: Mapping[str, Any]) -> dict[str, Any]:
         if key == "user_data":
             value = encode_user_data(value)
         elif key == "security_group_ids":
-            value = sorted_unique(value)
+            value = string_list(value)
             if not value:
                 continue
         data[aws_key] = value
@@ -74,7 +74,7 @@ def launch_template_data(properties: Mapping[str, Any]) -> dict[str, Any]:
 
 def data_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
     """``LaunchTemplateData`` -> attributes in the shapes of the properties."""
-    attributes: dict[str, Any] = {"security_group_ids": sorted_unique(data.get("SecurityGroupIds", ()))}
+    attributes: dict[str, Any] = {"security_group_ids": string_list(data.get("SecurityGroupIds"))}
     for key, aws_key in _DATA_KEYS.items():
         if key == "security_group_ids" or aws_key not in data:
             continue
@@ -85,12 +85,6 @@ def data_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
 
 class LaunchTemplateHandler(ResourceHandler):
     info = TYPE_INFOS[LAUNCH_TEMPLATE]
-
-    def normalize(self, properties: Mapping[str, Any]) -> dict[str, Any]:
-        result = dict(properties)
-        if "security_group_ids" in result:
-            result["security_group_ids"] = sorted_unique(result["security_group_ids"] or ())
-        return result
 
     # reading --------------------------------------------------------------------------------
 

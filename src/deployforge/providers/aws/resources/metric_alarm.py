@@ -17,7 +17,7 @@ from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
-    sorted_unique,
+    string_list,
     tag_changes,
     tags_from_aws,
     tags_to_aws,
@@ -65,7 +65,7 @@ def alarm_params(properties: Mapping[str, Any]) -> dict[str, Any]:
         if key == "dimensions":
             value = [{"Name": str(k), "Value": str(v)} for k, v in sorted(value.items())]
         elif key == "alarm_actions":
-            value = sorted_unique(value)
+            value = string_list(value)
         elif key == "threshold":
             value = float(value)
         params[aws_key] = value
@@ -77,8 +77,6 @@ class MetricAlarmHandler(ResourceHandler):
 
     def normalize(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         result = dict(properties)
-        if "alarm_actions" in result:
-            result["alarm_actions"] = sorted_unique(result["alarm_actions"] or ())
         if "dimensions" in result:
             result["dimensions"] = {str(k): str(v) for k, v in (result["dimensions"] or {}).items()}
         if isinstance(result.get("threshold"), (int, float)):
@@ -128,7 +126,7 @@ class MetricAlarmHandler(ResourceHandler):
             if aws_key in alarm:
                 attributes[key] = alarm[aws_key]
         attributes["dimensions"] = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-        attributes["alarm_actions"] = sorted_unique(alarm.get("AlarmActions", []))
+        attributes["alarm_actions"] = string_list(alarm.get("AlarmActions"))
         attributes["treat_missing_data"] = alarm.get("TreatMissingData") or "missing"
         if "threshold" in attributes:
             attributes["threshold"] = canonical_threshold(attributes["threshold"])

@@ -30,8 +30,8 @@ _PAB_KEYS = {
 _DEFAULT_ENCRYPTION = {"sse_algorithm": "AES256"}
 
 
-class _BucketGone(Exception):
-    """The bucket disappeared while it was being read."""
+class _BucketGone(ProviderError):
+    """The bucket does not exist (``read`` turns this into None; elsewhere it is the error)."""
 
 
 class S3BucketHandler(ResourceHandler):
@@ -74,7 +74,10 @@ class S3BucketHandler(ResourceHandler):
             response: dict[str, Any] = method(**params)
         except ClientError as exc:
             if error_code(exc) in _GONE:
-                raise _BucketGone from exc
+                bucket = params.get("Bucket")
+                raise _BucketGone(
+                    f"bucket {bucket} does not exist", resource=bucket, code="NoSuchBucket"
+                ) from exc
             raise
         return response
 
@@ -245,11 +248,14 @@ class S3BucketHandler(ResourceHandler):
         )
 
     def _put_public_access_block(self, bucket: str, block: Mapping[str, Any]) -> None:
+        """Set the declared flags; undeclared flags keep the value the bucket has now."""
+        flags = {
+            **self._public_access_block(bucket),
+            **{k: bool(v) for k, v in block.items() if k in _PAB_KEYS},
+        }
         self.aws.client("s3").put_public_access_block(
             Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                aws_key: bool(block.get(key, False)) for key, aws_key in _PAB_KEYS.items()
-            },
+            PublicAccessBlockConfiguration={aws_key: flags[key] for key, aws_key in _PAB_KEYS.items()},
         )
 
     def delete(self, resource_id: str) -> None:
