@@ -195,3 +195,44 @@ def test_server_that_exits_while_starting_reports_its_log(root: Path) -> None:
     assert "exited with code 1 while starting" in caught.value.message
     assert f"cannot listen on 127.0.0.1:{port}" in caught.value.message  # the log's tail
     assert sandbox.status(root) is None
+
+
+def test_state_from_another_moto_version_is_set_aside(root: Path) -> None:
+    import pickle
+
+    root.mkdir(parents=True)
+    header = {"format": 1, "moto_version": "0.0.1", "saved_at": 0.0, "services": [], "excluded": []}
+    (root / "sandbox-state.pickle").write_bytes(pickle.dumps(header) + pickle.dumps({}))
+
+    info = sandbox.up(root)
+    assert len(info.warnings) == 1
+    assert "saved by moto 0.0.1" in info.warnings[0]
+    assert len(list(root.glob("sandbox-state.pickle.bad-*"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("environ", "changes"),
+    [
+        ({"REQUEST_METHOD": "GET", "PATH_INFO": "/bucket/key"}, False),
+        ({"REQUEST_METHOD": "HEAD", "PATH_INFO": "/bucket"}, False),
+        ({"REQUEST_METHOD": "PUT", "PATH_INFO": "/bucket/key"}, True),
+        ({"REQUEST_METHOD": "DELETE", "PATH_INFO": "/bucket/key"}, True),
+        ({"REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem"}, False),
+        ({"REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}, True),
+        ({"REQUEST_METHOD": "POST", "QUERY_STRING": "Action=DescribeAlarms&Version=2010-08-01"}, False),
+        ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+          "_body": b"Action=DescribeSecurityGroups&Version=2016-11-15"}, False),
+        ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+          "_body": b"Action=AuthorizeSecurityGroupIngress&GroupId=sg-1"}, True),
+        ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/xml", "_body": b"<Delete/>"}, True),
+    ],
+)
+def test_only_requests_that_can_change_state_trigger_a_save(environ: dict, changes: bool) -> None:
+    import io
+
+    from deployforge.providers.sandbox import _may_change_state
+
+    body = environ.pop("_body", b"")
+    environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    assert _may_change_state(environ) is changes
+    assert environ["wsgi.input"].read() == body  # the body is still there for moto

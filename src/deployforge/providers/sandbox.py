@@ -75,6 +75,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import weakref
 from collections import defaultdict
@@ -197,7 +198,7 @@ def down(root: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
     save are then lost).
     """
     root = Path(root).resolve()
-    if not (root / INFO_FILE).exists():
+    if not root.is_dir():
         return False
     with _root_lock(root):
         info = _read_info(root)
@@ -734,6 +735,37 @@ class _ReadWriteLock:
                     self._cond.notify_all()
 
 
+_READ_ACTION_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
+
+
+def _may_change_state(environ: dict[str, Any]) -> bool:
+    """False for requests that only read (so read-heavy plan / drift runs cause no saves).
+
+    REST reads are GET/HEAD; JSON-protocol services name the action in
+    ``X-Amz-Target``; query-protocol services (EC2, autoscaling, CloudWatch...)
+    in the form body's ``Action``. Anything unrecognised counts as a change.
+    """
+    method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return not str(target).rpartition(".")[2].startswith(_READ_ACTION_PREFIXES)
+    action = urllib.parse.parse_qs(str(environ.get("QUERY_STRING", ""))).get("Action")
+    if not action and str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if length >= 0:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+    if action:
+        return not action[0].startswith(_READ_ACTION_PREFIXES)
+    return True
+
+
 class _Server:
     def __init__(self, root: Path, port: int):
         self.root = root
@@ -754,6 +786,7 @@ class _Server:
                 start_response("200 OK", [("Content-Type", "application/json"),
                                           ("Content-Length", str(len(health)))])
                 return [health]
+            changes = _may_change_state(environ)  # before moto consumes the request body
             with self.lock.shared():
                 result = inner(environ, start_response)
                 try:
@@ -762,7 +795,8 @@ class _Server:
                     close = getattr(result, "close", None)
                     if close is not None:
                         close()
-                self.dirty = True
+                if changes:
+                    self.dirty = True
             return body
 
         return application
