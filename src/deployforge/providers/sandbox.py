@@ -12,19 +12,26 @@ Files under ``ROOT`` (the project's ``.deployforge`` folder):
 ``sandbox.json``          ``{endpoint, pid, started_at, region, root, warnings}``, written by
                           the server once it listens; removed when it stops.
 ``sandbox-state.pickle``  the emulated AWS state, saved atomically (temporary file, fsync,
-                          rename) a moment after every change (``SAVE_INTERVAL``) and on
+                          rename) within ``SAVE_INTERVAL`` of any request that can change
+                          it (reads such as Describe*/List*/Get* cause no save) and on
                           SIGTERM, and restored when the server starts again.
 ``sandbox.log``           the server's output (restore warnings, errors).
 ``sandbox.lock``          serialises ``up`` and ``down`` of concurrent commands.
 
 Persistence pickles moto's in-memory backends (one ``BackendDict`` per
-service). Checked to survive a ``down``/``up``: S3 buckets, objects and tags;
-EC2 VPCs, subnets, security groups and their rules, launch templates and
-instances; autoscaling groups; CloudWatch alarms; ELBv2 load balancers, target
-groups and listeners; Route 53 zones; Lambda functions and aliases; DynamoDB,
-SQS, SNS, SSM parameters, Secrets Manager, KMS keys, IAM, RDS. A service whose
-state moto cannot pickle is left out of the file (logged once); it comes back
-empty after a restart while the others are kept. If the saved file cannot be
+service), all services in one object graph so cross-service references (an
+autoscaling group's EC2 instances) stay shared. Checked to survive a
+``down``/``up`` (moto 5.2): S3 buckets, objects and tags; EC2 security groups
+and their rules, launch templates and instances; autoscaling groups (which keep
+scaling against the restored EC2); CloudWatch alarms; ELBv2 load balancers,
+target groups and listeners; Route 53 zones; Lambda functions and aliases;
+DynamoDB tables and items; SQS queues; SNS topics; SSM parameters; Secrets
+Manager secrets; KMS keys (an RSA signing key still signs); CloudWatch Logs
+groups; IAM roles; RDS instances. Each save is loaded back once in memory
+before it is written, so a service whose state would not restore is noticed
+at save time, not at the next start. A service whose state moto cannot pickle
+(or that would not load back) is left out of the file (logged once); it comes
+back empty after a restart while the others are kept. If the saved file cannot be
 restored (moto upgraded, file damaged), the server starts empty, moves the file
 aside to ``sandbox-state.pickle.bad-<time>`` and reports a warning in
 ``SandboxInfo.warnings`` and the log. The pickle is only ever read from the
@@ -51,8 +58,12 @@ or from Python::
     ec2.authorize_security_group_ingress(GroupName="web", IpProtocol="tcp", FromPort=22, ToPort=22,
                                          CidrIp="0.0.0.0/0")
 
-(``sandbox_env`` also sets ``AWS_ENDPOINT_URL``, which boto3 and the AWS CLI v2
-honour, so ``env $(...) aws s3 ls`` needs no ``--endpoint-url``.)
+``sandbox_env`` also sets ``AWS_ENDPOINT_URL``, which boto3 (botocore >= 1.31)
+and the AWS CLI v2 honour, so a client created in an environment updated with
+it reaches the sandbox without an explicit endpoint::
+
+    os.environ.update(sandbox.sandbox_env(info))
+    boto3.client("s3").put_bucket_tagging(Bucket="my-bucket", Tagging={"TagSet": [...]})
 
 Nothing in this module imports moto or boto3 until the server itself starts.
 """
