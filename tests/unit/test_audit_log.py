@@ -298,6 +298,28 @@ def test_garbage_after_the_chain_is_reported_not_raised(tmp_path, verify, garbag
     assert report.first_bad.reason
 
 
+@pytest.mark.parametrize(
+    ("garbage", "reason"),
+    [
+        (b"hello\n", "not valid JSON (Expecting value at column 1)"),
+        (b"\xff\xfe\n", "not valid UTF-8"),
+        (b"[1]\n", "not a JSON object (a JSON array)"),
+        (b"null\n", "not a JSON object (a JSON null)"),
+        (b"{}\n", "not an audit record (no 'format' field)"),
+        (b'{"format":1,"seq":11}\n', "missing field(s) ts, prev_hash, hash"),
+        (b"[" * 100_000 + b"\n", "not valid JSON"),
+        (b'{"format":1,"seq":1' + b"0" * 5000 + b"}\n", "not valid JSON (Exceeds the limit"),
+        (b'{"format":"1"}\n', "unknown record format '1'"),
+        (b"\n", "empty line"),
+    ],
+)
+def test_garbage_reasons_say_what_is_wrong(tmp_path, garbage, reason):
+    log = make_log(tmp_path, 2)
+    with open(log.path, "ab") as fh:
+        fh.write(garbage)
+    assert log.verify().first_bad.reason.startswith(reason)
+
+
 @pytest.mark.parametrize("garbage", GARBAGE.values(), ids=GARBAGE.keys())
 def test_garbage_in_the_middle_is_reported_not_raised(tmp_path, verify, garbage):
     log = make_log(tmp_path)

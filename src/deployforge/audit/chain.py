@@ -170,10 +170,20 @@ def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
 def _structure(record: Any) -> str | None:
     """Why a parsed line is not a record of a known format, or None when it is one."""
     if type(record) is not dict:
-        return f"not a JSON object (a JSON {type(record).__name__})"
+        return f"not a JSON object (a JSON {_JSON_TYPES.get(type(record), 'value')})"
     fmt = record.get("format")
     if "format" not in record:
         return "not an audit record (no 'format' field)"
@@ -212,8 +222,10 @@ def _parse(line: bytes) -> Any:
         raise BadLine("not valid UTF-8 (binary data)") from None
     except json.JSONDecodeError as exc:
         raise BadLine(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    except (ValueError, RecursionError):
+    except RecursionError:
         raise BadLine("not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer too long to convert
+        raise BadLine(f"not valid JSON ({exc})") from None
 
 
 def parse_line(line: bytes) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class AuditLog:
         lock_timeout: float = 30.0,
     ):
         self.path = Path(path)
-        stem = self.path.name.split(".", 1)[0] or self.path.name
+        stem = self.path.stem or self.path.name
         self.head_path = self.path.with_name(f"{stem}.head.json")
         self.lock_path = self.path.with_name(f"{stem}.lock")
         self.redact = redact
