@@ -472,7 +472,7 @@ class _BackendPickler(pickle.Pickler):
             return weakref.WeakValueDictionary, (), None, None, iter(list(obj.items()))
         if isinstance(obj, defaultdict):
             factory = obj.default_factory
-            if _is_local_function(factory):
+            if factory is not None and _is_local_function(factory):
                 template = factory()
                 if not (isinstance(template, dict | list | set) and not template):
                     return NotImplemented  # a factory with behaviour: cannot be replaced, fails below
@@ -553,7 +553,8 @@ class _Persistence:
         from moto.core.base_backend import BackendDict
 
         live: dict[Service, Any] = {}
-        for backend_dict in list(BackendDict._instances):
+        instances: list[Any] = list(BackendDict._instances)  # type: ignore[misc]  # the ones holding data
+        for backend_dict in instances:
             name = self._name_of(backend_dict)
             if name is not None:
                 live[name] = backend_dict
