@@ -193,7 +193,8 @@ def check_saved_plan(saved: Plan, config: Config, state: StateDocument, fresh: P
                              hint="pass --environment " + saved.environment)
     if saved.config_hash != config.config_hash:
         raise StalePlanError("the configuration changed since the plan was made", hint=hint)
-    if saved.state_serial != state.serial or (saved.state_lineage and saved.state_lineage != state.lineage):
+    lineage_moved = saved.state_serial > 0 and saved.state_lineage != state.lineage  # serial 0: no state yet
+    if saved.state_serial != state.serial or lineage_moved:
         raise StalePlanError(
             f"the state changed since the plan was made (serial {saved.state_serial} -> {state.serial})", hint=hint)
     now = {r.name: r for r in fresh.resources}
