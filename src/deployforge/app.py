@@ -52,6 +52,7 @@ class Workspace:
         self.options = options
         self.run_id = run_id or new_run_id()
         self._providers: dict[str, Provider] = {}
+        self.sandbox_warnings: tuple[str, ...] = ()
 
     @cached_property
     def config(self) -> Config:
@@ -79,7 +80,9 @@ class Workspace:
             return None
         from deployforge.providers import sandbox
 
-        return sandbox.ensure_running(self.root).endpoint
+        info = sandbox.ensure_running(self.root)
+        self.sandbox_warnings = tuple(info.warnings)
+        return info.endpoint
 
     @cached_property
     def backend(self) -> StateBackend:

@@ -181,6 +181,8 @@ def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     extra = " · sandbox" if ws.sandbox_endpoint else ""
     click.echo(style(f"deployforge {command} · environment {config.environment} · run {ws.run_id}{extra}",
                      dim=True), err=True)
+    for warning in ws.sandbox_warnings:
+        click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -435,6 +437,8 @@ def sandbox_up(config: str) -> None:
     from deployforge.providers import sandbox as sb
 
     info = _sandbox_call(lambda: sb.up(_sandbox_root(config)))
+    for warning in info.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"sandbox running at {info.endpoint} (pid {info.pid})")
 
 
