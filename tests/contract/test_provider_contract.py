@@ -316,6 +316,19 @@ def test_the_provider_satisfies_the_protocol(case: Case, provider: Provider) -> 
     assert not (info.force_new & {"tags"})
 
 
+def test_the_published_schema_accepts_the_spec_and_names_unknown_keys(case: Case, provider: Provider) -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = dict(provider.type_info(case.spec.type).properties_schema)
+    if not schema:
+        pytest.skip(f"{case.spec.type} publishes no properties schema")
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    assert [e.message for e in validator.iter_errors(dict(case.spec.properties))] == []
+    typo = {**case.spec.properties, "tagz": {"team": "core"}}
+    assert any("tagz" in e.message for e in validator.iter_errors(typo))
+
+
 def test_unknown_type_is_a_provider_error(provider: Provider) -> None:
     with pytest.raises(ProviderError):
         provider.type_info("no_such_type")

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import deployforge
 from deployforge.errors import EXIT_INPUT, EndpointUnreachableError, ProviderError
 from deployforge.providers.aws import AwsProvider, aws_provider_for_target
 from deployforge.providers.aws.errors import translate
+from deployforge.providers.aws.resources.base import undo_on_failure
 from deployforge.providers.base import LiveResource, ResourceSpec
 
 pytestmark = [
@@ -572,6 +574,38 @@ def test_unimplemented_action_is_a_provider_error(aws: AwsProvider) -> None:
     assert type(error) is ProviderError
     assert error.code == "UnparsableResponse"
     assert error.hint and "moto" in error.hint
+
+
+def test_connection_lost_mid_run_is_endpoint_unreachable(aws: AwsProvider) -> None:
+    import boto3
+    from botocore.config import Config
+
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    client = boto3.session.Session().client(
+        "s3", region_name=REGION, endpoint_url=endpoint, config=Config(retries={"max_attempts": 1})
+    )
+    try:
+        client.list_buckets()
+    except Exception as exc:
+        error = translate(exc, resource="aws_s3_bucket.logs", action="read", target="it", endpoint=endpoint)
+    else:
+        pytest.fail("a closed port accepted a connection")
+    assert isinstance(error, EndpointUnreachableError)
+    assert endpoint in error.message and "aws_s3_bucket.logs" in error.message
+
+
+def test_a_failed_cleanup_is_reported_with_what_was_left_behind(aws: AwsProvider) -> None:
+    s3 = aws.client("s3")
+    # neither the step nor its undo can succeed: there is no such bucket
+    undo = undo_on_failure(lambda: s3.delete_bucket(Bucket="df-half-made"), "bucket df-half-made")
+    with pytest.raises(ClientError) as raised, undo:
+        s3.put_bucket_versioning(Bucket="df-half-made", VersioningConfiguration={"Status": "Enabled"})
+    error = translate(
+        raised.value, resource="aws_s3_bucket.half", action="create", target="it", endpoint=None
+    )
+    assert error.code == "NoSuchBucket"
+    assert "PutBucketVersioning" in error.message
+    assert "bucket df-half-made also failed" in error.message and "delete it by hand" in error.message
 
 
 def test_missing_profile_points_at_auth(moto_endpoint: str) -> None:

@@ -52,6 +52,14 @@ class S3BucketHandler(ResourceHandler):
         found = self._read(resource_id)
         return None if found is None else found[0]
 
+    def lookup(self, spec: ResourceSpec) -> LiveResource | None:
+        try:
+            return self.read(self.key(spec))
+        except ClientError as exc:
+            if error_code(exc) in _DENIED:  # the name is taken by another account: not ours to adopt
+                return None
+            raise
+
     def _read(self, bucket: str) -> tuple[LiveResource, str | None] | None:
         """The bucket and its region, or None when it does not exist."""
         s3 = self.aws.client("s3")
