@@ -15,8 +15,6 @@ from deployforge.providers.base import LiveResource, ResourceSpec, TypeInfo
 class AwsContext(Protocol):
     """The slice of ``AwsProvider`` a handler uses."""
 
-    target: str
-
     @property
     def region(self) -> str: ...
 

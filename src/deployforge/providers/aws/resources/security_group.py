@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
+    AwsContext,
     ResourceHandler,
     converge_ec2_tags,
     tags_from_aws,
@@ -126,7 +127,7 @@ def ip_permissions(atoms: Atoms) -> list[dict[str, Any]]:
 class SecurityGroupHandler(ResourceHandler):
     info = TYPE_INFOS[SECURITY_GROUP]
 
-    def __init__(self, aws: Any):
+    def __init__(self, aws: AwsContext):
         super().__init__(aws)
         self._default_vpc: str | None = None
 
