@@ -325,6 +325,12 @@ def test_the_published_schema_accepts_the_spec_and_names_unknown_keys(case: Case
     Draft202012Validator.check_schema(schema)
     validator = Draft202012Validator(schema)
     assert [e.message for e in validator.iter_errors(dict(case.spec.properties))] == []
+    natural_key = provider.type_info(case.spec.type).natural_key
+    interpolated = {
+        **case.spec.properties,
+        natural_key: "${var.app}-" + case.natural_key(case.spec, provider),
+    }
+    assert [e.message for e in validator.iter_errors(interpolated)] == []
     typo = {**case.spec.properties, "tagz": {"team": "core"}}
     assert any("tagz" in e.message for e in validator.iter_errors(typo))
 

@@ -4,10 +4,10 @@ Pure data: importing this module imports neither boto3 nor botocore, so
 ``deployforge validate`` / ``deployforge schema`` stay fast.
 
 Tags are not part of any ``properties_schema``: they are declared beside
-``properties`` (``ResourceSpec.tags``) and every type supports them. Typed
-leaves (integers, booleans, enums, patterns) also accept a reference string
-(``${resources.x.id}``, ``$VAR``, ``vault://...``) because the schema checks the
-document before references are resolved.
+``properties`` (``ResourceSpec.tags``) and every type supports them. Constrained
+leaves (integers, booleans, enums, patterns) also accept a string holding a
+reference (``${resources.x.id}``, ``${var.app}-logs``, ``$VAR``, ``vault://...``)
+because the schema checks the document before references are resolved.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 from deployforge.providers.base import TypeInfo
 
-# Same grammar as deployforge.config.schema.REFERENCE_PATTERN (not imported: that module imports
-# the provider registry, which imports this module).
-_REFERENCE = {"type": "string", "pattern": r"^(\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|vault://.+)$"}
+# A string holding a reference, whole ("${resources.sg.id}") or interpolated ("${var.app}-logs",
+# "$$Latest"): resolved after validation, so it may stand where a constrained value is expected.
+# The grammar of deployforge.config.schema.REFERENCE_PATTERN, unanchored (not imported: that module
+# imports the provider registry, which imports this module).
+_REFERENCE = {"type": "string", "pattern": r"\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|vault://"}
 
 
 def _or_ref(schema: dict[str, Any]) -> dict[str, Any]:

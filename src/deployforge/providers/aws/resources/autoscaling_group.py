@@ -122,7 +122,8 @@ class AutoscalingGroupHandler(ResourceHandler):
         params: dict[str, Any] = {}
         for key, aws_key in _SCALARS.items():
             if key in keys and key in properties:
-                params[aws_key] = properties[key]
+                value = properties[key]
+                params[aws_key] = str(value) if key == "health_check_type" else int(value)
         if "launch_template" in keys and "launch_template" in properties:
             template = properties["launch_template"]
             spec: dict[str, str] = {"Version": str(canonical_version(template.get("version")))}

@@ -68,6 +68,8 @@ def alarm_params(properties: Mapping[str, Any]) -> dict[str, Any]:
             value = string_list(value)
         elif key == "threshold":
             value = float(value)
+        elif key in ("period", "evaluation_periods"):
+            value = int(value)
         params[aws_key] = value
     return params
 
