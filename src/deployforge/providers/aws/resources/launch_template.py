@@ -129,15 +129,9 @@ class LaunchTemplateHandler(ResourceHandler):
         template_id = template["LaunchTemplateId"]
         if tags is None:
             tags = self._tags(Filters=[{"Name": "resource-id", "Values": [template_id]}]).get(template_id, {})
-        try:
-            versions = self.aws.client("ec2").describe_launch_template_versions(
-                LaunchTemplateId=template_id, Versions=["$Default"]
-            )["LaunchTemplateVersions"]
-        except ClientError as exc:
-            if error_code(exc) in _GONE:  # deleted between the two calls
-                return None
-            raise
-        data = versions[0].get("LaunchTemplateData", {}) if versions else {}
+        data = self._default_data(template_id)
+        if data is None:  # deleted between the two calls
+            return None
         name = template["LaunchTemplateName"]
         attributes = {"name": name, **data_attributes(data), "tags": tags}
         outputs = {
@@ -146,6 +140,18 @@ class LaunchTemplateHandler(ResourceHandler):
             "default_version": int(template["DefaultVersionNumber"]),
         }
         return self.live(template_id, attributes, outputs)
+
+    def _default_data(self, template_id: str) -> dict[str, Any] | None:
+        """The ``LaunchTemplateData`` of the default version (None when the template is gone)."""
+        try:
+            versions = self.aws.client("ec2").describe_launch_template_versions(
+                LaunchTemplateId=template_id, Versions=["$Default"]
+            )["LaunchTemplateVersions"]
+        except ClientError as exc:
+            if error_code(exc) in _GONE:
+                return None
+            raise
+        return dict(versions[0].get("LaunchTemplateData", {})) if versions else {}
 
     # writing --------------------------------------------------------------------------------
 
@@ -169,16 +175,14 @@ class LaunchTemplateHandler(ResourceHandler):
             raise ProviderError(
                 f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound"
             )
-        if changes & _DATA_KEYS.keys():
-            # the default version's data with the asked-for properties changed (or removed)
-            wanted = {k: v for k, v in current.attributes.items() if k in _DATA_KEYS}
-            for key in changes & _DATA_KEYS.keys():
-                if key in spec.properties:
-                    wanted[key] = spec.properties[key]
-                else:
-                    wanted.pop(key, None)
+        asked = changes & _DATA_KEYS.keys()
+        if asked:
+            # the default version's data (as AWS holds it), with the asked-for properties replaced
+            data = self._default_data(live.id) or {}
+            kept = {aws: data[aws] for key, aws in _DATA_KEYS.items() if key not in asked and aws in data}
+            declared = {key: spec.properties[key] for key in asked if key in spec.properties}
             version = ec2.create_launch_template_version(
-                LaunchTemplateId=live.id, LaunchTemplateData=launch_template_data(wanted)
+                LaunchTemplateId=live.id, LaunchTemplateData={**kept, **launch_template_data(declared)}
             )["LaunchTemplateVersion"]["VersionNumber"]
             ec2.modify_launch_template(LaunchTemplateId=live.id, DefaultVersion=str(version))
         if "tags" in changes:
