@@ -407,6 +407,7 @@ def test_head_left_behind_by_a_crash_is_accepted(tmp_path, verify):
 def test_crash_before_the_first_head_write_is_accepted(tmp_path):
     log = make_log(tmp_path, 1)
     log.head_path.unlink()
+    assert log.verify().ok
     assert log.append({"x": 1})["seq"] == 2
     assert log.verify().ok
 
@@ -483,6 +484,26 @@ def test_readers_see_a_consistent_log_while_processes_append(tmp_path):
         proc.join(120)
         assert proc.exitcode == 0
     assert log.verify().records == 240
+
+
+def test_reader_racing_the_first_appends_reads_again_under_the_lock(tmp_path, monkeypatch):
+    """No lock file yet when the reader starts; appends land between its head read and its size read."""
+    reader = AuditLog(tmp_path / "audit.jsonl")
+    writer = AuditLog(tmp_path / "audit.jsonl")
+    real_read_head = AuditLog._read_head
+    raced = []
+
+    def racing_read_head(self):
+        head = real_read_head(self)
+        if self is reader and not raced:
+            raced.append(True)
+            for i in range(3):
+                writer.append({"i": i})
+        return head
+
+    monkeypatch.setattr(AuditLog, "_read_head", racing_read_head)
+    report = reader.verify()
+    assert raced and report.ok and report.records == 3
 
 
 # -- redaction and field hygiene -----------------------------------------------------------------

@@ -170,36 +170,40 @@ class AuditLog:
 
         A shared lock held only for the two reads, so the size ends at a line
         boundary and the head names the last record; readers never hold
-        appenders up for longer. Without a lock file (a read-only copy of a
-        log) or when a writer is stuck, it reads without one.
+        appenders up for longer. Without a lock file (no append yet, or a
+        read-only copy of a log) it reads without one, and reads again with
+        the lock if a first appender created it meanwhile.
         """
-        lock_fd: int | None
-        try:
-            lock_fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            lock_fd = None
-        try:
-            if lock_fd is not None:
+        for _attempt in range(2):
+            lock_fd: int | None
+            try:
+                lock_fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                lock_fd = None
+            try:
+                if lock_fd is not None:
+                    try:
+                        _flock(lock_fd, fcntl.LOCK_SH, self.lock_timeout)  # a stuck writer: read anyway
+                    except OSError:
+                        pass
+                head: ChainPoint | None = None
+                problem: str | None = None
                 try:
-                    _flock(lock_fd, fcntl.LOCK_SH, self.lock_timeout)
-                except OSError:
-                    pass
-            head: ChainPoint | None = None
-            problem: str | None = None
-            try:
-                head = self._read_head()
-            except _HeadProblem as exc:
-                problem = str(exc)
-            try:
-                size = self.path.stat().st_size
-            except FileNotFoundError:
-                size = 0
-            except OSError as exc:
-                raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
-            return head, problem, size
-        finally:
-            if lock_fd is not None:
-                os.close(lock_fd)
+                    head = self._read_head()
+                except _HeadProblem as exc:
+                    problem = str(exc)
+                try:
+                    size = self.path.stat().st_size
+                except FileNotFoundError:
+                    size = 0
+                except OSError as exc:
+                    raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+            finally:
+                if lock_fd is not None:
+                    os.close(lock_fd)
+            if lock_fd is not None or not self.lock_path.exists():
+                break
+        return head, problem, size
 
     def _append_locked(self, prepared: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -370,7 +374,7 @@ class AuditLog:
         if head_problem is not None:
             return _bad_end(report, f"its head file {self.head_path.name} {head_problem}")
         if head is None:
-            if report.records:
+            if end.seq > 1:  # one record and no head: a crash before the first head write
                 return _bad_end(
                     report,
                     f"its head file {self.head_path.name} is missing, so records removed from the end "
