@@ -147,9 +147,16 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
     from deployforge.engine.planner import make_plan, refresh
 
     config = ws.config
-    observed = refresh(config.resources, state, ws.providers_for(state), parallelism=ws.options.parallelism)
+    providers = ws.providers_for(state)
+    for provider in providers.values():
+        provider.preflight()  # a wrong endpoint or profile fails here, before any planning
+    observed = refresh(config.resources, state, providers, parallelism=ws.options.parallelism)
+
+    def normalize(spec: Any) -> Any:
+        return providers[spec.target].normalize(spec.type, spec.properties)
+
     return make_plan(config.resources, state, observed, _type_info(ws), environment=config.environment,
-                     config_hash=config.config_hash, run_id=ws.run_id)
+                     config_hash=config.config_hash, run_id=ws.run_id, normalize=normalize)
 
 
 def plan(ws: Workspace, out: str | None = None) -> RunResult:

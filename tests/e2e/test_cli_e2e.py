@@ -176,3 +176,15 @@ def test_sigterm_during_apply_records_work_and_releases_the_lock(project: Projec
     assert {e["attributes"]["name"] for e in doc.resources.values()} == _groups(project)
     assert project.run("apply", "--auto-approve").returncode == 0
     assert len(_groups(project)) == 30
+
+
+def test_declared_rule_order_never_shows_as_a_change(project: Project):
+    rules = [
+        {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8", "0.0.0.0/0"]},
+        {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["10.1.0.0/16"]},
+    ]
+    project.write(stack(0, web={"type": "aws_security_group",
+                                "properties": {"name": "web", "description": "web", "ingress": rules}}))
+    assert project.run("apply", "--auto-approve").returncode == 0
+    again = project.run("plan")
+    assert again.returncode == 0, again.stdout

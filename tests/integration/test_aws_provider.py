@@ -100,7 +100,7 @@ def test_security_group_rule_order_does_not_matter(aws: AwsProvider) -> None:
     )
     live = aws.create(declared)
 
-    canonical = aws.normalize_properties("aws_security_group", declared.properties)["ingress"]
+    canonical = aws.normalize("aws_security_group", declared.properties)["ingress"]
     assert (
         live.attributes["ingress"]
         == canonical
@@ -126,7 +126,7 @@ def test_security_group_rule_order_does_not_matter(aws: AwsProvider) -> None:
             rule("tcp", 443, "10.0.0.0/8", description="https"),
         ],
     )
-    assert aws.normalize_properties("aws_security_group", shuffled.properties)["ingress"] == canonical
+    assert aws.normalize("aws_security_group", shuffled.properties)["ingress"] == canonical
     before = dict(aws.api_calls_by_operation)
     update(aws, shuffled, live, "ingress")
     changed = {op for op, n in aws.api_calls_by_operation.items() if n != before.get(op, 0)}
@@ -159,7 +159,7 @@ def test_security_group_update_authorizes_and_revokes_only_the_difference(aws: A
     ]
     assert (
         after.attributes["ingress"]
-        == aws.normalize_properties("aws_security_group", wanted.properties)["ingress"]
+        == aws.normalize("aws_security_group", wanted.properties)["ingress"]
     )
     assert after.id == live.id
 

@@ -264,3 +264,15 @@ def test_missing_config_file_is_a_usage_error(tmp_path):
 def test_empty_and_non_mapping_files(tmp_path):
     assert issues_of(write(tmp_path, ""))[0][2] == "the config file is empty"
     assert "mapping of sections" in issues_of(write(tmp_path, "- a\n- b\n"))[0][2]
+
+
+def test_product_page_spelling_of_the_autoscaling_type_is_accepted(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          main: {provider: aws}
+        resources:
+          web:
+            type: aws_auto_scaling_group
+            properties: {min_size: 1, max_size: 2, availability_zones: [us-east-1a]}
+        """)
+    assert load_config(path, environ={}).resources["web"].type == "aws_autoscaling_group"

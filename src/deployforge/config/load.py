@@ -20,7 +20,7 @@ from deployforge.config.yamlpos import Positions, load_yaml
 from deployforge.engine.dag import find_cycle
 from deployforge.errors import ConfigError, ConfigIssue, Location, UsageError
 from deployforge.model.config import AuditSettings, Config, Resource, SecretRef, StateSettings, Target
-from deployforge.providers.registry import resource_type_infos
+from deployforge.providers.registry import canonical_type, resource_type_infos
 
 DEFAULT_CONFIG = "deployforge.yaml"
 DEFAULT_ENVIRONMENT = "default"
@@ -162,7 +162,7 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
     resources: dict[str, Resource] = {}
     for name, raw in resources_doc.items():
         rp = ("resources", name)
-        rtype = raw["type"]
+        rtype = canonical_type(raw["type"])
         target = raw.get("target")
         if target is None:
             if len(targets) == 1:

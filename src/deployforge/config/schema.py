@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployforge.providers.registry import resource_type_infos
+from deployforge.providers.registry import TYPE_ALIASES, resource_type_infos
 
 SCHEMA_ID = "https://deployforge.dev/schema/deployforge.schema.json"
 
@@ -100,7 +100,7 @@ _healing_action = {
 _healing_rule = {
     "type": "object",
     "properties": {
-        "resource_type": {"type": "string"},
+        "resource_type": {"type": "string", "description": "e.g. aws_autoscaling_group (or aws_auto_scaling_group)"},
         "max_deviation": {
             "description": "Allowed deviation before healing, e.g. 15% (of the declared value).",
             "anyOf": [
@@ -232,17 +232,19 @@ def _resource_schema(infos: dict[str, Any]) -> dict[str, Any]:
     for rtype in sorted(infos):
         info = infos[rtype]
         if info.properties_schema:
-            branches.append(
-                {
-                    "if": {"properties": {"type": {"const": rtype}}, "required": ["type"]},
-                    "then": {"properties": {"properties": dict(info.properties_schema)}},
-                }
-            )
+            names = [rtype, *(alias for alias, canonical in TYPE_ALIASES.items() if canonical == rtype)]
+            for name in names:
+                branches.append(
+                    {
+                        "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                        "then": {"properties": {"properties": dict(info.properties_schema)}},
+                    }
+                )
     return {
         "type": "object",
         "properties": {
             "target": {"type": "string", "description": "A name under targets:"},
-            "type": {"enum": sorted(infos), "description": "The resource type."},
+            "type": {"enum": sorted([*infos, *TYPE_ALIASES]), "description": "The resource type."},
             "properties": {"type": "object"},
             "tags": {"type": "object", "additionalProperties": {"type": "string"}},
             "depends_on": {"type": "array", "items": {"type": "string"}},

@@ -22,7 +22,7 @@ from typing import Any
 
 from deployforge.engine.dag import dependents_closure
 from deployforge.engine.diff import diff_attributes
-from deployforge.engine.planner import spec_for
+from deployforge.engine.planner import normalized, spec_for
 from deployforge.errors import DeployForgeError
 from deployforge.model.config import Resource
 from deployforge.model.plan import Action, ApplyResult, Outcome, Plan, ResourcePlan, ResourceResult
@@ -121,7 +121,8 @@ class Applier:
                     live = provider.read(rp.type, rp.resource_id)  # adopted after an interrupted create
                 changes = frozenset()
                 if live is not None:
-                    diff = diff_attributes(spec.properties, spec.tags, live.attributes, provider.type_info(rp.type))
+                    declared = normalized(spec, lambda sp: provider.normalize(sp.type, sp.properties))
+                    diff = diff_attributes(declared, spec.tags, live.attributes, provider.type_info(rp.type))
                     changes = frozenset(c.key for c in diff)
                     if any(c.forces_replacement for c in diff):
                         action = Action.REPLACE

@@ -13,13 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from deployforge.config.refs import resolve_resource_refs
+from deployforge.config.refs import contains_unknown, resolve_resource_refs
 from deployforge.engine.dag import topological_order
 from deployforge.engine.diff import creation_changes, diff_attributes, fingerprint
 from deployforge.model.config import Resource
 from deployforge.model.plan import Action, Plan, ResourcePlan
 from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo
 from deployforge.state.base import StateDocument
+
+
+Normalizer = Callable[[ResourceSpec], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,13 @@ def refresh(
     return seen
 
 
+def normalized(spec: ResourceSpec, normalize: Normalizer | None) -> Mapping[str, Any]:
+    """The spec's properties in the provider's canonical shapes (unchanged while some are unknown)."""
+    if normalize is None or contains_unknown(dict(spec.properties)):
+        return spec.properties
+    return normalize(spec)
+
+
 def make_plan(
     resources: Mapping[str, Resource],
     state: StateDocument,
@@ -82,7 +92,10 @@ def make_plan(
     environment: str,
     config_hash: str,
     run_id: str = "",
+    normalize: Normalizer | None = None,
 ) -> Plan:
+    """``normalize(spec)`` (the provider's ``normalize``) puts declared values in the shapes ``read``
+    reports, so that, e.g., the order of security group rules never shows as a change."""
     order = topological_order({n: r.depends_on for n, r in resources.items()})
     known_outputs: dict[str, Mapping[str, Any]] = {}
     planned: list[ResourcePlan] = []
@@ -100,7 +113,7 @@ def make_plan(
             if entry is not None:
                 note = "it was deleted outside DeployForge; it will be created again"
         else:
-            changes = diff_attributes(spec.properties, spec.tags, live.attributes, info)
+            changes = diff_attributes(normalized(spec, normalize), spec.tags, live.attributes, info)
             if entry is not None and entry.get("type") != resource.type:
                 action = Action.REPLACE
                 note = f"type changed from {entry.get('type')}"

@@ -24,6 +24,12 @@ Semantics every provider guarantees:
 * ``delete`` is idempotent: deleting something already gone succeeds.
 * ``list`` yields every object of a type the provider can see, following every
   page, for drift detection and adoption.
+* ``normalize`` returns a spec's properties in the canonical shapes ``read``
+  reports (sorted where the cloud treats a list as a set), so the planner
+  compares like with like and declared order never shows as a change.
+* ``preflight`` checks cheaply that the target is reachable and its
+  credentials work (AWS: ``sts:GetCallerIdentity``), so a wrong endpoint or
+  profile is reported before planning, not halfway through an apply.
 * Every foreign exception (botocore, HTTP) is translated into a
   ``deployforge.errors.ProviderError`` (or ``EndpointUnreachableError``) at
   this boundary.
@@ -106,3 +112,7 @@ class Provider(Protocol):
     def delete(self, resource_type: str, resource_id: str) -> None: ...
 
     def list(self, resource_type: str) -> Iterator[LiveResource]: ...
+
+    def normalize(self, resource_type: str, properties: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def preflight(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deployforge.errors import ProviderError
@@ -109,6 +109,12 @@ class MemoryProvider:
             items = [(rid, obj) for (rtype, rid), obj in self._objects.items() if rtype == resource_type]
         for rid, obj in items:
             yield self._live(resource_type, rid, obj)
+
+    def normalize(self, resource_type: str, properties: Mapping[str, Any]) -> Mapping[str, Any]:
+        return properties
+
+    def preflight(self) -> None:
+        self.calls.append(("preflight", ""))
 
     # out-of-band change, for tests of drift and stale plans
     def tamper(self, resource_type: str, resource_id: str, **attrs: Any) -> None:

@@ -15,6 +15,13 @@ from deployforge.providers.base import Provider, TypeInfo
 
 PROVIDER_KINDS = ("aws", "google")
 
+# Other spellings users write (the product page says aws_auto_scaling_group) -> the canonical type.
+TYPE_ALIASES = {"aws_auto_scaling_group": "aws_autoscaling_group"}
+
+
+def canonical_type(name: str) -> str:
+    return TYPE_ALIASES.get(name, name)
+
 
 @cache
 def resource_type_infos() -> dict[str, tuple[str, TypeInfo]]:

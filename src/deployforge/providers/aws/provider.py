@@ -223,10 +223,10 @@ class AwsProvider:
         with self._boundary(resource_type, "list"):
             yield from handler.list()
 
-    def normalize_properties(self, resource_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    def normalize(self, resource_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
         """``properties`` in the canonical shapes ``read`` reports its attributes in.
 
-        The diff should compare ``normalize_properties(spec.properties)`` with ``live.attributes``:
+        The diff compares ``normalize(spec.properties)`` with ``live.attributes``:
         it sorts what AWS treats as a set (security group rules and CIDR ranges, subnet and zone
         lists, security group ids, alarm actions) and names an Auto Scaling group's launch
         template the way AWS reports it (by name, which may cost one API call for a spec that
@@ -235,6 +235,13 @@ class AwsProvider:
         handler = self._handler(resource_type)
         with self._boundary(resource_type, "normalize"):
             return handler.normalize(properties)
+
+
+    def preflight(self) -> None:
+        """Check that the endpoint answers and the credentials work (one sts:GetCallerIdentity call)."""
+        sts = self.client("sts")
+        with self._boundary(self.target, "check credentials"):
+            sts.get_caller_identity()
 
 
 def aws_provider_for_target(target_name: str, settings: Mapping[str, Any]) -> AwsProvider:
