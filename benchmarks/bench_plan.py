@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deployforge.engine.planner import Observed, make_plan, refresh  # noqa: E402
-from deployforge.model.config import Resource  # noqa: E402
-from deployforge.providers.memory import MemoryProvider  # noqa: E402
-from deployforge.state.base import StateDocument  # noqa: E402
+from deployforge.engine.planner import Observed, make_plan, refresh
+from deployforge.model.config import Resource
+from deployforge.providers.memory import MemoryProvider
+from deployforge.state.base import StateDocument
 
 
 def build(n: int) -> dict[str, Resource]:
@@ -34,8 +34,14 @@ def build(n: int) -> dict[str, Resource]:
         props = {"name": f"r{i}", "size": i % 50, "zone": "a", "labels": {"tier": "web", "n": str(i)}}
         if deps:
             props["parent"] = f"${{resources.r{i - 1}.id}}"
-        out[f"r{i}"] = Resource(name=f"r{i}", type="memory_volume", target="mem", properties=props,
-                                tags={"owner": "team"}, depends_on=deps)
+        out[f"r{i}"] = Resource(
+            name=f"r{i}",
+            type="memory_volume",
+            target="mem",
+            properties=props,
+            tags={"owner": "team"},
+            depends_on=deps,
+        )
     return out
 
 
@@ -74,9 +80,12 @@ def main() -> None:
     info = provider.type_info
     empty = StateDocument(environment="bench")
 
-    best, median, first = timed(lambda: make_plan(resources, empty, {}, info, environment="bench",
-                                                  config_hash="x"))
-    print(f"first plan    ({n} creates):            make_plan best {best * 1000:7.1f} ms, median {median * 1000:7.1f} ms")
+    best, median, first = timed(
+        lambda: make_plan(resources, empty, {}, info, environment="bench", config_hash="x")
+    )
+    print(
+        f"first plan    ({n} creates):            make_plan best {best * 1000:7.1f} ms, median {median * 1000:7.1f} ms"
+    )
 
     # record everything as applied, then change 1%
     state = StateDocument(environment="bench")
@@ -87,24 +96,37 @@ def main() -> None:
         r = resources[name.name]
         live = provider.create(spec_for(r, outputs))
         outputs[r.name] = dict(live.outputs)
-        state.resources[r.name] = {"type": r.type, "target": "mem", "id": live.id, "attributes": dict(live.attributes),
-                                   "outputs": dict(live.outputs), "depends_on": list(r.depends_on)}
+        state.resources[r.name] = {
+            "type": r.type,
+            "target": "mem",
+            "id": live.id,
+            "attributes": dict(live.attributes),
+            "outputs": dict(live.outputs),
+            "depends_on": list(r.depends_on),
+        }
     for i in range(0, n, 100):
         rid = state.resources[f"r{i}"]["id"]
         provider.tamper("memory_volume", rid, size=999)
 
     best_r, median_r, observed = timed(lambda: refresh(resources, state, {"mem": provider}), repeat=2)
-    print(f"refresh       ({n} reads, 10 threads):   best {best_r * 1000:7.1f} ms, median {median_r * 1000:7.1f} ms")
-    best, median, steady = timed(lambda: make_plan(resources, state, observed, info, environment="bench",
-                                                   config_hash="x"))
+    print(
+        f"refresh       ({n} reads, 10 threads):   best {best_r * 1000:7.1f} ms, median {median_r * 1000:7.1f} ms"
+    )
+    best, median, steady = timed(
+        lambda: make_plan(resources, state, observed, info, environment="bench", config_hash="x")
+    )
     counts = steady.counts()
-    print(f"steady plan   ({counts['update']} updates, {counts['no-op']} unchanged): make_plan best "
-          f"{best * 1000:7.1f} ms, median {median * 1000:7.1f} ms")
+    print(
+        f"steady plan   ({counts['update']} updates, {counts['no-op']} unchanged): make_plan best "
+        f"{best * 1000:7.1f} ms, median {median * 1000:7.1f} ms"
+    )
     total = best + best_r
     print(f"diff and plan total (refresh + make_plan): {total * 1000:.1f} ms  (target <= 1000 ms)")
     naive = naive_plan(resources, state, limit=max(1, n // 20))
-    print(f"naive planner (linear lookups + re-sort per resource), extrapolated: {naive * 1000:.0f} ms "
-          f"-> ours is {naive / best:.0f}x faster")
+    print(
+        f"naive planner (linear lookups + re-sort per resource), extrapolated: {naive * 1000:.0f} ms "
+        f"-> ours is {naive / best:.0f}x faster"
+    )
     _ = Observed
 
 

@@ -36,10 +36,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     runs = ap.parse_args().runs
     py = [sys.executable, "-m", "deployforge"]
-    eager = [sys.executable, "-c",
-             "import boto3, botocore.session; boto3.client; "
-             "import deployforge.providers.aws.provider, deployforge.state.s3; "
-             "from deployforge.cli.main import main; import sys; sys.argv[0]='deployforge'; main()"]
+    eager = [
+        sys.executable,
+        "-c",
+        "import boto3, botocore.session; boto3.client; "
+        "import deployforge.providers.aws.provider, deployforge.state.s3; "
+        "from deployforge.cli.main import main; import sys; sys.argv[0]='deployforge'; main()",
+    ]
     rows = [
         ("python -c pass (interpreter floor)", [sys.executable, "-c", "pass"]),
         ("deployforge --help", [*py, "--help"]),

@@ -76,7 +76,9 @@ class Workspace:
 
     @cached_property
     def sandbox_endpoint(self) -> str | None:
-        if not (self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")):
+        if not (
+            self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")
+        ):
             return None
         from deployforge.providers import sandbox
 
@@ -91,8 +93,9 @@ class Workspace:
             from deployforge.state.s3 import S3Backend
 
             endpoint = self.sandbox_endpoint or settings.endpoint_url
-            return S3Backend(settings.url or "", region=settings.region, endpoint_url=endpoint,
-                             profile=settings.profile)
+            return S3Backend(
+                settings.url or "", region=settings.region, endpoint_url=endpoint, profile=settings.profile
+            )
         from deployforge.state.local import LocalBackend
 
         return LocalBackend(self.project_dir / settings.path)
@@ -103,22 +106,32 @@ class Workspace:
 
             target = self.config.targets.get(target_name)
             if target is None:
-                raise UsageError(f"state refers to target '{target_name}', which the config no longer defines",
-                                 hint="restore the target in the config until its resources are deleted")
+                raise UsageError(
+                    f"state refers to target '{target_name}', which the config no longer defines",
+                    hint="restore the target in the config until its resources are deleted",
+                )
             settings = target.settings()
             if self.sandbox_endpoint and target.provider == "aws":
-                settings.update(endpoint_url=self.sandbox_endpoint, profile=None,
-                                access_key_id="sandbox", secret_access_key="sandbox",
-                                region=target.region or "us-east-1")
+                settings.update(
+                    endpoint_url=self.sandbox_endpoint,
+                    profile=None,
+                    access_key_id="sandbox",
+                    secret_access_key="sandbox",
+                    region=target.region or "us-east-1",
+                )
             self._providers[target_name] = provider_for_target(target.provider, target_name, settings)
         return self._providers[target_name]
 
     def providers_for(self, state: StateDocument) -> dict[str, Provider]:
-        names = {r.target for r in self.config.resources.values()} | {e["target"] for e in state.resources.values()}
+        names = {r.target for r in self.config.resources.values()} | {
+            e["target"] for e in state.resources.values()
+        }
         return {name: self.provider(name) for name in sorted(names)}
 
     def read_state(self) -> StateDocument:
-        return self.backend.read(self.config.environment) or StateDocument(environment=self.config.environment)
+        return self.backend.read(self.config.environment) or StateDocument(
+            environment=self.config.environment
+        )
 
     def api_calls(self) -> dict[str, int]:
         calls: dict[str, int] = {}
@@ -130,10 +143,18 @@ class Workspace:
 
 # -- use cases --------------------------------------------------------------
 
+
 def validate(ws: Workspace) -> RunResult:
     config = ws.config  # raises ConfigError with every issue
-    return RunResult("validate", config.environment, ws.run_id, EXIT_OK, config.path, config.config_hash,
-                     extra={"resources": len(config.resources), "targets": sorted(config.targets)})
+    return RunResult(
+        "validate",
+        config.environment,
+        ws.run_id,
+        EXIT_OK,
+        config.path,
+        config.config_hash,
+        extra={"resources": len(config.resources), "targets": sorted(config.targets)},
+    )
 
 
 def _type_info(ws: Workspace) -> Callable[[str], Any]:
@@ -155,8 +176,16 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
     def normalize(spec: Any) -> Any:
         return providers[spec.target].normalize(spec.type, spec.properties)
 
-    return make_plan(config.resources, state, observed, _type_info(ws), environment=config.environment,
-                     config_hash=config.config_hash, run_id=ws.run_id, normalize=normalize)
+    return make_plan(
+        config.resources,
+        state,
+        observed,
+        _type_info(ws),
+        environment=config.environment,
+        config_hash=config.config_hash,
+        run_id=ws.run_id,
+        normalize=normalize,
+    )
 
 
 def plan(ws: Workspace, out: str | None = None) -> RunResult:
@@ -166,8 +195,16 @@ def plan(ws: Workspace, out: str | None = None) -> RunResult:
     if out:
         write_plan_file(out, the_plan)
     code = EXIT_CHANGES if the_plan.has_changes else EXIT_OK
-    return RunResult("plan", config.environment, ws.run_id, code, config.path, config.config_hash, plan=the_plan,
-                     extra={"plan_file": out} if out else {})
+    return RunResult(
+        "plan",
+        config.environment,
+        ws.run_id,
+        code,
+        config.path,
+        config.config_hash,
+        plan=the_plan,
+        extra={"plan_file": out} if out else {},
+    )
 
 
 def write_plan_file(path: str, the_plan: Plan) -> None:
@@ -183,12 +220,16 @@ def read_plan_file(path: str) -> Plan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"plan file '{path}' not found", hint="create one with: deployforge plan --out FILE") from None
+        raise UsageError(
+            f"plan file '{path}' not found", hint="create one with: deployforge plan --out FILE"
+        ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"'{path}' is not a readable DeployForge plan: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise UsageError(f"'{path}' is not a DeployForge plan (format {PLAN_FORMAT})",
-                         hint="plans are written by: deployforge plan --out FILE")
+        raise UsageError(
+            f"'{path}' is not a DeployForge plan (format {PLAN_FORMAT})",
+            hint="plans are written by: deployforge plan --out FILE",
+        )
     try:
         return Plan.from_json(data)
     except (KeyError, ValueError, TypeError) as exc:
@@ -199,14 +240,18 @@ def check_saved_plan(saved: Plan, config: Config, state: StateDocument, fresh: P
     """Refuse a saved plan when the config, the state or the live objects moved since it was made."""
     hint = "make a new plan: deployforge plan --out FILE"
     if saved.environment != config.environment:
-        raise StalePlanError(f"the plan is for environment '{saved.environment}', not '{config.environment}'",
-                             hint="pass --environment " + saved.environment)
+        raise StalePlanError(
+            f"the plan is for environment '{saved.environment}', not '{config.environment}'",
+            hint="pass --environment " + saved.environment,
+        )
     if saved.config_hash != config.config_hash:
         raise StalePlanError("the configuration changed since the plan was made", hint=hint)
     lineage_moved = saved.state_serial > 0 and saved.state_lineage != state.lineage  # serial 0: no state yet
     if saved.state_serial != state.serial or lineage_moved:
         raise StalePlanError(
-            f"the state changed since the plan was made (serial {saved.state_serial} -> {state.serial})", hint=hint)
+            f"the state changed since the plan was made (serial {saved.state_serial} -> {state.serial})",
+            hint=hint,
+        )
     now = {r.name: r for r in fresh.resources}
     for rp in saved.resources:
         current = now.get(rp.name)
@@ -240,20 +285,52 @@ def apply(
         cleanup = any(r.name not in config.resources for r in the_plan.resources)
         adopted = any(r.name not in state.resources and r.resource_id for r in the_plan.resources)
         if not the_plan.has_changes and not cleanup and not adopted:
-            return RunResult("apply", config.environment, ws.run_id, EXIT_OK, config.path, config.config_hash,
-                             plan=the_plan, messages=("No changes. The infrastructure matches the configuration.",))
+            return RunResult(
+                "apply",
+                config.environment,
+                ws.run_id,
+                EXIT_OK,
+                config.path,
+                config.config_hash,
+                plan=the_plan,
+                messages=("No changes. The infrastructure matches the configuration.",),
+            )
         if saved is None and confirm is not None and not confirm(the_plan):
-            return RunResult("apply", config.environment, ws.run_id, EXIT_FAILURE, config.path, config.config_hash,
-                             plan=the_plan, messages=("Apply cancelled; nothing was changed.",))
-        applier = Applier(plan=the_plan, resources=config.resources, providers=ws.providers_for(state),
-                          backend=backend, state=state, run_id=ws.run_id, parallelism=ws.options.parallelism,
-                          cancel=cancel, on_event=on_event)
+            return RunResult(
+                "apply",
+                config.environment,
+                ws.run_id,
+                EXIT_FAILURE,
+                config.path,
+                config.config_hash,
+                plan=the_plan,
+                messages=("Apply cancelled; nothing was changed.",),
+            )
+        applier = Applier(
+            plan=the_plan,
+            resources=config.resources,
+            providers=ws.providers_for(state),
+            backend=backend,
+            state=state,
+            run_id=ws.run_id,
+            parallelism=ws.options.parallelism,
+            cancel=cancel,
+            on_event=on_event,
+        )
         outcome = applier.run()
     finally:
         backend.release_lock(lock)
     code = EXIT_OK if outcome.ok else (EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILURE)
-    return RunResult("apply", config.environment, ws.run_id, code, config.path, config.config_hash,
-                     plan=the_plan, apply=outcome)
+    return RunResult(
+        "apply",
+        config.environment,
+        ws.run_id,
+        code,
+        config.path,
+        config.config_hash,
+        plan=the_plan,
+        apply=outcome,
+    )
 
 
 def plan_hash(the_plan: Plan | None) -> str | None:
@@ -272,8 +349,16 @@ def audit_path(ws: Workspace) -> Path:
     return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
 
 
-def record_audit(ws: Workspace, *, command: str, argv: list[str], result: RunResult | None,
-                 error: DeployForgeError | None, exit_code: int, started: float) -> dict[str, Any] | None:
+def record_audit(
+    ws: Workspace,
+    *,
+    command: str,
+    argv: list[str],
+    result: RunResult | None,
+    error: DeployForgeError | None,
+    exit_code: int,
+    started: float,
+) -> dict[str, Any] | None:
     """Append this command's record to the audit log. Never raises for a config that failed to load."""
     from deployforge.audit import AuditLog, ci_context, peak_memory_mb
 
@@ -294,7 +379,9 @@ def record_audit(ws: Workspace, *, command: str, argv: list[str], result: RunRes
         "config_path": ws.options.config,
         "config_hash": config_hash,
         "plan_hash": plan_hash(result.plan) if result else None,
-        "outcome": "ok" if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None) else "error",
+        "outcome": "ok"
+        if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None)
+        else "error",
         "exit_code": exit_code,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
         "peak_memory_mb": peak_memory_mb(),
@@ -310,5 +397,9 @@ def record_audit(ws: Workspace, *, command: str, argv: list[str], result: RunRes
 
 
 def describe_exit(code: int) -> str:
-    return {EXIT_OK: "ok", EXIT_FAILURE: "failed", EXIT_CHANGES: "changes", EXIT_INTERRUPTED: "interrupted"}.get(
-        code, str(code))
+    return {
+        EXIT_OK: "ok",
+        EXIT_FAILURE: "failed",
+        EXIT_CHANGES: "changes",
+        EXIT_INTERRUPTED: "interrupted",
+    }.get(code, str(code))

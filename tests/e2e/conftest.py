@@ -41,13 +41,27 @@ class Project:
         return env
 
     def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "deployforge", *args], cwd=self.dir, env=self.env(**extra),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "deployforge", *args],
+            cwd=self.dir,
+            env=self.env(**extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def run(self, *args: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "deployforge", *args], cwd=self.dir, env=self.env(**extra),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "deployforge", *args],
+            cwd=self.dir,
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture
@@ -60,8 +74,10 @@ def stack(n_groups: int = 0, **resources: dict) -> str:
     doc: dict = {
         "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": "$AWS_ENDPOINT"}},
         "resources": {
-            f"sg{i}": {"type": "aws_security_group",
-                       "properties": {"name": f"group-{i}", "description": f"group {i}"}}
+            f"sg{i}": {
+                "type": "aws_security_group",
+                "properties": {"name": f"group-{i}", "description": f"group {i}"},
+            }
             for i in range(n_groups)
         },
     }

@@ -9,15 +9,22 @@ import time
 from deployforge.state.local import LocalBackend
 from tests.e2e.conftest import Project, stack
 
-BUCKET = {"type": "aws_s3_bucket", "properties": {"bucket": "e2e-artifacts", "versioning": True},
-          "tags": {"owner": "team"}}
+BUCKET = {
+    "type": "aws_s3_bucket",
+    "properties": {"bucket": "e2e-artifacts", "versioning": True},
+    "tags": {"owner": "team"},
+}
 
 
 def _groups(project: Project) -> set[str]:
     import boto3
 
     ec2 = boto3.client("ec2", endpoint_url=project.endpoint, region_name="us-east-1")
-    return {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"}
+    return {
+        g["GroupName"]
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] != "default"
+    }
 
 
 def test_validate_plan_apply_plan_cycle(project: Project):
@@ -54,7 +61,9 @@ resources:
 
 
 def test_json_output_of_config_errors(project: Project):
-    project.write("targets:\n  main: {provider: aws}\nresources:\n  a: {type: aws_s3_bucket, depends_on: [a]}\n")
+    project.write(
+        "targets:\n  main: {provider: aws}\nresources:\n  a: {type: aws_s3_bucket, depends_on: [a]}\n"
+    )
     result = project.run("validate", "--format", "json")
     assert result.returncode == 2
     payload = json.loads(result.stdout)
@@ -116,7 +125,7 @@ def test_two_concurrent_applies_cannot_both_proceed(project: Project):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     second = project.run("apply", "--auto-approve")
-    out1, err1 = first.communicate(timeout=120)
+    _out1, err1 = first.communicate(timeout=120)
     assert first.returncode == 0, err1
     assert second.returncode == 1
     assert "environment 'default' is locked by run" in second.stderr
@@ -143,7 +152,9 @@ def test_killed_apply_leaves_consistent_state_and_the_next_run_converges(project
     recorded = {e["attributes"]["name"] for e in doc.resources.values()}
     assert recorded <= live  # everything recorded exists
     assert len(live - recorded) <= 2  # at most the operations in flight are unrecorded...
-    assert {p["resource"] for p in doc.pending} >= {f"sg{n.split('-')[1]}" for n in live - recorded}  # ...and journalled
+    assert {p["resource"] for p in doc.pending} >= {
+        f"sg{n.split('-')[1]}" for n in live - recorded
+    }  # ...and journalled
     # the lock is left behind, visibly stale
     listing = project.run("state", "list")
     assert "STALE" in listing.stdout
@@ -164,7 +175,7 @@ def test_sigterm_during_apply_records_work_and_releases_the_lock(project: Projec
     proc = project.popen("apply", "--auto-approve", "--parallelism", "1")
     backend = LocalBackend(project.dir / ".deployforge")
     deadline = time.monotonic() + 60
-    while (backend.read("default") is None or len(backend.read("default").resources) < 3):
+    while backend.read("default") is None or len(backend.read("default").resources) < 3:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
@@ -183,8 +194,15 @@ def test_declared_rule_order_never_shows_as_a_change(project: Project):
         {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8", "0.0.0.0/0"]},
         {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["10.1.0.0/16"]},
     ]
-    project.write(stack(0, web={"type": "aws_security_group",
-                                "properties": {"name": "web", "description": "web", "ingress": rules}}))
+    project.write(
+        stack(
+            0,
+            web={
+                "type": "aws_security_group",
+                "properties": {"name": "web", "description": "web", "ingress": rules},
+            },
+        )
+    )
     assert project.run("apply", "--auto-approve").returncode == 0
     again = project.run("plan")
     assert again.returncode == 0, again.stdout

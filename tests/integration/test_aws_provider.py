@@ -157,10 +157,7 @@ def test_security_group_update_authorizes_and_revokes_only_the_difference(aws: A
     assert [p["IpPermissions"] for p in revoked] == [
         [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "172.16.0.0/12"}]}]
     ]
-    assert (
-        after.attributes["ingress"]
-        == aws.normalize("aws_security_group", wanted.properties)["ingress"]
-    )
+    assert after.attributes["ingress"] == aws.normalize("aws_security_group", wanted.properties)["ingress"]
     assert after.id == live.id
 
 

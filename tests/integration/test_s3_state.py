@@ -50,9 +50,17 @@ def _doc(environment: str = "dev", serial: int = 1) -> StateDocument:
         serial=serial,
         run_id=f"run-{serial}",
         updated_at="2024-05-01T12:00:00Z",
-        resources={"web": {"type": "aws.s3.bucket", "target": "aws", "id": "web-bucket",
-                           "attributes": {"tags": {"team": "web"}}, "outputs": {}, "depends_on": [],
-                           "run_id": f"run-{serial}"}},
+        resources={
+            "web": {
+                "type": "aws.s3.bucket",
+                "target": "aws",
+                "id": "web-bucket",
+                "attributes": {"tags": {"team": "web"}},
+                "outputs": {},
+                "depends_on": [],
+                "run_id": f"run-{serial}",
+            }
+        },
         pending=[{"resource": "db", "action": "create", "run_id": f"run-{serial}", "started_at": "now"}],
     )
 
@@ -65,8 +73,10 @@ def _dead_pid() -> int:
 
 def test_module_import_does_not_import_boto3() -> None:
     src = str(Path(deployforge.__file__).resolve().parents[1])
-    code = ("import sys, deployforge.state.s3\n"
-            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
+    code = (
+        "import sys, deployforge.state.s3\n"
+        "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
+    )
     env = {**os.environ, "PYTHONPATH": src}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
@@ -152,8 +162,15 @@ def test_lock_held_names_the_holder(backend: S3Backend) -> None:
 
 
 def test_lock_of_dead_local_process_is_reported_stale(backend: S3Backend) -> None:
-    dead = LockInfo(lock_id=str(uuid.uuid4()), environment="dev", run_id="run-dead", actor="ci",
-                    host=socket.gethostname(), pid=_dead_pid(), created_at=time.time())
+    dead = LockInfo(
+        lock_id=str(uuid.uuid4()),
+        environment="dev",
+        run_id="run-dead",
+        actor="ci",
+        host=socket.gethostname(),
+        pid=_dead_pid(),
+        created_at=time.time(),
+    )
     backend.acquire_lock(dead)
     with pytest.raises(LockHeldError) as caught:
         backend.acquire_lock(LockInfo.new("dev", "run-new", "apply"))
@@ -277,10 +294,12 @@ def test_unreachable_endpoint_fails_fast_with_a_state_error() -> None:
 
 def test_missing_bucket_is_a_state_error_with_a_hint(moto_endpoint: str) -> None:
     backend = _backend(moto_endpoint, "df-no-such-bucket")
-    for action in (lambda: backend.read("dev"),
-                   lambda: backend.write(_doc()),
-                   lambda: backend.acquire_lock(LockInfo.new("dev", "r", "apply")),
-                   lambda: list(backend.environments())):
+    for action in (
+        lambda: backend.read("dev"),
+        lambda: backend.write(_doc()),
+        lambda: backend.acquire_lock(LockInfo.new("dev", "r", "apply")),
+        lambda: list(backend.environments()),
+    ):
         with pytest.raises(StateError) as caught:
             action()
         assert "df-no-such-bucket" in caught.value.message and "does not exist" in caught.value.message

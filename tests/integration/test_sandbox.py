@@ -39,25 +39,46 @@ def _client(info: SandboxInfo, service: str):
 def _create_everything(info: SandboxInfo) -> None:
     s3 = _client(info, "s3")
     s3.create_bucket(Bucket="df-sandbox-assets")
-    s3.put_bucket_tagging(Bucket="df-sandbox-assets",
-                          Tagging={"TagSet": [{"Key": "team", "Value": "web"}]})
+    s3.put_bucket_tagging(Bucket="df-sandbox-assets", Tagging={"TagSet": [{"Key": "team", "Value": "web"}]})
     s3.put_object(Bucket="df-sandbox-assets", Key="index.html", Body=b"<h1>hello</h1>")
 
     ec2 = _client(info, "ec2")
     group_id = ec2.create_security_group(GroupName="web", Description="web tier")["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    ec2.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro", "SecurityGroupIds": [group_id]})
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
+    ec2.create_launch_template(
+        LaunchTemplateName="web-lt",
+        LaunchTemplateData={
+            "ImageId": "ami-12c6146b",
+            "InstanceType": "t3.micro",
+            "SecurityGroupIds": [group_id],
+        },
+    )
 
     _client(info, "autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName="web-asg", LaunchTemplate={"LaunchTemplateName": "web-lt"},
-        MinSize=1, MaxSize=4, DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
+        AutoScalingGroupName="web-asg",
+        LaunchTemplate={"LaunchTemplateName": "web-lt"},
+        MinSize=1,
+        MaxSize=4,
+        DesiredCapacity=2,
+        AvailabilityZones=["us-east-1a"],
+    )
 
     _client(info, "cloudwatch").put_metric_alarm(
-        AlarmName="web-cpu-high", MetricName="CPUUtilization", Namespace="AWS/EC2", Statistic="Average",
-        Period=60, EvaluationPeriods=2, Threshold=80.0, ComparisonOperator="GreaterThanThreshold",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "web-asg"}])
+        AlarmName="web-cpu-high",
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=80.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "web-asg"}],
+    )
 
 
 def _assert_everything(info: SandboxInfo) -> None:
@@ -66,27 +87,31 @@ def _assert_everything(info: SandboxInfo) -> None:
     assert s3.get_object(Bucket="df-sandbox-assets", Key="index.html")["Body"].read() == b"<h1>hello</h1>"
 
     ec2 = _client(info, "ec2")
-    groups = ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["web"]}])["SecurityGroups"]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web"]}])[
+        "SecurityGroups"
+    ]
     assert len(groups) == 1
     rules = groups[0]["IpPermissions"]
     assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["IpRanges"]) for r in rules] == [
-        ("tcp", 443, 443, [{"CidrIp": "0.0.0.0/0"}])]
+        ("tcp", 443, 443, [{"CidrIp": "0.0.0.0/0"}])
+    ]
     templates = ec2.describe_launch_templates(LaunchTemplateNames=["web-lt"])["LaunchTemplates"]
     assert templates[0]["LaunchTemplateName"] == "web-lt"
     version = ec2.describe_launch_template_versions(LaunchTemplateName="web-lt")["LaunchTemplateVersions"][0]
     assert version["LaunchTemplateData"]["InstanceType"] == "t3.micro"
 
     autoscaling = _client(info, "autoscaling")
-    (group,) = autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])[
+        "AutoScalingGroups"
+    ]
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 4, 2)
     assert group["LaunchTemplate"]["LaunchTemplateName"] == "web-lt"
     assert len(group["Instances"]) == 2
     # The restored group still works against the restored EC2 backend.
     autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=3)
-    (group,) = autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])[
+        "AutoScalingGroups"
+    ]
     assert len(group["Instances"]) == 3
 
     (alarm,) = _client(info, "cloudwatch").describe_alarms(AlarmNames=["web-cpu-high"])["MetricAlarms"]
@@ -220,10 +245,22 @@ def test_state_from_another_moto_version_is_set_aside(root: Path) -> None:
         ({"REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem"}, False),
         ({"REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}, True),
         ({"REQUEST_METHOD": "POST", "QUERY_STRING": "Action=DescribeAlarms&Version=2010-08-01"}, False),
-        ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
-          "_body": b"Action=DescribeSecurityGroups&Version=2016-11-15"}, False),
-        ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
-          "_body": b"Action=AuthorizeSecurityGroupIngress&GroupId=sg-1"}, True),
+        (
+            {
+                "REQUEST_METHOD": "POST",
+                "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+                "_body": b"Action=DescribeSecurityGroups&Version=2016-11-15",
+            },
+            False,
+        ),
+        (
+            {
+                "REQUEST_METHOD": "POST",
+                "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+                "_body": b"Action=AuthorizeSecurityGroupIngress&GroupId=sg-1",
+            },
+            True,
+        ),
         ({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/xml", "_body": b"<Delete/>"}, True),
     ],
 )

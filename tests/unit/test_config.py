@@ -45,7 +45,9 @@ def test_valid_config_loads(tmp_path):
 
 
 def test_unknown_keys_reported_all_at_once_with_locations_and_did_you_mean(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main:
             provider: aws
@@ -55,7 +57,8 @@ def test_unknown_keys_reported_all_at_once_with_locations_and_did_you_mean(tmp_p
             type: aws_s3_bucket
             propertis:
               bucket: x
-        """)
+        """,
+    )
     found = issues_of(path)
     assert (4, 5, "unknown key 'regoin' in targets.main", "did you mean 'region'?") in found
     assert (8, 5, "unknown key 'propertis' in resources.logs", "did you mean 'properties'?") in found
@@ -63,7 +66,9 @@ def test_unknown_keys_reported_all_at_once_with_locations_and_did_you_mean(tmp_p
 
 
 def test_wrong_type_points_at_the_value(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main:
             provider: aws
@@ -71,17 +76,21 @@ def test_wrong_type_points_at_the_value(tmp_path):
           - phase: pre_deploy
             command: migrate.sh
             shell: sometimes
-        """)
+        """,
+    )
     found = issues_of(path)
     assert found == [(7, 12, "hooks[0].shell must be true or false, not the string 'sometimes'", None)]
 
 
 def test_enum_error_suggests(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main:
             provider: awz
-        """)
+        """,
+    )
     [(line, col, message, hint)] = issues_of(path)
     assert (line, col) == (3, 15)
     assert "not one of: aws, google" in message
@@ -89,7 +98,9 @@ def test_enum_error_suggests(tmp_path):
 
 
 def test_unknown_resource_type_and_target(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main:
             provider: aws
@@ -102,7 +113,8 @@ def test_unknown_resource_type_and_target(tmp_path):
           b:
             type: aws_s3_bucket
             target: mian
-        """)
+        """,
+    )
     found = issues_of(path)
     assert found[0][:2] == (8, 11) and found[0][3] == "did you mean 'aws_s3_bucket'?"
     # the type error stops the file before semantic checks; fix it and the target error shows
@@ -114,6 +126,7 @@ def test_unknown_resource_type_and_target(tmp_path):
 def test_malformed_yaml_located(tmp_path):
     path = write(tmp_path, "targets:\n  main:\n    provider: aws\n   region: x\n")
     [(line, col, message, _hint)] = issues_of(path)
+    assert col >= 1
     assert line == 4 and message.startswith("invalid YAML")
 
 
@@ -124,7 +137,9 @@ def test_duplicate_keys_rejected(tmp_path):
 
 
 def test_environment_variables_and_missing_ones(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main:
             provider: aws
@@ -135,7 +150,8 @@ def test_environment_variables_and_missing_ones(tmp_path):
             type: aws_s3_bucket
             properties:
               bucket: ${BUCKET}
-        """)
+        """,
+    )
     config = load_config(path, environ={"DEPLOYFORGE_AWS_PROFILE": "prod-admin", "BUCKET": "bucket-one"})
     assert config.targets["main"].auth == "prod-admin"
     assert config.targets["main"].region == "eu-central-1"
@@ -146,7 +162,9 @@ def test_environment_variables_and_missing_ones(tmp_path):
 
 
 def test_whole_value_reference_is_typed(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main: {provider: aws}
         resources:
@@ -160,7 +178,8 @@ def test_whole_value_reference_is_typed(tmp_path):
               launch_template: {name: lt, version: $$Latest}
         variables:
           desired: 2
-        """)
+        """,
+    )
     config = load_config(path, environ={"MIN": "1"})
     props = config.resources["asg"].properties
     assert props["min_size"] == 1 and props["desired_capacity"] == 2
@@ -168,7 +187,9 @@ def test_whole_value_reference_is_typed(tmp_path):
 
 
 def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main: {provider: aws}
         resources:
@@ -180,7 +201,8 @@ def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
             properties:
               name: web-lt
               security_group_ids: ["${resources.sg.id}"]
-        """)
+        """,
+    )
     config = load_config(path, environ={})
     assert config.resources["lt"].depends_on == ("sg",)
     original = Path(path).read_text()
@@ -194,7 +216,9 @@ def test_resource_references_imply_dependencies_and_are_checked(tmp_path):
 
 
 def test_dependency_cycle_named(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main: {provider: aws}
         resources:
@@ -207,14 +231,23 @@ def test_dependency_cycle_named(tmp_path):
           c:
             type: aws_s3_bucket
             depends_on: [b]
-        """)
+        """,
+    )
     found = issues_of(path)
-    assert found == [(4, 3, "dependency cycle: a -> c -> b -> a",
-                      "break the cycle: remove a depends_on or a ${resources...} reference")]
+    assert found == [
+        (
+            4,
+            3,
+            "dependency cycle: a -> c -> b -> a",
+            "break the cycle: remove a depends_on or a ${resources...} reference",
+        )
+    ]
 
 
 def test_environments_override_targets_and_variables(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         variables: {size: 1}
         targets:
           main: {provider: aws, region: us-east-1}
@@ -229,7 +262,8 @@ def test_environments_override_targets_and_variables(tmp_path):
           logs:
             type: aws_s3_bucket
             properties: {bucket: "logs-${var.size}"}
-        """)
+        """,
+    )
     with pytest.raises(UsageError, match="several environments"):
         load_config(path, environ={})
     prod = load_config(path, environment="prod", environ={})
@@ -243,13 +277,16 @@ def test_environments_override_targets_and_variables(tmp_path):
 
 
 def test_vault_references_parsed_not_resolved(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           gcp_analytics:
             provider: google
             project: galaxy-1234
             credentials: vault://cloud-secrets/gcp-prod-key
-        """)
+        """,
+    )
     config = load_config(path, environ={})
     cred = config.targets["gcp_analytics"].credentials
     assert isinstance(cred, SecretRef) and cred.path == "cloud-secrets/gcp-prod-key" and cred.key is None
@@ -267,12 +304,15 @@ def test_empty_and_non_mapping_files(tmp_path):
 
 
 def test_product_page_spelling_of_the_autoscaling_type_is_accepted(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         targets:
           main: {provider: aws}
         resources:
           web:
             type: aws_auto_scaling_group
             properties: {min_size: 1, max_size: 2, availability_zones: [us-east-1a]}
-        """)
+        """,
+    )
     assert load_config(path, environ={}).resources["web"].type == "aws_autoscaling_group"

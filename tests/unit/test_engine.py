@@ -21,8 +21,14 @@ from deployforge.state.local import LocalBackend
 
 
 def res(name, rtype="memory_object", deps=(), **props):
-    return Resource(name=name, type=rtype, target="mem", properties={"name": name, **props},
-                    tags={"owner": "team"}, depends_on=tuple(deps))
+    return Resource(
+        name=name,
+        type=rtype,
+        target="mem",
+        properties={"name": name, **props},
+        tags={"owner": "team"},
+        depends_on=tuple(deps),
+    )
 
 
 def plan_for(resources, state, provider):
@@ -33,12 +39,20 @@ def plan_for(resources, state, provider):
 
 def run_apply(resources, state, provider, backend, **kwargs):
     the_plan = plan_for(resources, state, provider)
-    applier = Applier(plan=the_plan, resources={r.name: r for r in resources}, providers={"mem": provider},
-                      backend=backend, state=state, run_id="run-1", **kwargs)
+    applier = Applier(
+        plan=the_plan,
+        resources={r.name: r for r in resources},
+        providers={"mem": provider},
+        backend=backend,
+        state=state,
+        run_id="run-1",
+        **kwargs,
+    )
     return the_plan, applier.run()
 
 
 # -- diff --------------------------------------------------------------------
+
 
 def test_diff_only_compares_declared_keys_and_all_tags():
     info = TypeInfo(type="t", force_new=frozenset({"zone"}), defaults={"encrypted": False})
@@ -66,6 +80,7 @@ def test_diff_booleans_are_not_numbers():
 
 # -- dag ---------------------------------------------------------------------
 
+
 def test_topological_order_respects_dependencies_and_input_order():
     deps = {"c": ("a",), "a": (), "b": (), "d": ("c", "b")}
     # c comes first in the input, so it goes as soon as a is done
@@ -83,6 +98,7 @@ def test_dependents_closure():
 
 
 # -- planning ----------------------------------------------------------------
+
 
 def test_plan_create_then_noop_after_apply(tmp_path):
     provider = MemoryProvider()
@@ -105,8 +121,12 @@ def test_plan_update_replace_and_delete(tmp_path):
     provider = MemoryProvider()
     backend = LocalBackend(tmp_path)
     state = StateDocument(environment="test")
-    run_apply([res("v", "memory_volume", size=1, zone="a"), res("gone", size=1), res("same")], state,
-              provider, backend)
+    run_apply(
+        [res("v", "memory_volume", size=1, zone="a"), res("gone", size=1), res("same")],
+        state,
+        provider,
+        backend,
+    )
     state = backend.read("test")
     the_plan = plan_for([res("v", "memory_volume", size=2, zone="b"), res("same")], state, provider)
     actions = {r.name: r.action for r in the_plan.resources}
@@ -114,8 +134,9 @@ def test_plan_update_replace_and_delete(tmp_path):
     v = next(r for r in the_plan.resources if r.name == "v")
     assert {c.key: c.forces_replacement for c in v.changes} == {"size": False, "zone": True}
     old_id = state.resources["v"]["id"]
-    the_plan, outcome = run_apply([res("v", "memory_volume", size=2, zone="b"), res("same")], state,
-                                  provider, backend)
+    the_plan, outcome = run_apply(
+        [res("v", "memory_volume", size=2, zone="b"), res("same")], state, provider, backend
+    )
     assert outcome.ok
     state = backend.read("test")
     assert "gone" not in state.resources and state.resources["v"]["id"] != old_id
@@ -142,6 +163,7 @@ def test_plan_of_ten_thousand_resources_is_correct():
 
 
 # -- apply -------------------------------------------------------------------
+
 
 def test_failure_skips_dependents_and_independent_branches_finish(tmp_path):
     provider = MemoryProvider(fail_on={"b"})
@@ -194,8 +216,9 @@ class SlowProvider(MemoryProvider):
 def test_parallelism_is_bounded(tmp_path):
     provider = SlowProvider(0.05)
     resources = [res(f"r{i}") for i in range(12)]
-    _, outcome = run_apply(resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path),
-                           parallelism=3)
+    _, outcome = run_apply(
+        resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path), parallelism=3
+    )
     assert outcome.ok and provider.peak == 3
 
 
@@ -207,7 +230,9 @@ def test_dependencies_finish_before_dependents_start(tmp_path):
     def on_event(kind, rp, result):
         order.append((kind, rp.name))
 
-    run_apply(resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path), on_event=on_event)
+    run_apply(
+        resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path), on_event=on_event
+    )
     assert order.index(("done", "a")) < order.index(("start", "b"))
     assert order.index(("done", "b")) < order.index(("start", "d"))
     assert order.index(("done", "c")) < order.index(("start", "d"))
@@ -223,8 +248,9 @@ def test_cancel_stops_new_work_and_records_what_finished(tmp_path):
         if kind == "done" and rp.name == "r1":
             cancel.set()
 
-    _, outcome = run_apply(resources, StateDocument(environment="test"), provider, backend, cancel=cancel,
-                           on_event=on_event)
+    _, outcome = run_apply(
+        resources, StateDocument(environment="test"), provider, backend, cancel=cancel, on_event=on_event
+    )
     assert outcome.interrupted and not outcome.ok
     state = backend.read("test")
     assert set(state.resources) == {"r0", "r1"}
@@ -236,8 +262,12 @@ def test_interrupted_create_is_adopted_not_duplicated(tmp_path):
     provider = MemoryProvider()
     backend = LocalBackend(tmp_path)
     # simulate a run killed after the cloud call but before the state write
-    provider.create(spec=__import__("deployforge.engine.planner", fromlist=["spec_for"]).spec_for(res("a"), {}))
-    state = StateDocument(environment="test", pending=[{"resource": "a", "action": "create", "run_id": "dead"}])
+    provider.create(
+        spec=__import__("deployforge.engine.planner", fromlist=["spec_for"]).spec_for(res("a"), {})
+    )
+    state = StateDocument(
+        environment="test", pending=[{"resource": "a", "action": "create", "run_id": "dead"}]
+    )
     backend.write(state)
     the_plan = plan_for([res("a")], backend.read("test"), provider)
     [rp] = the_plan.resources

@@ -25,11 +25,17 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 
 def _heavy_modules(args: list[str], cwd: Path) -> list[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True,
-                         env=env, cwd=cwd, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
     line = [ln for ln in out.stderr.splitlines() if ln.startswith("HEAVY=")]
     assert line, out.stderr
-    return json.loads(line[0][len("HEAVY="):])
+    return json.loads(line[0][len("HEAVY=") :])
 
 
 def test_help_imports_no_cloud_sdk(tmp_path):

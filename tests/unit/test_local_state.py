@@ -26,9 +26,17 @@ def _doc(environment: str = "dev", serial: int = 1) -> StateDocument:
         serial=serial,
         run_id=f"run-{serial}",
         updated_at="2024-05-01T12:00:00Z",
-        resources={"web": {"type": "aws.s3.bucket", "target": "aws", "id": "web-bucket",
-                           "attributes": {"tags": {"team": "web"}}, "outputs": {}, "depends_on": [],
-                           "run_id": f"run-{serial}"}},
+        resources={
+            "web": {
+                "type": "aws.s3.bucket",
+                "target": "aws",
+                "id": "web-bucket",
+                "attributes": {"tags": {"team": "web"}},
+                "outputs": {},
+                "depends_on": [],
+                "run_id": f"run-{serial}",
+            }
+        },
         pending=[{"resource": "db", "action": "create", "run_id": f"run-{serial}", "started_at": "now"}],
     )
 
@@ -119,8 +127,13 @@ def test_locks_are_per_environment(backend: LocalBackend) -> None:
     assert backend.read_lock("prod").run_id == "r2"  # type: ignore[union-attr]
 
 
-def _contend(root: str, environment: str, n: int, start: multiprocessing.synchronize.Event,
-             results: multiprocessing.Queue) -> None:
+def _contend(
+    root: str,
+    environment: str,
+    n: int,
+    start: multiprocessing.synchronize.Event,
+    results: multiprocessing.Queue,
+) -> None:
     backend = LocalBackend(Path(root))
     info = LockInfo.new(environment, f"run-{n}", "apply")
     start.wait(10)
@@ -142,8 +155,10 @@ def test_racing_processes_exactly_one_wins(tmp_path: Path) -> None:
         environment = f"race-{round_}"
         start = ctx.Event()
         results: multiprocessing.Queue = ctx.Queue()
-        procs = [ctx.Process(target=_contend, args=(str(root), environment, n, start, results))
-                 for n in range(contenders)]
+        procs = [
+            ctx.Process(target=_contend, args=(str(root), environment, n, start, results))
+            for n in range(contenders)
+        ]
         for proc in procs:
             proc.start()
         start.set()
@@ -181,8 +196,14 @@ def test_lock_left_by_a_dead_process_is_reported_stale(backend: LocalBackend) ->
         """
     )
     env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run([sys.executable, "-c", script, str(backend.root)], env=env, check=True,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(backend.root)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     dead_lock_id = done.stdout.strip()
 
     holder = backend.read_lock("dev")

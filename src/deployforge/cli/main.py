@@ -26,6 +26,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # -- output helpers -----------------------------------------------------------
 
+
 def _colour_enabled(no_color: bool) -> bool:
     return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
@@ -42,18 +43,43 @@ def _emit_json(data: Any) -> None:
 
 # -- shared options -----------------------------------------------------------
 
+
 def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--pipeline, --environment, --sandbox, --format, --no-color on every project command."""
     decorators = [
-        click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True,
-                     envvar="DEPLOYFORGE_CONFIG", metavar="FILE",
-                     help="The project config (--pipeline is an alias)."),
-        click.option("-e", "--environment", default=None, envvar="DEPLOYFORGE_ENVIRONMENT", metavar="NAME",
-                     help="Which environment of the config to use."),
-        click.option("--sandbox", is_flag=True, envvar="DEPLOYFORGE_SANDBOX",
-                     help="Point every AWS target at the embedded emulator (starts it if needed)."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="Output format."),
+        click.option(
+            "-c",
+            "--config",
+            "--pipeline",
+            "config",
+            default="deployforge.yaml",
+            show_default=True,
+            envvar="DEPLOYFORGE_CONFIG",
+            metavar="FILE",
+            help="The project config (--pipeline is an alias).",
+        ),
+        click.option(
+            "-e",
+            "--environment",
+            default=None,
+            envvar="DEPLOYFORGE_ENVIRONMENT",
+            metavar="NAME",
+            help="Which environment of the config to use.",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            envvar="DEPLOYFORGE_SANDBOX",
+            help="Point every AWS target at the embedded emulator (starts it if needed).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        ),
         click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1)."),
     ]
     for deco in reversed(decorators):
@@ -64,8 +90,13 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _options(config: str, environment: str | None, sandbox: bool, parallelism: int = 10) -> Any:
     from deployforge.app import Options
 
-    return Options(config=config, environment=environment, sandbox=sandbox, parallelism=parallelism,
-                   environ=dict(os.environ))
+    return Options(
+        config=config,
+        environment=environment,
+        sandbox=sandbox,
+        parallelism=parallelism,
+        environ=dict(os.environ),
+    )
 
 
 def _crash_report(exc: BaseException) -> str:
@@ -84,8 +115,9 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
 
     def decorate(fn: Callable[..., int]) -> Callable[..., None]:
         @functools.wraps(fn)
-        def wrapper(config: str, environment: str | None, sandbox: bool, fmt: str, no_color: bool,
-                    **kwargs: Any) -> None:
+        def wrapper(
+            config: str, environment: str | None, sandbox: bool, fmt: str, no_color: bool, **kwargs: Any
+        ) -> None:
             from deployforge.app import Workspace, record_audit
 
             started = time.monotonic()
@@ -105,11 +137,21 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
                 code = 1
                 where = _crash_report(exc)
-                click.echo(f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
-                           f"details were written to {where}", err=True)
+                click.echo(
+                    f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
+                    f"details were written to {where}",
+                    err=True,
+                )
             try:
-                record_audit(ws, command=name, argv=sys.argv[1:], result=holder.get("result"), error=error,
-                             exit_code=code, started=started)
+                record_audit(
+                    ws,
+                    command=name,
+                    argv=sys.argv[1:],
+                    result=holder.get("result"),
+                    error=error,
+                    exit_code=code,
+                    started=started,
+                )
             except DeployForgeError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc.message}", err=True)
             except OSError as exc:
@@ -125,13 +167,21 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
     if fmt == "json":
         from deployforge.errors import ConfigError
 
-        payload: dict[str, Any] = {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
-                                   "run_id": run_id}
+        payload: dict[str, Any] = {
+            "error": exc.message,
+            "hint": exc.hint,
+            "exit_code": exc.exit_code,
+            "run_id": run_id,
+        }
         if isinstance(exc, ConfigError):
             payload["issues"] = [
-                {"message": i.message, "file": i.location.file if i.location else None,
-                 "line": i.location.line if i.location else None,
-                 "column": i.location.column if i.location else None, "hint": i.hint}
+                {
+                    "message": i.message,
+                    "file": i.location.file if i.location else None,
+                    "line": i.location.line if i.location else None,
+                    "column": i.location.column if i.location else None,
+                    "hint": i.hint,
+                }
                 for i in exc.issues
             ]
         _emit_json(payload)
@@ -139,6 +189,7 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
 
 
 # -- the group ----------------------------------------------------------------
+
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="deployforge")
@@ -170,17 +221,21 @@ def validate(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any
         _emit_json(result.to_json())
     else:
         config = ws.config
-        click.echo(style(f"{config.path}: valid", fg="green") +
-                   f" (environment '{config.environment}', {len(config.resources)} resources, "
-                   f"{len(config.targets)} targets)")
+        click.echo(
+            style(f"{config.path}: valid", fg="green")
+            + f" (environment '{config.environment}', {len(config.resources)} resources, "
+            f"{len(config.targets)} targets)"
+        )
     return result.exit_code
 
 
 def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
-    click.echo(style(f"deployforge {command} · environment {config.environment} · run {ws.run_id}{extra}",
-                     dim=True), err=True)
+    click.echo(
+        style(f"deployforge {command} · environment {config.environment} · run {ws.run_id}{extra}", dim=True),
+        err=True,
+    )
     for warning in ws.sandbox_warnings:
         click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)
 
@@ -188,11 +243,17 @@ def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
 @cli.command(context_settings=CONTEXT)
 @project_options
 @click.option("-o", "--out", metavar="FILE", help="Save the plan as JSON, for `deployforge apply FILE`.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
-              help="How many objects to read at once.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=10,
+    show_default=True,
+    help="How many objects to read at once.",
+)
 @run_project_command("plan")
-def plan(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None,
-         parallelism: int) -> int:
+def plan(
+    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
+) -> int:
     """Compare the config with live cloud state and show what apply would change.
 
     Exit codes like `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error.
@@ -217,11 +278,23 @@ def plan(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], o
 @project_options
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
 @click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation (needed in CI).")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
-              help="How many resources to change at once.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=10,
+    show_default=True,
+    help="How many resources to change at once.",
+)
 @run_project_command("apply")
-def apply(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], plan_file: str | None,
-          auto_approve: bool, parallelism: int) -> int:
+def apply(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    plan_file: str | None,
+    auto_approve: bool,
+    parallelism: int,
+) -> int:
     """Make the cloud match the config, in dependency order, recording every step in state.
 
     With PLAN_FILE (from `plan --out`), apply exactly that plan, refusing it if the config,
@@ -236,8 +309,10 @@ def apply(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], 
     _progress_header(ws, "apply", style)
     interactive = sys.stdin.isatty()
     if not auto_approve and not plan_file and not interactive:
-        raise UsageError("apply needs confirmation, and there is no terminal to ask",
-                         hint="review `deployforge plan`, then run apply with --auto-approve (or apply a saved plan)")
+        raise UsageError(
+            "apply needs confirmation, and there is no terminal to ask",
+            hint="review `deployforge plan`, then run apply with --auto-approve (or apply a saved plan)",
+        )
 
     def confirm(the_plan: Any) -> bool:
         click.echo(render_plan(the_plan, style))
@@ -251,8 +326,14 @@ def apply(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], 
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        click.echo(style("\nStopping: finishing the operations in flight and recording them "
-                         "(press Ctrl-C again to abort at once).", fg="yellow"), err=True)
+        click.echo(
+            style(
+                "\nStopping: finishing the operations in flight and recording them "
+                "(press Ctrl-C again to abort at once).",
+                fg="yellow",
+            ),
+            err=True,
+        )
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -262,8 +343,14 @@ def apply(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], 
             click.echo(line, err=True)
 
     try:
-        result = app.apply(ws, plan_file=plan_file, confirm=confirm if fmt == "text" or not auto_approve else None,
-                           cancel=cancel, on_event=on_event, ci_run_url=_ci_run_url())
+        result = app.apply(
+            ws,
+            plan_file=plan_file,
+            confirm=confirm if fmt == "text" or not auto_approve else None,
+            cancel=cancel,
+            on_event=on_event,
+            ci_run_url=_ci_run_url(),
+        )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -297,6 +384,7 @@ def schema() -> None:
 
 # -- state --------------------------------------------------------------------
 
+
 @cli.group(context_settings=CONTEXT)
 def state() -> None:
     """Inspect state and locks; force-release a stale lock."""
@@ -310,9 +398,16 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
     doc = ws.read_state()
     lock = ws.backend.read_lock(ws.config.environment)
     if fmt == "json":
-        _emit_json({"environment": doc.environment, "serial": doc.serial, "backend": ws.backend.description,
-                    "resources": doc.resources, "pending": doc.pending,
-                    "lock": lock.to_json() if lock else None})
+        _emit_json(
+            {
+                "environment": doc.environment,
+                "serial": doc.serial,
+                "backend": ws.backend.description,
+                "resources": doc.resources,
+                "pending": doc.pending,
+                "lock": lock.to_json() if lock else None,
+            }
+        )
         return 0
     click.echo(f"environment '{doc.environment}' · {ws.backend.description} · serial {doc.serial}")
     if not doc.resources:
@@ -320,8 +415,12 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
     for name, entry in sorted(doc.resources.items()):
         click.echo(f"  {entry['type']}.{name}  id={entry['id']}  target={entry['target']}")
     for pending in doc.pending:
-        click.echo(style(f"  interrupted: {pending['action']} of {pending['resource']} by run {pending['run_id']}",
-                         fg="yellow"))
+        click.echo(
+            style(
+                f"  interrupted: {pending['action']} of {pending['resource']} by run {pending['run_id']}",
+                fg="yellow",
+            )
+        )
     if lock:
         stale = " (STALE: holder process is gone)" if lock.is_stale_here() else ""
         click.echo(style(f"  locked by {lock.describe()}{stale}; lock id {lock.lock_id}", fg="yellow"))
@@ -341,6 +440,7 @@ def state_unlock(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 
 # -- audit --------------------------------------------------------------------
 
+
 @cli.group(context_settings=CONTEXT)
 def audit() -> None:
     """The append-only, hash-chained audit log of every command."""
@@ -357,17 +457,32 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
     path = audit_path(ws)
     report = AuditLog(path).verify()
     if fmt == "json":
-        _emit_json({"ok": report.ok, "records": report.records, "path": str(path),
-                    "first_bad": None if report.first_bad is None else {
-                        "line": report.first_bad.line, "seq": report.first_bad.seq,
-                        "reason": report.first_bad.reason}})
+        _emit_json(
+            {
+                "ok": report.ok,
+                "records": report.records,
+                "path": str(path),
+                "first_bad": None
+                if report.first_bad is None
+                else {
+                    "line": report.first_bad.line,
+                    "seq": report.first_bad.seq,
+                    "reason": report.first_bad.reason,
+                },
+            }
+        )
     elif report.ok:
         click.echo(style(f"{path}: {report.records} records, chain intact", fg="green"))
     else:
         bad = report.first_bad
         assert bad is not None
-        click.echo(style(f"{path}:{bad.line}: record {bad.seq if bad.seq is not None else '?'}: {bad.reason}",
-                         fg="red", bold=True))
+        click.echo(
+            style(
+                f"{path}:{bad.line}: record {bad.seq if bad.seq is not None else '?'}: {bad.reason}",
+                fg="red",
+                bold=True,
+            )
+        )
         click.echo(f"  {report.records} records checked before it; the log cannot be trusted from there on.")
     return 0 if report.ok else 1
 
@@ -379,8 +494,16 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 @click.option("--since", metavar="TIME", help="Only records at or after this RFC 3339 time.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show the last N records.")
 @run_project_command("audit log")
-def audit_log(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], run_id: str | None,
-              all_environments: bool, since: str | None, limit: int) -> int:
+def audit_log(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    run_id: str | None,
+    all_environments: bool,
+    since: str | None,
+    limit: int,
+) -> int:
     """Show audit records, newest last."""
     from collections import deque
 
@@ -388,19 +511,24 @@ def audit_log(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, An
     from deployforge.audit import AuditLog
 
     env = None if all_environments else ws.options.environment
-    records = deque(AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since), maxlen=limit)
+    records = deque(
+        AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since), maxlen=limit
+    )
     if fmt == "json":
         _emit_json(list(records))
         return 0
     for rec in records:
-        click.echo(f"{rec.get('seq'):>6}  {rec.get('ts')}  {rec.get('command', ''):<14} "
-                   f"{rec.get('environment') or '-':<10} {rec.get('outcome', ''):<6} run {rec.get('run_id')}")
+        click.echo(
+            f"{rec.get('seq'):>6}  {rec.get('ts')}  {rec.get('command', ''):<14} "
+            f"{rec.get('environment') or '-':<10} {rec.get('outcome', ''):<6} run {rec.get('run_id')}"
+        )
     if not records:
         click.echo("(no audit records)")
     return 0
 
 
 # -- sandbox ------------------------------------------------------------------
+
 
 @cli.group(context_settings=CONTEXT)
 def sandbox() -> None:
@@ -430,8 +558,16 @@ def _sandbox_call(fn: Callable[[], Any]) -> Any:
 
 
 @sandbox.command("up", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True,
-              metavar="FILE", help="The project whose .deployforge/ holds the sandbox.")
+@click.option(
+    "-c",
+    "--config",
+    "--pipeline",
+    "config",
+    default="deployforge.yaml",
+    show_default=True,
+    metavar="FILE",
+    help="The project whose .deployforge/ holds the sandbox.",
+)
 def sandbox_up(config: str) -> None:
     """Start the emulator in the background (or show the running one)."""
     from deployforge.providers import sandbox as sb
@@ -443,8 +579,9 @@ def sandbox_up(config: str) -> None:
 
 
 @sandbox.command("down", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True,
-              metavar="FILE")
+@click.option(
+    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
+)
 def sandbox_down(config: str) -> None:
     """Stop the emulator, saving its state for the next `up`."""
     from deployforge.providers import sandbox as sb
@@ -454,8 +591,9 @@ def sandbox_down(config: str) -> None:
 
 
 @sandbox.command("status", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True,
-              metavar="FILE")
+@click.option(
+    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
+)
 def sandbox_status(config: str) -> None:
     """Say whether the emulator runs, and where."""
     from deployforge.providers import sandbox as sb
@@ -466,8 +604,9 @@ def sandbox_status(config: str) -> None:
 
 
 @sandbox.command("endpoint", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True,
-              metavar="FILE")
+@click.option(
+    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
+)
 def sandbox_endpoint(config: str) -> None:
     """Print the running emulator's endpoint URL (for --endpoint-url)."""
     from deployforge.providers import sandbox as sb

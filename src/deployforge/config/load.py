@@ -26,7 +26,16 @@ DEFAULT_CONFIG = "deployforge.yaml"
 DEFAULT_ENVIRONMENT = "default"
 # Sections whose strings are interpolated at load time. Hooks get their context as
 # DEPLOYFORGE_* environment variables instead; workflows resolve ${steps...} when they run.
-_INTERPOLATED = ("variables", "targets", "environments", "resources", "state", "audit", "notifications", "deploy")
+_INTERPOLATED = (
+    "variables",
+    "targets",
+    "environments",
+    "resources",
+    "state",
+    "audit",
+    "notifications",
+    "deploy",
+)
 
 
 def read_config_text(path: str) -> str:
@@ -38,9 +47,13 @@ def read_config_text(path: str) -> str:
             hint = f"check the path; the default is ./{DEFAULT_CONFIG}"
         raise UsageError(f"config file '{path}' not found", hint=hint) from None
     except IsADirectoryError:
-        raise UsageError(f"'{path}' is a folder, not a config file", hint=f"pass {path}/{DEFAULT_CONFIG}") from None
+        raise UsageError(
+            f"'{path}' is a folder, not a config file", hint=f"pass {path}/{DEFAULT_CONFIG}"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(f"the file is not UTF-8 text ({exc.reason})", Location(path))]) from None
+        raise ConfigError(
+            [ConfigIssue(f"the file is not UTF-8 text ({exc.reason})", Location(path))]
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot read config '{path}': {exc.strerror}") from None
 
@@ -51,7 +64,13 @@ def choose_environment(document: Mapping[str, Any], requested: str | None, pos: 
         if envs and requested not in envs:
             hint = did_you_mean(requested, envs) or f"environments in this file: {', '.join(envs)}"
             raise ConfigError(
-                [ConfigIssue(f"environment '{requested}' is not defined", pos.location(("environments",), key=True), hint)]
+                [
+                    ConfigIssue(
+                        f"environment '{requested}' is not defined",
+                        pos.location(("environments",), key=True),
+                        hint,
+                    )
+                ]
             )
         return requested
     if not envs:
@@ -69,26 +88,45 @@ def canonical_hash(document: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def load_config(path: str = DEFAULT_CONFIG, *, environment: str | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str = DEFAULT_CONFIG, *, environment: str | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
     environ = os.environ if environ is None else environ
     text = read_config_text(path)
     document, pos = load_yaml(text, path)
     if document is None or document == {}:
-        raise ConfigError([ConfigIssue("the config file is empty", Location(path, 1, 1),
-                                       "start from examples/quickstart/deployforge.yaml")])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "the config file is empty",
+                    Location(path, 1, 1),
+                    "start from examples/quickstart/deployforge.yaml",
+                )
+            ]
+        )
     if not isinstance(document, dict):
-        raise ConfigError([ConfigIssue("the config must be a mapping of sections (targets:, resources:, ...)",
-                                       Location(path, 1, 1))])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "the config must be a mapping of sections (targets:, resources:, ...)",
+                    Location(path, 1, 1),
+                )
+            ]
+        )
     issues = SchemaValidator(config_schema(), pos).validate(document)
-    env_name = choose_environment(document, environment, pos) if not issues else (environment or DEFAULT_ENVIRONMENT)
+    env_name = (
+        choose_environment(document, environment, pos) if not issues else (environment or DEFAULT_ENVIRONMENT)
+    )
     if issues:
         raise ConfigError(issues)
     return _build(document, pos, env_name, environ, path)
 
 
-def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str) -> Config:
+def _build(
+    document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str
+) -> Config:
     issues: list[ConfigIssue] = []
+    p: tuple[Any, ...]  # the path of the value an issue is about
     env_doc: dict[str, Any] = (document.get("environments") or {}).get(env_name) or {}
 
     # 1. variables: top level, then the environment's overrides
@@ -136,9 +174,14 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
     for name in env_targets:
         if name not in (resolved.get("targets") or {}):
             p = ("environments", env_name, "targets", name)
-            issues.append(ConfigIssue(f"environment '{env_name}' overrides unknown target '{name}'",
-                                      pos.location(p, key=True),
-                                      did_you_mean(name, resolved.get("targets") or {}), p))
+            issues.append(
+                ConfigIssue(
+                    f"environment '{env_name}' overrides unknown target '{name}'",
+                    pos.location(p, key=True),
+                    did_you_mean(name, resolved.get("targets") or {}),
+                    p,
+                )
+            )
     for name, raw in (resolved.get("targets") or {}).items():
         merged = {**raw, **(env_targets.get(name) or {})}
         targets[name] = Target(
@@ -147,14 +190,21 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
             region=_text(merged.get("region")),
             project=_text(merged.get("project")),
             auth=_text(merged.get("auth")),
-            credentials=merged.get("credentials") if isinstance(merged.get("credentials"), SecretRef)
+            credentials=merged.get("credentials")
+            if isinstance(merged.get("credentials"), SecretRef)
             else _text(merged.get("credentials")),
             endpoint_url=_text(merged.get("endpoint_url")),
         )
         if isinstance(merged.get("auth"), SecretRef):
             p = ("targets", name, "auth")
-            issues.append(ConfigIssue("auth: names an AWS profile; it cannot be a vault:// secret",
-                                      pos.location(p), "put keys in Vault and use a profile or OIDC instead", p))
+            issues.append(
+                ConfigIssue(
+                    "auth: names an AWS profile; it cannot be a vault:// secret",
+                    pos.location(p),
+                    "put keys in Vault and use a profile or OIDC instead",
+                    p,
+                )
+            )
 
     # 3. resources
     infos = resource_type_infos()
@@ -168,22 +218,36 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
             if len(targets) == 1:
                 target = next(iter(targets))
             else:
-                issues.append(ConfigIssue(
-                    f"resource '{name}' has no target",
-                    pos.location(rp, key=True),
-                    f"add target: one of {', '.join(targets) or '(define targets: first)'}", rp))
+                issues.append(
+                    ConfigIssue(
+                        f"resource '{name}' has no target",
+                        pos.location(rp, key=True),
+                        f"add target: one of {', '.join(targets) or '(define targets: first)'}",
+                        rp,
+                    )
+                )
                 continue
         elif target not in targets:
-            issues.append(ConfigIssue(
-                f"resource '{name}': unknown target '{target}'", pos.location((*rp, "target")),
-                did_you_mean(target, targets) or f"targets in this file: {', '.join(targets) or 'none'}",
-                (*rp, "target")))
+            issues.append(
+                ConfigIssue(
+                    f"resource '{name}': unknown target '{target}'",
+                    pos.location((*rp, "target")),
+                    did_you_mean(target, targets) or f"targets in this file: {', '.join(targets) or 'none'}",
+                    (*rp, "target"),
+                )
+            )
             continue
         kind, info = infos[rtype]
         if targets[target].provider != kind:
-            issues.append(ConfigIssue(
-                f"resource '{name}' is {rtype} (a {kind} resource) but target '{target}' is {targets[target].provider}",
-                pos.location((*rp, "target")), f"use a {kind} target", (*rp, "target")))
+            issues.append(
+                ConfigIssue(
+                    f"resource '{name}' is {rtype} (a {kind} resource) "
+                    f"but target '{target}' is {targets[target].provider}",
+                    pos.location((*rp, "target")),
+                    f"use a {kind} target",
+                    (*rp, "target"),
+                )
+            )
         properties = dict(raw.get("properties") or {})
         # the natural key defaults to the resource's name
         properties.setdefault(info.natural_key, name)
@@ -191,48 +255,82 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
         for i, dep in enumerate(raw.get("depends_on") or ()):
             if dep not in resources_doc:
                 p = (*rp, "depends_on", i)
-                issues.append(ConfigIssue(f"resource '{name}' depends on unknown resource '{dep}'",
-                                          pos.location(p), did_you_mean(dep, resources_doc), p))
+                issues.append(
+                    ConfigIssue(
+                        f"resource '{name}' depends on unknown resource '{dep}'",
+                        pos.location(p),
+                        did_you_mean(dep, resources_doc),
+                        p,
+                    )
+                )
             else:
                 depends.add(dep)
         for p, text in _strings_with_paths(properties, (*rp, "properties")):
             for ref_name, attr in resource_refs(text):
                 if ref_name not in resources_doc:
-                    issues.append(ConfigIssue(
-                        f"resource '{name}' refers to unknown resource '{ref_name}' (${{resources.{ref_name}.{attr}}})",
-                        pos.location(p), did_you_mean(ref_name, resources_doc), p))
+                    issues.append(
+                        ConfigIssue(
+                            f"resource '{name}' refers to unknown resource '{ref_name}' "
+                            f"(${{resources.{ref_name}.{attr}}})",
+                            pos.location(p),
+                            did_you_mean(ref_name, resources_doc),
+                            p,
+                        )
+                    )
                     continue
                 ref_type = resources_doc[ref_name].get("type")
                 if ref_type in infos:
                     outputs = infos[ref_type][1].outputs
                     if attr.split(".")[0] not in outputs:
-                        issues.append(ConfigIssue(
-                            f"${{resources.{ref_name}.{attr}}}: {ref_type} has no output '{attr}'",
-                            pos.location(p),
-                            did_you_mean(attr, outputs) or f"outputs of {ref_type}: {', '.join(sorted(outputs))}", p))
+                        issues.append(
+                            ConfigIssue(
+                                f"${{resources.{ref_name}.{attr}}}: {ref_type} has no output '{attr}'",
+                                pos.location(p),
+                                did_you_mean(attr, outputs)
+                                or f"outputs of {ref_type}: {', '.join(sorted(outputs))}",
+                                p,
+                            )
+                        )
                 depends.add(ref_name)
         if name in depends:
-            issues.append(ConfigIssue(f"resource '{name}' depends on itself", pos.location(rp, key=True), None, rp))
+            issues.append(
+                ConfigIssue(f"resource '{name}' depends on itself", pos.location(rp, key=True), None, rp)
+            )
             depends.discard(name)
         resources[name] = Resource(
-            name=name, type=rtype, target=target, properties=properties,
+            name=name,
+            type=rtype,
+            target=target,
+            properties=properties,
             tags={k: str(v) for k, v in (raw.get("tags") or {}).items()},
-            depends_on=tuple(sorted(depends)), location=pos.location(rp, key=True),
+            depends_on=tuple(sorted(depends)),
+            location=pos.location(rp, key=True),
         )
     cycle = find_cycle({n: r.depends_on for n, r in resources.items()})
     if cycle:
         first = resources[cycle[0]]
-        issues.append(ConfigIssue(f"dependency cycle: {' -> '.join(cycle)}", first.location,
-                                  "break the cycle: remove a depends_on or a ${resources...} reference",
-                                  ("resources", cycle[0])))
+        issues.append(
+            ConfigIssue(
+                f"dependency cycle: {' -> '.join(cycle)}",
+                first.location,
+                "break the cycle: remove a depends_on or a ${resources...} reference",
+                ("resources", cycle[0]),
+            )
+        )
 
     # 4. hooks reference targets
     for i, hook in enumerate(resolved.get("hooks") or ()):
         for j, tname in enumerate(hook.get("run_on") or ()):
             if tname not in targets:
                 p = ("hooks", i, "run_on", j)
-                issues.append(ConfigIssue(f"hook runs on unknown target '{tname}'", pos.location(p),
-                                          did_you_mean(tname, targets), p))
+                issues.append(
+                    ConfigIssue(
+                        f"hook runs on unknown target '{tname}'",
+                        pos.location(p),
+                        did_you_mean(tname, targets),
+                        p,
+                    )
+                )
 
     if issues:
         raise ConfigError(issues)
@@ -247,8 +345,16 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
         profile=state_doc.get("profile"),
     )
     if state.backend == "s3" and not state.url:
-        raise ConfigError([ConfigIssue("state backend s3 needs url: s3://bucket/prefix",
-                                       pos.location(("state",), key=True), None, ("state",))])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "state backend s3 needs url: s3://bucket/prefix",
+                    pos.location(("state",), key=True),
+                    None,
+                    ("state",),
+                )
+            ]
+        )
     audit_doc = resolved.get("audit") or {}
     hashed = {k: v for k, v in resolved.items() if k != "environments"}
     hashed["environment"] = env_name
@@ -280,5 +386,10 @@ def _text(value: Any) -> str | None:
 
 def _strings_with_paths(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
     found: list[tuple[tuple[Any, ...], str]] = []
-    walk_strings(value, path, lambda text, p: found.append((p, text)) or text)
+
+    def collect(text: str, at: tuple[Any, ...]) -> str:
+        found.append((at, text))
+        return text
+
+    walk_strings(value, path, collect)
     return found

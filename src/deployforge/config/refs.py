@@ -86,14 +86,16 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
 
                     raise RefProblem(
                         f"unknown variable '{key}' in '{value}'",
-                        did_you_mean(key, variables) or "define it under variables: (or the environment's variables:)",
+                        did_you_mean(key, variables)
+                        or "define it under variables: (or the environment's variables:)",
                     )
                 return str(variables[key])
             parsed = _ENV_NAME.match(inner)
             if not parsed:
                 raise RefProblem(
                     f"'${{{inner}}}' is not a reference DeployForge knows",
-                    "use ${ENV_VAR}, ${ENV_VAR:-default}, ${var.NAME} or ${resources.NAME.ATTR}; write $$ for a literal $",
+                    "use ${ENV_VAR}, ${ENV_VAR:-default}, ${var.NAME} or ${resources.NAME.ATTR}; "
+                    "write $$ for a literal $",
                 )
             name = parsed.group(1)
             if name not in environ:
@@ -119,7 +121,7 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
 
 
 def parse_secret(value: str) -> SecretRef:
-    rest = value[len("vault://"):]
+    rest = value[len("vault://") :]
     path, _, key = rest.partition("#")
     if not path.strip("/"):
         raise RefProblem(f"'{value}' names no secret path", "write vault://PATH or vault://PATH#KEY")

@@ -100,7 +100,10 @@ _healing_action = {
 _healing_rule = {
     "type": "object",
     "properties": {
-        "resource_type": {"type": "string", "description": "e.g. aws_autoscaling_group (or aws_auto_scaling_group)"},
+        "resource_type": {
+            "type": "string",
+            "description": "e.g. aws_autoscaling_group (or aws_auto_scaling_group)",
+        },
         "max_deviation": {
             "description": "Allowed deviation before healing, e.g. 15% (of the declared value).",
             "anyOf": [
@@ -190,7 +193,10 @@ _audit = {
     "type": "object",
     "properties": {
         "enabled": {"type": "boolean"},
-        "path": {"type": "string", "description": "The audit log file (default .deployforge/audit/audit.jsonl)."},
+        "path": {
+            "type": "string",
+            "description": "The audit log file (default .deployforge/audit/audit.jsonl).",
+        },
     },
     "additionalProperties": False,
 }

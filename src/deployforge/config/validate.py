@@ -81,7 +81,9 @@ def _describe(value: Any) -> str:
 
 
 def is_reference(value: Any) -> bool:
-    return isinstance(value, str) and bool(_pattern(r"^(\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|vault://.+)$").match(value))
+    return isinstance(value, str) and bool(
+        _pattern(r"^(\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|vault://.+)$").match(value)
+    )
 
 
 def _dotted(path: Path_) -> str:
@@ -95,12 +97,16 @@ def _late_reference(value: Any) -> bool:
     """Still a reference after load-time interpolation: resolved by the engine or the secrets layer."""
     from deployforge.model.config import SecretRef
 
-    return isinstance(value, SecretRef) or (isinstance(value, str) and ("${resources." in value or "${steps." in value))
+    return isinstance(value, SecretRef) or (
+        isinstance(value, str) and ("${resources." in value or "${steps." in value)
+    )
 
 
 def _any_reference(value: Any) -> bool:
     """Before interpolation: any string that holds a reference may become something else."""
-    return _late_reference(value) or (isinstance(value, str) and ("$" in value or value.startswith("vault://")))
+    return _late_reference(value) or (
+        isinstance(value, str) and ("$" in value or value.startswith("vault://"))
+    )
 
 
 class SchemaValidator:
@@ -130,7 +136,9 @@ class SchemaValidator:
             return
         if "enum" in schema:
             if value not in schema["enum"]:
-                options = ", ".join(str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4)
+                options = ", ".join(
+                    str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4
+                )
                 hint = did_you_mean(str(value), schema["enum"]) if isinstance(value, str) else None
                 yield self._issue(
                     path,
@@ -197,20 +205,29 @@ class SchemaValidator:
             elif isinstance(extra, dict):
                 yield from self._check(item, extra, child)
 
-    def _any_of(self, value: Any, options: list[dict[str, Any]], path: Path_, parent: dict[str, Any]) -> Iterator[ConfigIssue]:
+    def _any_of(
+        self, value: Any, options: list[dict[str, Any]], path: Path_, parent: dict[str, Any]
+    ) -> Iterator[ConfigIssue]:
         best: list[ConfigIssue] | None = None
         for option in options:
             issues = list(self._check(value, option, path))
             if not issues:
                 return
             # prefer the branch whose type matched: its errors are the helpful ones
-            if "type" in option and any(
-                _is_type(value, t) for t in ([option["type"]] if isinstance(option["type"], str) else option["type"])
-            ) and (best is None or len(issues) < len(best)):
+            if (
+                "type" in option
+                and any(
+                    _is_type(value, t)
+                    for t in ([option["type"]] if isinstance(option["type"], str) else option["type"])
+                )
+                and (best is None or len(issues) < len(best))
+            ):
                 best = issues
         if best is not None:
             for issue in best:
-                if parent.get("description") and (issue.hint is None or issue.hint.startswith("it must match")):
+                if parent.get("description") and (
+                    issue.hint is None or issue.hint.startswith("it must match")
+                ):
                     issue = ConfigIssue(issue.message, issue.location, parent["description"], issue.path)
                 yield issue
             return
@@ -220,4 +237,6 @@ class SchemaValidator:
             if isinstance(t, str):
                 kinds.append(_TYPE_NAMES.get(t, t))
         expected = " or ".join(dict.fromkeys(kinds)) or "a different value"
-        yield self._issue(path, f"{_dotted(path)} must be {expected}, not {_describe(value)}", parent.get("description"))
+        yield self._issue(
+            path, f"{_dotted(path)} must be {expected}, not {_describe(value)}", parent.get("description")
+        )

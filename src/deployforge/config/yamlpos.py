@@ -114,8 +114,13 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
         return {}, pos
     if len(nodes) > 1:
         raise ConfigError(
-            [ConfigIssue("the config file holds more than one YAML document", _loc(pos, nodes[1]),
-                         hint="keep one document per config file (remove the extra '---')")]
+            [
+                ConfigIssue(
+                    "the config file holds more than one YAML document",
+                    _loc(pos, nodes[1]),
+                    hint="keep one document per config file (remove the extra '---')",
+                )
+            ]
         )
     issues: list[ConfigIssue] = []
     data = _build(nodes[0], (), pos, issues)

@@ -119,7 +119,7 @@ class Applier:
                     live = provider.read(rp.type, rp.resource_id)
                 elif action is Action.CREATE and rp.resource_id is not None:
                     live = provider.read(rp.type, rp.resource_id)  # adopted after an interrupted create
-                changes = frozenset()
+                changes: frozenset[str] = frozenset()
                 if live is not None:
                     declared = normalized(spec, lambda sp: provider.normalize(sp.type, sp.properties))
                     diff = diff_attributes(declared, spec.tags, live.attributes, provider.type_info(rp.type))
@@ -147,17 +147,28 @@ class Applier:
             with self._lock:
                 self.state.pending = [p for p in self.state.pending if p.get("resource") != rp.name]
                 self._save()
-            res = ResourceResult(rp.name, rp.type, rp.action, Outcome.FAILED, rp.resource_id,
-                                 error=exc.message, hint=exc.hint, duration_s=time.monotonic() - started)
+            res = ResourceResult(
+                rp.name,
+                rp.type,
+                rp.action,
+                Outcome.FAILED,
+                rp.resource_id,
+                error=exc.message,
+                hint=exc.hint,
+                duration_s=time.monotonic() - started,
+            )
             self.on_event("failed", rp, res)
             return res
-        res = ResourceResult(rp.name, rp.type, rp.action, Outcome.SUCCEEDED, result_id,
-                             duration_s=time.monotonic() - started)
+        res = ResourceResult(
+            rp.name, rp.type, rp.action, Outcome.SUCCEEDED, result_id, duration_s=time.monotonic() - started
+        )
         self.on_event("done", rp, res)
         return res
 
     # -- scheduling -------------------------------------------------------
-    def _run_phase(self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]) -> list[ResourceResult]:
+    def _run_phase(
+        self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]
+    ) -> list[ResourceResult]:
         by_name = {rp.name: rp for rp in items}
         waiting = {n: {d for d in deps.get(n, ()) if d in by_name} for n in by_name}
         results: dict[str, ResourceResult] = {}
@@ -173,8 +184,14 @@ class Applier:
                     for name in list(waiting):
                         rp = by_name.pop(name)
                         del waiting[name]
-                        results[name] = ResourceResult(rp.name, rp.type, rp.action, Outcome.SKIPPED,
-                                                       rp.resource_id, reason="the run was interrupted")
+                        results[name] = ResourceResult(
+                            rp.name,
+                            rp.type,
+                            rp.action,
+                            Outcome.SKIPPED,
+                            rp.resource_id,
+                            reason="the run was interrupted",
+                        )
                         self.on_event("skipped", rp, results[name])
                 if not running:
                     if waiting and not self.cancel.is_set():  # pragma: no cover - cycles are rejected at load
@@ -194,8 +211,13 @@ class Applier:
                                 del waiting[dep_name]
                                 rp = by_name[dep_name]
                                 results[dep_name] = ResourceResult(
-                                    rp.name, rp.type, rp.action, Outcome.SKIPPED, rp.resource_id,
-                                    reason=f"depends on {res.address}, which failed")
+                                    rp.name,
+                                    rp.type,
+                                    rp.action,
+                                    Outcome.SKIPPED,
+                                    rp.resource_id,
+                                    reason=f"depends on {res.address}, which failed",
+                                )
                                 self.on_event("skipped", rp, results[dep_name])
         return [results[rp.name] for rp in items if rp.name in results]
 
@@ -208,7 +230,8 @@ class Applier:
                 self._save()
         adopt = {n for n in self.resources if n not in self.state.resources}
         phase1 = [
-            rp for rp in self.plan.resources
+            rp
+            for rp in self.plan.resources
             if rp.name in self.resources and (rp.action is not Action.NOOP or rp.name in adopt)
         ]
         phase2 = [rp for rp in self.plan.resources if rp.name not in self.resources]
@@ -222,8 +245,14 @@ class Applier:
             if any(r.outcome is Outcome.FAILED for r in results) or self.cancel.is_set():
                 why = "the run was interrupted" if self.cancel.is_set() else "earlier changes failed"
                 for rp in phase2:
-                    res = ResourceResult(rp.name, rp.type, rp.action, Outcome.SKIPPED, rp.resource_id,
-                                         reason=f"deletes run only when everything else succeeded ({why})")
+                    res = ResourceResult(
+                        rp.name,
+                        rp.type,
+                        rp.action,
+                        Outcome.SKIPPED,
+                        rp.resource_id,
+                        reason=f"deletes run only when everything else succeeded ({why})",
+                    )
                     results.append(res)
                     self.on_event("skipped", rp, res)
             else:

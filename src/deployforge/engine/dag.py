@@ -22,7 +22,7 @@ def find_cycle(deps: Mapping[str, Sequence[str]]) -> list[str] | None:
                 stack[-1] = (node, idx + 1)
                 child = children[idx]
                 if color[child] == GREY:
-                    return [*path[path.index(child):], child]
+                    return [*path[path.index(child) :], child]
                 if color[child] == WHITE:
                     color[child] = GREY
                     stack.append((child, 0))

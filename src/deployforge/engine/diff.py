@@ -27,10 +27,15 @@ def _equal(desired: Any, live: Any) -> bool:
     if isinstance(desired, list) and isinstance(live, list | tuple):
         return len(desired) == len(live) and all(_equal(a, b) for a, b in zip(desired, live, strict=True))
     if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live or desired == live and type(desired) is type(live)
+        return desired is live or (desired == live and type(desired) is type(live))
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return float(desired) == float(live)
-    if isinstance(desired, int | float) and isinstance(live, str) or isinstance(desired, str) and isinstance(live, int | float):
+    if (
+        (isinstance(desired, int | float)
+        and isinstance(live, str))
+        or (isinstance(desired, str)
+        and isinstance(live, int | float))
+    ):
         return str(desired) == str(live)
     return bool(desired == live)
 

@@ -21,7 +21,6 @@ from deployforge.model.plan import Action, Plan, ResourcePlan
 from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo
 from deployforge.state.base import StateDocument
 
-
 Normalizer = Callable[[ResourceSpec], Mapping[str, Any]]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from deployforge.config.refs import UNKNOWN
@@ -11,7 +11,7 @@ from deployforge.config.refs import UNKNOWN
 PLAN_FORMAT = 1
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     REPLACE = "replace"
@@ -142,7 +142,7 @@ class Plan:
         )
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"  # a dependency failed, or the run was interrupted before it started

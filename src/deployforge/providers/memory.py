@@ -49,7 +49,11 @@ class MemoryProvider:
 
     def _live(self, resource_type: str, resource_id: str, obj: dict[str, Any]) -> LiveResource:
         attrs = copy.deepcopy(obj)
-        outputs = {"id": resource_id, "name": attrs.get("name"), "arn": f"arn:memory:{resource_type}:{resource_id}"}
+        outputs = {
+            "id": resource_id,
+            "name": attrs.get("name"),
+            "arn": f"arn:memory:{resource_type}:{resource_id}",
+        }
         return LiveResource(type=resource_type, id=resource_id, attributes=attrs, outputs=outputs)
 
     def read(self, resource_type: str, resource_id: str) -> LiveResource | None:

@@ -136,14 +136,25 @@ class SandboxInfo:
         return self.root / LOG_FILE
 
     def to_json(self) -> dict[str, Any]:
-        return {"endpoint": self.endpoint, "pid": self.pid, "started_at": self.started_at,
-                "region": self.region, "root": str(self.root), "warnings": list(self.warnings)}
+        return {
+            "endpoint": self.endpoint,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "region": self.region,
+            "root": str(self.root),
+            "warnings": list(self.warnings),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], root: Path) -> SandboxInfo:
-        return cls(endpoint=str(data["endpoint"]), pid=int(data["pid"]), started_at=float(data["started_at"]),
-                   region=str(data.get("region") or REGION), root=root,
-                   warnings=tuple(str(w) for w in data.get("warnings", ())))
+        return cls(
+            endpoint=str(data["endpoint"]),
+            pid=int(data["pid"]),
+            started_at=float(data["started_at"]),
+            region=str(data.get("region") or REGION),
+            root=root,
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
 
 
 # == public API (runs in the user's command) ==========================================
@@ -228,8 +239,10 @@ def down(root: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGKILL)
             if not _wait_exit(info.pid, 5.0):
-                raise SandboxError(f"the sandbox process {info.pid} does not stop",
-                                   hint=f"kill it by hand: kill -9 {info.pid}")
+                raise SandboxError(
+                    f"the sandbox process {info.pid} does not stop",
+                    hint=f"kill it by hand: kill -9 {info.pid}",
+                )
         _remove(root / INFO_FILE)
         return True
 
@@ -358,14 +371,30 @@ def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
     env.pop("AWS_DEFAULT_PROFILE", None)
     env.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
     env.setdefault("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-    command = [sys.executable, "-m", "deployforge.providers.sandbox", "serve", "--root", str(root),
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "deployforge.providers.sandbox",
+        "serve",
+        "--root",
+        str(root),
+        "--port",
+        str(port),
+    ]
     try:
         with open(log_path, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(command)}\n".encode())
             log.flush()
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=root, env=env, start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=root,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
     except OSError as exc:
         raise SandboxError(f"cannot start the sandbox server: {exc}") from None
     _children[proc.pid] = proc
@@ -480,13 +509,19 @@ class _BackendPickler(pickle.Pickler):
             elif kind is defaultdict:
                 return NotImplemented
             # Subclasses (moto's ParameterDict...) have their own __init__; rebuild without it.
-            return (_new_defaultdict, (kind, factory), getattr(obj, "__dict__", None) or None, None,
-                    iter(list(obj.items())))
+            return (
+                _new_defaultdict,
+                (kind, factory),
+                getattr(obj, "__dict__", None) or None,
+                None,
+                iter(list(obj.items())),
+            )
         if kind.__module__.startswith("cryptography") and hasattr(obj, "private_bytes"):
             from cryptography.hazmat.primitives import serialization
 
-            pem = obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+            pem = obj.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
             return _load_private_key, (pem,)
         return NotImplemented
 
@@ -564,8 +599,11 @@ class _Persistence:
 
     @staticmethod
     def _contents(backend_dict: Any) -> dict[str, dict[str, Any]]:
-        return {account: dict(dict.items(regions)) for account, regions in list(dict.items(backend_dict))
-                if len(regions)}
+        return {
+            account: dict(dict.items(regions))
+            for account, regions in list(dict.items(backend_dict))
+            if len(regions)
+        }
 
     def _refs(self, live: dict[Service, Any], by_reference: Iterable[Service]) -> dict[int, tuple[str, ...]]:
         refs: dict[int, tuple[str, ...]] = {}
@@ -607,14 +645,21 @@ class _Persistence:
                 except Exception as exc:
                     failing[service] = f"{type(exc).__name__}: {exc}"
             for service, reason in failing.items():
-                logger.warning("the sandbox's %s state cannot be saved (%s); it will be empty after a "
-                               "restart", service[1].removesuffix("_backends"), reason)
+                logger.warning(
+                    "the sandbox's %s state cannot be saved (%s); it will be empty after a restart",
+                    service[1].removesuffix("_backends"),
+                    reason,
+                )
             self._excluded |= set(failing)
             included -= set(failing)
             payload = self._pickle(live, included)
-        header = {"format": STATE_FORMAT, "moto_version": moto.__version__, "saved_at": time.time(),
-                  "services": sorted(f"{m}:{a}" for m, a in included),
-                  "excluded": sorted(f"{m}:{a}" for m, a in self._excluded)}
+        header = {
+            "format": STATE_FORMAT,
+            "moto_version": moto.__version__,
+            "saved_at": time.time(),
+            "services": sorted(f"{m}:{a}" for m, a in included),
+            "excluded": sorted(f"{m}:{a}" for m, a in self._excluded),
+        }
         return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + payload
 
     def save(self, blob: bytes) -> None:
@@ -649,18 +694,21 @@ class _Persistence:
                 if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
                     raise ValueError("it is not a DeployForge sandbox state file")
                 if header.get("moto_version") != moto.__version__:
-                    raise ValueError(f"it was saved by moto {header.get('moto_version')} and this is "
-                                     f"moto {moto.__version__}")
+                    raise ValueError(
+                        f"it was saved by moto {header.get('moto_version')} and this is "
+                        f"moto {moto.__version__}"
+                    )
                 data = _BackendUnpickler(handle).load()
             self._install(data)
         except Exception as exc:
             self._reset()
             self._set_aside(f"{type(exc).__name__}: {exc}")
             return False
-        logger.info("restored the sandbox state saved at %s (%s)",
-                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(header.get("saved_at", 0))),
-                    ", ".join(s.rpartition(":")[2].removesuffix("_backends") for s in header["services"])
-                    or "empty")
+        logger.info(
+            "restored the sandbox state saved at %s (%s)",
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(header.get("saved_at", 0))),
+            ", ".join(s.rpartition(":")[2].removesuffix("_backends") for s in header["services"]) or "empty",
+        )
         return True
 
     @staticmethod
@@ -790,13 +838,15 @@ class _Server:
         self.httpd: Any = None
 
     def app(self, inner: Callable[..., Any]) -> Callable[..., Any]:
-        health = json.dumps({"service": "deployforge-sandbox", "pid": os.getpid(),
-                             "root": str(self.root)}).encode()
+        health = json.dumps(
+            {"service": "deployforge-sandbox", "pid": os.getpid(), "root": str(self.root)}
+        ).encode()
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == HEALTH_PATH:
-                start_response("200 OK", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(health)))])
+                start_response(
+                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(health)))]
+                )
                 return [health]
             changes = _may_change_state(environ)  # before moto consumes the request body
             with self.lock.shared():
@@ -854,18 +904,32 @@ class _Server:
         if self.stopping.is_set():
             return 0
         try:
-            self.httpd = make_server("127.0.0.1", self.port, self.app(DomainDispatcherApplication(
-                create_backend_app)), threaded=True)
+            self.httpd = make_server(
+                "127.0.0.1",
+                self.port,
+                self.app(DomainDispatcherApplication(create_backend_app)),
+                threaded=True,
+            )
         except (OSError, SystemExit) as exc:  # werkzeug prints "Address already in use" and exits
-            logger.error("cannot listen on 127.0.0.1:%s: %s", self.port, getattr(exc, "strerror", None) or
-                         "the port is taken or not allowed")
+            logger.error(
+                "cannot listen on 127.0.0.1:%s: %s",
+                self.port,
+                getattr(exc, "strerror", None) or "the port is taken or not allowed",
+            )
             return 1
         host, port = self.httpd.server_address[:2]
         os.environ["MOTO_PORT"] = str(port)  # moto builds some URLs (SQS queues, ...) from it
-        info = SandboxInfo(endpoint=f"http://{host}:{port}", pid=os.getpid(), started_at=time.time(),
-                           region=REGION, root=self.root, warnings=tuple(self.persistence.warnings))
-        thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                  name="sandbox-http", daemon=True)
+        info = SandboxInfo(
+            endpoint=f"http://{host}:{port}",
+            pid=os.getpid(),
+            started_at=time.time(),
+            region=REGION,
+            root=self.root,
+            warnings=tuple(self.persistence.warnings),
+        )
+        thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-http", daemon=True
+        )
         thread.start()
         _write_json_atomic(self.root / INFO_FILE, info.to_json())
         logger.info("sandbox listening on %s (pid %s)", info.endpoint, info.pid)
@@ -902,14 +966,17 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 def serve(root: Path, port: int = 0) -> int:
     """Run the sandbox server in this process until SIGTERM/SIGINT; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return _Server(Path(root).resolve(), port).run()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deployforge.providers.sandbox",
-                                     description="Run DeployForge's AWS sandbox server (started by `up`).")
+    parser = argparse.ArgumentParser(
+        prog="python -m deployforge.providers.sandbox",
+        description="Run DeployForge's AWS sandbox server (started by `up`).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the moto server in the foreground")
     serve_cmd.add_argument("--root", required=True, type=Path, help="the folder holding sandbox.json")

@@ -46,8 +46,10 @@ def fmt_value(value: Any, limit: int = 80) -> str:
 
 def summary_line(plan: Plan) -> str:
     c = plan.counts()
-    return (f"{c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
-            f"{c['delete']} to delete, {c['no-op']} unchanged")
+    return (
+        f"{c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
+        f"{c['delete']} to delete, {c['no-op']} unchanged"
+    )
 
 
 def render_resource_plan(rp: ResourcePlan, style: Style = plain) -> list[str]:
@@ -88,8 +90,13 @@ def render_plan(plan: Plan, style: Style = plain) -> str:
 
 def render_event(kind: str, rp: ResourcePlan, result: Any, style: Style = plain) -> str | None:
     if kind == "start":
-        verb = {"create": "creating", "update": "updating", "replace": "replacing", "delete": "deleting",
-                "no-op": "recording"}[rp.action.value]
+        verb = {
+            "create": "creating",
+            "update": "updating",
+            "replace": "replacing",
+            "delete": "deleting",
+            "no-op": "recording",
+        }[rp.action.value]
         return style(f"  {rp.address}: {verb}...", dim=True)
     if kind == "done":
         word = _OUTCOME_WORD.get((rp.action, Outcome.SUCCEEDED), "done")
@@ -107,10 +114,14 @@ def render_event(kind: str, rp: ResourcePlan, result: Any, style: Style = plain)
 
 def render_apply(result: ApplyResult, style: Style = plain) -> str:
     c = result.counts()
-    status = "Apply complete" if result.ok else ("Apply interrupted" if result.interrupted else "Apply failed")
+    status = (
+        "Apply complete" if result.ok else ("Apply interrupted" if result.interrupted else "Apply failed")
+    )
     colour = "green" if result.ok else "red"
-    line = (f"{status}: {c['succeeded']} succeeded, {c['failed']} failed, {c['skipped']} skipped, "
-            f"{c['unchanged']} unchanged ({result.duration_s:.1f}s)")
+    line = (
+        f"{status}: {c['succeeded']} succeeded, {c['failed']} failed, {c['skipped']} skipped, "
+        f"{c['unchanged']} unchanged ({result.duration_s:.1f}s)"
+    )
     lines = [style(line, fg=colour, bold=True)]
     for r in result.results:
         if r.outcome is Outcome.FAILED:

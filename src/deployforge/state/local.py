@@ -86,7 +86,9 @@ class LocalBackend:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
-            raise StateError(f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand") from None
+            raise StateError(
+                f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand"
+            ) from None
 
     def acquire_lock(self, info: LockInfo) -> LockInfo:
         """Write the lock to a temp file, then hard-link it into place: the link is an atomic
@@ -123,8 +125,10 @@ class LocalBackend:
             if current is not None and current.lock_id == lock_id:
                 self._lock_path(env).unlink(missing_ok=True)
                 return current
-        raise StateError(f"no lock with id {lock_id} in {self.description}",
-                         hint="`deployforge state list` shows the environments and their locks")
+        raise StateError(
+            f"no lock with id {lock_id} in {self.description}",
+            hint="`deployforge state list` shows the environments and their locks",
+        )
 
     def _lock_environments(self) -> Iterator[str]:
         folder = self.root / "locks"

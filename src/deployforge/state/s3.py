@@ -54,7 +54,7 @@ def _parse_url(url: str) -> tuple[str, str]:
             f"'{url}' is not an S3 state url",
             hint="write it as s3://BUCKET/PREFIX, e.g. s3://my-team-state/deployforge",
         )
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise StateError(f"'{url}' names no bucket", hint="write it as s3://BUCKET/PREFIX")
     return bucket, prefix.strip("/")
@@ -156,14 +156,22 @@ class S3Backend:
                 hint="the credentials in use need s3:GetObject, s3:PutObject, s3:DeleteObject and "
                 f"s3:ListBucket on {self._where(self.prefix + '/*' if self.prefix else '*')}",
             )
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-                    "TokenRefreshRequired"):
+        if code in (
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+            "TokenRefreshRequired",
+        ):
             return StateError(
                 f"cannot {action} {where}: the AWS credentials were rejected ({code})",
                 hint="refresh the credentials (aws sso login, new session token) or pick another profile",
             )
-        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed",
-                    "IllegalLocationConstraintException"):
+        if code in (
+            "PermanentRedirect",
+            "AuthorizationHeaderMalformed",
+            "IllegalLocationConstraintException",
+        ):
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             region = headers.get("x-amz-bucket-region")
             return StateError(
@@ -177,8 +185,14 @@ class S3Backend:
         from botocore import exceptions as bce
 
         where = self._where(key)
-        if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ConnectionClosedError
-                      | bce.ReadTimeoutError | bce.ProxyConnectionError):
+        if isinstance(
+            exc,
+            bce.EndpointConnectionError
+            | bce.ConnectTimeoutError
+            | bce.ConnectionClosedError
+            | bce.ReadTimeoutError
+            | bce.ProxyConnectionError,
+        ):
             endpoint = getattr(exc, "kwargs", {}).get("endpoint_url") or self._endpoint()
             return StateError(
                 f"cannot {action} {where}: the S3 endpoint {endpoint} could not be reached ({exc})",
@@ -203,8 +217,9 @@ class S3Backend:
             )
         return StateError(f"cannot {action} {where}: {exc}")
 
-    def _call(self, method: str, action: str, key: str | None, *, allow: frozenset[str] = frozenset(),
-              **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, action: str, key: str | None, *, allow: frozenset[str] = frozenset(), **kwargs: Any
+    ) -> Any:
         """Call an S3 operation on our bucket; ClientErrors whose code is in ``allow`` are re-raised."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -276,9 +291,14 @@ class S3Backend:
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 response = self._call(
-                    "put_object", "write state", key,
+                    "put_object",
+                    "write state",
+                    key,
                     allow=frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}),
-                    Key=key, Body=body, ContentType="application/json", **condition,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    **condition,
                 )
             except ClientError as exc:
                 code = _error_code(exc)
@@ -336,9 +356,14 @@ class S3Backend:
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 self._call(
-                    "put_object", "take the lock", key,
+                    "put_object",
+                    "take the lock",
+                    key,
                     allow=frozenset({"PreconditionFailed", "ConditionalRequestConflict"}),
-                    Key=key, Body=body, ContentType="application/json", IfNoneMatch="*",
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
                 )
                 return info
             except ClientError as exc:
@@ -362,9 +387,14 @@ class S3Backend:
         from botocore.exceptions import ClientError
 
         try:
-            self._call("delete_object", action, key,
-                       allow=frozenset({"PreconditionFailed", "NoSuchKey", "NotImplemented"}),
-                       Key=key, IfMatch=etag)
+            self._call(
+                "delete_object",
+                action,
+                key,
+                allow=frozenset({"PreconditionFailed", "NoSuchKey", "NotImplemented"}),
+                Key=key,
+                IfMatch=etag,
+            )
             return True
         except ClientError as exc:
             if _error_code(exc) != "NotImplemented":
@@ -387,8 +417,10 @@ class S3Backend:
                 key = self._key(environment, LOCK_OBJECT)
                 if self._delete_if_unchanged(key, found[1], "remove the lock"):
                     return found[0]
-        raise StateError(f"no lock with id {lock_id} in {self.description}",
-                         hint="`deployforge state list` shows the environments and their locks")
+        raise StateError(
+            f"no lock with id {lock_id} in {self.description}",
+            hint="`deployforge state list` shows the environments and their locks",
+        )
 
     # -- listing -----------------------------------------------------------------------
 
@@ -399,12 +431,13 @@ class S3Backend:
         root = f"{self.prefix}/" if self.prefix else ""
         names: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=root,
-                                   PaginationConfig={"PageSize": self.list_page_size})
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": self.list_page_size}
+        )
         try:
             for page in pages:
                 for item in page.get("Contents", []):
-                    rest = item["Key"][len(root):]
+                    rest = item["Key"][len(root) :]
                     environment, slash, name = rest.partition("/")
                     if slash and environment and name == object_name:
                         names.append(environment)

@@ -236,7 +236,6 @@ class AwsProvider:
         with self._boundary(resource_type, "normalize"):
             return handler.normalize(properties)
 
-
     def preflight(self) -> None:
         """Check that the endpoint answers and the credentials work (one sts:GetCallerIdentity call)."""
         sts = self.client("sts")
