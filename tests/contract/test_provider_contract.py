@@ -429,3 +429,20 @@ def test_failed_create_leaves_nothing_behind(case: Case, provider: Provider) -> 
         live.id for live in provider.list(case.broken.type) if live.attributes.get(natural_key) == key
     ]
     assert leftovers == []
+
+
+def test_the_planner_sees_no_change_right_after_create(case: Case, provider: Provider) -> None:
+    """What the engine does: diff normalize(spec) against read(); a fresh object must diff clean."""
+    from deployforge.engine.diff import diff_attributes
+
+    created = provider.create(case.spec)
+    read = provider.read(case.spec.type, created.id)
+    assert read is not None
+    declared = provider.normalize(case.spec.type, case.spec.properties)
+    info = provider.type_info(case.spec.type)
+    assert diff_attributes(declared, case.spec.tags, read.attributes, info) == ()
+    assert provider.normalize(case.spec.type, declared) == declared  # idempotent
+
+
+def test_preflight_succeeds_on_a_working_target(provider: Provider) -> None:
+    provider.preflight()
