@@ -183,6 +183,7 @@ class S3Backend:
 
     def _botocore_error(self, exc: Exception, action: str, key: str | None = None) -> StateError:
         from botocore import exceptions as bce
+        from botocore.parsers import ResponseParserError
 
         where = self._where(key)
         if isinstance(
@@ -209,7 +210,7 @@ class S3Backend:
                 f"cannot {action} {where}: {exc}",
                 hint="use a profile listed by `aws configure list-profiles`",
             )
-        if isinstance(exc, bce.ResponseParserError):
+        if isinstance(exc, ResponseParserError):
             return StateError(
                 f"cannot {action} {where}: the endpoint {self._endpoint()} sent a response that is not S3's "
                 f"({exc})",

@@ -135,7 +135,7 @@ def translate(
     notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
     where = endpoint or "the AWS endpoint"
     if isinstance(exc, ClientError):
-        error: dict[str, Any] = exc.response.get("Error", {})
+        error: dict[str, Any] = dict(exc.response.get("Error", {}))
         code = str(
             error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown")
         )
