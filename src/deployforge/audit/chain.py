@@ -286,7 +286,7 @@ def verify_lines(
             record = loads(line.decode("utf-8"))
         except (ValueError, RecursionError):
             record = None
-        if type(record) is dict and record.get("format") == known_format and line[-1:] == b"\n":
+        if type(record) is dict and type(fmt := record.get("format")) is int and fmt == known_format:
             digest = sha256(line[:-tail_len] + b"}").hexdigest()
             seq = record.get("seq")
             if (
@@ -335,9 +335,7 @@ def verify_lines(
 
 
 _INCOMPLETE = "incomplete last line (no newline at the end of the file): a write was interrupted"
-_WITNESS_MISMATCH = (
-    "modified or replaced: it does not match the head file (the log was rewritten from this record on)"
-)
+_WITNESS_MISMATCH = "modified or replaced: it does not match the head file (the log was rewritten from this record on)"
 
 
 def verify_slice(

@@ -265,9 +265,7 @@ class AuditLog:
         if head is None:
             if last.seq == 1 and record["prev_hash"] == ZERO_HASH:
                 return last  # a crash before the first head write
-            raise self._damaged(
-                f"its head file {self.head_path.name} is missing (the log ends at seq {last.seq})"
-            )
+            raise self._damaged(f"its head file {self.head_path.name} is missing (the log ends at seq {last.seq})")
         if head == last:
             return last
         if head.seq < last.seq and last.seq - head.seq <= _HEAD_LAG_LIMIT:
@@ -418,9 +416,7 @@ class AuditLog:
                 # sequentially, so the report is exactly the one a single walk gives
                 with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
                     fh.seek(offset)
-                    rest = verify_lines(
-                        _range_lines(fh, size), start=point, witness=head, first_line=count + 1
-                    )
+                    rest = verify_lines(_range_lines(fh, size), start=point, witness=head, first_line=count + 1)
                 return VerifyReport(rest.ok, count + rest.records, rest.first_bad, rest.last)
             point = report.last
             count += report.records
@@ -469,9 +465,7 @@ class AuditLog:
         except OSError as exc:
             raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         with fh:
-            lines: Iterable[bytes] = (
-                _lines_backwards(fh.fileno(), size) if reverse else _range_lines(fh, size)
-            )
+            lines: Iterable[bytes] = _lines_backwards(fh.fileno(), size) if reverse else _range_lines(fh, size)
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -506,9 +500,7 @@ def _bound(value: datetime | str | None) -> str | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise StateError(
-            f"{value!r} is not an RFC 3339 time", hint="write e.g. 2026-11-26T03:15:00Z"
-        ) from None
+        raise StateError(f"{value!r} is not an RFC 3339 time", hint="write e.g. 2026-11-26T03:15:00Z") from None
     return format_ts(moment)
 
 
