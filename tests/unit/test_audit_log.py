@@ -231,9 +231,7 @@ def test_head_replaced_by_a_rewritten_history_is_detected(tmp_path, verify):
     log = make_log(tmp_path, 5)
     head = log.head_path.read_bytes()
     write_lines(log, lines_of(log)[:3])
-    log.head_path.write_text(
-        json.dumps({"format": 1, "seq": 3, "hash": json.loads(lines_of(log)[2])["hash"]})
-    )
+    log.head_path.write_text(json.dumps({"format": 1, "seq": 3, "hash": json.loads(lines_of(log)[2])["hash"]}))
     log.append({"forged": True})
     log.append({"forged": True})
     log.head_path.write_bytes(head)  # the tamperer forgot the head: seq 5 now has another hash
@@ -349,6 +347,16 @@ def test_record_of_a_newer_format_says_so(tmp_path, verify):
     bad = verify(log).first_bad
     assert (bad.line, bad.seq) == (11, 11)
     assert "written by a newer DeployForge (format 2)" in bad.reason
+
+
+def test_boolean_format_is_not_format_one(tmp_path, verify):
+    log = make_log(tmp_path, 2)
+    lines = lines_of(log)
+    last = json.loads(lines[-1])
+    body = canonical({"format": True, "seq": 3, "ts": last["ts"], "prev_hash": last["hash"]})
+    lines.append(body[:-1] + b',"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'"}\n')
+    write_lines(log, lines)
+    assert verify(log).first_bad.reason == "unknown record format True"
 
 
 def test_other_layout_of_a_sound_record_is_accepted(tmp_path, verify):
