@@ -17,13 +17,29 @@ from typing import Any
 from deployforge.errors import ProviderError
 from deployforge.providers.base import LiveResource, ResourceSpec, TypeInfo
 
+_PROPERTIES = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "The object's name (natural key)."},
+        "size": {"type": "integer", "minimum": 0},
+        "zone": {"type": "string"},
+        "color": {"type": "string"},
+        "encrypted": {"type": "boolean"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "parent": {"type": "string", "description": "Usually a ${resources.x.id} reference."},
+    },
+    "additionalProperties": False,
+}
 _TYPES = {
-    "memory_object": TypeInfo(type="memory_object", outputs=frozenset({"id", "name"})),
+    "memory_object": TypeInfo(
+        type="memory_object", outputs=frozenset({"id", "name"}), properties_schema=_PROPERTIES
+    ),
     "memory_volume": TypeInfo(
         type="memory_volume",
         force_new=frozenset({"zone"}),
         outputs=frozenset({"id", "name", "arn"}),
         defaults={"encrypted": False},
+        properties_schema=_PROPERTIES,
     ),
 }
 
