@@ -80,9 +80,7 @@ def main() -> None:
     info = provider.type_info
     empty = StateDocument(environment="bench")
 
-    best, median, first = timed(
-        lambda: make_plan(resources, empty, {}, info, environment="bench", config_hash="x")
-    )
+    best, median, first = timed(lambda: make_plan(resources, empty, {}, info, environment="bench", config_hash="x"))
     print(
         f"first plan    ({n} creates):            make_plan best {best * 1000:7.1f} ms, median {median * 1000:7.1f} ms"
     )
@@ -109,9 +107,7 @@ def main() -> None:
         provider.tamper("memory_volume", rid, size=999)
 
     best_r, median_r, observed = timed(lambda: refresh(resources, state, {"mem": provider}), repeat=2)
-    print(
-        f"refresh       ({n} reads, 10 threads):   best {best_r * 1000:7.1f} ms, median {median_r * 1000:7.1f} ms"
-    )
+    print(f"refresh       ({n} reads, 10 threads):   best {best_r * 1000:7.1f} ms, median {median_r * 1000:7.1f} ms")
     best, median, steady = timed(
         lambda: make_plan(resources, state, observed, info, environment="bench", config_hash="x")
     )

@@ -74,8 +74,7 @@ def render_resource_types() -> str:
         out += [
             f"- name in the cloud: `{info.natural_key}` (defaults to the resource's key)",
             f"- outputs for `${{resources.NAME.<output>}}`: {', '.join(f'`{o}`' for o in sorted(info.outputs))}",
-            f"- changing these replaces the object: "
-            f"{', '.join(f'`{k}`' for k in sorted(info.force_new)) or 'none'}",
+            f"- changing these replaces the object: {', '.join(f'`{k}`' for k in sorted(info.force_new)) or 'none'}",
             "",
         ]
         out += ["| property | type | description |", "|---|---|---|"]

@@ -76,9 +76,7 @@ class Workspace:
 
     @cached_property
     def sandbox_endpoint(self) -> str | None:
-        if not (
-            self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")
-        ):
+        if not (self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")):
             return None
         from deployforge.providers import sandbox
 
@@ -123,15 +121,11 @@ class Workspace:
         return self._providers[target_name]
 
     def providers_for(self, state: StateDocument) -> dict[str, Provider]:
-        names = {r.target for r in self.config.resources.values()} | {
-            e["target"] for e in state.resources.values()
-        }
+        names = {r.target for r in self.config.resources.values()} | {e["target"] for e in state.resources.values()}
         return {name: self.provider(name) for name in sorted(names)}
 
     def read_state(self) -> StateDocument:
-        return self.backend.read(self.config.environment) or StateDocument(
-            environment=self.config.environment
-        )
+        return self.backend.read(self.config.environment) or StateDocument(environment=self.config.environment)
 
     def api_calls(self) -> dict[str, int]:
         calls: dict[str, int] = {}
@@ -145,15 +139,26 @@ class Workspace:
 
 
 def validate(ws: Workspace) -> RunResult:
-    config = ws.config  # raises ConfigError with every issue
+    """Check the config. With no environment chosen, check it for every environment it defines."""
+    from deployforge.config.load import load_every_environment
+
+    chosen = ws.options.environment or ws.options.environ.get("DEPLOYFORGE_ENVIRONMENT")
+    configs = [ws.config] if chosen else load_every_environment(ws.options.config, environ=ws.options.environ)
+    config = configs[0]
+    if not chosen:
+        ws.__dict__["config"] = config  # the audit record names the first environment's hash
     return RunResult(
         "validate",
-        config.environment,
+        config.environment if chosen else None,
         ws.run_id,
         EXIT_OK,
         config.path,
         config.config_hash,
-        extra={"resources": len(config.resources), "targets": sorted(config.targets)},
+        extra={
+            "environments": [c.environment for c in configs],
+            "resources": len(config.resources),
+            "targets": sorted(config.targets),
+        },
     )
 
 
@@ -220,9 +225,7 @@ def read_plan_file(path: str) -> Plan:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(
-            f"plan file '{path}' not found", hint="create one with: deployforge plan --out FILE"
-        ) from None
+        raise UsageError(f"plan file '{path}' not found", hint="create one with: deployforge plan --out FILE") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"'{path}' is not a readable DeployForge plan: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
@@ -379,9 +382,7 @@ def record_audit(
         "config_path": ws.options.config,
         "config_hash": config_hash,
         "plan_hash": plan_hash(result.plan) if result else None,
-        "outcome": "ok"
-        if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None)
-        else "error",
+        "outcome": "ok" if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None) else "error",
         "exit_code": exit_code,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
         "peak_memory_mb": peak_memory_mb(),

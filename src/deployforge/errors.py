@@ -105,9 +105,7 @@ class ConfigError(InputError):
 
     def render(self) -> str:
         lines = [f"error: {issue.render()}" for issue in self.issues]
-        lines.append(
-            f"{len(self.issues)} error{'s' if len(self.issues) != 1 else ''} found; nothing was changed."
-        )
+        lines.append(f"{len(self.issues)} error{'s' if len(self.issues) != 1 else ''} found; nothing was changed.")
         return "\n".join(lines)
 
 

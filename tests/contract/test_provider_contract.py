@@ -75,9 +75,7 @@ class Case:
         return str(spec.properties.get(provider.type_info(spec.type).natural_key, spec.name))
 
 
-def _spec(
-    name: str, rtype: str, properties: dict[str, Any], tags: dict[str, str] | None = None
-) -> ResourceSpec:
+def _spec(name: str, rtype: str, properties: dict[str, Any], tags: dict[str, str] | None = None) -> ResourceSpec:
     target = "memory" if rtype.startswith("memory_") else "contract"
     return ResourceSpec(name=name, type=rtype, target=target, properties=properties, tags=tags or {})
 
@@ -162,9 +160,7 @@ CASES = [
                 },
             ]
         },
-        unasked={
-            "egress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8"]}]
-        },
+        unasked={"egress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8"]}]},
         new_tags={"team": "edge"},
         # the group is created, then authorizing an invalid CIDR fails: the group must go
         broken=_spec(
@@ -172,9 +168,7 @@ CASES = [
             "aws_security_group",
             {
                 "name": "contract-broken",
-                "ingress": [
-                    {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr_blocks": ["10.0.0.0/33"]}
-                ],
+                "ingress": [{"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr_blocks": ["10.0.0.0/33"]}],
             },
         ),
         missing_id="sg-0123456789abcdef0",
@@ -295,9 +289,7 @@ def provider(case: Case, request: pytest.FixtureRequest) -> Provider:
     else:
         from deployforge.providers.aws import AwsProvider
 
-        made = AwsProvider(
-            target="contract", region=MOTO_REGION, endpoint_url=request.getfixturevalue("moto_endpoint")
-        )
+        made = AwsProvider(target="contract", region=MOTO_REGION, endpoint_url=request.getfixturevalue("moto_endpoint"))
     for prerequisite in case.prerequisites:
         made.create(prerequisite)
     return made
@@ -424,9 +416,7 @@ def test_failed_create_leaves_nothing_behind(case: Case, provider: Provider) -> 
     assert provider.lookup(case.broken) is None
     key = case.natural_key(case.broken, provider)
     natural_key = provider.type_info(case.broken.type).natural_key
-    leftovers = [
-        live.id for live in provider.list(case.broken.type) if live.attributes.get(natural_key) == key
-    ]
+    leftovers = [live.id for live in provider.list(case.broken.type) if live.attributes.get(natural_key) == key]
     assert leftovers == []
 
 

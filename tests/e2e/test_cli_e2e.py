@@ -20,11 +20,7 @@ def _groups(project: Project) -> set[str]:
     import boto3
 
     ec2 = boto3.client("ec2", endpoint_url=project.endpoint, region_name="us-east-1")
-    return {
-        g["GroupName"]
-        for g in ec2.describe_security_groups()["SecurityGroups"]
-        if g["GroupName"] != "default"
-    }
+    return {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"}
 
 
 def test_validate_plan_apply_plan_cycle(project: Project):
@@ -61,9 +57,7 @@ resources:
 
 
 def test_json_output_of_config_errors(project: Project):
-    project.write(
-        "targets:\n  main: {provider: aws}\nresources:\n  a: {type: aws_s3_bucket, depends_on: [a]}\n"
-    )
+    project.write("targets:\n  main: {provider: aws}\nresources:\n  a: {type: aws_s3_bucket, depends_on: [a]}\n")
     result = project.run("validate", "--format", "json")
     assert result.returncode == 2
     payload = json.loads(result.stdout)

@@ -70,9 +70,7 @@ MIXED = Plan(
             resource_id="sg-1",
         ),
         ResourcePlan("web_asg", "aws_autoscaling_group", "aws_main", Action.NOOP, resource_id="asg"),
-        ResourcePlan(
-            "old_alarm", "aws_cloudwatch_metric_alarm", "aws_main", Action.DELETE, resource_id="old-alarm"
-        ),
+        ResourcePlan("old_alarm", "aws_cloudwatch_metric_alarm", "aws_main", Action.DELETE, resource_id="old-alarm"),
         ResourcePlan(
             "gone",
             "aws_s3_bucket",

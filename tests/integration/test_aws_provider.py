@@ -41,9 +41,7 @@ def aws(moto_endpoint: str) -> AwsProvider:
     return AwsProvider(target="it", region=REGION, endpoint_url=moto_endpoint)
 
 
-def spec(
-    name: str, rtype: str, properties: dict[str, Any], tags: dict[str, str] | None = None
-) -> ResourceSpec:
+def spec(name: str, rtype: str, properties: dict[str, Any], tags: dict[str, str] | None = None) -> ResourceSpec:
     return ResourceSpec(name=name, type=rtype, target="it", properties=properties, tags=tags or {})
 
 
@@ -257,9 +255,7 @@ def test_launch_template_update_makes_a_new_default_version(aws: AwsProvider) ->
     assert after.attributes["instance_type"] == "t3.small"
     for key in ("image_id", "key_name", "user_data"):
         assert after.attributes[key] == declared.properties[key]
-    versions = aws.client("ec2").describe_launch_template_versions(LaunchTemplateId=live.id)[
-        "LaunchTemplateVersions"
-    ]
+    versions = aws.client("ec2").describe_launch_template_versions(LaunchTemplateId=live.id)["LaunchTemplateVersions"]
     assert sorted(v["VersionNumber"] for v in versions) == [1, 2]
 
     retagged = update(
@@ -281,9 +277,7 @@ def test_launch_template_property_removed_from_the_spec_is_gone_from_the_new_ver
     aws: AwsProvider,
 ) -> None:
     declared, live = _launch_template(aws)
-    wanted = spec(
-        "lt", "aws_launch_template", {k: v for k, v in declared.properties.items() if k != "key_name"}
-    )
+    wanted = spec("lt", "aws_launch_template", {k: v for k, v in declared.properties.items() if k != "key_name"})
     after = update(aws, wanted, live, "key_name")
     assert "key_name" not in after.attributes
     assert after.attributes["image_id"] == "ami-12c6146b"
@@ -318,9 +312,7 @@ def test_autoscaling_group_capacity_update(aws: AwsProvider) -> None:
 
     assert (updated.attributes["desired_capacity"], updated.attributes["max_size"]) == (3, 4)
     assert updated.attributes["min_size"] == 1
-    group = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
-        "AutoScalingGroups"
-    ]
+    group = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"]
     assert group[0]["DesiredCapacity"] == 3
 
 
@@ -563,9 +555,7 @@ def test_unimplemented_action_is_a_provider_error(aws: AwsProvider) -> None:
     try:  # moto answers HTTP 500 for actions it does not implement
         aws.client("autoscaling").start_instance_refresh(AutoScalingGroupName="web")
     except Exception as exc:
-        error = translate(
-            exc, resource="aws_autoscaling_group.web", action="refresh", target="it", endpoint="x"
-        )
+        error = translate(exc, resource="aws_autoscaling_group.web", action="refresh", target="it", endpoint="x")
     else:
         pytest.fail("moto implements start_instance_refresh now: pick another unimplemented action")
     assert type(error) is ProviderError
@@ -597,18 +587,14 @@ def test_a_failed_cleanup_is_reported_with_what_was_left_behind(aws: AwsProvider
     undo = undo_on_failure(lambda: s3.delete_bucket(Bucket="df-half-made"), "bucket df-half-made")
     with pytest.raises(ClientError) as raised, undo:
         s3.put_bucket_versioning(Bucket="df-half-made", VersioningConfiguration={"Status": "Enabled"})
-    error = translate(
-        raised.value, resource="aws_s3_bucket.half", action="create", target="it", endpoint=None
-    )
+    error = translate(raised.value, resource="aws_s3_bucket.half", action="create", target="it", endpoint=None)
     assert error.code == "NoSuchBucket"
     assert "PutBucketVersioning" in error.message
     assert "bucket df-half-made also failed" in error.message and "delete it by hand" in error.message
 
 
 def test_missing_profile_points_at_auth(moto_endpoint: str) -> None:
-    provider = aws_provider_for_target(
-        "prod", {"region": REGION, "profile": "nope", "endpoint_url": moto_endpoint}
-    )
+    provider = aws_provider_for_target("prod", {"region": REGION, "profile": "nope", "endpoint_url": moto_endpoint})
     with pytest.raises(ProviderError) as failure:
         provider.read("aws_s3_bucket", "anything")
     assert failure.value.code == "ProfileNotFound"

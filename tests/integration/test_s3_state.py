@@ -73,10 +73,7 @@ def _dead_pid() -> int:
 
 def test_module_import_does_not_import_boto3() -> None:
     src = str(Path(deployforge.__file__).resolve().parents[1])
-    code = (
-        "import sys, deployforge.state.s3\n"
-        "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
-    )
+    code = "import sys, deployforge.state.s3\nassert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": src}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 

@@ -46,9 +46,7 @@ def _create_everything(info: SandboxInfo) -> None:
     group_id = ec2.create_security_group(GroupName="web", Description="web tier")["GroupId"]
     ec2.authorize_security_group_ingress(
         GroupId=group_id,
-        IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-        ],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
     ec2.create_launch_template(
         LaunchTemplateName="web-lt",
@@ -87,9 +85,7 @@ def _assert_everything(info: SandboxInfo) -> None:
     assert s3.get_object(Bucket="df-sandbox-assets", Key="index.html")["Body"].read() == b"<h1>hello</h1>"
 
     ec2 = _client(info, "ec2")
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web"]}])[
-        "SecurityGroups"
-    ]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web"]}])["SecurityGroups"]
     assert len(groups) == 1
     rules = groups[0]["IpPermissions"]
     assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["IpRanges"]) for r in rules] == [
@@ -101,17 +97,13 @@ def _assert_everything(info: SandboxInfo) -> None:
     assert version["LaunchTemplateData"]["InstanceType"] == "t3.micro"
 
     autoscaling = _client(info, "autoscaling")
-    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])[
-        "AutoScalingGroups"
-    ]
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 4, 2)
     assert group["LaunchTemplate"]["LaunchTemplateName"] == "web-lt"
     assert len(group["Instances"]) == 2
     # The restored group still works against the restored EC2 backend.
     autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=3)
-    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])[
-        "AutoScalingGroups"
-    ]
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
     assert len(group["Instances"]) == 3
 
     (alarm,) = _client(info, "cloudwatch").describe_alarms(AlarmNames=["web-cpu-high"])["MetricAlarms"]

@@ -97,6 +97,24 @@ def test_enum_error_suggests(tmp_path):
     assert hint == "did you mean 'aws'?"
 
 
+def test_required_properties_and_one_of_keys(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        targets:
+          main: {provider: aws}
+        resources:
+          web:
+            type: aws_autoscaling_group
+            properties: {min_size: 1, max_size: -1}
+        """,
+    )
+    messages = [f[2] for f in issues_of(path)]
+    assert "resources.web.properties needs 'availability_zones' or 'vpc_zone_identifier'" in messages
+    assert "resources.web.properties is missing required key 'launch_template'" in messages
+    assert "resources.web.properties.max_size must be at least 0, not -1" in messages
+
+
 def test_unknown_resource_type_and_target(tmp_path):
     path = write(
         tmp_path,
@@ -312,7 +330,45 @@ def test_product_page_spelling_of_the_autoscaling_type_is_accepted(tmp_path):
         resources:
           web:
             type: aws_auto_scaling_group
-            properties: {min_size: 1, max_size: 2, availability_zones: [us-east-1a]}
+            properties:
+              {min_size: 1, max_size: 2, availability_zones: [us-east-1a], launch_template: {name: lt, version: 1}}
         """,
     )
     assert load_config(path, environ={}).resources["web"].type == "aws_autoscaling_group"
+
+
+def test_every_environment_is_checked_when_none_is_chosen(tmp_path):
+    from deployforge.config.load import load_every_environment
+
+    path = write(
+        tmp_path,
+        """\
+        targets:
+          main: {provider: aws}
+        environments:
+          dev: {variables: {size: 1}}
+          prod: {variables: {size: many}}
+        resources:
+          web:
+            type: aws_autoscaling_group
+            properties:
+              min_size: "${var.size}"
+              max_size: 9
+              availability_zones: [us-east-1a]
+              launch_template: {name: web-lt, version: 1}
+        """,
+    )
+    found = issues_of_every(path)
+    assert found == [
+        (10, 17, "resources.web.properties.min_size must be an integer, not the string 'many' (environment 'prod')")
+    ]
+    good = write(tmp_path, Path(path).read_text().replace("many", "3"))
+    assert [c.environment for c in load_every_environment(good, environ={})] == ["dev", "prod"]
+
+
+def issues_of_every(path: str) -> list[tuple[int, int, str]]:
+    from deployforge.config.load import load_every_environment
+
+    with pytest.raises(ConfigError) as info:
+        load_every_environment(path, environ={})
+    return [(i.location.line, i.location.column, i.message) for i in info.value.issues]

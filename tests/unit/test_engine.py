@@ -134,9 +134,7 @@ def test_plan_update_replace_and_delete(tmp_path):
     v = next(r for r in the_plan.resources if r.name == "v")
     assert {c.key: c.forces_replacement for c in v.changes} == {"size": False, "zone": True}
     old_id = state.resources["v"]["id"]
-    the_plan, outcome = run_apply(
-        [res("v", "memory_volume", size=2, zone="b"), res("same")], state, provider, backend
-    )
+    the_plan, outcome = run_apply([res("v", "memory_volume", size=2, zone="b"), res("same")], state, provider, backend)
     assert outcome.ok
     state = backend.read("test")
     assert "gone" not in state.resources and state.resources["v"]["id"] != old_id
@@ -230,9 +228,7 @@ def test_dependencies_finish_before_dependents_start(tmp_path):
     def on_event(kind, rp, result):
         order.append((kind, rp.name))
 
-    run_apply(
-        resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path), on_event=on_event
-    )
+    run_apply(resources, StateDocument(environment="test"), provider, LocalBackend(tmp_path), on_event=on_event)
     assert order.index(("done", "a")) < order.index(("start", "b"))
     assert order.index(("done", "b")) < order.index(("start", "d"))
     assert order.index(("done", "c")) < order.index(("start", "d"))
@@ -262,12 +258,8 @@ def test_interrupted_create_is_adopted_not_duplicated(tmp_path):
     provider = MemoryProvider()
     backend = LocalBackend(tmp_path)
     # simulate a run killed after the cloud call but before the state write
-    provider.create(
-        spec=__import__("deployforge.engine.planner", fromlist=["spec_for"]).spec_for(res("a"), {})
-    )
-    state = StateDocument(
-        environment="test", pending=[{"resource": "a", "action": "create", "run_id": "dead"}]
-    )
+    provider.create(spec=__import__("deployforge.engine.planner", fromlist=["spec_for"]).spec_for(res("a"), {}))
+    state = StateDocument(environment="test", pending=[{"resource": "a", "action": "create", "run_id": "dead"}])
     backend.write(state)
     the_plan = plan_for([res("a")], backend.read("test"), provider)
     [rp] = the_plan.resources

@@ -156,8 +156,7 @@ def test_racing_processes_exactly_one_wins(tmp_path: Path) -> None:
         start = ctx.Event()
         results: multiprocessing.Queue = ctx.Queue()
         procs = [
-            ctx.Process(target=_contend, args=(str(root), environment, n, start, results))
-            for n in range(contenders)
+            ctx.Process(target=_contend, args=(str(root), environment, n, start, results)) for n in range(contenders)
         ]
         for proc in procs:
             proc.start()

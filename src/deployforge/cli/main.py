@@ -220,11 +220,11 @@ def validate(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any
     if fmt == "json":
         _emit_json(result.to_json())
     else:
-        config = ws.config
+        envs = result.extra["environments"]
+        which = f"environment '{envs[0]}'" if len(envs) == 1 else f"environments {', '.join(envs)}"
         click.echo(
-            style(f"{config.path}: valid", fg="green")
-            + f" (environment '{config.environment}', {len(config.resources)} resources, "
-            f"{len(config.targets)} targets)"
+            style(f"{result.config_path}: valid", fg="green")
+            + f" ({which}; {result.extra['resources']} resources, {len(result.extra['targets'])} targets)"
         )
     return result.exit_code
 
@@ -511,9 +511,7 @@ def audit_log(
     from deployforge.audit import AuditLog
 
     env = None if all_environments else ws.options.environment
-    records = deque(
-        AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since), maxlen=limit
-    )
+    records = deque(AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since), maxlen=limit)
     if fmt == "json":
         _emit_json(list(records))
         return 0
@@ -579,9 +577,7 @@ def sandbox_up(config: str) -> None:
 
 
 @sandbox.command("down", context_settings=CONTEXT)
-@click.option(
-    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
-)
+@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
 def sandbox_down(config: str) -> None:
     """Stop the emulator, saving its state for the next `up`."""
     from deployforge.providers import sandbox as sb
@@ -591,9 +587,7 @@ def sandbox_down(config: str) -> None:
 
 
 @sandbox.command("status", context_settings=CONTEXT)
-@click.option(
-    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
-)
+@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
 def sandbox_status(config: str) -> None:
     """Say whether the emulator runs, and where."""
     from deployforge.providers import sandbox as sb
@@ -604,9 +598,7 @@ def sandbox_status(config: str) -> None:
 
 
 @sandbox.command("endpoint", context_settings=CONTEXT)
-@click.option(
-    "-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE"
-)
+@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
 def sandbox_endpoint(config: str) -> None:
     """Print the running emulator's endpoint URL (for --endpoint-url)."""
     from deployforge.providers import sandbox as sb

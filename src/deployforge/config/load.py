@@ -47,13 +47,9 @@ def read_config_text(path: str) -> str:
             hint = f"check the path; the default is ./{DEFAULT_CONFIG}"
         raise UsageError(f"config file '{path}' not found", hint=hint) from None
     except IsADirectoryError:
-        raise UsageError(
-            f"'{path}' is a folder, not a config file", hint=f"pass {path}/{DEFAULT_CONFIG}"
-        ) from None
+        raise UsageError(f"'{path}' is a folder, not a config file", hint=f"pass {path}/{DEFAULT_CONFIG}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [ConfigIssue(f"the file is not UTF-8 text ({exc.reason})", Location(path))]
-        ) from None
+        raise ConfigError([ConfigIssue(f"the file is not UTF-8 text ({exc.reason})", Location(path))]) from None
     except OSError as exc:
         raise UsageError(f"cannot read config '{path}': {exc.strerror}") from None
 
@@ -88,43 +84,62 @@ def canonical_hash(document: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def load_config(
-    path: str = DEFAULT_CONFIG, *, environment: str | None = None, environ: Mapping[str, str] | None = None
-) -> Config:
-    environ = os.environ if environ is None else environ
+def _parse(path: str) -> tuple[dict[str, Any], Positions]:
+    """Read, parse and schema-check the raw document (before references are resolved)."""
     text = read_config_text(path)
     document, pos = load_yaml(text, path)
     if document is None or document == {}:
         raise ConfigError(
             [
                 ConfigIssue(
-                    "the config file is empty",
-                    Location(path, 1, 1),
-                    "start from examples/quickstart/deployforge.yaml",
+                    "the config file is empty", Location(path, 1, 1), "start from examples/quickstart/deployforge.yaml"
                 )
             ]
         )
     if not isinstance(document, dict):
         raise ConfigError(
-            [
-                ConfigIssue(
-                    "the config must be a mapping of sections (targets:, resources:, ...)",
-                    Location(path, 1, 1),
-                )
-            ]
+            [ConfigIssue("the config must be a mapping of sections (targets:, resources:, ...)", Location(path, 1, 1))]
         )
     issues = SchemaValidator(config_schema(), pos).validate(document)
-    env_name = (
-        choose_environment(document, environment, pos) if not issues else (environment or DEFAULT_ENVIRONMENT)
-    )
     if issues:
         raise ConfigError(issues)
+    return document, pos
+
+
+def load_config(
+    path: str = DEFAULT_CONFIG, *, environment: str | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    environ = os.environ if environ is None else environ
+    document, pos = _parse(path)
+    env_name = choose_environment(document, environment, pos)
     return _build(document, pos, env_name, environ, path)
 
 
-def _build(
-    document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str
-) -> Config:
+def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None) -> list[Config]:
+    """The config once per environment it defines (or once, for ``default``), with the problems of
+    every environment reported together: what ``deployforge validate`` checks when none is chosen."""
+    environ = os.environ if environ is None else environ
+    document, pos = _parse(path)
+    names = list(document.get("environments") or ()) or [DEFAULT_ENVIRONMENT]
+    configs: list[Config] = []
+    issues: list[ConfigIssue] = []
+    seen: set[tuple[Location | None, str]] = set()
+    for name in names:
+        try:
+            configs.append(_build(document, pos, name, environ, path))
+        except ConfigError as exc:
+            for issue in exc.issues:
+                if (issue.location, issue.message) not in seen:
+                    seen.add((issue.location, issue.message))
+                    general = len(names) == 1 or issue.path[:1] == ("environments",)
+                    message = issue.message if general else f"{issue.message} (environment '{name}')"
+                    issues.append(ConfigIssue(message, issue.location, issue.hint, issue.path))
+    if issues:
+        raise ConfigError(issues)
+    return configs
+
+
+def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str) -> Config:
     issues: list[ConfigIssue] = []
     p: tuple[Any, ...]  # the path of the value an issue is about
     env_doc: dict[str, Any] = (document.get("environments") or {}).get(env_name) or {}
@@ -286,16 +301,13 @@ def _build(
                             ConfigIssue(
                                 f"${{resources.{ref_name}.{attr}}}: {ref_type} has no output '{attr}'",
                                 pos.location(p),
-                                did_you_mean(attr, outputs)
-                                or f"outputs of {ref_type}: {', '.join(sorted(outputs))}",
+                                did_you_mean(attr, outputs) or f"outputs of {ref_type}: {', '.join(sorted(outputs))}",
                                 p,
                             )
                         )
                 depends.add(ref_name)
         if name in depends:
-            issues.append(
-                ConfigIssue(f"resource '{name}' depends on itself", pos.location(rp, key=True), None, rp)
-            )
+            issues.append(ConfigIssue(f"resource '{name}' depends on itself", pos.location(rp, key=True), None, rp))
             depends.discard(name)
         resources[name] = Resource(
             name=name,

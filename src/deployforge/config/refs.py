@@ -86,8 +86,7 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
 
                     raise RefProblem(
                         f"unknown variable '{key}' in '{value}'",
-                        did_you_mean(key, variables)
-                        or "define it under variables: (or the environment's variables:)",
+                        did_you_mean(key, variables) or "define it under variables: (or the environment's variables:)",
                     )
                 return str(variables[key])
             parsed = _ENV_NAME.match(inner)

@@ -86,6 +86,11 @@ def is_reference(value: Any) -> bool:
     )
 
 
+def _is_reference_branch(option: dict[str, Any]) -> bool:
+    """The ``{"type": "string", "pattern": <reference>}`` branch types add so any field takes a reference."""
+    return option.get("type") == "string" and "vault://" in str(option.get("pattern", ""))
+
+
 def _dotted(path: Path_) -> str:
     out = ""
     for part in path:
@@ -97,16 +102,12 @@ def _late_reference(value: Any) -> bool:
     """Still a reference after load-time interpolation: resolved by the engine or the secrets layer."""
     from deployforge.model.config import SecretRef
 
-    return isinstance(value, SecretRef) or (
-        isinstance(value, str) and ("${resources." in value or "${steps." in value)
-    )
+    return isinstance(value, SecretRef) or (isinstance(value, str) and ("${resources." in value or "${steps." in value))
 
 
 def _any_reference(value: Any) -> bool:
     """Before interpolation: any string that holds a reference may become something else."""
-    return _late_reference(value) or (
-        isinstance(value, str) and ("$" in value or value.startswith("vault://"))
-    )
+    return _late_reference(value) or (isinstance(value, str) and ("$" in value or value.startswith("vault://")))
 
 
 class SchemaValidator:
@@ -130,15 +131,16 @@ class SchemaValidator:
             return  # resolved later, and checked again once it is
         if "anyOf" in schema:
             yield from self._any_of(value, schema["anyOf"], path, schema)
-            return
+            rest = {k: v for k, v in schema.items() if k not in ("anyOf", "description")}
+            if not rest:
+                return
+            schema = rest  # e.g. an object schema that also needs one of several keys
         if "const" in schema and value != schema["const"]:
             yield self._issue(path, f"{_dotted(path)} must be {schema['const']!r}")
             return
         if "enum" in schema:
             if value not in schema["enum"]:
-                options = ", ".join(
-                    str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4
-                )
+                options = ", ".join(str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4)
                 hint = did_you_mean(str(value), schema["enum"]) if isinstance(value, str) else None
                 yield self._issue(
                     path,
@@ -197,9 +199,7 @@ class SchemaValidator:
             if key in props:
                 yield from self._check(item, props[key], child)
             elif extra is False:
-                hint = did_you_mean(key, props) or (
-                    f"allowed keys: {', '.join(sorted(props))}" if props else None
-                )
+                hint = did_you_mean(key, props) or (f"allowed keys: {', '.join(sorted(props))}" if props else None)
                 where = f"in {_dotted(path)}" if path else "at the top level"
                 yield self._issue(child, f"unknown key '{key}' {where}", hint, key=True)
             elif isinstance(extra, dict):
@@ -213,6 +213,8 @@ class SchemaValidator:
             issues = list(self._check(value, option, path))
             if not issues:
                 return
+            if _is_reference_branch(option):
+                continue  # "or a reference": never the helpful explanation
             # prefer the branch whose type matched: its errors are the helpful ones
             if (
                 "type" in option
@@ -225,14 +227,18 @@ class SchemaValidator:
                 best = issues
         if best is not None:
             for issue in best:
-                if parent.get("description") and (
-                    issue.hint is None or issue.hint.startswith("it must match")
-                ):
+                if parent.get("description") and (issue.hint is None or issue.hint.startswith("it must match")):
                     issue = ConfigIssue(issue.message, issue.location, parent["description"], issue.path)
                 yield issue
             return
+        if all(set(option) == {"required"} for option in options):
+            keys = " or ".join(f"'{k}'" for option in options for k in option["required"])
+            yield self._issue(path, f"{_dotted(path)} needs {keys}", parent.get("description"), key=True)
+            return
         kinds = []
         for option in options:
+            if _is_reference_branch(option):
+                continue
             t = option.get("type")
             if isinstance(t, str):
                 kinds.append(_TYPE_NAMES.get(t, t))

@@ -104,9 +104,7 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
         problem = exc.problem or "malformed YAML"
         context = f" ({exc.context})" if exc.context else ""
-        raise ConfigError(
-            [ConfigIssue(f"invalid YAML: {problem}{context}", loc, hint=_yaml_hint(problem))]
-        ) from None
+        raise ConfigError([ConfigIssue(f"invalid YAML: {problem}{context}", loc, hint=_yaml_hint(problem))]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(f"invalid YAML: {exc}", Location(filename))]) from None
     nodes = [n for n in nodes if n is not None]

@@ -166,9 +166,7 @@ class Applier:
         return res
 
     # -- scheduling -------------------------------------------------------
-    def _run_phase(
-        self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]
-    ) -> list[ResourceResult]:
+    def _run_phase(self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]) -> list[ResourceResult]:
         by_name = {rp.name: rp for rp in items}
         waiting = {n: {d for d in deps.get(n, ()) if d in by_name} for n in by_name}
         results: dict[str, ResourceResult] = {}

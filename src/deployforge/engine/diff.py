@@ -30,11 +30,8 @@ def _equal(desired: Any, live: Any) -> bool:
         return desired is live or (desired == live and type(desired) is type(live))
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return float(desired) == float(live)
-    if (
-        (isinstance(desired, int | float)
-        and isinstance(live, str))
-        or (isinstance(desired, str)
-        and isinstance(live, int | float))
+    if (isinstance(desired, int | float) and isinstance(live, str)) or (
+        isinstance(desired, str) and isinstance(live, int | float)
     ):
         return str(desired) == str(live)
     return bool(desired == live)

@@ -31,9 +31,7 @@ _PROPERTIES = {
     "additionalProperties": False,
 }
 _TYPES = {
-    "memory_object": TypeInfo(
-        type="memory_object", outputs=frozenset({"id", "name"}), properties_schema=_PROPERTIES
-    ),
+    "memory_object": TypeInfo(type="memory_object", outputs=frozenset({"id", "name"}), properties_schema=_PROPERTIES),
     "memory_volume": TypeInfo(
         type="memory_volume",
         force_new=frozenset({"zone"}),

@@ -408,8 +408,7 @@ def _wait_until_ready(root: Path, proc: subprocess.Popen[bytes], timeout: float)
         if code is not None:
             _children.pop(proc.pid, None)
             raise SandboxError(
-                f"the sandbox server exited with code {code} while starting; its log ends with:\n"
-                f"{_log_tail(root)}",
+                f"the sandbox server exited with code {code} while starting; its log ends with:\n{_log_tail(root)}",
                 hint=f"full log: {root / LOG_FILE}",
             )
         info = _read_info(root)
@@ -600,9 +599,7 @@ class _Persistence:
     @staticmethod
     def _contents(backend_dict: Any) -> dict[str, dict[str, Any]]:
         return {
-            account: dict(dict.items(regions))
-            for account, regions in list(dict.items(backend_dict))
-            if len(regions)
+            account: dict(dict.items(regions)) for account, regions in list(dict.items(backend_dict)) if len(regions)
         }
 
     def _refs(self, live: dict[Service, Any], by_reference: Iterable[Service]) -> dict[int, tuple[str, ...]]:
@@ -695,8 +692,7 @@ class _Persistence:
                     raise ValueError("it is not a DeployForge sandbox state file")
                 if header.get("moto_version") != moto.__version__:
                     raise ValueError(
-                        f"it was saved by moto {header.get('moto_version')} and this is "
-                        f"moto {moto.__version__}"
+                        f"it was saved by moto {header.get('moto_version')} and this is moto {moto.__version__}"
                     )
                 data = _BackendUnpickler(handle).load()
             self._install(data)
@@ -838,15 +834,11 @@ class _Server:
         self.httpd: Any = None
 
     def app(self, inner: Callable[..., Any]) -> Callable[..., Any]:
-        health = json.dumps(
-            {"service": "deployforge-sandbox", "pid": os.getpid(), "root": str(self.root)}
-        ).encode()
+        health = json.dumps({"service": "deployforge-sandbox", "pid": os.getpid(), "root": str(self.root)}).encode()
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == HEALTH_PATH:
-                start_response(
-                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(health)))]
-                )
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(health)))])
                 return [health]
             changes = _may_change_state(environ)  # before moto consumes the request body
             with self.lock.shared():
@@ -966,9 +958,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 def serve(root: Path, port: int = 0) -> int:
     """Run the sandbox server in this process until SIGTERM/SIGINT; returns the exit status."""
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return _Server(Path(root).resolve(), port).run()
 
 

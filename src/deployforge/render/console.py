@@ -114,9 +114,7 @@ def render_event(kind: str, rp: ResourcePlan, result: Any, style: Style = plain)
 
 def render_apply(result: ApplyResult, style: Style = plain) -> str:
     c = result.counts()
-    status = (
-        "Apply complete" if result.ok else ("Apply interrupted" if result.interrupted else "Apply failed")
-    )
+    status = "Apply complete" if result.ok else ("Apply interrupted" if result.interrupted else "Apply failed")
     colour = "green" if result.ok else "red"
     line = (
         f"{status}: {c['succeeded']} succeeded, {c['failed']} failed, {c['skipped']} skipped, "

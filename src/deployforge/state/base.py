@@ -88,9 +88,7 @@ class LockInfo:
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created_at))
-        text = (
-            f"run {self.run_id} ({self.operation}) by {self.actor} on {self.host} pid {self.pid} since {when}"
-        )
+        text = f"run {self.run_id} ({self.operation}) by {self.actor} on {self.host} pid {self.pid} since {when}"
         if self.ci_run_url:
             text += f", {self.ci_run_url}"
         return text

@@ -86,9 +86,7 @@ class LocalBackend:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
-            raise StateError(
-                f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand"
-            ) from None
+            raise StateError(f"lock file {path} is unreadable: {exc}", hint=f"remove {path} by hand") from None
 
     def acquire_lock(self, info: LockInfo) -> LockInfo:
         """Write the lock to a temp file, then hard-link it into place: the link is an atomic

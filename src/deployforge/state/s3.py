@@ -175,8 +175,7 @@ class S3Backend:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             region = headers.get("x-amz-bucket-region")
             return StateError(
-                f"cannot {action} {where}: the bucket is in another region"
-                + (f" ({region})" if region else ""),
+                f"cannot {action} {where}: the bucket is in another region" + (f" ({region})" if region else ""),
                 hint="set the backend's region to the bucket's region",
             )
         return StateError(f"cannot {action} {where}: {code or 'error'}: {message}")
@@ -212,8 +211,7 @@ class S3Backend:
             )
         if isinstance(exc, ResponseParserError):
             return StateError(
-                f"cannot {action} {where}: the endpoint {self._endpoint()} sent a response that is not S3's "
-                f"({exc})",
+                f"cannot {action} {where}: the endpoint {self._endpoint()} sent a response that is not S3's ({exc})",
                 hint="check that endpoint_url points at an S3 API",
             )
         return StateError(f"cannot {action} {where}: {exc}")
@@ -432,9 +430,7 @@ class S3Backend:
         root = f"{self.prefix}/" if self.prefix else ""
         names: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": self.list_page_size}
-        )
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": self.list_page_size})
         try:
             for page in pages:
                 for item in page.get("Contents", []):

@@ -71,9 +71,7 @@ _INVALID_INPUT = frozenset(
         "InvalidParameterInput",
     }
 )
-_IN_USE = frozenset(
-    {"DependencyViolation", "ResourceInUse", "ResourceInUseFault", "ScalingActivityInProgress"}
-)
+_IN_USE = frozenset({"DependencyViolation", "ResourceInUse", "ResourceInUseFault", "ScalingActivityInProgress"})
 _ALREADY_EXISTS = frozenset(
     {
         "InvalidGroup.Duplicate",
@@ -104,10 +102,7 @@ def _client_error_hint(code: str, target: str, operation: str) -> str | None:
             "token) or point the target's auth: at a working profile"
         )
     if code == "BucketAlreadyExists":
-        return (
-            "bucket names are global across all AWS accounts and another account owns this one: "
-            "choose another name"
-        )
+        return "bucket names are global across all AWS accounts and another account owns this one: choose another name"
     if code == "BucketAlreadyOwnedByYou":
         return (
             "this account already has the bucket (perhaps from an interrupted apply): adopt it, delete it, "
@@ -128,17 +123,13 @@ def _client_error_hint(code: str, target: str, operation: str) -> str | None:
     return None
 
 
-def translate(
-    exc: Exception, *, resource: str, action: str, target: str, endpoint: str | None
-) -> ProviderError:
+def translate(exc: Exception, *, resource: str, action: str, target: str, endpoint: str | None) -> ProviderError:
     """The ``ProviderError`` that reports ``exc`` (a botocore exception) to a user."""
     notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
     where = endpoint or "the AWS endpoint"
     if isinstance(exc, ClientError):
         error: dict[str, Any] = dict(exc.response.get("Error", {}))
-        code = str(
-            error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown")
-        )
+        code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "Unknown"))
         detail = error.get("Message") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
         operation = exc.operation_name
         return ProviderError(
@@ -180,9 +171,7 @@ def translate(
             resource=resource,
             code="ProfileNotFound",
         )
-    if isinstance(
-        exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, TokenRetrievalError)
-    ):
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, TokenRetrievalError)):
         return ProviderError(
             f"target '{target}': no usable AWS credentials ({exc})",
             hint="set the target's auth: to an AWS profile, export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -212,9 +201,7 @@ def translate(
             resource=resource,
             code="UnparsableResponse",
         )
-    return ProviderError(
-        f"{resource}: {action} failed: {exc}{notes}", resource=resource, code=type(exc).__name__
-    )
+    return ProviderError(f"{resource}: {action} failed: {exc}{notes}", resource=resource, code=type(exc).__name__)
 
 
 @contextmanager

@@ -60,15 +60,11 @@ class AwsProvider:
         self.api_calls_by_operation: dict[str, int] = {}
         # Caps every page size (tests; accounts that time out on large pages). None = the API maximum.
         self.page_size_limit: int | None = None
-        self._handlers: dict[str, ResourceHandler] = {
-            rtype: handler(self) for rtype, handler in HANDLERS.items()
-        }
+        self._handlers: dict[str, ResourceHandler] = {rtype: handler(self) for rtype, handler in HANDLERS.items()}
 
     def __repr__(self) -> str:
         where = f", endpoint_url={self.endpoint_url!r}" if self.endpoint_url else ""
-        return (
-            f"AwsProvider(target={self.target!r}, region={self._region!r}, profile={self.profile!r}{where})"
-        )
+        return f"AwsProvider(target={self.target!r}, region={self._region!r}, profile={self.profile!r}{where})"
 
     # sessions and clients ---------------------------------------------------------------------
 

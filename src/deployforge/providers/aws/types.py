@@ -115,18 +115,14 @@ _RULE_SCHEMA = _obj(
                 _REFERENCE,
             ],
         },
-        "from_port": _int(
-            "First port (icmp: the type, -1 = all; protocol all: 0).", minimum=-1, maximum=65535
-        ),
+        "from_port": _int("First port (icmp: the type, -1 = all; protocol all: 0).", minimum=-1, maximum=65535),
         "to_port": _int("Last port (icmp: the code, -1 = all; protocol all: 0).", minimum=-1, maximum=65535),
         "cidr_blocks": _str_list(
             "IPv4 CIDR ranges the rule applies to (order does not matter).",
             {"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"},
             minItems=1,
         ),
-        "description": _str(
-            "Describes the rule (applies to each of its CIDR ranges).", minLength=1, maxLength=255
-        ),
+        "description": _str("Describes the rule (applies to each of its CIDR ranges).", minLength=1, maxLength=255),
     },
     required=("protocol", "from_port", "to_port", "cidr_blocks"),
 )
@@ -172,9 +168,7 @@ _LT_SCHEMA = _obj(
         ),
         "instance_type": _str("The instance type, e.g. t3.micro.", pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$"),
         "key_name": _str("The EC2 key pair name."),
-        "security_group_ids": _str_list(
-            "Security group ids.", {"type": "string", "pattern": r"^sg-[0-9a-f]+$"}
-        ),
+        "security_group_ids": _str_list("Security group ids.", {"type": "string", "pattern": r"^sg-[0-9a-f]+$"}),
         "user_data": _str("User data as plain text (base64-encoded for you)."),
     },
     description="An EC2 launch template; every change makes a new version and makes it the default.",
@@ -194,9 +188,7 @@ _ASG_SCHEMA = _obj(
         "name": _str("The group name. Defaults to the resource's key.", minLength=1, maxLength=255),
         "min_size": _int("Fewest instances.", minimum=0),
         "max_size": _int("Most instances.", minimum=0),
-        "desired_capacity": _int(
-            "Instances to run now (omitted = min_size; scaling may change it).", minimum=0
-        ),
+        "desired_capacity": _int("Instances to run now (omitted = min_size; scaling may change it).", minimum=0),
         "launch_template": {
             "description": "The launch template instances start from: by name or by id, and a version.",
             "anyOf": [
@@ -216,9 +208,7 @@ _ASG_SCHEMA = _obj(
             {"type": "string", "pattern": r"^subnet-[0-9a-f]+$"},
             minItems=1,
         ),
-        "health_check_type": _enum(
-            "Which health checks replace instances.", ["EC2", "ELB", "VPC_LATTICE", "EBS"]
-        ),
+        "health_check_type": _enum("Which health checks replace instances.", ["EC2", "ELB", "VPC_LATTICE", "EBS"]),
         "health_check_grace_period": _int("Seconds before a new instance's health is checked.", minimum=0),
     },
     required=("min_size", "max_size", "launch_template"),
@@ -255,9 +245,7 @@ _ALARM_SCHEMA = _obj(
         },
         "evaluation_periods": _int("How many periods are compared with the threshold.", minimum=1),
         "threshold": _or_ref({"type": "number", "description": "The value compared with the statistic."}),
-        "comparison_operator": _enum(
-            "How the statistic is compared with the threshold.", COMPARISON_OPERATORS
-        ),
+        "comparison_operator": _enum("How the statistic is compared with the threshold.", COMPARISON_OPERATORS),
         "dimensions": {
             "type": "object",
             "description": "Metric dimensions: name -> value.",

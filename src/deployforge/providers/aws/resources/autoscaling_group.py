@@ -158,26 +158,19 @@ class AutoscalingGroupHandler(ResourceHandler):
         if "tags" in changes:
             group = self._describe_one(name)
             if group is None:
-                raise ProviderError(
-                    f"{spec.address}: {name} no longer exists", resource=spec.address, code="NotFound"
-                )
+                raise ProviderError(f"{spec.address}: {name} no longer exists", resource=spec.address, code="NotFound")
             to_set, to_remove = tag_changes(tags_from_aws(group.get("Tags")), spec.tags)
             if to_set:
                 autoscaling.create_or_update_tags(Tags=asg_tags(name, to_set))
             if to_remove:
                 autoscaling.delete_tags(
-                    Tags=[
-                        {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key}
-                        for key in to_remove
-                    ]
+                    Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key} for key in to_remove]
                 )
         return self.read_settled(name, spec.address)
 
     def delete(self, resource_id: str) -> None:
         try:
-            self.aws.client("autoscaling").delete_auto_scaling_group(
-                AutoScalingGroupName=resource_id, ForceDelete=True
-            )
+            self.aws.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=resource_id, ForceDelete=True)
         except ClientError as exc:
             if not _is_not_found(exc):
                 raise

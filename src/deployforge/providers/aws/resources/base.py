@@ -28,11 +28,7 @@ class AwsContext(Protocol):
 
 def tags_from_aws(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     """``[{"Key", "Value"}]`` -> ``{key: value}``, without AWS's own ``aws:`` tags (nobody may set those)."""
-    return {
-        str(tag["Key"]): str(tag.get("Value", ""))
-        for tag in tags or ()
-        if not str(tag["Key"]).startswith("aws:")
-    }
+    return {str(tag["Key"]): str(tag.get("Value", "")) for tag in tags or () if not str(tag["Key"]).startswith("aws:")}
 
 
 def tags_to_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -46,9 +42,7 @@ def tag_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> tuple
     return to_set, to_remove
 
 
-def converge_ec2_tags(
-    ec2: Any, resource_id: str, current: Mapping[str, str], desired: Mapping[str, str]
-) -> None:
+def converge_ec2_tags(ec2: Any, resource_id: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
     """Set and remove EC2 tags so ``resource_id`` carries exactly ``desired`` (``aws:`` tags aside)."""
     to_set, to_remove = tag_changes(current, desired)
     if to_set:
@@ -130,8 +124,7 @@ class ResourceHandler(ABC):
         replace = changes & self.info.force_new
         if replace:
             raise ProviderError(
-                f"{spec.address}: {', '.join(sorted(replace))} cannot change in place "
-                "(the object must be replaced)",
+                f"{spec.address}: {', '.join(sorted(replace))} cannot change in place (the object must be replaced)",
                 resource=spec.address,
                 code="ForceNew",
             )

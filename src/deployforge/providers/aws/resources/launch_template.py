@@ -161,9 +161,7 @@ class LaunchTemplateHandler(ResourceHandler):
             "LaunchTemplateData": launch_template_data(spec.properties),
         }
         if spec.tags:
-            params["TagSpecifications"] = [
-                {"ResourceType": "launch-template", "Tags": tags_to_aws(spec.tags)}
-            ]
+            params["TagSpecifications"] = [{"ResourceType": "launch-template", "Tags": tags_to_aws(spec.tags)}]
         template = self.aws.client("ec2").create_launch_template(**params)["LaunchTemplate"]
         return self.read_settled(template["LaunchTemplateId"], spec.address)
 
@@ -172,9 +170,7 @@ class LaunchTemplateHandler(ResourceHandler):
         ec2 = self.aws.client("ec2")
         current = self._find(LaunchTemplateIds=[live.id])
         if current is None:
-            raise ProviderError(
-                f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound"
-            )
+            raise ProviderError(f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound")
         asked = changes & _DATA_KEYS.keys()
         if asked:
             # the default version's data (as AWS holds it), with the asked-for properties replaced

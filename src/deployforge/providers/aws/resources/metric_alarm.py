@@ -100,9 +100,7 @@ class MetricAlarmHandler(ResourceHandler):
 
     def list(self) -> Iterator[LiveResource]:
         paginator = self.aws.client("cloudwatch").get_paginator("describe_alarms")
-        pages = paginator.paginate(
-            AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": self.aws.page_size(100)}
-        )
+        pages = paginator.paginate(AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": self.aws.page_size(100)})
         for page in pages:
             for alarm in page.get("MetricAlarms", []):
                 live = self._live(alarm)
@@ -144,8 +142,7 @@ class MetricAlarmHandler(ResourceHandler):
         if self._describe(name) is not None:  # PutMetricAlarm would silently overwrite it
             raise ProviderError(
                 f"{spec.address}: alarm {name} already exists",
-                hint="it may come from an interrupted apply: adopt it, delete it, "
-                "or choose another alarm_name",
+                hint="it may come from an interrupted apply: adopt it, delete it, or choose another alarm_name",
                 resource=spec.address,
                 code="AlreadyExists",
             )

@@ -83,9 +83,7 @@ class S3BucketHandler(ResourceHandler):
         except ClientError as exc:
             if error_code(exc) in _GONE:
                 bucket = params.get("Bucket")
-                raise _BucketGone(
-                    f"bucket {bucket} does not exist", resource=bucket, code="NoSuchBucket"
-                ) from exc
+                raise _BucketGone(f"bucket {bucket} does not exist", resource=bucket, code="NoSuchBucket") from exc
             raise
         return response
 

@@ -169,9 +169,7 @@ class SecurityGroupHandler(ResourceHandler):
 
     def default_vpc(self) -> str | None:
         if self._default_vpc is None:
-            vpcs = self.aws.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
-                "Vpcs"
-            ]
+            vpcs = self.aws.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
             self._default_vpc = vpcs[0]["VpcId"] if vpcs else None
         return self._default_vpc
 
@@ -198,9 +196,7 @@ class SecurityGroupHandler(ResourceHandler):
         return rule_atoms(rules, what=f"{spec.address} {direction}")
 
     def create(self, spec: ResourceSpec) -> LiveResource:
-        desired = {
-            d: self._desired(spec, d) for d in DIRECTIONS if d in spec.properties
-        }  # checked before creating
+        desired = {d: self._desired(spec, d) for d in DIRECTIONS if d in spec.properties}  # checked before creating
         ec2 = self.aws.client("ec2")
         params: dict[str, Any] = {
             "GroupName": self.key(spec),
@@ -211,9 +207,7 @@ class SecurityGroupHandler(ResourceHandler):
         if spec.tags:
             params["TagSpecifications"] = [{"ResourceType": "security-group", "Tags": tags_to_aws(spec.tags)}]
         group_id = ec2.create_security_group(**params)["GroupId"]
-        with undo_on_failure(
-            lambda: ec2.delete_security_group(GroupId=group_id), f"security group {group_id}"
-        ):
+        with undo_on_failure(lambda: ec2.delete_security_group(GroupId=group_id), f"security group {group_id}"):
             if desired:
                 group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
                 self._converge(group, desired)
@@ -224,14 +218,10 @@ class SecurityGroupHandler(ResourceHandler):
         desired = {d: self._desired(spec, d) for d in DIRECTIONS if d in changes}
         groups = self.aws.client("ec2").describe_security_groups(GroupIds=[live.id])["SecurityGroups"]
         if not groups:
-            raise ProviderError(
-                f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound"
-            )
+            raise ProviderError(f"{spec.address}: {live.id} no longer exists", resource=spec.address, code="NotFound")
         self._converge(groups[0], desired)
         if "tags" in changes:
-            converge_ec2_tags(
-                self.aws.client("ec2"), live.id, tags_from_aws(groups[0].get("Tags")), spec.tags
-            )
+            converge_ec2_tags(self.aws.client("ec2"), live.id, tags_from_aws(groups[0].get("Tags")), spec.tags)
         return self.read_settled(live.id, spec.address)
 
     def _converge(self, group: Mapping[str, Any], desired: Mapping[str, Atoms]) -> None:
