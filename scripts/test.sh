@@ -8,7 +8,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 start=$SECONDS
 
 echo "==> ruff"
-ruff check src tests benchmarks
+ruff check src tests benchmarks scripts
+ruff format --check src tests benchmarks scripts
 echo "==> mypy"
 mypy
 echo "==> pytest"

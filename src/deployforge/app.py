@@ -275,6 +275,7 @@ def apply(
 
     config = ws.config
     saved = read_plan_file(plan_file) if plan_file else None
+    ensure_audit_writable(ws)  # a change that cannot be recorded is not made
     backend = ws.backend
     lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "apply", ci_run_url))
     try:
@@ -350,6 +351,14 @@ def audit_path(ws: Workspace) -> Path:
     except DeployForgeError:
         custom = None
     return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
+
+
+def ensure_audit_writable(ws: Workspace) -> None:
+    """Raise StateError (before anything changes) when this command's audit record could not be appended."""
+    if ws.config.audit.enabled:
+        from deployforge.audit import AuditLog
+
+        AuditLog(audit_path(ws)).check_writable()
 
 
 def record_audit(

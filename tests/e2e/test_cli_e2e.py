@@ -200,3 +200,23 @@ def test_declared_rule_order_never_shows_as_a_change(project: Project):
     assert project.run("apply", "--auto-approve").returncode == 0
     again = project.run("plan")
     assert again.returncode == 0, again.stdout
+
+
+def test_apply_refuses_when_the_audit_log_is_damaged(project: Project):
+    project.write(stack(1))
+    assert project.run("validate").returncode == 0
+    log = project.dir / ".deployforge" / "audit" / "audit.jsonl"
+    log.write_bytes(log.read_bytes()[:-20])  # a torn last record
+    result = project.run("apply", "--auto-approve")
+    assert result.returncode == 1, result.stderr
+    assert "audit" in result.stderr and "Traceback" not in result.stderr
+    assert _groups(project) == set()  # nothing changed that could not be recorded
+
+
+def test_audit_log_shows_the_newest_records(project: Project):
+    project.write(stack(0))
+    for _ in range(4):
+        assert project.run("validate").returncode == 0
+    shown = project.run("audit", "log", "-n", "2", "--format", "json")
+    records = __import__("json").loads(shown.stdout)
+    assert [r["seq"] for r in records] == [3, 4]

@@ -505,13 +505,14 @@ def audit_log(
     limit: int,
 ) -> int:
     """Show audit records, newest last."""
-    from collections import deque
+    from itertools import islice
 
     from deployforge.app import audit_path
     from deployforge.audit import AuditLog
 
     env = None if all_environments else ws.options.environment
-    records = deque(AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since), maxlen=limit)
+    newest = AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since, reverse=True)
+    records = list(islice(newest, limit))[::-1]  # read from the end: fast on a long log
     if fmt == "json":
         _emit_json(list(records))
         return 0
