@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+ROOT = Path(__file__).resolve().parents[2]
+SRC = str(ROOT / "src")
 
 
 @dataclass
