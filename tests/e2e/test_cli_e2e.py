@@ -256,3 +256,29 @@ def test_quickstart_on_the_sandbox(tmp_path):
         assert drifted.returncode == 2 and "desired_capacity : 5 -> 2" in drifted.stdout, drifted.stdout
     finally:
         project.run("sandbox", "down")
+
+
+def test_s3_state_backend_through_the_cli(project: Project):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=project.endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="team-state")
+    config = stack(1) + "state:\n  url: s3://team-state/deployforge\n  endpoint_url: $AWS_ENDPOINT\n"
+    project.write(config)
+    assert project.run("apply", "--auto-approve").returncode == 0
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="team-state")["Contents"]}
+    assert keys == {"deployforge/default/state.json"}  # the lock is gone after the run
+    assert not (project.dir / ".deployforge" / "state").exists()
+    assert project.run("plan").returncode == 0
+    # a lock held by another run (e.g. on another CI runner) stops this one, naming the holder
+    from deployforge.state.base import LockInfo
+    from deployforge.state.s3 import S3Backend
+
+    other = S3Backend("s3://team-state/deployforge", region="us-east-1", endpoint_url=project.endpoint)
+    held = other.acquire_lock(
+        LockInfo("lock-1", "default", "run-elsewhere", "alice", "ci-runner-7", 1, 0.0, "https://ci/run/7")
+    )
+    blocked = project.run("apply", "--auto-approve")
+    assert blocked.returncode == 1 and "run-elsewhere" in blocked.stderr and "https://ci/run/7" in blocked.stderr
+    assert project.run("state", "unlock", held.lock_id).returncode == 0
+    assert other.read_lock("default") is None
