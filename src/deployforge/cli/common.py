@@ -1,0 +1,206 @@
+"""What every CLI command shares: options, output helpers, and the one error layer.
+
+Only this module prints errors and chooses exit codes (see ``deployforge.errors``).
+Cloud SDKs are imported by the commands that need them, never at start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deployforge.errors import DeployForgeError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# -- output helpers -----------------------------------------------------------
+
+
+def _colour_enabled(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _styler(enabled: bool) -> Callable[..., str]:
+    if enabled:
+        return click.style
+    return lambda text, **_: text
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+# -- shared options -----------------------------------------------------------
+
+
+def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--config/--pipeline, --environment, --sandbox, --format, --no-color on every project command."""
+    decorators = [
+        click.option(
+            "-c",
+            "--config",
+            "--pipeline",
+            "config",
+            default="deployforge.yaml",
+            show_default=True,
+            envvar="DEPLOYFORGE_CONFIG",
+            metavar="FILE",
+            help="The project config (--pipeline is an alias).",
+        ),
+        click.option(
+            "-e",
+            "--environment",
+            default=None,
+            envvar="DEPLOYFORGE_ENVIRONMENT",
+            metavar="NAME",
+            help="Which environment of the config to use.",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            envvar="DEPLOYFORGE_SANDBOX",
+            help="Point every AWS target at the embedded emulator (starts it if needed).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1)."),
+    ]
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    return fn
+
+
+def _options(config: str, environment: str | None, sandbox: bool, parallelism: int = 10) -> Any:
+    from deployforge.app import Options
+
+    return Options(
+        config=config,
+        environment=environment,
+        sandbox=sandbox,
+        parallelism=parallelism,
+        environ=dict(os.environ),
+    )
+
+
+def _crash_report(exc: BaseException) -> str:
+    folder = Path(".deployforge") / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        return str(path)
+    except OSError:
+        return "(could not be written)"
+
+
+def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..., None]]:
+    """Wrap a command body ``fn(ws, **kwargs) -> exit code`` with the error layer and the audit record."""
+
+    def decorate(fn: Callable[..., int]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def wrapper(
+            config: str, environment: str | None, sandbox: bool, fmt: str, no_color: bool, **kwargs: Any
+        ) -> None:
+            from deployforge.app import Workspace, record_audit
+
+            started = time.monotonic()
+            parallelism = kwargs.get("parallelism") or 10
+            ws = Workspace(_options(config, environment, sandbox, parallelism))
+            style = _styler(_colour_enabled(no_color))
+            holder: dict[str, Any] = {}
+            error: DeployForgeError | None = None
+            try:
+                code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
+            except DeployForgeError as exc:
+                error, code = exc, exc.exit_code
+                _report_error(exc, fmt, ws.run_id)
+            except KeyboardInterrupt:
+                code = 130
+                click.echo("Interrupted.", err=True)
+            except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
+                code = 1
+                where = _crash_report(exc)
+                click.echo(
+                    f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
+                    f"details were written to {where}",
+                    err=True,
+                )
+            try:
+                record_audit(
+                    ws,
+                    command=name,
+                    argv=sys.argv[1:],
+                    result=holder.get("result"),
+                    error=error,
+                    exit_code=code,
+                    started=started,
+                )
+            except DeployForgeError as exc:
+                click.echo(f"warning: the audit record could not be written: {exc.message}", err=True)
+            except OSError as exc:
+                click.echo(f"warning: the audit record could not be written: {exc}", err=True)
+            sys.exit(code)
+
+        return wrapper
+
+    return decorate
+
+
+def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
+    if fmt == "json":
+        from deployforge.errors import ConfigError
+
+        payload: dict[str, Any] = {
+            "error": exc.message,
+            "hint": exc.hint,
+            "exit_code": exc.exit_code,
+            "run_id": run_id,
+        }
+        if isinstance(exc, ConfigError):
+            payload["issues"] = [
+                {
+                    "message": i.message,
+                    "file": i.location.file if i.location else None,
+                    "line": i.location.line if i.location else None,
+                    "column": i.location.column if i.location else None,
+                    "hint": i.hint,
+                }
+                for i in exc.issues
+            ]
+        _emit_json(payload)
+    click.echo(exc.render(), err=True)
+
+
+def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+    config = ws.config
+    extra = " · sandbox" if ws.sandbox_endpoint else ""
+    click.echo(
+        style(f"deployforge {command} · environment {config.environment} · run {ws.run_id}{extra}", dim=True),
+        err=True,
+    )
+    for warning in ws.sandbox_warnings:
+        click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)
+
+
+def _ci_run_url() -> str | None:
+    env = os.environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return env.get("BUILD_URL")

@@ -1,0 +1,174 @@
+"""validate, plan, apply and schema: the core project commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployforge.cli.common import (
+    CONTEXT,
+    _ci_run_url,
+    _emit_json,
+    _progress_header,
+    project_options,
+    run_project_command,
+)
+from deployforge.errors import UsageError
+
+
+@click.command(context_settings=CONTEXT)
+@project_options
+@run_project_command("validate")
+def validate(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """Check the config: schema, references, targets, dependency cycles. Touches no cloud."""
+    from deployforge import app
+
+    result = app.validate(ws)
+    holder["result"] = result
+    if fmt == "json":
+        _emit_json(result.to_json())
+    else:
+        envs = result.extra["environments"]
+        which = f"environment '{envs[0]}'" if len(envs) == 1 else f"environments {', '.join(envs)}"
+        click.echo(
+            style(f"{result.config_path}: valid", fg="green")
+            + f" ({which}; {result.extra['resources']} resources, {len(result.extra['targets'])} targets)"
+        )
+    return result.exit_code
+
+
+@click.command(context_settings=CONTEXT)
+@project_options
+@click.option("-o", "--out", metavar="FILE", help="Save the plan as JSON, for `deployforge apply FILE`.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=10,
+    show_default=True,
+    help="How many objects to read at once.",
+)
+@run_project_command("plan")
+def plan(
+    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
+) -> int:
+    """Compare the config with live cloud state and show what apply would change.
+
+    Exit codes like `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error.
+    """
+    from deployforge import app
+    from deployforge.render.console import render_plan
+
+    _progress_header(ws, "plan", style)
+    result = app.plan(ws, out=out)
+    holder["result"] = result
+    if fmt == "json":
+        _emit_json(result.to_json())
+    else:
+        assert result.plan is not None
+        click.echo(render_plan(result.plan, style))
+        if out:
+            click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: deployforge apply {out}")
+    return result.exit_code
+
+
+@click.command(context_settings=CONTEXT)
+@project_options
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+@click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation (needed in CI).")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=10,
+    show_default=True,
+    help="How many resources to change at once.",
+)
+@run_project_command("apply")
+def apply(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    plan_file: str | None,
+    auto_approve: bool,
+    parallelism: int,
+) -> int:
+    """Make the cloud match the config, in dependency order, recording every step in state.
+
+    With PLAN_FILE (from `plan --out`), apply exactly that plan, refusing it if the config,
+    the state or the live objects changed since it was made.
+    """
+    import signal
+    import threading
+
+    from deployforge import app
+    from deployforge.render.console import render_apply, render_event, render_plan
+
+    _progress_header(ws, "apply", style)
+    interactive = sys.stdin.isatty()
+    if not auto_approve and not plan_file and not interactive:
+        raise UsageError(
+            "apply needs confirmation, and there is no terminal to ask",
+            hint="review `deployforge plan`, then run apply with --auto-approve (or apply a saved plan)",
+        )
+
+    def confirm(the_plan: Any) -> bool:
+        click.echo(render_plan(the_plan, style))
+        if auto_approve:
+            return True
+        return click.confirm("\nApply these changes?", default=False)
+
+    cancel = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        click.echo(
+            style(
+                "\nStopping: finishing the operations in flight and recording them "
+                "(press Ctrl-C again to abort at once).",
+                fg="yellow",
+            ),
+            err=True,
+        )
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_event(kind: str, rp: Any, res: Any) -> None:
+        line = render_event(kind, rp, res, style)
+        if line:
+            click.echo(line, err=True)
+
+    try:
+        result = app.apply(
+            ws,
+            plan_file=plan_file,
+            confirm=confirm if fmt == "text" or not auto_approve else None,
+            cancel=cancel,
+            on_event=on_event,
+            ci_run_url=_ci_run_url(),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    holder["result"] = result
+    if fmt == "json":
+        _emit_json(result.to_json())
+    else:
+        for message in result.messages:
+            click.echo(message)
+        if result.apply is not None:
+            click.echo("")
+            click.echo(render_apply(result.apply, style))
+    return result.exit_code
+
+
+@click.command(context_settings=CONTEXT)
+def schema() -> None:
+    """Print the config's JSON Schema (for editors: yaml-language-server, VS Code, JetBrains)."""
+    from deployforge.config.schema import config_schema
+
+    _emit_json(config_schema())

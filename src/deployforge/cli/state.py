@@ -1,0 +1,70 @@
+"""`deployforge state`: inspect state and locks; force-release a stale lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployforge.cli.common import (
+    CONTEXT,
+    _emit_json,
+    project_options,
+    run_project_command,
+)
+
+# -- state --------------------------------------------------------------------
+
+
+@click.group(context_settings=CONTEXT)
+def state() -> None:
+    """Inspect state and locks; force-release a stale lock."""
+
+
+@state.command("list", context_settings=CONTEXT)
+@project_options
+@run_project_command("state list")
+def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """List the environment's recorded resources and its lock."""
+    doc = ws.read_state()
+    lock = ws.backend.read_lock(ws.config.environment)
+    if fmt == "json":
+        _emit_json(
+            {
+                "environment": doc.environment,
+                "serial": doc.serial,
+                "backend": ws.backend.description,
+                "resources": doc.resources,
+                "pending": doc.pending,
+                "lock": lock.to_json() if lock else None,
+            }
+        )
+        return 0
+    click.echo(f"environment '{doc.environment}' · {ws.backend.description} · serial {doc.serial}")
+    if not doc.resources:
+        click.echo("  (no resources recorded)")
+    for name, entry in sorted(doc.resources.items()):
+        click.echo(f"  {entry['type']}.{name}  id={entry['id']}  target={entry['target']}")
+    for pending in doc.pending:
+        click.echo(
+            style(
+                f"  interrupted: {pending['action']} of {pending['resource']} by run {pending['run_id']}",
+                fg="yellow",
+            )
+        )
+    if lock:
+        stale = " (STALE: holder process is gone)" if lock.is_stale_here() else ""
+        click.echo(style(f"  locked by {lock.describe()}{stale}; lock id {lock.lock_id}", fg="yellow"))
+    return 0
+
+
+@state.command("unlock", context_settings=CONTEXT)
+@project_options
+@click.argument("lock_id")
+@run_project_command("state unlock")
+def state_unlock(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], lock_id: str) -> int:
+    """Force-release the lock LOCK_ID (shown by the error that reported it, or `state list`)."""
+    released = ws.backend.force_unlock(lock_id)
+    click.echo(f"Released the lock on '{released.environment}' held by {released.describe()}.")
+    return 0
