@@ -325,6 +325,13 @@ def apply(
     finally:
         backend.release_lock(lock)
     code = EXIT_OK if outcome.ok else (EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILURE)
+    extra: dict[str, Any] = {}
+    messages: tuple[str, ...] = ()
+    if outcome.ok:
+        try:
+            extra["baseline"] = take_baseline(ws, ws.read_state()).id
+        except DeployForgeError as exc:  # the apply itself succeeded: say so, and what was not saved
+            messages = (f"warning: the baseline snapshot was not saved: {exc.message}",)
     return RunResult(
         "apply",
         config.environment,
@@ -334,7 +341,34 @@ def apply(
         config.config_hash,
         plan=the_plan,
         apply=outcome,
+        extra=extra,
+        messages=messages,
     )
+
+
+def take_baseline(ws: Workspace, state: StateDocument) -> Any:
+    """Snapshot the live attributes of every managed resource (read now, in parallel) as the new baseline."""
+    from deployforge.audit import ci_context
+    from deployforge.engine.planner import refresh
+    from deployforge.state.baseline import Baseline, BaselineResource
+
+    observed = refresh({}, state, ws.providers_for(state), parallelism=ws.options.parallelism)
+    resources = {}
+    for name, entry in state.resources.items():
+        live = observed[name].live
+        if live is not None:
+            resources[name] = BaselineResource(name, entry["type"], entry["target"], live.id, dict(live.attributes))
+    baseline = Baseline(
+        environment=ws.config.environment,
+        id=ws.run_id,
+        taken_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        config_hash=ws.config.config_hash,
+        commit=ci_context(ws.options.environ).get("commit"),
+        state_serial=state.serial,
+        resources=resources,
+    )
+    ws.backend.write_baseline(baseline)
+    return baseline
 
 
 def plan_hash(the_plan: Plan | None) -> str | None:

@@ -35,6 +35,12 @@ def test_validate_plan_apply_plan_cycle(project: Project):
     again = project.run("plan")
     assert again.returncode == 0 and "No changes" in again.stdout
     assert _groups(project) == {"group-0", "group-1"}
+    # a baseline of the live attributes was taken after the successful apply
+    [baseline_file] = (project.dir / ".deployforge" / "baselines" / "default").glob("*.json")
+    baseline = json.loads(baseline_file.read_text())
+    assert set(baseline["resources"]) == {"sg0", "sg1", "logs"}
+    assert baseline["resources"]["logs"]["attributes"]["versioning"] is True
+    assert "Baseline" in applied.stdout
     # every command left an audit record and the chain verifies
     verify = project.run("audit", "verify")
     assert verify.returncode == 0 and "4 records, chain intact" in verify.stdout
@@ -258,6 +264,11 @@ def test_quickstart_on_the_sandbox(tmp_path):
         project.run("sandbox", "down")
 
 
+def baseline_id(s3) -> str:
+    [key] = [o["Key"] for o in s3.list_objects_v2(Bucket="team-state")["Contents"] if "/baselines/" in o["Key"]]
+    return key.rsplit("/", 1)[1][: -len(".json")]
+
+
 def test_s3_state_backend_through_the_cli(project: Project):
     import boto3
 
@@ -267,7 +278,8 @@ def test_s3_state_backend_through_the_cli(project: Project):
     project.write(config)
     assert project.run("apply", "--auto-approve").returncode == 0
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="team-state")["Contents"]}
-    assert keys == {"deployforge/default/state.json"}  # the lock is gone after the run
+    assert keys == {"deployforge/default/state.json", f"deployforge/default/baselines/{baseline_id(s3)}.json"}
+    # (the lock is gone after the run)
     assert not (project.dir / ".deployforge" / "state").exists()
     assert project.run("plan").returncode == 0
     # a lock held by another run (e.g. on another CI runner) stops this one, naming the holder

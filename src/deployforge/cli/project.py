@@ -163,6 +163,8 @@ def apply(
         if result.apply is not None:
             click.echo("")
             click.echo(render_apply(result.apply, style))
+        if result.extra.get("baseline"):
+            click.echo(f"Baseline {result.extra['baseline']} saved: drift detection compares live state with it.")
     return result.exit_code
 
 

@@ -29,7 +29,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from deployforge.state.baseline import Baseline
 
 STATE_VERSION = 1
 
@@ -157,3 +160,15 @@ class StateBackend(Protocol):
         ...
 
     def environments(self) -> Iterator[str]: ...
+
+    def write_baseline(self, baseline: Baseline) -> None:
+        """Store a baseline (atomically); it becomes the environment's latest."""
+        ...
+
+    def read_baseline(self, environment: str, baseline_id: str | None = None) -> Baseline | None:
+        """The given baseline, or the latest when ``baseline_id`` is None; None when there is none."""
+        ...
+
+    def list_baselines(self, environment: str) -> list[str]:
+        """Baseline ids of the environment, oldest first."""
+        ...

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deployforge.errors import LockHeldError, StateError
 from deployforge.state.base import LockInfo, StateDocument
+from deployforge.state.baseline import Baseline
 
 
 def lock_held_error(holder: LockInfo, stale: bool) -> LockHeldError:
@@ -133,6 +134,38 @@ class LocalBackend:
         if folder.is_dir():
             for path in sorted(folder.glob("*.lock")):
                 yield path.stem
+
+    # -- baselines ----------------------------------------------------------------------
+
+    def _baseline_dir(self, environment: str) -> Path:
+        return self.root / "baselines" / environment
+
+    def write_baseline(self, baseline: Baseline) -> None:
+        path = self._baseline_dir(baseline.environment) / f"{baseline.id}.json"
+        try:
+            atomic_write_json(path, baseline.to_json())
+        except OSError as exc:
+            raise StateError(f"cannot write baseline {path}: {exc.strerror}") from None
+
+    def list_baselines(self, environment: str) -> list[str]:
+        folder = self._baseline_dir(environment)
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+    def read_baseline(self, environment: str, baseline_id: str | None = None) -> Baseline | None:
+        if baseline_id is None:
+            ids = self.list_baselines(environment)
+            if not ids:
+                return None
+            baseline_id = ids[-1]
+        path = self._baseline_dir(environment) / f"{baseline_id}.json"
+        try:
+            return Baseline.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"baseline {path} is unreadable: {exc}", hint="remove it; the previous one is used"
+            ) from None
 
     def environments(self) -> Iterator[str]:
         folder = self.root / "state"

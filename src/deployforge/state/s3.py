@@ -37,6 +37,7 @@ from typing import Any
 
 from deployforge.errors import StateError
 from deployforge.state.base import LockInfo, StateDocument
+from deployforge.state.baseline import Baseline
 from deployforge.state.local import lock_held_error
 
 STATE_OBJECT = "state.json"
@@ -443,6 +444,47 @@ class S3Backend:
         except BotoCoreError as exc:
             raise self._botocore_error(exc, "list", root or None) from None
         return sorted(names)
+
+    # -- baselines ----------------------------------------------------------------------
+
+    def write_baseline(self, baseline: Baseline) -> None:
+        key = self._key(baseline.environment, f"baselines/{baseline.id}.json")
+        body = json.dumps(baseline.to_json(), indent=2, sort_keys=True).encode()
+        self._call("put_object", "write baseline", key, Key=key, Body=body, ContentType="application/json")
+
+    def list_baselines(self, environment: str) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        root = self._key(environment, "baselines/")
+        ids: list[str] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": self.list_page_size})
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(root) :]
+                    if name.endswith(".json") and "/" not in name:
+                        ids.append(name[: -len(".json")])
+        except ClientError as exc:
+            raise self._client_error(exc, "list baselines", root) from None
+        except BotoCoreError as exc:
+            raise self._botocore_error(exc, "list baselines", root) from None
+        return sorted(ids)
+
+    def read_baseline(self, environment: str, baseline_id: str | None = None) -> Baseline | None:
+        if baseline_id is None:
+            ids = self.list_baselines(environment)
+            if not ids:
+                return None
+            baseline_id = ids[-1]
+        key = self._key(environment, f"baselines/{baseline_id}.json")
+        found = self._get_json(key, "read baseline")
+        if found is None:
+            return None
+        try:
+            return Baseline.from_json(found[0])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"{self._where(key)} is not a DeployForge baseline: {exc}") from None
 
     def _lock_environments(self) -> Iterator[str]:
         yield from self._names_with(LOCK_OBJECT)
