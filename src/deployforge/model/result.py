@@ -21,6 +21,15 @@ class RunResult:
     plan: Plan | None = None
     apply: ApplyResult | None = None
     messages: tuple[str, ...] = ()
+    # Stage sections filled by later stages; each is a frozen dataclass with ``to_json()`` defined
+    # in its own package (policy/, deploy/, drift/, hooks.py, engine/workflow). Renderers for the
+    # PR comment, job summary and JUnit render whichever are present.
+    policy: Any = None
+    canary: Any = None
+    hooks: Any = None
+    drift: Any = None
+    workflow: Any = None
+    trace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,5 +62,11 @@ class RunResult:
             out["apply"] = self.apply.to_json()
         if self.messages:
             out["messages"] = list(self.messages)
+        for name in ("policy", "canary", "hooks", "drift", "workflow"):
+            section = getattr(self, name)
+            if section is not None:
+                out[name] = section.to_json()
+        if self.trace_id:
+            out["trace_id"] = self.trace_id
         out.update(self.extra)
         return out
