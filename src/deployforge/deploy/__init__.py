@@ -1,0 +1,1 @@
+"""The canary deploy stage: strategies compiled to explicit steps, traffic shifters, health gates, the controller."""

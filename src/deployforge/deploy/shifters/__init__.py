@@ -1,0 +1,1 @@
+"""Traffic shifters: the cloud-neutral contract in base.py, one module per implementation."""
