@@ -71,6 +71,16 @@ class ConfigIssue:
             text += f"\n    hint: {self.hint}"
         return text
 
+    def to_json(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "message": self.message,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "hint": self.hint,
+        }
+
 
 class DeployForgeError(Exception):
     """Base of every error DeployForge reports to a user."""

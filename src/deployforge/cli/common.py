@@ -173,16 +173,7 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
             "run_id": run_id,
         }
         if isinstance(exc, ConfigError):
-            payload["issues"] = [
-                {
-                    "message": i.message,
-                    "file": i.location.file if i.location else None,
-                    "line": i.location.line if i.location else None,
-                    "column": i.location.column if i.location else None,
-                    "hint": i.hint,
-                }
-                for i in exc.issues
-            ]
+            payload["issues"] = [issue.to_json() for issue in exc.issues]
         _emit_json(payload)
     click.echo(exc.render(), err=True)
 

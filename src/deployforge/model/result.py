@@ -46,16 +46,7 @@ class RunResult:
             "config_hash": self.config_hash,
         }
         if self.issues:
-            out["issues"] = [
-                {
-                    "message": i.message,
-                    "file": i.location.file if i.location else None,
-                    "line": i.location.line if i.location else None,
-                    "column": i.location.column if i.location else None,
-                    "hint": i.hint,
-                }
-                for i in self.issues
-            ]
+            out["issues"] = [issue.to_json() for issue in self.issues]
         if self.plan is not None:
             out["plan"] = self.plan.to_json()
         if self.apply is not None:
