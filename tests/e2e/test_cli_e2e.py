@@ -294,3 +294,12 @@ def test_s3_state_backend_through_the_cli(project: Project):
     assert blocked.returncode == 1 and "run-elsewhere" in blocked.stderr and "https://ci/run/7" in blocked.stderr
     assert project.run("state", "unlock", held.lock_id).returncode == 0
     assert other.read_lock("default") is None
+
+
+def test_apply_json_output_is_pure_json(project: Project):
+    project.write(stack(1))
+    result = project.run("apply", "--auto-approve", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["apply"]["summary"]["succeeded"] == 1 and payload["plan"]["summary"]["create"] == 1
+    assert "Plan for environment" in result.stderr

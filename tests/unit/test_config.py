@@ -372,3 +372,12 @@ def issues_of_every(path: str) -> list[tuple[int, int, str]]:
     with pytest.raises(ConfigError) as info:
         load_every_environment(path, environ={})
     return [(i.location.line, i.location.column, i.message) for i in info.value.issues]
+
+
+def test_environment_names_cannot_escape_the_state_folder(tmp_path):
+    path = write(tmp_path, BASE)
+    with pytest.raises(UsageError, match="not a valid environment name"):
+        load_config(path, environment="../../etc", environ={})
+    bad = write(tmp_path, BASE + "environments:\n  ../prod: {}\n")
+    [(line, col, message, _hint)] = issues_of(bad)
+    assert (line, col) == (11, 3) and "not a valid name" in message

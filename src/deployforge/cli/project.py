@@ -115,7 +115,7 @@ def apply(
         )
 
     def confirm(the_plan: Any) -> bool:
-        click.echo(render_plan(the_plan, style))
+        click.echo(render_plan(the_plan, style), err=fmt == "json")  # stdout stays pure JSON
         if auto_approve:
             return True
         return click.confirm("\nApply these changes?", default=False)
@@ -146,7 +146,7 @@ def apply(
         result = app.apply(
             ws,
             plan_file=plan_file,
-            confirm=confirm if fmt == "text" or not auto_approve else None,
+            confirm=confirm,
             cancel=cancel,
             on_event=on_event,
             ci_run_url=_ci_run_url(),

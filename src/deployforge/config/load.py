@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from deployforge.providers.registry import canonical_type, resource_type_infos
 
 DEFAULT_CONFIG = "deployforge.yaml"
 DEFAULT_ENVIRONMENT = "default"
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}")
 # Sections whose strings are interpolated at load time. Hooks get their context as
 # DEPLOYFORGE_* environment variables instead; workflows resolve ${steps...} when they run.
 _INTERPOLATED = (
@@ -57,6 +59,11 @@ def read_config_text(path: str) -> str:
 def choose_environment(document: Mapping[str, Any], requested: str | None, pos: Positions) -> str:
     envs = document.get("environments") or {}
     if requested:
+        if not ENVIRONMENT_NAME.fullmatch(requested):
+            raise UsageError(
+                f"'{requested}' is not a valid environment name",
+                hint="use letters, digits, '_', '-' and '.' (not first); it names state files and S3 keys",
+            )
         if envs and requested not in envs:
             hint = did_you_mean(requested, envs) or f"environments in this file: {', '.join(envs)}"
             raise ConfigError(

@@ -274,7 +274,11 @@ def config_schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "variables": _string_map,
             "targets": {"type": "object", "additionalProperties": _target},
-            "environments": {"type": "object", "additionalProperties": _environment},
+            "environments": {
+                "type": "object",
+                "propertyNames": {"pattern": r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}$"},
+                "additionalProperties": _environment,
+            },
             "resources": {
                 "type": "object",
                 "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"},
