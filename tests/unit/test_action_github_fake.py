@@ -1,0 +1,114 @@
+"""The fake GitHub server behaves like the parts of GitHub we rely on, driven through PyGithub itself."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from github import Auth, Github, GithubException
+from tests.fakes.github import FakeGitHub, github_fake_fixture, github_fake_server_fixture  # noqa: F401
+
+REPO = "octo/app"
+
+
+def client(fake: FakeGitHub, token: str | None = None, enterprise: bool = False) -> Github:
+    base = fake.api_url_enterprise if enterprise else fake.api_url
+    return Github(
+        auth=Auth.Token(token or fake.token),
+        base_url=base,
+        retry=None,
+        lazy=True,
+        per_page=30,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+
+def test_comments_paginate_with_link_headers(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7)
+    github_fake.seed_comments(REPO, 7, [f"c{i}" for i in range(65)])
+    issue = client(github_fake).get_repo(REPO).get_issue(7)
+    bodies = [c.body for c in issue.get_comments()]
+    assert bodies == [f"c{i}" for i in range(65)]
+    pages = [r for r in github_fake.calls("GET") if r.path.endswith("/comments")]
+    assert [r.query.get("page", ["1"])[0] for r in pages] == ["1", "2", "3"]
+
+
+def test_create_update_delete_comment_and_body_checks(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7)
+    issue = client(github_fake, enterprise=True).get_repo(REPO).get_issue(7)
+    comment = issue.create_comment("first")
+    comment.edit("second")
+    assert [c["body"] for c in github_fake.comments(REPO, 7)] == ["second"]
+    with pytest.raises(GithubException) as info:
+        issue.create_comment("x" * 65537)
+    assert info.value.status == 422
+    comment.delete()
+    assert github_fake.comments(REPO, 7) == []
+
+
+def test_bad_token_read_only_token_and_read_only_switch(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7)
+    with pytest.raises(GithubException) as info:
+        client(github_fake, token="wrong").get_repo(REPO).get_issue(7).create_comment("x")
+    assert info.value.status == 401
+    with pytest.raises(GithubException) as info:
+        client(github_fake, token=github_fake.readonly_token).get_repo(REPO).get_issue(7).create_comment("x")
+    assert info.value.status == 403
+    github_fake.read_only = True
+    with pytest.raises(GithubException):
+        client(github_fake).get_repo(REPO).get_issue(7).create_comment("x")
+    assert list(client(github_fake).get_repo(REPO).get_issue(7).get_comments()) == []  # reads still work
+
+
+def test_rate_limit_headers_then_recovery(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7)
+    github_fake.rate_limit(times=1, retry_after=3)
+    github_fake.rate_limit(times=1, reset_in=60, status=403)
+    issue = client(github_fake).get_repo(REPO).get_issue(7)
+    with pytest.raises(GithubException) as first:
+        list(issue.get_comments())
+    assert first.value.status == 429 and first.value.headers["retry-after"] == "3"
+    with pytest.raises(GithubException) as second:
+        list(issue.get_comments())
+    assert second.value.status == 403 and second.value.headers["x-ratelimit-remaining"] == "0"
+    assert list(issue.get_comments()) == []
+
+
+def test_issues_list_create_update_close(github_fake: FakeGitHub) -> None:
+    repo = client(github_fake).get_repo(REPO)
+    github_fake.add_pull_request(REPO, 1)
+    made = repo.create_issue(title="Drift in prod", body="details", labels=["deployforge-drift", "env:prod"])
+    assert made.number == 2
+    found = list(repo.get_issues(state="open", labels=["deployforge-drift"]))
+    assert [i.number for i in found] == [2]
+    made.edit(body="updated", state="closed", state_reason="completed")
+    assert list(repo.get_issues(state="open", labels=["deployforge-drift"])) == []
+    closed = github_fake.issues(REPO)[1]
+    assert closed["state"] == "closed" and closed["body"] == "updated"
+    with pytest.raises(GithubException) as info:
+        made.edit(state="gone")
+    assert info.value.status == 422
+
+
+def test_minimize_via_graphql(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7)
+    comment = client(github_fake).get_repo(REPO).get_issue(7).create_comment("old")
+    assert comment.minimize("OUTDATED") is True
+    assert github_fake.comments(REPO, 7)[0]["minimized"] == "OUTDATED"
+
+
+def test_control_endpoints(github_fake: FakeGitHub) -> None:
+    urllib.request.urlopen(
+        urllib.request.Request(
+            github_fake.url + "/_fake/pull_request",
+            data=json.dumps({"repo": REPO, "number": 3}).encode(),
+            method="POST",
+        )
+    ).read()
+    client(github_fake).get_repo(REPO).get_issue(3).create_comment("hi")
+    log = json.load(urllib.request.urlopen(github_fake.url + "/_fake/requests"))
+    assert [(e["method"], e["status"]) for e in log] == [("POST", 201)]
+    state = json.load(urllib.request.urlopen(github_fake.url + "/_fake/state"))
+    assert state[REPO]["comments"][0]["body"] == "hi"
