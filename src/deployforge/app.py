@@ -47,10 +47,12 @@ class Workspace:
     """One command's view of a project: its config, state backend, providers and audit log."""
 
     def __init__(self, options: Options, run_id: str | None = None):
-        from deployforge.audit import new_run_id
+        from deployforge.audit.trace import new_trace_id, parent_from
 
         self.options = options
-        self.run_id = run_id or new_run_id()
+        # the run id is the run's trace id, DF-TRC-XXXXXXXXXX (audit/trace.py)
+        self.run_id = run_id or new_trace_id()
+        self.parent_trace_id = parent_from(options.environ)
         self._providers: dict[str, Provider] = {}
         self.sandbox_warnings: tuple[str, ...] = ()
 
@@ -133,6 +135,16 @@ class Workspace:
             for service, count in (getattr(provider, "api_calls", None) or {}).items():
                 calls[service] = calls.get(service, 0) + count
         return calls
+
+    def api_calls_by_provider(self) -> dict[str, dict[str, int]]:
+        """API calls per provider kind (aws, google...), then per service."""
+        out: dict[str, dict[str, int]] = {}
+        for name, provider in self._providers.items():
+            kind = str(getattr(provider, "name", None) or name)
+            for service, count in (getattr(provider, "api_calls", None) or {}).items():
+                per = out.setdefault(kind, {})
+                per[service] = per.get(service, 0) + count
+        return out
 
 
 # -- use cases --------------------------------------------------------------
@@ -387,12 +399,21 @@ def audit_path(ws: Workspace) -> Path:
     return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
 
 
+def audit_log(ws: Workspace) -> Any:
+    """The audit log this project writes to: local (default), S3 with Object Lock, or GCS with retention.
+
+    The storage comes from the config's ``audit:`` section (``storage: local | s3 | gcs``, see
+    docs/audit.md); every string appended passes the secrets layer's masking hook.
+    """
+    from deployforge.audit.storage import open_log
+
+    return open_log(ws)
+
+
 def ensure_audit_writable(ws: Workspace) -> None:
     """Raise StateError (before anything changes) when this command's audit record could not be appended."""
     if ws.config.audit.enabled:
-        from deployforge.audit import AuditLog
-
-        AuditLog(audit_path(ws)).check_writable()
+        audit_log(ws).check_writable()
 
 
 def record_audit(
@@ -404,9 +425,12 @@ def record_audit(
     error: DeployForgeError | None,
     exit_code: int,
     started: float,
+    cpu_started: float | None = None,
+    steps: int | None = None,
 ) -> dict[str, Any] | None:
     """Append this command's record to the audit log. Never raises for a config that failed to load."""
-    from deployforge.audit import AuditLog, ci_context, peak_memory_mb
+    from deployforge.audit import ci_context, peak_memory_mb
+    from deployforge.audit.lineage import cpu_seconds, file_sha256, policy_bundle_hash
 
     try:
         enabled = ws.config.audit.enabled
@@ -417,27 +441,35 @@ def record_audit(
     if not enabled:
         return None
     fields: dict[str, Any] = {
+        "kind": "run",
         "run_id": ws.run_id,
+        "trace_id": ws.run_id,
+        "parent_trace_id": ws.parent_trace_id,
         "command": command,
         "argv": argv,
         "environment": environment,
         "context": ci_context(ws.options.environ),
         "config_path": ws.options.config,
         "config_hash": config_hash,
+        "config_file_sha256": file_sha256(ws.options.config),
         "plan_hash": plan_hash(result.plan) if result else None,
+        "policy_bundle_hash": policy_bundle_hash(result.policy) if result else None,
         "outcome": "ok" if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None) else "error",
         "exit_code": exit_code,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        "peak_memory_mb": peak_memory_mb(),
-        "api_calls": ws.api_calls(),
+        "cpu_ms": round((cpu_seconds() - cpu_started) * 1000, 1) if cpu_started is not None else None,
+        "peak_memory_mb": peak_memory_mb(include_children=True),
+        "api_calls": ws.api_calls_by_provider(),
     }
+    if steps is not None:
+        fields["steps"] = steps
     if result is not None and result.plan is not None:
         fields["changes"] = {k: v for k, v in result.plan.counts().items() if v}
     if result is not None and result.apply is not None:
         fields["apply"] = {k: v for k, v in result.apply.counts().items() if v}
     if error is not None:
         fields["error"] = error.message
-    return AuditLog(audit_path(ws)).append(fields)
+    return audit_log(ws).append(fields)
 
 
 def describe_exit(code: int) -> str:

@@ -118,15 +118,20 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
             config: str, environment: str | None, sandbox: bool, fmt: str, no_color: bool, **kwargs: Any
         ) -> None:
             from deployforge.app import Workspace, record_audit
+            from deployforge.audit.lineage import cpu_seconds
+            from deployforge.audit.trace import recording
 
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), cpu_seconds()
             parallelism = kwargs.get("parallelism") or 10
             ws = Workspace(_options(config, environment, sandbox, parallelism))
             style = _styler(_colour_enabled(no_color))
             holder: dict[str, Any] = {}
             error: DeployForgeError | None = None
+            _trace_header(ws, name, style)
+            recorder: Any = None
             try:
-                code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
+                with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
+                    code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
             except DeployForgeError as exc:
                 error, code = exc, exc.exit_code
                 _report_error(exc, fmt, ws.run_id)
@@ -141,6 +146,8 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
                     f"details were written to {where}",
                     err=True,
                 )
+            for problem in recorder.write_errors if recorder is not None else ():
+                click.echo(f"warning: audit step record not written: {problem}", err=True)
             try:
                 record_audit(
                     ws,
@@ -150,6 +157,8 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
                     error=error,
                     exit_code=code,
                     started=started,
+                    cpu_started=cpu_started,
+                    steps=len(recorder.steps) if recorder is not None else None,
                 )
             except DeployForgeError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc.message}", err=True)
@@ -176,6 +185,38 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
             payload["issues"] = [issue.to_json() for issue in exc.issues]
         _emit_json(payload)
     click.echo(exc.render(), err=True)
+
+
+class _StepLog:
+    """Opens the audit log on the first step (a command without steps never opens it twice)."""
+
+    def __init__(self, opener: Callable[[], Any]):
+        self._opener = opener
+        self._log: Any = None
+
+    def append(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        if self._log is None:
+            self._log = self._opener()
+        if self._log is False:  # audit disabled in the config
+            return None
+        result: dict[str, Any] = self._log.append(fields)
+        return result
+
+
+def _step_log(ws: Any) -> Any:
+    from deployforge.app import audit_log
+
+    try:
+        enabled = ws.config.audit.enabled
+    except DeployForgeError:
+        enabled = True
+    return audit_log(ws) if enabled else False
+
+
+def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+    """``trace DF-TRC-... · deployforge <command>`` on stderr, first thing every project command prints."""
+    parent = f" · parent {ws.parent_trace_id}" if ws.parent_trace_id else ""
+    click.echo(style(f"trace {ws.run_id} · deployforge {command}{parent}", dim=True), err=True)
 
 
 def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:

@@ -32,6 +32,11 @@ class RunResult:
     trace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the run id is the run's trace id (DF-TRC-...): every rendering of the result carries it
+        if self.trace_id is None and self.run_id.startswith("DF-TRC-"):
+            object.__setattr__(self, "trace_id", self.run_id)
+
     @property
     def ok(self) -> bool:
         return self.exit_code in (0,) or (self.command == "plan" and self.exit_code == 2 and not self.issues)
