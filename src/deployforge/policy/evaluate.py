@@ -1,0 +1,287 @@
+"""The policy use case: policies + inputs -> ``PolicyReport``.
+
+Front doors (``deployforge validate --policy``, ``plan``/``run`` through ``gate.check_plan``)
+call ``evaluate``; nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from deployforge.policy.inputs import InputDoc, InputProblem, expand_paths, read_inputs
+from deployforge.policy.model import Check, Finding, Outcome, PolicyReport, normalize_severity
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    policies: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    data: tuple[str, ...] = ()
+    fail_on_warn: bool = False
+
+
+def evaluate_paths(paths: Sequence[str], options: PolicyOptions) -> PolicyReport:
+    """Read the input files (files, folders, globs) and evaluate the policies against them."""
+    files, problems = expand_paths(list(paths))
+    docs, read_problems = read_inputs(files)
+    return evaluate(docs, options, problems + read_problems, inputs=files)
+
+
+def evaluate(
+    docs: Sequence[InputDoc],
+    options: PolicyOptions,
+    input_problems: Sequence[InputProblem] = (),
+    inputs: Sequence[str] = (),
+) -> PolicyReport:
+    from deployforge.policy.engine import Engine, evaluate_documents
+
+    started = time.perf_counter()
+    findings: list[Finding] = [
+        Finding("input", "high", Outcome.ERROR, p.message, p.file, p.line, remediation=p.hint) for p in input_problems
+    ]
+    policy_files, policy_missing = expand_paths(list(options.policies), suffixes=(".rego",))
+    for p in policy_missing:
+        findings.append(Finding("policy.load", "high", Outcome.ERROR, p.message, p.file, p.line, remediation=p.hint))
+    data_docs, data_problems = _read_data(options.data)
+    for p in data_problems:
+        findings.append(Finding("policy.data", "high", Outcome.ERROR, p.message, p.file, p.line, remediation=p.hint))
+    if not options.policies:
+        findings.append(
+            Finding(
+                "policy.load",
+                "high",
+                Outcome.ERROR,
+                "no policy given",
+                remediation="pass --policy FILE_OR_FOLDER (or list policies: in the config)",
+            )
+        )
+    engine = Engine.load(policy_files, data_docs)
+    for prob in engine.problems:
+        findings.append(
+            Finding(prob.rule_id, "high", Outcome.ERROR, prob.message, prob.file, prob.line, remediation=prob.hint)
+        )
+    selected = engine.select(options.namespaces, options.all_namespaces)
+    file_pkgs = [p for p in selected if not _per_resource(p)]
+    res_pkgs = [p for p in selected if _per_resource(p)]
+    checks: list[Check] = []
+
+    # per-file documents (conftest's shape)
+    compiled = engine.compile(file_pkgs, per_resource=False) if file_pkgs else None
+    if compiled is not None:
+        values = evaluate_documents(compiled, [d.document for d in docs])
+        for doc, value in zip(docs, values, strict=True):
+            findings.extend(_interpret(engine, compiled.slots, doc.document, value, doc, None, checks))
+
+    # per-resource documents (the product page's shape)
+    resources = [(doc, res) for doc in docs for res in doc.resources]
+    compiled_r = engine.compile(res_pkgs, per_resource=True) if res_pkgs else None
+    if compiled_r is not None:
+        values = evaluate_documents(compiled_r, [res.document for _doc, res in resources])
+        for (doc, res), value in zip(resources, values, strict=True):
+            findings.extend(_interpret(engine, compiled_r.slots, res.document, value, doc, res, checks))
+
+    return PolicyReport(
+        findings=tuple(findings),
+        checks=tuple(checks),
+        policies=tuple(policy_files),
+        inputs=tuple(dict.fromkeys(inputs or [d.file for d in docs])),
+        namespaces=tuple(selected),
+        fail_on_warn=options.fail_on_warn,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _per_resource(package: str) -> bool:
+    from deployforge.policy.engine import is_resource_package
+
+    return is_resource_package(package)
+
+
+def _read_data(paths: Sequence[str]) -> tuple[list[Any], list[InputProblem]]:
+    """--data files (JSON/YAML), merged into ``data`` like conftest does."""
+    files, problems = expand_paths(list(paths), suffixes=(".json", ".yaml", ".yml"))
+    docs, read_problems = read_inputs(files)
+    out = []
+    for d in docs:
+        if isinstance(d.document, dict):
+            out.append(d.document)
+        else:
+            problems.append(InputProblem(d.file, d.line, "a data file must hold an object at its top level"))
+    return out, problems + read_problems
+
+
+def _rule_kind(rule: str) -> str:
+    return rule.split("_", 1)[0]
+
+
+def _interpret(
+    engine: Any,
+    slots: dict[str, tuple[str, str]],
+    document: Any,
+    value: dict[str, Any] | None,
+    doc: InputDoc,
+    res: Any | None,
+    checks: list[Check],
+) -> list[Finding]:
+    out: list[Finding] = []
+    where_file = res.file if res is not None else doc.file
+    where_line = res.line if res is not None else doc.line
+    address = res.address if res is not None else None
+    target = f"{address} ({where_file})" if address else doc.label
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if value is None:  # the bundle raised: find which rule, one at a time
+        for _slot, (package, rule) in slots.items():
+            ok, v = engine.query_rule(document, package, rule)
+            if ok:
+                values[f"{package}\0{rule}"] = v
+            else:
+                errors[f"{package}\0{rule}"] = "the Rego engine raised an error evaluating this rule"
+    else:
+        for slot, (package, rule) in slots.items():
+            values[f"{package}\0{rule}"] = value.get(slot)
+
+    # exceptions: conftest's `exception contains rules` with rule-name suffixes
+    excepted: dict[str, set[str]] = {}
+    for key, v in values.items():
+        package, rule = key.split("\0")
+        if rule == "exception" and v:
+            names: set[str] = set()
+            for item in v if isinstance(v, list) else [v]:
+                if isinstance(item, list):
+                    names.update(str(x) for x in item)
+                elif isinstance(item, str):
+                    names.add(item)
+            excepted.setdefault(package, set()).update(names)
+
+    for key in list(values) + [k for k in errors if k not in values]:
+        package, rule = key.split("\0")
+        if rule == "exception":
+            continue
+        base_id = f"{package}.{rule}"
+        if key in errors:
+            file, line = engine.rule_file(package, rule)
+            out.append(
+                Finding(
+                    base_id,
+                    "high",
+                    Outcome.ERROR,
+                    f"{errors[key]} (input {target}); strict builtin errors are on, so a builtin given a bad "
+                    "argument or missing from the engine stops the rule instead of passing it",
+                    file=file or where_file,
+                    line=line,
+                    resource=address,
+                    namespace=package,
+                    rule=rule,
+                )
+            )
+            checks.append(Check(base_id, target, where_file, address))
+            continue
+        v = values[key]
+        if rule == "allow":
+            checks.append(Check(base_id, target, where_file, address))
+            if v is not True:
+                label = address or doc.label
+                out.append(
+                    Finding(
+                        base_id,
+                        "high",
+                        Outcome.FAILURE,
+                        f"{label} is not allowed by policy {package} (allow is {json.dumps(v)})",
+                        where_file,
+                        where_line,
+                        address,
+                        namespace=package,
+                        rule=rule,
+                    )
+                )
+            continue
+        kind = _rule_kind(rule)
+        outcome = Outcome.WARNING if kind == "warn" else Outcome.FAILURE
+        suffix = rule.split("_", 1)[1] if "_" in rule else ""
+        is_excepted = suffix in excepted.get(package, set()) or (not suffix and "" in excepted.get(package, set()))
+        if isinstance(v, dict):
+            if v:
+                file, line = engine.rule_file(package, rule)
+                out.append(
+                    Finding(
+                        base_id,
+                        "high",
+                        Outcome.ERROR,
+                        f"rule '{rule}' yields an object, not a set of messages (written as '{rule}[msg] {{...}}'?)",
+                        file,
+                        line,
+                        namespace=package,
+                        rule=rule,
+                        remediation=f"write '{rule} contains msg if {{ ... }}' (Rego v1, add 'import rego.v1')",
+                    )
+                )
+            checks.append(Check(base_id, target, where_file, address))
+            continue
+        items: list[Any]
+        if v is None or v is False:
+            items = []
+        elif isinstance(v, list):
+            items = v
+        else:
+            items = [v]
+        ids_here: set[str] = set()
+        for item in items:
+            meta: dict[str, Any] = {}
+            if isinstance(item, dict):
+                meta = {k: val for k, val in item.items() if k != "msg"}
+                message = str(item.get("msg", "")) or json.dumps(item, sort_keys=True)
+            elif item is True:
+                message = f"{rule} is true"
+            else:
+                message = str(item)
+            rule_id = str(meta.get("rule_id") or meta.get("id") or base_id)
+            finding_outcome = Outcome.EXCEPTION if is_excepted else outcome
+            res_addr = address or _meta_address(meta)
+            line = where_line
+            if res is None:
+                line, found = doc.line_for(message, res_addr or "")
+                res_addr = res_addr or found
+                if res_addr and not found:
+                    line, _ = doc.line_for(res_addr)
+            ids_here.add(rule_id)
+            out.append(
+                Finding(
+                    rule_id,
+                    normalize_severity(meta.get("severity"), outcome),
+                    finding_outcome,
+                    message,
+                    where_file,
+                    line,
+                    res_addr,
+                    remediation=_opt(meta.get("remediation") or meta.get("fix")),
+                    namespace=package,
+                    rule=rule,
+                    metadata=meta,
+                )
+            )
+        for rule_id in ids_here or {base_id}:
+            checks.append(Check(rule_id, target, where_file, address))
+    return [replace(f, subject=target) for f in out]
+
+
+def _meta_address(meta: dict[str, Any]) -> str | None:
+    for key in ("resource", "address"):
+        v = meta.get(key)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _opt(v: Any) -> str | None:
+    return str(v) if v else None
+
+
+def read_data_file(path: str) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

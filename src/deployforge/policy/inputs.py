@@ -1,0 +1,427 @@
+"""Turn files into the documents policies see as ``input``.
+
+Two shapes, both documented in docs/policies.md:
+
+- **per-file** (conftest's): one document per file (per YAML document in a multi-document file).
+  Terraform is reshaped the way conftest gives it: ``input.resource.<type>.<name>`` is an object of
+  the block's attributes, nested blocks are lists, ``input.provider.<name>`` is a list.
+- **per-resource** (the product page's ``production.rego``): one document per resource,
+  ``input.resource`` holding the resource's attributes plus ``region`` (resolved from its provider
+  block or DeployForge target) and ``tags`` (``{}`` when absent); ``input.type``, ``input.name``,
+  ``input.address``, ``input.file``, ``input.line`` say which resource it is.
+
+Reading a file never stops the others: a broken file becomes an ``InputProblem`` with its line.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INPUT_SUFFIXES = (".tf", ".tfvars", ".yaml", ".yml", ".json", ".hcl")
+
+
+@dataclass(frozen=True)
+class ResourceDoc:
+    address: str
+    file: str
+    line: int
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InputDoc:
+    file: str
+    kind: str  # terraform | yaml | json | deployforge | plan
+    document: Any
+    line: int = 1  # where this document starts (multi-document YAML)
+    index: int | None = None  # the document's position in a multi-document file
+    resources: tuple[ResourceDoc, ...] = ()
+    anchors: dict[str, int] = field(default_factory=dict, hash=False, compare=False)  # name -> line
+
+    @property
+    def label(self) -> str:
+        return f"{self.file}#{self.index}" if self.index is not None else self.file
+
+    def line_for(self, *texts: str) -> tuple[int, str | None]:
+        """The line (and resource address) a finding's message or metadata points at, if any."""
+        for res in self.resources:
+            for text in texts:
+                if text and re.search(rf"(?<![\w.-]){re.escape(res.address)}(?![\w-])", text):
+                    return res.line, res.address
+        for res in self.resources:
+            name = res.address.rsplit(".", 1)[-1]
+            for text in texts:
+                if text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                    return res.line, res.address
+        for name, line in self.anchors.items():
+            for text in texts:
+                if text and len(name) > 2 and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                    return line, None
+        return self.line, None
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    file: str
+    line: int
+    message: str
+    hint: str | None = None
+
+
+# -- finding the files ----------------------------------------------------------
+
+
+def expand_paths(
+    patterns: list[str] | tuple[str, ...], suffixes: tuple[str, ...] = INPUT_SUFFIXES
+) -> tuple[list[str], list[InputProblem]]:
+    """Files, folders (recursively, by suffix) and globs (quoted or already expanded by the shell)."""
+    files: list[str] = []
+    problems: list[InputProblem] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                problems.append(
+                    InputProblem(
+                        pattern, 0, f"no files match '{pattern}'", "check the pattern and the working directory"
+                    )
+                )
+            for match in matches:
+                files.extend(_expand_one(match, suffixes))
+            continue
+        path = Path(pattern)
+        if not path.exists():
+            problems.append(InputProblem(pattern, 0, f"'{pattern}' not found", "pass an existing file, folder or glob"))
+        elif path.is_dir():
+            found = _expand_one(pattern, suffixes)
+            if not found:
+                problems.append(
+                    InputProblem(pattern, 0, f"folder '{pattern}' holds no {'/'.join(suffixes)} files", None)
+                )
+            files.extend(found)
+        else:
+            files.append(pattern)
+    return list(dict.fromkeys(files)), problems
+
+
+def _expand_one(path: str, suffixes: tuple[str, ...]) -> list[str]:
+    if not os.path.isdir(path):
+        return [path]
+    out: list[str] = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(suffixes) and not n.startswith("."))
+    return out
+
+
+# -- reading --------------------------------------------------------------------
+
+
+def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
+    docs: list[InputDoc] = []
+    problems: list[InputProblem] = []
+    tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
+    parsed_tf: dict[str, dict[str, Any]] = {}
+    for f in tf_files:
+        try:
+            parsed_tf[f] = parse_hcl(Path(f).read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
+        except HclSyntaxError as exc:
+            problems.append(
+                InputProblem(f, exc.line, f"invalid HCL: {exc.message}", "fix the syntax; terraform fmt helps")
+            )
+    variables = _tf_variables(parsed_tf)
+    for f in files:
+        if f in tf_files:
+            if f in parsed_tf:
+                docs.append(terraform_doc(f, parsed_tf, variables))
+            continue
+        try:
+            text = Path(f).read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
+            continue
+        except UnicodeDecodeError:
+            problems.append(InputProblem(f, 0, "not a UTF-8 text file"))
+            continue
+        if f.endswith(".json"):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(InputProblem(f, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+                continue
+            docs.append(json_doc(f, data))
+        elif f.endswith((".yaml", ".yml")):
+            ydocs, problem = yaml_docs(f, text)
+            docs.extend(ydocs)
+            if problem:
+                problems.append(problem)
+        else:
+            problems.append(
+                InputProblem(
+                    f, 0, "unsupported input type", "policy inputs are .tf, .tfvars, .hcl, .yaml, .yml or .json"
+                )
+            )
+    return docs, problems
+
+
+class HclSyntaxError(Exception):
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    import hcl2
+
+    options = hcl2.SerializationOptions(
+        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+    )
+    try:
+        return dict(hcl2.loads(text, serialization_options=options))
+    except Exception as exc:  # lark's UnexpectedInput family and hcl2's own errors
+        line = int(getattr(exc, "line", 0) or 0)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = re.sub(r"\s*at line \d+, column \d+\.?$", "", first)
+        return _raise_hcl(first, line)
+
+
+def _raise_hcl(message: str, line: int) -> dict[str, Any]:
+    raise HclSyntaxError(message, line)
+
+
+_BLOCK_RE = re.compile(r'^\s*(resource|data|module|provider|variable)\s+"([^"]+)"(?:\s+"([^"]+)")?\s*\{', re.M)
+
+
+def _block_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for m in _BLOCK_RE.finditer(text):
+        kind, first, second = m.group(1), m.group(2), m.group(3)
+        line = text.count("\n", 0, m.start()) + 1 + (len(m.group(0)) - len(m.group(0).lstrip("\n")))
+        if kind == "resource" and second:
+            lines.setdefault(f"{first}.{second}", line)
+        elif kind == "data" and second:
+            lines.setdefault(f"data.{first}.{second}", line)
+        else:
+            lines.setdefault(f"{kind}.{first}", line)
+    return lines
+
+
+def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per folder: variable defaults, overridden by .tfvars values (for resolving ${var.x} in regions)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f, data in parsed.items():
+        folder = os.path.dirname(os.path.abspath(f))
+        values = out.setdefault(folder, {})
+        for block in data.get("variable", []) or []:
+            for name, body in (block or {}).items():
+                if isinstance(body, dict) and "default" in body:
+                    values.setdefault(name, body["default"])
+    for f, data in parsed.items():
+        if f.endswith(".tfvars"):
+            folder = os.path.dirname(os.path.abspath(f))
+            out.setdefault(folder, {}).update({k: v for k, v in data.items() if not isinstance(v, list | dict)})
+    return out
+
+
+_VAR_RE = re.compile(r"^\$\{var\.([A-Za-z0-9_-]+)\}$")
+
+
+def _resolve(value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        m = _VAR_RE.match(value)
+        if m and m.group(1) in variables:
+            return variables[m.group(1)]
+    return value
+
+
+def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[str, dict[str, Any]]) -> InputDoc:
+    data = parsed[path]
+    text = Path(path).read_text(encoding="utf-8")
+    lines = _block_lines(text)
+    folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
+    doc: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("resource", "data") and isinstance(value, list):
+            merged: dict[str, dict[str, Any]] = {}
+            for block in value:
+                for rtype, named in (block or {}).items():
+                    for name, body in (named or {}).items():
+                        merged.setdefault(rtype, {})[name] = body
+            doc[key] = merged
+        elif key in ("provider", "variable", "output", "module", "locals", "terraform") and isinstance(value, list):
+            merged_list: dict[str, list[Any]] = {}
+            if key in ("locals", "terraform"):
+                doc[key] = value
+                continue
+            for block in value:
+                for name, body in (block or {}).items():
+                    merged_list.setdefault(name, []).append(body)
+            doc[key] = merged_list
+        else:
+            doc[key] = value
+    # Providers of every .tf file in the same folder (Terraform merges a module's files).
+    folder = os.path.dirname(os.path.abspath(path))
+    providers: dict[str, dict[str, Any]] = {}
+    for f, other in parsed.items():
+        if os.path.dirname(os.path.abspath(f)) != folder:
+            continue
+        for block in other.get("provider", []) or []:
+            for pname, body in (block or {}).items():
+                if not isinstance(body, dict):
+                    continue
+                alias = body.get("alias")
+                providers.setdefault(f"{pname}.{alias}" if alias else pname, body)
+    resources = []
+    for rtype, named in (doc.get("resource") or {}).items():
+        for name, body in named.items():
+            attrs = dict(body) if isinstance(body, dict) else {}
+            address = f"{rtype}.{name}"
+            region = _resolve(attrs.get("region"), folder_vars)
+            if not region:
+                ref = attrs.get("provider")
+                pkey = ref[2:-1] if isinstance(ref, str) and ref.startswith("${") else ref
+                provider = providers.get(str(pkey)) if pkey else providers.get(rtype.split("_", 1)[0])
+                region = _resolve((provider or {}).get("region"), folder_vars)
+            attrs["region"] = region if isinstance(region, str) else None
+            tags = attrs.get("tags")
+            attrs["tags"] = tags if isinstance(tags, dict) else {}
+            line = lines.get(address, 1)
+            resources.append(
+                ResourceDoc(
+                    address,
+                    path,
+                    line,
+                    {
+                        "resource": attrs,
+                        "type": rtype,
+                        "name": name,
+                        "address": address,
+                        "file": path,
+                        "line": line,
+                        "kind": "terraform",
+                    },
+                )
+            )
+    return InputDoc(path, "terraform", doc, 1, None, tuple(resources), anchors=dict(lines))
+
+
+def json_doc(path: str, data: Any) -> InputDoc:
+    return InputDoc(path, "json", data, 1)
+
+
+def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None]:
+    """Each document of a (multi-document) YAML file on its own, with its first line."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs: list[InputDoc] = []
+    try:
+        nodes = list(yaml.compose_all(text, Loader=loader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        return [], InputProblem(path, line, f"invalid YAML: {problem}")
+    multi = len(nodes) > 1
+    for i, node in enumerate(nodes):
+        if node is None:
+            continue
+        try:
+            data = yaml.load(yaml.serialize(node), Loader=loader)
+        except yaml.YAMLError as exc:
+            return docs, InputProblem(path, node.start_mark.line + 1, f"invalid YAML: {exc}")
+        if data is None:
+            continue
+        anchors: dict[str, int] = {}
+        _anchor_lines(node, anchors, depth=0)
+        docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i if multi else None, anchors=anchors))
+    return docs, None
+
+
+def _anchor_lines(node: Any, out: dict[str, int], depth: int) -> None:
+    import yaml
+
+    if depth > 2 or not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            out.setdefault(str(key.value), key.start_mark.line + 1)
+            if key.value == "name" and isinstance(value, yaml.ScalarNode):
+                out.setdefault(str(value.value), value.start_mark.line + 1)
+        _anchor_lines(value, out, depth + 1)
+
+
+# -- DeployForge's own documents ---------------------------------------------------
+
+
+def config_docs(config: Any, plan: Any | None = None) -> list[InputDoc]:
+    """The config file (per-file: the YAML as written) and its resources (per-resource, with the
+    target's region); with a plan, the plan document and each resource's ``action``/``changes``."""
+    docs: list[InputDoc] = []
+    path = config.path
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        ydocs, _problem = yaml_docs(path, text)
+    except OSError:
+        ydocs = []
+    raw = ydocs[0].document if ydocs else {}
+    anchors = ydocs[0].anchors if ydocs else {}
+    planned = {rp.name: rp for rp in plan.resources} if plan is not None else {}
+    resources = []
+    for name, res in config.resources.items():
+        target = config.targets.get(res.target)
+        attrs = dict(res.properties)
+        attrs.setdefault("region", getattr(target, "region", None))
+        attrs["tags"] = dict(res.tags) or dict(attrs.get("tags") or {})
+        line = res.location.line if res.location else anchors.get(name, 1)
+        document: dict[str, Any] = {
+            "resource": attrs,
+            "type": res.type,
+            "name": name,
+            "address": res.address,
+            "target": res.target,
+            "provider": getattr(target, "provider", None),
+            "environment": config.environment,
+            "file": path,
+            "line": line,
+            "kind": "deployforge",
+        }
+        rp = planned.get(name)
+        if rp is not None:
+            document["action"] = rp.action.value
+            document["changes"] = [c.to_json() for c in rp.changes]
+        resources.append(ResourceDoc(res.address, path, line, document))
+    docs.append(
+        InputDoc(
+            path,
+            "deployforge",
+            {**raw, "environment": config.environment} if isinstance(raw, dict) else raw,
+            1,
+            None,
+            tuple(resources),
+            anchors=anchors,
+        )
+    )
+    if plan is not None:
+        plan_doc = plan.to_json()
+        docs.append(
+            InputDoc(
+                path,  # findings on the plan point at the config's resource blocks
+                "plan",
+                {**plan_doc, "kind": "plan"},
+                1,
+                None,
+                (),
+                anchors={res.address: res.line for res in resources},
+            )
+        )
+    return docs

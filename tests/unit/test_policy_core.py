@@ -1,0 +1,311 @@
+"""Policy core: inputs, conventions, guards, findings (regopy runs for real, in-process)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from deployforge.policy.evaluate import PolicyOptions, evaluate_paths
+from deployforge.policy.model import Outcome
+
+PRODUCTION = Path(__file__).resolve().parents[2] / "examples" / "policies" / "production.rego"
+
+TF = """\
+provider "aws" {
+  region = "us-west-2"
+}
+
+provider "aws" {
+  alias  = "tokyo"
+  region = "ap-northeast-1"
+}
+
+resource "aws_s3_bucket" "logs" {
+  bucket = "logs"
+  tags = {
+    owner = "team-a"
+  }
+}
+
+resource "aws_s3_bucket" "untagged" {
+  bucket = "untagged"
+}
+
+resource "aws_s3_bucket" "far" {
+  provider = aws.tokyo
+  bucket   = "far"
+  tags = {
+    owner = "team-b"
+  }
+}
+"""
+
+
+def write(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+def run(tmp_path: Path, inputs: list[str], policies: list[str], **kw) -> object:
+    return evaluate_paths(inputs, PolicyOptions(policies=tuple(policies), **kw))
+
+
+def test_product_policy_sees_one_resource_with_region_from_provider_and_reports_file_and_line(tmp_path):
+    tf = write(tmp_path, "main.tf", TF)
+    report = run(tmp_path, [tf], [str(PRODUCTION)])
+    failed = {(f.resource, f.file, f.line) for f in report.failures}
+    assert failed == {("aws_s3_bucket.untagged", tf, 17), ("aws_s3_bucket.far", tf, 21)}
+    assert report.failed and report.exit_code == 1
+    assert {c.target for c in report.checks} == {f"aws_s3_bucket.{n} ({tf})" for n in ("logs", "untagged", "far")}
+    assert all(f.severity == "high" and f.rule_id == "deployforge.policies.allow" for f in report.failures)
+
+
+def test_conftest_style_policy_on_terraform_shape_with_metadata_and_warnings(tmp_path):
+    tf = write(
+        tmp_path,
+        "infra/net.tf",
+        """\
+        resource "aws_security_group" "web" {
+          ingress {
+            from_port   = 22
+            to_port     = 22
+            cidr_blocks = ["0.0.0.0/0"]
+          }
+        }
+
+        resource "aws_alb_listener" "front" {
+          protocol = "HTTP"
+        }
+        """,
+    )
+    pol = write(
+        tmp_path,
+        "policy/net.rego",
+        """\
+        package main
+        import rego.v1
+
+        deny contains msg if {
+          some name
+          rule := input.resource.aws_security_group[name].ingress[_]
+          rule.from_port <= 22
+          rule.to_port >= 22
+          "0.0.0.0/0" in rule.cidr_blocks
+          msg := sprintf("aws_security_group.%s allows SSH from anywhere", [name])
+        }
+
+        warn_http contains {"msg": msg, "severity": "low", "rule_id": "NET-002", "remediation": "use HTTPS"} if {
+          some lb
+          input.resource.aws_alb_listener[lb].protocol == "HTTP"
+          msg := sprintf("ALB %v uses HTTP", [lb])
+        }
+        """,
+    )
+    report = run(tmp_path, [str(tmp_path / "infra")], [str(tmp_path / "policy")])
+    (deny,) = report.failures
+    assert (deny.rule_id, deny.line, deny.resource, deny.file) == ("main.deny", 1, "aws_security_group.web", tf)
+    (warn,) = report.warnings
+    assert (warn.rule_id, warn.severity, warn.remediation, warn.line) == ("NET-002", "low", "use HTTPS", 9)
+    assert report.exit_code == 1
+    report2 = run(tmp_path, [tf], [pol], fail_on_warn=True)
+    assert report2.failed
+
+
+def test_yaml_multi_document_and_json_each_document_on_its_own(tmp_path):
+    y = write(
+        tmp_path,
+        "k8s.yaml",
+        """\
+        kind: Deployment
+        metadata:
+          name: ok
+        ---
+        kind: Deployment
+        metadata:
+          name: root-runner
+        spec:
+          runAsRoot: true
+        """,
+    )
+    j = write(tmp_path, "svc.json", json.dumps({"kind": "Service", "public": True}))
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains msg if { input.spec.runAsRoot; msg := sprintf("%s runs as root", [input.metadata.name]) }
+        deny contains "public service" if { input.public }
+        """,
+    )
+    report = run(tmp_path, [y, j], [pol])
+    got = sorted((f.file, f.line, f.message) for f in report.failures)
+    assert got == [(y, 7, "root-runner runs as root"), (j, 1, "public service")]
+    assert {c.target for c in report.checks} == {f"{y}#0", f"{y}#1", j}
+
+
+def test_namespaces_default_glob_and_all(tmp_path):
+    j = write(tmp_path, "in.json", "{}")
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains "from main" if { true }
+        """,
+    )
+    other = write(
+        tmp_path,
+        "q.rego",
+        """\
+        package team.storage
+        import rego.v1
+        deny contains "from team.storage" if { true }
+        """,
+    )
+    msgs = lambda r: sorted(f.message for f in r.failures)  # noqa: E731
+    assert msgs(run(tmp_path, [j], [pol, other])) == ["from main"]
+    assert msgs(run(tmp_path, [j], [pol, other], namespaces=("team.*",))) == ["from team.storage"]
+    assert msgs(run(tmp_path, [j], [pol, other], all_namespaces=True)) == ["from main", "from team.storage"]
+
+
+def test_violation_suffix_exception_and_data(tmp_path):
+    j = write(tmp_path, "in.json", json.dumps({"name": "legacy", "size": 9}))
+    data = write(tmp_path, "data.yaml", "limits:\n  size: 5\n")
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        violation_size contains {"msg": "too big"} if { input.size > data.limits.size }
+        deny_name contains "legacy name" if { input.name == "legacy" }
+        exception contains rules if { input.name == "legacy"; rules := ["name"] }
+        """,
+    )
+    report = run(tmp_path, [j], [pol], data=(data,))
+    assert [(f.rule_id, f.outcome) for f in sorted(report.findings, key=lambda f: f.rule_id)] == [
+        ("main.deny_name", Outcome.EXCEPTION),
+        ("main.violation_size", Outcome.FAILURE),
+    ]
+
+
+def test_old_partial_set_syntax_is_refused_with_hint(tmp_path):
+    j = write(tmp_path, "in.json", json.dumps({"x": True}))
+    pol = write(
+        tmp_path,
+        "old.rego",
+        """\
+        package main
+
+        deny[msg] {
+          input.x
+          msg := "x is set"
+        }
+        """,
+    )
+    report = run(tmp_path, [j], [pol])
+    (err,) = report.errors
+    assert (err.file, err.line) == (pol, 3)
+    assert "deny contains msg if" in (err.remediation or "")
+    assert report.exit_code == 2
+
+
+def test_unsupported_builtin_is_an_error_not_a_pass(tmp_path):
+    j = write(tmp_path, "in.json", json.dumps({"ip": "10.1.2.3"}))
+    pol = write(
+        tmp_path,
+        "net.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains "private ip" if {
+          net.cidr_contains("10.0.0.0/8", input.ip)
+        }
+        """,
+    )
+    report = run(tmp_path, [j], [pol])
+    (err,) = report.errors
+    assert (err.file, err.line, err.outcome) == (pol, 4, Outcome.ERROR)
+    assert "net.cidr_contains" in err.message
+    assert report.exit_code == 2
+
+
+def test_runtime_builtin_error_is_reported_per_rule(tmp_path):
+    j = write(tmp_path, "in.json", json.dumps({"n": "not-a-number"}))
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains "big" if { to_number(input.n) > 3 }
+        deny_other contains "other" if { true }
+        """,
+    )
+    report = run(tmp_path, [j], [pol])
+    assert [f.rule_id for f in report.errors] == ["main.deny"]
+    assert [f.message for f in report.failures] == ["other"]
+
+
+def test_syntax_error_located_not_printed_and_other_policies_still_run(tmp_path, capfd):
+    j = write(tmp_path, "in.json", "{}")
+    bad = write(
+        tmp_path,
+        "bad.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains "x" if {
+          input.x ==
+        }
+        """,
+    )
+    good = write(
+        tmp_path,
+        "good.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains "always" if { true }
+        """,
+    )
+    report = run(tmp_path, [j], [bad, good])
+    out, _err = capfd.readouterr()
+    assert out == ""
+    (err,) = report.errors
+    assert (err.file, err.line) == (bad, 4) and "syntax error" in err.message
+    assert [f.message for f in report.failures] == ["always"]
+
+
+def test_bad_inputs_are_located_and_the_rest_still_evaluated(tmp_path):
+    good = write(tmp_path, "good.json", "{}")
+    badj = write(tmp_path, "bad.json", '{\n  "a": 1,\n}\n')
+    bady = write(tmp_path, "bad.yaml", "a: 1\nb: [\n")
+    badtf = write(tmp_path, "bad.tf", 'resource "a" "b" {\n  x =\n}\n')
+    pol = write(tmp_path, "p.rego", 'package main\nimport rego.v1\ndeny contains "seen" if { true }\n')
+    report = run(tmp_path, [good, badj, bady, badtf, str(tmp_path / "missing.tf"), str(tmp_path / "*.nothing")], [pol])
+    errs = {(Path(f.file).name, f.line) for f in report.errors}
+    assert errs == {("bad.json", 3), ("bad.yaml", 3), ("bad.tf", 2), ("missing.tf", 0), ("*.nothing", 0)}
+    assert [f.file for f in report.failures] == [good]
+    assert report.exit_code == 2
+
+
+def test_plain_string_and_boolean_results_and_message_objects_without_msg(tmp_path):
+    j = write(tmp_path, "in.json", "{}")
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        warn contains {"severity": "critical", "msg": "meta"} if { true }
+        """,
+    )
+    report = run(tmp_path, [j], [pol])
+    (w,) = report.warnings
+    assert (w.severity, w.message, w.metadata) == ("critical", "meta", {"severity": "critical"})
