@@ -1,0 +1,102 @@
+// The CLI's exit status -> the build result, with the reason in the log.
+import groovy.json.JsonOutput
+
+def cliExits = { Harness h, int status, Object doc ->
+    h.files['deployforge.yaml'] = 'x'
+    h.onSh = { Map call ->
+        if (call.script.contains(' --format json')) {
+            def m = call.script =~ />\s*'([^']+)'/
+            if (doc != null) {
+                h.files[m[0][1]] = doc instanceof String ? doc : JsonOutput.toJson(doc)
+            }
+            return status
+        }
+        return 0
+    }
+}
+
+test('exit 0: SUCCESS, and the log says why') { Harness h ->
+    cliExits(h, 0, [command: 'plan', plan: [summary: [create: 0]]])
+    def r = h.step('deployforgePlan', [docker: false])
+    assert r.result == 'SUCCESS' && r.outcome == 'success' && r.status == 0
+    assert h.currentBuild.result == null
+    assert h.log.contains('DeployForge: deployforge plan: no changes (exit 0) -> build result SUCCESS')
+}
+
+test('plan exit 2 with a plan: changes, SUCCESS by default, onChanges configurable') { Harness h ->
+    cliExits(h, 2, [command: 'plan', exit_code: 2, plan: [summary: [create: 3, update: 1, delete: 0, 'no-op': 4]]])
+    def r = h.step('deployforgePlan', [docker: false])
+    assert r.result == 'SUCCESS' && r.outcome == 'changes'
+    assert h.log.contains('DeployForge: deployforge plan found changes (3 to create, 1 to update) (exit 2); ' +
+        'onChanges maps this to SUCCESS -> build result SUCCESS')
+    assert h.currentBuild.result == null
+    def u = h.step('deployforgePlan', [docker: false, onChanges: 'UNSTABLE'])
+    assert u.result == 'UNSTABLE' && h.currentBuild.result == 'UNSTABLE'
+}
+
+test('drift exit 2: UNSTABLE by default, no error; onDrift FAILURE stops the build') { Harness h ->
+    cliExits(h, 2, [command: 'drift', exit_code: 2, drift: [records: []]])
+    def r = h.step('deployforgeDrift', [environment: 'prod', docker: false])
+    assert r.result == 'UNSTABLE' && r.outcome == 'drift'
+    assert h.currentBuild.result == 'UNSTABLE'
+    assert h.log.contains('DeployForge: deployforge drift detect found drift (exit 2); onDrift maps this to UNSTABLE -> build result UNSTABLE')
+    def e = h.failure { h.step('deployforgeDrift', [environment: 'prod', docker: false, onDrift: 'FAILURE']) }
+    assert e.message == 'deployforge drift detect found drift (exit 2); onDrift maps this to FAILURE'
+    assert h.currentBuild.result == 'FAILURE'
+}
+
+test('a build result is never improved: UNSTABLE after FAILURE stays FAILURE') { Harness h ->
+    cliExits(h, 2, [command: 'drift', drift: [:]])
+    h.currentBuild.result = 'FAILURE'
+    h.step('deployforgeDrift', [docker: false])
+    assert h.currentBuild.result == 'FAILURE'
+}
+
+test('exit 2 with an error document: bad input, FAILURE with the CLI message') { Harness h ->
+    cliExits(h, 2, [error: '2 problems in the configuration', exit_code: 2])
+    def e = h.failure { h.step('deployforgePlan', [docker: false]) }
+    assert e.message == 'deployforge plan: bad input (exit 2): 2 problems in the configuration'
+    assert h.currentBuild.result == 'FAILURE'
+    def d = h.failure { h.step('deployforgeDrift', [docker: false]) }  // drift's 2 is also input when it is an error
+    assert d.message.startsWith('deployforge drift detect: bad input (exit 2)')
+}
+
+test('exit 2 without any result document (click usage error): bad input') { Harness h ->
+    cliExits(h, 2, null)
+    def e = h.failure { h.step('deployforgeRun', [docker: false]) }
+    assert e.message == 'deployforge run: bad input (exit 2): no result document was written'
+}
+
+test('exit 1: FAILURE; policy failures follow onPolicyFailure') { Harness h ->
+    cliExits(h, 1, [error: 'another run holds the lock'])
+    def e = h.failure { h.step('deployforge', 'apply', [docker: false]) }
+    assert e.message == 'deployforge apply failed (exit 1): another run holds the lock'
+    def h2 = new Harness(h.root)
+    cliExits(h2, 1, [command: 'validate', exit_code: 1, policy: [findings: []]])
+    def p = h2.step('deployforgeValidate', [policy: 'p.rego', docker: false, onPolicyFailure: 'UNSTABLE'])
+    assert p.result == 'UNSTABLE' && p.outcome == 'policy'
+    def f = h2.failure { h2.step('deployforgeValidate', [policy: 'p.rego', docker: false]) }
+    assert f.message == 'deployforge validate: policy failures (exit 1); onPolicyFailure maps this to FAILURE'
+}
+
+test('exit 130: ABORTED') { Harness h ->
+    cliExits(h, 130, null)
+    def e = h.failure { h.step('deployforgeRun', [docker: false]) }
+    assert e.message.contains('interrupted (exit 130)')
+    assert h.currentBuild.result == 'ABORTED'
+}
+
+test('propagate: false returns the outcome instead of stopping the pipeline') { Harness h ->
+    cliExits(h, 1, [error: 'boom'])
+    def r = h.step('deployforgeRun', [docker: false, propagate: false])
+    assert r.result == 'FAILURE' && r.status == 1 && r.reason == 'deployforge run failed (exit 1): boom'
+    assert r.document == [error: 'boom']
+    assert h.currentBuild.result == 'FAILURE'
+    assert h.calls('error').isEmpty()
+}
+
+test('a damaged result document counts as none') { Harness h ->
+    cliExits(h, 2, '{"plan": ')
+    def e = h.failure { h.step('deployforgePlan', [docker: false]) }
+    assert e.message.contains('bad input (exit 2)')
+}
