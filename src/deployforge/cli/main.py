@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "validate": "deployforge.cli.project:validate",
     "plan": "deployforge.cli.project:plan",
     "apply": "deployforge.cli.project:apply",
+    "run": "deployforge.cli.deploy:run",
+    "deploy": "deployforge.cli.deploy:deploy",
     "state": "deployforge.cli.state:state",
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",

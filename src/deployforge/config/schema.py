@@ -223,11 +223,28 @@ _deploy = {
     "properties": {
         "strategy": {"type": "string"},
         "timeout": _duration,
-        "interval": _duration,
-        "failure_threshold": {"type": "integer", "minimum": 1},
-        "shifter": {"type": "object"},
-        "gates": {"type": "array", "items": {"type": "object"}},
-        "steps": {"type": "array", "items": {"type": "object"}},
+        "interval": {**_duration, "description": "Bake time per step (default 60s)."},
+        "check_interval": {**_duration, "description": "How often gates are checked during a bake (default 10s)."},
+        "failure_threshold": {"type": "integer", "minimum": 1, "description": "Failed checks before abort (3)."},
+        "shifter": {
+            "type": "object",
+            "description": "What moves traffic: type aws_alb_listener or aws_lambda_alias, target, and its settings.",
+            "properties": {"type": {"type": "string"}, "target": {"type": "string"}},
+            "required": ["type"],
+        },
+        "gates": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"enum": ["cloudwatch_alarm", "cloudwatch_metric", "http"]},
+                    "target": {"type": "string"},
+                },
+                "required": ["name", "type"],
+            },
+        },
+        "steps": {"type": "array", "items": {"type": "object", "minProperties": 1, "maxProperties": 1}},
     },
     "additionalProperties": False,
 }

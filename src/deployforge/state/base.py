@@ -106,9 +106,11 @@ class StateDocument:
     run_id: str = ""
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # the journal of a canary in progress (deploy/service.py); None when no canary is running
+    canary: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": STATE_VERSION,
             "environment": self.environment,
             "serial": self.serial,
@@ -118,6 +120,9 @@ class StateDocument:
             "resources": self.resources,
             "pending": self.pending,
         }
+        if self.canary is not None:
+            out["canary"] = self.canary
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StateDocument:
@@ -129,6 +134,7 @@ class StateDocument:
             run_id=data.get("run_id", ""),
             resources=dict(data.get("resources", {})),
             pending=list(data.get("pending", [])),
+            canary=data.get("canary") or None,
         )
 
 

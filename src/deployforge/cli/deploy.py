@@ -1,0 +1,277 @@
+"""`deployforge run` (validate -> plan -> policy gate -> deploy) and `deployforge deploy` (from a saved plan)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployforge.cli.common import (
+    CONTEXT,
+    _ci_run_url,
+    _emit_json,
+    _progress_header,
+    project_options,
+    run_project_command,
+)
+from deployforge.errors import UsageError
+
+
+def _timeout(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from deployforge.deploy.strategy import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}", hint="e.g. --timeout 1800 or --timeout 30m") from None
+    if seconds <= 0:
+        raise UsageError("--timeout must be more than 0")
+    return seconds
+
+
+def _deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    decorators = [
+        click.option(
+            "--evolve-strategy",
+            "--strategy",
+            "strategy",
+            metavar="NAME",
+            help="all-at-once, 5percent-step, canary-10pct-5m, linear-10pct-every-1m, Canary10Percent5Minutes, "
+            "Linear10PercentEvery1Minute, AllAtOnce, steps (default: deploy.strategy).",
+        ),
+        click.option("--timeout", metavar="DURATION", help="Overall deploy timeout: seconds or 30m (default 1h)."),
+        click.option(
+            "--confirm/--no-confirm",
+            default=False,
+            help="Approve a deploy to an environment that requires confirmation (in CI: --confirm).",
+        ),
+        click.option("--dry-run", is_flag=True, help="Print the compiled steps; change nothing."),
+        click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True),
+    ]
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    return fn
+
+
+def _render_event(style: Callable[..., str]) -> Callable[[str, dict[str, Any]], None]:
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "step":
+            left = payload["time_left"]
+            click.echo(
+                style(
+                    f"[step {payload['index']}/{payload['total']}] {payload['description']}  "
+                    f"(weight {payload['weight']}%, {left:.0f}s left)",
+                    dim=True,
+                ),
+                err=True,
+            )
+        elif kind == "weight":
+            w = payload["weights"]
+            click.echo(f"  weights read back: stable {w['stable']}% / canary {w['canary']}%", err=True)
+        elif kind == "gate":
+            r = payload["result"]
+            colour = "green" if r.passed else "red"
+            click.echo("  " + style(r.describe(), fg=colour), err=True)
+        elif kind == "hold":
+            click.echo(
+                style(
+                    f"  holding at {payload['weight']}%: {payload['failures']}/{payload['threshold']} failed checks",
+                    fg="yellow",
+                ),
+                err=True,
+            )
+        elif kind == "rollback":
+            click.echo(style(f"Rolling back: {payload['reason']}", fg="red"), err=True)
+        elif kind == "rolled_back":
+            w = payload["weights"]
+            click.echo(f"  weights read back: stable {w['stable']}% / canary {w['canary']}%", err=True)
+        elif kind == "rollback_failed":
+            click.echo(style(f"ROLLBACK FAILED: {payload['error']}", fg="red", bold=True), err=True)
+
+    return on_event
+
+
+def _callbacks(style: Callable[..., str]) -> Any:
+    from deployforge.deploy.service import Callbacks
+
+    def on_hook_start(spec: Any, target: str | None) -> None:
+        where = f" on {target}" if target else ""
+        click.echo(style(f"hook {spec.phase}: {spec.label}{where}", dim=True), err=True)
+
+    def on_hook_output(spec: Any, line: str) -> None:
+        click.echo(f"  | {line}", err=True)
+
+    return Callbacks(
+        on_event=_render_event(style),
+        on_hook_start=on_hook_start,
+        on_hook_output=on_hook_output,
+        on_message=lambda text: click.echo(text, err=True),
+    )
+
+
+def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
+    if fmt == "json":
+        _emit_json(result.to_json())
+        return
+    from deployforge.deploy.render import render_summary
+
+    click.echo(render_summary(result, style))
+
+
+def _execute(
+    ws: Any,
+    *,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    command: str,
+    plan_file: str | None,
+    strategy: str | None,
+    timeout: str | None,
+    confirm: bool,
+    dry_run: bool,
+) -> int:
+    import signal
+    import threading
+
+    from deployforge.deploy import service
+    from deployforge.deploy.strategy import render_steps
+
+    seconds = _timeout(timeout)
+    if dry_run:
+        result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
+        holder["result"] = result
+        if fmt == "json":
+            _emit_json(result.to_json())
+        else:
+            prepared = service.prepare(ws, strategy=strategy, timeout=seconds)
+            click.echo(render_steps(prepared.compiled))
+        return result.exit_code
+    _progress_header(ws, command, style)
+
+    def ask(the_plan: Any) -> bool:
+        if confirm:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"environment '{ws.config.environment}' requires confirmation, and there is no terminal to ask",
+                hint="review the plan, then pass --confirm (in CI: a manual approval step, then --confirm)",
+            )
+        from deployforge.render.console import render_plan
+
+        click.echo(render_plan(the_plan, style), err=True)
+        return click.confirm(f"\nDeploy to {ws.config.environment}?", default=False, err=True)
+
+    cancel = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        click.echo(style("\nStopping: sending traffic back to stable first.", fg="yellow"), err=True)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = service.run(
+            ws,
+            strategy=strategy,
+            timeout=seconds,
+            plan_file=plan_file,
+            confirm=ask,
+            cancel=cancel,
+            callbacks=_callbacks(style),
+            command=command,
+            ci_run_url=_ci_run_url(),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    holder["result"] = result
+    _print_result(result, fmt, style)
+    return result.exit_code
+
+
+@click.command(context_settings=CONTEXT)
+@project_options
+@_deploy_options
+@run_project_command("run")
+def run(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    strategy: str | None,
+    timeout: str | None,
+    confirm: bool,
+    dry_run: bool,
+    parallelism: int,
+) -> int:
+    """The whole pipeline: validate, plan, policy gate, then deploy with the canary strategy.
+
+    Traffic moves step by step through deploy.shifter while deploy.gates are checked; a failing
+    gate (at the failure threshold), the timeout or SIGINT/SIGTERM sends traffic back to stable.
+    """
+    return _execute(
+        ws,
+        fmt=fmt,
+        style=style,
+        holder=holder,
+        command="run",
+        plan_file=None,
+        strategy=strategy,
+        timeout=timeout,
+        confirm=confirm,
+        dry_run=dry_run,
+    )
+
+
+@click.command(context_settings=CONTEXT)
+@project_options
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+@click.option("--rollback", is_flag=True, help="Send an interrupted canary's traffic back to stable.")
+@_deploy_options
+@run_project_command("deploy")
+def deploy(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    plan_file: str | None,
+    rollback: bool,
+    strategy: str | None,
+    timeout: str | None,
+    confirm: bool,
+    dry_run: bool,
+    parallelism: int,
+) -> int:
+    """The deploy stage alone: apply PLAN_FILE (from `plan --out`) and run the canary.
+
+    With --rollback: send the traffic of an interrupted canary (killed hard) back to stable.
+    """
+    if rollback:
+        from deployforge.deploy import service
+
+        result = service.rollback(ws)
+        holder["result"] = result
+        if fmt == "json":
+            _emit_json(result.to_json())
+        else:
+            for message in result.messages:
+                click.echo(message)
+        return result.exit_code
+    return _execute(
+        ws,
+        fmt=fmt,
+        style=style,
+        holder=holder,
+        command="deploy",
+        plan_file=plan_file,
+        strategy=strategy,
+        timeout=timeout,
+        confirm=confirm,
+        dry_run=dry_run,
+    )

@@ -1,0 +1,90 @@
+"""Pure renderings of the deploy stage: the console summary and the JUnit suite (one case per gate check)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from deployforge.deploy.model import CanaryReport
+
+Style = Callable[..., str]
+
+
+def _plain(text: str, **_: Any) -> str:
+    return text
+
+
+def render_canary(report: CanaryReport, style: Style = _plain) -> str:
+    colour = "green" if report.ok else "red"
+    lines = [style(f"Canary {report.verdict}: {report.reason}", fg=colour, bold=True)]
+    lines.append(f"  strategy {report.strategy} on {report.shifter}, {report.duration_s:.1f}s")
+    for step in report.steps:
+        gates = ""
+        if step.gates:
+            failed = sum(1 for g in step.gates if not g.passed)
+            gates = f"; {len(step.gates)} gate checks" + (f", {failed} failed" if failed else "")
+        lines.append(f"  {step.index:>3}. {step.description}: {step.outcome} (weight {step.weight}%{gates})")
+    if report.failed_gate is not None:
+        lines.append(style(f"  failed gate: {report.failed_gate.describe()}", fg="red"))
+    if report.final_weights is not None:
+        w = report.final_weights
+        lines.append(f"  final weights (read back): stable {w.stable}% / canary {w.canary}%")
+    return "\n".join(lines)
+
+
+def render_summary(result: Any, style: Style = _plain) -> str:
+    from deployforge.render.console import render_apply
+
+    parts: list[str] = []
+    if result.apply is not None:
+        parts.append(render_apply(result.apply, style))
+    if result.canary is not None:
+        parts.append(render_canary(result.canary, style))
+    if result.hooks is not None and result.hooks.runs:
+        hook_lines = ["Hooks:"]
+        for run in result.hooks.runs:
+            colour = "green" if run.ok else "red"
+            hook_lines.append("  " + style(run.describe(), fg=colour))
+            if not run.ok:
+                hook_lines += [f"    | {line}" for line in run.output_tail[-10:]]
+        parts.append("\n".join(hook_lines))
+    parts += list(result.messages)
+    if result.extra.get("baseline"):
+        parts.append(f"Baseline {result.extra['baseline']} saved: drift detection compares live state with it.")
+    word = "succeeded" if result.exit_code == 0 else f"failed (exit {result.exit_code})"
+    parts.append(style(f"deployforge {result.command} {word}", fg="green" if result.exit_code == 0 else "red"))
+    return "\n".join(p for p in parts if p)
+
+
+def to_junit_suite(report: CanaryReport, *, environment: str | None = None) -> Any:
+    """One JUnit test case per gate evaluation (``render.junit``'s generic model)."""
+    from deployforge.render.junit import JUnitCase, JUnitOutcome, JUnitSuite
+
+    stage = environment or "deploy"
+    cases = []
+    counts: dict[tuple[str, int], int] = {}
+    for g in report.evaluations:
+        key = (g.gate, g.step)
+        counts[key] = counts.get(key, 0) + 1
+        name = f"{g.gate} :: step {g.step} at {g.weight}% #{counts[key]}"
+        failure = None
+        if not g.passed:
+            failure = JUnitOutcome(
+                message=f"{g.gate}: value {g.value}; expected {g.expected}",
+                text=g.detail,
+                type="gate_failed",
+            )
+        cases.append(
+            JUnitCase(
+                name=name,
+                classname=f"canary.{stage}",
+                time=g.duration_ms / 1000,
+                failure=failure,
+                properties=(("weight", str(g.weight)), ("value", str(g.value))),
+            )
+        )
+    return JUnitSuite(
+        name=f"canary {report.strategy}",
+        cases=tuple(cases),
+        properties=(("verdict", report.verdict), ("shifter", report.shifter)),
+    )

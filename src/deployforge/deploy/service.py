@@ -1,0 +1,483 @@
+"""The deploy use cases: ``run`` (validate -> plan -> policy gate -> deploy) and ``deploy`` (from a saved
+plan, or ``--rollback`` of an interrupted canary).
+
+Order of a run::
+
+    validate + compile the strategy (exit 2 on bad input, nothing touched)
+    refuse if a previous canary on this environment was interrupted (its journal is in state)
+    plan -> policy gate (deployforge.policy.gate.check_plan) -> confirmation (protected envs)
+    pre_deploy hooks (a failure aborts: nothing changed)
+    shifter + gate preflight (missing listener / alias / alarm: exit 2, no traffic moved)
+    apply the plan (app.apply: its own lock, state journal)
+    canary under the environment's lock; the canary journal is written into the state document
+    post_deploy hooks
+    success: baseline snapshot, post_success hooks / failure: on_failure hooks
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deployforge.deploy.gates import Gate, validate_gate
+from deployforge.deploy.model import CanaryReport, StepRecord
+from deployforge.deploy.shifters.base import ShifterContext, TrafficShifter, make_shifter, validate_settings
+from deployforge.deploy.strategy import CompiledStrategy, compile_strategy
+from deployforge.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    ConfigError,
+    ConfigIssue,
+    DeployForgeError,
+    Location,
+    StateError,
+    UsageError,
+)
+from deployforge.hooks import HookRun, HookSpec, HooksReport, parse_hooks, run_phase
+from deployforge.model.result import RunResult
+
+EXIT_INTERRUPTED = 130
+
+
+class InterruptedCanaryError(StateError):
+    """A previous canary on this environment was killed before it finished (its journal is in state)."""
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Everything checked before anything runs."""
+
+    compiled: CompiledStrategy
+    shifter_kind: str | None
+    shifter_target: str | None
+    shifter_settings: Mapping[str, Any]
+    gates: tuple[Mapping[str, Any], ...]
+    hooks: tuple[HookSpec, ...]
+
+
+@dataclass
+class Callbacks:
+    on_event: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None
+    on_hook_start: Callable[[HookSpec, str | None], None] | None = None
+    on_hook_output: Callable[[HookSpec, str], None] | None = None
+    on_message: Callable[[str], None] = lambda text: None
+
+
+def _locator(ws: Any) -> Callable[[tuple[Any, ...]], Location]:
+    from deployforge.config.load import read_config_text
+    from deployforge.config.yamlpos import load_yaml
+
+    try:
+        _, pos = load_yaml(read_config_text(ws.options.config), ws.options.config)
+    except DeployForgeError:
+        return lambda path: Location(ws.options.config)
+    return lambda path: pos.location(path)
+
+
+def prepare(ws: Any, *, strategy: str | None = None, timeout: float | None = None) -> DeployPlan:
+    """Check ``deploy:`` and ``hooks:`` and compile the strategy; ConfigError (exit 2) lists every problem."""
+    config = ws.config
+    deploy = dict(config.deploy or {})
+    locate = _locator(ws)
+    issues: list[ConfigIssue] = []
+    targets = {name: t.provider for name, t in config.targets.items()}
+    gates = tuple(deploy.get("gates") or ())
+    names = [str(g.get("name")) for g in gates]
+    for i, gate in enumerate(gates):
+        for sub, message in validate_gate(gate, targets):
+            path = ("deploy", "gates", i, *sub)
+            issues.append(ConfigIssue(message, locate(path), None, path))
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            issues.append(ConfigIssue(f"two gates are named '{name}'", locate(("deploy", "gates", i)), None, ()))
+        seen.add(name)
+    shifter = dict(deploy.get("shifter") or {})
+    kind = shifter.pop("type", None)
+    target = shifter.pop("target", None)
+    if shifter or kind:
+        if not kind:
+            issues.append(ConfigIssue("deploy.shifter needs a type", locate(("deploy", "shifter")), None, ()))
+        else:
+            for message in validate_settings(str(kind), shifter):
+                issues.append(ConfigIssue(message, locate(("deploy", "shifter")), None, ("deploy", "shifter")))
+        if not target:
+            issues.append(
+                ConfigIssue(
+                    "deploy.shifter needs a target",
+                    locate(("deploy", "shifter")),
+                    f"targets: {', '.join(sorted(targets))}",
+                    ("deploy", "shifter"),
+                )
+            )
+        elif target not in targets:
+            issues.append(
+                ConfigIssue(
+                    f"deploy.shifter names unknown target '{target}'",
+                    locate(("deploy", "shifter", "target")),
+                    f"targets: {', '.join(sorted(targets))}",
+                    ("deploy", "shifter", "target"),
+                )
+            )
+    try:
+        compiled = compile_strategy(deploy, strategy=strategy, timeout=timeout, gate_names=names, locate=locate)
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+        compiled = None
+    if compiled is not None and not kind and any(s.kind == "set_weight" for s in compiled.steps):
+        issues.append(
+            ConfigIssue(
+                f"strategy '{compiled.name}' shifts traffic, but deploy.shifter is not set",
+                locate(("deploy",)),
+                "add deploy.shifter (type: aws_alb_listener or aws_lambda_alias), or use --evolve-strategy all-at-once",
+                ("deploy",),
+            )
+        )
+    try:
+        hooks = tuple(parse_hooks(config.hooks))
+    except ValueError as exc:
+        issues.append(ConfigIssue(str(exc), locate(("hooks",)), None, ("hooks",)))
+        hooks = ()
+    if issues or compiled is None:
+        raise ConfigError(issues)
+    return DeployPlan(compiled, kind, target, shifter, gates, hooks)
+
+
+def build_shifter(ws: Any, kind: str, target: str, settings: Mapping[str, Any]) -> TrafficShifter:
+    provider = ws.provider(target)
+    t = ws.config.targets[target]
+    return make_shifter(kind, settings, ShifterContext(target, t.provider, provider, t.settings()))
+
+
+def build_gates(ws: Any, prepared: DeployPlan) -> dict[str, Gate]:
+    gates: dict[str, Gate] = {}
+    for g in prepared.gates:
+        client = boundary = None
+        if g["type"] in ("cloudwatch_alarm", "cloudwatch_metric"):
+            provider = ws.provider(g["target"])
+            client = provider.client("cloudwatch")
+            boundary = getattr(provider, "_boundary", None)
+        gates[str(g["name"])] = Gate(str(g["name"]), str(g["type"]), g, client, boundary)
+    return gates
+
+
+# -- the journal (in the state document, under the environment's lock) --------------------------------
+
+
+class Journal:
+    """Writes the canary journal into the environment's state document (the caller holds the lock)."""
+
+    def __init__(self, ws: Any, base: dict[str, Any]):
+        self.ws = ws
+        self.base = base
+
+    def write(self, entry: dict[str, Any] | None) -> None:
+        backend = self.ws.backend
+        state = self.ws.read_state()
+        state.canary = None if entry is None else {**self.base, **entry}
+        backend.write(state)
+
+
+def interrupted_journal(ws: Any) -> dict[str, Any] | None:
+    state = ws.read_state()
+    return getattr(state, "canary", None)
+
+
+def _refuse_if_interrupted(ws: Any) -> None:
+    entry = interrupted_journal(ws)
+    if entry:
+        env = ws.config.environment
+        raise InterruptedCanaryError(
+            f"a canary deploy on environment '{env}' (run {entry.get('run_id')}, pid {entry.get('pid')} on "
+            f"{entry.get('host')}) was interrupted at canary weight {entry.get('weight')}% "
+            f"({entry.get('status')}) and never finished; traffic may still be split",
+            hint=f"send traffic back to stable with: deployforge deploy --rollback -e {env}",
+        )
+
+
+# -- audit ----------------------------------------------------------------------------------------------
+
+
+def _audit_step(ws: Any) -> Callable[[StepRecord], None]:
+    from deployforge import app
+
+    if not ws.config.audit.enabled:
+        return lambda record: None
+    opener = getattr(app, "audit_log", None)
+    if opener is not None:
+        log = opener(ws)
+    else:
+        from deployforge.audit import AuditLog
+
+        log = AuditLog(app.audit_path(ws))
+
+    def record(step: StepRecord) -> None:
+        log.append(
+            {
+                "kind": "deploy.step",
+                "run_id": ws.run_id,
+                "environment": ws.config.environment,
+                "step": step.to_json(),
+            }
+        )
+
+    return record
+
+
+# -- use cases ----------------------------------------------------------------------------------------
+
+
+def _context(ws: Any, prepared: DeployPlan, **extra: str) -> dict[str, str]:
+    from deployforge.audit import ci_context
+
+    ctx = {
+        "DEPLOYFORGE_ENVIRONMENT": ws.config.environment,
+        "DEPLOYFORGE_RUN_ID": ws.run_id,
+        "DEPLOYFORGE_STRATEGY": prepared.compiled.name,
+        "DEPLOYFORGE_CONFIG": os.path.abspath(ws.options.config),
+    }
+    commit = ci_context(ws.options.environ).get("commit")
+    if commit:
+        ctx["DEPLOYFORGE_COMMIT"] = str(commit)
+    if ws.sandbox_endpoint:
+        ctx["DEPLOYFORGE_SANDBOX_ENDPOINT"] = ws.sandbox_endpoint
+    ctx.update(extra)
+    return ctx
+
+
+def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
+    return run_phase(
+        prepared.hooks,
+        phase,
+        context=_context(ws, prepared, **extra),
+        base_dir=str(ws.project_dir),
+        on_output=cb.on_hook_output,
+        on_start=cb.on_hook_start,
+    )
+
+
+def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
+    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    config = ws.config
+    return RunResult(
+        command,
+        config.environment,
+        ws.run_id,
+        EXIT_OK,
+        config.path,
+        config.config_hash,
+        extra={"dry_run": True, "deploy": prepared.compiled.to_json()},
+    )
+
+
+def run(
+    ws: Any,
+    *,
+    strategy: str | None = None,
+    timeout: float | None = None,
+    plan_file: str | None = None,
+    confirm: Callable[[Any], bool] | None = None,
+    cancel: threading.Event | None = None,
+    callbacks: Callbacks | None = None,
+    command: str = "run",
+    ci_run_url: str | None = None,
+) -> RunResult:
+    """validate -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> hooks -> baseline."""
+    from deployforge import app
+    from deployforge.state.base import LockInfo
+
+    cb = callbacks or Callbacks()
+    cancel = cancel or threading.Event()
+    config = ws.config
+    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    _refuse_if_interrupted(ws)
+    started = time.monotonic()
+
+    def result(code: int, **kw: Any) -> RunResult:
+        return RunResult(command, config.environment, ws.run_id, code, config.path, config.config_hash, **kw)
+
+    # plan and the policy gate
+    state = ws.read_state()
+    the_plan = app.read_plan_file(plan_file) if plan_file else app.compute_plan(ws, state)
+    policy = None
+    if config.policies:
+        try:
+            from deployforge.policy.gate import check_plan
+        except ImportError:
+            raise UsageError(
+                "the config has policies:, but this build has no policy engine (deployforge.policy.gate)",
+                hint="remove policies: or install a DeployForge release with the policy engine",
+            ) from None
+        policy = check_plan(config, the_plan)
+        if policy.failed:
+            cb.on_message("Policy gate failed: nothing was changed.")
+            return result(EXIT_FAILURE, plan=the_plan, policy=policy, messages=("policy gate failed",))
+
+    if confirm is not None and config.require_confirmation and not confirm(the_plan):
+        return result(EXIT_FAILURE, plan=the_plan, policy=policy, messages=("Deploy cancelled; nothing was changed.",))
+
+    hooks = HooksReport()
+    runs = _hooks(ws, prepared, "pre_deploy", cb)
+    hooks = hooks.plus(runs)
+    failed = [r for r in runs if not r.ok and not r.continue_on_error]
+    if failed:
+        reason = f"pre_deploy hook failed: {failed[0].describe()}"
+        hooks = hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason))
+        return result(
+            EXIT_FAILURE, plan=the_plan, policy=policy, hooks=hooks, messages=(reason, "Nothing was changed.")
+        )
+
+    # preflight before anything changes: shifter and alarm gates (exit 2 when missing)
+    shifter = None
+    if prepared.shifter_kind:
+        assert prepared.shifter_target
+        shifter = build_shifter(ws, prepared.shifter_kind, prepared.shifter_target, prepared.shifter_settings)
+        shifter.preflight()
+    gates = build_gates(ws, prepared)
+    for gate in gates.values():
+        gate.preflight()
+
+    # the infrastructure change (its own lock and state journal)
+    apply_result = app.apply(ws, plan_file=plan_file, confirm=lambda p: True, cancel=cancel, ci_run_url=ci_run_url)
+    if not apply_result.ok:
+        code = apply_result.exit_code
+        reason = "apply failed" if code != EXIT_INTERRUPTED else "interrupted during apply"
+        hooks = hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason))
+        return result(
+            code, plan=apply_result.plan, apply=apply_result.apply, policy=policy, hooks=hooks, messages=(reason,)
+        )
+
+    # the canary, under the environment's lock; the journal lives in the state document
+    report: CanaryReport | None = None
+    if shifter is not None:
+        backend = ws.backend
+        lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "deploy", ci_run_url))
+        try:
+            journal = Journal(
+                ws,
+                {
+                    "run_id": ws.run_id,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "strategy": prepared.compiled.name,
+                    "shifter": {
+                        "type": prepared.shifter_kind,
+                        "target": prepared.shifter_target,
+                        "settings": dict(prepared.shifter_settings),
+                    },
+                },
+            )
+            from deployforge.deploy.controller import Controller
+
+            controller = Controller(
+                prepared.compiled,
+                shifter,
+                gates,
+                cancel=cancel,
+                on_event=cb.on_event,
+                record=_audit_step(ws),
+                journal=journal.write,
+            )
+            report = controller.run()
+        finally:
+            backend.release_lock(lock)
+
+    ok = report is None or report.ok
+    verdict = report.verdict if report else "applied"
+    reason_text = report.reason if report else "applied"
+    hooks = hooks.plus(
+        _hooks(
+            ws,
+            prepared,
+            "post_deploy",
+            cb,
+            DEPLOYFORGE_VERDICT=verdict,
+            DEPLOYFORGE_FAILURE_REASON="" if ok else reason_text,
+        )
+    )
+    messages: list[str] = []
+    extra: dict[str, Any] = {"deploy": prepared.compiled.to_json(), "duration_s": round(time.monotonic() - started, 3)}
+    post_failed = hooks.failed("post_deploy")
+    if ok and not post_failed:
+        try:
+            extra["baseline"] = app.take_baseline(ws, ws.read_state()).id
+        except DeployForgeError as exc:
+            messages.append(f"warning: the baseline snapshot was not saved: {exc.message}")
+        hooks = hooks.plus(_hooks(ws, prepared, "post_success", cb, DEPLOYFORGE_VERDICT=verdict))
+        if hooks.failed("post_success"):
+            messages.append(f"post_success hook failed: {hooks.failed('post_success')[0].describe()}")
+            code = EXIT_FAILURE
+        else:
+            code = EXIT_OK
+    else:
+        reason = reason_text if not ok else f"post_deploy hook failed: {post_failed[0].describe()}"
+        messages.append(reason)
+        hooks = hooks.plus(
+            _hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_VERDICT=verdict, DEPLOYFORGE_FAILURE_REASON=reason)
+        )
+        for run_ in hooks.failed("on_failure"):
+            messages.append(f"also: {run_.describe()} (the deploy had already failed: {reason})")
+        code = EXIT_INTERRUPTED if report is not None and report.verdict == "interrupted" else EXIT_FAILURE
+    return result(
+        code,
+        plan=apply_result.plan,
+        apply=apply_result.apply,
+        policy=policy,
+        canary=report,
+        hooks=hooks,
+        messages=tuple(messages),
+        extra=extra,
+    )
+
+
+def rollback(ws: Any, *, command: str = "deploy") -> RunResult:
+    """Send an interrupted canary's traffic back to stable, using its journal; then clear the journal."""
+    from deployforge.state.base import LockInfo
+
+    config = ws.config
+    backend = ws.backend
+    lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "rollback"))
+    try:
+        entry = interrupted_journal(ws)
+        if not entry:
+            return RunResult(
+                command,
+                config.environment,
+                ws.run_id,
+                EXIT_OK,
+                config.path,
+                config.config_hash,
+                messages=(f"No interrupted canary on environment '{config.environment}': nothing to roll back.",),
+            )
+        spec = entry["shifter"]
+        if spec["target"] not in config.targets:
+            raise UsageError(
+                f"the interrupted canary used target '{spec['target']}', which the config no longer defines",
+                hint="restore the target in the config, roll back, then remove it",
+            )
+        shifter = build_shifter(ws, spec["type"], spec["target"], spec["settings"])
+        shifter.preflight()
+        weights = shifter.rollback()
+        state = ws.read_state()
+        state.canary = None
+        backend.write(state)
+    finally:
+        backend.release_lock(lock)
+    return RunResult(
+        command,
+        config.environment,
+        ws.run_id,
+        EXIT_OK,
+        config.path,
+        config.config_hash,
+        messages=(
+            f"Rolled back the canary of run {entry.get('run_id')} on {shifter.description}: "
+            f"stable {weights.stable}% / canary {weights.canary}%.",
+        ),
+        extra={"rollback": {"run_id": entry.get("run_id"), "weights": weights.to_json()}},
+    )

@@ -1,0 +1,274 @@
+"""Lifecycle hooks: commands run at ``pre_deploy``, ``post_deploy``, ``post_success``, ``on_failure``.
+
+Configuration (``hooks:``)::
+
+    - phase: pre_deploy
+      command: "scripts/db/migrate.sh"       # or a list: [flyway, migrate]
+      timeout: 300s
+      run_on: [aws_prod, gcp_analytics]       # once per listed target; once when absent
+      shell: false                            # default: no shell (the string is split like a shell would)
+      env: {KEY: value}
+      working_directory: .                    # relative to the config file
+      continue_on_error: false                # a failing hook of this phase does not fail the run
+
+Rules: no shell unless ``shell: true``; context arrives only as ``DEPLOYFORGE_*`` environment
+variables (never spliced into the command); a hook runs in its own process group and on timeout
+the whole group is killed (SIGTERM, then SIGKILL 2 s later); output is streamed line by line to
+the caller and its last lines are kept in the result.
+
+Phases: ``pre_deploy`` before anything changes (a failure aborts the deploy); ``post_deploy``
+after the traffic stage ended (promoted or rolled back); ``post_success`` after a successful
+deploy and its baseline; ``on_failure`` after any failure, once traffic is back on stable (its own
+failure is reported but never hides the original one). ``pre_plan`` runs before planning.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+PHASES = ("pre_plan", "pre_deploy", "post_deploy", "post_success", "on_failure")
+DEFAULT_TIMEOUT = 300.0
+TAIL_LINES = 40
+KILL_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    index: int
+    phase: str
+    command: str | tuple[str, ...]
+    timeout: float = DEFAULT_TIMEOUT
+    run_on: tuple[str, ...] = ()
+    shell: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str | None = None
+    continue_on_error: bool = False
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        text = self.command if isinstance(self.command, str) else " ".join(self.command)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """One execution of one hook (for one target). ``status``: ok | failed | timeout | error."""
+
+    name: str
+    phase: str
+    target: str | None
+    status: str
+    exit_code: int | None
+    duration_s: float
+    output_tail: tuple[str, ...] = ()
+    message: str = ""
+    continue_on_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "target": self.target,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 3),
+            "message": self.message,
+            "output_tail": list(self.output_tail),
+        }
+
+    def describe(self) -> str:
+        where = f" on {self.target}" if self.target else ""
+        text = f"hook {self.phase} '{self.name}'{where}: {self.status}"
+        if self.message:
+            text += f" ({self.message})"
+        return text
+
+
+@dataclass(frozen=True)
+class HooksReport:
+    runs: tuple[HookRun, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runs": [r.to_json() for r in self.runs]}
+
+    def failed(self, phase: str | None = None) -> list[HookRun]:
+        return [r for r in self.runs if not r.ok and not r.continue_on_error and (phase is None or r.phase == phase)]
+
+    def plus(self, runs: Sequence[HookRun]) -> HooksReport:
+        return HooksReport((*self.runs, *runs))
+
+
+def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[HookSpec]:
+    """The config's ``hooks:`` (already schema-checked) as HookSpecs. ValueError for a bad timeout."""
+    from deployforge.deploy.strategy import parse_duration
+
+    out = []
+    for i, h in enumerate(raw):
+        command = h["command"]
+        out.append(
+            HookSpec(
+                index=i,
+                phase=str(h["phase"]),
+                command=command if isinstance(command, str) else tuple(str(c) for c in command),
+                timeout=parse_duration(h["timeout"]) if h.get("timeout") is not None else DEFAULT_TIMEOUT,
+                run_on=tuple(h.get("run_on") or ()),
+                shell=bool(h.get("shell", False)),
+                env={str(k): str(v) for k, v in (h.get("env") or {}).items()},
+                working_directory=h.get("working_directory"),
+                continue_on_error=bool(h.get("continue_on_error", False)),
+                name=str(h.get("name") or ""),
+            )
+        )
+    return out
+
+
+def _argv(spec: HookSpec) -> list[str] | str:
+    if spec.shell:
+        return spec.command if isinstance(spec.command, str) else shlex.join(spec.command)
+    return shlex.split(spec.command) if isinstance(spec.command, str) else list(spec.command)
+
+
+def run_hook(
+    spec: HookSpec,
+    *,
+    context: Mapping[str, str],
+    base_dir: str,
+    target: str | None = None,
+    on_output: Callable[[HookSpec, str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> HookRun:
+    """Run one hook to completion or timeout; never raises for the hook's own failure."""
+    env = dict(os.environ if environ is None else environ)
+    env.update(spec.env)
+    env.update({k: v for k, v in context.items() if k.startswith("DEPLOYFORGE_")})
+    env["DEPLOYFORGE_PHASE"] = spec.phase
+    env["DEPLOYFORGE_HOOK"] = spec.label
+    if target:
+        env["DEPLOYFORGE_TARGET"] = target
+    cwd = os.path.join(base_dir, spec.working_directory) if spec.working_directory else base_dir
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    started = time.monotonic()
+    argv = _argv(spec)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            shell=spec.shell,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a timeout kills all of it
+        )
+    except OSError as exc:
+        return HookRun(
+            spec.label,
+            spec.phase,
+            target,
+            "error",
+            None,
+            time.monotonic() - started,
+            (),
+            f"cannot start: {exc.strerror or exc}",
+            spec.continue_on_error,
+        )
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            tail.append(line)
+            if on_output is not None:
+                on_output(spec, line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=spec.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    except BaseException:  # interrupted while waiting: leave no hook process behind
+        _kill_group(proc)
+        raise
+    reader.join(timeout=2)
+    duration = time.monotonic() - started
+    if timed_out:
+        return HookRun(
+            spec.label,
+            spec.phase,
+            target,
+            "timeout",
+            proc.returncode,
+            duration,
+            tuple(tail),
+            f"killed after the timeout of {spec.timeout:g}s",
+            spec.continue_on_error,
+        )
+    code = proc.returncode
+    status = "ok" if code == 0 else "failed"
+    message = "" if code == 0 else f"exit code {code}"
+    return HookRun(spec.label, spec.phase, target, status, code, duration, tuple(tail), message, spec.continue_on_error)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=grace)
+            # the leader is gone; make sure the rest of its group is too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_phase(
+    hooks: Sequence[HookSpec],
+    phase: str,
+    *,
+    context: Mapping[str, str],
+    base_dir: str,
+    on_output: Callable[[HookSpec, str], None] | None = None,
+    on_start: Callable[[HookSpec, str | None], None] | None = None,
+    stop_on_failure: bool = True,
+) -> list[HookRun]:
+    """Run every hook of ``phase`` in config order (once per ``run_on`` target).
+
+    With ``stop_on_failure`` the first failing hook (not ``continue_on_error``) ends the phase.
+    """
+    runs: list[HookRun] = []
+    for spec in hooks:
+        if spec.phase != phase:
+            continue
+        for target in spec.run_on or (None,):
+            if on_start is not None:
+                on_start(spec, target)
+            run = run_hook(spec, context=context, base_dir=base_dir, target=target, on_output=on_output)
+            runs.append(run)
+            if not run.ok and not spec.continue_on_error and stop_on_failure:
+                return runs
+    return runs
