@@ -64,7 +64,7 @@ def test_the_comment_markdown_renders_to_its_html_structure():
 
 
 def test_raw_html_outside_the_allow_list_is_shown_as_text():
-    body = render_body('hello <script>alert(1)</script> <img src=x onerror=alert(1)> <details open>x</details>\n')
+    body = render_body("hello <script>alert(1)</script> <img src=x onerror=alert(1)> <details open>x</details>\n")
     assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "<img" not in body and "&lt;img src=x onerror=alert(1)&gt;" in body
     assert "<details open>" in body
