@@ -1,0 +1,564 @@
+"""The GitHub Action entrypoint: environment -> settings -> the core (app.py) -> outputs.
+
+The runner starts the container with every input as ``INPUT_<NAME>`` (upper-cased, hyphens kept:
+``INPUT_GITHUB-TOKEN``), the workspace mounted and the working directory set. This module turns
+that world into ``Settings`` (a bad input is a clear ``::error::`` and exit 1, never a traceback),
+calls the same use cases as the CLI, and turns the ``RunResult`` back into the runner's world:
+step outputs, the job summary, annotations, JUnit/SARIF files, and one sticky PR comment.
+
+``INPUTS`` and ``OUTPUTS`` are the one list of the Action's interface: a test keeps action.yml and
+the README's table in agreement with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COMMANDS = ("validate", "plan", "run", "deploy", "drift")
+COMMENT_MODES = ("update", "new", "off")
+FAIL_ON = ("error", "policy", "drift", "changes", "never")
+PR_EVENTS = ("pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    default: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    description: str
+
+
+INPUTS: tuple[Input, ...] = (
+    Input("command", "plan", "What to run: validate, plan, run, deploy or drift."),
+    Input("config", "deployforge.yaml", "The config file, relative to working-directory."),
+    Input("pipeline", "", "Alias of config (the Jenkins steps' name); wins when set."),
+    Input("environment", "", "The environment of the config to use."),
+    Input("confirm", "false", "true: deploy/run only plan and ask for approval; false: apply without asking."),
+    Input("policy", "", "Rego policy file or folder checked before planning (passed as DEPLOYFORGE_POLICY)."),
+    Input("evolve-strategy", "", "Canary strategy for run/deploy, e.g. 5percent-step."),
+    Input("timeout", "1800", "Seconds before a deploy is stopped cleanly."),
+    Input("github-token", "${{ github.token }}", "Token for the PR comment; needs pull-requests: write."),
+    Input("comment-mode", "update", "update: one comment kept up to date; new: hide the old one, post anew; off."),
+    Input("junit-path", ".deployforge/reports/junit.xml", "Where to write the JUnit report (empty: none)."),
+    Input("sarif-path", ".deployforge/reports/deployforge.sarif", "Where to write SARIF (empty: none)."),
+    Input("plan-path", ".deployforge/reports/plan.json", "Where to save the plan (plan, run, deploy)."),
+    Input("fail-on", "error,policy", "Comma list of what fails the step: error, policy, drift, changes, never."),
+    Input("working-directory", ".", "Directory to run in, relative to the workspace."),
+    Input("sandbox", "false", "true: point every AWS target at the embedded emulator."),
+)
+
+OUTPUTS: tuple[Output, ...] = (
+    Output("result", "ok, changes, failed, needs-confirmation or drift."),
+    Output("changes", "Number of resources the plan changes."),
+    Output("destructive-changes", "Number of deletes and replacements in the plan."),
+    Output("drift-detected", "true when drift was found."),
+    Output("policy-failures", "Number of policy failures."),
+    Output("plan-path", "The saved plan (JSON)."),
+    Output("junit-path", "The JUnit report."),
+    Output("sarif-path", "The SARIF report."),
+    Output("comment-url", "The PR comment's URL (empty when none was written)."),
+    Output("run-id", "The DeployForge run id (audit log, traces)."),
+)
+
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+
+
+class ActionInputError(Exception):
+    """A bad input: reported as ::error:: with the input's name and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    command: str
+    config: str
+    environment: str | None
+    confirm: bool
+    policy: str
+    evolve_strategy: str
+    timeout: int
+    token: str
+    comment_mode: str
+    junit_path: str
+    sarif_path: str
+    plan_path: str
+    fail_on: frozenset[str]
+    working_directory: str
+    sandbox: bool
+    # the run's context
+    event_name: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    repository: str = ""
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    run_id: str = ""
+    sha: str = ""
+    workflow: str = ""
+    workspace: str = ""
+    runner_temp: str = ""
+
+    @property
+    def pr_number(self) -> int | None:
+        if self.event_name in PR_EVENTS:
+            number = (self.event.get("pull_request") or {}).get("number") or self.event.get("number")
+            return int(number) if number else None
+        if self.event_name == "issue_comment" and (self.event.get("issue") or {}).get("pull_request"):
+            return int(self.event["issue"]["number"])
+        return None
+
+    @property
+    def run_url(self) -> str | None:
+        if self.repository and self.run_id:
+            return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+        return None
+
+    @property
+    def commit(self) -> str:
+        head = ((self.event.get("pull_request") or {}).get("head") or {}).get("sha")
+        return str(head or self.sha)
+
+
+def get_input(env: Mapping[str, str], name: str) -> str:
+    """Like actions-toolkit's core.get_input: INPUT_ + upper-cased name, spaces to '_', hyphens kept."""
+    default = next(i.default for i in INPUTS if i.name == name)
+    raw = env.get(f"INPUT_{name.replace(' ', '_').upper()}")
+    if raw is None:
+        return "" if default.startswith("${{") else default
+    return raw.strip()
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    value = get_input(env, name)
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ActionInputError(f"input '{name}' must be true or false (YAML 1.2 core schema), not '{value}'")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = get_input(env, name).lower()
+    if value not in allowed:
+        import difflib
+
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ActionInputError(f"input '{name}' is '{value}'; use one of: {', '.join(allowed)}.{hint}")
+    return value
+
+
+def read_settings(env: Mapping[str, str]) -> Settings:
+    """Every input and the run's context, checked. Raises ActionInputError with a clear message."""
+    command = _choice(env, "command", COMMANDS)
+    comment_mode = _choice(env, "comment-mode", COMMENT_MODES)
+    timeout_text = get_input(env, "timeout")
+    if not timeout_text.isdigit() or int(timeout_text) <= 0:
+        raise ActionInputError(f"input 'timeout' must be a whole number of seconds above 0, not '{timeout_text}'")
+    fail_on = frozenset(x.strip().lower() for x in get_input(env, "fail-on").split(",") if x.strip())
+    unknown = sorted(fail_on - set(FAIL_ON))
+    if unknown:
+        raise ActionInputError(f"input 'fail-on' has {', '.join(unknown)}; use a comma list of: {', '.join(FAIL_ON)}")
+    event: dict[str, Any] = {}
+    event_path = env.get("GITHUB_EVENT_PATH")
+    if event_path:
+        try:
+            loaded = json.loads(Path(event_path).read_text(encoding="utf-8"))
+            event = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError) as exc:
+            raise ActionInputError(f"cannot read the event payload {event_path}: {exc}") from None
+    settings = Settings(
+        command=command,
+        config=get_input(env, "pipeline") or get_input(env, "config") or "deployforge.yaml",
+        environment=get_input(env, "environment") or None,
+        confirm=_bool(env, "confirm"),
+        policy=get_input(env, "policy"),
+        evolve_strategy=get_input(env, "evolve-strategy"),
+        timeout=int(timeout_text),
+        token=get_input(env, "github-token"),
+        comment_mode=comment_mode,
+        junit_path=get_input(env, "junit-path"),
+        sarif_path=get_input(env, "sarif-path"),
+        plan_path=get_input(env, "plan-path"),
+        fail_on=fail_on,
+        working_directory=get_input(env, "working-directory") or ".",
+        sandbox=_bool(env, "sandbox"),
+        event_name=env.get("GITHUB_EVENT_NAME", ""),
+        event=event,
+        repository=env.get("GITHUB_REPOSITORY", ""),
+        api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+        server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+        run_id=env.get("GITHUB_RUN_ID", ""),
+        sha=env.get("GITHUB_SHA", ""),
+        workflow=env.get("GITHUB_WORKFLOW", ""),
+        workspace=env.get("GITHUB_WORKSPACE", ""),
+        runner_temp=env.get("RUNNER_TEMP", ""),
+    )
+    if settings.pr_number and settings.comment_mode != "off" and not settings.token:
+        raise ActionInputError(
+            "input 'github-token' is empty, and a pull request comment was asked for; "
+            "pass github-token: ${{ github.token }} (with permissions: pull-requests: write) or set comment-mode: off"
+        )
+    return settings
+
+
+# -- running the core ----------------------------------------------------------------------------
+
+
+def _core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the core sees: the runner's, plus the inputs that have no Options field yet."""
+    out = {k: v for k, v in env.items() if not k.startswith("INPUT_")}  # the token stays out of the core
+    if settings.policy:
+        out["DEPLOYFORGE_POLICY"] = settings.policy
+    if settings.evolve_strategy:
+        out["DEPLOYFORGE_EVOLVE_STRATEGY"] = settings.evolve_strategy
+    out["DEPLOYFORGE_TIMEOUT"] = str(settings.timeout)
+    return out
+
+
+def run_core(settings: Settings, ws: Any) -> Any:
+    """Call the use case for the command; return its RunResult (DeployForgeError propagates)."""
+    import threading
+    from dataclasses import replace
+
+    from deployforge import app
+    from deployforge.errors import UsageError
+
+    if settings.command == "validate":
+        return app.validate(ws)
+    if settings.command == "plan":
+        return app.plan(ws, out=settings.plan_path or None)
+    if settings.command in ("run", "deploy"):
+        if settings.confirm:
+            result = app.plan(ws, out=settings.plan_path or None)
+            note = (
+                "confirm: true, so nothing was applied: review the plan, then approve the deployment "
+                "(an environment protection rule) or rerun with confirm: false."
+            )
+            return replace(result, command=settings.command, messages=(*result.messages, note), extra={"confirm": 1})
+        cancel = threading.Event()
+        timer = threading.Timer(settings.timeout, cancel.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            result = app.apply(ws, cancel=cancel, ci_run_url=settings.run_url)
+        finally:
+            timer.cancel()
+        if result.plan is not None and settings.plan_path:
+            app.write_plan_file(settings.plan_path, result.plan)
+        return replace(result, command=settings.command)
+    use_case = getattr(app, settings.command, None)  # drift: the drift package's use case, once it is in app
+    if use_case is None:
+        raise UsageError(
+            f"this build of DeployForge has no '{settings.command}' use case",
+            hint="use command: plan or deploy, or update the action's version",
+        )
+    return use_case(ws)
+
+
+def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
+    """What the run amounted to: the output values and whether the step fails (pure)."""
+    plan = result.plan
+    changed = plan.changed() if plan is not None else ()
+    destructive = sum(1 for r in changed if r.action.destructive)
+    policy = result.policy.to_json() if result.policy is not None else {}
+    policy_failures = int(policy.get("counts", {}).get("failures", 0)) + int(policy.get("counts", {}).get("errors", 0))
+    drift = result.drift.to_json() if result.drift is not None else {}
+    drifted = any("ignored" not in r and r.get("status") != "not_checked" for r in drift.get("records", []))
+    errored = not result.ok
+    if errored:
+        word = "failed"
+    elif result.extra.get("confirm"):
+        word = "needs-confirmation"
+    elif drifted:
+        word = "drift"
+    elif changed and result.apply is None:
+        word = "changes"
+    else:
+        word = "ok"
+    reasons = []
+    fail_on = settings.fail_on - {"never"} if "never" not in settings.fail_on else frozenset()
+    if "error" in fail_on and errored:
+        reasons.append(f"{result.command} failed (exit code {result.exit_code})")
+    if "policy" in fail_on and policy_failures:
+        reasons.append(f"{policy_failures} policy failure{'s' if policy_failures != 1 else ''}")
+    if "drift" in fail_on and drifted:
+        reasons.append("drift detected")
+    if "changes" in fail_on and changed and result.apply is None:
+        reasons.append(f"the plan has {len(changed)} change{'s' if len(changed) != 1 else ''}")
+    return {
+        "result": word,
+        "changes": len(changed),
+        "destructive": destructive,
+        "policy_failures": policy_failures,
+        "drifted": drifted,
+        "fail_reasons": reasons,
+    }
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+# Each stage owns its JUnit suite (one schema: render/junit.py); the Action combines those present.
+JUNIT_PRODUCERS = {
+    "policy": "deployforge.policy.report:to_junit_suite",
+    "canary": "deployforge.deploy.render:to_junit_suite",
+    "drift": "deployforge.drift.report:to_junit_suite",
+}
+SARIF_PRODUCER = "deployforge.policy.report:to_sarif"
+
+
+def _load(target: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def junit_suites(result: Any) -> list[Any]:
+    """JUnit suites of whatever sections are present, in a fixed order."""
+    suites: list[Any] = []
+    for name, producer in JUNIT_PRODUCERS.items():
+        section = getattr(result, name, None)
+        if section is not None:
+            made = _load(producer)(section)
+            suites += list(made) if isinstance(made, list | tuple) else [made]
+    return suites
+
+
+def write_reports(settings: Settings, result: Any) -> dict[str, str]:
+    """JUnit (every present section) and SARIF (policy findings); returns the paths written."""
+    from deployforge import __version__
+
+    written: dict[str, str] = {}
+    suites = junit_suites(result)
+    if settings.junit_path and suites:
+        from deployforge.render.junit import write_junit
+
+        write_junit(settings.junit_path, suites)
+        written["junit-path"] = settings.junit_path
+    if settings.sarif_path and result.policy is not None:
+        from deployforge.render.sarif import write_sarif
+
+        base = settings.workspace or os.getcwd()
+        write_sarif(settings.sarif_path, _load(SARIF_PRODUCER)(result.policy, __version__, base))
+        written["sarif-path"] = settings.sarif_path
+    return written
+
+
+def _relative(file: str | None, settings: Settings) -> str | None:
+    """Annotation paths are relative to the repository root (the workspace)."""
+    if not file:
+        return None
+    path = Path(file)
+    base = Path(settings.workspace or os.getcwd()).resolve()
+    try:
+        return str((path if path.is_absolute() else Path.cwd() / path).resolve().relative_to(base))
+    except ValueError:
+        return file
+
+
+# -- the entrypoint ------------------------------------------------------------------------------
+
+
+def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
+    started = time.monotonic()
+    environ = dict(os.environ if env is None else env)
+    if sink is None:
+        if environ.get("GITHUB_ACTIONS") == "true":
+            from deployforge.ci.github import GitHubSink
+
+            sink = GitHubSink()
+        else:
+            from deployforge.ci.local import LocalSink
+
+            sink = LocalSink(environ)
+    from deployforge import __version__
+
+    sink.info(f"DeployForge {__version__} action: {environ.get('INPUT_COMMAND') or 'plan'}")
+    try:
+        settings = read_settings(environ)
+    except ActionInputError as exc:
+        sink.annotate("error", str(exc), title="DeployForge input")
+        return 1
+    if settings.token:
+        sink.mask(settings.token)
+    masking: Any = None
+    try:
+        from deployforge.secrets import masking  # every secret the core resolves gets ::add-mask::
+    except ImportError:  # a build without the secrets layer resolves no secrets
+        pass
+    if masking is not None:
+        for value in masking.values():
+            sink.mask(value)
+        masking.on_register(sink.mask)
+    return _run(settings, environ, sink, started)
+
+
+def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
+    from deployforge.app import Options, Workspace, record_audit
+    from deployforge.errors import DeployForgeError
+    from deployforge.model.result import RunResult
+    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment
+    from deployforge.render.summary import render_summary
+
+    base = Path(settings.workspace) if settings.workspace else Path.cwd()
+    workdir = (base / settings.working_directory).resolve()
+    if not workdir.is_dir():
+        sink.annotate("error", f"input 'working-directory' is '{settings.working_directory}', which does not exist")
+        return 1
+    os.chdir(workdir)
+    if settings.runner_temp and Path(settings.runner_temp).is_dir():
+        import tempfile
+
+        tempfile.tempdir = settings.runner_temp
+    if not Path(settings.config).is_file():
+        sink.annotate(
+            "error",
+            f"config file '{settings.config}' not found in {workdir}; set the 'config' input "
+            "(relative to working-directory)",
+            title="DeployForge input",
+        )
+        return 1
+    options = Options(
+        config=settings.config,
+        environment=settings.environment,
+        sandbox=settings.sandbox,
+        environ=_core_environ(settings, environ),
+    )
+    ws = Workspace(options)
+    error: DeployForgeError | None = None
+    result: RunResult | None = None
+    sink.start_group(f"deployforge {settings.command}")
+    try:
+        result = run_core(settings, ws)
+    except DeployForgeError as exc:
+        error = exc
+        issues = tuple(getattr(exc, "issues", ()))
+        result = RunResult(
+            settings.command,
+            settings.environment,
+            ws.run_id,
+            exc.exit_code,
+            issues=issues,
+            messages=() if issues else (exc.message + (f" (hint: {exc.hint})" if exc.hint else ""),),
+        )
+        if not issues:
+            loc = exc.location
+            sink.annotate(
+                "error",
+                exc.message + (f" (hint: {exc.hint})" if exc.hint else ""),
+                title="DeployForge",
+                file=_relative(loc.file, settings) if loc else None,
+                line=(loc.line or None) if loc else None,
+                column=(loc.column or None) if loc else None,
+            )
+    finally:
+        sink.end_group()
+    assert result is not None
+    for note in annotations_for(result):
+        sink.annotate(
+            note.level,
+            note.message,
+            title=note.title,
+            file=_relative(note.file, settings),
+            line=note.line,
+            column=note.column,
+        )
+    summary_file = ".deployforge/reports/summary.md"
+    ctx = RenderContext(
+        workflow=settings.workflow,
+        run_url=settings.run_url,
+        commit=settings.commit or None,
+        summary_url=settings.run_url,
+        artifact=summary_file,
+        repository=settings.repository,
+        server_url=settings.server_url,
+    )
+    summary = render_summary(result, ctx)
+    Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(summary_file).write_text(summary, encoding="utf-8")
+    sink.write_summary(summary)
+    try:
+        written = write_reports(settings, result)
+    except (OSError, DeployForgeError) as exc:
+        sink.annotate("warning", f"the JUnit/SARIF reports could not be written: {exc}")
+        written = {}
+    comment_url = ""
+    number = settings.pr_number
+    if settings.comment_mode != "off" and number and settings.repository:
+        from deployforge.ci.github import StickyComment
+
+        body = render_comment(result, ctx)
+        publisher = StickyComment(
+            settings.api_url,
+            settings.token,
+            settings.repository,
+            max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+        )
+        done = publisher.upsert(number, marker(settings.workflow, result.environment), body, settings.comment_mode)
+        if done.status == "degraded":
+            sink.annotate("warning", f"{done.warning}; the report is in the job summary instead", title="PR comment")
+        else:
+            comment_url = done.url or ""
+            sink.info(f"PR comment {done.status}: {comment_url} ({done.calls} API calls)")
+    elif settings.comment_mode != "off" and not number:
+        sink.info(f"no pull request in a '{settings.event_name or 'local'}' event: the job summary holds the report")
+    outcome = outcome_of(settings, result)
+    outputs = {
+        "result": outcome["result"],
+        "changes": str(outcome["changes"]),
+        "destructive-changes": str(outcome["destructive"]),
+        "drift-detected": "true" if outcome["drifted"] else "false",
+        "policy-failures": str(outcome["policy_failures"]),
+        "plan-path": settings.plan_path if settings.plan_path and Path(settings.plan_path).is_file() else "",
+        "junit-path": written.get("junit-path", ""),
+        "sarif-path": written.get("sarif-path", ""),
+        "comment-url": comment_url,
+        "run-id": ws.run_id,
+    }
+    for name, value in outputs.items():
+        sink.set_output(name, value)
+    try:
+        record_audit(
+            ws,
+            command=f"action:{settings.command}",
+            argv=[],
+            result=result,
+            error=error,
+            exit_code=result.exit_code,
+            started=started,
+        )
+    except (DeployForgeError, OSError) as exc:
+        sink.annotate("warning", f"the audit record could not be written: {exc}")
+    if outcome["fail_reasons"]:
+        sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
+        return 1
+    return 0
+
+
+def entrypoint() -> None:
+    """The container's ENTRYPOINT (``python -m deployforge.action``): never a traceback."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a DeployForge bug: one line, no traceback
+        print(f"::error title=DeployForge internal error::{type(exc).__name__}: {exc}", flush=True)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,70 @@
+"""The local stand-in for the GitHub Actions sink: run the Action's entrypoint off CI.
+
+Outputs are printed as ``name=value`` lines (multi-line values JSON-encoded), annotations as
+``level: file:line: message``, and the job summary goes to ``$DEPLOYFORGE_SUMMARY`` when set.
+Secrets are never printed: ``mask`` only records them so later text can be masked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+
+class LocalSink:
+    def __init__(self, environ: Mapping[str, str], stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+        self.summary_path = environ.get("DEPLOYFORGE_SUMMARY") or None
+        self.outputs: dict[str, str] = {}
+        self.secrets: set[str] = set()
+
+    def _masked(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def info(self, message: str) -> None:
+        print(self._masked(message), file=self.stream, flush=True)
+
+    def set_output(self, name: str, value: str) -> None:
+        self.outputs[name] = value
+        shown = json.dumps(value) if "\n" in value else value
+        print(self._masked(f"{name}={shown}"), file=self.stream)
+
+    def annotate(
+        self,
+        level: str,
+        message: str,
+        *,
+        title: str = "",
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        where = ":".join(str(x) for x in (file, line, column) if x) if file else ""
+        text = f"{level}: {where + ': ' if where else ''}{title + ': ' if title else ''}{message}"
+        print(self._masked(text), file=self.stream)
+
+    def mask(self, value: str) -> None:
+        if value:
+            self.secrets.add(value)
+
+    def write_summary(self, markdown: str) -> bool:
+        if not self.summary_path:
+            return False
+        with open(self.summary_path, "a", encoding="utf-8") as fh:
+            fh.write(self._masked(markdown))
+        return True
+
+    def start_group(self, name: str) -> None:
+        print(f"--- {name}", file=self.stream)
+
+    def end_group(self) -> None:
+        pass
+
+    @property
+    def summary_file(self) -> Path | None:
+        return Path(self.summary_path) if self.summary_path else None

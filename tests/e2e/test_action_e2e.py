@@ -1,0 +1,256 @@
+"""The Action's entrypoint end to end: a subprocess started the way the runner starts the container
+(INPUT_* with hyphens kept, GITHUB_* context, a pull_request event payload, temp GITHUB_OUTPUT and
+GITHUB_STEP_SUMMARY files), against moto's server and the fake GitHub REST server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.github import FakeGitHub, github_fake_fixture, github_fake_server_fixture  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = "octo/infra"
+PR = 42
+
+CONFIG = """\
+version: 1
+name: action-e2e
+targets:
+  aws_main:
+    provider: aws
+    region: us-east-1
+    endpoint_url: {endpoint}
+environments:
+  staging:
+    description: Staging
+resources:
+  artifacts:
+    type: aws_s3_bucket
+    properties:
+      bucket: {prefix}-artifacts
+      versioning: true
+  logs:
+    type: aws_s3_bucket
+    properties:
+      bucket: {prefix}-logs
+"""
+
+
+def pull_request_event(number: int = PR) -> dict[str, object]:
+    """The parts of a real pull_request payload the entrypoint reads (shape as GitHub sends it)."""
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "state": "open",
+            "head": {"ref": "feature/x", "sha": "9f2c1e0b7a6d5c4b3a2910fedcba987654321000"},
+            "base": {"ref": "main", "sha": "1111111111111111111111111111111111111111"},
+            "user": {"login": "dev"},
+        },
+        "repository": {"full_name": REPO, "name": "infra", "owner": {"login": "octo"}},
+        "sender": {"login": "dev"},
+    }
+
+
+class Runner:
+    def __init__(self, tmp: Path, fake: FakeGitHub, endpoint: str):
+        self.workspace = tmp / "workspace"
+        self.workspace.mkdir()
+        self.tmp = tmp
+        self.fake = fake
+        self.endpoint = endpoint
+        prefix = "df" + re.sub(r"[^a-z0-9]", "", tmp.name.lower())[-20:]
+        (self.workspace / "deployforge.yaml").write_text(CONFIG.format(endpoint=endpoint, prefix=prefix))
+        self.runs = 0
+
+    def run(self, event_name: str = "pull_request", event: dict[str, object] | None = None, **inputs: str):
+        self.runs += 1
+        out = self.tmp / f"output-{self.runs}.txt"
+        summary = self.tmp / f"summary-{self.runs}.md"
+        out.touch()
+        summary.touch()
+        event_path = self.tmp / f"event-{self.runs}.json"
+        event_path.write_text(json.dumps(event if event is not None else pull_request_event()))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "DEPLOYFORGE_"))}
+        env.update(
+            PYTHONPATH=str(ROOT / "src"),
+            GITHUB_ACTIONS="true",
+            GITHUB_EVENT_NAME=event_name,
+            GITHUB_EVENT_PATH=str(event_path),
+            GITHUB_REPOSITORY=REPO,
+            GITHUB_API_URL=self.fake.api_url_enterprise,  # GitHub Enterprise layout (/api/v3)
+            GITHUB_SERVER_URL="https://github.example.com",
+            GITHUB_RUN_ID="777",
+            GITHUB_SHA="abcdef0123456789abcdef0123456789abcdef01",
+            GITHUB_WORKFLOW="pr",
+            GITHUB_WORKSPACE=str(self.workspace),
+            GITHUB_OUTPUT=str(out),
+            GITHUB_STEP_SUMMARY=str(summary),
+            RUNNER_TEMP=str(self.tmp),
+            DEPLOYFORGE_GITHUB_MAX_WAIT="5",
+        )
+        defaults = {"command": "plan", "environment": "staging", "github-token": self.fake.token}
+        for name, value in (defaults | inputs).items():
+            env[f"INPUT_{name.upper()}"] = value  # hyphens kept, as the runner sets them
+        proc = subprocess.run(
+            [sys.executable, "-m", "deployforge.action"],
+            cwd=self.workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return proc, parse_outputs(out.read_text()), summary.read_text()
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """Read GITHUB_OUTPUT the way the runner does (name<<DELIMITER ... DELIMITER)."""
+    outputs: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        name, _, delimiter = lines[i].partition("<<")
+        assert delimiter, f"not heredoc syntax: {lines[i]!r}"
+        end = lines.index(delimiter, i + 1)
+        outputs[name] = "\n".join(lines[i + 1 : end])
+        i = end + 1
+    return outputs
+
+
+@pytest.fixture
+def runner(tmp_path: Path, github_fake: FakeGitHub, moto_endpoint: str) -> Runner:
+    github_fake.add_pull_request(REPO, PR)
+    return Runner(tmp_path, github_fake, moto_endpoint)
+
+
+def test_first_run_creates_the_comment_second_updates_it(runner: Runner) -> None:
+    fake = runner.fake
+    fake.seed_comments(REPO, PR, ["LGTM", "please add tags"])
+    proc, outputs, summary = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    comments = [c for c in fake.comments(REPO, PR) if c["user"]["type"] == "Bot"]
+    assert len(comments) == 1
+    first = comments[0]
+    assert first["body"].startswith('<!-- deployforge:comment workflow="pr" environment="staging" -->')
+    assert "2 to create" in first["body"]
+    assert outputs["comment-url"] == first["html_url"]
+    assert outputs["result"] == "changes" and outputs["changes"] == "2" and outputs["drift-detected"] == "false"
+    assert outputs["run-id"].startswith("DF-")
+    assert json.loads((runner.workspace / outputs["plan-path"]).read_text())["environment"] == "staging"
+    assert "DeployForge plan" in summary and "2 to create" in summary
+    assert f"::add-mask::{fake.token}" in proc.stdout  # the token never shows in the log
+    writes = [r for r in fake.requests if r.method != "GET"]
+    assert [(r.method, r.path) for r in writes] == [("POST", f"/repos/{REPO}/issues/{PR}/comments")]
+    assert set(writes[0].body) == {"body"}
+
+    fake.requests.clear()
+    proc, outputs, _ = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    comments = [c for c in fake.comments(REPO, PR) if c["user"]["type"] == "Bot"]
+    assert [c["id"] for c in comments] == [first["id"]]  # the same comment, updated in place
+    assert outputs["comment-url"] == first["html_url"]
+    calls = [(r.method, r.path) for r in fake.requests]
+    assert calls == [
+        ("GET", f"/repos/{REPO}/issues/{PR}/comments"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/{first['id']}"),
+    ]  # 2 API calls for an upsert when the comment is on the first page (budget: 3)
+
+
+def test_new_mode_hides_the_old_comment_and_posts_anew(runner: Runner) -> None:
+    runner.run()
+    old = runner.fake.comments(REPO, PR)[0]
+    runner.fake.requests.clear()
+    proc, outputs, _ = runner.run(**{"comment-mode": "new"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    comments = runner.fake.comments(REPO, PR)
+    assert [c["minimized"] for c in comments] == ["OUTDATED", None]
+    assert outputs["comment-url"] == comments[1]["html_url"] != old["html_url"]
+    assert len(runner.fake.requests) == 3
+
+
+def test_read_only_token_degrades_to_a_warning_and_the_summary(runner: Runner) -> None:
+    proc, outputs, summary = runner.run(**{"github-token": runner.fake.readonly_token})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"::warning title=PR comment::.*403.*job summary", proc.stdout)
+    assert outputs["comment-url"] == "" and outputs["result"] == "changes"
+    assert "2 to create" in summary
+    assert runner.fake.comments(REPO, PR) == []
+
+
+def test_rate_limit_is_retried_honoring_retry_after(runner: Runner) -> None:
+    runner.fake.rate_limit(times=1, retry_after=1, method="POST")
+    started = time.monotonic()
+    proc, outputs, _ = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert time.monotonic() - started >= 1.0
+    assert outputs["comment-url"] and len(runner.fake.comments(REPO, PR)) == 1
+    posts = [r.status for r in runner.fake.requests if r.method == "POST"]
+    assert posts == [429, 201]
+
+
+def test_rate_limit_past_the_bound_degrades(runner: Runner) -> None:
+    runner.fake.rate_limit(times=5, reset_in=3600, status=403)  # an hour away: over the bound, no waiting
+    proc, outputs, summary = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "::warning title=PR comment::GitHub's rate limit" in proc.stdout
+    assert outputs["comment-url"] == "" and "2 to create" in summary
+
+
+def test_push_event_skips_the_comment_and_still_writes_the_summary(runner: Runner) -> None:
+    proc, outputs, summary = runner.run(event_name="push", event={"ref": "refs/heads/main", "after": "abc"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert runner.fake.requests == [] and outputs["comment-url"] == ""
+    assert "DeployForge plan" in summary
+
+
+def test_deploy_applies_and_fail_on_changes(runner: Runner) -> None:
+    proc, outputs, _ = runner.run(command="plan", **{"fail-on": "changes", "comment-mode": "off"})
+    assert proc.returncode == 1 and "::error title=DeployForge::DeployForge: the plan has 2 changes" in proc.stdout
+    proc, outputs, summary = runner.run(command="deploy", confirm="false", **{"comment-mode": "off"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "ok" and "2 succeeded" in summary
+    proc, outputs, _ = runner.run(command="plan", **{"comment-mode": "off"})
+    assert outputs["result"] == "ok" and outputs["changes"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "event_name", "message"),
+    [
+        ({"command": "destroy"}, "pull_request", "input 'command' is 'destroy'; use one of: validate, plan"),
+        ({"confirm": "yes"}, "pull_request", "input 'confirm' must be true or false"),
+        ({"config": "missing.yaml"}, "pull_request", "config file 'missing.yaml' not found"),
+        ({"github-token": ""}, "pull_request", "input 'github-token' is empty"),
+        ({"timeout": "soon"}, "pull_request", "input 'timeout' must be a whole number"),
+    ],
+)
+def test_bad_input_is_a_clear_error_not_a_traceback(
+    runner: Runner, inputs: dict[str, str], event_name: str, message: str
+) -> None:
+    proc, _, _ = runner.run(event_name=event_name, **inputs)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert errors and message in errors[0], proc.stdout
+
+
+def test_config_error_is_annotated_on_its_line(runner: Runner) -> None:
+    (runner.workspace / "deployforge.yaml").write_text(
+        "version: 1\nname: x\ntargets: {}\nenvironments: {staging: {}}\nresources:\n  a: {type: aws_s3_bucket}\n"
+    )
+    proc, outputs, summary = runner.run()
+    assert proc.returncode == 1
+    assert re.search(r"::error title=DeployForge config,file=deployforge.yaml,line=\d+", proc.stdout), proc.stdout
+    assert outputs["result"] == "failed"
+    assert "Config problems" in summary
+    body = runner.fake.comments(REPO, PR)[0]["body"]
+    assert "failed" in body.splitlines()[1]
