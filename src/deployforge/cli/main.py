@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "state": "deployforge.cli.state:state",
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",
+    "workflow": "deployforge.cli.workflow:workflow",
     "schema": "deployforge.cli.project:schema",
 }
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,10 +108,35 @@ def _parse(path: str) -> tuple[dict[str, Any], Positions]:
         raise ConfigError(
             [ConfigIssue("the config must be a mapping of sections (targets:, resources:, ...)", Location(path, 1, 1))]
         )
+    _fold_workflow_keys(document, pos)
     issues = SchemaValidator(config_schema(), pos).validate(document)
     if issues:
         raise ConfigError(issues)
     return document, pos
+
+
+_WORKFLOW_KEY = re.compile(r"""^workflow\s+(?:"([^"]+)"|'([^']+)')\s*$""")
+
+
+def _fold_workflow_keys(document: dict[str, Any], pos: Positions) -> None:
+    """The product page's ``workflow "NAME": a -> b -> c`` top-level form is ``workflows: {NAME: ...}``."""
+    for key in list(document):
+        m = _WORKFLOW_KEY.match(str(key))
+        if not m:
+            continue
+        name = m.group(1) or m.group(2)
+        workflows = document.get("workflows")
+        if not isinstance(workflows, dict):
+            workflows = document["workflows"] = {}
+        if name in workflows:
+            raise ConfigError(
+                [ConfigIssue(f"workflow '{name}' is defined twice", pos.location((key,), key=True), None, (key,))]
+            )
+        workflows[name] = document.pop(key)
+        for table in (pos.keys, pos.values):
+            for path, mark in list(table.items()):
+                if path[:1] == (key,):
+                    table[("workflows", name, *path[1:])] = mark
 
 
 def load_config(
@@ -350,6 +376,11 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
                         p,
                     )
                 )
+
+    # 5. workflows: targets, actions, parameters, needs, ${steps...} references, cycles
+    from deployforge.workflow.parse import workflow_issues
+
+    issues.extend(workflow_issues(resolved.get("workflows") or {}, targets, pos))
 
     if issues:
         raise ConfigError(issues)
