@@ -1,0 +1,95 @@
+"""Strategy compilation (pure): names and explicit steps -> one list of steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployforge.deploy.strategy import compile_strategy, parse_duration, render_steps
+from deployforge.errors import ConfigError
+
+
+def weights(name: str, **deploy: object) -> list[int]:
+    return compile_strategy(deploy, strategy=name, gate_names=["g"]).weights()
+
+
+def test_percent_step_goes_n_2n_to_100() -> None:
+    assert weights("5percent-step") == [*range(5, 100, 5), 100]
+    assert weights("30percent-step") == [30, 60, 90, 100]
+
+
+def test_canary_and_linear_names_carry_their_bake() -> None:
+    c = compile_strategy({}, strategy="canary-10pct-5m", gate_names=["g"])
+    assert [(s.kind, s.weight, s.duration) for s in c.steps] == [
+        ("set_weight", 10, 0.0),
+        ("bake", None, 300.0),
+        ("promote", 100, 0.0),
+    ]
+    assert weights("linear-25pct-every-1m") == [25, 50, 75, 100]
+
+
+def test_codedeploy_names() -> None:
+    c = compile_strategy({}, strategy="Canary10Percent5Minutes", gate_names=["g"])
+    assert c.weights() == [10, 100] and c.steps[1].duration == 300
+    assert weights("CodeDeployDefault.LambdaLinear10PercentEvery1Minute") == [*range(10, 100, 10), 100]
+    assert weights("AllAtOnce") == [100] and weights("all-at-once") == [100]
+
+
+def test_explicit_steps() -> None:
+    deploy = {
+        "steps": [
+            {"set_weight": 10},
+            {"pause": {"duration": "30s"}},
+            {"analysis": {"gates": ["g"], "interval": "10s", "count": 3}},
+            {"set_weight": 50},
+        ]
+    }
+    c = compile_strategy(deploy, gate_names=["g"])
+    assert c.name == "steps"
+    assert [s.kind for s in c.steps] == ["set_weight", "pause", "bake", "set_weight", "promote"]
+    assert c.steps[2].count == 3 and c.steps[2].check_interval == 10
+    assert "analysis: 3 checks of g every 10s" in render_steps(c)
+
+
+def test_settings_interval_threshold_timeout() -> None:
+    c = compile_strategy(
+        {"interval": "2m", "check_interval": "15s", "failure_threshold": 4, "timeout": "30m"},
+        strategy="50percent-step",
+        gate_names=["g"],
+    )
+    assert c.failure_threshold == 4 and c.timeout == 1800
+    assert c.steps[1].duration == 120 and c.steps[1].check_interval == 15
+    assert compile_strategy({"timeout": "30m"}, strategy="all-at-once", timeout=60).timeout == 60
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("fast", "unknown strategy 'fast'; valid strategies: all-at-once"),
+        ("0percent-step", "percentage 0 is outside 1-100"),
+        ("101percent-step", "percentage 101 is outside 1-100"),
+        ("canary-150pct-5m", "percentage 150 is outside 1-100"),
+    ],
+)
+def test_bad_names_list_valid_forms(name: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        compile_strategy({}, strategy=name)
+    assert message in exc.value.render()
+    assert exc.value.exit_code == 2
+
+
+def test_bad_explicit_steps_are_all_reported() -> None:
+    deploy = {"steps": [{"set_weight": 120}, {"jump": 1}, {"analysis": {"gates": ["nope"]}}]}
+    with pytest.raises(ConfigError) as exc:
+        compile_strategy(deploy, gate_names=["g"])
+    text = exc.value.render()
+    assert "set_weight 120 is outside 0-100" in text
+    assert "unknown step 'jump'" in text
+    assert "analysis names unknown gate 'nope'" in text
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration(1800) == 1800 and parse_duration("1800") == 1800
+    with pytest.raises(ValueError):
+        parse_duration("soon")
