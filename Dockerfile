@@ -1,0 +1,30 @@
+# The DeployForge image: the GitHub Action's container and, with `deployforge` on PATH, the image
+# Jenkins agents run. Two stages: build wheels into a venv, then a runtime with only the venv.
+# No USER or WORKDIR: GitHub Actions mounts the workspace and sets the working directory itself.
+# The base is pinned by digest (python:3.11-slim-bookworm); release.yml refreshes it deliberately.
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+FROM base AS build
+COPY pyproject.toml README.md /src/
+COPY src /src/src
+RUN python3 -m venv /opt/deployforge \
+ && /opt/deployforge/bin/pip install --no-compile /src \
+ && /opt/deployforge/bin/pip uninstall --yes pip \
+ && /opt/deployforge/bin/python -m compileall -q -j 0 /opt/deployforge/lib/python3*/site-packages/deployforge
+
+FROM base AS runtime
+# git: plans and audit records read the commit; the workspace is mounted from another owner.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git=1:2.39.* \
+ && rm -rf /var/lib/apt/lists/* \
+ && git config --system --add safe.directory '*'
+COPY --from=build /opt/deployforge /opt/deployforge
+ENV PATH=/opt/deployforge/bin:$PATH
+LABEL org.opencontainers.image.title="DeployForge" \
+      org.opencontainers.image.description="Validate, plan, canary-deploy and check drift of infrastructure" \
+      org.opencontainers.image.source="https://github.com/deployforge/action"
+ENTRYPOINT ["/opt/deployforge/bin/python", "-m", "deployforge.action"]

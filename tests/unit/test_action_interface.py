@@ -1,0 +1,79 @@
+"""action.yml, the entrypoint's settings and the README's tables describe the same interface."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from deployforge.action import COMMANDS, INPUTS, OUTPUTS, ActionInputError, get_input, read_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def action_yml() -> dict:
+    return yaml.safe_load((ROOT / "action.yml").read_text())
+
+
+def readme_table(header: str) -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## GitHub Action") :]
+    rows: dict[str, str] = {}
+    for line in section[section.index(header) :].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1].strip("`")
+    return rows
+
+
+def test_action_yml_inputs_match_the_settings() -> None:
+    spec = action_yml()
+    assert spec["runs"] == {"using": "docker", "image": "Dockerfile"}
+    assert {"name", "description", "branding"} <= set(spec)
+    assert list(spec["inputs"]) == [i.name for i in INPUTS]
+    for i in INPUTS:
+        assert str(spec["inputs"][i.name]["default"]) == i.default, i.name
+        assert spec["inputs"][i.name]["description"] == i.description
+    assert list(spec["outputs"]) == [o.name for o in OUTPUTS]
+    assert spec["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    for name in ("command", "config", "pipeline", "environment", "confirm", "policy", "evolve-strategy", "timeout",
+                 "github-token", "comment-mode", "junit-path", "sarif-path", "fail-on", "working-directory",
+                 "sandbox"):  # fmt: skip
+        assert name in spec["inputs"], name
+    for name in ("result", "changes", "drift-detected", "policy-failures", "plan-path", "junit-path", "sarif-path",
+                 "comment-url"):  # fmt: skip
+        assert name in spec["outputs"], name
+
+
+def test_readme_tables_match_action_yml() -> None:
+    spec = action_yml()
+    inputs = readme_table("| input | default | meaning |")
+    assert list(inputs) == list(spec["inputs"])
+    for name, default in inputs.items():
+        assert default == str(spec["inputs"][name]["default"]), name
+    assert list(readme_table("| output | meaning |")) == list(spec["outputs"])
+
+
+def test_every_input_is_read_by_the_settings_with_hyphens_kept() -> None:
+    env = {f"INPUT_{i.name.upper()}": i.default for i in INPUTS if not i.default.startswith("${{")}
+    env["INPUT_GITHUB-TOKEN"] = "t0ken-value"
+    env["INPUT_EVOLVE-STRATEGY"] = "5percent-step"
+    settings = read_settings(env)
+    assert settings.token == "t0ken-value" and settings.evolve_strategy == "5percent-step"
+    assert get_input({"INPUT_WORKING-DIRECTORY": " infra "}, "working-directory") == "infra"
+    assert settings.command in COMMANDS and settings.comment_mode == "update"
+    assert re.fullmatch(r"[a-z-]+", "".join(i.name for i in INPUTS))
+
+
+def test_pipeline_is_an_alias_of_config_and_booleans_are_strict() -> None:
+    assert read_settings({"INPUT_PIPELINE": "canary.yaml"}).config == "canary.yaml"
+    assert read_settings({"INPUT_CONFIRM": "True"}).confirm is True
+    for bad in ("yes", "1", "on"):
+        try:
+            read_settings({"INPUT_SANDBOX": bad})
+        except ActionInputError as exc:
+            assert "'sandbox' must be true or false" in str(exc)
+        else:
+            raise AssertionError(bad)
