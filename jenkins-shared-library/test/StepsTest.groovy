@@ -33,15 +33,14 @@ test('deployforgeRun: the product page stage as a one-liner') { Harness h ->
     h.step('deployforgeRun', [pipeline: 'canary.yaml', evolveStrategy: '5percent-step', timeout: 1800, docker: false])
     assert runLine(h) == "mkdir -p 'deployforge-reports'\n" +
         "deployforge run --pipeline 'canary.yaml' --evolve-strategy '5percent-step' --timeout '1800' " +
-        "--junit 'deployforge-reports/run-junit.xml' --format json --no-color > 'deployforge-reports/run-result.json'\n"
+        "--format json --no-color > 'deployforge-reports/run-result.json'\n"
 }
 
-test('deployforgeRun: confirm, dry run, policy and a duration') { Harness h ->
+test('deployforgeRun: confirm, dry run and a duration') { Harness h ->
     fakeCli(h, 0)
-    h.step('deployforgeRun', [environment: 'prod', timeout: '30m', confirm: false, dryRun: true,
-                              policy: ['policies/', 'extra.rego'], docker: false])
+    h.step('deployforgeRun', [environment: 'prod', timeout: '30m', confirm: false, dryRun: true, docker: false])
     assert runLine(h).contains("deployforge run --config 'deployforge.yaml' --environment 'prod' --timeout '30m' " +
-        "--no-confirm --dry-run --policy 'policies/' --policy 'extra.rego' --junit")
+        "--no-confirm --dry-run --format json")
 }
 
 test('deployforgeValidate: the product page policy check needs no config file') { Harness h ->
@@ -77,11 +76,11 @@ test('deployforgeDrift: detect by default, the product page remediate and auto-r
     h.step('deployforgeDrift', [action: 'list', environment: 'prod', severity: 'security-critical', docker: false])
     def lines = h.scripts().findAll { it.contains(' --format json') }
     assert lines[0].contains("deployforge drift detect --config 'deployforge.yaml' --environment 'prod' " +
-        "--junit 'deployforge-reports/drift-junit.xml'")
+        "--format json")
     assert lines[1].contains("deployforge drift remediate --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' --dry-run --format json")
     assert lines[2].contains("deployforge drift auto-resolve --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' --format json")
     assert lines[3].contains("deployforge drift list --config 'deployforge.yaml' --environment 'prod' " +
-        "--severity 'security-critical' --junit")
+        "--severity 'security-critical' --format json")
 }
 
 test('deployforge: the generic step, map and string forms') { Harness h ->
@@ -94,7 +93,7 @@ test('deployforge: the generic step, map and string forms') { Harness h ->
     assert lines[0].contains("deployforge apply --config 'deployforge.yaml' --environment 'dev' --auto-approve --format json")
     assert lines[1].contains("deployforge apply --config 'deployforge.yaml' 'plan.json' --format json")
     assert lines[2].contains("deployforge deploy --config 'deployforge.yaml' --evolve-strategy 'canary-10pct-5m' " +
-        "--junit 'deployforge-reports/deploy-junit.xml' 'plan.json' --format json")
+        "'plan.json' --format json")
 }
 
 test('values are single-quoted: nothing a user passes is expanded by the shell') { Harness h ->

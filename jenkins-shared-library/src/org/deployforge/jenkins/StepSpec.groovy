@@ -28,7 +28,7 @@ class StepSpec implements Serializable {
                    data: 'strings', failOnWarn: 'bool', sarif: 'bool'],
         plan    : [out: 'string', parallelism: 'int'],
         apply   : [planFile: 'string', autoApprove: 'bool', parallelism: 'int'],
-        run     : [evolveStrategy: 'string', timeout: 'duration', confirm: 'bool', dryRun: 'bool', policy: 'strings'],
+        run     : [evolveStrategy: 'string', timeout: 'duration', confirm: 'bool', dryRun: 'bool'],
         deploy  : [planFile: 'string', evolveStrategy: 'string', timeout: 'duration', confirm: 'bool',
                    dryRun: 'bool', rollback: 'bool'],
         drift   : [action: 'choice', driftId: 'string', dryRun: 'bool', severity: 'string', status: 'string',
