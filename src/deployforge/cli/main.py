@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",
     "workflow": "deployforge.cli.workflow:workflow",
+    "environments": "deployforge.cli.environments:environments",
     "schema": "deployforge.cli.project:schema",
 }
 
