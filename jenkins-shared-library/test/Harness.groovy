@@ -1,12 +1,5 @@
 import org.codehaus.groovy.runtime.InvokerHelper
 
-/** What the `error` step throws in the harness (Jenkins throws hudson.AbortException). */
-class PipelineError extends RuntimeException {
-    PipelineError(String message) {
-        super(message)
-    }
-}
-
 /**
  * A plain-Groovy stand-in for a Jenkins pipeline: a Binding whose closures play the steps the
  * library calls (sh, withCredentials, withEnv, junit, archiveArtifacts, publishHTML, error, echo,
