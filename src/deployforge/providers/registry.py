@@ -28,9 +28,13 @@ def resource_type_infos() -> dict[str, tuple[str, TypeInfo]]:
     """resource type -> (provider kind, TypeInfo) for every type any provider offers."""
     from deployforge.providers.aws.types import TYPE_INFOS as AWS_TYPES
 
+    from deployforge.providers.google.types import TYPE_INFOS as GOOGLE_TYPES
+
     result: dict[str, tuple[str, TypeInfo]] = {}
     for name, info in AWS_TYPES.items():
         result[name] = ("aws", info)
+    for name, info in GOOGLE_TYPES.items():
+        result[name] = ("google", info)
     return result
 
 
@@ -40,6 +44,10 @@ def provider_for_target(kind: str, target: str, settings: dict[str, Any]) -> Pro
         from deployforge.providers.aws import aws_provider_for_target
 
         return aws_provider_for_target(target, settings)
+    if kind == "google":
+        from deployforge.providers.google import google_provider_for_target
+
+        return google_provider_for_target(target, settings)
     raise UsageError(
         f"target '{target}': the {kind} provider has no resource types in this release",
         hint="Google Cloud resources arrive with the multi-cloud release; use an aws target for resources",

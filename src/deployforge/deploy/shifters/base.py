@@ -124,6 +124,13 @@ SHIFTERS: dict[str, ShifterEntry] = {
         "deployforge.deploy.shifters.aws_lambda:validate_settings",
         "a Lambda alias routing between two function versions",
     ),
+    "cloud_run_service": ShifterEntry(
+        "cloud_run_service",
+        "google",
+        "deployforge.providers.google.cloudrun:cloud_run_shifter",
+        "deployforge.providers.google.cloudrun:validate_settings",
+        "a Cloud Run service splitting traffic between two revisions (Admin API v2)",
+    ),
 }
 
 KIND_ALIASES = {"alb": "aws_alb_listener", "elbv2": "aws_alb_listener", "lambda": "aws_lambda_alias"}
