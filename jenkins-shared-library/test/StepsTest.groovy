@@ -283,3 +283,15 @@ test('every step has a help page naming each of its options') { Harness h ->
         names.each { name -> assert text.contains("${name}:") || text.contains("<code>${name}</code>"): "${step}.txt does not document '${name}'" }
     }
 }
+
+test('examples/jenkins/Jenkinsfile: its Infra Deployment stage runs the product page command') { Harness h ->
+    String jenkinsfile = new File(h.root, '../examples/jenkins/Jenkinsfile').text
+    def block = jenkinsfile =~ /(?s)stage\('Infra Deployment'\).*?steps \{\s*(withCredentials.*?\n        \})/
+    assert block.find(): 'the Infra Deployment stage with withCredentials is missing'
+    fakeCli(h, 0)
+    h.files['canary.yaml'] = 'x'
+    new GroovyShell(h.binding).evaluate(block.group(1))
+    assert h.calls('withCredentials')[0].bindings == [[type: 'awsWebIdentityTokenFile', credentialsId: 'aws-jenkins']]
+    assert runLine(h).contains("deployforge run --pipeline 'canary.yaml' --evolve-strategy '5percent-step' --timeout '1800' ")
+    assert h.calls('sh').every { it.env.AWS_WEB_IDENTITY_TOKEN_FILE }
+}
