@@ -437,11 +437,21 @@ def run(
 
 def rollback(ws: Any, *, command: str = "deploy") -> RunResult:
     """Send an interrupted canary's traffic back to stable, using its journal; then clear the journal."""
+    from deployforge.errors import LockHeldError
     from deployforge.state.base import LockInfo
 
     config = ws.config
     backend = ws.backend
-    lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "rollback"))
+    info = LockInfo.new(config.environment, ws.run_id, "rollback")
+    try:
+        lock = backend.acquire_lock(info)
+    except LockHeldError:
+        # the killed canary's own lock: take it over when its process is gone (same host)
+        held, entry = backend.read_lock(config.environment), interrupted_journal(ws)
+        if held is None or not entry or held.run_id != entry.get("run_id") or not held.is_stale_here():
+            raise
+        backend.force_unlock(held.lock_id)
+        lock = backend.acquire_lock(info)
     try:
         entry = interrupted_journal(ws)
         if not entry:

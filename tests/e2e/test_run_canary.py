@@ -1,0 +1,136 @@
+"""`deployforge run` / `deploy` as a real subprocess: signals during a canary, hard kill, the product command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from tests.e2e.conftest import ROOT, Project
+
+
+def _elb(endpoint: str) -> Any:
+    return boto3.client(
+        "elbv2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def make_stack(endpoint: str) -> str:
+    kw = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    ec2, elb = boto3.client("ec2", **kw), _elb(endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
+    lb = elb.create_load_balancer(Name="web", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    blue, _ = (
+        elb.create_target_group(Name=n, Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+        for n in ("blue", "green")
+    )
+    return str(
+        elb.create_listener(
+            LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}]
+        )["Listeners"][0]["ListenerArn"]
+    )
+
+
+def weights(endpoint: str, listener: str) -> dict[str, int]:
+    action = _elb(endpoint).describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
+    groups = action.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": action["TargetGroupArn"]}]
+    return {g["TargetGroupArn"].split("/")[1]: int(g.get("Weight", 1)) for g in groups}
+
+
+def write(project: Project, interval: str) -> None:
+    doc = {
+        "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": "$AWS_ENDPOINT"}},
+        "resources": {},
+        "deploy": {
+            "strategy": "10percent-step",
+            "interval": interval,
+            "shifter": {
+                "type": "aws_alb_listener",
+                "target": "main",
+                "load_balancer": "web",
+                "port": 80,
+                "stable_target_group": "blue",
+                "canary_target_group": "green",
+            },
+        },
+    }
+    project.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+
+
+def wait_for_split(project: Project, listener: str, proc: Any) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if weights(project.endpoint, listener).get("green", 0) >= 20:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the canary never reached 20%")
+
+
+def test_sigterm_during_canary_sends_traffic_back_to_stable(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    write(project, "300ms")
+    proc = project.popen("run", "--no-confirm")
+    wait_for_split(project, listener, proc)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert weights(project.endpoint, listener) == {"blue": 100, "green": 0}
+    assert "Rolling back: interrupted" in err
+    state = yaml.safe_load((project.dir / ".deployforge" / "state" / "default.json").read_text())
+    assert "canary" not in state
+
+
+def test_hard_kill_leaves_journal_next_run_refuses_and_rollback_recovers(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    write(project, "300ms")
+    proc = project.popen("run")
+    wait_for_split(project, listener, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert weights(project.endpoint, listener)["green"] >= 20  # nobody moved it back
+    again = project.run("run")
+    assert again.returncode == 1
+    assert "was interrupted at canary weight" in again.stderr
+    assert "deployforge deploy --rollback" in again.stderr
+    back = project.run("deploy", "--rollback")
+    assert back.returncode == 0, back.stderr
+    assert "stable 100% / canary 0%" in back.stdout
+    assert weights(project.endpoint, listener) == {"blue": 100, "green": 0}
+    assert project.run("run", "--dry-run").returncode == 0
+
+
+def test_bad_strategy_exits_2_before_traffic_moves(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    write(project, "10ms")
+    out = project.run("run", "--evolve-strategy", "7percent-jump")
+    assert out.returncode == 2
+    assert "unknown strategy '7percent-jump'" in out.stderr and "canary-<P>pct-<M>m" in out.stderr
+    assert weights(project.endpoint, listener) == {"blue": 1}
+
+
+def test_product_page_command_runs_the_example_in_the_sandbox(tmp_path: Path) -> None:
+    example = tmp_path / "canary"
+    shutil.copytree(ROOT / "examples" / "canary", example, ignore=shutil.ignore_patterns(".deployforge"))
+    project = Project(example, "")
+    project.config.unlink(missing_ok=True)
+    env = {"DEPLOYFORGE_SANDBOX": "1", "CANARY_BAKE": "20ms", "CANARY_CHECK": "10ms"}
+    try:
+        out = project.run(
+            "run", "--pipeline", "canary.yaml", "--evolve-strategy", "5percent-step", "--timeout", "1800", **env
+        )
+        assert out.returncode == 0, out.stderr
+        assert "Canary promoted" in out.stdout and "stable 0% / canary 100%" in out.stdout
+        assert "hook post_success 'smoke test': ok" in out.stdout
+    finally:
+        project.run("sandbox", "down", "-c", "canary.yaml", **env)
