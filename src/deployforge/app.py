@@ -209,9 +209,12 @@ def plan(ws: Workspace, out: str | None = None) -> RunResult:
     config = ws.config
     state = ws.read_state()
     the_plan = compute_plan(ws, state)
-    if out:
+    from deployforge.policy.service import gate_exit_code, plan_gate
+
+    policy = plan_gate(config, the_plan)  # the config's policies: a denied plan is not saved
+    if out and not (policy is not None and policy.failed):
         write_plan_file(out, the_plan)
-    code = EXIT_CHANGES if the_plan.has_changes else EXIT_OK
+    code = gate_exit_code(policy, EXIT_CHANGES if the_plan.has_changes else EXIT_OK)
     return RunResult(
         "plan",
         config.environment,
@@ -220,7 +223,8 @@ def plan(ws: Workspace, out: str | None = None) -> RunResult:
         config.path,
         config.config_hash,
         plan=the_plan,
-        extra={"plan_file": out} if out else {},
+        policy=policy,
+        extra={"plan_file": out} if out and code != EXIT_FAILURE else {},
     )
 
 

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "state": "deployforge.cli.state:state",
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",
+    "policy": "deployforge.cli.policy:policy",
     "workflow": "deployforge.cli.workflow:workflow",
     "environments": "deployforge.cli.environments:environments",
     "schema": "deployforge.cli.project:schema",

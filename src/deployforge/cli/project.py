@@ -21,11 +21,47 @@ from deployforge.errors import UsageError
 
 @click.command(context_settings=CONTEXT)
 @project_options
+@click.argument("paths", nargs=-1, metavar="[PATHS]...")
+@click.option(
+    "--policy", "policies", multiple=True, metavar="FILE|DIR", help="Rego policy file or folder (repeatable)."
+)
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="GLOB",
+    help="Policy packages to run (default: main, deployforge.*).",
+)
+@click.option("--all-namespaces", is_flag=True, help="Run every policy package.")
+@click.option("--data", "data", multiple=True, metavar="FILE|DIR", help="JSON/YAML files merged into Rego's data.")
+@click.option("--junit", metavar="FILE", help="Write the policy results as JUnit XML.")
+@click.option("--sarif", metavar="FILE", help="Write the policy results as SARIF 2.1.0 (GitHub code scanning).")
+@click.option("--fail-on-warn", is_flag=True, help="Policy warnings fail too (exit 1).")
 @run_project_command("validate")
-def validate(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
-    """Check the config: schema, references, targets, dependency cycles. Touches no cloud."""
+def validate(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    paths: tuple[str, ...] = (),
+    policies: tuple[str, ...] = (),
+    namespaces: tuple[str, ...] = (),
+    all_namespaces: bool = False,
+    data: tuple[str, ...] = (),
+    junit: str | None = None,
+    sarif: str | None = None,
+    fail_on_warn: bool = False,
+) -> int:
+    """Check the config (schema, references, targets, cycles; no cloud), and with --policy or PATHS,
+    evaluate Rego policies on Terraform/YAML/JSON files or the config. Exit 1 on policy failures."""
     from deployforge import app
 
+    if paths or policies:
+        from deployforge.cli.policy import run_validate_policy
+
+        return run_validate_policy(
+            ws, fmt, style, holder, paths, policies, namespaces, all_namespaces, data, junit, sarif, fail_on_warn
+        )
     result = app.validate(ws)
     holder["result"] = result
     if fmt == "json":
@@ -69,7 +105,11 @@ def plan(
     else:
         assert result.plan is not None
         click.echo(render_plan(result.plan, style))
-        if out:
+        if result.policy is not None:
+            from deployforge.cli.policy import echo_policy
+
+            echo_policy(result.policy, style)
+        if out and result.extra.get("plan_file"):
             click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: deployforge apply {out}")
     return result.exit_code
 

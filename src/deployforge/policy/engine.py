@@ -24,7 +24,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,26 @@ def scan_policy(path: str, text: str) -> PolicyFile:
             seen.add(name)
             rules.append(RuleHead(name, number))
     return PolicyFile(path, text, package, tuple(rules))
+
+
+def strip_tests(text: str, keep: str | None = None) -> str:
+    """The source with every ``test_*`` rule blanked out (line numbers kept), except ``keep``.
+
+    Tests are never part of an evaluation, and rego-cpp can crash while compiling some of them
+    (``with`` combined with builtins), so each test is compiled on its own.
+    """
+    out = []
+    dropping = False
+    for line in text.splitlines():
+        if line and line[0] not in " \t#}":
+            hm = _HEAD_RE.match(line)
+            name = hm.group(1) if hm else ""
+            if name == "default" and hm:
+                dm = _HEAD_RE.match(hm.group(2).strip())
+                name = dm.group(1) if dm else name
+            dropping = name.startswith("test_") and name != keep
+        out.append("" if dropping else line)
+    return "\n".join(out) + "\n"
 
 
 def static_problems(pf: PolicyFile, is_builtin: Any, functions: set[str]) -> list[PolicyProblem]:
@@ -207,7 +227,7 @@ class Engine:
     _broken: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, policy_paths: Sequence[str], data_docs: Sequence[Any] = ()) -> Engine:
+    def load(cls, policy_paths: Sequence[str], data_docs: Sequence[Any] = (), keep_test: str | None = None) -> Engine:
         import regopy
 
         engine = cls()
@@ -225,6 +245,14 @@ class Engine:
                 engine.problems.append(PolicyProblem(path, 0, f"cannot read the policy: {exc.strerror}"))
                 continue
             scanned.append(scan_policy(path, text))
+        # test_* rules are left out (only ``keep_test``, "package.rule", stays in for `policy test`)
+        compiled_text = {
+            pf.path: strip_tests(
+                pf.text,
+                keep_test.rsplit(".", 1)[1] if keep_test and keep_test.rsplit(".", 1)[0] == pf.package else None,
+            )
+            for pf in scanned
+        }
         functions = {r.name for pf in scanned for r in pf.rules} | {
             m.group(1) for pf in scanned for m in re.finditer(r"^([A-Za-z_]\w*)\s*\(", pf.text, re.M)
         }
@@ -232,13 +260,13 @@ class Engine:
             if not pf.package:
                 engine.problems.append(PolicyProblem(pf.path, 1, "the policy has no package line"))
                 continue
-            problems = static_problems(pf, interp.is_builtin, functions)
+            problems = static_problems(replace(pf, text=compiled_text[pf.path]), interp.is_builtin, functions)
             if problems:
                 engine.problems.extend(problems)
                 engine._broken.add(pf.path)
             with captured_fd1() as captured:
                 try:
-                    interp.add_module(pf.path, pf.text)
+                    interp.add_module(pf.path, compiled_text[pf.path])
                     failure: Exception | None = None
                 except Exception as exc:  # regopy.RegoError: syntax errors
                     failure = exc
@@ -316,7 +344,8 @@ class Engine:
         out = self._interp.query(_ref(package, rule))
         if not out.ok():
             return False, None
-        return True, (out[0].expressions[0] if len(out) else None)
+        exprs = out[0].expressions if len(out) else []
+        return True, (exprs[0] if exprs else None)
 
 
 def _is_policy_rule(name: str) -> bool:

@@ -271,9 +271,9 @@ def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[
     # Providers of every .tf file in the same folder (Terraform merges a module's files).
     folder = os.path.dirname(os.path.abspath(path))
     providers: dict[str, dict[str, Any]] = {}
-    for f, other in parsed.items():
-        if os.path.dirname(os.path.abspath(f)) != folder:
-            continue
+    same_folder = [f for f in parsed if os.path.dirname(os.path.abspath(f)) == folder]
+    for f in sorted(same_folder, key=lambda f: f != path):  # this file's own providers first
+        other = parsed[f]
         for block in other.get("provider", []) or []:
             for pname, body in (block or {}).items():
                 if not isinstance(body, dict):

@@ -1,0 +1,100 @@
+"""`deployforge policy test`, and the console side of `validate --policy` and the plan gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deployforge.cli.common import CONTEXT, _emit_json, project_options, run_project_command
+
+
+def echo_policy(report: Any, style: Callable[..., str]) -> None:
+    from deployforge.policy.report import render_table
+    from deployforge.policy.service import annotations_text
+
+    click.echo("")
+    click.echo(render_table(report, style))
+    annotations = annotations_text(report)
+    if annotations:
+        click.echo(annotations, nl=False)
+
+
+def run_validate_policy(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    paths: tuple[str, ...],
+    policies: tuple[str, ...],
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    data: tuple[str, ...],
+    junit: str | None,
+    sarif: str | None,
+    fail_on_warn: bool,
+) -> int:
+    from deployforge.policy import service
+    from deployforge.policy.evaluate import PolicyOptions
+    from deployforge.policy.report import render_table
+
+    options = PolicyOptions(tuple(policies), tuple(namespaces), all_namespaces, tuple(data), fail_on_warn)
+    result = service.validate(ws, paths, options)
+    holder["result"] = result
+    report = result.policy
+    written = service.write_reports(report, junit, sarif)
+    if fmt == "json":
+        _emit_json(result.to_json())
+        return int(result.exit_code)
+    if result.config_path:
+        click.echo(style(f"{result.config_path}: config valid", fg="green"))
+    click.echo(render_table(report, style))
+    annotations = service.annotations_text(report)
+    if annotations:
+        click.echo(annotations, nl=False)
+    for path in written:
+        click.echo(style(f"wrote {path}", dim=True), err=True)
+    return int(result.exit_code)
+
+
+@click.group(context_settings=CONTEXT)
+def policy() -> None:
+    """Rego policies: run their tests."""
+
+
+@policy.command("test", context_settings=CONTEXT)
+@project_options
+@click.argument("policy_dir", nargs=-1, required=True, metavar="POLICY_DIR...")
+@click.option("--data", "data", multiple=True, metavar="FILE|DIR", help="JSON/YAML files merged into Rego's data.")
+@click.option("--run", "run", metavar="TEXT", help="Only tests whose package.name contains TEXT.")
+@click.option("--junit", metavar="FILE", help="Write the test results as JUnit XML.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
+@run_project_command("policy test")
+def policy_test(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    policy_dir: tuple[str, ...],
+    data: tuple[str, ...],
+    run: str | None,
+    junit: str | None,
+    verbose: bool,
+) -> int:
+    """Run the test_* rules of the policies in POLICY_DIR (like `opa test`): pass when the rule is true.
+
+    Exit codes: 0 all pass, 1 a test failed or errored, 2 a policy could not be loaded.
+    """
+    from deployforge.policy.testing import render_text, run_tests, to_junit_suite
+
+    report = run_tests(list(policy_dir), list(data), run)
+    if junit:
+        from deployforge.render.junit import write_junit
+
+        write_junit(junit, [to_junit_suite(report)])
+    if fmt == "json":
+        _emit_json(report.to_json())
+    else:
+        click.echo(render_text(report, style, verbose=verbose))
+    return report.exit_code

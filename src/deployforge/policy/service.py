@@ -1,0 +1,103 @@
+"""Policy use cases behind the CLI: ``validate --policy ... PATHS`` and the ``plan`` gate.
+
+The commands stay thin: they call these functions and render what comes back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from deployforge.errors import EXIT_FAILURE, UsageError
+from deployforge.model.result import RunResult
+from deployforge.policy.evaluate import PolicyOptions, evaluate, evaluate_paths
+from deployforge.policy.model import PolicyReport
+
+
+def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
+    return bool(paths or policies)
+
+
+def validate(ws: Any, paths: Sequence[str], options: PolicyOptions) -> RunResult:
+    """``deployforge validate [--policy ...] [PATHS...]``.
+
+    With PATHS: evaluate the policies on those files; the config is validated too when it exists
+    (when it does not, none is required). Without PATHS but with --policy: evaluate on the config
+    and its resources. Without --policy, the config's ``policies:`` are used.
+    """
+    from deployforge import app
+
+    config_exists = Path(ws.options.config).is_file()
+    base: RunResult | None = None
+    if config_exists or not paths:
+        base = app.validate(ws)
+    policies = tuple(options.policies)
+    if not policies and base is not None:
+        from deployforge.policy.gate import policy_entries
+
+        entries = policy_entries(ws.config)
+        policies = tuple(e["path"] for e in entries)
+        if not policies:
+            raise UsageError(
+                "no policy to evaluate",
+                hint="pass --policy FILE_OR_FOLDER, or list policies: in the config",
+            )
+    options = replace(options, policies=policies)
+    if paths:
+        report = evaluate_paths(paths, options)
+    else:
+        from deployforge.policy.inputs import config_docs
+
+        report = evaluate(config_docs(ws.config), options, inputs=[ws.config.path])
+    if base is None:
+        return RunResult("validate", None, ws.run_id, report.exit_code, policy=report)
+    code = max(base.exit_code, report.exit_code)
+    return replace(base, exit_code=code, policy=report)
+
+
+def plan_gate(config: Any, plan: Any) -> PolicyReport | None:
+    """The config's ``policies:`` on the config and the plan; None when the config lists none."""
+    from deployforge.policy.gate import check_plan
+
+    if not config.policies:
+        return None
+    return check_plan(config, plan)
+
+
+def gate_exit_code(report: PolicyReport | None, default: int) -> int:
+    """``plan`` fails with 1 when the policy gate fails (denials, errors, or warnings with fail_on_warn)."""
+    return EXIT_FAILURE if report is not None and report.failed else default
+
+
+def write_reports(report: PolicyReport, junit: str | None, sarif: str | None) -> list[str]:
+    """Write --junit / --sarif files; returns what was written (for the console)."""
+    from deployforge import __version__
+    from deployforge.policy.report import to_junit_suite, to_sarif
+    from deployforge.render.junit import write_junit
+    from deployforge.render.sarif import write_sarif
+
+    written = []
+    try:
+        if junit:
+            write_junit(junit, [to_junit_suite(report)])
+            written.append(junit)
+        if sarif:
+            write_sarif(sarif, to_sarif(report, version=__version__))
+            written.append(sarif)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None
+    return written
+
+
+def annotations_text(report: PolicyReport, environ: Mapping[str, str] | None = None) -> str:
+    """``::error file=..,line=..::`` lines when running under GitHub Actions, else ''."""
+    from deployforge.policy.report import to_annotations
+    from deployforge.render.annotations import render_annotations
+
+    env = os.environ if environ is None else environ
+    if env.get("GITHUB_ACTIONS") != "true":
+        return ""
+    return render_annotations(to_annotations(report))

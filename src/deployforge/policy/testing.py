@@ -1,0 +1,202 @@
+"""``deployforge policy test DIR``: run the ``test_*`` rules of Rego policies, like ``opa test``.
+
+A test passes when its rule is true. Each test is evaluated in a forked child process: rego-cpp
+can crash the process on some ``with`` expressions combined with builtins (seen with ``sprintf``),
+and a crash must fail that one test, not the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from deployforge.policy.inputs import expand_paths
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str  # package.test_rule
+    file: str
+    line: int
+    outcome: str  # pass | fail | error
+    message: str = ""
+    duration_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "file": self.file,
+            "line": self.line,
+            "outcome": self.outcome,
+            "message": self.message,
+            "duration_ms": round(self.duration_ms, 2),
+        }
+
+
+@dataclass(frozen=True)
+class TestReport:
+    results: tuple[TestResult, ...]
+    problems: tuple[tuple[str, int, str, str | None], ...] = ()  # policy load errors: file, line, message, hint
+
+    @property
+    def exit_code(self) -> int:
+        if self.problems:
+            return 2
+        return 1 if any(r.outcome != "pass" for r in self.results) else 0
+
+    def counts(self) -> dict[str, int]:
+        out = {"pass": 0, "fail": 0, "error": 0}
+        for r in self.results:
+            out[r.outcome] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "counts": self.counts(),
+            "results": [r.to_json() for r in self.results],
+            "problems": [{"file": f, "line": ln, "message": m, "hint": h} for f, ln, m, h in self.problems],
+        }
+
+
+def run_tests(paths: list[str], data: list[str] | None = None, run: str | None = None) -> TestReport:
+    from deployforge.policy.engine import Engine
+    from deployforge.policy.evaluate import _read_data
+
+    files, missing = expand_paths(paths, suffixes=(".rego",))
+    problems = [(p.file, p.line, p.message, p.hint) for p in missing]
+    data_docs, data_problems = _read_data(data or [])
+    problems += [(p.file, p.line, p.message, p.hint) for p in data_problems]
+    engine = Engine.load(files, data_docs)
+    problems += [(p.file, p.line, p.message, p.hint) for p in engine.problems]
+    tests = [
+        (pf.package, head.name, pf.path, head.line)
+        for pf in engine.files
+        for head in pf.rules
+        if head.name.startswith("test_") and (run is None or run in f"{pf.package}.{head.name}")
+    ]
+    results = [_run_one(files, data_docs, *t) for t in tests]
+    return TestReport(tuple(results), tuple(problems))
+
+
+def _run_one(files: list[str], data_docs: list[Any], package: str, rule: str, file: str, line: int) -> TestResult:
+    from deployforge.policy.engine import Engine, _ref
+
+    name = f"{package}.{rule}"
+    started = time.perf_counter()
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child: evaluate, report through the pipe, exit without cleanup handlers
+        code = 0
+        try:
+            os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            engine = Engine.load(files, data_docs, keep_test=f"{package}.{rule}")
+            out = engine._interp.query(_ref(package, rule))
+            payload: dict[str, Any]
+            if not out.ok():
+                payload = {"ok": False}
+            else:
+                exprs = out[0].expressions if len(out) else []
+                payload = {"ok": True, "value": exprs[0] if exprs else None}
+            os.write(write_fd, json.dumps(payload, default=str).encode())
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    _, status = os.waitpid(pid, 0)
+    elapsed = (time.perf_counter() - started) * 1000
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return TestResult(
+            name,
+            file,
+            line,
+            "error",
+            f"the Rego engine crashed (signal {sig}) evaluating this test; rego-cpp is known to crash on "
+            "'with' combined with some builtins (sprintf): bind the result first, or test without 'with'",
+            elapsed,
+        )
+    try:
+        payload = json.loads(b"".join(chunks) or b"{}")
+    except ValueError:
+        payload = {}
+    if not payload:
+        return TestResult(name, file, line, "error", "the test could not be evaluated", elapsed)
+    if not payload["ok"]:
+        return TestResult(
+            name,
+            file,
+            line,
+            "error",
+            "the Rego engine raised an error: a builtin failed (strict builtin errors are on), or the test uses "
+            "'with' around rules that call builtins, which rego-cpp cannot evaluate (call the policy's helper "
+            "functions directly instead, see docs/policies.md)",
+            elapsed,
+        )
+    if payload.get("value") is True:
+        return TestResult(name, file, line, "pass", "", elapsed)
+    value = payload.get("value")
+    why = "undefined" if value is None else json.dumps(value)
+    return TestResult(name, file, line, "fail", f"the test rule is {why}", elapsed)
+
+
+def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> str:
+    st = style or (lambda text, **_: text)
+    lines = []
+    for f, ln, m, h in report.problems:
+        where = f"{f}:{ln}" if ln else f
+        lines.append(st("ERROR", fg="red", bold=True) + f" {where}: {m}" + (f"\n    hint: {h}" if h else ""))
+    colours = {"pass": "green", "fail": "red", "error": "red"}
+    for r in report.results:
+        if r.outcome == "pass" and not verbose:
+            continue
+        mark = st(r.outcome.upper().ljust(5), fg=colours[r.outcome], bold=True)
+        tail = f": {r.message}" if r.message else ""
+        lines.append(f"{mark} {r.name} ({r.file}:{r.line}){tail}")
+    c = report.counts()
+    total = len(report.results)
+    lines.append(f"{'-' * 40}\n{total} tests: {c['pass']} passed, {c['fail']} failed, {c['error']} errors")
+    if not report.results and not report.problems:
+        lines.append("no test_* rules found")
+    return "\n".join(lines)
+
+
+def to_junit_suite(report: TestReport) -> Any:
+    from deployforge.render.junit import JUnitCase, JUnitOutcome, JUnitSuite
+
+    cases = []
+    for r in report.results:
+        cases.append(
+            JUnitCase(
+                name=r.name,
+                classname=f"policy-test.{r.name.rsplit('.', 1)[0]}",
+                time=r.duration_ms / 1000,
+                failure=JUnitOutcome(r.message, type="fail") if r.outcome == "fail" else None,
+                error=JUnitOutcome(r.message, type="error") if r.outcome == "error" else None,
+                file=r.file,
+                line=r.line,
+            )
+        )
+    for f, ln, m, _h in report.problems:
+        cases.append(
+            JUnitCase(
+                name=f"load :: {f}", classname="policy-test", error=JUnitOutcome(m, type="error"), file=f, line=ln
+            )
+        )
+    return JUnitSuite("deployforge.policy.test", tuple(cases))

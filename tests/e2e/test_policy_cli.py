@@ -1,0 +1,190 @@
+"""The policy front door through the real CLI: the product page's command verbatim, reports, the plan gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.e2e.conftest import SRC, Project
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = ROOT / "examples" / "policies" / "production.rego"
+
+TF_OK = """\
+provider "aws" {
+  region = "us-west-2"
+}
+
+resource "aws_s3_bucket" "logs" {
+  bucket = "logs"
+  tags = {
+    owner = "platform"
+  }
+}
+"""
+
+TF_BAD = """\
+provider "aws" {
+  region = "us-east-1"
+}
+
+resource "aws_s3_bucket" "old" {
+  bucket = "old"
+  tags = {
+    owner = "platform"
+  }
+}
+"""
+
+
+def cli(cwd: Path, *args: str, shell: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PYTHONPATH": SRC, "NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    base.update(env)
+    if shell is not None:  # let a real shell expand the glob, as a user's would
+        cmd = f"{sys.executable} -m deployforge {shell}"
+        return subprocess.run(cmd, shell=True, cwd=cwd, env=base, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "deployforge", *args], cwd=cwd, env=base, capture_output=True, text=True, timeout=120
+    )
+
+
+def setup_tf(tmp_path: Path) -> None:
+    shutil.copy(PRODUCTION, tmp_path / "production.rego")
+    (tmp_path / "main.tf").write_text(TF_OK)
+    (tmp_path / "legacy.tf").write_text(TF_BAD)
+
+
+def test_product_page_command_verbatim_shell_glob_no_config_needed(tmp_path):
+    setup_tf(tmp_path)
+    result = cli(tmp_path, shell="validate --policy=production.rego *.tf")
+    assert result.returncode == 1, result.stderr
+    assert "legacy.tf:5" in result.stdout
+    assert "aws_s3_bucket.old is not allowed by policy deployforge.policies" in result.stdout
+    assert "main.tf:" not in result.stdout  # the compliant file has no finding
+    assert "Traceback" not in result.stderr
+    quoted = cli(tmp_path, "validate", "--policy", "production.rego", "*.tf")
+    assert quoted.returncode == 1 and "legacy.tf:5" in quoted.stdout
+
+
+def test_passing_inputs_exit_0(tmp_path):
+    setup_tf(tmp_path)
+    result = cli(tmp_path, "validate", "--policy=production.rego", "main.tf")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "policy check passed" in result.stdout
+
+
+def test_json_junit_sarif_and_github_annotations(tmp_path):
+    setup_tf(tmp_path)
+    result = cli(
+        tmp_path,
+        "validate",
+        "--policy=production.rego",
+        "--format=json",
+        "--junit=reports/policy.xml",
+        "--sarif=reports/policy.sarif",
+        "main.tf",
+        "legacy.tf",
+        GITHUB_ACTIONS="true",
+    )
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    (finding,) = doc["policy"]["findings"]
+    assert (finding["file"], finding["line"], finding["resource"]) == ("legacy.tf", 5, "aws_s3_bucket.old")
+    root = ET.parse(tmp_path / "reports" / "policy.xml").getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert set(cases) == {
+        "deployforge.policies.allow :: aws_s3_bucket.logs (main.tf)",
+        "deployforge.policies.allow :: aws_s3_bucket.old (legacy.tf)",
+    }
+    assert cases["deployforge.policies.allow :: aws_s3_bucket.old (legacy.tf)"].find("failure") is not None
+    sarif = json.loads((tmp_path / "reports" / "policy.sarif").read_text())
+    (res,) = sarif["runs"][0]["results"]
+    assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+    text = cli(tmp_path, "validate", "--policy=production.rego", "legacy.tf", GITHUB_ACTIONS="true")
+    assert "::error file=legacy.tf,line=5,title=deployforge.policies.allow (high)::aws_s3_bucket.old" in text.stdout
+
+
+def test_policy_syntax_error_exit_2_located_nothing_leaked_to_stdout(tmp_path):
+    setup_tf(tmp_path)
+    (tmp_path / "broken.rego").write_text("package main\nimport rego.v1\ndeny contains 1 if {\n  input.x ==\n}\n")
+    result = cli(tmp_path, "validate", "--policy=broken.rego", "--policy=production.rego", "--format=json", "main.tf")
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)  # stdout is pure JSON: the native library's text was captured
+    errors = [f for f in doc["policy"]["findings"] if f["outcome"] == "error"]
+    assert [(e["file"], e["line"]) for e in errors] == [("broken.rego", 4)]
+    assert doc["policy"]["counts"]["checks"] == 1  # production.rego still evaluated main.tf
+
+
+def test_missing_input_and_empty_glob_exit_2(tmp_path):
+    setup_tf(tmp_path)
+    result = cli(tmp_path, "validate", "--policy=production.rego", "main.tf", "nope.tf", "'*.tfx'")
+    assert result.returncode == 2
+    assert "'nope.tf' not found" in result.stdout
+    assert "no files match" in result.stdout
+
+
+def test_plan_gates_on_config_policies(project: Project):
+    (project.dir / "policies").mkdir()
+    (project.dir / "policies" / "tags.rego").write_text(
+        textwrap.dedent("""\
+        package deployforge.tags
+        import rego.v1
+
+        deny contains msg if {
+          input.type == "aws_security_group"
+          not input.resource.tags.owner
+          msg := sprintf("%s has no owner tag", [input.address])
+        }
+        """)
+    )
+    config = textwrap.dedent("""\
+        targets:
+          main: {provider: aws, region: us-east-1, endpoint_url: $AWS_ENDPOINT}
+        policies:
+          - policies/tags.rego
+        resources:
+          web:
+            type: aws_security_group
+            properties: {name: web, description: web}
+        """)
+    project.write(config)
+    denied = project.run("plan", "--out", "plan.json")
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert "deployforge.yaml:6" in denied.stdout and "aws_security_group.web has no owner tag" in denied.stdout
+    assert not (project.dir / "plan.json").exists()
+    project.write(config.replace("description: web}", "description: web}\n    tags: {owner: platform}"))
+    allowed = project.run("plan", "--out", "plan.json", "--format", "json")
+    assert allowed.returncode == 2, allowed.stdout + allowed.stderr  # changes, policy passed
+    assert json.loads(allowed.stdout)["policy"]["passed"] is True
+    assert (project.dir / "plan.json").exists()
+
+
+def test_policy_test_command_reports_pass_fail_and_engine_crash_per_test(tmp_path):
+    (tmp_path / "p.rego").write_text(
+        textwrap.dedent("""\
+        package main
+        import rego.v1
+
+        missing_owner(r) := {m | not r.tags.owner; m := sprintf("%s has no owner", [r.name])}
+        deny contains msg if { some msg in missing_owner(input.resource) }
+
+        test_flags_missing_owner if { missing_owner({"name": "a", "tags": {}}) == {"a has no owner"} }
+        test_wrong_expectation if { count(missing_owner({"name": "a", "tags": {"owner": "x"}})) == 1 }
+        test_with_crashes_the_engine if { count(deny) == 1 with input as {"resource": {"name": "a"}} }
+        """)
+    )
+    result = cli(tmp_path, "policy", "test", ".", "-v", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    outcomes = {r["name"]: r["outcome"] for r in json.loads(result.stdout)["results"]}
+    assert outcomes == {
+        "main.test_flags_missing_owner": "pass",
+        "main.test_wrong_expectation": "fail",
+        "main.test_with_crashes_the_engine": "error",
+    }
+    text = cli(tmp_path, "policy", "test", ".", "--run", "flags")
+    assert text.returncode == 0 and "1 tests: 1 passed" in text.stdout
