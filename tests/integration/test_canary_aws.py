@@ -396,3 +396,21 @@ def test_timeline_renders_and_exports_junit(tmp_path: Path, moto_endpoint: str) 
     text = render_canary(result.canary)
     assert textwrap.dedent(text).startswith("Canary promoted: every step passed")
     assert "final weights (read back): stable 0% / canary 100%" in text
+    from deployforge.deploy.render import to_junit_suite
+    from deployforge.render.junit import render_junit
+
+    suite = to_junit_suite(result.canary, environment="default")
+    assert len(suite.cases) == len(result.canary.evaluations) >= 1
+    assert all(c.classname == "canary.default" and c.status == "passed" for c in suite.cases)
+    assert "errors :: step 2 at 50% #1" in render_junit([suite])
+
+
+def test_junit_marks_the_failing_gate_evaluation(tmp_path: Path, moto_endpoint: str) -> None:
+    from deployforge.deploy.render import to_junit_suite
+
+    make_alb(moto_endpoint)
+    _client(moto_endpoint, "cloudwatch").set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="x")
+    result = service.run(workspace(write_config(tmp_path, moto_endpoint, alb_deploy())))
+    cases = to_junit_suite(result.canary).cases
+    assert [c.status for c in cases] == ["failure"]
+    assert cases[0].failure is not None and "value ALARM" in cases[0].failure.message
