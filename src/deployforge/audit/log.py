@@ -104,6 +104,10 @@ class AuditLog:
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
 
+    def describe(self) -> str:
+        """Where the log is, for messages (the same method on every storage)."""
+        return str(self.path)
+
     # -- appending -------------------------------------------------------------------------------
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:

@@ -222,7 +222,8 @@ def step(name: str, **fields: Any) -> Iterator[Step]:
         yield current
     except BaseException as exc:
         current.outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-        current.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+        message = str(getattr(exc, "message", None) or exc)
+        current.error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         raise
     finally:
         current.duration_ms = round((time.perf_counter() - began) * 1000, 1)

@@ -27,11 +27,11 @@ def audit() -> None:
 @run_project_command("audit verify")
 def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """Walk the hash chain; report the first record that was modified, removed or reordered."""
-    from deployforge.app import audit_path
-    from deployforge.audit import AuditLog
+    from deployforge.app import audit_log
 
-    path = audit_path(ws)
-    report = AuditLog(path).verify()
+    log = audit_log(ws)
+    path = log.describe()
+    report = log.verify()
     if fmt == "json":
         _emit_json(
             {
@@ -65,9 +65,11 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 
 @audit.command("log", context_settings=CONTEXT)
 @project_options
-@click.option("--run", "run_id", metavar="RUN_ID", help="Only this run.")
+@click.option("--run", "--trace", "trace", metavar="TRACE_ID", help="Only this run (its trace id).")
 @click.option("--all-environments", is_flag=True, help="Every environment, not only the selected one.")
 @click.option("--since", metavar="TIME", help="Only records at or after this RFC 3339 time.")
+@click.option("--until", metavar="TIME", help="Only records before this RFC 3339 time.")
+@click.option("--steps", is_flag=True, help="Show step records too, not only one record per command.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show the last N records.")
 @run_project_command("audit log")
 def audit_log(
@@ -75,28 +77,120 @@ def audit_log(
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
-    run_id: str | None,
+    trace: str | None,
     all_environments: bool,
     since: str | None,
+    until: str | None,
+    steps: bool,
     limit: int,
 ) -> int:
-    """Show audit records, newest last."""
-    from itertools import islice
-
-    from deployforge.app import audit_path
-    from deployforge.audit import AuditLog
+    """Show audit records, newest last (filter by environment, time, trace)."""
+    from deployforge import app
+    from deployforge.audit.tracing import record_kind, record_trace_id
 
     env = None if all_environments else ws.options.environment
-    newest = AuditLog(audit_path(ws)).records(environment=env, run_id=run_id, since=since, reverse=True)
-    records = list(islice(newest, limit))[::-1]  # read from the end: fast on a long log
+    log = app.audit_log(ws)
+    records: list[dict[str, Any]] = []
+    for rec in log.records(since=since, until=until, reverse=True):  # from the end: fast on a long log
+        if len(records) >= limit:
+            break
+        if not steps and record_kind(rec) == "step":
+            continue
+        if env is not None and rec.get("environment") != env and record_kind(rec) == "run":
+            continue
+        if trace is not None and trace.upper() not in (record_trace_id(rec), rec.get("parent_trace_id")):
+            continue
+        if env is not None and record_kind(rec) == "step":
+            continue  # steps carry no environment; show them with --all-environments or --trace
+        records.append(rec)
+    records.reverse()
     if fmt == "json":
-        _emit_json(list(records))
+        _emit_json(records)
         return 0
     for rec in records:
+        if record_kind(rec) == "step":
+            click.echo(
+                f"{rec.get('seq'):>6}  {rec.get('ts')}    step {rec.get('name', '')!s:<20.20} "
+                f"{rec.get('outcome', ''):<6} {rec.get('duration_ms')} ms  {rec.get('trace_id')}"
+            )
+            continue
+        command = rec.get("command", "")
+        if isinstance(command, list):
+            command = " ".join(map(str, command))
+        parent = f" (parent {rec['parent_trace_id']})" if rec.get("parent_trace_id") else ""
         click.echo(
-            f"{rec.get('seq'):>6}  {rec.get('ts')}  {rec.get('command', ''):<14} "
-            f"{rec.get('environment') or '-':<10} {rec.get('outcome', ''):<6} run {rec.get('run_id')}"
+            f"{rec.get('seq'):>6}  {rec.get('ts')}  {command:<14} "
+            f"{rec.get('environment') or '-':<10} {rec.get('outcome', ''):<6} {record_trace_id(rec)}{parent}"
         )
     if not records:
         click.echo("(no audit records)")
+    return 0
+
+
+def _load_trace(ws: Any, trace_id: str) -> Any:
+    from deployforge import app
+    from deployforge.audit.tracing import build_trace, record_trace_id, resolve_trace_id
+
+    log = app.audit_log(ws)
+    records = list(log.records())
+    known = {tid for tid in (record_trace_id(r) for r in records) if tid}
+    full = resolve_trace_id(known, trace_id, f"the audit log {log.describe()}")
+    return build_trace(records, full), records
+
+
+@audit.command("trace", context_settings=CONTEXT)
+@click.argument("trace_id", metavar="TRACE_ID")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="text: an indented tree; json: the nodes; mermaid: a flowchart in a ```mermaid block (GitHub renders it).",
+)
+@click.option("--bare", is_flag=True, help="With --format=mermaid: the diagram alone, without the Markdown fence.")
+@click.option(
+    "-c",
+    "--config",
+    "--pipeline",
+    "config",
+    default="deployforge.yaml",
+    show_default=True,
+    envvar="DEPLOYFORGE_CONFIG",
+    metavar="FILE",
+    help="The project config (--pipeline is an alias).",
+)
+@click.option(
+    "-e",
+    "--environment",
+    default=None,
+    envvar="DEPLOYFORGE_ENVIRONMENT",
+    metavar="NAME",
+    help="Which environment of the config to use.",
+)
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1).")
+def audit_trace(trace_id: str, fmt: str, bare: bool, config: str, environment: str | None, no_color: bool) -> None:
+    """Draw what happened in run TRACE_ID: its steps and the commands it started, with outcomes and durations.
+
+    \b
+    deployforge audit trace DF-TRC-9B12 --format=mermaid > trace.md
+    """
+    _trace_command(
+        config=config, environment=environment, sandbox=False, fmt=fmt, no_color=no_color, trace_id=trace_id, bare=bare
+    )
+
+
+@run_project_command("audit trace")
+def _trace_command(
+    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
+) -> int:
+    from deployforge.audit.tracing import render_mermaid, render_text
+
+    trace, _ = _load_trace(ws, trace_id)
+    if fmt == "json":
+        _emit_json(trace.to_json())
+    elif fmt == "mermaid":
+        click.echo(render_mermaid(trace, fence=not bare), nl=False)
+    else:
+        click.echo(render_text(trace), nl=False)
     return 0

@@ -1,0 +1,108 @@
+"""The audit trail through the real CLI: trace ids, lineage, `audit trace`, `audit log`, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import Project, stack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "golden" / "audit"))
+from test_audit_golden import check_flowchart
+
+TRACE = re.compile(r"^trace (DF-TRC-[0-9A-Z]{10}) · deployforge ", re.MULTILINE)
+
+
+def _records(project: Project) -> list[dict]:
+    log = project.dir / ".deployforge" / "audit" / "audit.jsonl"
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Project):
+    project.write(stack(1))
+    validate = project.run("validate")
+    assert validate.returncode == 0, validate.stderr
+    parent = TRACE.match(validate.stderr)
+    assert parent, validate.stderr
+    parent_id = parent.group(1)
+    plan = project.run(
+        "plan",
+        DEPLOYFORGE_PARENT_TRACE=parent_id,
+        GITHUB_ACTIONS="true",
+        GITHUB_ACTOR="octocat",
+        GITHUB_REPOSITORY="acme/infra",
+        GITHUB_RUN_ID="77",
+        GITHUB_SHA="a" * 40,
+        GITHUB_REF="refs/pull/12/merge",
+    )
+    assert plan.returncode == 2, plan.stderr
+    child = TRACE.match(plan.stderr)
+    assert child and f"parent {parent_id}" in plan.stderr.splitlines()[0]
+    child_id = child.group(1)
+    first, second = _records(project)
+    assert first["trace_id"] == parent_id and first["kind"] == "run" and first["parent_trace_id"] is None
+    assert second["trace_id"] == child_id and second["parent_trace_id"] == parent_id
+    context = second["context"]
+    assert context["actor"] == "octocat" and context["repository"] == "acme/infra" and context["pr"] == 12
+    assert context["run_url"] == "https://github.com/acme/infra/actions/runs/77" and context["commit"] == "a" * 40
+    assert second["environment"] == "default"
+    assert second["config_file_sha256"] == hashlib.sha256(project.config.read_bytes()).hexdigest()
+    assert len(second["config_hash"]) == 64 and len(second["plan_hash"]) == 64
+    assert sum(second["api_calls"]["aws"].values()) >= 1, second["api_calls"]  # at least the preflight call
+    assert second["cpu_ms"] > 0 and second["peak_memory_mb"] > 0 and second["duration_ms"] > 0
+    # the JSON result of a command names its trace
+    as_json = project.run("plan", "--format", "json")
+    assert json.loads(as_json.stdout)["trace_id"] == TRACE.match(as_json.stderr).group(1)
+
+    # the product page's command, with the short form of the id
+    short = "DF-TRC-" + parent_id[-4:]
+    drawn = project.run("audit", "trace", short, "--format=mermaid")
+    assert drawn.returncode == 0, drawn.stderr
+    assert check_flowchart(drawn.stdout) == []
+    assert f"deployforge validate · {parent_id}" in drawn.stdout
+    assert f"deployforge plan · {child_id}" in drawn.stdout
+    text = project.run("audit", "trace", parent_id)
+    assert text.stdout.splitlines()[0].startswith(f"trace {parent_id} · deployforge validate · ok")
+    assert f"deployforge plan (DF-TRC-{child_id[-4:]})" in text.stdout
+    as_json = json.loads(project.run("audit", "trace", parent_id, "--format", "json").stdout)
+    assert [n["id"] for n in as_json["nodes"]] == [parent_id, child_id]
+
+    shown = project.run("audit", "log", "--trace", parent_id, "--format", "json")
+    assert [r["trace_id"] for r in json.loads(shown.stdout)] == [parent_id, child_id]
+
+
+def test_steps_of_a_run_appear_in_its_trace(project: Project):
+    """A `run` records steps with deployforge.audit.trace.step; the commands it starts are its children."""
+    from deployforge.audit import AuditLog, trace
+
+    project.write(stack(0))
+    assert project.run("validate").returncode == 0
+    log = AuditLog(project.dir / ".deployforge" / "audit" / "audit.jsonl")
+    run_id = "DF-TRC-2QBB3T9B12"
+    with trace.recording(log, run_id), trace.step("deploy", strategy="canary"), trace.step("end"):
+        child = project.run("validate", **trace.child_environ({}, run_id))
+    assert child.returncode == 0
+    log.append({"kind": "run", "trace_id": run_id, "run_id": run_id, "command": "run", "outcome": "ok"})
+    drawn = project.run("audit", "trace", "DF-TRC-9B12", "--format=mermaid")
+    assert drawn.returncode == 0, drawn.stderr
+    assert check_flowchart(drawn.stdout) == []
+    assert '["end<br/>ok · ' in drawn.stdout and "deployforge validate · DF-TRC-" in drawn.stdout
+    assert project.run("audit", "verify").returncode == 0
+
+
+def test_unknown_trace_and_corrupt_line_give_clear_errors(project: Project):
+    project.write(stack(0))
+    assert project.run("validate").returncode == 0
+    unknown = project.run("audit", "trace", "DF-TRC-ZZZZ")
+    assert unknown.returncode == 2 and "no trace DF-TRC-ZZZZ in the audit log" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    log = project.dir / ".deployforge" / "audit" / "audit.jsonl"
+    log.write_bytes(log.read_bytes() + b'{"format": 1, "seq": 3, oops\n')
+    shown = project.run("audit", "log", "--all-environments")
+    assert shown.returncode == 1 and "line 1 from the end is not a record: not valid JSON" in shown.stderr
+    verify = project.run("audit", "verify")
+    assert verify.returncode == 1 and "audit.jsonl:3: record ?: not valid JSON" in verify.stdout
+    assert "Traceback" not in verify.stderr + shown.stderr
