@@ -110,7 +110,7 @@ class Workspace:
                     f"state refers to target '{target_name}', which the config no longer defines",
                     hint="restore the target in the config until its resources are deleted",
                 )
-            settings = target.settings()
+            settings = self._resolved_settings(target_name, target.provider, target.settings())
             if self.sandbox_endpoint and target.provider == "aws":
                 settings.update(
                     endpoint_url=self.sandbox_endpoint,
@@ -121,6 +121,23 @@ class Workspace:
                 )
             self._providers[target_name] = provider_for_target(target.provider, target_name, settings)
         return self._providers[target_name]
+
+    @cached_property
+    def secrets(self) -> Any:
+        """Resolves ``vault://`` references for this command (each secret path read once; values masked)."""
+        from deployforge.secrets import SecretResolver
+
+        return SecretResolver(self.options.environ)
+
+    def _resolved_settings(self, target_name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """A target's settings with ``vault://`` references (``credentials:``) resolved through Vault."""
+        from deployforge.secrets import has_refs
+
+        if has_refs(settings):
+            settings = self.secrets.resolve_refs(settings, f"targets.{target_name}")
+        if kind == "google" and self.options.environ.get("STORAGE_EMULATOR_HOST"):
+            settings["storage_endpoint"] = self.options.environ["STORAGE_EMULATOR_HOST"]
+        return settings
 
     def providers_for(self, state: StateDocument) -> dict[str, Provider]:
         names = {r.target for r in self.config.resources.values()} | {e["target"] for e in state.resources.values()}

@@ -103,7 +103,9 @@ def _crash_report(exc: BaseException) -> str:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}.txt"
-        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        from deployforge.secrets.masking import mask
+
+        path.write_text(mask("".join(traceback.format_exception(exc))), encoding="utf-8")
         return str(path)
     except OSError:
         return "(could not be written)"
@@ -120,7 +122,9 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
             from deployforge.app import Workspace, record_audit
             from deployforge.audit.lineage import cpu_seconds
             from deployforge.audit.trace import recording
+            from deployforge.secrets.masking import install_output_masking
 
+            install_output_masking()  # every resolved secret is masked in whatever this command prints
             started, cpu_started = time.monotonic(), cpu_seconds()
             parallelism = kwargs.get("parallelism") or 10
             ws = Workspace(_options(config, environment, sandbox, parallelism))

@@ -138,3 +138,61 @@ def clear() -> None:
         _forms.clear()
         _listeners.clear()
         _pattern = None
+
+
+class MaskingStream:
+    """A text stream that masks registered secrets in everything written through it.
+
+    ``install_output_masking()`` puts one in front of ``sys.stdout`` and ``sys.stderr`` for the rest
+    of the process (the CLI runs one command per process), so whatever a command prints (click
+    echoes, errors, warnings, tracebacks) is masked. It has no ``buffer``, so click writes text
+    through it rather than going around it to the binary stream.
+    """
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", "utf-8") or "utf-8"
+        self.errors = getattr(stream, "errors", "strict") or "strict"
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("MaskingStream.write() takes str")
+        self._stream.write(mask(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self._stream, "closed", False))
+
+    @property
+    def wrapped(self) -> Any:
+        return self._stream
+
+
+def install_output_masking() -> None:
+    """Mask registered secrets in everything this process writes to stdout and stderr (idempotent)."""
+    import sys
+
+    if not isinstance(sys.stdout, MaskingStream):
+        sys.stdout = MaskingStream(sys.stdout)
+    if not isinstance(sys.stderr, MaskingStream):
+        sys.stderr = MaskingStream(sys.stderr)
