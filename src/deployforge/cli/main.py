@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "apply": "deployforge.cli.project:apply",
     "run": "deployforge.cli.deploy:run",
     "deploy": "deployforge.cli.deploy:deploy",
+    "drift": "deployforge.cli.drift:drift",
     "state": "deployforge.cli.state:state",
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",

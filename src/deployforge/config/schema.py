@@ -89,8 +89,8 @@ _healing_action = {
     "type": "object",
     "properties": {
         "type": {"enum": ["rolling_restart", "reapply", "rollback", "notify_slack"]},
-        "channel": {"type": "string"},
-        "webhook_url": {"type": "string"},
+        "channel": {"type": "string", "description": "notify_slack: e.g. #infra-alerts"},
+        "webhook_url": {"type": "string", "description": "notify_slack: $SLACK_WEBHOOK_URL or vault://path#key"},
         "message": {"type": "string"},
     },
     "required": ["type"],
@@ -105,9 +105,10 @@ _healing_rule = {
             "description": "e.g. aws_autoscaling_group (or aws_auto_scaling_group)",
         },
         "max_deviation": {
-            "description": "Allowed deviation before healing, e.g. 15% (of the declared value).",
+            "description": "Allowed deviation before healing: a percentage from 0% to 100%, e.g. 15% "
+            "(of the baseline value).",
             "anyOf": [
-                {"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+                {"type": "string", "pattern": r"^(100(\.0+)?|\d{1,2}(\.\d+)?)%$"},
                 {"type": "number", "minimum": 0, "maximum": 100},
             ],
         },

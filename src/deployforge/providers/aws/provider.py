@@ -232,6 +232,23 @@ class AwsProvider:
         with self._boundary(resource_type, "normalize"):
             return handler.normalize(properties)
 
+    def rolling_restart(self, resource_type: str, resource_id: str) -> tuple[str, ...]:
+        """Replace the instances of an Auto Scaling group one at a time, keeping its capacity.
+
+        Optional (not part of the provider contract): drift self-healing's ``rolling_restart`` action
+        calls it when the provider has it. Returns the ids of the instances replaced.
+        """
+        handler = self._handler(resource_type)
+        restart = getattr(handler, "rolling_restart", None)
+        if restart is None:
+            raise ProviderError(
+                f"{resource_type} {resource_id}: a rolling restart only applies to Auto Scaling groups",
+                resource=resource_id,
+                code="Unsupported",
+            )
+        with self._boundary(f"{resource_type} {resource_id}", "rolling restart"):
+            return tuple(restart(resource_id))
+
     def preflight(self) -> None:
         """Check that the endpoint answers and the credentials work (one sts:GetCallerIdentity call)."""
         sts = self.client("sts")

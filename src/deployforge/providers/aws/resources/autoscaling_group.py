@@ -66,6 +66,8 @@ class AutoscalingGroupHandler(ResourceHandler):
     info = TYPE_INFOS[AUTOSCALING_GROUP]
     delete_poll_seconds = 5.0
     delete_timeout_seconds = 600.0
+    restart_poll_seconds = 5.0
+    restart_timeout_seconds = 900.0
 
     def normalize(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         result = dict(properties)
@@ -189,3 +191,47 @@ class AutoscalingGroupHandler(ResourceHandler):
         """Whether AWS still shows the group at all (deleting or not)."""
         groups = self.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
         return any(group["AutoScalingGroupName"] == name for group in groups["AutoScalingGroups"])
+
+    # rolling restart (drift self-healing) ------------------------------------------------------
+
+    def rolling_restart(self, name: str) -> tuple[str, ...]:
+        """Replace every instance, one at a time, without lowering capacity.
+
+        StartInstanceRefresh would do this in AWS, but emulators lack it; terminating one instance
+        with ``ShouldDecrementDesiredCapacity=False`` makes the group launch a replacement, and the
+        next one is only terminated once the group is back to its desired capacity in service.
+        """
+        autoscaling = self.aws.client("autoscaling")
+        group = self._describe_one(name)
+        if group is None:
+            raise ProviderError(f"{self.type} {name} does not exist", resource=name, code="NotFound")
+        desired = int(group["DesiredCapacity"])
+        old = sorted(
+            i["InstanceId"] for i in group.get("Instances", []) if not str(i.get("LifecycleState")).startswith("Termin")
+        )
+        replaced: tuple[str, ...] = ()
+        for instance_id in old:
+            autoscaling.terminate_instance_in_auto_scaling_group(
+                InstanceId=instance_id, ShouldDecrementDesiredCapacity=False
+            )
+            self._wait_in_service(name, desired, instance_id)
+            replaced += (instance_id,)
+        return replaced
+
+    def _wait_in_service(self, name: str, desired: int, gone: str) -> None:
+        deadline = time.monotonic() + self.restart_timeout_seconds
+        while True:
+            group = self._describe_one(name)
+            instances = group.get("Instances", []) if group else []
+            serving = [i for i in instances if i.get("LifecycleState") == "InService" and i["InstanceId"] != gone]
+            if len(serving) >= desired:
+                return
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    f"{self.type} {name}: only {len(serving)} of {desired} instances in service "
+                    f"{self.restart_timeout_seconds:.0f}s after replacing {gone}",
+                    hint="the replacement did not become healthy; check the launch template and the group's activity",
+                    resource=name,
+                    code="RestartTimeout",
+                )
+            time.sleep(self.restart_poll_seconds)

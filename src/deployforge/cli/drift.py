@@ -1,0 +1,310 @@
+"""``deployforge drift detect|list|show|remediate|auto-resolve``.
+
+Exit codes: 0 no drift (or the remediation worked), 2 drift found, 1 errors (including bad input and a
+resource that could not be read: NOT_CHECKED is never in sync).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from deployforge.cli.common import CONTEXT, _emit_json, _progress_header, project_options, run_project_command
+from deployforge.errors import DeployForgeError, UsageError
+
+SEVERITIES = ["security-critical", "performance-impacting", "informational"]
+STATUSES = ["MODIFIED", "DELETED", "UNMANAGED", "NOT_CHECKED"]
+
+
+@contextmanager
+def _errors_exit_1() -> Iterator[None]:
+    """In drift commands, exit 2 means "drift found": every error (bad input too) exits 1."""
+    try:
+        yield
+    except DeployForgeError as exc:
+        if exc.exit_code == 2:
+            exc.exit_code = 1
+        raise
+
+
+def drift_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    decorators = [
+        click.option(
+            "--ignore-file",
+            metavar="FILE",
+            help="Drift the team accepts (default: drift-ignore.yaml next to the config).",
+        ),
+        click.option(
+            "--rules",
+            "rules",
+            multiple=True,
+            metavar="FILE.rego",
+            help="Rego rules that extend or override the classification (default: drift-rules.rego, if present).",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(SEVERITIES),
+            default="informational",
+            show_default=True,
+            help="JUnit: drift at or above this severity is a failure; below it is skipped.",
+        ),
+        click.option("--junit", "junit", metavar="FILE", help="Also write a JUnit report (a test case per resource)."),
+        click.option(
+            "--markdown",
+            "markdown",
+            metavar="FILE",
+            help="Also write the Markdown summary (PR comment, job summary).",
+        ),
+    ]
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    return fn
+
+
+def _settings(ignore_file: str | None, rules: tuple[str, ...], fail_on: str) -> Any:
+    from deployforge.drift.model import Severity
+    from deployforge.drift.service import DriftSettings
+
+    return DriftSettings(ignore_file=ignore_file, rules=tuple(rules), fail_on=Severity(fail_on))
+
+
+def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None:
+    from pathlib import Path
+
+    if junit:
+        from deployforge.drift.report import to_junit_suite
+        from deployforge.render.junit import write_junit
+
+        write_junit(junit, [to_junit_suite(result.drift)])
+    if markdown:
+        from deployforge.drift.report import render_markdown
+
+        Path(markdown).write_text(render_markdown(result.drift), encoding="utf-8")
+
+
+def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = False) -> None:
+    from deployforge.drift.report import render_record, render_remediation, render_table
+
+    if fmt == "json":
+        _emit_json(result.to_json())
+        return
+    report = result.drift
+    if record:
+        for r in report.records:
+            click.echo(render_record(r))
+    elif not report.remediations:
+        click.echo(render_table(report, style))
+    for rem in report.remediations:
+        click.echo(render_remediation(rem))
+    for note in report.notifications:
+        status = "sent" if note.ok else f"FAILED: {note.error}"
+        click.echo(f"Slack {note.channel or '(webhook default channel)'}: {status}")
+
+
+@click.group(context_settings=CONTEXT)
+def drift() -> None:
+    """Find what changed outside the pipeline, classify it, and repair what the team allows.
+
+    \b
+      deployforge drift list --environment=prod
+      deployforge drift remediate --drift-id=DF-5XJ-88B --dry-run
+      deployforge drift auto-resolve --drift-id=DF-5XJ-88B
+
+    Exit codes: 0 no drift, 2 drift found, 1 errors (a resource that could not be read is NOT_CHECKED
+    and never counts as in sync).
+    """
+
+
+def _detect_like(name: str, help_text: str) -> click.Command:
+    @click.command(name, context_settings=CONTEXT, help=help_text)
+    @project_options
+    @drift_options
+    @click.option("--severity", "severities", multiple=True, type=click.Choice(SEVERITIES), help="Only these.")
+    @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these.")
+    @click.option(
+        "--github-issue",
+        is_flag=True,
+        help="Open, update or close the environment's GitHub issue (GITHUB_TOKEN, GITHUB_REPOSITORY).",
+    )
+    @run_project_command(f"drift {name}")
+    def command(
+        ws: Any,
+        fmt: str,
+        style: Callable[..., str],
+        holder: dict[str, Any],
+        ignore_file: str | None,
+        rules: tuple[str, ...],
+        fail_on: str,
+        junit: str | None,
+        markdown: str | None,
+        severities: tuple[str, ...],
+        statuses: tuple[str, ...],
+        github_issue: bool,
+    ) -> int:
+        from deployforge.drift import service
+        from deployforge.drift.model import Severity, Status
+
+        with _errors_exit_1():
+            _progress_header(ws, f"drift {name}", style)
+            result = service.detect_command(
+                ws,
+                f"drift {name}",
+                _settings(ignore_file, rules, fail_on),
+                severities=[Severity(s) for s in severities],
+                statuses=[Status(s) for s in statuses],
+            )
+            holder["result"] = result
+            if github_issue:
+                from deployforge.drift.issues import sync_issue_from_env
+
+                result.extra["github_issue"] = sync_issue_from_env(result.drift, ws.options.environ)
+            _write_reports(result, junit, markdown)
+        _emit(result, fmt, style)
+        return int(result.exit_code)
+
+    return command
+
+
+detect = _detect_like("detect", "Compare live state with the latest baseline and classify every drift.")
+list_ = _detect_like("list", "List active drift (detects now): a table, or --format json.")
+drift.add_command(detect)
+drift.add_command(list_)
+
+
+@drift.command("show", context_settings=CONTEXT)
+@project_options
+@drift_options
+@click.argument("drift_id_arg", required=False, metavar="ID")
+@click.option("--drift-id", metavar="ID", help="The drift to show (or give it as the argument).")
+@run_project_command("drift show")
+def show(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    ignore_file: str | None,
+    rules: tuple[str, ...],
+    fail_on: str,
+    junit: str | None,
+    markdown: str | None,
+    drift_id_arg: str | None,
+    drift_id: str | None,
+) -> int:
+    """Everything about one drift: attribute-level expected vs actual, classification, first/last seen."""
+    from deployforge.drift import service
+
+    with _errors_exit_1():
+        wanted = drift_id or drift_id_arg
+        if not wanted:
+            raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
+        result = service.show(ws, wanted, _settings(ignore_file, rules, fail_on))
+        holder["result"] = result
+        _write_reports(result, junit, markdown)
+    _emit(result, fmt, style, record=True)
+    return int(result.exit_code)
+
+
+def _expiry(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if text.endswith("d") and text[:-1].isdigit():
+        return dt.date.today() + dt.timedelta(days=int(text[:-1]))
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--expires {value}: not a date", hint="YYYY-MM-DD, or a number of days such as 30d") from None
+
+
+@drift.command("remediate", context_settings=CONTEXT)
+@project_options
+@drift_options
+@click.option("--drift-id", required=True, metavar="ID", help="The drift to remediate (see drift list).")
+@click.option("--dry-run", is_flag=True, help="Show the remediation plan; change nothing.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["revert", "adopt", "ignore"]),
+    default="revert",
+    show_default=True,
+    help="revert live to the baseline, adopt live into the baseline, or ignore (needs --reason).",
+)
+@click.option("--reason", metavar="TEXT", help="Why the drift is accepted (--strategy ignore).")
+@click.option("--expires", metavar="DATE", help="When an ignore entry stops applying: YYYY-MM-DD or 30d.")
+@run_project_command("drift remediate")
+def remediate(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    ignore_file: str | None,
+    rules: tuple[str, ...],
+    fail_on: str,
+    junit: str | None,
+    markdown: str | None,
+    drift_id: str,
+    dry_run: bool,
+    strategy: str,
+    reason: str | None,
+    expires: str | None,
+) -> int:
+    """Plan (--dry-run) or carry out a remediation: revert, adopt or ignore with a reason and expiry."""
+    from deployforge.drift import service
+
+    with _errors_exit_1():
+        _progress_header(ws, "drift remediate", style)
+        result = service.remediate(
+            ws,
+            drift_id,
+            strategy=strategy,
+            dry_run=dry_run,
+            reason=reason,
+            expires=_expiry(expires),
+            settings=_settings(ignore_file, rules, fail_on),
+        )
+        holder["result"] = result
+        _write_reports(result, junit, markdown)
+    _emit(result, fmt, style)
+    return int(result.exit_code)
+
+
+@drift.command("auto-resolve", context_settings=CONTEXT)
+@project_options
+@drift_options
+@click.option("--drift-id", metavar="ID", help="The drift to resolve (default: every active drift).")
+@click.option("--dry-run", is_flag=True, help="Show the impact analysis and what would run; change nothing.")
+@click.option("-y", "--yes", "confirmed", is_flag=True, help="Confirm repairs in a production environment.")
+@run_project_command("drift auto-resolve")
+def auto_resolve(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    ignore_file: str | None,
+    rules: tuple[str, ...],
+    fail_on: str,
+    junit: str | None,
+    markdown: str | None,
+    drift_id: str | None,
+    dry_run: bool,
+    confirmed: bool,
+) -> int:
+    """Apply the self_healing_rules: impact analysis, then rolling_restart / reapply / rollback, notify_slack."""
+    from deployforge.drift import service
+
+    with _errors_exit_1():
+        _progress_header(ws, "drift auto-resolve", style)
+        result = service.auto_resolve(
+            ws,
+            drift_id,
+            dry_run=dry_run,
+            confirmed=confirmed,
+            settings=_settings(ignore_file, rules, fail_on),
+        )
+        holder["result"] = result
+        _write_reports(result, junit, markdown)
+    _emit(result, fmt, style)
+    return int(result.exit_code)

@@ -1,0 +1,422 @@
+"""The drift use cases every front door calls: detect/list/show, remediate, auto-resolve.
+
+Like ``deployforge.app``, nothing here prints or exits; each returns a ``RunResult`` whose ``drift``
+section is a ``DriftReport``. Every step (detection, impact analysis, remediation, notification) is
+recorded as an audit step through ``deployforge.audit.trace.step``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from deployforge.drift.healing import REPAIRS, Decision, HealingRule, analyze, rules_from_config, summary_lines
+from deployforge.drift.model import DriftRecord, DriftReport, Notification, Remediation, RemediationStep, Severity
+from deployforge.drift.model import Status as Status
+from deployforge.drift.remediate import plan_adopt, plan_ignore, plan_revert, run_ignore, run_revert
+from deployforge.errors import DeployForgeError, ProviderError, UsageError
+from deployforge.model.result import RunResult
+from deployforge.state.baseline import Baseline
+
+RULES_FILE = "drift-rules.rego"
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    ignore_file: str | None = None  # default: drift-ignore.yaml next to the config
+    rules: tuple[str, ...] = ()  # Rego files; default: drift-rules.rego next to the config, if present
+    fail_on: Severity = Severity.INFORMATIONAL
+    now: dt.datetime | None = None
+
+
+def _step(name: str, **fields: Any) -> Any:
+    from deployforge.audit import trace
+
+    return trace.step(name, **fields)
+
+
+def ignore_path(ws: Any, settings: DriftSettings) -> Path:
+    from deployforge.drift.ignore import default_path
+
+    return Path(settings.ignore_file) if settings.ignore_file else default_path(ws.options.config)
+
+
+def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftReport, Baseline]:
+    """Compare live state with the environment's latest baseline (reads through the providers)."""
+    from deployforge.drift.classify import is_production
+    from deployforge.drift.detect import Register, build_report, read_live
+    from deployforge.drift.ignore import load_ignore_file
+    from deployforge.providers.registry import canonical_type
+
+    config = ws.config
+    env = config.environment
+    with _step("drift detection", environment=env) as step:
+        baseline = ws.backend.read_baseline(env)
+        if baseline is None:
+            raise UsageError(
+                f"environment '{env}' has no baseline to compare with",
+                hint=f"deployforge apply -e {env} takes one after every successful apply (and deploy after each "
+                "successful deploy)",
+            )
+        ignore = load_ignore_file(ignore_path(ws, settings), required=bool(settings.ignore_file))
+        rule_files = list(settings.rules)
+        default_rules = Path(config.path).resolve().parent / RULES_FILE
+        if not rule_files and default_rules.exists():
+            rule_files = [str(default_rules)]
+        override = None
+        if rule_files:
+            from deployforge.drift.rego import RegoClassifier
+
+            override = RegoClassifier(rule_files)
+        state = ws.read_state()
+        managed: dict[tuple[str, str], set[str]] = {}
+        for entry in state.resources.values():
+            managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
+        scope = {(r.target, canonical_type(r.type)) for r in config.resources.values()}
+        targets = {r.target for r in baseline.resources.values()} | {t for t, _ in scope}
+        providers = {name: ws.provider(name) for name in sorted(targets)}
+        view = read_live(
+            baseline, providers, managed_ids=managed, extra_scope=scope, parallelism=ws.options.parallelism
+        )
+        register = Register(ws.root, env)
+        report = build_report(
+            environment=env,
+            baseline=baseline,
+            view=view,
+            production=is_production(env, config.require_confirmation),
+            ignore=ignore,
+            override=override,
+            history=register.read(),
+            now=settings.now,
+            fail_on=settings.fail_on,
+        )
+        register.write(report)
+        step.set(baseline=baseline.id, counts=report.counts(), drift_ids=[r.id for r in report.active][:200])
+        step.outcome = "drift" if report.active else ("incomplete" if report.not_checked else "in-sync")
+    return report, baseline
+
+
+def _result(ws: Any, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
+    config = ws.config
+    return RunResult(
+        command,
+        config.environment,
+        ws.run_id,
+        exit_code,
+        config.path,
+        config.config_hash,
+        drift=report,
+        extra=extra,
+    )
+
+
+def filtered(report: DriftReport, severities: Sequence[Severity] = (), statuses: Sequence[Status] = ()) -> DriftReport:
+    records = tuple(
+        r
+        for r in report.records
+        if (not severities or r.severity in severities) and (not statuses or r.status in statuses)
+    )
+    return replace(report, records=records)
+
+
+def detect_command(
+    ws: Any,
+    command: str,
+    settings: DriftSettings = DriftSettings(),
+    *,
+    severities: Sequence[Severity] = (),
+    statuses: Sequence[Status] = (),
+) -> RunResult:
+    report, _ = detect(ws, settings)
+    shown = filtered(report, severities, statuses)
+    return _result(ws, command, shown, shown.exit_code)
+
+
+def find_record(report: DriftReport, drift_id: str) -> DriftRecord:
+    from deployforge.drift.ids import is_drift_id
+
+    if not is_drift_id(drift_id):
+        raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
+    record = report.find(drift_id)
+    if record is None:
+        raise UsageError(
+            f"no drift {drift_id.upper()} in environment '{report.environment}'",
+            hint=f"it may have cleared; current ids: deployforge drift list --environment={report.environment}",
+        )
+    return record
+
+
+def show(ws: Any, drift_id: str, settings: DriftSettings = DriftSettings()) -> RunResult:
+    report, _ = detect(ws, settings)
+    record = find_record(report, drift_id)
+    return _result(ws, "drift show", replace(report, records=(record,)), 2 if record.active else 0)
+
+
+def _type_info(rtype: str) -> Any:
+    from deployforge.providers.registry import resource_type_infos
+
+    found = resource_type_infos().get(rtype)
+    return found[1] if found else None
+
+
+def remediate(
+    ws: Any,
+    drift_id: str,
+    *,
+    strategy: str = "revert",
+    dry_run: bool = False,
+    reason: str | None = None,
+    expires: dt.date | None = None,
+    settings: DriftSettings = DriftSettings(),
+) -> RunResult:
+    """Plan (``dry_run``) or carry out one remediation: revert, adopt or ignore."""
+    report, baseline = detect(ws, settings)
+    record = find_record(report, drift_id)
+    config = ws.config
+    path = ignore_path(ws, settings)
+    if strategy == "revert":
+        plan = plan_revert(record, _type_info(record.type))
+    elif strategy == "adopt":
+        declared = config.resources.get(record.resource)
+        plan = plan_adopt(record, dict(declared.properties) if declared else None)
+    elif strategy == "ignore":
+        plan = plan_ignore(record, reason, expires, str(path))
+    else:
+        raise UsageError(f"unknown strategy '{strategy}'", hint="use revert, adopt or ignore")
+    if not dry_run and plan.outcome == "planned":
+        plan = _carry_out(ws, plan, record, baseline, path, reason, expires)
+    with _step("drift remediation", drift_id=record.id, strategy=strategy, dry_run=dry_run) as step:
+        step.set(outcome_detail=plan.outcome, steps=[s.to_json() for s in plan.steps])
+        step.outcome = plan.outcome
+    code = 0 if plan.ok else 1
+    return _result(ws, "drift remediate", replace(report, records=(record,), remediations=(plan,)), code)
+
+
+def _carry_out(
+    ws: Any,
+    plan: Remediation,
+    record: DriftRecord,
+    baseline: Baseline,
+    path: Path,
+    reason: str | None,
+    expires: dt.date | None,
+) -> Remediation:
+    from deployforge.app import ensure_audit_writable
+    from deployforge.drift.remediate import adopted_baseline
+    from deployforge.state.base import LockInfo
+
+    if plan.strategy == "ignore":
+        return run_ignore(plan, record, path, reason or "", expires)
+    ensure_audit_writable(ws)
+    backend = ws.backend
+    lock = backend.acquire_lock(LockInfo.new(record.environment, ws.run_id, f"drift {plan.strategy}"))
+    try:
+        if plan.strategy == "revert":
+            return run_revert(plan, ws.provider(record.target), baseline.resources[record.resource])
+        live = ws.provider(record.target).read(record.type, str(record.resource_id))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        backend.write_baseline(adopted_baseline(baseline, record, live, ws.run_id, stamp))
+        step = replace(plan.steps[0], done=True, description=plan.steps[0].description + f" (baseline {ws.run_id})")
+        return replace(plan, dry_run=False, steps=(step,), outcome="applied")
+    finally:
+        backend.release_lock(lock)
+
+
+# -- self-healing ---------------------------------------------------------------------------------
+
+
+def auto_resolve(
+    ws: Any,
+    drift_id: str | None = None,
+    *,
+    dry_run: bool = False,
+    confirmed: bool = False,
+    settings: DriftSettings = DriftSettings(),
+) -> RunResult:
+    """Apply the self-healing rules to one drift (or every active drift): detection -> impact analysis
+    -> repair -> notification, an audit step each."""
+    from deployforge.drift.classify import is_production
+
+    report, baseline = detect(ws, settings)
+    config = ws.config
+    records = [find_record(report, drift_id)] if drift_id else list(report.active)
+    rules = rules_from_config(config.self_healing_rules)
+    production = is_production(config.environment, config.require_confirmation)
+    remediations: list[Remediation] = []
+    notifications: list[Notification] = []
+    for record in records:
+        with _step("drift impact analysis", drift_id=record.id, resource=record.resource) as step:
+            decision = analyze(record, rules, production=production, confirmed=confirmed)
+            step.set(decision=decision.outcome, reason=decision.reason, deviation=decision.deviation)
+            step.outcome = decision.outcome
+        remediation = _heal(ws, record, baseline, decision, dry_run)
+        remediations.append(remediation)
+        if decision.rule is not None and decision.outcome in ("heal", "blocked") and not dry_run:
+            notifications.extend(_notify(ws, record, decision.rule, remediation))
+    outcome_report = replace(
+        report,
+        records=tuple(records),
+        remediations=tuple(remediations),
+        notifications=tuple(notifications),
+    )
+    if any(r.outcome == "failed" for r in remediations):
+        code = 1
+    elif any(r.outcome in ("blocked", "no-rule", "planned") for r in remediations):
+        code = 2
+    else:
+        code = 0
+    return _result(ws, "drift auto-resolve", outcome_report, code)
+
+
+def _heal(ws: Any, record: DriftRecord, baseline: Baseline, decision: Decision, dry_run: bool) -> Remediation:
+    rule = decision.rule
+    base: dict[str, Any] = dict(
+        drift_id=record.id,
+        resource=record.resource,
+        strategy="self-healing",
+        dry_run=dry_run,
+        deviation=decision.deviation,
+        max_deviation=rule.max_deviation if rule else None,
+    )
+    if decision.outcome != "heal" or rule is None:
+        return Remediation(steps=(), outcome=decision.outcome, notes=(decision.reason,), **base)
+    repairs = [a.type for a in rule.actions if a.type in REPAIRS]
+    if not repairs:
+        return Remediation(steps=(), outcome="within-tolerance", notes=("the rule only notifies",), **base)
+    if dry_run:
+        steps = tuple(RemediationStep(a, _describe_action(a, record)) for a in repairs)
+        return Remediation(steps=steps, outcome="planned", notes=(decision.reason,), **base)
+    done = _run_repairs(ws, record, baseline, rule, repairs)
+    outcome = "applied" if all(s.done for s in done) else "failed"
+    return Remediation(steps=tuple(done), outcome=outcome, notes=(decision.reason,), **base)
+
+
+def _describe_action(action: str, record: DriftRecord) -> str:
+    if action == "rolling_restart":
+        what = ", ".join(record.paths) or "capacity"
+        return f"restore {what} of {record.resource}, then replace its instances one at a time"
+    if action == "rollback":
+        return f"restore {record.resource} to the baseline snapshot (every drifted attribute, ignored ones too)"
+    return f"revert {', '.join(record.paths)} of {record.resource} to the baseline"
+
+
+def _run_repairs(
+    ws: Any, record: DriftRecord, baseline: Baseline, rule: HealingRule, repairs: list[str]
+) -> list[RemediationStep]:
+    from deployforge.app import ensure_audit_writable
+    from deployforge.state.base import LockInfo
+
+    ensure_audit_writable(ws)
+    backend = ws.backend
+    provider = ws.provider(record.target)
+    resource = baseline.resources.get(record.resource)
+    info = _type_info(record.type)
+    steps: list[RemediationStep] = []
+    lock = backend.acquire_lock(LockInfo.new(record.environment, ws.run_id, "drift auto-resolve"))
+    try:
+        reverted = False
+        for action in repairs:
+            with _step(f"drift remediation: {action}", drift_id=record.id, resource=record.resource) as audit:
+                step = _one_repair(action, record, resource, info, provider, already_reverted=reverted)
+                reverted = reverted or (step.done and action in ("reapply", "rollback", "rolling_restart"))
+                audit.set(done=step.done, error=step.error, description=step.description)
+                audit.outcome = "ok" if step.done else "failed"
+            steps.append(step)
+            if not step.done:
+                break  # a failed repair stops the rest; the report (and notification) says so
+    finally:
+        backend.release_lock(lock)
+    return steps
+
+
+def _one_repair(
+    action: str, record: DriftRecord, resource: Any, info: Any, provider: Any, *, already_reverted: bool
+) -> RemediationStep:
+    if resource is None:
+        return RemediationStep(action, f"{record.resource} is not in the baseline", error="nothing to restore")
+    plan = plan_revert(record, info, include_ignored=(action == "rollback"))
+    description = _describe_action(action, record)
+    if plan.outcome != "planned" and not (action == "rolling_restart" and not record.changes):
+        return RemediationStep(action, description, error=plan.steps[0].description)
+    if plan.outcome == "planned" and not already_reverted:
+        done = run_revert(plan, provider, resource)
+        if done.outcome != "applied":
+            return RemediationStep(action, description, plan.steps[0].attributes, error=done.steps[0].error)
+    if action != "rolling_restart":
+        return RemediationStep(action, description, plan.steps[0].attributes if plan.steps else (), done=True)
+    restart: Callable[..., Any] | None = getattr(provider, "rolling_restart", None)
+    if restart is None:
+        return RemediationStep(action, description, error=f"the {provider.name} provider cannot restart {record.type}")
+    try:
+        replaced = restart(record.type, str(record.resource_id))
+    except DeployForgeError as exc:
+        return RemediationStep(action, description, error=exc.message)
+    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True)
+
+
+def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remediation) -> list[Notification]:
+    from deployforge.notify import slack
+
+    out = []
+    settings = dict((ws.config.notifications or {}).get("slack") or {})
+    for action in rule.actions:
+        if action.type != "notify_slack":
+            continue
+        channel = action.channel or settings.get("channel")
+        with _step("drift notification", drift_id=record.id, channel=channel) as step:
+            try:
+                url = _webhook(action.webhook_url or settings.get("webhook_url"))
+                detail = "; ".join(remediation.notes) or remediation.outcome
+                done = [s.description for s in remediation.steps if s.done]
+                failed = [f"{s.action}: {s.error}" for s in remediation.steps if s.error]
+                lines = summary_lines(record, remediation.outcome, detail)
+                lines += [f"Done: {d}" for d in done] + [f"Failed: {f}" for f in failed]
+                title = action.message or f"DeployForge drift in {record.environment}: {record.resource}"
+                payload = slack.message(
+                    title,
+                    lines,
+                    channel=channel,
+                    fields={"Environment": record.environment, "Severity": str(record.severity or "unknown")},
+                )
+                slack.post(url, payload)
+                out.append(Notification(channel, True))
+                step.outcome = "ok"
+            except DeployForgeError as exc:
+                out.append(Notification(channel, False, exc.message))
+                step.set(error=exc.message)
+                step.outcome = "failed"
+    return out
+
+
+def _webhook(value: Any) -> str:
+    from deployforge.notify.slack import SlackError
+
+    if value is None or value == "":
+        raise SlackError(
+            "no Slack webhook is configured",
+            hint="set notifications.slack.webhook_url (e.g. $SLACK_WEBHOOK_URL) or webhook_url on the action",
+        )
+    if not isinstance(value, str):  # a vault:// reference
+        try:
+            from deployforge import secrets as secrets_pkg
+
+            resolve = getattr(secrets_pkg, "resolve", None)
+        except ImportError:
+            resolve = None
+        if resolve is None:
+            raise SlackError(f"the Slack webhook {value} could not be resolved: no secrets backend is available")
+        value = str(resolve(value))
+    try:
+        from deployforge.secrets import masking
+
+        masking.register(value)
+    except ImportError:
+        pass
+    return value
+
+
+_ = ProviderError  # translated errors reach the CLI through DeployForgeError

@@ -1,0 +1,92 @@
+"""Slack incoming webhooks: the message (pure) and the one HTTP POST (the adapter).
+
+The webhook URL is a secret (anyone holding it can post): it is never printed or logged; errors
+name only its scheme and host. A failing post raises ``SlackError``; callers that must not stop
+(drift remediation) catch it and record the failure in their report.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from deployforge.errors import DeployForgeError
+
+TIMEOUT_SECONDS = 5.0
+
+
+class SlackError(DeployForgeError):
+    """The Slack webhook could not be reached or refused the message."""
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.scheme and parts.netloc else "(the webhook)"
+
+
+def message(
+    title: str,
+    lines: Sequence[str],
+    *,
+    channel: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    link: str | None = None,
+) -> dict[str, Any]:
+    """A webhook payload: plain ``text`` (notifications, old clients) plus Block Kit ``blocks``."""
+    body = "\n".join(lines)
+    text = f"{title}\n{body}".strip()
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+    ]
+    if fields:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in list(fields.items())[:10]],
+            }
+        )
+    if body:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+    if link:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|CI run>"}]})
+    payload: dict[str, Any] = {"text": text[:3000], "blocks": blocks}
+    if channel:
+        payload["channel"] = channel
+    return payload
+
+
+def post(webhook_url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_SECONDS) -> None:
+    """POST ``payload`` to the webhook. Raises ``SlackError`` (never with the URL in it)."""
+    where = redacted(webhook_url)
+    if urlsplit(webhook_url).scheme not in ("http", "https"):
+        raise SlackError(
+            f"the Slack webhook {where} is not an http(s) URL",
+            hint="set notifications.slack.webhook_url (or the action's webhook_url) to the incoming webhook URL",
+        )
+    request = urllib.request.Request(
+        webhook_url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "deployforge"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = response.read(512).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(200).decode("utf-8", "replace").strip()
+        raise SlackError(
+            f"Slack refused the message ({exc.code}{': ' + detail if detail else ''}) at {where}",
+            hint="check the webhook (revoked? wrong workspace?) and the channel",
+        ) from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SlackError(
+            f"cannot reach Slack at {where}: {reason}",
+            hint="check the network and the webhook URL; the remediation itself was not affected",
+        ) from None
+    if reply.strip() not in ("ok", ""):
+        raise SlackError(f"Slack answered '{reply.strip()[:80]}' at {where}")
