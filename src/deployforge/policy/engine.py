@@ -209,6 +209,12 @@ def native_error(path: str, captured: str, exc: Exception) -> PolicyProblem:
 # -- the engine ------------------------------------------------------------------
 
 
+class PolicyCompileError(Exception):
+    def __init__(self, problem: PolicyProblem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
 @dataclass
 class CompiledSet:
     """One generated wrapper package compiled into a bundle: slot name -> (package, rule)."""
@@ -316,7 +322,8 @@ class Engine:
 
     def compile(self, packages: Sequence[str], per_resource: bool) -> CompiledSet | None:
         slots: dict[str, tuple[str, str]] = {}
-        lines = ["package deployforge_eval__", "import rego.v1"]
+        package_name = "deployforge_eval_resource__" if per_resource else "deployforge_eval_file__"
+        lines = [f"package {package_name}", "import rego.v1"]
         for package in packages:
             for head in self.rules_of(package):
                 wanted = (
@@ -332,16 +339,24 @@ class Engine:
             return None
         module = "\n".join(lines) + "\n"
         name = "__deployforge_eval_resource__.rego" if per_resource else "__deployforge_eval_file__.rego"
-        with captured_fd1():
-            self._interp.add_module(name, module)
-            query = "x := data.deployforge_eval__"
-            bundle = self._interp.build(query, [])
+        query = f"x := data.{package_name}"
+        with captured_fd1() as captured:
+            try:
+                self._interp.add_module(name, module)
+                bundle = self._interp.build(query, [])
+            except Exception as exc:  # regopy.RegoError: a compile error across modules
+                problem = native_error("(policies)", "".join(captured), exc)
+                raise PolicyCompileError(problem) from None
         return CompiledSet(bundle, slots, query)
 
     def query_rule(self, document: Any, package: str, rule: str) -> tuple[bool, Any]:
         """One rule against one document, without the bundle (used to pin down an engine error)."""
         self._interp.set_input(document)
-        out = self._interp.query(_ref(package, rule))
+        with captured_fd1():
+            try:
+                out = self._interp.query(_ref(package, rule))
+            except ValueError:
+                return False, None
         if not out.ok():
             return False, None
         exprs = out[0].expressions if len(out) else []
@@ -371,7 +386,11 @@ def _evaluate_chunk(chunk: tuple[int, int]) -> list[Any]:
     out: list[Any] = []
     for i in range(chunk[0], chunk[1]):
         interp.set_input(documents[i])
-        result = interp.query_bundle(compiled.bundle)
+        try:
+            result = interp.query_bundle(compiled.bundle)
+        except ValueError:  # regopy could not parse an error it got back (e.g. recursion) as JSON
+            out.append(None)
+            continue
         if not result.ok():
             out.append(None)  # an engine error: the caller finds which rule, one by one
             continue

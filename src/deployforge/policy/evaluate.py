@@ -72,7 +72,7 @@ def evaluate(
     checks: list[Check] = []
 
     # per-file documents (conftest's shape)
-    compiled = engine.compile(file_pkgs, per_resource=False) if file_pkgs else None
+    compiled = _compile(engine, file_pkgs, False, findings)
     if compiled is not None:
         values = evaluate_documents(compiled, [d.document for d in docs])
         for doc, value in zip(docs, values, strict=True):
@@ -80,7 +80,7 @@ def evaluate(
 
     # per-resource documents (the product page's shape)
     resources = [(doc, res) for doc in docs for res in doc.resources]
-    compiled_r = engine.compile(res_pkgs, per_resource=True) if res_pkgs else None
+    compiled_r = _compile(engine, res_pkgs, True, findings)
     if compiled_r is not None:
         values = evaluate_documents(compiled_r, [res.document for _doc, res in resources])
         for (doc, res), value in zip(resources, values, strict=True):
@@ -95,6 +95,27 @@ def evaluate(
         fail_on_warn=options.fail_on_warn,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _compile(engine: Any, packages: list[str], per_resource: bool, findings: list[Finding]) -> Any:
+    from deployforge.policy.engine import PolicyCompileError
+
+    if not packages:
+        return None
+    try:
+        return engine.compile(packages, per_resource=per_resource)
+    except PolicyCompileError as exc:
+        p = exc.problem
+        findings.append(
+            Finding(
+                "policy.compile",
+                "high",
+                Outcome.ERROR,
+                f"the policies of {', '.join(packages)} do not compile together: {p.message}",
+                remediation=p.hint,
+            )
+        )
+        return None
 
 
 def _per_resource(package: str) -> bool:
