@@ -247,24 +247,31 @@ def run_core(settings: Settings, ws: Any) -> Any:
                 "(an environment protection rule) or rerun with confirm: false."
             )
             return replace(result, command=settings.command, messages=(*result.messages, note), extra={"confirm": 1})
+        from deployforge.deploy import service as deploy_service
+
         cancel = threading.Event()
-        timer = threading.Timer(settings.timeout, cancel.set)
+        timer = threading.Timer(settings.timeout, cancel.set)  # a clean stop (rollback), not a kill
         timer.daemon = True
         timer.start()
         try:
-            result = app.apply(ws, cancel=cancel, ci_run_url=settings.run_url)
+            result = deploy_service.run(  # the CLI's `deployforge run/deploy` use case
+                ws,
+                strategy=settings.evolve_strategy or None,
+                timeout=float(settings.timeout),
+                cancel=cancel,
+                command=settings.command,
+                ci_run_url=settings.run_url,
+            )
         finally:
             timer.cancel()
         if result.plan is not None and settings.plan_path:
             app.write_plan_file(settings.plan_path, result.plan)
-        return replace(result, command=settings.command)
-    use_case = getattr(app, settings.command, None)  # drift: the drift package's use case, once it is in app
-    if use_case is None:
-        raise UsageError(
-            f"this build of DeployForge has no '{settings.command}' use case",
-            hint="use command: plan or deploy, or update the action's version",
-        )
-    return use_case(ws)
+        return result
+    if settings.command == "drift":
+        from deployforge.drift import service as drift_service
+
+        return drift_service.detect_command(ws, "drift")  # the CLI's `deployforge drift` use case
+    raise UsageError(f"unknown command '{settings.command}'")  # read_settings already refuses it
 
 
 def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
@@ -276,7 +283,9 @@ def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
     policy_failures = int(policy.get("counts", {}).get("failures", 0)) + int(policy.get("counts", {}).get("errors", 0))
     drift = result.drift.to_json() if result.drift is not None else {}
     drifted = any("ignored" not in r and r.get("status") != "not_checked" for r in drift.get("records", []))
-    errored = not result.ok
+    from deployforge.render.markdown import completed
+
+    errored = not completed(result)
     if errored:
         word = "failed"
     elif result.extra.get("confirm"):

@@ -254,3 +254,22 @@ def test_config_error_is_annotated_on_its_line(runner: Runner) -> None:
     assert "Config problems" in summary
     body = runner.fake.comments(REPO, PR)[0]["body"]
     assert "failed" in body.splitlines()[1]
+
+
+def test_drift_after_deploy_sets_outputs_junit_and_fails_on_drift(runner: Runner) -> None:
+    import boto3
+
+    proc, _, _ = runner.run(command="deploy", confirm="false", **{"comment-mode": "off"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bucket = next(b for b in (runner.workspace / "deployforge.yaml").read_text().split() if b.endswith("-artifacts"))
+    s3 = boto3.client("s3", endpoint_url=runner.endpoint, region_name="us-east-1")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})  # out of band
+    proc, outputs, summary = runner.run(command="drift", **{"fail-on": "error,drift"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "::error title=DeployForge::DeployForge: drift detected" in proc.stdout
+    assert outputs["drift-detected"] == "true" and outputs["result"] in ("drift", "failed")
+    junit = (runner.workspace / outputs["junit-path"]).read_text()
+    assert "<testsuites" in junit and "versioning" in junit and "<failure" in junit
+    assert "| Drift |" in summary
+    body = runner.fake.comments(REPO, PR)[0]["body"]
+    assert "| Drift |" in body and "versioning" in body
