@@ -139,7 +139,6 @@ def to_sarif(report: PolicyReport, version: str = "0", base: str | None = None) 
         results,
         tool="DeployForge policy",
         version=version,
-        information_uri="https://github.com/deployforge/deployforge/blob/main/docs/policies.md",
         base=base,
     )
 
