@@ -189,7 +189,7 @@ class DriftReport:
 
     @property
     def in_sync(self) -> int:
-        drifted = {r.resource for r in self.records if r.status is not Status.UNMANAGED and r.ignored is None}
+        drifted = {r.resource for r in self.records if r.status in (Status.MODIFIED, Status.DELETED)}
         return max(0, self.resources_checked - len(drifted))
 
     def counts(self) -> dict[str, int]:
