@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -150,6 +151,11 @@ def _detect_like(name: str, help_text: str) -> click.Command:
 
         with _errors_exit_1():
             _progress_header(ws, f"drift {name}", style)
+            issue_settings = None
+            if github_issue:  # checked first: a missing token or repository fails before detection
+                from deployforge.drift.issues import issue_settings_from_env
+
+                issue_settings = issue_settings_from_env(ws.options.environ)
             result = service.detect_command(
                 ws,
                 f"drift {name}",
@@ -158,12 +164,20 @@ def _detect_like(name: str, help_text: str) -> click.Command:
                 statuses=[Status(s) for s in statuses],
             )
             holder["result"] = result
-            if github_issue:
-                from deployforge.drift.issues import sync_issue_from_env
+            issue = None
+            if issue_settings is not None:
+                from deployforge.drift.issues import sync_issue
 
-                result.extra["github_issue"] = sync_issue_from_env(result.drift, ws.options.environ)
+                issue = sync_issue(result.drift, issue_settings)
+                if issue.warning:  # GitHub trouble is a warning in the report, never a failed check
+                    warnings = (*result.drift.warnings, f"GitHub issue not updated: {issue.warning}")
+                    result = replace(result, drift=replace(result.drift, warnings=warnings))
+                    holder["result"] = result
+                result.extra["github_issue"] = issue.to_json()
             _write_reports(result, junit, markdown)
         _emit(result, fmt, style)
+        if issue is not None and issue.warning is None and fmt != "json":
+            click.echo(issue.render())
         return int(result.exit_code)
 
     return command
