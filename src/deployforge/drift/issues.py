@@ -172,7 +172,7 @@ def render_issue_body(
         f"| **total** | **{active}** |",
         "",
         f"Also: {c['not_checked']} not checked (could not be read; never counted as in sync), "
-        f"{c['ignored']} ignored (drift-ignore.yaml), {c['in_sync']} in sync.",
+        f"{c['ignored']} ignored (ignore file), {c['in_sync']} in sync.",
     ]
     foot = [
         "",
@@ -217,10 +217,10 @@ def render_issue_body(
 
 
 def closing_comment(report: DriftReport, run_url: str | None = None) -> str:
-    where = f" ([workflow run]({run_url}))" if run_url else ""
+    where = f" in [this workflow run]({run_url})" if run_url else ""
     return (
         f"Drift in `{_clean(report.environment)}` has cleared: live state matches baseline "
-        f"`{report.baseline_id}` again (checked {report.checked_at}{where}). Closing."
+        f"`{report.baseline_id}` again, checked {report.checked_at}{where}. Closing."
     )
 
 
