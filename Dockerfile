@@ -9,18 +9,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 FROM base AS build
+# The AWS API models the providers call (botocore ships ~450; keep in step with providers/aws,
+# deploy/shifters, state/s3 and audit storage). Every other model is dropped to keep the image small.
+ARG BOTOCORE_SERVICES="s3 ec2 autoscaling cloudwatch elbv2 lambda route53 rds sts sso sso-oidc dynamodb logs iam"
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN python3 -m venv /opt/deployforge \
  && /opt/deployforge/bin/pip install --no-compile /src \
- && /opt/deployforge/bin/pip uninstall --yes pip \
+ && /opt/deployforge/bin/pip uninstall --yes pip setuptools \
+ && for d in /opt/deployforge/lib/python3*/site-packages/botocore/data/*/; do \
+      n=$(basename "$d"); case " $BOTOCORE_SERVICES " in *" $n "*) ;; *) rm -rf "$d" ;; esac; \
+    done \
  && /opt/deployforge/bin/python -m compileall -q -j 0 /opt/deployforge/lib/python3*/site-packages/deployforge
 
 FROM base AS runtime
 # git: plans and audit records read the commit; the workspace is mounted from another owner.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git=1:2.39.* \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && git config --system --add safe.directory '*'
 COPY --from=build /opt/deployforge /opt/deployforge
 ENV PATH=/opt/deployforge/bin:$PATH

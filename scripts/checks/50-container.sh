@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Container check: build the Action's Dockerfile the way a runner would (here with Debian's buildah:
+# vfs storage, chroot isolation, no Docker engine), then run the image's own ENTRYPOINT the way the
+# runner runs a Docker action (INPUT_* with hyphens kept, the workspace mounted, its working
+# directory set, GITHUB_* files) against the fake GitHub server and moto on loopback: the first
+# run creates the PR comment, the second updates it; outputs are checked.
+# Figures printed: image size, container start -> first output line, API calls per upsert.
+# Nothing is cached across runs: a private buildah root in a temp dir, removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
+  echo "==> installing buildah and debootstrap"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq buildah debootstrap >/dev/null
+fi
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] && PY=.venv/bin/python
+
+work=$(mktemp -d /tmp/deployforge-container.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  $SUDO buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs rm --all >/dev/null 2>&1 || true
+  $SUDO rm -rf "$work"
+}
+trap cleanup EXIT
+B=($SUDO buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs)
+start=$SECONDS
+
+echo "==> base image (debootstrap minbase: python3, venv, CA certificates)"
+$SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$work/rootfs" \
+  >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
+# Trim it like Debian's slim images: no downloaded .debs, apt lists, docs, man pages or locales,
+# and dpkg told to skip them for packages the Dockerfile installs.
+$SUDO rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* \
+  "$work/rootfs/usr/share/doc/"* "$work/rootfs/usr/share/man/"* "$work/rootfs/usr/share/locale/"* \
+  "$work/rootfs/usr/share/info/"*
+printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+  'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/info/*' \
+  | $SUDO tee "$work/rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null
+$SUDO tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+$SUDO rm -rf "$work/rootfs"
+ctr=$("${B[@]}" from scratch)
+"${B[@]}" add "$ctr" "$work/rootfs.tar" / >/dev/null
+"${B[@]}" commit --quiet "$ctr" localhost/deployforge-base >/dev/null
+"${B[@]}" rm "$ctr" >/dev/null
+rm -f "$work/rootfs.tar"
+echo "    base ready after $((SECONDS - start))s"
+
+echo "==> building the Dockerfile (buildah bud, chroot isolation, --from the local base)"
+"${B[@]}" bud --quiet --isolation chroot --from localhost/deployforge-base \
+  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+  -t localhost/deployforge-action:check . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+echo "    built after $((SECONDS - start))s"
+"${B[@]}" images --json localhost/deployforge-action:check >"$work/images.json"
+"${B[@]}" inspect --type image localhost/deployforge-action:check >"$work/inspect.json"
+"${B[@]}" images --json localhost/deployforge-base >"$work/base.json"
+size=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["size"])' "$work/images.json")
+base_size=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["size"])' "$work/base.json")
+echo "    image size: $size (the debootstrap base alone: $base_size)"
+entrypoint=$("$PY" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["OCIv1"]["config"]["Entrypoint"]))' \
+  "$work/inspect.json")
+echo "    entrypoint: $entrypoint"
+
+echo "==> servers on loopback: fake GitHub and moto"
+"$PY" -m tests.fakes.github --pr octo/infra#42 --url-file "$work/gh-url" >"$work/gh.log" 2>&1 &
+pids+=($!)
+moto_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PY" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  [ -s "$work/gh-url" ] && "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/')" 2>/dev/null && break
+  sleep 0.1
+done
+gh_url=$(cat "$work/gh-url")
+
+ws="$work/workspace"
+files="$work/file_commands"
+mkdir -p "$ws" "$files"
+cat >"$ws/deployforge.yaml" <<YAML
+version: 1
+name: container-check
+targets:
+  aws_main:
+    provider: aws
+    region: us-east-1
+    endpoint_url: http://127.0.0.1:$moto_port
+environments:
+  staging: {}
+resources:
+  artifacts:
+    type: aws_s3_bucket
+    properties:
+      bucket: df-container-check-artifacts
+      versioning: true
+YAML
+cat >"$files/event.json" <<'JSON'
+{"action": "opened", "number": 42, "pull_request": {"number": 42, "head": {"sha": "9f2c1e0b7a6d5c4b3a2910fedcba987654321000"}}}
+JSON
+
+export DF_B="${B[*]}" DF_ENTRYPOINT="$entrypoint" DF_WS="$ws" DF_FILES="$files" DF_GH="$gh_url" DF_SIZE="$size" DF_BASE_SIZE="$base_size"
+"$PY" "$repo/tests/container/run_action.py"
+echo "==> container check passed in $((SECONDS - start))s"
