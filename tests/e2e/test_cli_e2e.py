@@ -303,3 +303,27 @@ def test_apply_json_output_is_pure_json(project: Project):
     payload = json.loads(result.stdout)
     assert payload["apply"]["summary"]["succeeded"] == 1 and payload["plan"]["summary"]["create"] == 1
     assert "Plan for environment" in result.stderr
+
+
+def test_saved_plan_with_references_to_resources_not_created_yet(project: Project):
+    lt = {
+        "type": "aws_launch_template",
+        "properties": {
+            "name": "web-lt",
+            "image_id": "ami-12c6146b",
+            "security_group_ids": ["${resources.sg0.id}"],
+        },
+    }
+    project.write(stack(1, web_lt=lt))
+    planned = project.run("plan", "--out", "plan.json")
+    assert planned.returncode == 2, planned.stderr
+    saved = json.loads((project.dir / "plan.json").read_text())
+    [ids] = [
+        c for r in saved["resources"] if r["name"] == "web_lt" for c in r["changes"] if c["key"] == "security_group_ids"
+    ]
+    assert ids["after_unknown"] is True and ids["after"] == [None]
+    applied = project.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stderr
+    state = json.loads((project.dir / ".deployforge" / "state" / "default.json").read_text())
+    assert state["resources"]["web_lt"]["attributes"]["security_group_ids"] == [state["resources"]["sg0"]["id"]]
+    assert project.run("plan").returncode == 0

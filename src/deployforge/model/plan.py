@@ -6,9 +6,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from deployforge.config.refs import UNKNOWN
+from deployforge.config.refs import UNKNOWN, contains_unknown
 
 PLAN_FORMAT = 1
+
+
+def _known_parts(value: Any) -> Any:
+    if value is UNKNOWN:
+        return None
+    if isinstance(value, dict):
+        return {k: _known_parts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_known_parts(v) for v in value]
+    return value
 
 
 class Action(StrEnum):
@@ -35,11 +45,13 @@ class AttributeChange:
     forces_replacement: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        # a value only partly known (a list holding a reference to a resource not created yet)
+        # is saved as its known parts with the unknown ones null, and flagged
         return {
             "key": self.key,
             "before": self.before,
-            "after": None if self.after is UNKNOWN else self.after,
-            "after_unknown": self.after is UNKNOWN,
+            "after": _known_parts(self.after),
+            "after_unknown": contains_unknown(self.after),
             "forces_replacement": self.forces_replacement,
         }
 

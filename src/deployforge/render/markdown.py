@@ -254,8 +254,8 @@ def drift_section(result: Any) -> Section | None:
         return None
     data = result.drift.to_json()
     records = [r for r in data.get("records", []) if "ignored" not in r]
-    active = [r for r in records if r.get("status") != "not_checked"]
-    not_checked = [r for r in records if r.get("status") == "not_checked"]
+    active = [r for r in records if r.get("status") != "NOT_CHECKED"]
+    not_checked = [r for r in records if r.get("status") == "NOT_CHECKED"]
     rank = {"security-critical": 0, "performance-impacting": 1, "informational": 2}
     active.sort(key=lambda r: (rank.get(r.get("severity") or "", 9), r.get("resource", "")))
     if not active and not not_checked:
@@ -535,7 +535,7 @@ def annotations_for(result: Any) -> list[Annotation]:
             )
     if result.drift is not None:
         for r in result.drift.to_json().get("records", []):
-            if "ignored" in r or r.get("status") == "not_checked":
+            if "ignored" in r or r.get("status") == "NOT_CHECKED":
                 continue
             paths = ", ".join(c.get("path", "") for c in r.get("changes", []))
             out.append(
