@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any

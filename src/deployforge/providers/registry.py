@@ -27,7 +27,6 @@ def canonical_type(name: str) -> str:
 def resource_type_infos() -> dict[str, tuple[str, TypeInfo]]:
     """resource type -> (provider kind, TypeInfo) for every type any provider offers."""
     from deployforge.providers.aws.types import TYPE_INFOS as AWS_TYPES
-
     from deployforge.providers.google.types import TYPE_INFOS as GOOGLE_TYPES
 
     result: dict[str, tuple[str, TypeInfo]] = {}
