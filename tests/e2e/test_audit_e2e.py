@@ -106,3 +106,27 @@ def test_unknown_trace_and_corrupt_line_give_clear_errors(project: Project):
     verify = project.run("audit", "verify")
     assert verify.returncode == 1 and "audit.jsonl:3: record ?: not valid JSON" in verify.stdout
     assert "Traceback" not in verify.stderr + shown.stderr
+
+
+def test_audit_log_in_s3_with_object_lock_through_the_cli(project: Project):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=project.endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="team-audit", ObjectLockEnabledForBucket=True)
+    project.write(
+        stack(0)
+        + "audit:\n  storage: s3\n  url: s3://team-audit/infra\n  endpoint_url: $AWS_ENDPOINT\n"
+        + "  region: us-east-1\n  retention_days: 1\n  lock_mode: compliance\n"
+    )
+    first = project.run("validate")
+    assert first.returncode == 0, first.stderr
+    trace_id = TRACE.match(first.stderr).group(1)
+    assert project.run("plan").returncode == 0
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="team-audit", Prefix="infra/records/")["Contents"]]
+    assert keys == ["infra/records/000000000001.json", "infra/records/000000000002.json"]
+    assert client.head_object(Bucket="team-audit", Key=keys[0])["ObjectLockMode"] == "COMPLIANCE"
+    assert not (project.dir / ".deployforge" / "audit").exists()  # nothing written locally
+    verify = project.run("audit", "verify")
+    assert verify.returncode == 0 and "s3://team-audit/infra: 2 records, chain intact" in verify.stdout
+    drawn = project.run("audit", "trace", trace_id, "--format=mermaid")
+    assert drawn.returncode == 0 and f"deployforge validate · {trace_id}" in drawn.stdout

@@ -198,6 +198,25 @@ _audit = {
             "type": "string",
             "description": "The audit log file (default .deployforge/audit/audit.jsonl).",
         },
+        "storage": {
+            "type": "string",
+            "enum": ["local", "s3", "gcs"],
+            "description": "Where the log lives: local file (default), S3 with Object Lock, GCS with retention.",
+        },
+        "url": {"type": "string", "description": "s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (storage s3 / gcs)."},
+        "region": {"type": "string"},
+        "endpoint_url": {"type": "string", "description": "An S3- or GCS-compatible endpoint (emulators)."},
+        "profile": {"type": "string"},
+        "retention_days": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "S3: Object Lock retention of every record (the bucket must have Object Lock).",
+        },
+        "lock_mode": {"type": "string", "enum": ["governance", "compliance"]},
+        "require_retention": {
+            "type": "boolean",
+            "description": "GCS: refuse a bucket without a retention policy (default true).",
+        },
     },
     "additionalProperties": False,
 }

@@ -1,0 +1,260 @@
+"""The audit log in an object store: one immutable object per record, created only if absent.
+
+Layout under the log's prefix (S3 ``s3://bucket/prefix`` or GCS ``gs://bucket/prefix``)::
+
+    records/000000000001.json   the stored line of record seq 1 (same bytes as a local log line)
+    records/000000000002.json   ...
+    head.json                   {"format": 1, "seq": N, "hash": H}: a hint of the newest record
+
+Why it is safe with many CI runs appending at once: the record with seq N+1
+is created with a *create-only* conditional write (S3 ``If-None-Match: *``,
+GCS ``ifGenerationMatch=0``). Two writers that both read seq N as the last
+record race for the object ``N+1``; the store lets exactly one create it and
+refuses the other (HTTP 412). The loser reads the winner's record, chains onto
+it and tries ``N+2``. So no record is lost or overwritten, and seq order is
+the order in which the store accepted the records; each record names the
+hash of the one before it, exactly as in the local log, so ``verify`` runs the
+same chain code (``audit/chain.py``) over the objects in key order.
+
+``head.json`` is only a hint for where to start looking (an append probes
+forward from it, so a stale head costs a few reads, never correctness). A
+head *ahead* of the last record means records were removed from the end.
+
+Write-once retention: on S3 each record object is written with Object Lock
+(``GOVERNANCE`` or ``COMPLIANCE`` mode, retained ``retention_days``); the
+bucket must have Object Lock enabled, which ``check_writable`` checks. On GCS
+the bucket's retention policy (``retentionPolicy``) keeps objects from being
+deleted or replaced; ``check_writable`` checks that the bucket has one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from deployforge.audit.chain import (
+    FORMAT,
+    GENESIS,
+    BadLine,
+    ChainPoint,
+    VerifyReport,
+    _parse,
+    _structure,
+    parse_line,
+    prepare,
+    seal,
+    verify_lines,
+)
+from deployforge.audit.log import _bad_end, _bound, format_ts
+from deployforge.errors import StateError
+
+SEQ_DIGITS = 12
+MAX_ATTEMPTS = 200  # conditional-create races lost in a row before giving up
+
+
+class ObjectStore(Protocol):
+    """What the log needs from a bucket; adapters translate every SDK error to ``StateError``."""
+
+    def describe(self) -> str: ...
+
+    def get(self, key: str) -> bytes | None: ...  # None when absent
+
+    def create(self, key: str, body: bytes) -> bool: ...  # False when the key already exists
+
+    def put(self, key: str, body: bytes) -> None: ...  # unconditional (the head hint)
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[str]: ...  # keys in text order
+
+    def check(self) -> None: ...  # raise StateError when the bucket lacks retention / access
+
+
+def record_key(seq: int) -> str:
+    return f"records/{seq:0{SEQ_DIGITS}d}.json"
+
+
+def _seq_of_key(key: str) -> int | None:
+    name = key.rsplit("/", 1)[-1]
+    stem = name[: -len(".json")] if name.endswith(".json") else ""
+    return int(stem) if stem.isdigit() else None
+
+
+class ObjectLog:
+    """An audit log over an ``ObjectStore``; the same methods as the local ``AuditLog``."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        redact: Callable[[str], str] | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        read_workers: int = 16,
+    ):
+        self.store = store
+        self.redact = redact
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.read_workers = read_workers
+        self.conflicts = 0  # lost races, for tests and figures
+
+    def describe(self) -> str:
+        return self.store.describe()
+
+    def __repr__(self) -> str:
+        return f"ObjectLog({self.describe()!r})"
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def _head(self) -> ChainPoint | None:
+        data = self.store.get("head.json")
+        if data is None:
+            return None
+        try:
+            head = json.loads(data)
+            return ChainPoint(int(head["seq"]), str(head["hash"]))
+        except (ValueError, KeyError, TypeError):
+            return None  # a damaged hint: find the end by listing
+
+    def _record_at(self, seq: int) -> dict[str, Any] | None:
+        data = self.store.get(record_key(seq))
+        if data is None:
+            return None
+        try:
+            record = parse_line(data)
+        except BadLine as bad:
+            raise self._damaged(f"record {seq} is not a sound record: {bad.reason}") from None
+        if record["seq"] != seq:
+            raise self._damaged(f"object {record_key(seq)} holds seq {record['seq']}")
+        return record
+
+    def _last_point(self) -> ChainPoint:
+        """The newest record: from the head hint, probing forward; listing when there is no hint."""
+        head = self._head()
+        if head is None:
+            keys = [k for k in self.store.list("records/") if _seq_of_key(k) is not None]
+            if not keys:
+                return GENESIS
+            start = _seq_of_key(keys[-1]) or 0
+        else:
+            start = head.seq
+        record = self._record_at(start) if start else None
+        if start and record is None:
+            raise self._damaged(f"the head says the log ends at seq {start}, but that record is missing")
+        point = ChainPoint(record["seq"], record["hash"]) if record else GENESIS
+        while True:
+            following = self._record_at(point.seq + 1)
+            if following is None:
+                return point
+            point = ChainPoint(following["seq"], following["hash"])
+
+    def _damaged(self, what: str) -> StateError:
+        return StateError(
+            f"refusing to append to the audit log {self.describe()}: {what}",
+            hint="run `deployforge audit verify` to see the damage",
+        )
+
+    def append(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Append one record; safe with any number of concurrent writers (see the module docstring)."""
+        prepared = prepare(fields, self.redact)
+        point = self._last_point()
+        for attempt in range(MAX_ATTEMPTS):
+            record, line = seal(prepared, point, format_ts(self.clock()))
+            if self.store.create(record_key(record["seq"]), line):
+                try:
+                    self.store.put("head.json", _head_bytes(ChainPoint(record["seq"], record["hash"])))
+                except StateError:
+                    pass  # only a hint: the next append probes forward
+                return record
+            self.conflicts += 1
+            # another writer took this seq: chain onto its record (and any after it)
+            winner = self._record_at(record["seq"])
+            if winner is None:  # refused, yet absent: an eventually consistent listing; look again
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            point = ChainPoint(winner["seq"], winner["hash"])
+            while (following := self._record_at(point.seq + 1)) is not None:
+                point = ChainPoint(following["seq"], following["hash"])
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise StateError(
+            f"could not append to the audit log {self.describe()}: lost {MAX_ATTEMPTS} races in a row",
+            hint="too many runs are appending at once; retry the command",
+        )
+
+    def check_writable(self) -> None:
+        self.store.check()
+        self._last_point()
+
+    # -- reading and verifying -------------------------------------------------------------------
+
+    def _lines(self) -> Iterator[bytes]:
+        """Every record object's bytes in seq order (fetched in parallel, yielded in order)."""
+        keys = [k for k in self.store.list("records/") if _seq_of_key(k) is not None]
+        with ThreadPoolExecutor(max_workers=self.read_workers) as pool:
+            for start in range(0, len(keys), 256):
+                batch = keys[start : start + 256]
+                for key, data in zip(batch, pool.map(self.store.get, batch), strict=True):
+                    if data is not None:
+                        yield data if data.endswith(b"\n") else data + b"\n"
+                    else:
+                        yield f'{{"missing object": "{key}"}}\n'.encode()
+
+    def verify(self, *, workers: int | None = None) -> VerifyReport:
+        """Walk the chain over the record objects and compare its end with the head hint."""
+        head = self._head()
+        report = verify_lines(self._lines())
+        if not report.ok:
+            return report
+        if head is not None and head.seq > report.last.seq:
+            removed = head.seq - report.last.seq
+            return _bad_end(
+                report,
+                f"records removed from the end: the head says the log ends at seq {head.seq}, "
+                f"it ends at seq {report.last.seq} ({removed} record{'s' if removed != 1 else ''} missing)",
+            )
+        return report
+
+    def records(
+        self,
+        *,
+        environment: str | None = None,
+        run_id: str | None = None,
+        trace_id: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        reverse: bool = False,
+        strict: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        wanted = [
+            (key, value)
+            for key, value in (("environment", environment), ("run_id", run_id), ("trace_id", trace_id))
+            if value is not None
+        ]
+        low, high = _bound(since), _bound(until)
+        found = []
+        for number, line in enumerate(self._lines(), 1):
+            try:
+                record = _parse(line)
+                problem = _structure(record)
+                if problem:
+                    raise BadLine(problem)
+            except BadLine as bad:
+                if not strict:
+                    continue
+                raise StateError(
+                    f"the audit log {self.describe()}: record {number} is not a record: {bad.reason}",
+                    hint="run `deployforge audit verify` to check the whole log",
+                ) from None
+            if any(record.get(key) != value for key, value in wanted):
+                continue
+            ts = record["ts"]
+            if (low is not None and ts < low) or (high is not None and ts >= high):
+                continue
+            found.append(record)
+        return iter(found[::-1] if reverse else found)
+
+
+def _head_bytes(point: ChainPoint) -> bytes:
+    return json.dumps({"format": FORMAT, "seq": point.seq, "hash": point.hash}).encode("ascii") + b"\n"
