@@ -130,3 +130,39 @@ def test_audit_log_in_s3_with_object_lock_through_the_cli(project: Project):
     assert verify.returncode == 0 and "s3://team-audit/infra: 2 records, chain intact" in verify.stdout
     drawn = project.run("audit", "trace", trace_id, "--format=mermaid")
     assert drawn.returncode == 0 and f"deployforge validate · {trace_id}" in drawn.stdout
+
+
+def test_export_in_toto_provenance_signed_and_unsigned(project: Project):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from deployforge.audit.provenance import PAYLOAD_TYPE, pae
+
+    project.write(stack(1))
+    plan = project.run("plan", "--pipeline", "deployforge.yaml")
+    trace_id = TRACE.match(plan.stderr).group(1)
+    exported = project.run("audit", "export", trace_id, "--format=in-toto")
+    assert exported.returncode == 0, exported.stderr
+    statement = json.loads(exported.stdout)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    config_digest = hashlib.sha256(project.config.read_bytes()).hexdigest()
+    assert {"name": "deployforge.yaml", "digest": {"sha256": config_digest}} in statement["subject"]
+    params = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert params["pipeline"] == "deployforge.yaml" and params["flags"] == ["plan", "--pipeline", "deployforge.yaml"]
+    assert statement["predicate"]["runDetails"]["metadata"]["invocationId"] == trace_id
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    (project.dir / "signing.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    signed = project.run("audit", "export", trace_id, "--key", "signing.pem", "-o", "provenance.json")
+    assert signed.returncode == 0, signed.stderr
+    env = json.loads((project.dir / "provenance.json").read_text())
+    payload = base64.b64decode(env["payload"])
+    key.public_key().verify(base64.b64decode(env["signatures"][0]["sig"]), pae(PAYLOAD_TYPE, payload))
+    assert json.loads(payload)["subject"] == statement["subject"]
+    bad = project.run("audit", "export", trace_id, "--key", "missing.pem")
+    assert bad.returncode == 2 and "cannot read the signing key missing.pem" in bad.stderr

@@ -194,3 +194,90 @@ def _trace_command(
     else:
         click.echo(render_text(trace), nl=False)
     return 0
+
+
+@audit.command("export", context_settings=CONTEXT)
+@click.argument("trace_id", metavar="TRACE_ID")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["in-toto"]),
+    default="in-toto",
+    show_default=True,
+    help="in-toto: an in-toto Statement v1 with a SLSA provenance v1 predicate (docs/audit.md).",
+)
+@click.option("--key", "key_file", metavar="FILE", help="Sign with this PEM private key: a DSSE envelope.")
+@click.option("-o", "--out", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "-c",
+    "--config",
+    "--pipeline",
+    "config",
+    default="deployforge.yaml",
+    show_default=True,
+    envvar="DEPLOYFORGE_CONFIG",
+    metavar="FILE",
+    help="The project config (--pipeline is an alias).",
+)
+@click.option("-e", "--environment", default=None, envvar="DEPLOYFORGE_ENVIRONMENT", metavar="NAME")
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1).")
+def audit_export(
+    trace_id: str,
+    fmt: str,
+    key_file: str | None,
+    out: str | None,
+    config: str,
+    environment: str | None,
+    no_color: bool,
+) -> None:
+    """Write the provenance of run TRACE_ID for supply-chain tooling (optionally signed)."""
+    _export_command(
+        config=config,
+        environment=environment,
+        sandbox=False,
+        fmt=fmt,
+        no_color=no_color,
+        trace_id=trace_id,
+        key_file=key_file,
+        out=out,
+    )
+
+
+@run_project_command("audit export")
+def _export_command(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    trace_id: str,
+    key_file: str | None,
+    out: str | None,
+) -> int:
+    import json
+    from pathlib import Path
+
+    from deployforge import __version__
+    from deployforge.audit.provenance import build_statement, envelope, key_signer
+    from deployforge.audit.tracing import record_kind, record_trace_id
+    from deployforge.errors import UsageError
+
+    trace, records = _load_trace(ws, trace_id)
+    runs = [r for r in records if record_kind(r) == "run" and record_trace_id(r) == trace.trace_id]
+    if not runs:
+        raise UsageError(
+            f"run {trace.trace_id} has steps but no final record (it did not finish), so it has no provenance"
+        )
+    document = build_statement(runs[-1], trace, __version__)
+    if key_file:
+        sign, keyid = key_signer(key_file)
+        document = envelope(document, sign, keyid)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out:
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+    return 0

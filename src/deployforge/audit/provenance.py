@@ -1,0 +1,179 @@
+"""Provenance for a run: an in-toto Statement v1 with a SLSA provenance v1 predicate, optionally signed.
+
+``build_statement`` is pure: it maps a run's audit record and its trace to::
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [the config file (sha256 of its bytes), the plan (sha256 of its canonical JSON)],
+     "predicateType": "https://slsa.dev/provenance/v1",
+     "predicate": {
+       "buildDefinition": {
+         "buildType": "https://deployforge.dev/provenance/run/v1",
+         "externalParameters": {"pipeline": <config file as given>, "command": ..., "flags": [argv],
+                                "environment": ...},
+         "internalParameters": {"config_hash": ..., "policy_bundle_hash": ...},
+         "resolvedDependencies": [config file, resolved config, plan, policy bundle (ResourceDescriptors)]},
+       "runDetails": {
+         "builder": {"id": <CI run URL, or "deployforge-cli">, "version": {"deployforge": ...}},
+         "metadata": {"invocationId": <trace id>, "startedOn": ..., "finishedOn": ...},
+         "byproducts": [the trace (JSON, inline base64 + sha256), the audit record (its chain hash)]}}}
+
+Hashes are sha256 of canonical content; secrets appear only as references
+(the config file holds ``vault://`` and ``$VAR`` references, never values).
+
+Signing wraps the statement in a DSSE envelope (``payloadType``
+``application/vnd.in-toto+json``; the signature is over DSSE's PAE encoding),
+with an Ed25519 (or ECDSA P-256 / RSA-PSS) private key in a PEM file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deployforge.audit.chain import canonical
+from deployforge.audit.tracing import Trace
+from deployforge.errors import UsageError
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+BUILD_TYPE = "https://deployforge.dev/provenance/run/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+def _digest(value: Any) -> dict[str, str] | None:
+    return {"sha256": value} if isinstance(value, str) and len(value) == 64 else None
+
+
+def build_statement(record: dict[str, Any], trace: Trace, version: str) -> dict[str, Any]:
+    """The in-toto Statement for the run whose audit ``record`` (kind ``run``) and ``trace`` are given."""
+    config_path = str(record.get("config_path") or "deployforge.yaml")
+    subject = []
+    dependencies = []
+    if digest := _digest(record.get("config_file_sha256")):
+        subject.append({"name": config_path, "digest": digest})
+        dependencies.append({"name": config_path, "uri": f"file:{config_path}", "digest": digest})
+    if digest := _digest(record.get("config_hash")):
+        dependencies.append({"name": "config (resolved for the environment, canonical JSON)", "digest": digest})
+    if digest := _digest(record.get("plan_hash")):
+        subject.append({"name": "plan", "digest": digest})
+        dependencies.append({"name": "plan (canonical JSON)", "digest": digest})
+    if digest := _digest(record.get("policy_bundle_hash")):
+        dependencies.append({"name": "policy bundle", "digest": digest})
+    if not subject:
+        subject.append({"name": f"trace:{trace.trace_id}", "digest": {"sha256": record.get("hash", "")}})
+    context: dict[str, Any] = record["context"] if isinstance(record.get("context"), dict) else {}
+    trace_json = canonical(trace.to_json())
+    byproducts = [
+        {
+            "name": f"trace {trace.trace_id}",
+            "mediaType": "application/json",
+            "digest": {"sha256": hashlib.sha256(trace_json).hexdigest()},
+            "content": base64.b64encode(trace_json).decode("ascii"),
+        },
+        {
+            "name": f"audit record {record.get('seq')}",
+            "mediaType": "application/json",
+            "digest": {"sha256": str(record.get("hash", ""))},
+            "annotations": {"seq": record.get("seq"), "prev_hash": record.get("prev_hash")},
+        },
+    ]
+    external: dict[str, Any] = {
+        "pipeline": config_path,
+        "command": record.get("command"),
+        "flags": record.get("argv") or [],
+        "environment": record.get("environment"),
+    }
+    if record.get("parent_trace_id"):
+        external["parent_trace_id"] = record["parent_trace_id"]
+    internal = {key: record[key] for key in ("config_hash", "plan_hash", "policy_bundle_hash") if record.get(key)}
+    builder: dict[str, Any] = {
+        "id": context.get("run_url") or "https://deployforge.dev/builders/cli",
+        "version": {"deployforge": version},
+    }
+    metadata: dict[str, Any] = {"invocationId": trace.trace_id, "finishedOn": _rfc3339(record.get("ts"))}
+    started = trace.root.started
+    duration = record.get("duration_ms")
+    if isinstance(record.get("ts"), str) and isinstance(duration, int | float) and not isinstance(duration, bool):
+        from datetime import datetime, timedelta
+
+        finished = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00"))
+        started = (finished - timedelta(milliseconds=float(duration))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if started:
+        metadata["startedOn"] = _rfc3339(started)
+    run_details: dict[str, Any] = {"builder": builder, "metadata": metadata, "byproducts": byproducts}
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subject,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": external,
+                "internalParameters": internal,
+                "resolvedDependencies": dependencies,
+            },
+            "runDetails": run_details,
+        },
+    }
+
+
+def _rfc3339(value: Any) -> str | None:
+    """Our timestamps have microseconds; SLSA wants RFC 3339, which they are (kept as is)."""
+    return value if isinstance(value, str) else None
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what is signed."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def envelope(statement: dict[str, Any], sign: Callable[[bytes], bytes], keyid: str) -> dict[str, Any]:
+    """A DSSE envelope around ``statement`` signed by ``sign`` (bytes -> signature bytes)."""
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    signature = sign(pae(PAYLOAD_TYPE, payload))
+    return {
+        "payloadType": PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode("ascii"),
+        "signatures": [{"keyid": keyid, "sig": base64.b64encode(signature).decode("ascii")}],
+    }
+
+
+def key_signer(path: str) -> tuple[Callable[[bytes], bytes], str]:
+    """A signing function for a PEM private key file (Ed25519, ECDSA or RSA) and its key id.
+
+    The key id is the sha256 of the public key's DER SubjectPublicKeyInfo.
+    Raises ``UsageError`` for a missing or unreadable key (the message never
+    contains key material).
+    """
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the signing key {path}: {exc.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        reason = "it is encrypted" if "password" in str(exc).lower() else "it is not a PEM private key"
+        raise UsageError(
+            f"cannot use the signing key {path}: {reason}",
+            hint="give an unencrypted PEM private key (e.g. openssl genpkey -algorithm ed25519 -out key.pem)",
+        ) from None
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    keyid = hashlib.sha256(public).hexdigest()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign, keyid
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        ec_key = key
+        return (lambda message: ec_key.sign(message, ec.ECDSA(hashes.SHA256()))), keyid
+    if isinstance(key, rsa.RSAPrivateKey):
+        rsa_key = key
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
+        return (lambda message: rsa_key.sign(message, pss, hashes.SHA256())), keyid
+    raise UsageError(f"the signing key {path} is of an unsupported type", hint="use Ed25519, ECDSA or RSA")
