@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -45,6 +46,11 @@ def gcs_server() -> Iterator[str]:
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     server = FakeGCSServer(host="127.0.0.1")
     server.start()
+    # the wrapper never reads the server's log pipe; once ~64 KiB of request logs fill it, every
+    # request blocks. Drain it for the life of the server.
+    stream = getattr(server._process, "stderr", None)
+    if stream is not None:
+        threading.Thread(target=lambda: [None for _ in iter(lambda: stream.read1(65536), b"")], daemon=True).start()
     try:
         yield f"http://{server.host}:{server.port}"
     finally:
