@@ -49,3 +49,35 @@ def test_no_sections_no_files_and_fail_on(tmp_path: Path) -> None:
     assert out["policy_failures"] == 1 and out["fail_reasons"] == ["1 policy failure"]
     never = replace(settings, fail_on=frozenset({"never"}))
     assert outcome_of(never, failing)["fail_reasons"] == []
+
+
+def test_every_junit_suite_names_the_runs_trace_id():
+    from types import SimpleNamespace
+
+    from deployforge.action import junit_suites
+    from deployforge.render.junit import JUnitCase, JUnitSuite
+
+    class Section:
+        pass
+
+    import deployforge.action as action
+
+    result = SimpleNamespace(
+        trace_id="DF-TRC-2QBB3T9B12", run_id="DF-TRC-2QBB3T9B12", policy=None, canary=None, drift=Section()
+    )
+    original = dict(action.JUNIT_PRODUCERS)
+    action.JUNIT_PRODUCERS.clear()
+    action.JUNIT_PRODUCERS["drift"] = "tests.unit.test_action_reports:_one_suite"
+    try:
+        [suite] = junit_suites(result)
+    finally:
+        action.JUNIT_PRODUCERS.clear()
+        action.JUNIT_PRODUCERS.update(original)
+    assert ("deployforge.trace_id", "DF-TRC-2QBB3T9B12") in suite.properties
+    _ = (JUnitCase, JUnitSuite)
+
+
+def _one_suite(section):
+    from deployforge.render.junit import JUnitSuite
+
+    return JUnitSuite(name="drift")

@@ -428,9 +428,8 @@ def footer(result: Any, ctx: RenderContext) -> list[str]:
         parts.append(f"[workflow run]({ctx.run_url})")
     if ctx.commit:
         parts.append(f"commit {code(ctx.commit[:12])}")
-    parts.append(f"run id {code(result.run_id)}")
-    if result.trace_id and result.trace_id != result.run_id:
-        parts.append(f"trace {code(result.trace_id)}")
+    # the run's trace id: `deployforge audit trace <id> --format=mermaid` draws the run
+    parts.append(f"trace {code(result.trace_id or result.run_id)}")
     return ["<sub>" + " · ".join(parts) + "</sub>"]
 
 
