@@ -1,4 +1,4 @@
-"""Lifecycle hooks: commands run at ``pre_deploy``, ``post_deploy``, ``post_success``, ``on_failure``.
+"""Lifecycle hooks: commands run at ``pre_plan``, ``pre_deploy``, ``post_deploy``, ``post_success``, ``on_failure``.
 
 Configuration (``hooks:``)::
 
@@ -16,10 +16,12 @@ variables (never spliced into the command); a hook runs in its own process group
 the whole group is killed (SIGTERM, then SIGKILL 2 s later); output is streamed line by line to
 the caller and its last lines are kept in the result.
 
-Phases: ``pre_deploy`` before anything changes (a failure aborts the deploy); ``post_deploy``
-after the traffic stage ended (promoted or rolled back); ``post_success`` after a successful
-deploy and its baseline; ``on_failure`` after any failure, once traffic is back on stable (its own
-failure is reported but never hides the original one). ``pre_plan`` runs before planning.
+Phases: ``pre_plan`` before ``run`` (or ``deploy`` without a saved plan) plans (e.g. generate
+or fetch inputs; a failure aborts: nothing planned, nothing changed); ``pre_deploy`` before anything
+changes (a failure aborts the deploy); ``post_deploy`` after the traffic stage ended (promoted or
+rolled back); ``post_success`` after a successful deploy and its baseline; ``on_failure`` after any
+failure, once traffic is back on stable (its own failure is reported but never hides the original
+one). The deploy use case that runs them in this order is ``deployforge.deploy.service.run``.
 """
 
 from __future__ import annotations

@@ -134,3 +134,95 @@ def test_product_page_command_runs_the_example_in_the_sandbox(tmp_path: Path) ->
         assert "hook post_success 'smoke test': ok" in out.stdout
     finally:
         project.run("sandbox", "down", "-c", "canary.yaml", **env)
+
+
+# -- --junit: one test case per gate evaluation (and the policy gate's results), also on abort -------
+
+
+def _alarm(endpoint: str, name: str, state: str) -> None:
+    cw = boto3.client(
+        "cloudwatch", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    cw.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"{state} for the JUnit test")
+
+
+def _junit_config(project: Project, alarm: str, **extra: Any) -> None:
+    write(project, "30ms")
+    doc = yaml.safe_load(project.config.read_text(encoding="utf-8"))
+    doc["deploy"].update(
+        strategy="linear-50pct-every-60ms",
+        check_interval="20ms",
+        failure_threshold=1,
+        gates=[{"name": "errors", "type": "cloudwatch_alarm", "target": "main", "alarm_name": alarm}],
+    )
+    doc.update(extra)
+    project.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+
+
+def _read_junit(path: Path) -> Any:
+    from deployforge.render.junit import check_junit, parse_junit
+
+    text = path.read_text(encoding="utf-8")
+    assert check_junit(text) == []
+    return {s.name: s for s in parse_junit(text)}
+
+
+def test_run_junit_on_an_aborted_canary_has_the_failing_gate_and_the_policy_suite(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    _alarm(project.endpoint, "junit-abort-5xx", "ALARM")
+    (project.dir / "tags.rego").write_text(
+        "package deployforge.tags\nimport rego.v1\n\n"
+        "deny contains msg if {\n  not input.resource.tags.owner\n"
+        '  msg := sprintf("%s has no owner tag", [input.address])\n}\n',
+        encoding="utf-8",
+    )
+    sg = {
+        "type": "aws_security_group",
+        "properties": {"name": "junit-web", "description": "web"},
+        "tags": {"owner": "platform"},
+    }
+    _junit_config(project, "junit-abort-5xx", policies=["tags.rego"], resources={"web": sg})
+    out = project.run("run", "--junit", "reports/run-junit.xml", "--format", "json")
+    assert out.returncode == 1, out.stderr
+    assert weights(project.endpoint, listener) == {"blue": 100, "green": 0}  # rolled back
+    suites = _read_junit(project.dir / "reports" / "run-junit.xml")
+    assert set(suites) == {"deployforge.policy", "canary linear-50pct-every-60ms"}
+    assert suites["deployforge.policy"].cases and all(c.status == "passed" for c in suites["deployforge.policy"].cases)
+    [case] = suites["canary linear-50pct-every-60ms"].cases  # threshold 1: the first check aborts
+    assert case.name == "errors :: step 2 at 50% #1" and case.classname == "canary.default"
+    assert case.failure is not None and case.failure.message == "errors: value ALARM; expected not ALARM"
+    assert "ALARM for the JUnit test" in case.failure.text
+
+
+def test_deploy_junit_on_a_promoted_canary_has_a_case_per_gate_check(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    _alarm(project.endpoint, "junit-ok-5xx", "OK")
+    _junit_config(project, "junit-ok-5xx")
+    out = project.run("deploy", "--junit", "deploy-junit.xml")
+    assert out.returncode == 0, out.stderr
+    assert weights(project.endpoint, listener) == {"green": 100}
+    [suite] = _read_junit(project.dir / "deploy-junit.xml").values()
+    assert suite.name == "canary linear-50pct-every-60ms" and dict(suite.properties)["verdict"] == "promoted"
+    assert len(suite.cases) >= 2 and all(c.status == "passed" for c in suite.cases)
+    assert {c.name.split(" #")[0] for c in suite.cases} == {"errors :: step 2 at 50%"}
+    assert all(dict(c.properties) == {"weight": "50", "value": "OK"} for c in suite.cases)
+
+
+def test_junit_path_that_is_a_directory_is_refused_before_traffic_moves(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    _alarm(project.endpoint, "junit-ok-5xx", "OK")
+    _junit_config(project, "junit-ok-5xx")
+    (project.dir / "reports").mkdir()
+    out = project.run("run", "--junit", "reports")
+    assert out.returncode == 2 and "--junit 'reports': not a file path" in out.stderr
+    assert weights(project.endpoint, listener) == {"blue": 1}

@@ -73,3 +73,83 @@ def test_runs_once_per_target_with_working_directory(tmp_path: Path) -> None:
     runs = run_phase(hooks, "post_success", context={}, base_dir=str(tmp_path))
     assert [r.target for r in runs] == ["x", "y"]
     assert all(r.output_tail == (str(tmp_path / "sub"),) for r in runs)
+
+
+# -- pre_plan hooks in the deploy use case (deployforge.deploy.service.run), on moto's server --------
+
+
+def _pre_plan_project(tmp_path: Path, endpoint: str, name: str, hooks: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    import yaml
+
+    from deployforge import app
+
+    doc = {
+        "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": endpoint}},
+        "resources": {
+            "sg": {"type": "aws_security_group", "properties": {"name": name, "description": "pre_plan test"}}
+        },
+        "deploy": {"strategy": "all-at-once"},
+        "hooks": hooks,
+    }
+    config = tmp_path / "deployforge.yaml"
+    config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return app.Workspace(app.Options(config=str(config), environ={}))
+
+
+def _group_names(endpoint: str) -> set[str]:
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    return {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+
+
+def test_pre_plan_failure_aborts_before_planning_and_changes_nothing(tmp_path: Path, moto_endpoint: str) -> None:
+    from deployforge.deploy import service
+
+    ws = _pre_plan_project(
+        tmp_path,
+        moto_endpoint,
+        "pre-plan-failed",
+        [
+            {"phase": "pre_plan", "command": ["sh", "-c", 'echo "phase=$DEPLOYFORGE_PHASE"; exit 5']},
+            {"phase": "pre_deploy", "command": ["true"]},
+            {"phase": "on_failure", "command": ["sh", "-c", 'echo "$DEPLOYFORGE_FAILURE_REASON"']},
+        ],
+    )
+    result = service.run(ws)
+    assert result.exit_code == 1
+    assert result.plan is None and result.apply is None and result.canary is None  # never planned
+    assert result.messages[0].startswith("pre_plan hook failed: hook pre_plan")
+    assert "Nothing was changed." in result.messages
+    runs = result.hooks.runs
+    assert [(r.phase, r.status, r.exit_code) for r in runs] == [("pre_plan", "failed", 5), ("on_failure", "ok", 0)]
+    assert runs[0].output_tail == ("phase=pre_plan",)
+    assert runs[1].output_tail[0].startswith("pre_plan hook failed")
+    assert "pre-plan-failed" not in _group_names(moto_endpoint)
+    assert ws.read_state().resources == {}
+
+
+def test_pre_plan_runs_first_and_its_output_is_there_before_planning(tmp_path: Path, moto_endpoint: str) -> None:
+    from deployforge.deploy import service
+
+    marker = tmp_path / "generated.txt"
+    ws = _pre_plan_project(
+        tmp_path,
+        moto_endpoint,
+        "pre-plan-ok",
+        [
+            {"phase": "pre_deploy", "command": ["test", "-f", str(marker)]},  # fails unless pre_plan ran first
+            {"phase": "pre_plan", "command": ["sh", "-c", f"echo inputs > {marker}"]},
+            {"phase": "post_success", "command": ["true"]},
+        ],
+    )
+    result = service.run(ws)
+    assert result.exit_code == 0, result.to_json()
+    assert [(r.phase, r.status) for r in result.hooks.runs] == [
+        ("pre_plan", "ok"),
+        ("pre_deploy", "ok"),
+        ("post_success", "ok"),
+    ]
+    assert result.plan is not None and "pre-plan-ok" in _group_names(moto_endpoint)

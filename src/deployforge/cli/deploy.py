@@ -51,6 +51,12 @@ def _deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--dry-run", is_flag=True, help="Print the compiled steps; change nothing."),
         click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True),
+        click.option(
+            "--junit",
+            metavar="FILE",
+            help="Also write JUnit XML: a test case per canary gate evaluation (and the policy gate's "
+            "results); written when the canary rolls back too.",
+        ),
     ]
     for deco in reversed(decorators):
         fn = deco(fn)
@@ -58,39 +64,12 @@ def _deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _render_event(style: Callable[..., str]) -> Callable[[str, dict[str, Any]], None]:
+    from deployforge.deploy.render import render_event
+
     def on_event(kind: str, payload: dict[str, Any]) -> None:
-        if kind == "step":
-            left = payload["time_left"]
-            click.echo(
-                style(
-                    f"[step {payload['index']}/{payload['total']}] {payload['description']}  "
-                    f"(weight {payload['weight']}%, {left:.0f}s left)",
-                    dim=True,
-                ),
-                err=True,
-            )
-        elif kind == "weight":
-            w = payload["weights"]
-            click.echo(f"  weights read back: stable {w['stable']}% / canary {w['canary']}%", err=True)
-        elif kind == "gate":
-            r = payload["result"]
-            colour = "green" if r.passed else "red"
-            click.echo("  " + style(r.describe(), fg=colour), err=True)
-        elif kind == "hold":
-            click.echo(
-                style(
-                    f"  holding at {payload['weight']}%: {payload['failures']}/{payload['threshold']} failed checks",
-                    fg="yellow",
-                ),
-                err=True,
-            )
-        elif kind == "rollback":
-            click.echo(style(f"Rolling back: {payload['reason']}", fg="red"), err=True)
-        elif kind == "rolled_back":
-            w = payload["weights"]
-            click.echo(f"  weights read back: stable {w['stable']}% / canary {w['canary']}%", err=True)
-        elif kind == "rollback_failed":
-            click.echo(style(f"ROLLBACK FAILED: {payload['error']}", fg="red", bold=True), err=True)
+        line = render_event(kind, payload, style)
+        if line is not None:
+            click.echo(line, err=True)
 
     return on_event
 
@@ -111,6 +90,31 @@ def _callbacks(style: Callable[..., str]) -> Any:
         on_hook_output=on_hook_output,
         on_message=lambda text: click.echo(text, err=True),
     )
+
+
+def _check_junit_path(junit: str | None) -> None:
+    """Refuse an unusable --junit path before anything runs (not after the deploy)."""
+    if junit is None:
+        return
+    from pathlib import Path
+
+    if not junit.strip() or Path(junit).is_dir():
+        raise UsageError(f"--junit {junit!r}: not a file path", hint="e.g. --junit reports/canary-junit.xml")
+
+
+def _write_junit(result: Any, junit: str | None, style: Callable[..., str]) -> None:
+    """The run's JUnit report (policy gate + canary gate evaluations); an empty document when neither ran."""
+    if junit is None:
+        return
+    from deployforge.deploy.render import junit_suites
+    from deployforge.render.junit import write_junit
+
+    try:
+        write_junit(junit, junit_suites(result))
+    except OSError as exc:  # the deploy already happened: say so, keep its result and exit code
+        click.echo(
+            style(f"warning: could not write the JUnit report {junit}: {exc.strerror or exc}", fg="yellow"), err=True
+        )
 
 
 def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
@@ -134,6 +138,7 @@ def _execute(
     timeout: str | None,
     confirm: bool,
     dry_run: bool,
+    junit: str | None = None,
 ) -> int:
     import signal
     import threading
@@ -142,6 +147,7 @@ def _execute(
     from deployforge.deploy.strategy import render_steps
 
     seconds = _timeout(timeout)
+    _check_junit_path(junit)
     if dry_run:
         result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
         holder["result"] = result
@@ -191,6 +197,7 @@ def _execute(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     holder["result"] = result
+    _write_junit(result, junit, style)  # before printing: the report matters most when the canary aborts
     _print_result(result, fmt, style)
     return result.exit_code
 
@@ -209,6 +216,7 @@ def run(
     confirm: bool,
     dry_run: bool,
     parallelism: int,
+    junit: str | None,
 ) -> int:
     """The whole pipeline: validate, plan, policy gate, then deploy with the canary strategy.
 
@@ -226,6 +234,7 @@ def run(
         timeout=timeout,
         confirm=confirm,
         dry_run=dry_run,
+        junit=junit,
     )
 
 
@@ -247,6 +256,7 @@ def deploy(
     confirm: bool,
     dry_run: bool,
     parallelism: int,
+    junit: str | None,
 ) -> int:
     """The deploy stage alone: apply PLAN_FILE (from `plan --out`) and run the canary.
 
@@ -274,4 +284,5 @@ def deploy(
         timeout=timeout,
         confirm=confirm,
         dry_run=dry_run,
+        junit=junit,
     )

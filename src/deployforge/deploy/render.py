@@ -1,4 +1,5 @@
-"""Pure renderings of the deploy stage: the console summary and the JUnit suite (one case per gate check)."""
+"""Pure renderings of the deploy stage: live progress lines, the console summary and the JUnit suite
+(one case per gate check). Golden files: tests/golden/canary/."""
 
 from __future__ import annotations
 
@@ -12,6 +13,32 @@ Style = Callable[..., str]
 
 def _plain(text: str, **_: Any) -> str:
     return text
+
+
+def render_event(kind: str, payload: dict[str, Any], style: Style = _plain) -> str | None:
+    """One live progress line of the canary controller's ``on_event`` (None for events not shown)."""
+    if kind == "step":
+        return style(
+            f"[step {payload['index']}/{payload['total']}] {payload['description']}  "
+            f"(weight {payload['weight']}%, {payload['time_left']:.0f}s left)",
+            dim=True,
+        )
+    if kind in ("weight", "rolled_back"):
+        w = payload["weights"]
+        return f"  weights read back: stable {w['stable']}% / canary {w['canary']}%"
+    if kind == "gate":
+        r = payload["result"]
+        return "  " + style(r.describe(), fg="green" if r.passed else "red")
+    if kind == "hold":
+        return style(
+            f"  holding at {payload['weight']}%: {payload['failures']}/{payload['threshold']} failed checks",
+            fg="yellow",
+        )
+    if kind == "rollback":
+        return style(f"Rolling back: {payload['reason']}", fg="red")
+    if kind == "rollback_failed":
+        return style(f"ROLLBACK FAILED: {payload['error']}", fg="red", bold=True)
+    return None
 
 
 def render_canary(report: CanaryReport, style: Style = _plain) -> str:
@@ -88,3 +115,16 @@ def to_junit_suite(report: CanaryReport, *, environment: str | None = None) -> A
         cases=tuple(cases),
         properties=(("verdict", report.verdict), ("shifter", report.shifter)),
     )
+
+
+def junit_suites(result: Any) -> list[Any]:
+    """The JUnit suites of a ``run``/``deploy`` result: the policy gate's (when the config has
+    policies), then the canary's (one case per gate evaluation). Empty when neither ran."""
+    suites: list[Any] = []
+    if result.policy is not None:
+        from deployforge.policy.report import to_junit_suite as policy_suite
+
+        suites.append(policy_suite(result.policy))
+    if result.canary is not None:
+        suites.append(to_junit_suite(result.canary, environment=result.environment))
+    return suites

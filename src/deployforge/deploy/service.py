@@ -5,6 +5,7 @@ Order of a run::
 
     validate + compile the strategy (exit 2 on bad input, nothing touched)
     refuse if a previous canary on this environment was interrupted (its journal is in state)
+    pre_plan hooks (not with a saved plan; a failure aborts: nothing changed)
     plan -> policy gate (deployforge.policy.gate.check_plan) -> confirmation (protected envs)
     pre_deploy hooks (a failure aborts: nothing changed)
     shifter + gate preflight (missing listener / alias / alarm: exit 2, no traffic moved)
@@ -287,7 +288,7 @@ def run(
     command: str = "run",
     ci_run_url: str | None = None,
 ) -> RunResult:
-    """validate -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> hooks -> baseline."""
+    """validate -> pre_plan -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> baseline."""
     from deployforge import app
     from deployforge.state.base import LockInfo
 
@@ -300,6 +301,16 @@ def run(
 
     def result(code: int, **kw: Any) -> RunResult:
         return RunResult(command, config.environment, ws.run_id, code, config.path, config.config_hash, **kw)
+
+    hooks = HooksReport()
+    if not plan_file:  # pre_plan hooks run before planning (a saved plan was planned elsewhere)
+        runs = _hooks(ws, prepared, "pre_plan", cb)
+        hooks = hooks.plus(runs)
+        failed = [r for r in runs if not r.ok and not r.continue_on_error]
+        if failed:
+            reason = f"pre_plan hook failed: {failed[0].describe()}"
+            hooks = hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason))
+            return result(EXIT_FAILURE, hooks=hooks, messages=(reason, "Nothing was changed."))
 
     # plan and the policy gate
     state = ws.read_state()
@@ -321,7 +332,6 @@ def run(
     if confirm is not None and config.require_confirmation and not confirm(the_plan):
         return result(EXIT_FAILURE, plan=the_plan, policy=policy, messages=("Deploy cancelled; nothing was changed.",))
 
-    hooks = HooksReport()
     runs = _hooks(ws, prepared, "pre_deploy", cb)
     hooks = hooks.plus(runs)
     failed = [r for r in runs if not r.ok and not r.continue_on_error]
