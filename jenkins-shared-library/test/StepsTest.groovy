@@ -18,7 +18,7 @@ def fakeCli = { Harness h, int status, Map doc = [command: 'x'], Map opts = [:] 
             h.files[m[0][1]] = JsonOutput.toJson(doc)
             return status
         }
-        if (script.contains('deployforge.ci.jenkins report')) {
+        if (script.startsWith('deployforge jenkins report')) {
             return opts.reportStatus ?: 0
         }
         return 0
@@ -33,14 +33,14 @@ test('deployforgeRun: the product page stage as a one-liner') { Harness h ->
     h.step('deployforgeRun', [pipeline: 'canary.yaml', evolveStrategy: '5percent-step', timeout: 1800, docker: false])
     assert runLine(h) == "mkdir -p 'deployforge-reports'\n" +
         "deployforge run --pipeline 'canary.yaml' --evolve-strategy '5percent-step' --timeout '1800' " +
-        "--format json --no-color > 'deployforge-reports/run-result.json'\n"
+        "--junit 'deployforge-reports/run-junit.xml' --format json --no-color > 'deployforge-reports/run-result.json'\n"
 }
 
 test('deployforgeRun: confirm, dry run and a duration') { Harness h ->
     fakeCli(h, 0)
     h.step('deployforgeRun', [environment: 'prod', timeout: '30m', confirm: false, dryRun: true, docker: false])
     assert runLine(h).contains("deployforge run --config 'deployforge.yaml' --environment 'prod' --timeout '30m' " +
-        "--no-confirm --dry-run --format json")
+        "--no-confirm --dry-run --junit 'deployforge-reports/run-junit.xml' --format json")
 }
 
 test('deployforgeValidate: the product page policy check needs no config file') { Harness h ->
@@ -75,12 +75,15 @@ test('deployforgeDrift: detect by default, the product page remediate and auto-r
     h.step('deployforgeDrift', [action: 'auto-resolve', driftId: 'DF-5XJ-88B', docker: false])
     h.step('deployforgeDrift', [action: 'list', environment: 'prod', severity: 'security-critical', docker: false])
     def lines = h.scripts().findAll { it.contains(' --format json') }
+    String junit = "--junit 'deployforge-reports/drift-junit.xml'"
     assert lines[0].contains("deployforge drift detect --config 'deployforge.yaml' --environment 'prod' " +
-        "--format json")
-    assert lines[1].contains("deployforge drift remediate --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' --dry-run --format json")
-    assert lines[2].contains("deployforge drift auto-resolve --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' --format json")
+        "${junit} --format json")
+    assert lines[1].contains("deployforge drift remediate --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' --dry-run " +
+        "${junit} --format json")
+    assert lines[2].contains("deployforge drift auto-resolve --config 'deployforge.yaml' --drift-id 'DF-5XJ-88B' " +
+        "${junit} --format json")
     assert lines[3].contains("deployforge drift list --config 'deployforge.yaml' --environment 'prod' " +
-        "--severity 'security-critical' --format json")
+        "--severity 'security-critical' ${junit} --format json")
 }
 
 test('deployforge: the generic step, map and string forms') { Harness h ->
@@ -93,7 +96,22 @@ test('deployforge: the generic step, map and string forms') { Harness h ->
     assert lines[0].contains("deployforge apply --config 'deployforge.yaml' --environment 'dev' --auto-approve --format json")
     assert lines[1].contains("deployforge apply --config 'deployforge.yaml' 'plan.json' --format json")
     assert lines[2].contains("deployforge deploy --config 'deployforge.yaml' --evolve-strategy 'canary-10pct-5m' " +
-        "'plan.json' --format json")
+        "--junit 'deployforge-reports/deploy-junit.xml' 'plan.json' --format json")
+    assert !lines[0].contains('--junit') && !lines[1].contains('--junit')   // apply has no JUnit
+}
+
+test('JUnit: run, deploy and drift get --junit in the report folder; junit: false asks for none') { Harness h ->
+    fakeCli(h, 0)
+    h.step('deployforgeRun', [reportDir: 'out/df', docker: false])
+    h.step('deployforgePlan', [docker: false])
+    h.step('deployforgeRun', [junit: false, docker: false])
+    h.step('deployforgeDrift', [junit: false, docker: false])
+    def lines = h.scripts().findAll { it.contains(' --format json') }
+    assert lines[0].contains("--junit 'out/df/run-junit.xml' --format json --no-color > 'out/df/run-result.json'")
+    assert !lines[1].contains('--junit')                                     // plan has no JUnit
+    assert !lines[2].contains('--junit') && !lines[3].contains('--junit')
+    // the junit step reads what the CLI wrote; with junit: false it is not called at all
+    assert h.calls('junit')*.testResults == ['out/df/*-junit.xml', 'deployforge-reports/*-junit.xml']
 }
 
 test('values are single-quoted: nothing a user passes is expanded by the shell') { Harness h ->
@@ -165,13 +183,12 @@ test('PR detection: the comment is asked for on a change request with a token') 
     assert !h.scripts()[11].contains('--comment')
 }
 
-test('report step: the exit status goes in as a literal, the interpreter is the one running deployforge') { Harness h ->
+test('report step: `deployforge jenkins report`, the exit status goes in as a literal') { Harness h ->
     fakeCli(h, 2, [command: 'plan', plan: [summary: [update: 2]]])
     h.step('deployforgePlan', [docker: false])
-    String report = h.scripts()[2]
-    assert report.contains('py="$(dirname "$(readlink -f "$(command -v deployforge)")")/python"')
-    assert report.contains("\"\$py\" -m deployforge.ci.jenkins report --command 'plan' " +
-        "--result 'deployforge-reports/plan-result.json' --exit-code 2 --out-dir 'deployforge-reports' --html 'plan-report.html'")
+    assert h.scripts()[2] == "deployforge jenkins report --command 'plan' " +
+        "--result 'deployforge-reports/plan-result.json' --exit-code 2 --out-dir 'deployforge-reports' " +
+        "--html 'plan-report.html'\n"
 }
 
 test('JUnit, artifacts and the HTML report are published') { Harness h ->

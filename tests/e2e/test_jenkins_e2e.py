@@ -191,3 +191,92 @@ def test_bad_input_and_a_missing_cli_are_clear_errors(tmp_path: Path, groovy: st
     assert "it's $(touch pwned)" in json.dumps(result)
     assert "Traceback" not in "\n".join(out["log"])
     assert out["buildResult"] == "FAILURE"
+
+
+def test_run_and_drift_write_junit_and_the_report_through_the_cli(
+    tmp_path: Path, groovy: str, agent_bin: Path, moto_endpoint: str
+):
+    """deployforgeRun / deployforgeDrift pass --junit; `deployforge jenkins report` renders the reports."""
+    import boto3
+    import yaml
+
+    from deployforge.render.junit import check_junit, parse_junit
+    from tests.e2e.test_run_canary import make_stack, weights
+
+    listener = make_stack(moto_endpoint)
+    boto3.client(
+        "cloudwatch",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    ).put_metric_alarm(
+        AlarmName="jenkins-5xx",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    doc = {
+        "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": "$AWS_ENDPOINT"}},
+        "resources": {
+            "web": {"type": "aws_security_group", "properties": {"name": "jenkins-web", "description": "web"}}
+        },
+        "deploy": {
+            "strategy": "linear-50pct-every-60ms",
+            "check_interval": "20ms",
+            "shifter": {
+                "type": "aws_alb_listener",
+                "target": "main",
+                "load_balancer": "web",
+                "port": 80,
+                "stable_target_group": "blue",
+                "canary_target_group": "green",
+            },
+            "gates": [{"name": "errors", "type": "cloudwatch_alarm", "target": "main", "alarm_name": "jenkins-5xx"}],
+        },
+    }
+    (workspace / "canary.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    out = run_pipeline(
+        groovy,
+        workspace,
+        """
+        def keep = { r -> r.subMap(['status', 'result', 'outcome']) }
+        def r = deployforgeRun(pipeline: 'canary.yaml', evolveStrategy: 'linear-50pct-every-60ms', timeout: 600,
+                               docker: false)
+        def d = deployforgeDrift(pipeline: 'canary.yaml', docker: false)
+        return [run: keep(r), drift: keep(d)]
+        """,
+        agent_env(agent_bin, moto_endpoint),
+    )
+    assert out["error"] is None, out
+    assert out["returned"] == {
+        "run": {"status": 0, "result": "SUCCESS", "outcome": "success"},
+        "drift": {"status": 0, "result": "SUCCESS", "outcome": "success"},
+    }
+    assert weights(moto_endpoint, listener) == {"green": 100}
+    scripts = [c["script"] for c in out["calls"] if c["step"] == "sh"]
+    assert any("deployforge run --pipeline 'canary.yaml'" in s and "--junit 'deployforge-reports/run-junit.xml'" in s
+               for s in scripts)  # fmt: skip
+    assert sum(s.startswith("deployforge jenkins report --command ") for s in scripts) == 2
+
+    reports = workspace / "deployforge-reports"
+    run_junit = (reports / "run-junit.xml").read_text(encoding="utf-8")
+    assert check_junit(run_junit) == []
+    [canary] = parse_junit(run_junit)
+    assert canary.name == "canary linear-50pct-every-60ms" and dict(canary.properties)["verdict"] == "promoted"
+    assert canary.cases and all(c.status == "passed" and c.classname == "canary.default" for c in canary.cases)
+    drift_junit = (reports / "drift-junit.xml").read_text(encoding="utf-8")
+    assert check_junit(drift_junit) == []
+    [drift] = parse_junit(drift_junit)
+    assert [(c.classname, c.name, c.status) for c in drift.cases] == [("drift.default", "web", "passed")]
+    # the report step (the real `deployforge jenkins report`) rendered both results
+    assert "DeployForge run · `default`: passed" in (reports / "run-report.md").read_text(encoding="utf-8")
+    assert "<html" in (reports / "run-report.html").read_text(encoding="utf-8").lower()
+    assert (reports / "drift-report.html").exists()
+    assert [c["testResults"] for c in out["calls"] if c["step"] == "junit"] == ["deployforge-reports/*-junit.xml"] * 2

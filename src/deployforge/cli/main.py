@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "policy": "deployforge.cli.policy:policy",
     "workflow": "deployforge.cli.workflow:workflow",
     "environments": "deployforge.cli.environments:environments",
+    "jenkins": "deployforge.cli.jenkins:jenkins",
     "schema": "deployforge.cli.project:schema",
 }
 

@@ -56,14 +56,17 @@ class CommandLine implements Serializable {
     }
 
     /**
-     * Whether the CLI is asked for JUnit. Only `validate --policy ... --junit FILE` has the flag
-     * today; `run`, `deploy` and `drift` put their JUnit-worthy sections (canary gates, drift) in
-     * the result document, and get `--junit` here once the CLI accepts it (see docs/jenkins.md).
-     * The `junit` step runs in every case (allowEmptyResults).
+     * Whether the CLI is asked for JUnit (`--junit <reportDir>/<command>-junit.xml`): `run` and
+     * `deploy` (the policy gate, then a test case per canary gate evaluation; written when the
+     * canary rolls back too), `drift` (a test case per resource) and `validate --policy`. `plan`
+     * and `apply` have no JUnit. The `junit` step runs in every case (allowEmptyResults).
      */
     @NonCPS
     static boolean wantsJunit(String command, Map settings) {
-        return settings.junit && command == 'validate' && settings.policy != null
+        if (!settings.junit) {
+            return false
+        }
+        return command in ['run', 'deploy', 'drift'] || (command == 'validate' && settings.policy != null)
     }
 
     /** The argument vector, tokens unquoted: ['deployforge', 'run', '--pipeline', 'canary.yaml', ...]. */
@@ -184,16 +187,16 @@ class CommandLine implements Serializable {
     }
 
     /**
-     * The `sh` script rendering the result into Markdown + HTML (and the PR comment when asked).
-     * It runs the Python core's Jenkins module with the interpreter that runs `deployforge`.
-     * The exit status is passed in as a literal number; the GitHub token is read by Python from
+     * The `sh` script rendering the result into Markdown + HTML (and the PR comment when asked):
+     * `deployforge jenkins report`, the same CLI on the same PATH as the command itself.
+     * The exit status is passed in as a literal number; the GitHub token is read by the CLI from
      * the environment, never written here.
      */
     @NonCPS
     static String reportScript(String command, Map settings, int status, boolean comment) {
         Map paths = reportPaths(command, settings)
         List<String> parts = [
-            '"$py" -m deployforge.ci.jenkins report',
+            'deployforge jenkins report',
             '--command', quote(command),
             '--result', quote(paths.result),
             '--exit-code', status.toString(),
@@ -203,8 +206,6 @@ class CommandLine implements Serializable {
         if (comment) {
             parts += ['--comment', '--token-env', quote(settings.githubTokenVariable)]
         }
-        return ('py="$(dirname "$(readlink -f "$(command -v deployforge)")")/python"\n' +
-                '[ -x "$py" ] || py=python3\n' +
-                parts.join(' ') + '\n')
+        return parts.join(' ') + '\n'
     }
 }

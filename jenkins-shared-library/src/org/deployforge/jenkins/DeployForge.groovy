@@ -9,7 +9,7 @@ import com.cloudbees.groovy.cps.NonCPS
  *
  * The flow: check the options -> check the config file -> bind credentials (environment variables
  * only) -> run in the action's image or on the agent -> the CLI writes its JSON result document ->
- * the Python core renders Markdown/HTML (and the PR comment) -> JUnit, artifacts and the HTML
+ * `deployforge jenkins report` renders Markdown/HTML (and the PR comment) -> JUnit, artifacts and the HTML
  * report are published in a `finally` -> the exit status becomes a build result, with the reason
  * in the log.
  */
