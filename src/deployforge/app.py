@@ -26,7 +26,7 @@ from deployforge.errors import (
     UsageError,
 )
 from deployforge.model.config import Config
-from deployforge.model.plan import PLAN_FORMAT, Plan
+from deployforge.model.plan import PLAN_FORMAT, Action, Plan
 from deployforge.model.result import RunResult
 from deployforge.providers.base import Provider
 from deployforge.state.base import LockInfo, StateBackend, StateDocument
@@ -119,8 +119,51 @@ class Workspace:
                     secret_access_key="sandbox",
                     region=target.region or "us-east-1",
                 )
-            self._providers[target_name] = provider_for_target(target.provider, target_name, settings)
+            provider = provider_for_target(target.provider, target_name, settings)
+            if self.has_secret_properties:
+                from deployforge.secrets.properties import RedactingProvider
+
+                # reads report vault://-valued attributes as markers (plans, state, baselines, drift)
+                provider = RedactingProvider(provider, self.secret_index)
+            self._providers[target_name] = provider
         return self._providers[target_name]
+
+    @cached_property
+    def has_secret_properties(self) -> bool:
+        """Whether some resource's properties hold a ``vault://`` reference."""
+        from deployforge.secrets.properties import secret_keys
+
+        return any(secret_keys(r.properties) for r in self.config.resources.values())
+
+    @cached_property
+    def secret_index(self) -> Any:
+        """Which managed objects have secret-valued attributes (from the state document)."""
+        from deployforge.secrets.properties import SecretIndex
+
+        return SecretIndex()
+
+    def resolve_spec_secrets(self, spec: Any) -> Any:
+        """``spec`` with its ``vault://`` property values read from Vault (registered for masking)."""
+        from deployforge.secrets.properties import resolve_properties
+
+        properties = resolve_properties(spec.properties, self.secrets.resolve, f"resources.{spec.name}.properties")
+        return replace(spec, properties=properties)
+
+    def resolve_plan_secrets(self, the_plan: Plan, state: StateDocument) -> None:
+        """Read now every ``vault://`` value the plan's changes need: all of a resource to create or
+        replace, the changed properties of one to update. A bad reference: exit 2, before any change."""
+        from deployforge.secrets.properties import property_refs
+
+        for rp in the_plan.resources:
+            resource = self.config.resources.get(rp.name)
+            if resource is None or (rp.action is Action.NOOP and rp.name in state.resources):
+                continue
+            properties = resource.properties
+            if rp.action is Action.UPDATE or (rp.action is Action.NOOP and rp.resource_id):
+                changed = {c.key for c in rp.changes}
+                properties = {k: v for k, v in properties.items() if k in changed}
+            for where, ref in property_refs(rp.name, properties):
+                self.secrets.resolve(ref, where)
 
     @cached_property
     def secrets(self) -> Any:
@@ -144,7 +187,9 @@ class Workspace:
         return {name: self.provider(name) for name in sorted(names)}
 
     def read_state(self) -> StateDocument:
-        return self.backend.read(self.config.environment) or StateDocument(environment=self.config.environment)
+        state = self.backend.read(self.config.environment) or StateDocument(environment=self.config.environment)
+        self.secret_index.load(state)
+        return state
 
     def api_calls(self) -> dict[str, int]:
         calls: dict[str, int] = {}
@@ -343,6 +388,8 @@ def apply(
                 plan=the_plan,
                 messages=("Apply cancelled; nothing was changed.",),
             )
+        # the secrets the changes need, read before the first change (a bad reference: exit 2)
+        ws.resolve_plan_secrets(the_plan, state)
         applier = Applier(
             plan=the_plan,
             resources=config.resources,
@@ -353,6 +400,7 @@ def apply(
             parallelism=ws.options.parallelism,
             cancel=cancel,
             on_event=on_event,
+            resolve_secrets=ws.resolve_spec_secrets,
         )
         outcome = applier.run()
     finally:

@@ -18,18 +18,21 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from deployforge.engine.dag import dependents_closure
-from deployforge.engine.diff import diff_attributes
-from deployforge.engine.planner import normalized, spec_for
-from deployforge.errors import DeployForgeError
+from deployforge.engine.planner import diff_declared, spec_for
+from deployforge.errors import DeployForgeError, ReferenceResolutionError
 from deployforge.model.config import Resource
 from deployforge.model.plan import Action, ApplyResult, Outcome, Plan, ResourcePlan, ResourceResult
-from deployforge.providers.base import LiveResource, Provider
+from deployforge.providers.base import LiveResource, Provider, ResourceSpec
+from deployforge.secrets.properties import redact_attributes, secret_keys
 from deployforge.state.base import StateBackend, StateDocument
 
 EventSink = Callable[[str, ResourcePlan, "ResourceResult | None"], None]
+# gives the spec with its vault:// references replaced by their values (and registered for masking)
+SecretResolver = Callable[[ResourceSpec], ResourceSpec]
 
 
 def _utc() -> str:
@@ -49,6 +52,7 @@ class Applier:
         parallelism: int = 10,
         cancel: threading.Event | None = None,
         on_event: EventSink | None = None,
+        resolve_secrets: SecretResolver | None = None,
     ):
         self.plan = plan
         self.resources = resources
@@ -59,6 +63,7 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self.cancel = cancel or threading.Event()
         self.on_event = on_event or (lambda kind, rp, res: None)
+        self.resolve_secrets = resolve_secrets
         self._lock = threading.Lock()
 
     # -- state bookkeeping (always under self._lock) ---------------------
@@ -75,7 +80,9 @@ class Applier:
             )
             self._save()
 
-    def _finish(self, rp: ResourcePlan, live: LiveResource | None) -> None:
+    def _finish(self, rp: ResourcePlan, live: LiveResource | None, secrets: dict[str, str] | None = None) -> None:
+        """Record the outcome. ``secrets``: the resource's secret-valued properties (property ->
+        reference signature); their live values are stored as markers, never as values."""
         with self._lock:
             self.state.pending = [p for p in self.state.pending if p.get("resource") != rp.name]
             if live is None:
@@ -85,11 +92,13 @@ class Applier:
                     "type": live.type,
                     "target": rp.target,
                     "id": live.id,
-                    "attributes": dict(live.attributes),
+                    "attributes": redact_attributes(live.attributes, secrets or {}),
                     "outputs": dict(live.outputs),
                     "depends_on": list(rp.depends_on),
                     "run_id": self.run_id,
                 }
+                if secrets:
+                    self.state.resources[rp.name]["secrets"] = dict(secrets)
             self._save()
 
     def _outputs(self) -> dict[str, Mapping[str, Any]]:
@@ -120,9 +129,17 @@ class Applier:
                 elif action is Action.CREATE and rp.resource_id is not None:
                     live = provider.read(rp.type, rp.resource_id)  # adopted after an interrupted create
                 changes: frozenset[str] = frozenset()
+                secrets = secret_keys(spec.properties)
                 if live is not None:
-                    declared = normalized(spec, lambda sp: provider.normalize(sp.type, sp.properties))
-                    diff = diff_attributes(declared, spec.tags, live.attributes, provider.type_info(rp.type))
+                    with self._lock:
+                        recorded = dict((self.state.resources.get(rp.name) or {}).get("secrets") or {})
+                    diff = diff_declared(
+                        spec,
+                        live.attributes,
+                        provider.type_info(rp.type),
+                        lambda sp: provider.normalize(sp.type, sp.properties),
+                        recorded,
+                    )
                     changes = frozenset(c.key for c in diff)
                     if any(c.forces_replacement for c in diff):
                         action = Action.REPLACE
@@ -130,6 +147,14 @@ class Applier:
                         action = Action.UPDATE if changes else Action.NOOP
                 elif action in (Action.UPDATE, Action.REPLACE):
                     action = Action.CREATE  # it vanished since the plan: make it again
+                if secrets:
+                    # a create needs every secret value; an update only those of the changed properties
+                    # (the others are left out: a provider updates only the keys in ``changes``)
+                    creating = live is None or action is Action.REPLACE
+                    sent = {k: v for k, v in spec.properties.items() if creating or k not in secrets or k in changes}
+                    spec = replace(spec, properties=sent)
+                    if creating or changes & secrets.keys():
+                        spec = self._with_secrets(spec)  # before the journal: nothing changed if this fails
                 self._journal(rp)
                 if action is Action.REPLACE and live is not None:
                     provider.delete(live.type, live.id)
@@ -141,7 +166,7 @@ class Applier:
                     live = provider.create(spec)
                 elif changes:
                     live = provider.update(spec, live, changes)
-                self._finish(rp, live)
+                self._finish(rp, live, secrets)
                 result_id = live.id
         except DeployForgeError as exc:
             with self._lock:
@@ -164,6 +189,13 @@ class Applier:
         )
         self.on_event("done", rp, res)
         return res
+
+    def _with_secrets(self, spec: ResourceSpec) -> ResourceSpec:
+        if self.resolve_secrets is None:
+            raise ReferenceResolutionError(
+                f"{spec.address}: its properties hold vault:// references and this run has no secrets resolver"
+            )
+        return self.resolve_secrets(spec)
 
     # -- scheduling -------------------------------------------------------
     def _run_phase(self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]) -> list[ResourceResult]:

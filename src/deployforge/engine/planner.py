@@ -10,15 +10,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deployforge.config.refs import contains_unknown, resolve_resource_refs
 from deployforge.engine.dag import topological_order
 from deployforge.engine.diff import creation_changes, diff_attributes, fingerprint
 from deployforge.model.config import Resource
-from deployforge.model.plan import Action, Plan, ResourcePlan
+from deployforge.model.plan import Action, AttributeChange, Plan, ResourcePlan
 from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo
+from deployforge.secrets.properties import (
+    SENSITIVE,
+    display,
+    display_properties,
+    redact_live,
+    secret_keys,
+    without_secrets,
+)
 from deployforge.state.base import StateDocument
 
 Normalizer = Callable[[ResourceSpec], Mapping[str, Any]]
@@ -55,13 +63,18 @@ def refresh(
 
     def read_one(name: str) -> tuple[str, Observed]:
         entry = state.resources.get(name)
+        declared = secret_keys(resources[name].properties) if name in resources else {}
         if entry is not None:
             provider = providers[entry["target"]]
-            return name, Observed(provider.read(entry["type"], entry["id"]))
+            live = provider.read(entry["type"], entry["id"])
+            # secret-valued attributes never reach a fingerprint, a plan, a baseline or state
+            recorded: dict[str, str | None] = {k: None for k in declared}
+            recorded.update(entry.get("secrets") or {})
+            return name, Observed(redact_live(live, recorded))
         resource = resources[name]
         if name in pending_creates:
             found = providers[resource.target].lookup(spec_for(resource, outputs))
-            return name, Observed(found, adopted=found is not None)
+            return name, Observed(redact_live(found, declared), adopted=found is not None)
         return name, Observed(None)
 
     names = list(dict.fromkeys([*resources, *state.resources]))
@@ -80,6 +93,30 @@ def normalized(spec: ResourceSpec, normalize: Normalizer | None) -> Mapping[str,
     if normalize is None or contains_unknown(dict(spec.properties)):
         return spec.properties
     return normalize(spec)
+
+
+def diff_declared(
+    spec: ResourceSpec,
+    live: Mapping[str, Any],
+    info: TypeInfo,
+    normalize: Normalizer | None,
+    recorded: Mapping[str, str],
+) -> tuple[AttributeChange, ...]:
+    """The changes from ``live`` to ``spec``. A secret-valued property (a ``vault://`` reference) is
+    compared by its reference, against the signature ``recorded`` in state when it was last applied;
+    its value is never read, and the plan shows ``(sensitive) -> (secret: vault://...)``."""
+    secrets = secret_keys(spec.properties)
+    if not secrets:
+        return diff_attributes(normalized(spec, normalize), spec.tags, live, info)
+    plain = replace(spec, properties=without_secrets(spec.properties))
+    changes = list(diff_attributes(normalized(plain, normalize), spec.tags, live, info))
+    for key, sig in secrets.items():
+        if key in info.computed or recorded.get(key) == sig:
+            continue
+        before = SENSITIVE if live.get(key) is not None else None
+        changes.append(AttributeChange(key, before, display(spec.properties[key]), key in info.force_new))
+    order = {k: i for i, k in enumerate(spec.properties)}
+    return tuple(sorted(changes, key=lambda c: order.get(c.key, len(order))))
 
 
 def make_plan(
@@ -108,11 +145,12 @@ def make_plan(
         note = None
         if live is None:
             action = Action.CREATE
-            changes = creation_changes(spec.properties, spec.tags)
+            changes = creation_changes(display_properties(spec.properties), spec.tags)
             if entry is not None:
                 note = "it was deleted outside DeployForge; it will be created again"
         else:
-            changes = diff_attributes(normalized(spec, normalize), spec.tags, live.attributes, info)
+            recorded = (entry or {}).get("secrets") or {}
+            changes = diff_declared(spec, live.attributes, info, normalize, recorded)
             if entry is not None and entry.get("type") != resource.type:
                 action = Action.REPLACE
                 note = f"type changed from {entry.get('type')}"

@@ -40,6 +40,8 @@ def fmt_value(value: Any, limit: int = 80) -> str:
         return "(known after apply)"
     if value is None:
         return "(none)"
+    if isinstance(value, str) and value.startswith(("(secret: vault://", "(sensitive)")) and value.endswith(")"):
+        return value  # a vault:// reference (never its value), shown as is
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
