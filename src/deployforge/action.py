@@ -343,7 +343,9 @@ def junit_suites(result: Any) -> list[Any]:
     for name, producer in JUNIT_PRODUCERS.items():
         section = getattr(result, name, None)
         if section is not None:
-            made = _load(producer)(section)
+            # canary cases are named per environment, as the CLI and Jenkins name them
+            extra = {"environment": getattr(result, "environment", None)} if name == "canary" else {}
+            made = _load(producer)(section, **extra)
             suites += list(made) if isinstance(made, list | tuple) else [made]
     trace = getattr(result, "trace_id", None) or getattr(result, "run_id", None)
     if trace:  # every suite names the run's trace, so a CI test report links back to the audit trail

@@ -13,7 +13,7 @@ Detection is pure (a mapping in, a frozen dataclass out)::
 ``comment_target`` says where the sticky PR comment goes, or why it does not go anywhere (a branch
 build, a change that is not a GitHub pull request, no token).
 
-``python -m deployforge.ci.jenkins report ...`` is what the shared library runs after the CLI: it
+``deployforge jenkins report ...`` is what the shared library runs after the CLI: it
 reads the CLI's JSON result document, renders the same Markdown as the GitHub Action's PR comment,
 writes it and an HTML rendering of it (for ``publishHTML``), prints the Markdown to the build log,
 and, with ``--comment``, creates or updates the sticky comment through the Action's own upsert.
@@ -254,13 +254,13 @@ def post_comment(result: RunResult, markdown: str, environ: Mapping[str, str], t
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """``python -m deployforge.ci.jenkins report ...``: see the module docstring."""
+    """``deployforge jenkins report ...``: see the module docstring."""
     import argparse
     import json
     import os
     from pathlib import Path
 
-    parser = argparse.ArgumentParser(prog="python -m deployforge.ci.jenkins")
+    parser = argparse.ArgumentParser(prog="deployforge jenkins")
     sub = parser.add_subparsers(dest="action", required=True)
     rep = sub.add_parser("report", help="render a CLI result document for Jenkins (Markdown, HTML, PR comment)")
     rep.add_argument("--command", required=True)
