@@ -226,10 +226,8 @@ def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
 def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
-    click.echo(
-        style(f"deployforge {command} · environment {config.environment} · run {ws.run_id}{extra}", dim=True),
-        err=True,
-    )
+    # the trace line (run id) is already out: say where this command works
+    click.echo(style(f"  environment {config.environment}{extra}", dim=True), err=True)
     for warning in ws.sandbox_warnings:
         click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)
 
