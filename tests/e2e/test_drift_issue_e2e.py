@@ -73,7 +73,9 @@ def test_issue_lifecycle_through_the_cli(project, github_fake):
     lasting = project.run("drift", "list", "--github-issue", "--format", "json", **env)
     assert lasting.returncode == 2, lasting.stderr
     doc = json.loads(lasting.stdout)
-    assert doc["github_issue"]["action"] == "updated" and doc["github_issue"]["number"] == 1
+    # the same issue, found again; its body changes only when something in it did (the last-seen time
+    # has one-second resolution, so two runs within a second leave it unchanged)
+    assert doc["github_issue"]["action"] in ("updated", "unchanged") and doc["github_issue"]["number"] == 1
     assert len(github_fake.issues(REPO)) == 1  # the same issue, never a duplicate
 
     set_capacity(project, 2)
