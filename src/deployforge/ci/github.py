@@ -18,10 +18,10 @@ the job summary. Rate limits are retried a bounded number of times, waiting what
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable
 
 T = TypeVar("T")
 
@@ -87,117 +87,16 @@ class CommentOutcome:
     retries: int = 0
 
 
-class CommentUnavailable(Exception):
+class CommentUnavailable(GitHubUnavailable):
     """The comment could not be written; the message says why (becomes a warning)."""
 
 
-def _header(headers: dict[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
+class StickyComment(GitHubRepoClient):
+    """The one PR comment per (workflow, environment), found again by its hidden marker."""
 
-
-class StickyComment:
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        repository: str,
-        *,
-        max_attempts: int = 3,
-        max_wait: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-        per_page: int = 100,
-        timeout: int = 20,
-    ):
-        from github import Auth, Github
-
-        self.per_page = per_page
-        self.max_attempts = max_attempts
-        self.max_wait = max_wait
-        self.sleep = sleep
-        self.calls = 0
-        self.retries = 0
-        self._gh = Github(
-            auth=Auth.Token(token),
-            base_url=api_url.rstrip("/"),
-            retry=None,  # our own bounded retry below
-            lazy=True,  # no GET for the repository or the issue: they are addressed directly
-            per_page=per_page,
-            timeout=timeout,
-            user_agent="deployforge-action",
-            seconds_between_requests=None,
-            seconds_between_writes=None,
-        )
-        self._repo = self._gh.get_repo(repository)
-
-    # -- bounded retry ---------------------------------------------------------------------------
-
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        from github import GithubException
-
-        attempt = 0
-        while True:
-            attempt += 1
-            self.calls += 1
-            try:
-                return fn()
-            except GithubException as exc:
-                wait = self._rate_limit_wait(exc)
-                if wait is not None:
-                    if attempt < self.max_attempts and wait <= self.max_wait:
-                        self.retries += 1
-                        self.sleep(wait)
-                        continue
-                    raise CommentUnavailable(
-                        f"GitHub's rate limit was hit while trying to {what} "
-                        f"({attempt} attempt{'s' if attempt > 1 else ''}; GitHub asked to wait {wait:.0f}s)"
-                    ) from None
-                if exc.status >= 500 and attempt < self.max_attempts:
-                    self.retries += 1
-                    self.sleep(min(2.0 ** (attempt - 1), self.max_wait))
-                    continue
-                message = (exc.data or {}).get("message") if isinstance(exc.data, dict) else None
-                if exc.status == 403:
-                    raise CommentUnavailable(
-                        f"the token may not {what} (403: {message or 'forbidden'}); pull requests from forks "
-                        "get a read-only token"
-                    ) from None
-                if exc.status == 401:
-                    reason = message or "bad credentials"
-                    raise CommentUnavailable(f"GitHub refused the token (401: {reason})") from None
-                raise CommentUnavailable(f"could not {what}: HTTP {exc.status} {message or ''}".rstrip()) from None
-            except OSError as exc:  # connection refused, DNS, timeouts
-                if attempt < self.max_attempts:
-                    self.retries += 1
-                    self.sleep(min(2.0 ** (attempt - 1), self.max_wait))
-                    continue
-                raise CommentUnavailable(f"could not reach the GitHub API to {what}: {exc}") from None
-
-    @staticmethod
-    def _rate_limit_wait(exc: Any) -> float | None:
-        """Seconds GitHub asks us to wait, when ``exc`` is a rate limit; None otherwise."""
-        if exc.status not in (403, 429):
-            return None
-        headers = exc.headers or {}
-        retry_after = _header(headers, "retry-after")
-        remaining = _header(headers, "x-ratelimit-remaining")
-        reset = _header(headers, "x-ratelimit-reset")
-        message = str((exc.data or {}).get("message", "")) if isinstance(exc.data, dict) else ""
-        if retry_after is not None:
-            try:
-                return max(float(retry_after), 0.0)
-            except ValueError:
-                return 60.0
-        if remaining == "0" and reset is not None:
-            try:
-                return max(float(reset) - time.time(), 0.0) + 1.0
-            except ValueError:
-                return 60.0
-        if exc.status == 429 or "rate limit" in message.lower():
-            return 60.0  # documented fallback for secondary limits without headers
-        return None
+    unavailable = CommentUnavailable
+    forbidden_hint = "pull requests from forks get a read-only token"
+    user_agent = "deployforge-action"
 
     # -- the comment -----------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable
 from deployforge.drift.model import DriftRecord, DriftReport, Severity, Status
 from deployforge.errors import InputError
 from deployforge.render.markdown import cell, code, plain, plural, short_value
@@ -310,40 +311,16 @@ def sync_issue_from_env(report: DriftReport, environ: Mapping[str, str]) -> Issu
 # -- the adapter ---------------------------------------------------------------------------------------
 
 
-class IssueUnavailable(Exception):
+class IssueUnavailable(GitHubUnavailable):
     """GitHub could not be used; the message says why (becomes a warning)."""
 
 
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def rate_limit_wait(status: int, headers: Mapping[str, Any] | None, message: str, now: float) -> float | None:
-    """Seconds GitHub asks us to wait when a response is a rate limit; None when it is not one."""
-    if status not in (403, 429):
-        return None
-    retry_after = _header(headers, "retry-after")
-    if retry_after is not None:
-        try:
-            return max(float(retry_after), 0.0)
-        except ValueError:
-            return 60.0
-    reset = _header(headers, "x-ratelimit-reset")
-    if _header(headers, "x-ratelimit-remaining") == "0" and reset is not None:
-        try:
-            return max(float(reset) - now, 0.0) + 1.0
-        except ValueError:
-            return 60.0
-    if status == 429 or "rate limit" in message.lower():
-        return 60.0  # GitHub's documented fallback for a secondary limit without headers
-    return None
-
-
-class DriftIssues:
+class DriftIssues(GitHubRepoClient):
     """The environment's drift issue in one repository, through PyGithub (bounded retries)."""
+
+    unavailable = IssueUnavailable
+    forbidden_hint = "it needs permissions: issues: write (a fork's token is read-only)"
+    user_agent = "deployforge-drift"
 
     def __init__(
         self,
@@ -358,76 +335,21 @@ class DriftIssues:
         timeout: int = 20,
         mask: Callable[[str], str] | None = None,
     ):
-        from github import Auth, Github
-
         if mask is None:
             from deployforge.secrets.masking import mask as registry_mask
 
             mask = registry_mask
         self.mask = mask
-        self.max_attempts = max_attempts
-        self.max_wait = max_wait
-        self.sleep = sleep
-        self.per_page = per_page
-        self.calls = 0
-        self.retries = 0
-        self._gh = Github(
-            auth=Auth.Token(token),
-            base_url=api_url.rstrip("/"),
-            retry=None,  # our own bounded retry (_call)
-            lazy=True,  # no GET of the repository: it is addressed directly
+        super().__init__(
+            api_url,
+            token,
+            repository,
+            max_attempts=max_attempts,
+            max_wait=max_wait,
+            sleep=sleep,
             per_page=per_page,
             timeout=timeout,
-            user_agent="deployforge-drift",
-            seconds_between_requests=None,
-            seconds_between_writes=None,
         )
-        self._repo = self._gh.get_repo(repository)
-
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        from github import GithubException
-
-        attempt = 0
-        while True:
-            attempt += 1
-            self.calls += 1
-            try:
-                return fn()
-            except GithubException as exc:
-                data = exc.data if isinstance(exc.data, dict) else {}
-                message = str(data.get("message") or "")
-                wait = rate_limit_wait(exc.status, exc.headers, message, time.time())
-                if wait is not None:
-                    if attempt < self.max_attempts and wait <= self.max_wait:
-                        self.retries += 1
-                        self.sleep(wait)
-                        continue
-                    raise IssueUnavailable(
-                        f"GitHub's rate limit was still hit after {plural(attempt, 'attempt')} to {what} "
-                        f"(GitHub asked to wait {wait:.0f}s)"
-                    ) from None
-                if exc.status >= 500 and attempt < self.max_attempts:
-                    self.retries += 1
-                    self.sleep(min(2.0 ** (attempt - 1), self.max_wait))
-                    continue
-                if exc.status == 403:
-                    raise IssueUnavailable(
-                        f"the token may not {what} (403: {message or 'forbidden'}); it needs permissions: "
-                        "issues: write (a fork's token is read-only)"
-                    ) from None
-                if exc.status == 401:
-                    raise IssueUnavailable(f"GitHub refused the token (401: {message or 'bad credentials'})") from None
-                if exc.status == 404:
-                    raise IssueUnavailable(
-                        f"could not {what}: 404 (no such repository, or the token cannot see it)"
-                    ) from None
-                raise IssueUnavailable(f"could not {what}: HTTP {exc.status} {message}".rstrip()) from None
-            except OSError as exc:  # connection refused, DNS, timeouts (requests' errors are OSErrors)
-                if attempt < self.max_attempts:
-                    self.retries += 1
-                    self.sleep(min(2.0 ** (attempt - 1), self.max_wait))
-                    continue
-                raise IssueUnavailable(f"could not reach the GitHub API to {what}: {exc}") from None
 
     def find_open(self, environment: str) -> list[Any]:
         """The environment's open drift issues (label filter, then the marker), newest first."""
