@@ -9,6 +9,20 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 start=$SECONDS
+
+# Debian packages the checks need (Groovy tests, container check), installed once up front: apt
+# takes one installer at a time, and the container check runs in parallel with pytest below.
+need=()
+command -v groovy >/dev/null || need+=(groovy default-jre-headless)
+command -v buildah >/dev/null || need+=(buildah)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+fi
 logs=$(mktemp -d /tmp/deployforge-test.XXXXXX)
 bg_pids=()
 trap 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$logs"' EXIT

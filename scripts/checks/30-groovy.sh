@@ -13,8 +13,8 @@ if ! command -v groovy >/dev/null 2>&1; then
   fi
   echo "==> installing groovy default-jre-headless (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq groovy default-jre-headless >/dev/null 2>&1 ||
-    { apt-get update -qq && apt-get install -y -qq groovy default-jre-headless >/dev/null; }
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq groovy default-jre-headless >/dev/null 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq groovy default-jre-headless >/dev/null; }
 fi
 # Debian's groovy 2.4 runs on JDK 17; prefer it when several JDKs are installed.
 if [ -z "${JAVA_HOME:-}" ] && [ -d /usr/lib/jvm/java-17-openjdk-amd64 ]; then

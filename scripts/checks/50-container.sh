@@ -13,8 +13,8 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
   echo "==> installing buildah and debootstrap"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq buildah debootstrap >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq buildah debootstrap >/dev/null
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=.venv/bin/python
