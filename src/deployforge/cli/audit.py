@@ -10,6 +10,7 @@ import click
 from deployforge.cli.common import (
     CONTEXT,
     _emit_json,
+    config_option,
     project_options,
     run_project_command,
 )
@@ -149,17 +150,7 @@ def _load_trace(ws: Any, trace_id: str) -> Any:
     help="text: an indented tree; json: the nodes; mermaid: a flowchart in a ```mermaid block (GitHub renders it).",
 )
 @click.option("--bare", is_flag=True, help="With --format=mermaid: the diagram alone, without the Markdown fence.")
-@click.option(
-    "-c",
-    "--config",
-    "--pipeline",
-    "config",
-    default="deployforge.yaml",
-    show_default=True,
-    envvar="DEPLOYFORGE_CONFIG",
-    metavar="FILE",
-    help="The project config (--pipeline is an alias).",
-)
+@config_option
 @click.option(
     "-e",
     "--environment",
@@ -208,17 +199,7 @@ def _trace_command(
 )
 @click.option("--key", "key_file", metavar="FILE", help="Sign with this PEM private key: a DSSE envelope.")
 @click.option("-o", "--out", metavar="FILE", help="Write here instead of standard output.")
-@click.option(
-    "-c",
-    "--config",
-    "--pipeline",
-    "config",
-    default="deployforge.yaml",
-    show_default=True,
-    envvar="DEPLOYFORGE_CONFIG",
-    metavar="FILE",
-    help="The project config (--pipeline is an alias).",
-)
+@config_option
 @click.option("-e", "--environment", default=None, envvar="DEPLOYFORGE_ENVIRONMENT", metavar="NAME")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1).")
 def audit_export(

@@ -43,20 +43,24 @@ def _emit_json(data: Any) -> None:
 # -- shared options -----------------------------------------------------------
 
 
+# -c/--config/--pipeline: every command that reads a project takes it the same way
+config_option = click.option(
+    "-c",
+    "--config",
+    "--pipeline",
+    "config",
+    default="deployforge.yaml",
+    show_default=True,
+    envvar="DEPLOYFORGE_CONFIG",
+    metavar="FILE",
+    help="The project config (--pipeline is an alias).",
+)
+
+
 def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--config/--pipeline, --environment, --sandbox, --format, --no-color on every project command."""
     decorators = [
-        click.option(
-            "-c",
-            "--config",
-            "--pipeline",
-            "config",
-            default="deployforge.yaml",
-            show_default=True,
-            envvar="DEPLOYFORGE_CONFIG",
-            metavar="FILE",
-            help="The project config (--pipeline is an alias).",
-        ),
+        config_option,
         click.option(
             "-e",
             "--environment",

@@ -11,6 +11,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
+    config_option,
 )
 from deployforge.errors import EXIT_INPUT, DeployForgeError
 
@@ -45,16 +46,7 @@ def _sandbox_call(fn: Callable[[], Any]) -> Any:
 
 
 @sandbox.command("up", context_settings=CONTEXT)
-@click.option(
-    "-c",
-    "--config",
-    "--pipeline",
-    "config",
-    default="deployforge.yaml",
-    show_default=True,
-    metavar="FILE",
-    help="The project whose .deployforge/ holds the sandbox.",
-)
+@config_option
 def sandbox_up(config: str) -> None:
     """Start the emulator in the background (or show the running one)."""
     from deployforge.providers import sandbox as sb
@@ -66,7 +58,7 @@ def sandbox_up(config: str) -> None:
 
 
 @sandbox.command("down", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
+@config_option
 def sandbox_down(config: str) -> None:
     """Stop the emulator, saving its state for the next `up`."""
     from deployforge.providers import sandbox as sb
@@ -76,7 +68,7 @@ def sandbox_down(config: str) -> None:
 
 
 @sandbox.command("status", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
+@config_option
 def sandbox_status(config: str) -> None:
     """Say whether the emulator runs, and where."""
     from deployforge.providers import sandbox as sb
@@ -87,7 +79,7 @@ def sandbox_status(config: str) -> None:
 
 
 @sandbox.command("endpoint", context_settings=CONTEXT)
-@click.option("-c", "--config", "--pipeline", "config", default="deployforge.yaml", show_default=True, metavar="FILE")
+@config_option
 def sandbox_endpoint(config: str) -> None:
     """Print the running emulator's endpoint URL (for --endpoint-url)."""
     from deployforge.providers import sandbox as sb

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from deployforge.cli.common import CONTEXT, _emit_json, _progress_header, project_options, run_project_command
+from deployforge.cli.common import (
+    CONTEXT,
+    _emit_json,
+    _progress_header,
+    config_option,
+    project_options,
+    run_project_command,
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -97,17 +104,7 @@ def _graph_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """project_options, with --format choosing the graph's format."""
     for deco in reversed(
         [
-            click.option(
-                "-c",
-                "--config",
-                "--pipeline",
-                "config",
-                default="deployforge.yaml",
-                show_default=True,
-                envvar="DEPLOYFORGE_CONFIG",
-                metavar="FILE",
-                help="The project config.",
-            ),
+            config_option,
             click.option("-e", "--environment", default=None, envvar="DEPLOYFORGE_ENVIRONMENT", metavar="NAME"),
             click.option("--sandbox", is_flag=True, envvar="DEPLOYFORGE_SANDBOX", help="Unused by graph."),
             click.option(
