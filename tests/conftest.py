@@ -31,6 +31,15 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port that refuses connections during the test (held bound, never listening)."""
+    from tests.fakes.ports import closed_port
+
+    with closed_port() as port:
+        yield port
+
+
+@pytest.fixture
 def moto_endpoint(moto_server: str) -> str:
     """The moto endpoint, emptied of every resource before the test."""
     req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")

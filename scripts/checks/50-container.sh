@@ -66,15 +66,25 @@ entrypoint=$("$PY" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv
 echo "    entrypoint: $entrypoint"
 
 echo "==> servers on loopback: fake GitHub and moto"
+# Both bind port 0 themselves and write their URL to a file: a port picked here and handed to a
+# server could be taken by another process on a busy machine before the server binds it.
 "$PY" -m tests.fakes.github --pr octo/infra#42 --url-file "$work/gh-url" >"$work/gh.log" 2>&1 &
 pids+=($!)
-moto_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PY" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+"$PY" -m tests.fakes.moto_server --url-file "$work/moto-url" >"$work/moto.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do
-  [ -s "$work/gh-url" ] && "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/')" 2>/dev/null && break
+for _ in $(seq 600); do
+  [ -s "$work/gh-url" ] && [ -s "$work/moto-url" ] && break
   sleep 0.1
 done
+for server in gh moto; do
+  if [ ! -s "$work/$server-url" ] || ! "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' \
+    "$(cat "$work/$server-url" 2>/dev/null)/$([ $server = moto ] && echo moto-api/ || echo _fake/state)"; then
+    echo "error: the $server server did not start within 60 s; its log:" >&2
+    tail -20 "$work/$server.log" >&2
+    exit 1
+  fi
+done
+moto_url=$(cat "$work/moto-url")
 gh_url=$(cat "$work/gh-url")
 
 ws="$work/workspace"
@@ -87,7 +97,7 @@ targets:
   aws_main:
     provider: aws
     region: us-east-1
-    endpoint_url: http://127.0.0.1:$moto_port
+    endpoint_url: $moto_url
 environments:
   staging: {}
 resources:
@@ -102,5 +112,8 @@ cat >"$files/event.json" <<'JSON'
 JSON
 
 export DF_B="${B[*]}" DF_ENTRYPOINT="$entrypoint" DF_WS="$ws" DF_FILES="$files" DF_GH="$gh_url" DF_SIZE="$size" DF_BASE_SIZE="$base_size"
-"$PY" "$repo/tests/container/run_action.py"
+"$PY" "$repo/tests/container/run_action.py" || {
+  for server in moto gh; do echo "--- the $server server's log (last lines)"; tail -30 "$work/$server.log"; done
+  exit 1
+}
 echo "==> container check passed in $((SECONDS - start))s"

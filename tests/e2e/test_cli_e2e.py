@@ -205,7 +205,7 @@ def test_declared_rule_order_never_shows_as_a_change(project: Project):
     )
     assert project.run("apply", "--auto-approve").returncode == 0
     again = project.run("plan")
-    assert again.returncode == 0, again.stdout
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_apply_refuses_when_the_audit_log_is_damaged(project: Project):

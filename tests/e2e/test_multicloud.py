@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT
 from tests.fakes.gcp import gcp_fake_server  # noqa: F401
-from tests.fakes.vault import free_port, openbao_server  # noqa: F401
+from tests.fakes.vault import openbao_server  # noqa: F401
 
 EXAMPLE = ROOT / "examples" / "multicloud" / "deployforge.yaml"
 
@@ -108,7 +108,7 @@ def test_a_failure_in_the_middle_skips_what_depends_on_it(multicloud):
     assert "analytics-exports-galaxy-1234" not in buckets  # the export never ran
 
 
-def test_bad_input_is_refused_before_anything_runs(multicloud):
+def test_bad_input_is_refused_before_anything_runs(multicloud, dead_port):
     project, env, _ = multicloud
     text = project.config.read_text()
     project.config.write_text(text.replace("aws.s3.export\n", "aws.s3.exprt\n"))
@@ -117,7 +117,7 @@ def test_bad_input_is_refused_before_anything_runs(multicloud):
     assert "unknown aws action 's3.exprt'" in bad.stderr and "deployforge.yaml:22:3: " in bad.stderr
     project.config.write_text(text)
     unreachable = project.run(
-        "workflow", "run", "multi-cloud-etl", **{**env, "VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}
+        "workflow", "run", "multi-cloud-etl", **{**env, "VAULT_ADDR": f"http://127.0.0.1:{dead_port}"}
     )
     assert unreachable.returncode == 2
     assert "targets.gcp_analytics.credentials: vault://cloud-secrets/gcp-prod-key: cannot reach Vault" in (
@@ -134,7 +134,7 @@ def test_bad_input_is_refused_before_anything_runs(multicloud):
         _rds(project.endpoint).describe_db_instances(DBInstanceIdentifier="multi-cloud-etl-db")
 
 
-def test_secret_values_never_reach_any_output_or_file(multicloud, gcp_fake):
+def test_secret_values_never_reach_any_output_or_file(multicloud, gcp_fake, dead_port):
     project, env, secrets = multicloud
     outputs = []
     for args in (
@@ -147,7 +147,7 @@ def test_secret_values_never_reach_any_output_or_file(multicloud, gcp_fake):
         assert run.returncode == 0, (args, run.stderr)
         outputs += [(f"{args} stdout", run.stdout), (f"{args} stderr", run.stderr)]
     # a failing run too: errors and tracebacks go through the same masking
-    dead_google = {**env, "GCP_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    dead_google = {**env, "GCP_ENDPOINT_URL": f"http://127.0.0.1:{dead_port}"}
     broken = project.run("workflow", "run", "nightly-etl", **dead_google)
     assert broken.returncode == 1 and "cannot reach the Google API endpoint" in broken.stderr
     outputs += [("failing stdout", broken.stdout), ("failing stderr", broken.stderr)]

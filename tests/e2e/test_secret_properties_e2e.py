@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import stack
 from tests.e2e.test_multicloud import _leaks
-from tests.fakes.vault import free_port, openbao_server  # noqa: F401
+from tests.fakes.vault import openbao_server  # noqa: F401
 
 
 @pytest.fixture
@@ -148,9 +148,9 @@ def test_a_missing_key_exits_2_before_any_change(secret_project):
     assert cloudwatch.describe_alarms(AlarmNames=[names["alarm"]])["MetricAlarms"] == []  # nothing at all
 
 
-def test_unreachable_vault_exits_2_before_any_change(secret_project):
+def test_unreachable_vault_exits_2_before_any_change(secret_project, dead_port):
     project, env, names, _, _ = secret_project
-    dead = {**env, "VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}
+    dead = {**env, "VAULT_ADDR": f"http://127.0.0.1:{dead_port}"}
     planned = project.run("plan", **dead)  # planning does not need the values
     assert planned.returncode == 2 and "cannot reach Vault" not in planned.stderr
     applied = project.run("apply", "--auto-approve", **dead)

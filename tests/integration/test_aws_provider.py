@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -470,14 +469,8 @@ def test_bucket_in_another_region_is_listed_by_that_region_only(moto_endpoint: s
 # --- errors ----------------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_unreachable_endpoint_fails_fast(moto_server: str) -> None:
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+def test_unreachable_endpoint_fails_fast(moto_server: str, dead_port: int) -> None:
+    endpoint = f"http://127.0.0.1:{dead_port}"
     provider = AwsProvider(target="dead", region=REGION, endpoint_url=endpoint)
     started = time.monotonic()
     with pytest.raises(EndpointUnreachableError) as failure:
@@ -563,11 +556,11 @@ def test_unimplemented_action_is_a_provider_error(aws: AwsProvider) -> None:
     assert error.hint and "moto" in error.hint
 
 
-def test_connection_lost_mid_run_is_endpoint_unreachable(aws: AwsProvider) -> None:
+def test_connection_lost_mid_run_is_endpoint_unreachable(aws: AwsProvider, dead_port: int) -> None:
     import boto3
     from botocore.config import Config
 
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    endpoint = f"http://127.0.0.1:{dead_port}"
     client = boto3.session.Session().client(
         "s3", region_name=REGION, endpoint_url=endpoint, config=Config(retries={"max_attempts": 1})
     )

@@ -103,10 +103,8 @@ def test_credentials_as_json_text_a_file_and_malformed(gcp_fake, tmp_path):
         provider(gcp_fake, {"type": "service_account", "client_email": "x@y"}).preflight()
 
 
-def test_an_unreachable_endpoint_is_reported(gcp_fake):
-    from tests.fakes.vault import free_port
-
-    p = provider_for_target("google", "g", {"project": "p", "endpoint_url": f"http://127.0.0.1:{free_port()}"})
+def test_an_unreachable_endpoint_is_reported(gcp_fake, dead_port):
+    p = provider_for_target("google", "g", {"project": "p", "endpoint_url": f"http://127.0.0.1:{dead_port}"})
     with pytest.raises(EndpointUnreachableError, match="cannot reach the Google API endpoint"):
         p.read("google_storage_bucket", "b")
 

@@ -275,11 +275,8 @@ def test_environments_follow_every_page(backend: S3Backend, moto_endpoint: str, 
     assert len(pages) >= 3  # 9 keys under the prefix at 3 a page
 
 
-def test_unreachable_endpoint_fails_fast_with_a_state_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    endpoint = f"http://127.0.0.1:{port}"
+def test_unreachable_endpoint_fails_fast_with_a_state_error(dead_port: int) -> None:
+    endpoint = f"http://127.0.0.1:{dead_port}"
     backend = S3Backend("s3://some-bucket/state", region="us-east-1", endpoint_url=endpoint)
     started = time.monotonic()
     with pytest.raises(StateError) as caught:

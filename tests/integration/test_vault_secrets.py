@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from tests.fakes.vault import free_port, openbao_server  # noqa: F401
+from tests.fakes.vault import openbao_server  # noqa: F401
 
 from deployforge.errors import ReferenceResolutionError
 from deployforge.model.config import SecretRef
@@ -69,8 +69,8 @@ def test_a_missing_path_is_reported(openbao):
         SecretResolver(openbao.env()).resolve(parse_reference("vault://secret/does-not-exist#k"))
 
 
-def test_unreachable_vault_is_a_clear_input_error():
-    env = {"VAULT_ADDR": f"http://127.0.0.1:{free_port()}", "VAULT_TOKEN": "t"}
+def test_unreachable_vault_is_a_clear_input_error(dead_port):
+    env = {"VAULT_ADDR": f"http://127.0.0.1:{dead_port}", "VAULT_TOKEN": "t"}
     with pytest.raises(ReferenceResolutionError) as info:
         SecretResolver(env).resolve(SecretRef("secret/x", "k", "vault://secret/x#k"), "targets.gcp.credentials")
     assert "targets.gcp.credentials: vault://secret/x#k: cannot reach Vault at http://127.0.0.1:" in info.value.message
