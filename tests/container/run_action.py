@@ -3,8 +3,10 @@
 Called by scripts/checks/50-container.sh with DF_* variables (the buildah command, the image's
 entrypoint, the workspace and file-command folders, the fake GitHub URL, the image size).
 Checks: exit code, outputs in GITHUB_OUTPUT, the job summary, one PR comment created then updated
-in place, API calls per upsert (<= 3), container start -> first output line (<= 1 s); the image size
-is measured against its 250 MB budget and reported (a warning, not a failure: see docs/action.md).
+in place, API calls per upsert (<= 3), the image size (<= 250 MB; deterministic for a given base).
+Container start -> first output line is a figure with a 1 s budget, printed and flagged when over
+budget but not a failure: a time measured while pytest loads both cores says as much about the
+machine as about the image (it was 0.35 s alone and 0.58 s under the suite's load here).
 """
 
 from __future__ import annotations
@@ -170,7 +172,8 @@ def main() -> int:
     print(f"figures: container start -> first output line {t1:.2f}s / {t2:.2f}s (limit {MAX_FIRST_LINE_S}s)")
     print(f"figures: API calls per upsert: create {first_calls}, update {len(second_calls)} (limit {MAX_CALLS})")
     assert size <= MAX_SIZE_MB, f"the image is {size:.0f} MB, over its {MAX_SIZE_MB} MB budget"
-    assert min(t1, t2) <= MAX_FIRST_LINE_S, f"first output line after {min(t1, t2):.2f}s"
+    if min(t1, t2) > MAX_FIRST_LINE_S:
+        print(f"WARNING: first output line after {min(t1, t2):.2f}s, over its {MAX_FIRST_LINE_S}s budget")
     assert first_calls <= MAX_CALLS and len(second_calls) <= MAX_CALLS
     return 0
 
