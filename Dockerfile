@@ -12,10 +12,15 @@ FROM base AS build
 # The AWS API models the providers call (botocore ships ~450; keep in step with providers/aws,
 # deploy/shifters, state/s3 and audit storage). Every other model is dropped to keep the image small.
 ARG BOTOCORE_SERVICES="s3 ec2 autoscaling cloudwatch elbv2 lambda route53 rds sts sso sso-oidc dynamodb logs iam"
+# Dependencies first, from the lock (exact versions, every file's sha256; scripts/lock.sh), so a
+# release of some dependency can never change what a tag's image runs; then DeployForge itself.
+COPY requirements.lock /src/
+RUN python3 -m venv /opt/deployforge \
+ && /opt/deployforge/bin/pip install --no-compile --no-deps --require-hashes -r /src/requirements.lock
 COPY pyproject.toml README.md /src/
 COPY src /src/src
-RUN python3 -m venv /opt/deployforge \
- && /opt/deployforge/bin/pip install --no-compile /src \
+RUN /opt/deployforge/bin/pip install --no-compile --no-deps /src \
+ && /opt/deployforge/bin/pip check \
  && /opt/deployforge/bin/pip uninstall --yes pip setuptools \
  && for d in /opt/deployforge/lib/python3*/site-packages/botocore/data/*/; do \
       n=$(basename "$d"); case " $BOTOCORE_SERVICES " in *" $n "*) ;; *) rm -rf "$d" ;; esac; \

@@ -18,4 +18,6 @@ if ! .venv/bin/python -m uv --version >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 fi
 echo "==> installing deployforge[$extras]"
-.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e ".[$extras]"
+# requirements.lock pins what the image ships (scripts/lock.sh); as constraints here, the sandbox
+# and the tests run the same versions of DeployForge's dependencies.
+.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -c requirements.lock -e ".[$extras]"
