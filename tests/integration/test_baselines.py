@@ -56,3 +56,22 @@ def test_a_damaged_baseline_is_a_clear_error(backend, tmp_path):
         backend._s3.put_object(Bucket="states", Key="team/prod/baselines/20261126T010000Z-aaaaaa.json", Body=b"{}")
     with pytest.raises(StateError):
         backend.read_baseline("prod")
+
+
+def test_the_drift_register_round_trips_per_environment(backend):
+    assert backend.read_drift_register("prod") is None
+    doc = {"environment": "prod", "records": {"DF-5XJ-88B": {"resource": "web", "first_seen": "2026-11-20T03:00:00Z"}}}
+    backend.write_drift_register("prod", doc)
+    backend.write_drift_register("dev", {"environment": "dev", "records": {}})
+    assert backend.read_drift_register("prod") == doc
+    assert backend.read_drift_register("dev") == {"environment": "dev", "records": {}}
+    backend.write_drift_register("prod", {"environment": "prod", "records": {}})  # replaced, not merged
+    assert backend.read_drift_register("prod") == {"environment": "prod", "records": {}}
+
+
+def test_a_damaged_local_drift_register_is_a_state_error(tmp_path):
+    backend = LocalBackend(tmp_path)
+    (tmp_path / "drift").mkdir()
+    (tmp_path / "drift" / "prod.json").write_text("{not json")
+    with pytest.raises(StateError, match=r"drift register .*prod\.json is unreadable"):
+        backend.read_drift_register("prod")

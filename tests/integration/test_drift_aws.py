@@ -106,6 +106,43 @@ def test_detects_and_classifies_out_of_band_changes(deployed):
     assert {r.id: r.first_seen for r in again.active} == {r.id: r.first_seen for r in report.active}
 
 
+def test_first_seen_lives_in_the_state_backend_so_each_ci_run_can_start_from_scratch(tmp_path, moto_endpoint):
+    """A scheduled drift job runs on a fresh runner each time: only the S3 state is shared."""
+    import datetime as dt
+
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket="team-state")
+    shared = "state:\n  url: s3://team-state/deployforge\n  endpoint_url: $AWS_ENDPOINT\n"
+    first_runner, second_runner = tmp_path / "run1", tmp_path / "run2"
+    first_runner.mkdir()
+    second_runner.mkdir()
+    assert app.apply(ws_for(first_runner, moto_endpoint, extra=shared)).exit_code == 0
+    change_out_of_band(moto_endpoint)
+    monday = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
+    first, _ = service.detect(ws_for(first_runner, moto_endpoint, extra=shared), service.DriftSettings(now=monday))
+    assert {r.first_seen for r in first.active} == {"2026-11-23T03:00:00Z"}
+    assert not (first_runner / ".deployforge" / "drift").exists()  # nothing kept on the runner
+    thursday = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+    later, _ = service.detect(ws_for(second_runner, moto_endpoint, extra=shared), service.DriftSettings(now=thursday))
+    assert {r.id: r.first_seen for r in later.active} == {r.id: "2026-11-23T03:00:00Z" for r in first.active}
+    assert {r.last_seen for r in later.active} == {"2026-11-26T03:00:00Z"}
+    stored = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").get_object(
+        Bucket="team-state", Key="deployforge/dev/drift.json"
+    )
+    assert set(json.loads(stored["Body"].read())["records"]) == {r.id for r in later.records}
+
+
+def test_an_unreadable_register_restarts_first_seen_with_a_warning(deployed):
+    tmp_path, endpoint = deployed
+    change_out_of_band(endpoint)
+    (tmp_path / ".deployforge" / "drift").mkdir(parents=True, exist_ok=True)
+    (tmp_path / ".deployforge" / "drift" / "dev.json").write_text("{torn")
+    report, _ = service.detect(ws_for(tmp_path, endpoint))
+    assert {r.resource for r in report.active} == {"web_sg", "web_asg", "logs"}
+    assert any("first-seen times not read" in w and "unreadable" in w for w in report.warnings), report.warnings
+    again, _ = service.detect(ws_for(tmp_path, endpoint))  # the detection rewrote a good register
+    assert again.warnings == () and {r.first_seen for r in again.active} == {r.first_seen for r in report.active}
+
+
 def test_production_raises_the_level(deployed):
     tmp_path, endpoint = deployed
     ws = ws_for(tmp_path, endpoint)

@@ -11,11 +11,9 @@ resource on its own; a resource that still cannot be read is NOT_CHECKED, never 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from deployforge.drift.classify import Override, classify
@@ -221,38 +219,28 @@ def _order(record: DriftRecord) -> tuple[int, int, str]:
 
 
 # -- the register: when each drift was first seen ------------------------------------------------
+#
+# Stored by the state backend (``read_drift_register`` / ``write_drift_register``): locally beside the
+# baselines, on S3 beside the state, so a scheduled job on a new runner each time keeps first-seen
+# times. Document: {"environment", "checked_at", "baseline_id",
+#                   "records": {DRIFT_ID: {"resource", "status", "first_seen"}}}
 
 
-class Register:
-    """First-seen times per drift id, kept beside local state (``<.deployforge>/drift/<env>.json``)."""
+def register_history(data: Mapping[str, Any] | None) -> dict[str, str]:
+    """First-seen time per drift id, from a register document (anything malformed counts as absent)."""
+    records = data.get("records") if isinstance(data, Mapping) else None
+    if not isinstance(records, Mapping):
+        return {}
+    return {str(k): str(v["first_seen"]) for k, v in records.items() if isinstance(v, Mapping) and v.get("first_seen")}
 
-    def __init__(self, root: Path, environment: str):
-        self.path = root / "drift" / f"{environment}.json"
 
-    def read(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        records = data.get("records") if isinstance(data, dict) else None
-        if not isinstance(records, dict):
-            return {}
-        return {str(k): str(v.get("first_seen")) for k, v in records.items() if isinstance(v, dict)}
-
-    def write(self, report: DriftReport) -> None:
-        from deployforge.state.local import atomic_write_json
-
-        data = {
-            "environment": report.environment,
-            "checked_at": report.checked_at,
-            "baseline_id": report.baseline_id,
-            "records": {
-                r.id: {"resource": r.resource, "status": r.status.value, "first_seen": r.first_seen}
-                for r in report.records
-            },
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.path, data)
-        except OSError:
-            pass  # first-seen times are a convenience: never fail a detection over them
+def register_document(report: DriftReport) -> dict[str, Any]:
+    """The register document recording ``report``'s drifts (drifts no longer seen are dropped)."""
+    return {
+        "environment": report.environment,
+        "checked_at": report.checked_at,
+        "baseline_id": report.baseline_id,
+        "records": {
+            r.id: {"resource": r.resource, "status": r.status.value, "first_seen": r.first_seen} for r in report.records
+        },
+    }

@@ -18,7 +18,7 @@ from deployforge.drift.healing import REPAIRS, Decision, HealingRule, analyze, r
 from deployforge.drift.model import DriftRecord, DriftReport, Notification, Remediation, RemediationStep, Severity
 from deployforge.drift.model import Status as Status
 from deployforge.drift.remediate import plan_adopt, plan_ignore, plan_revert, run_ignore, run_revert
-from deployforge.errors import DeployForgeError, ProviderError, UsageError
+from deployforge.errors import DeployForgeError, ProviderError, StateError, UsageError
 from deployforge.model.result import RunResult
 from deployforge.state.baseline import Baseline
 
@@ -48,7 +48,7 @@ def ignore_path(ws: Any, settings: DriftSettings) -> Path:
 def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftReport, Baseline]:
     """Compare live state with the environment's latest baseline (reads through the providers)."""
     from deployforge.drift.classify import is_production
-    from deployforge.drift.detect import Register, build_report, read_live
+    from deployforge.drift.detect import build_report, read_live, register_document, register_history
     from deployforge.drift.ignore import load_ignore_file
     from deployforge.providers.registry import canonical_type
 
@@ -82,7 +82,12 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         view = read_live(
             baseline, providers, managed_ids=managed, extra_scope=scope, parallelism=ws.options.parallelism
         )
-        register = Register(ws.root, env)
+        history: dict[str, str] = {}
+        register_warnings: list[str] = []
+        try:
+            history = register_history(ws.backend.read_drift_register(env))
+        except StateError as exc:  # first-seen times are a convenience: never fail a detection over them
+            register_warnings.append(f"first-seen times not read ({exc.message}); they restart now")
         report = build_report(
             environment=env,
             baseline=baseline,
@@ -90,11 +95,16 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
             production=is_production(env, config.require_confirmation),
             ignore=ignore,
             override=override,
-            history=register.read(),
+            history=history,
             now=settings.now,
             fail_on=settings.fail_on,
         )
-        register.write(report)
+        try:
+            ws.backend.write_drift_register(env, register_document(report))
+        except StateError as exc:
+            register_warnings.append(f"first-seen times not saved ({exc.message})")
+        if register_warnings:
+            report = replace(report, warnings=(*report.warnings, *register_warnings))
         step.set(baseline=baseline.id, counts=report.counts(), drift_ids=[r.id for r in report.active][:200])
         step.outcome = "drift" if report.active else ("incomplete" if report.not_checked else "in-sync")
     return report, baseline

@@ -178,3 +178,15 @@ class StateBackend(Protocol):
     def list_baselines(self, environment: str) -> list[str]:
         """Baseline ids of the environment, oldest first."""
         ...
+
+    def read_drift_register(self, environment: str) -> dict[str, Any] | None:
+        """The environment's drift register (when each drift id was first seen; ``drift/detect.py``).
+
+        None when there is none yet. Kept in the backend, not on the runner, so a scheduled CI job on
+        a fresh machine each time still knows how long a drift has been there.
+        """
+        ...
+
+    def write_drift_register(self, environment: str, data: dict[str, Any]) -> None:
+        """Replace the environment's drift register (atomically)."""
+        ...

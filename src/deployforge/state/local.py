@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from deployforge.errors import LockHeldError, StateError
 from deployforge.state.base import LockInfo, StateDocument
@@ -166,6 +167,28 @@ class LocalBackend:
             raise StateError(
                 f"baseline {path} is unreadable: {exc}", hint="remove it; the previous one is used"
             ) from None
+
+    # -- the drift register ---------------------------------------------------------------
+
+    def _register_path(self, environment: str) -> Path:
+        return self.root / "drift" / f"{environment}.json"
+
+    def read_drift_register(self, environment: str) -> dict[str, Any] | None:
+        path = self._register_path(environment)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"drift register {path} is unreadable: {exc}", hint="remove it") from None
+        return data if isinstance(data, dict) else None
+
+    def write_drift_register(self, environment: str, data: dict[str, Any]) -> None:
+        path = self._register_path(environment)
+        try:
+            atomic_write_json(path, data)
+        except OSError as exc:
+            raise StateError(f"cannot write drift register {path}: {exc.strerror}") from None
 
     def environments(self) -> Iterator[str]:
         folder = self.root / "state"

@@ -486,6 +486,17 @@ class S3Backend:
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{self._where(key)} is not a DeployForge baseline: {exc}") from None
 
+    # -- the drift register ---------------------------------------------------------------
+
+    def read_drift_register(self, environment: str) -> dict[str, Any] | None:
+        found = self._get_json(self._key(environment, "drift.json"), "read the drift register")
+        return found[0] if found is not None and isinstance(found[0], dict) else None
+
+    def write_drift_register(self, environment: str, data: dict[str, Any]) -> None:
+        key = self._key(environment, "drift.json")
+        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        self._call("put_object", "write the drift register", key, Key=key, Body=body, ContentType="application/json")
+
     def _lock_environments(self) -> Iterator[str]:
         yield from self._names_with(LOCK_OBJECT)
 
