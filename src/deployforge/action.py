@@ -319,12 +319,7 @@ def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
 # -- reports -------------------------------------------------------------------------------------
 
 
-# Each stage owns its JUnit suite (one schema: render/junit.py); the Action combines those present.
-JUNIT_PRODUCERS = {
-    "policy": "deployforge.policy.report:to_junit_suite",
-    "canary": "deployforge.deploy.render:to_junit_suite",
-    "drift": "deployforge.drift.report:to_junit_suite",
-}
+# JUnit: every present section's suite (render/suites.py, shared with the CLI's --junit).
 SARIF_PRODUCER = "deployforge.policy.report:to_sarif"
 
 
@@ -335,29 +330,13 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def junit_suites(result: Any) -> list[Any]:
-    """JUnit suites of whatever sections are present, in a fixed order."""
-    from dataclasses import replace
-
-    suites: list[Any] = []
-    for name, producer in JUNIT_PRODUCERS.items():
-        section = getattr(result, name, None)
-        if section is not None:
-            # canary cases are named per environment, as the CLI and Jenkins name them
-            extra = {"environment": getattr(result, "environment", None)} if name == "canary" else {}
-            made = _load(producer)(section, **extra)
-            suites += list(made) if isinstance(made, list | tuple) else [made]
-    trace = getattr(result, "trace_id", None) or getattr(result, "run_id", None)
-    if trace:  # every suite names the run's trace, so a CI test report links back to the audit trail
-        suites = [replace(s, properties=(*s.properties, ("deployforge.trace_id", trace))) for s in suites]
-    return suites
-
-
 def write_reports(settings: Settings, result: Any) -> dict[str, str]:
     """JUnit (every present section) and SARIF (policy findings); returns the paths written."""
     from deployforge import __version__
 
     written: dict[str, str] = {}
+    from deployforge.render.suites import junit_suites
+
     suites = junit_suites(result)
     if settings.junit_path and suites:
         from deployforge.render.junit import write_junit

@@ -274,3 +274,46 @@ def run_phase(
             if not run.ok and not spec.continue_on_error and stop_on_failure:
                 return runs
     return runs
+
+
+def to_junit_suite(report: HooksReport, environment: str | None = None) -> list[Any]:
+    """The hooks as JUnit (render/junit's model): one case per hook execution; [] when none ran.
+
+    Case name ``<phase> :: <hook>[ @ <target>]``, classname ``hooks.<environment>``. A hook that
+    failed or timed out is a ``<failure>`` (an ``<error>`` when it could not be started), and one
+    allowed to fail (``continue_on_error``) is ``<skipped>`` with why; the output's last lines are
+    the case's system-out.
+    """
+    from deployforge.render.junit import JUnitCase, JUnitOutcome, JUnitSuite
+
+    if not report.runs:
+        return []
+    cases = []
+    for run in report.runs:
+        name = f"{run.phase} :: {run.name}" + (f" @ {run.target}" if run.target else "")
+        detail = run.message or f"exit code {run.exit_code}"
+        failure = error = skipped = None
+        if not run.ok and run.continue_on_error:
+            skipped = JUnitOutcome(f"{run.status}, allowed by continue_on_error: {detail}")
+        elif run.status == "error":
+            error = JUnitOutcome(f"could not run: {detail}", type="hook_error")
+        elif not run.ok:
+            failure = JUnitOutcome(
+                f"{run.status}: {detail}", text="\n".join(run.output_tail), type=f"hook_{run.status}"
+            )
+        properties = (("phase", run.phase),) + (
+            (("exit_code", str(run.exit_code)),) if run.exit_code is not None else ()
+        )
+        cases.append(
+            JUnitCase(
+                name=name,
+                classname=f"hooks.{environment or 'default'}",
+                time=run.duration_s,
+                failure=failure,
+                error=error,
+                skipped=skipped,
+                properties=properties,
+                stdout="\n".join(run.output_tail) or None,
+            )
+        )
+    return [JUnitSuite(name="hooks", cases=tuple(cases))]

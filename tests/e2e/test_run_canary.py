@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,13 @@ def test_hard_kill_leaves_journal_next_run_refuses_and_rollback_recovers(project
     assert again.returncode == 1
     assert "was interrupted at canary weight" in again.stderr
     assert "deployforge deploy --rollback" in again.stderr
-    back = project.run("deploy", "--rollback")
+    back = project.run("deploy", "--rollback", "--junit", "rollback-junit.xml")
     assert back.returncode == 0, back.stderr
     assert "stable 100% / canary 0%" in back.stdout
     assert weights(project.endpoint, listener) == {"blue": 100, "green": 0}
-    assert project.run("run", "--dry-run").returncode == 0
+    assert _read_junit(project.dir / "rollback-junit.xml") == {}  # a report CI can read, with nothing checked
+    assert project.run("run", "--dry-run", "--junit", "dry-junit.xml").returncode == 0
+    assert _read_junit(project.dir / "dry-junit.xml") == {}
 
 
 def test_bad_strategy_exits_2_before_traffic_moves(project: Project) -> None:
@@ -226,3 +229,20 @@ def test_junit_path_that_is_a_directory_is_refused_before_traffic_moves(project:
     out = project.run("run", "--junit", "reports")
     assert out.returncode == 2 and "--junit 'reports': not a file path" in out.stderr
     assert weights(project.endpoint, listener) == {"blue": 1}
+
+
+def test_a_failing_pre_deploy_hook_is_a_failed_junit_case_and_nothing_moves(project: Project) -> None:
+    listener = make_stack(project.endpoint)
+    _alarm(project.endpoint, "junit-ok-5xx", "OK")
+    (project.dir / "migrate.py").write_text("print('migration 7 failed: lock timeout'); raise SystemExit(3)\n")
+    hooks = [{"phase": "pre_deploy", "name": "migrate", "command": [sys.executable, "migrate.py"]}]
+    _junit_config(project, "junit-ok-5xx", hooks=hooks)
+    out = project.run("run", "--junit", "run-junit.xml")
+    assert out.returncode == 1, out.stderr
+    assert weights(project.endpoint, listener) == {"blue": 1}  # the deploy never started
+    [suite] = _read_junit(project.dir / "run-junit.xml").values()
+    [case] = suite.cases
+    assert (suite.name, case.name, case.classname) == ("hooks", "pre_deploy :: migrate", "hooks.default")
+    assert case.failure is not None and case.failure.message == "failed: exit code 3"
+    assert "migration 7 failed: lock timeout" in case.failure.text
+    assert dict(suite.properties)["deployforge.trace_id"].startswith("DF-TRC-")

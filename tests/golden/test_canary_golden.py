@@ -7,7 +7,7 @@ events the controller emitted. It renders to, beside it in ``canary/``:
 - ``<case>.progress.txt``: the live progress lines (``deploy.render.render_event``, stderr);
 - ``<case>.console.txt``: the canary timeline (``deploy.render.render_canary``);
 - ``<case>.summary.txt``: the whole console summary (``deploy.render.render_summary``, stdout);
-- ``<case>.junit.xml``: the ``--junit`` report (``deploy.render.junit_suites``: a case per gate check).
+- ``<case>.junit.xml``: the ``--junit`` report (``render.suites.junit_suites``: a case per gate check, then the hooks).
 
 Durations and latencies are normalised (``#``) so the goldens hold none; a test below checks that
 the normalisation removes every one of them and nothing else.
@@ -27,11 +27,12 @@ from typing import Any
 import pytest
 
 from deployforge.deploy.model import CanaryReport, GateResult, StepRecord
-from deployforge.deploy.render import junit_suites, render_canary, render_event, render_summary
+from deployforge.deploy.render import render_canary, render_event, render_summary
 from deployforge.deploy.shifters.base import Weights
 from deployforge.hooks import HookRun, HooksReport
 from deployforge.model.result import RunResult
 from deployforge.render.junit import check_junit, parse_junit, render_junit
+from deployforge.render.suites import junit_suites
 
 HERE = Path(__file__).parent / "canary"
 CASES = sorted(p.stem for p in (HERE / "cases").glob("*.json"))
@@ -170,11 +171,17 @@ def test_junit(case: str) -> None:
     result, _ = load_case(case)
     text = render_junit(junit_suites(result))
     assert check_junit(text) == []
-    [suite] = parse_junit(text)
+    suites = {s.name.split()[0]: s for s in parse_junit(text)}
+    assert list(suites) == ["canary", "hooks"]  # the canary's suite, then the hooks'
+    suite = suites["canary"]
     evaluations = result.canary.evaluations
     assert len(suite.cases) == len(evaluations)  # one test case per gate evaluation
     assert [c.status == "failure" for c in suite.cases] == [not g.passed for g in evaluations]
     assert {c.classname for c in suite.cases} == {f"canary.{result.environment}"}
+    hooks = suites["hooks"].cases  # one case per hook execution, failing where the hook failed
+    assert [c.name for c in hooks] == [f"{r.phase} :: {r.name}" for r in result.hooks.runs]
+    assert [c.status for c in hooks] == ["passed" if r.ok else "failure" for r in result.hooks.runs]
+    assert all(("deployforge.trace_id", result.run_id) in s.properties for s in suites.values())
     check(f"{case}.junit.xml", text)
 
 

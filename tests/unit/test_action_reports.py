@@ -51,30 +51,20 @@ def test_no_sections_no_files_and_fail_on(tmp_path: Path) -> None:
     assert outcome_of(never, failing)["fail_reasons"] == []
 
 
-def test_every_junit_suite_names_the_runs_trace_id():
+def test_every_junit_suite_names_the_runs_trace_id(monkeypatch):
     from types import SimpleNamespace
 
-    from deployforge.action import junit_suites
-    from deployforge.render.junit import JUnitCase, JUnitSuite
+    from deployforge.render import suites
 
     class Section:
         pass
 
-    import deployforge.action as action
-
     result = SimpleNamespace(
         trace_id="DF-TRC-2QBB3T9B12", run_id="DF-TRC-2QBB3T9B12", policy=None, canary=None, drift=Section()
     )
-    original = dict(action.JUNIT_PRODUCERS)
-    action.JUNIT_PRODUCERS.clear()
-    action.JUNIT_PRODUCERS["drift"] = "tests.unit.test_action_reports:_one_suite"
-    try:
-        [suite] = junit_suites(result)
-    finally:
-        action.JUNIT_PRODUCERS.clear()
-        action.JUNIT_PRODUCERS.update(original)
+    monkeypatch.setattr(suites, "JUNIT_PRODUCERS", {"drift": "tests.unit.test_action_reports:_one_suite"})
+    [suite] = suites.junit_suites(result)
     assert ("deployforge.trace_id", "DF-TRC-2QBB3T9B12") in suite.properties
-    _ = (JUnitCase, JUnitSuite)
 
 
 def _one_suite(section):

@@ -153,3 +153,49 @@ def test_pre_plan_runs_first_and_its_output_is_there_before_planning(tmp_path: P
         ("post_success", "ok"),
     ]
     assert result.plan is not None and "pre-plan-ok" in _group_names(moto_endpoint)
+
+
+def test_hook_runs_become_junit_cases_by_outcome(tmp_path: Path) -> None:
+    from deployforge.hooks import HookRun, HooksReport, to_junit_suite
+    from deployforge.render.junit import parse_junit, render_junit
+
+    assert to_junit_suite(HooksReport(), environment="prod") == []  # no hooks ran: no suite
+    report = HooksReport(
+        (
+            HookRun("migrate", "pre_deploy", "aws_prod", "ok", 0, 1.5, ("migrated 3",)),
+            HookRun("smoke", "post_success", None, "timeout", None, 30.0, ("waiting",), "killed after 30s"),
+            HookRun("notify", "post_deploy", None, "failed", 1, 0.2, (), "", continue_on_error=True),
+            HookRun("cleanup", "on_failure", None, "error", None, 0.0, (), "no such file: ./cleanup.sh"),
+        )
+    )
+    [suite] = parse_junit(render_junit(to_junit_suite(report, environment="prod")))
+    cases = {c.name: c for c in suite.cases}
+    assert list(cases) == [
+        "pre_deploy :: migrate @ aws_prod",
+        "post_success :: smoke",
+        "post_deploy :: notify",
+        "on_failure :: cleanup",
+    ]
+    assert {c.classname for c in suite.cases} == {"hooks.prod"}
+    assert [c.status for c in suite.cases] == ["passed", "failure", "skipped", "error"]
+    smoke = cases["post_success :: smoke"]
+    assert smoke.failure and smoke.failure.message == "timeout: killed after 30s" and smoke.failure.text == "waiting"
+    assert cases["post_deploy :: notify"].skipped.message.startswith("failed, allowed by continue_on_error")
+    assert "no such file: ./cleanup.sh" in cases["on_failure :: cleanup"].error.message
+    assert cases["pre_deploy :: migrate @ aws_prod"].stdout == "migrated 3"
+    assert cases["pre_deploy :: migrate @ aws_prod"].time == 1.5
+
+
+def test_secrets_in_hook_output_are_masked_in_the_junit_file(tmp_path: Path) -> None:
+    from deployforge.hooks import HookRun, HooksReport, to_junit_suite
+    from deployforge.render.junit import write_junit
+    from deployforge.secrets import masking
+
+    masking.register("s3cr3t-db-password")
+    try:
+        report = HooksReport((HookRun("migrate", "pre_deploy", None, "failed", 1, 0.1, ("login s3cr3t-db-password",)),))
+        write_junit(tmp_path / "junit.xml", to_junit_suite(report))
+    finally:
+        masking.clear()
+    text = (tmp_path / "junit.xml").read_text()
+    assert "s3cr3t-db-password" not in text and "login ***" in text

@@ -103,11 +103,11 @@ def _check_junit_path(junit: str | None) -> None:
 
 
 def _write_junit(result: Any, junit: str | None, style: Callable[..., str]) -> None:
-    """The run's JUnit report (policy gate + canary gate evaluations); an empty document when neither ran."""
+    """The run's JUnit report (policy gate, canary gate evaluations, hooks); ``<testsuites/>`` when none ran."""
     if junit is None:
         return
-    from deployforge.deploy.render import junit_suites
     from deployforge.render.junit import write_junit
+    from deployforge.render.suites import junit_suites
 
     try:
         write_junit(junit, junit_suites(result))
@@ -151,6 +151,7 @@ def _execute(
     if dry_run:
         result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
         holder["result"] = result
+        _write_junit(result, junit, style)  # nothing was checked: an empty report, so CI's reader finds one
         if fmt == "json":
             _emit_json(result.to_json())
         else:
@@ -265,8 +266,10 @@ def deploy(
     if rollback:
         from deployforge.deploy import service
 
+        _check_junit_path(junit)
         result = service.rollback(ws)
         holder["result"] = result
+        _write_junit(result, junit, style)
         if fmt == "json":
             _emit_json(result.to_json())
         else:

@@ -115,16 +115,3 @@ def to_junit_suite(report: CanaryReport, *, environment: str | None = None) -> A
         cases=tuple(cases),
         properties=(("verdict", report.verdict), ("shifter", report.shifter)),
     )
-
-
-def junit_suites(result: Any) -> list[Any]:
-    """The JUnit suites of a ``run``/``deploy`` result: the policy gate's (when the config has
-    policies), then the canary's (one case per gate evaluation). Empty when neither ran."""
-    suites: list[Any] = []
-    if result.policy is not None:
-        from deployforge.policy.report import to_junit_suite as policy_suite
-
-        suites.append(policy_suite(result.policy))
-    if result.canary is not None:
-        suites.append(to_junit_suite(result.canary, environment=result.environment))
-    return suites

@@ -137,11 +137,16 @@ def _fmt_time(seconds: float) -> str:
 
 
 def write_junit(path: str | Path, suites: Sequence[JUnitSuite]) -> None:
-    """Write the suites to ``path`` (atomically: a reader never sees half a report)."""
+    """Write the suites to ``path`` (atomically: a reader never sees half a report).
+
+    Every secret the run resolved is masked in the file (hook output, messages, gate details).
+    """
+    from deployforge.secrets.masking import mask
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_junit(suites), encoding="utf-8")
+    tmp.write_text(mask(render_junit(suites)), encoding="utf-8")
     tmp.replace(target)
 
 

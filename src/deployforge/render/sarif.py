@@ -135,10 +135,13 @@ def dumps(document: dict[str, Any]) -> str:
 
 
 def write_sarif(path: str | Path, document: dict[str, Any]) -> None:
+    """Write the document to ``path`` atomically, every secret the run resolved masked."""
+    from deployforge.secrets.masking import mask_data
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(dumps(document), encoding="utf-8")
+    tmp.write_text(dumps(mask_data(document)), encoding="utf-8")
     tmp.replace(target)
 
 
