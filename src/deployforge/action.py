@@ -235,13 +235,20 @@ def run_core(settings: Settings, ws: Any) -> Any:
     from deployforge import app
     from deployforge.errors import UsageError
 
+    def hook_started(spec: Any, target: str | None) -> None:  # hooks show in the step's log group
+        print(f"hook {spec.phase}: {spec.label}" + (f" on {target}" if target else ""), flush=True)
+
+    def hook_output(spec: Any, line: str) -> None:
+        print(f"  | {line}", flush=True)
+
+    hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
         return app.validate(ws)
     if settings.command == "plan":
-        return app.plan(ws, out=settings.plan_path or None)
+        return app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
     if settings.command in ("run", "deploy"):
         if settings.confirm:
-            result = app.plan(ws, out=settings.plan_path or None)
+            result = app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
             note = (
                 "confirm: true, so nothing was applied: review the plan, then approve the deployment "
                 "(an environment protection rule) or rerun with confirm: false."
@@ -259,6 +266,7 @@ def run_core(settings: Settings, ws: Any) -> Any:
                 strategy=settings.evolve_strategy or None,
                 timeout=float(settings.timeout),
                 cancel=cancel,
+                callbacks=deploy_service.Callbacks(on_hook_start=hook_started, on_hook_output=hook_output),
                 command=settings.command,
                 ci_run_url=settings.run_url,
             )

@@ -21,6 +21,7 @@ from deployforge.errors import (
     EXIT_CHANGES,
     EXIT_FAILURE,
     EXIT_OK,
+    ConfigError,
     DeployForgeError,
     StalePlanError,
     UsageError,
@@ -267,8 +268,75 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
     )
 
 
-def plan(ws: Workspace, out: str | None = None) -> RunResult:
+def hook_context(ws: Workspace, **extra: str) -> dict[str, str]:
+    """The ``DEPLOYFORGE_*`` variables every lifecycle hook gets (hooks.py adds ``PHASE`` and ``TARGET``)."""
+    from deployforge.audit import ci_context
+
+    ctx = {
+        "DEPLOYFORGE_ENVIRONMENT": ws.config.environment,
+        "DEPLOYFORGE_RUN_ID": ws.run_id,
+        "DEPLOYFORGE_CONFIG": os.path.abspath(ws.options.config),
+    }
+    commit = ci_context(ws.options.environ).get("commit")
+    if commit:
+        ctx["DEPLOYFORGE_COMMIT"] = str(commit)
+    if ws.sandbox_endpoint:
+        ctx["DEPLOYFORGE_SANDBOX_ENDPOINT"] = ws.sandbox_endpoint
+    ctx.update(extra)
+    return ctx
+
+
+@dataclass(frozen=True)
+class HookCallbacks:
+    """How a front door shows hooks as they run (the CLI streams them to stderr)."""
+
+    on_start: Callable[[Any, str | None], None] | None = None
+    on_output: Callable[[Any, str], None] | None = None
+
+
+def pre_plan_hooks(ws: Workspace, callbacks: HookCallbacks = HookCallbacks()) -> Any:
+    """Run the config's ``pre_plan`` hooks (None when it has none): a ``hooks.HooksReport``.
+
+    ``plan`` and ``run`` both plan, so both run them first: a hook that generates or fetches what the
+    plan reads gives a pull request's plan the same inputs as the deploy.
+    """
+    from deployforge.hooks import HooksReport, parse_hooks, run_phase
+
+    try:
+        specs = [h for h in parse_hooks(ws.config.hooks) if h.phase == "pre_plan"]
+    except ValueError as exc:
+        from deployforge.deploy.service import _locator
+        from deployforge.errors import ConfigIssue
+
+        raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
+    if not specs:
+        return None
+    runs = run_phase(
+        specs,
+        "pre_plan",
+        context=hook_context(ws),
+        base_dir=str(ws.project_dir),
+        on_output=callbacks.on_output,
+        on_start=callbacks.on_start,
+    )
+    return HooksReport(tuple(runs))
+
+
+def plan(ws: Workspace, out: str | None = None, hook_callbacks: HookCallbacks = HookCallbacks()) -> RunResult:
     config = ws.config
+    hooks = pre_plan_hooks(ws, hook_callbacks)
+    if hooks is not None and hooks.failed("pre_plan"):
+        reason = f"pre_plan hook failed: {hooks.failed('pre_plan')[0].describe()}"
+        return RunResult(
+            "plan",
+            config.environment,
+            ws.run_id,
+            EXIT_FAILURE,
+            config.path,
+            config.config_hash,
+            hooks=hooks,
+            messages=(reason, "Nothing was planned."),
+        )
     state = ws.read_state()
     the_plan = compute_plan(ws, state)
     from deployforge.policy.service import gate_exit_code, plan_gate
@@ -286,6 +354,7 @@ def plan(ws: Workspace, out: str | None = None) -> RunResult:
         config.config_hash,
         plan=the_plan,
         policy=policy,
+        hooks=hooks,
         extra={"plan_file": out} if out and code != EXIT_FAILURE else {},
     )
 

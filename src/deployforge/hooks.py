@@ -16,12 +16,13 @@ variables (never spliced into the command); a hook runs in its own process group
 the whole group is killed (SIGTERM, then SIGKILL 2 s later); output is streamed line by line to
 the caller and its last lines are kept in the result.
 
-Phases: ``pre_plan`` before ``run`` (or ``deploy`` without a saved plan) plans (e.g. generate
+Phases: ``pre_plan`` before ``plan``, ``run`` (or ``deploy`` without a saved plan) plan (e.g. generate
 or fetch inputs; a failure aborts: nothing planned, nothing changed); ``pre_deploy`` before anything
 changes (a failure aborts the deploy); ``post_deploy`` after the traffic stage ended (promoted or
 rolled back); ``post_success`` after a successful deploy and its baseline; ``on_failure`` after any
 failure, once traffic is back on stable (its own failure is reported but never hides the original
-one). The deploy use case that runs them in this order is ``deployforge.deploy.service.run``.
+one). The deploy use case that runs them in this order is ``deployforge.deploy.service.run``;
+``deployforge.app.plan`` runs the ``pre_plan`` hooks alone.
 """
 
 from __future__ import annotations

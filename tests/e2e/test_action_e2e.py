@@ -273,3 +273,22 @@ def test_drift_after_deploy_sets_outputs_junit_and_fails_on_drift(runner: Runner
     assert "| Drift |" in summary
     body = runner.fake.comments(REPO, PR)[0]["body"]
     assert "| Drift |" in body and "versioning" in body
+
+
+def test_a_failing_pre_plan_hook_shows_in_the_log_the_comment_and_junit(runner: Runner) -> None:
+    config = runner.workspace / "deployforge.yaml"
+    config.write_text(
+        config.read_text()
+        + "hooks:\n  - phase: pre_plan\n    name: fetch inputs\n"
+        + f"    command: [{sys.executable}, -c, \"print('::set-output name=x::injected'); print('no'); exit(5)\"]\n"
+    )
+    proc, outputs, _ = runner.run(**{"junit-path": "reports/junit.xml"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "hook pre_plan: fetch inputs" in proc.stdout
+    # hook output is indented, so the runner never reads a hook's line as a workflow command
+    assert "  | ::set-output name=x::injected" in proc.stdout and "\n::set-output" not in proc.stdout
+    assert outputs["result"] == "failed" and "x" not in outputs
+    [comment] = [c for c in runner.fake.comments(REPO, PR) if c["user"]["type"] == "Bot"]
+    assert "fetch inputs" in comment["body"] and "Nothing was planned." in comment["body"]
+    junit = (runner.workspace / "reports" / "junit.xml").read_text()
+    assert 'name="pre_plan :: fetch inputs"' in junit and 'message="failed: exit code 5"' in junit

@@ -6,6 +6,8 @@ import json
 import signal
 import time
 
+import yaml
+
 from deployforge.state.local import LocalBackend
 from tests.e2e.conftest import Project, stack
 
@@ -327,3 +329,37 @@ def test_saved_plan_with_references_to_resources_not_created_yet(project: Projec
     state = json.loads((project.dir / ".deployforge" / "state" / "default.json").read_text())
     assert state["resources"]["web_lt"]["attributes"]["security_group_ids"] == [state["resources"]["sg0"]["id"]]
     assert project.run("plan").returncode == 0
+
+
+def test_plan_runs_pre_plan_hooks_first_and_a_failing_one_stops_it(project: Project):
+    """`plan` (a pull request's check) runs the same pre_plan hooks as `run`, so both plan the same inputs."""
+    import sys
+
+    (project.dir / "fetch.py").write_text(
+        "import os, pathlib\n"
+        "env = os.environ\n"
+        "pathlib.Path('inputs.txt').write_text(env['DEPLOYFORGE_PHASE'] + ' ' + env['DEPLOYFORGE_ENVIRONMENT'])\n"
+        "print('fetched inputs')\n"
+        "raise SystemExit(int(os.environ.get('FAIL_FETCH', '0')))\n"
+    )
+    config = yaml.safe_load(stack(1))
+    config["hooks"] = [
+        {"phase": "pre_plan", "name": "fetch inputs", "command": [sys.executable, "fetch.py"]},
+        {"phase": "pre_deploy", "command": [sys.executable, "-c", "raise SystemExit(9)"]},  # not plan's business
+    ]
+    project.write(yaml.safe_dump(config))
+    planned = project.run("plan", "--out", "plan.json")
+    assert planned.returncode == 2, planned.stderr  # changes, and the pre_deploy hook did not run
+    assert (project.dir / "inputs.txt").read_text() == "pre_plan default"
+    assert "hook pre_plan: fetch inputs" in planned.stderr and "  | fetched inputs" in planned.stderr
+    assert "1 to create" in planned.stdout and (project.dir / "plan.json").is_file()
+    as_json = json.loads(project.run("plan", "--format", "json").stdout)
+    assert [(r["phase"], r["status"]) for r in as_json["hooks"]["runs"]] == [("pre_plan", "ok")]
+
+    (project.dir / "plan.json").unlink()
+    failed = project.run("plan", "--out", "plan.json", FAIL_FETCH="4")
+    assert failed.returncode == 1
+    assert "pre_plan hook failed: hook pre_plan 'fetch inputs': failed (exit code 4)" in failed.stderr
+    assert "Nothing was planned." in failed.stderr and "Traceback" not in failed.stderr
+    assert failed.stdout == "" or "to create" not in failed.stdout
+    assert not (project.dir / "plan.json").exists()

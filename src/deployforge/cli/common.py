@@ -242,3 +242,18 @@ def _ci_run_url() -> str | None:
         server = env.get("GITHUB_SERVER_URL", "https://github.com")
         return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
     return env.get("BUILD_URL")
+
+
+def hook_callbacks(style: Callable[..., str]) -> Any:
+    """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
+    each output line indented."""
+    from deployforge.app import HookCallbacks
+
+    def on_start(spec: Any, target: str | None) -> None:
+        where = f" on {target}" if target else ""
+        click.echo(style(f"hook {spec.phase}: {spec.label}{where}", dim=True), err=True)
+
+    def on_output(spec: Any, line: str) -> None:
+        click.echo(f"  | {line}", err=True)
+
+    return HookCallbacks(on_start=on_start, on_output=on_output)

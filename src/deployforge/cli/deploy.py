@@ -13,6 +13,7 @@ from deployforge.cli.common import (
     _ci_run_url,
     _emit_json,
     _progress_header,
+    hook_callbacks,
     project_options,
     run_project_command,
 )
@@ -77,17 +78,11 @@ def _render_event(style: Callable[..., str]) -> Callable[[str, dict[str, Any]], 
 def _callbacks(style: Callable[..., str]) -> Any:
     from deployforge.deploy.service import Callbacks
 
-    def on_hook_start(spec: Any, target: str | None) -> None:
-        where = f" on {target}" if target else ""
-        click.echo(style(f"hook {spec.phase}: {spec.label}{where}", dim=True), err=True)
-
-    def on_hook_output(spec: Any, line: str) -> None:
-        click.echo(f"  | {line}", err=True)
-
+    hooks = hook_callbacks(style)
     return Callbacks(
         on_event=_render_event(style),
-        on_hook_start=on_hook_start,
-        on_hook_output=on_hook_output,
+        on_hook_start=hooks.on_start,
+        on_hook_output=hooks.on_output,
         on_message=lambda text: click.echo(text, err=True),
     )
 

@@ -13,6 +13,7 @@ from deployforge.cli.common import (
     _ci_run_url,
     _emit_json,
     _progress_header,
+    hook_callbacks,
     project_options,
     run_project_command,
 )
@@ -98,12 +99,14 @@ def plan(
     from deployforge.render.console import render_plan
 
     _progress_header(ws, "plan", style)
-    result = app.plan(ws, out=out)
+    result = app.plan(ws, out=out, hook_callbacks=hook_callbacks(style))
     holder["result"] = result
     if fmt == "json":
         _emit_json(result.to_json())
+    elif result.plan is None:  # a pre_plan hook failed: nothing was planned
+        for message in result.messages:
+            click.echo(style(message, fg="red"), err=True)
     else:
-        assert result.plan is not None
         click.echo(render_plan(result.plan, style))
         if result.policy is not None:
             from deployforge.cli.policy import echo_policy

@@ -234,21 +234,9 @@ def _audit_step(ws: Any) -> Callable[[StepRecord], None]:
 
 
 def _context(ws: Any, prepared: DeployPlan, **extra: str) -> dict[str, str]:
-    from deployforge.audit import ci_context
+    from deployforge import app
 
-    ctx = {
-        "DEPLOYFORGE_ENVIRONMENT": ws.config.environment,
-        "DEPLOYFORGE_RUN_ID": ws.run_id,
-        "DEPLOYFORGE_STRATEGY": prepared.compiled.name,
-        "DEPLOYFORGE_CONFIG": os.path.abspath(ws.options.config),
-    }
-    commit = ci_context(ws.options.environ).get("commit")
-    if commit:
-        ctx["DEPLOYFORGE_COMMIT"] = str(commit)
-    if ws.sandbox_endpoint:
-        ctx["DEPLOYFORGE_SANDBOX_ENDPOINT"] = ws.sandbox_endpoint
-    ctx.update(extra)
-    return ctx
+    return app.hook_context(ws, DEPLOYFORGE_STRATEGY=prepared.compiled.name, **extra)
 
 
 def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
