@@ -166,3 +166,12 @@ def test_export_in_toto_provenance_signed_and_unsigned(project: Project):
     assert json.loads(payload)["subject"] == statement["subject"]
     bad = project.run("audit", "export", trace_id, "--key", "missing.pem")
     assert bad.returncode == 2 and "cannot read the signing key missing.pem" in bad.stderr
+
+
+def test_audit_storage_without_a_url_is_a_config_error_on_its_line(project: Project):
+    project.write(stack(0) + "audit:\n  storage: gcs\n")
+    out = project.run("validate")
+    assert out.returncode == 2, out.stderr
+    line = project.config.read_text().splitlines().index("  storage: gcs") + 1
+    assert f"deployforge.yaml:{line}:12: audit storage gcs needs url: gs://BUCKET/PREFIX" in out.stderr
+    assert "add url: under audit:" in out.stderr and "Traceback" not in out.stderr

@@ -9,10 +9,10 @@ masking hook as its ``redact`` function (``secret_redactor``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from deployforge.errors import DeployForgeError, StateError
+from deployforge.errors import DeployForgeError
+from deployforge.model.config import AuditSettings
 
 
 def secret_redactor() -> Callable[[str], str] | None:
@@ -30,63 +30,13 @@ def secret_redactor() -> Callable[[str], str] | None:
     return mask if callable(mask) else None
 
 
-@dataclass(frozen=True)
-class StorageSettings:
-    """The ``audit:`` section's storage keys (docs/audit.md)."""
-
-    storage: str = "local"  # local | s3 | gcs
-    url: str | None = None  # s3://bucket/prefix or gs://bucket/prefix
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
-    retention_days: int | None = None  # S3 Object Lock retention of every record
-    lock_mode: str = "governance"  # governance | compliance
-    require_retention: bool = True  # GCS: refuse a bucket without a retention policy
-
-
-_KEYS = ("storage", "url", "region", "endpoint_url", "profile", "retention_days", "lock_mode", "require_retention")
-
-
-def storage_settings(ws: Any) -> StorageSettings:
-    """Read the storage keys of the config's ``audit:`` section, with ``$VAR`` references resolved.
-
-    The loaded ``Config`` keeps only ``audit.enabled`` and ``audit.path``, so
-    this reads the section itself from the (already schema-checked) file.
-    """
+def storage_settings(ws: Any) -> AuditSettings:
+    """The config's ``audit:`` storage settings (the local default when the config cannot load:
+    commands such as ``audit verify`` still reach the local log then)."""
     try:
-        config = ws.config
+        return ws.config.audit
     except DeployForgeError:
-        return StorageSettings()
-    from deployforge.config.load import read_config_text
-    from deployforge.config.refs import RefProblem, interpolate
-    from deployforge.config.yamlpos import load_yaml
-
-    try:
-        document, _ = load_yaml(read_config_text(config.path), config.path)
-    except DeployForgeError:
-        return StorageSettings()
-    section = document.get("audit") if isinstance(document, dict) else None
-    if not isinstance(section, dict):
-        return StorageSettings()
-    values: dict[str, Any] = {}
-    for key in _KEYS:
-        if key not in section:
-            continue
-        value = section[key]
-        if isinstance(value, str):
-            try:
-                value = interpolate(value, ws.options.environ, config.variables)
-            except RefProblem as exc:
-                raise StateError(f"audit.{key}: {exc.message}", hint=exc.hint) from None
-        values[key] = value
-    settings = StorageSettings(**values)
-    if settings.storage in ("s3", "gcs") and not settings.url:
-        scheme = "s3" if settings.storage == "s3" else "gs"
-        raise StateError(
-            f"audit storage {settings.storage} needs url: {scheme}://BUCKET/PREFIX",
-            hint="add it under audit: in the config (docs/audit.md)",
-        )
-    return settings
+        return AuditSettings()
 
 
 def open_log(ws: Any) -> Any:

@@ -405,6 +405,30 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
             ]
         )
     audit_doc = resolved.get("audit") or {}
+    audit = AuditSettings(
+        enabled=audit_doc.get("enabled", True),
+        path=audit_doc.get("path"),
+        storage=audit_doc.get("storage") or "local",
+        url=audit_doc.get("url"),
+        region=audit_doc.get("region"),
+        endpoint_url=audit_doc.get("endpoint_url"),
+        profile=audit_doc.get("profile"),
+        retention_days=audit_doc.get("retention_days"),
+        lock_mode=audit_doc.get("lock_mode") or "governance",
+        require_retention=audit_doc.get("require_retention", True),
+    )
+    if audit.storage in ("s3", "gcs") and not audit.url:
+        scheme = "s3" if audit.storage == "s3" else "gs"
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"audit storage {audit.storage} needs url: {scheme}://BUCKET/PREFIX",
+                    pos.location(("audit", "storage")),
+                    "add url: under audit: (docs/audit.md)",
+                    ("audit", "storage"),
+                )
+            ]
+        )
     hashed = {k: v for k, v in resolved.items() if k != "environments"}
     hashed["environment"] = env_name
     hashed["variables"] = variables
@@ -419,7 +443,7 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
         require_confirmation=bool(env_doc.get("require_confirmation") or env_doc.get("protected")),
         environments=tuple(document.get("environments") or ()),
         state=state,
-        audit=AuditSettings(enabled=audit_doc.get("enabled", True), path=audit_doc.get("path")),
+        audit=audit,
         workflows=resolved.get("workflows") or {},
         deploy=resolved.get("deploy") or {},
         hooks=tuple(resolved.get("hooks") or ()),

@@ -68,8 +68,18 @@ class StateSettings:
 
 @dataclass(frozen=True)
 class AuditSettings:
+    """The ``audit:`` section (docs/audit.md); ``$VAR`` references already resolved."""
+
     enabled: bool = True
     path: str | None = None  # default: <state path>/audit/audit.jsonl
+    storage: str = "local"  # local | s3 | gcs
+    url: str | None = None  # s3://bucket/prefix or gs://bucket/prefix
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    retention_days: int | None = None  # S3 Object Lock retention of every record
+    lock_mode: str = "governance"  # governance | compliance
+    require_retention: bool = True  # GCS: refuse a bucket without a retention policy
 
 
 @dataclass(frozen=True)
