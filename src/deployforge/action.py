@@ -403,6 +403,8 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
     except ImportError:  # a build without the secrets layer resolves no secrets
         pass
     if masking is not None:
+        masking.register(settings.token)  # the token stays out of files too (summary, JUnit)
+        masking.register_environment(environ)
         for value in masking.values():
             sink.mask(value)
         masking.on_register(sink.mask)
@@ -456,6 +458,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             exc.exit_code,
             issues=issues,
             messages=() if issues else (exc.message + (f" (hint: {exc.hint})" if exc.hint else ""),),
+            error=type(exc).__name__,
         )
         if not issues:
             loc = exc.location

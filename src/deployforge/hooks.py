@@ -157,7 +157,9 @@ def run_hook(
     environ: Mapping[str, str] | None = None,
 ) -> HookRun:
     """Run one hook to completion or timeout; never raises for the hook's own failure."""
-    env = dict(os.environ if environ is None else environ)
+    # the parent's environment, without the GitHub Action's inputs (the token among them): a hook
+    # gets its context from DEPLOYFORGE_* variables, and what it needs from the job's own env:
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith("INPUT_")}
     env.update(spec.env)
     env.update({k: v for k, v in context.items() if k.startswith("DEPLOYFORGE_")})
     env["DEPLOYFORGE_PHASE"] = spec.phase

@@ -158,3 +158,39 @@ def test_unreachable_vault_exits_2_before_any_change(secret_project, dead_port):
     assert "resources.web_lt.properties.user_data: vault://secret/" in applied.stderr
     assert "cannot reach Vault" in applied.stderr
     assert _templates(project.endpoint, names["lt"]) == []
+
+
+def test_run_reads_the_secrets_before_pre_deploy_hooks_and_masks_them_in_hook_output(secret_project):
+    """A bad reference stops `run` before a migration hook runs; a hook echoing a value or the Vault
+    token shows *** on the console, in --format json and in the JUnit report."""
+    import sys
+
+    project, env, names, path, secrets = secret_project
+    user_data, token, description = secrets
+    config = __import__("yaml").safe_load(project.config.read_text())
+    echo = (
+        "import os, sys, pathlib; pathlib.Path('migrated.txt').write_text('yes'); "
+        "print('token', os.environ['VAULT_TOKEN']); print('desc', sys.argv[1]); "
+        "print('inputs', sorted(k for k in os.environ if k.startswith('INPUT_')))"
+    )
+    config["hooks"] = [{"phase": "pre_deploy", "name": "migrate", "command": [sys.executable, "-c", echo, description]}]
+    config["resources"]["cpu_alarm"]["properties"]["alarm_description"] = f"vault://secret/{path}#descriptoin"
+    project.write(__import__("yaml").safe_dump(config))
+    typo = project.run("run", **env)
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert "has no key 'descriptoin'" in typo.stderr
+    assert not (project.dir / "migrated.txt").exists()  # the hook never ran
+    assert _templates(project.endpoint, names["lt"]) == []
+
+    config["resources"]["cpu_alarm"]["properties"]["alarm_description"] = f"vault://secret/{path}#description"
+    project.write(__import__("yaml").safe_dump(config))
+    ran = project.run(
+        "run", "--junit", "junit.xml", "--format", "json", **{**env, "INPUT_GITHUB-TOKEN": "ghs_" + "x" * 30}
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (project.dir / "migrated.txt").read_text() == "yes"
+    outputs = ran.stdout + ran.stderr + (project.dir / "junit.xml").read_text()
+    assert "desc ***" in ran.stderr and "token ***" in ran.stderr  # the Vault token a hook inherits is masked
+    assert "inputs []" in ran.stderr  # no INPUT_* (the Action's inputs, its token among them) reached the hook
+    assert len(env["VAULT_TOKEN"]) >= 12 and env["VAULT_TOKEN"] not in outputs
+    assert description not in outputs and user_data not in outputs and token not in outputs

@@ -59,12 +59,32 @@ def test_mask_data_masks_keys_and_nested_values():
     assert masking.mask_data({"s3cr3t-v": ["x s3cr3t-v", 3, None]}) == {"***": ["x ***", 3, None]}
 
 
-def test_mapping_secrets_mask_only_secret_looking_fields():
+def test_mapping_secrets_mask_every_field_but_a_service_account_keys_identifiers():
     register_secret_value(
-        {"type": "service_account", "client_email": "ci@p.iam", "private_key": "PRIVATE-KEY-DATA", "token_uri": "x"}
+        {
+            "type": "service_account",
+            "client_email": "ci@p.iam",
+            "private_key": "PRIVATE-KEY-DATA",
+            "token_uri": "http://127.0.0.1:9/token",
+        }
     )
     assert masking.mask("PRIVATE-KEY-DATA") == "***"
-    assert masking.mask("service_account ci@p.iam") == "service_account ci@p.iam"
+    assert masking.mask("service_account ci@p.iam http://127.0.0.1:9/token") == (
+        "service_account ci@p.iam http://127.0.0.1:9/token"
+    )
+    # fields of any other name are secret too: a DSN and a password under names no pattern knows
+    register_secret_value({"dsn": "postgres://app:S3CRETdsnPW99@db/app", "pwd": "S3CRETpwdField77"})
+    leaked = str({"dsn": "postgres://app:S3CRETdsnPW99@db/app", "pwd": "S3CRETpwdField77"})  # Python repr
+    assert "S3CRET" not in masking.mask(leaked)
+    assert all(len(v) > 3 and v not in "{}" for v in masking.values())  # no brace-only "secret" lines
+
+
+def test_credentials_in_the_environment_are_masked_when_long_enough():
+    masking.register_environment(
+        {"VAULT_TOKEN": "hvs.CAESIJlongvaulttoken", "AWS_SECRET_ACCESS_KEY": "testing", "HOME": "/home/someone-long"}
+    )
+    assert masking.mask("t=hvs.CAESIJlongvaulttoken") == "t=***"
+    assert masking.mask("key testing at /home/someone-long") == "key testing at /home/someone-long"
 
 
 def test_a_json_text_secret_masks_its_fields_too():

@@ -56,9 +56,12 @@ class GitHubSink:
         issue_command(level, {k: v for k, v in props.items() if v not in (None, "")}, message)
 
     def mask(self, value: str) -> None:
+        """``::add-mask::`` the value; a multi-line one line by line, leaving out lines too short or
+        without a letter or digit (masking a ``{`` would star every brace in the rest of the log)."""
         if value:
-            for line in value.splitlines() or [value]:  # a multi-line secret is masked line by line
-                if line.strip():
+            for line in value.splitlines() or [value]:
+                line = line.strip()
+                if len(line) >= 4 and any(ch.isalnum() for ch in line):
                     self._core.set_secret(line)
 
     def write_summary(self, markdown: str) -> bool:

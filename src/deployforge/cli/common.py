@@ -126,9 +126,10 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
             from deployforge.app import Workspace, record_audit
             from deployforge.audit.lineage import cpu_seconds
             from deployforge.audit.trace import recording
-            from deployforge.secrets.masking import install_output_masking
+            from deployforge.secrets.masking import install_output_masking, register_environment
 
             install_output_masking()  # every resolved secret is masked in whatever this command prints
+            register_environment(os.environ)  # and the credentials it (and its hooks) can see
             started, cpu_started = time.monotonic(), cpu_seconds()
             parallelism = kwargs.get("parallelism") or 10
             ws = Workspace(_options(config, environment, sandbox, parallelism))

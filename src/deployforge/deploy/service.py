@@ -320,6 +320,9 @@ def run(
     if confirm is not None and config.require_confirmation and not confirm(the_plan):
         return result(EXIT_FAILURE, plan=the_plan, policy=policy, messages=("Deploy cancelled; nothing was changed.",))
 
+    # every vault:// value the changes need, read before the pre_deploy hooks: a bad reference stops
+    # the run (exit 2) before a migration runs, and the values are masked in the hooks' output
+    ws.resolve_plan_secrets(the_plan, state)
     runs = _hooks(ws, prepared, "pre_deploy", cb)
     hooks = hooks.plus(runs)
     failed = [r for r in runs if not r.ok and not r.continue_on_error]

@@ -31,6 +31,9 @@ class RunResult:
     workflow: Any = None
     trace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # set when the command stopped on an error (the error's class name): exit code 2 then means bad
+    # input, not "changes" (plan) or "drift found" (drift)
+    error: str | None = None
 
     def __post_init__(self) -> None:
         # the run id is the run's trace id (DF-TRC-...): every rendering of the result carries it
@@ -39,6 +42,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        if self.error is not None:
+            return False
         return self.exit_code in (0,) or (self.command == "plan" and self.exit_code == 2 and not self.issues)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,5 +69,7 @@ class RunResult:
                 out[name] = section.to_json()
         if self.trace_id:
             out["trace_id"] = self.trace_id
+        if self.error is not None:
+            out["error"] = self.error
         out.update(self.extra)
         return out

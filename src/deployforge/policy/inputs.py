@@ -364,6 +364,8 @@ def _anchor_lines(node: Any, out: dict[str, int], depth: int) -> None:
 
 
 def config_docs(config: Any, plan: Any | None = None) -> list[InputDoc]:
+    from deployforge.secrets.properties import display_properties
+
     """The config file (per-file: the YAML as written) and its resources (per-resource, with the
     target's region); with a plan, the plan document and each resource's ``action``/``changes``."""
     docs: list[InputDoc] = []
@@ -379,9 +381,10 @@ def config_docs(config: Any, plan: Any | None = None) -> list[InputDoc]:
     resources = []
     for name, res in config.resources.items():
         target = config.targets.get(res.target)
-        attrs = dict(res.properties)
+        # a vault:// value is seen as its reference, "(secret: vault://PATH#KEY)", never read for a policy
+        attrs = display_properties(res.properties)
         attrs.setdefault("region", getattr(target, "region", None))
-        attrs["tags"] = dict(res.tags) or dict(attrs.get("tags") or {})
+        attrs["tags"] = display_properties(res.tags) or dict(attrs.get("tags") or {})
         line = res.location.line if res.location else anchors.get(name, 1)
         document: dict[str, Any] = {
             "resource": attrs,

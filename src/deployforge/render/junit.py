@@ -18,7 +18,7 @@ Pure: ``render_junit`` returns text; ``write_junit`` is the one helper that touc
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,17 +136,43 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
+def _masked_suite(suite: JUnitSuite, mask: Callable[[str], str]) -> JUnitSuite:
+    from dataclasses import replace
+
+    def outcome(o: JUnitOutcome | None) -> JUnitOutcome | None:
+        return None if o is None else JUnitOutcome(mask(o.message), mask(o.text), o.type)
+
+    def props(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((name, mask(value)) for name, value in items)
+
+    cases = tuple(
+        replace(
+            c,
+            name=mask(c.name),
+            failure=outcome(c.failure),
+            error=outcome(c.error),
+            skipped=outcome(c.skipped),
+            properties=props(c.properties),
+            stdout=mask(c.stdout) if c.stdout else c.stdout,
+        )
+        for c in suite.cases
+    )
+    return replace(suite, name=mask(suite.name), cases=cases, properties=props(suite.properties))
+
+
 def write_junit(path: str | Path, suites: Sequence[JUnitSuite]) -> None:
     """Write the suites to ``path`` (atomically: a reader never sees half a report).
 
-    Every secret the run resolved is masked in the file (hook output, messages, gate details).
+    Every secret the run resolved is masked in the file (hook output, messages, gate details):
+    in each text before the XML is rendered (escaping turns ``&`` into ``&amp;``, and a masked form
+    must match the raw value), and once more in the document.
     """
     from deployforge.secrets.masking import mask
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(mask(render_junit(suites)), encoding="utf-8")
+    tmp.write_text(mask(render_junit([_masked_suite(s, mask) for s in suites])), encoding="utf-8")
     tmp.replace(target)
 
 

@@ -72,9 +72,17 @@ def marker(workflow: str, environment: str | None) -> str:
     )
 
 
+def _masked(text: Any) -> str:
+    """``str(text)`` with every secret the run resolved replaced by ``***``: done first, before a
+    helper below shortens or escapes the text (a cut or escaped secret no longer matches)."""
+    from deployforge.secrets.masking import mask
+
+    return mask(str(text))
+
+
 def code(text: Any) -> str:
     """Inline code that survives backticks in the value."""
-    value = str(text).replace("\n", " ")
+    value = _masked(text).replace("\n", " ")
     fence = "``" if "`" in value else "`"
     pad = " " if value.startswith("`") or value.endswith("`") else ""
     return f"{fence}{pad}{value}{pad}{fence}"
@@ -82,18 +90,18 @@ def code(text: Any) -> str:
 
 def cell(text: Any) -> str:
     """Text safe inside a table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _masked(text).replace("|", "\\|").replace("\n", " ")
 
 
 def plain(text: Any, limit: int = 300) -> str:
     """Free text from results (messages, reasons), on one line, HTML-neutralised, bounded."""
-    value = " ".join(str(text).split())
+    value = " ".join(_masked(text).split())
     value = value.replace("<", "&lt;").replace(">", "&gt;")
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def short_value(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    text = _masked(json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -386,6 +394,8 @@ def sections(result: Any) -> list[Section]:
 
 def completed(result: Any) -> bool:
     """The command did its work: exit 0, or 2 where 2 is a finding (plan: changes; drift: drift found)."""
+    if getattr(result, "error", None) is not None:
+        return False
     return bool(result.ok) or (result.command == "drift" and result.exit_code == 2 and not result.issues)
 
 
@@ -489,7 +499,7 @@ def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMME
             body.append(block)
             used += len(block)
     parts = head + ([cut_note, ""] if cut else []) + ["".join(body).rstrip("\n"), ""] + foot
-    text = "\n".join(p for p in parts if p is not None).replace("\n\n\n", "\n\n")
+    text = _masked("\n".join(p for p in parts if p is not None).replace("\n\n\n", "\n\n"))  # masks can only shorten
     assert len(text) <= limit, len(text)
     return text + "\n" if len(text) < limit else text
 

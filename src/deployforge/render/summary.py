@@ -11,6 +11,7 @@ from typing import Any
 from deployforge.render.markdown import (
     WARN,
     RenderContext,
+    _masked,
     attention,
     details_block,
     footer,
@@ -41,4 +42,4 @@ def render_summary(result: Any, ctx: RenderContext, *, limit: int = SUMMARY_LIMI
         where = f" {ctx.artifact}" if ctx.artifact else " the report file"
         body.append(f"> {WARN} Some details were left out to fit the job summary's size limit; see{where}.\n")
     text = "\n".join([*head, *body, *foot]).replace("\n\n\n", "\n\n")
-    return text + "\n"
+    return _masked(text) + "\n"

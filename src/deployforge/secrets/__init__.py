@@ -7,15 +7,15 @@
 
 A reference without ``#key`` yields the secret's only field, or, when it has several, the whole
 mapping (a service-account key stored field by field). What gets registered for masking: the
-picked value when it is a string (and, when that string is a JSON object, its secret-looking
-fields); for a mapping, its secret-looking fields (``private_key``, ``password``, ``token``...) and
-its JSON text. Plain identifiers such as ``client_email`` or ``project_id`` are not masked.
+picked value when it is a string (and, when that string is a JSON object, its fields); for a
+mapping, every field's value except a Google service-account key's identifiers (``PUBLIC_FIELDS``:
+``client_email``, ``project_id``, ``token_uri``...). Every other field of a secret is masked,
+whatever its name (``dsn``, ``pwd``...).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +26,21 @@ from deployforge.secrets import masking
 
 __all__ = ["SecretResolver", "masking", "parse_reference", "register_secret_value"]
 
-_SECRET_KEY = re.compile(r"pass|secret|token|private|key|credential|auth|cert|signature", re.IGNORECASE)
+# Fields of a Google service-account key that identify rather than authenticate (they show up in
+# IAM listings and audit logs): left readable. Every other field of a secret is masked.
+PUBLIC_FIELDS = frozenset(
+    {
+        "type",
+        "project_id",
+        "client_email",
+        "client_id",
+        "auth_uri",
+        "token_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+        "universe_domain",
+    }
+)
 
 
 def parse_reference(text: str) -> SecretRef:
@@ -44,10 +58,8 @@ def register_secret_value(value: Any) -> None:
         for k, v in value.items():
             if isinstance(v, Mapping | list):
                 register_secret_value(v)
-            elif _SECRET_KEY.search(str(k)):
+            elif str(k) not in PUBLIC_FIELDS:
                 masking.register(str(v) if not isinstance(v, str) else v)
-        masking.register(json.dumps(dict(value)))
-        masking.register(json.dumps(dict(value), indent=2))
         return
     if isinstance(value, list):
         for item in value:

@@ -125,6 +125,36 @@ def on_register(callback: Callable[[str], None], *, replay: bool = True) -> None
             callback(value)
 
 
+# Credentials DeployForge or its CI reads from the environment. Their values are masked like resolved
+# secrets: a hook inherits the environment (a migration may need the Vault token), and whatever it
+# prints must not show them.
+CREDENTIAL_VARIABLES = (
+    "VAULT_TOKEN",
+    "VAULT_SECRET_ID",
+    "VAULT_JWT",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "DEPLOYFORGE_GITHUB_TOKEN",
+    "INPUT_GITHUB-TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "SLACK_WEBHOOK_URL",
+)
+# shorter values are placeholders (an emulator's "testing"), not credentials worth mangling output for
+CREDENTIAL_MIN_LENGTH = 12
+
+
+def register_environment(environ: Mapping[str, str]) -> None:
+    """Register the values of ``CREDENTIAL_VARIABLES`` set in ``environ`` (12 characters or more)."""
+    for name in CREDENTIAL_VARIABLES:
+        value = environ.get(name) or ""
+        if len(value) >= CREDENTIAL_MIN_LENGTH:
+            register(value)
+
+
 def register_all(items: Iterable[Any]) -> None:
     for item in items:
         register(item)
