@@ -309,3 +309,30 @@ def test_plain_string_and_boolean_results_and_message_objects_without_msg(tmp_pa
     report = run(tmp_path, [j], [pol])
     (w,) = report.warnings
     assert (w.severity, w.message, w.metadata) == ("critical", "meta", {"severity": "critical"})
+
+
+def test_a_vault_property_reaches_policies_as_its_reference_never_read(tmp_path):
+    """The policy gate (config policies:) sees `(secret: vault://...)`: no Vault read, no crash."""
+    from deployforge.config.load import load_config
+    from deployforge.policy.inputs import config_docs
+
+    (tmp_path / "deployforge.yaml").write_text(
+        textwrap.dedent(
+            """
+            targets: {main: {provider: aws, region: us-east-1}}
+            resources:
+              lt:
+                type: aws_launch_template
+                properties:
+                  name: web-lt
+                  image_id: ami-12c6146b
+                  user_data: vault://secret/apps/web#user_data
+            """
+        )
+    )
+    config = load_config(str(tmp_path / "deployforge.yaml"), environ={})
+    [doc] = config_docs(config)
+    [resource] = doc.resources
+    seen = resource.document["resource"]["user_data"]
+    assert seen == "(secret: vault://secret/apps/web#user_data)"
+    json.dumps(resource.document)  # plain data: what regopy is given
