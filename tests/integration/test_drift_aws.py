@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 from tests.fakes.slack import SlackWebhook
+from tests.fakes.vault import openbao_server  # noqa: F401  (the session fixture `openbao`)
 
 from deployforge import app
 from deployforge.drift import service
@@ -322,3 +323,20 @@ def test_audit_records_each_step(deployed):
     names = [json.loads(line).get("name") for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert names[:3] == ["drift detection", "drift impact analysis", "drift remediation: rolling_restart"]
     assert "drift notification" in names
+
+
+def test_a_slack_webhook_from_vault_is_read_and_posted_to(deployed, openbao):
+    tmp_path, endpoint = deployed
+    _, autoscaling, _ = clients(endpoint)
+    with SlackWebhook() as slack:
+        openbao.put("chatops/slack", url=slack.url)
+        extra = HEALING.replace("webhook_url: $SLACK_URL", "webhook_url: vault://secret/chatops/slack#url")
+        autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=6)
+        report, _ = service.detect(ws_for(tmp_path, endpoint))
+        (record,) = report.active
+        ws = ws_for(tmp_path, endpoint, extra=extra)
+        ws.options.environ.update(openbao.env())
+        result = service.auto_resolve(ws, record.id)
+        assert [n.ok for n in result.drift.notifications] == [True], result.drift.notifications
+        (message,) = slack.messages
+        assert record.id in message["text"]

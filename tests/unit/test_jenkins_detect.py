@@ -91,3 +91,12 @@ def test_audit_context_agrees_on_jenkins():
     assert ctx["system"] == "jenkins"
     assert ctx["pr"] == 42 and ctx["pr_url"] == PR_BUILD["CHANGE_URL"]
     assert ctx["commit"] == PR_BUILD["GIT_COMMIT"] and ctx["run_url"] == PR_BUILD["BUILD_URL"]
+
+
+def test_jenkins_git_url_credentials_never_reach_the_audit_context():
+    from deployforge.audit.context import ci_context
+
+    env = {"JENKINS_URL": "http://j/", "GIT_URL": "https://x-access-token:ghp_S3CRETgiturl@github.com/octo/infra.git"}
+    assert ci_context(env)["repository"] == "https://github.com/octo/infra.git"
+    env["GIT_URL"] = "git@github.com:octo/infra.git"
+    assert ci_context(env)["repository"] == "git@github.com:octo/infra.git"

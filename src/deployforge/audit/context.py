@@ -95,7 +95,7 @@ def _jenkins(env: Mapping[str, str]) -> dict[str, Any]:
         "actor": env.get("BUILD_USER_ID") or env.get("CHANGE_AUTHOR"),
         "run_id": env.get("BUILD_TAG"),
         "run_url": env.get("BUILD_URL"),
-        "repository": env.get("GIT_URL"),
+        "repository": _without_credentials(env.get("GIT_URL")),
         "commit": env.get("GIT_COMMIT"),
         "branch": env.get("CHANGE_BRANCH") or env.get("BRANCH_NAME") or env.get("GIT_BRANCH"),
         "pr": _number(change) if change else None,
@@ -142,3 +142,16 @@ def peak_memory_mb(include_children: bool = False) -> float:
         peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     divisor = 1024 * 1024 if sys.platform == "darwin" else 1024
     return round(peak / divisor, 1)
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """A repository URL without the user and password Jenkins may embed (https://user:token@host/...)."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url  # scp-like git@host:org/repo.git: a user name, no secret
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

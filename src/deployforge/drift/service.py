@@ -379,7 +379,7 @@ def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remedi
         channel = action.channel or settings.get("channel")
         with _step("drift notification", drift_id=record.id, channel=channel) as step:
             try:
-                url = _webhook(action.webhook_url or settings.get("webhook_url"))
+                url = _webhook(ws, action.webhook_url or settings.get("webhook_url"))
                 detail = "; ".join(remediation.notes) or remediation.outcome
                 done = [s.description for s in remediation.steps if s.done]
                 failed = [f"{s.action}: {s.error}" for s in remediation.steps if s.error]
@@ -402,30 +402,24 @@ def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remedi
     return out
 
 
-def _webhook(value: Any) -> str:
+def _webhook(ws: Any, value: Any) -> str:
+    """The Slack webhook URL: a plain value ($SLACK_WEBHOOK_URL already interpolated) or a vault://
+    reference read through the run's secret resolver. Registered for masking either way."""
+    from deployforge.model.config import SecretRef
     from deployforge.notify.slack import SlackError
+    from deployforge.secrets import masking, parse_reference
 
     if value is None or value == "":
         raise SlackError(
             "no Slack webhook is configured",
             hint="set notifications.slack.webhook_url (e.g. $SLACK_WEBHOOK_URL) or webhook_url on the action",
         )
-    if not isinstance(value, str):  # a vault:// reference
-        try:
-            from deployforge import secrets as secrets_pkg
-
-            resolve = getattr(secrets_pkg, "resolve", None)
-        except ImportError:
-            resolve = None
-        if resolve is None:
-            raise SlackError(f"the Slack webhook {value} could not be resolved: no secrets backend is available")
-        value = str(resolve(value))
-    try:
-        from deployforge.secrets import masking
-
-        masking.register(value)
-    except ImportError:
-        pass
+    if isinstance(value, str) and value.startswith("vault://"):
+        value = parse_reference(value)
+    if isinstance(value, SecretRef):
+        value = ws.secrets.resolve(value, "notifications.slack.webhook_url")
+    value = str(value)
+    masking.register(value)
     return value
 
 
