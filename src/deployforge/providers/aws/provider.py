@@ -263,12 +263,48 @@ def aws_provider_for_target(target_name: str, settings: Mapping[str, Any]) -> Aw
     ``endpoint_url``, and optionally ``access_key_id`` / ``secret_access_key`` / ``session_token``
     (the sandbox's static credentials).
     """
+    keys = _static_keys(target_name, settings.get("credentials"))
     return AwsProvider(
         target=target_name,
         region=settings.get("region") or None,
         profile=settings.get("profile") or settings.get("auth") or None,
         endpoint_url=settings.get("endpoint_url") or None,
-        access_key_id=settings.get("access_key_id") or None,
-        secret_access_key=settings.get("secret_access_key") or None,
-        session_token=settings.get("session_token") or None,
+        access_key_id=keys.get("access_key_id") or settings.get("access_key_id") or None,
+        secret_access_key=keys.get("secret_access_key") or settings.get("secret_access_key") or None,
+        session_token=keys.get("session_token") or settings.get("session_token") or None,
     )
+
+
+# the names a stored AWS key pair goes by: ours, the credentials file's, and STS's
+_KEY_NAMES = {
+    "access_key_id": ("access_key_id", "aws_access_key_id", "AccessKeyId"),
+    "secret_access_key": ("secret_access_key", "aws_secret_access_key", "SecretAccessKey"),
+    "session_token": ("session_token", "aws_session_token", "SessionToken"),
+}
+
+
+def _static_keys(target_name: str, credentials: Any) -> dict[str, str]:
+    """An AWS target's ``credentials:`` (a vault:// secret holding a key pair) as boto3 keys.
+
+    Absent: {} (the profile or boto3's chain decides). Anything but a secret with an access key id
+    and a secret key is refused: silently falling back to whatever identity the machine has could
+    act in another account.
+    """
+    if credentials is None or credentials == "":
+        return {}
+    found: dict[str, str] = {}
+    if isinstance(credentials, Mapping):
+        for ours, names in _KEY_NAMES.items():
+            for name in names:
+                if credentials.get(name):
+                    found[ours] = str(credentials[name])
+                    break
+    if "access_key_id" not in found or "secret_access_key" not in found:
+        from deployforge.errors import InputError
+
+        raise InputError(
+            f"target '{target_name}': credentials must be a secret holding an AWS key pair",
+            hint="store access_key_id and secret_access_key (and session_token for temporary keys) in Vault "
+            "and point credentials: at it (vault://PATH, no #key); or use auth: PROFILE, or the environment",
+        )
+    return found
