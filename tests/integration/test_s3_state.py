@@ -235,7 +235,7 @@ def test_release_only_removes_own_lock(backend: S3Backend) -> None:
 
     # A lock force-removed and retaken by another run is not released by the first run.
     backend.acquire_lock(mine)
-    backend.force_unlock(mine.lock_id)
+    backend.force_unlock(mine.lock_id, force=True)  # this test process holds it: still running
     backend.acquire_lock(theirs)
     backend.release_lock(mine)
     assert backend.read_lock("dev") == theirs
@@ -247,7 +247,7 @@ def test_force_unlock_finds_the_lock_in_any_environment(backend: S3Backend) -> N
     backend.acquire_lock(dev)
     backend.acquire_lock(prod)
 
-    removed = backend.force_unlock(prod.lock_id)
+    removed = backend.force_unlock(prod.lock_id, force=True)
     assert removed == prod
     assert backend.read_lock("prod") is None
     assert backend.read_lock("dev") == dev
@@ -310,3 +310,20 @@ def test_bad_urls_are_state_errors() -> None:
 def test_description_names_bucket_and_prefix(moto_endpoint: str, bucket: str) -> None:
     backend = _backend(moto_endpoint, bucket, prefix="/a/b/")
     assert backend.description == f"s3://{bucket}/a/b at {moto_endpoint}"
+
+
+def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: S3Backend) -> None:
+    import dataclasses
+
+    from deployforge.errors import LockHeldError
+
+    live = LockInfo.new("dev", "r-live", "apply")  # held by this (running) process
+    backend.acquire_lock(live)
+    with pytest.raises(LockHeldError) as caught:
+        backend.force_unlock(live.lock_id)
+    assert "is in use" in caught.value.message and "--force" in (caught.value.hint or "")
+    assert backend.read_lock("dev") == live
+    backend.force_unlock(live.lock_id, force=True)
+    gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
+    backend.acquire_lock(gone)
+    assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force

@@ -231,7 +231,7 @@ def test_release_only_removes_own_lock(backend: LocalBackend) -> None:
     backend.release_lock(mine)  # already gone: no error
 
     backend.acquire_lock(mine)
-    backend.force_unlock(mine.lock_id)
+    backend.force_unlock(mine.lock_id, force=True)  # this test process holds it: still running
     backend.acquire_lock(theirs)
     backend.release_lock(mine)
     assert backend.read_lock("dev") == theirs
@@ -243,7 +243,7 @@ def test_force_unlock_finds_the_lock_in_any_environment(backend: LocalBackend) -
     backend.acquire_lock(dev)
     backend.acquire_lock(prod)
 
-    assert backend.force_unlock(prod.lock_id) == prod
+    assert backend.force_unlock(prod.lock_id, force=True) == prod
     assert backend.read_lock("prod") is None
     assert backend.read_lock("dev") == dev
 
@@ -264,3 +264,20 @@ def test_state_file_is_readable_json(backend: LocalBackend) -> None:
     backend.write(_doc())
     data = json.loads((backend.root / "state" / "dev.json").read_text(encoding="utf-8"))
     assert data["version"] == 1 and data["environment"] == "dev" and data["serial"] == 1
+
+
+def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: LocalBackend) -> None:
+    import dataclasses
+
+    from deployforge.errors import LockHeldError
+
+    live = LockInfo.new("dev", "r-live", "apply")  # held by this (running) process
+    backend.acquire_lock(live)
+    with pytest.raises(LockHeldError) as caught:
+        backend.force_unlock(live.lock_id)
+    assert "is in use" in caught.value.message and "--force" in (caught.value.hint or "")
+    assert backend.read_lock("dev") == live
+    backend.force_unlock(live.lock_id, force=True)
+    gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
+    backend.acquire_lock(gone)
+    assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force

@@ -62,9 +62,21 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
 @state.command("unlock", context_settings=CONTEXT)
 @project_options
 @click.argument("lock_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release it even though the run holding it is still running on this machine (two runs may then "
+    "change the same objects at once).",
+)
 @run_project_command("state unlock")
-def state_unlock(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], lock_id: str) -> int:
-    """Force-release the lock LOCK_ID (shown by the error that reported it, or `state list`)."""
-    released = ws.backend.force_unlock(lock_id)
+def state_unlock(
+    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], lock_id: str, force: bool
+) -> int:
+    """Release the stale lock LOCK_ID (shown by the error that reported it, or `state list`).
+
+    A lock whose run is still running on this machine is refused unless --force. A lock taken on
+    another machine cannot be checked: make sure its run has ended.
+    """
+    released = ws.backend.force_unlock(lock_id, force=force)
     click.echo(f"Released the lock on '{released.environment}' held by {released.describe()}.")
     return 0

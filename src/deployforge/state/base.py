@@ -89,6 +89,18 @@ class LockInfo:
             return False
         return False
 
+    def is_alive_here(self) -> bool:
+        """True when the holder ran on this host and its process still exists (the lock is in use)."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created_at))
         text = f"run {self.run_id} ({self.operation}) by {self.actor} on {self.host} pid {self.pid} since {when}"
@@ -161,8 +173,9 @@ class StateBackend(Protocol):
 
     def read_lock(self, environment: str) -> LockInfo | None: ...
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
-        """Remove the lock with this id, whichever environment it is on. StateError if none."""
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
+        """Remove the lock with this id, whichever environment it is on. StateError if none, and
+        (without ``force``) LockHeldError when its holder is still running on this host."""
         ...
 
     def environments(self) -> Iterator[str]: ...

@@ -29,6 +29,19 @@ def lock_held_error(holder: LockInfo, stale: bool) -> LockHeldError:
     return LockHeldError(message, lock_id=holder.lock_id, holder=holder.to_json(), hint=hint)
 
 
+def refuse_live_unlock(holder: LockInfo, force: bool) -> None:
+    """Releasing the lock of a run that is still working lets a second run change the same objects
+    at the same time (both fail half-way, and state loses track of what they created)."""
+    if holder.is_alive_here() and not force:
+        raise LockHeldError(
+            f"the lock on '{holder.environment}' is in use: {holder.describe()}, and that process is running",
+            hint="wait for it to finish, or stop it (it sends traffic back and releases the lock itself); "
+            "`state unlock --force` releases it anyway",
+            lock_id=holder.lock_id,
+            holder=holder.to_json(),
+        )
+
+
 def atomic_write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -119,10 +132,11 @@ class LocalBackend:
         if current is not None and current.lock_id == info.lock_id:
             self._lock_path(info.environment).unlink(missing_ok=True)
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         for env in self._lock_environments():
             current = self.read_lock(env)
             if current is not None and current.lock_id == lock_id:
+                refuse_live_unlock(current, force)
                 self._lock_path(env).unlink(missing_ok=True)
                 return current
         raise StateError(

@@ -38,7 +38,7 @@ from typing import Any
 from deployforge.errors import StateError
 from deployforge.state.base import LockInfo, StateDocument
 from deployforge.state.baseline import Baseline
-from deployforge.state.local import lock_held_error
+from deployforge.state.local import lock_held_error, refuse_live_unlock
 
 STATE_OBJECT = "state.json"
 LOCK_OBJECT = "lock.json"
@@ -410,10 +410,11 @@ class S3Backend:
             return
         self._delete_if_unchanged(self._key(info.environment, LOCK_OBJECT), found[1], "release the lock")
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         for environment in self._lock_environments():
             found = self._read_lock_object(environment)
             if found is not None and found[0].lock_id == lock_id:
+                refuse_live_unlock(found[0], force)
                 key = self._key(environment, LOCK_OBJECT)
                 if self._delete_if_unchanged(key, found[1], "remove the lock"):
                     return found[0]
