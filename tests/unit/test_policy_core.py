@@ -171,6 +171,12 @@ def test_namespaces_default_glob_and_all(tmp_path):
     assert msgs(run(tmp_path, [j], [pol, other])) == ["from main"]
     assert msgs(run(tmp_path, [j], [pol, other], namespaces=("team.*",))) == ["from team.storage"]
     assert msgs(run(tmp_path, [j], [pol, other], all_namespaces=True)) == ["from main", "from team.storage"]
+    # nothing selected (a package outside the defaults, a --namespace typo) is an error, never a pass
+    for report in (run(tmp_path, [j], [other]), run(tmp_path, [j], [pol, other], namespaces=("team.storag",))):
+        [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
+        assert error.rule_id == "policy.select" and "nothing was checked" in error.message
+        assert "packages loaded: " in error.message and "--namespace" in error.remediation
+        assert report.failed and report.exit_code == 2
 
 
 def test_violation_suffix_exception_and_data(tmp_path):

@@ -91,6 +91,19 @@ def _evaluate(
             Finding(prob.rule_id, "high", Outcome.ERROR, prob.message, prob.file, prob.line, remediation=prob.hint)
         )
     selected = engine.select(options.namespaces, options.all_namespaces)
+    if not selected and engine.files:  # zero checks must never read as a pass
+        loaded = ", ".join(sorted(engine.packages())) or "none"
+        wanted = ", ".join(options.namespaces) if options.namespaces else "main, deployforge.policies(.*)"
+        findings.append(
+            Finding(
+                "policy.select",
+                "high",
+                Outcome.ERROR,
+                f"no policy package with rules matches {wanted}: nothing was checked (packages loaded: {loaded})",
+                remediation="pass --namespace PACKAGE (globs allowed) or --all-namespaces; by default DeployForge "
+                "evaluates package main (conftest) and deployforge.policies (per resource)",
+            )
+        )
     file_pkgs = [p for p in selected if not _per_resource(p)]
     res_pkgs = [p for p in selected if _per_resource(p)]
     checks: list[Check] = []
