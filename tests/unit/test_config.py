@@ -381,3 +381,13 @@ def test_environment_names_cannot_escape_the_state_folder(tmp_path):
     bad = write(tmp_path, BASE + "environments:\n  ../prod: {}\n")
     [(line, col, message, _hint)] = issues_of(bad)
     assert (line, col) == (11, 3) and "not a valid name" in message
+
+
+def test_an_environment_is_refused_when_the_config_defines_none(tmp_path):
+    path = write(tmp_path, "targets: {main: {provider: aws, region: us-east-1}}\nresources: {}\n")
+    assert load_config(path, environ={}).environment == "default"
+    assert load_config(path, environment="default", environ={}).environment == "default"
+    with pytest.raises(UsageError) as caught:
+        load_config(path, environment="prod", environ={})  # would start an empty 'prod' state
+    assert "environment 'prod' is not defined" in caught.value.message
+    assert "environments: {prod: {}}" in (caught.value.hint or "") and caught.value.exit_code == 2

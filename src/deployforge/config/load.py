@@ -64,6 +64,14 @@ def choose_environment(document: Mapping[str, Any], requested: str | None, pos: 
                 f"'{requested}' is not a valid environment name",
                 hint="use letters, digits, '_', '-' and '.' (not first); it names state files and S3 keys",
             )
+        if not envs and requested != DEFAULT_ENVIRONMENT:
+            # a typo (or a DEPLOYFORGE_ENVIRONMENT meant for another project) would otherwise start an
+            # empty state of that name: plan everything as new, and --rollback find nothing to do
+            raise UsageError(
+                f"environment '{requested}' is not defined: this config has no environments: section",
+                hint=f"leave out --environment (the config's one environment is '{DEFAULT_ENVIRONMENT}'), "
+                f"or add environments: {{{requested}: {{}}}} to the config",
+            )
         if envs and requested not in envs:
             hint = did_you_mean(requested, envs) or f"environments in this file: {', '.join(envs)}"
             raise ConfigError(
