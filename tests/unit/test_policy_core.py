@@ -342,3 +342,17 @@ def test_a_vault_property_reaches_policies_as_its_reference_never_read(tmp_path)
     seen = resource.document["resource"]["user_data"]
     assert seen == "(secret: vault://secret/apps/web#user_data)"
     json.dumps(resource.document)  # plain data: what regopy is given
+
+
+def test_a_policy_or_input_that_is_not_utf8_is_reported_and_the_rest_still_runs(tmp_path):
+    j = write(tmp_path, "in.json", "{}")
+    good = write(tmp_path, "p.rego", 'package main\nimport rego.v1\ndeny contains "from good" if { true }\n')
+    bad = tmp_path / "bad.rego"
+    bad.write_bytes(b'package main\n\xff\xfe deny contains "x" if { true }\n')
+    tf = tmp_path / "latin1.tf"
+    tf.write_bytes(b'resource "aws_s3_bucket" "b" { bucket = "caf\xe9" }\n')
+    report = run(tmp_path, [j, str(tf)], [good, str(bad)])
+    errors = {(Path(f.file).name, f.line, f.message) for f in report.findings if f.outcome is Outcome.ERROR}
+    assert ("bad.rego", 2, "the policy is not UTF-8 text") in errors
+    assert ("latin1.tf", 0, "not a UTF-8 text file") in errors
+    assert [f.message for f in report.failures] == ["from good"]

@@ -248,7 +248,14 @@ class Engine:
             try:
                 text = Path(path).read_text(encoding="utf-8")
             except OSError as exc:
-                engine.problems.append(PolicyProblem(path, 0, f"cannot read the policy: {exc.strerror}"))
+                message = f"cannot read the policy: {exc.strerror}"
+                engine.problems.append(PolicyProblem(path, 0, message, hint="check the file and its permissions"))
+                continue
+            except UnicodeDecodeError as exc:
+                line = Path(path).read_bytes()[: exc.start].count(b"\n") + 1
+                engine.problems.append(
+                    PolicyProblem(path, line, "the policy is not UTF-8 text", hint="save it as UTF-8 (Rego files are)")
+                )
                 continue
             scanned.append(scan_policy(path, text))
         # test_* rules are left out (only ``keep_test``, "package.rule", stays in for `policy test`)

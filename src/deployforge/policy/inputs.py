@@ -133,6 +133,8 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             parsed_tf[f] = parse_hcl(Path(f).read_text(encoding="utf-8"))
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
+        except UnicodeDecodeError:
+            problems.append(InputProblem(f, 0, "not a UTF-8 text file"))
         except HclSyntaxError as exc:
             problems.append(
                 InputProblem(f, exc.line, f"invalid HCL: {exc.message}", "fix the syntax; terraform fmt helps")
