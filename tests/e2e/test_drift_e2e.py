@@ -85,3 +85,15 @@ def test_errors_exit_1(project):
     unknown = project.run("drift", "remediate", "--drift-id=DF-5XJ-88B", "--dry-run")
     assert unknown.returncode == 1 and "no drift DF-5XJ-88B" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_usage_errors_of_drift_commands_exit_1_because_2_means_drift_found(tmp_path):
+    import subprocess
+    import sys
+
+    for args in (["remediate"], ["list", "--severity", "critical"], ["list", "--bogus"], ["bogus"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "deployforge", "drift", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert out.returncode == 1, (args, out.returncode, out.stderr)
+        assert out.stderr.strip().splitlines()[-1].startswith("Error: ") and "Traceback" not in out.stderr

@@ -106,7 +106,22 @@ def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = Fa
         click.echo(f"Slack {note.channel or '(webhook default channel)'}: {status}")
 
 
-@click.group(context_settings=CONTEXT)
+class DriftGroup(click.Group):
+    """Usage errors of a drift subcommand (a mistyped flag, a missing --drift-id) exit 1, not click's
+    2: a scheduled drift job reads 2 as "drift found"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _DriftUsageError(exc.format_message(), exc.ctx) from None
+
+
+class _DriftUsageError(click.UsageError):
+    exit_code = 1
+
+
+@click.group(cls=DriftGroup, context_settings=CONTEXT)
 def drift() -> None:
     """Find what changed outside the pipeline, classify it, and repair what the team allows.
 
