@@ -363,3 +363,17 @@ def test_plan_runs_pre_plan_hooks_first_and_a_failing_one_stops_it(project: Proj
     assert "Nothing was planned." in failed.stderr and "Traceback" not in failed.stderr
     assert failed.stdout == "" or "to create" not in failed.stdout
     assert not (project.dir / "plan.json").exists()
+
+
+def test_the_saved_plan_hint_is_a_command_that_works(project: Project):
+    import shlex
+
+    config = yaml.safe_load(stack(1))
+    config["environments"] = {"dev": {}, "prod": {}}
+    project.write(yaml.safe_dump(config))
+    planned = project.run("plan", "-e", "dev", "--out", "dev plan.json")
+    assert planned.returncode == 2, planned.stderr
+    hint = planned.stdout.rsplit("Apply exactly this plan with: ", 1)[1].strip()
+    assert hint == "deployforge apply 'dev plan.json' -e dev"
+    applied = project.run(*shlex.split(hint)[1:])
+    assert applied.returncode == 0, applied.stderr
