@@ -188,3 +188,20 @@ def test_policy_test_command_reports_pass_fail_and_engine_crash_per_test(tmp_pat
     }
     text = cli(tmp_path, "policy", "test", ".", "--run", "flags")
     assert text.returncode == 0 and "1 tests: 1 passed" in text.stdout
+
+
+def test_a_report_path_that_is_a_folder_is_refused_before_anything_runs(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "reports").mkdir()
+    for flag in ("--junit", "--sarif"):
+        out = subprocess.run(
+            [sys.executable, "-m", "deployforge", "validate", "--policy=p.rego", flag, "reports", "main.tf"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"Invalid value for '{flag}': 'reports' is a folder" in out.stderr and "Traceback" not in out.stderr
+        assert not list((tmp_path / "reports").iterdir())

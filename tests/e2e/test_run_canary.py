@@ -227,7 +227,7 @@ def test_junit_path_that_is_a_directory_is_refused_before_traffic_moves(project:
     _junit_config(project, "junit-ok-5xx")
     (project.dir / "reports").mkdir()
     out = project.run("run", "--junit", "reports")
-    assert out.returncode == 2 and "--junit 'reports': not a file path" in out.stderr
+    assert out.returncode == 2 and "Invalid value for '--junit': 'reports' is a folder" in out.stderr
     assert weights(project.endpoint, listener) == {"blue": 1}
 
 

@@ -9,6 +9,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
+    REPORT_FILE,
     _emit_json,
     config_option,
     project_options,
@@ -198,7 +199,7 @@ def _trace_command(
     help="in-toto: an in-toto Statement v1 with a SLSA provenance v1 predicate (docs/audit.md).",
 )
 @click.option("--key", "key_file", metavar="FILE", help="Sign with this PEM private key: a DSSE envelope.")
-@click.option("-o", "--out", metavar="FILE", help="Write here instead of standard output.")
+@click.option("-o", "--out", type=REPORT_FILE, help="Write here instead of standard output.")
 @config_option
 @click.option("-e", "--environment", default=None, envvar="DEPLOYFORGE_ENVIRONMENT", metavar="NAME")
 @click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1).")

@@ -258,3 +258,21 @@ def hook_callbacks(style: Callable[..., str]) -> Any:
         click.echo(f"  | {line}", err=True)
 
     return HookCallbacks(on_start=on_start, on_output=on_output)
+
+
+class ReportFile(click.ParamType):
+    """A file a command writes (a report, a saved plan), checked when the flag is read: an empty path
+    or a folder is refused before anything runs, not after the work is done."""
+
+    name = "FILE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.strip():
+            self.fail("an empty path is not a file", param, ctx)
+        if Path(text).is_dir():
+            self.fail(f"{text!r} is a folder; give a file path, e.g. {Path(text) / 'report.xml'}", param, ctx)
+        return text
+
+
+REPORT_FILE = ReportFile()

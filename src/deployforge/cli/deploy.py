@@ -10,6 +10,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
+    REPORT_FILE,
     _ci_run_url,
     _emit_json,
     _progress_header,
@@ -54,7 +55,7 @@ def _deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True),
         click.option(
             "--junit",
-            metavar="FILE",
+            type=REPORT_FILE,
             help="Also write JUnit XML: a test case per canary gate evaluation (and the policy gate's "
             "results); written when the canary rolls back too.",
         ),
@@ -85,16 +86,6 @@ def _callbacks(style: Callable[..., str]) -> Any:
         on_hook_output=hooks.on_output,
         on_message=lambda text: click.echo(text, err=True),
     )
-
-
-def _check_junit_path(junit: str | None) -> None:
-    """Refuse an unusable --junit path before anything runs (not after the deploy)."""
-    if junit is None:
-        return
-    from pathlib import Path
-
-    if not junit.strip() or Path(junit).is_dir():
-        raise UsageError(f"--junit {junit!r}: not a file path", hint="e.g. --junit reports/canary-junit.xml")
 
 
 def _write_junit(result: Any, junit: str | None, style: Callable[..., str]) -> None:
@@ -142,7 +133,6 @@ def _execute(
     from deployforge.deploy.strategy import render_steps
 
     seconds = _timeout(timeout)
-    _check_junit_path(junit)
     if dry_run:
         result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
         holder["result"] = result
@@ -261,7 +251,6 @@ def deploy(
     if rollback:
         from deployforge.deploy import service
 
-        _check_junit_path(junit)
         result = service.rollback(ws)
         holder["result"] = result
         _write_junit(result, junit, style)

@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from deployforge.cli.common import CONTEXT, _emit_json, _progress_header, project_options, run_project_command
+from deployforge.cli.common import (
+    CONTEXT,
+    REPORT_FILE,
+    _emit_json,
+    _progress_header,
+    project_options,
+    run_project_command,
+)
 from deployforge.errors import DeployForgeError, UsageError
 
 SEVERITIES = ["security-critical", "performance-impacting", "informational"]
@@ -53,11 +60,13 @@ def drift_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="JUnit: drift at or above this severity is a failure; below it is skipped.",
         ),
-        click.option("--junit", "junit", metavar="FILE", help="Also write a JUnit report (a test case per resource)."),
+        click.option(
+            "--junit", "junit", type=REPORT_FILE, help="Also write a JUnit report (a test case per resource)."
+        ),
         click.option(
             "--markdown",
             "markdown",
-            metavar="FILE",
+            type=REPORT_FILE,
             help="Also write the Markdown summary (PR comment, job summary).",
         ),
     ]

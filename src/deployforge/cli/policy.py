@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from deployforge.cli.common import CONTEXT, _emit_json, project_options, run_project_command
+from deployforge.cli.common import CONTEXT, REPORT_FILE, _emit_json, project_options, run_project_command
 
 
 def echo_policy(report: Any, style: Callable[..., str]) -> None:
@@ -68,7 +68,7 @@ def policy() -> None:
 @click.argument("policy_dir", nargs=-1, required=True, metavar="POLICY_DIR...")
 @click.option("--data", "data", multiple=True, metavar="FILE|DIR", help="JSON/YAML files merged into Rego's data.")
 @click.option("--run", "run", metavar="TEXT", help="Only tests whose package.name contains TEXT.")
-@click.option("--junit", metavar="FILE", help="Write the test results as JUnit XML.")
+@click.option("--junit", type=REPORT_FILE, help="Write the test results as JUnit XML.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
 @run_project_command("policy test")
 def policy_test(

@@ -10,6 +10,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
+    REPORT_FILE,
     _ci_run_url,
     _emit_json,
     _progress_header,
@@ -35,8 +36,8 @@ from deployforge.errors import UsageError
 )
 @click.option("--all-namespaces", is_flag=True, help="Run every policy package.")
 @click.option("--data", "data", multiple=True, metavar="FILE|DIR", help="JSON/YAML files merged into Rego's data.")
-@click.option("--junit", metavar="FILE", help="Write the policy results as JUnit XML.")
-@click.option("--sarif", metavar="FILE", help="Write the policy results as SARIF 2.1.0 (GitHub code scanning).")
+@click.option("--junit", type=REPORT_FILE, help="Write the policy results as JUnit XML.")
+@click.option("--sarif", type=REPORT_FILE, help="Write the policy results as SARIF 2.1.0 (GitHub code scanning).")
 @click.option("--fail-on-warn", is_flag=True, help="Policy warnings fail too (exit 1).")
 @run_project_command("validate")
 def validate(
@@ -79,7 +80,7 @@ def validate(
 
 @click.command(context_settings=CONTEXT)
 @project_options
-@click.option("-o", "--out", metavar="FILE", help="Save the plan as JSON, for `deployforge apply FILE`.")
+@click.option("-o", "--out", type=REPORT_FILE, help="Save the plan as JSON, for `deployforge apply FILE`.")
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 64),
