@@ -132,6 +132,20 @@ def test_rego_rules_override_the_builtin(tmp_path):
     assert "unknown severity 'catastrophic'" in info.value.render()
 
 
+def test_a_drift_rules_file_that_does_not_parse_is_located_and_prints_nothing(tmp_path, capfd):
+    from deployforge.drift.rego import RegoClassifier
+
+    broken = tmp_path / "drift-rules.rego"
+    broken.write_text('package deployforge.drift\nimport rego.v1\nclassify := {"severity": "bogus"} if {\n  true\n')
+    with pytest.raises(ConfigError) as info:
+        RegoClassifier([broken])
+    [issue] = info.value.issues
+    assert issue.location.file.endswith("drift-rules.rego") and issue.location.line == 3
+    assert issue.message.startswith("drift rules: Rego syntax error: ") and "errorseq" not in issue.message
+    assert issue.hint
+    assert capfd.readouterr().out == ""  # rego-cpp's own printout does not reach stdout (JSON stays clean)
+
+
 def test_not_checked_is_never_in_sync_and_exits_1():
     report = build_report(
         environment="dev",

@@ -1,7 +1,7 @@
 """Users' own classification rules in Rego, evaluated in-process with regopy (an adapter).
 
-The policy package's engine was not available when this was written, so this small adapter talks to
-regopy directly. Contract: a module in ``package deployforge.drift`` defines ``classify`` as an object
+This small adapter talks to regopy directly (one query, evaluated per drift record), and reuses the
+policy engine's capture of rego-cpp's printed parse errors to report them located. Contract: a module in ``package deployforge.drift`` defines ``classify`` as an object
 ``{"severity": ..., "reason": ...}`` for the drift it wants to (re)classify; ``input`` is
 ``{"drift": <record>, "builtin": {"severity", "reason"}, "production": bool}``. When ``classify`` is
 undefined the built-in classification stands. The query is built once into a bundle and evaluated per
@@ -19,8 +19,18 @@ from typing import Any
 from deployforge.drift.classify import rego_input
 from deployforge.drift.model import Classification, DriftRecord, Severity
 from deployforge.errors import ConfigError, ConfigIssue, Location
+from deployforge.policy.engine import _LOC_RE, captured_fd1, native_error
 
 QUERY = "data.deployforge.drift.classify"
+
+
+def _located(default_file: str, printed: str, exc: Exception) -> ConfigError:
+    """A drift rules file that does not compile: file:line and the message rego-cpp printed."""
+    problem = native_error(default_file, printed, exc)
+    where = _LOC_RE.search(printed)
+    file = where.group("file").strip() if where else default_file
+    location = Location(file, problem.line or 0, int(where.group("col")) if where else 0)
+    return ConfigError([ConfigIssue(f"drift rules: {problem.message}", location, problem.hint)])
 
 
 class RegoClassifier:
@@ -41,15 +51,24 @@ class RegoClassifier:
                 raise ConfigError(
                     [ConfigIssue(f"cannot read the drift rules file: {exc.strerror}", Location(str(path)))]
                 ) from None
+            # rego-cpp prints its parse errors on file descriptor 1: captured, so a --format json
+            # document stays parseable, and turned into a located error like the policy engine's
+            with captured_fd1() as printed:
+                try:
+                    self._interp.add_module(str(path), text)
+                    failure = None
+                except regopy.RegoError as exc:
+                    failure = exc
+            if failure is not None:
+                raise _located(str(path), "".join(printed), failure) from None
+        with captured_fd1() as printed:
             try:
-                self._interp.add_module(str(path), text)
+                self._bundle = self._interp.build(QUERY, [])
+                failure = None
             except regopy.RegoError as exc:
-                raise ConfigError([ConfigIssue(f"invalid Rego: {_first_line(exc)}", Location(str(path)))]) from None
-        try:
-            self._bundle = self._interp.build(QUERY, [])
-        except regopy.RegoError as exc:
-            where = Location(str(self.paths[0])) if self.paths else None
-            raise ConfigError([ConfigIssue(f"invalid Rego rules: {_first_line(exc)}", where)]) from None
+                failure = exc
+        if failure is not None:
+            raise _located(str(self.paths[0]) if self.paths else "", "".join(printed), failure) from None
 
     def __call__(self, record: DriftRecord, builtin: Classification, production: bool) -> Classification | None:
         self._interp.set_input(rego_input(record, builtin, production))
