@@ -95,6 +95,30 @@ def test_corrupt_state_file_is_a_state_error_with_a_hint(backend: LocalBackend) 
         backend.read("dev")
 
 
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ("[]", "expected a JSON object, found list"),
+        ('{"environment": "prod", "resources": {}}', "it is the state of environment 'prod', not of 'dev'"),
+        ('{"environment": "dev", "resources": "x"}', "'resources' must be an object"),
+        ('{"environment": "dev", "resources": {"a": null}}', "resources.a must be an object, found NoneType"),
+        ('{"environment": "dev", "resources": {"a": {"target": "m"}}}', "resources.a.type is missing"),
+        ('{"environment": "dev", "pending": [{"op": "x"}]}', "'pending' must be a list of operations"),
+    ],
+)
+def test_a_damaged_state_document_says_what_is_wrong(backend: LocalBackend, document: str, says: str) -> None:
+    path = backend.root / "state" / "dev.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(document, encoding="utf-8")
+    with pytest.raises(StateError) as caught:
+        backend.read("dev")
+    assert caught.value.message.startswith(f"state file {path} is not valid DeployForge state: {says}")
+    assert caught.value.hint
+    path.write_text('{\n  "environment": "dev",\n  "serial": ,\n}', encoding="utf-8")
+    with pytest.raises(StateError, match=rf"state file {path}:3:13 is not valid JSON: Expecting value"):
+        backend.read("dev")
+
+
 def test_unreadable_lock_file_is_a_state_error(backend: LocalBackend) -> None:
     path = backend.root / "locks" / "dev.lock"
     path.parent.mkdir(parents=True)

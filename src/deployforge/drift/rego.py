@@ -1,7 +1,8 @@
 """Users' own classification rules in Rego, evaluated in-process with regopy (an adapter).
 
 This small adapter talks to regopy directly (one query, evaluated per drift record), and reuses the
-policy engine's capture of rego-cpp's printed parse errors to report them located. Contract: a module in ``package deployforge.drift`` defines ``classify`` as an object
+policy engine's capture of rego-cpp's printed parse errors to report them located. Contract: a
+module in ``package deployforge.drift`` defines ``classify`` as an object
 ``{"severity": ..., "reason": ...}`` for the drift it wants to (re)classify; ``input`` is
 ``{"drift": <record>, "builtin": {"severity", "reason"}, "production": bool}``. When ``classify`` is
 undefined the built-in classification stands. The query is built once into a bundle and evaluated per

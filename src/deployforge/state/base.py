@@ -137,7 +137,33 @@ class StateDocument:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StateDocument:
+    def from_json(cls, data: Any, environment: str | None = None) -> StateDocument:
+        """The document, its shape checked (ValueError says what is wrong, in the file's terms).
+
+        ``environment``: the environment it was read for; a document of another one is refused.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        if not isinstance(data.get("environment"), str) or not data["environment"]:
+            raise ValueError("'environment' is missing or not a string")
+        if environment is not None and data["environment"] != environment:
+            raise ValueError(f"it is the state of environment '{data['environment']}', not of '{environment}'")
+        resources = data.get("resources", {})
+        if not isinstance(resources, dict):
+            raise ValueError("'resources' must be an object of resource name -> entry")
+        for name, entry in resources.items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"resources.{name} must be an object, found {type(entry).__name__}")
+            for key in ("type", "target"):
+                if not isinstance(entry.get(key), str):
+                    raise ValueError(f"resources.{name}.{key} is missing or not a string")
+            if not isinstance(entry.get("attributes", {}), dict):
+                raise ValueError(f"resources.{name}.attributes must be an object")
+        pending = data.get("pending", [])
+        if not isinstance(pending, list) or not all(isinstance(p, dict) and "resource" in p for p in pending):
+            raise ValueError("'pending' must be a list of operations, each naming its 'resource'")
+        if not isinstance(data.get("serial", 0), int):
+            raise ValueError("'serial' must be an integer")
         return cls(
             environment=data["environment"],
             serial=int(data.get("serial", 0)),

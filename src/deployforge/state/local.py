@@ -80,7 +80,15 @@ class LocalBackend:
         except OSError as exc:
             raise StateError(f"cannot read state {path}: {exc.strerror}") from None
         try:
-            return StateDocument.from_json(json.loads(text))
+            data = json.loads(text)
+        except ValueError as exc:
+            line, column = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
+            raise StateError(
+                f"state file {path}:{line}:{column} is not valid JSON: {getattr(exc, 'msg', exc)}",
+                hint="restore it from version control or a backup; DeployForge never writes partial files",
+            ) from None
+        try:
+            return StateDocument.from_json(data, environment)
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(
                 f"state file {path} is not valid DeployForge state: {exc}",

@@ -267,10 +267,10 @@ class S3Backend:
             return None
         data, etag = found
         try:
-            document = StateDocument.from_json(data)
+            document = StateDocument.from_json(data, environment)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(
-                f"state object {self._where(key)} is not valid DeployForge state: {exc!r}",
+                f"state object {self._where(key)} is not valid DeployForge state: {exc}",
                 hint="restore a previous version of the object (enable bucket versioning); "
                 "DeployForge always writes whole documents",
             ) from None
