@@ -294,6 +294,21 @@ class HookCallbacks:
     on_output: Callable[[Any, str], None] | None = None
 
 
+def resolve_hook_env(ws: Workspace, specs: Any) -> list[Any]:
+    """The hook specs with every ``vault://`` value of their ``env:`` read through the run's resolver
+    (registered for masking, so a hook that prints one shows ***). A bad reference: exit 2."""
+    out = []
+    for spec in specs:
+        if any(v.startswith("vault://") for v in spec.env.values()):
+            env = {}
+            for key, value in spec.env.items():
+                resolved = ws.secrets.resolve_refs(value, f"hooks[{spec.index}].env.{key}")
+                env[key] = resolved if isinstance(resolved, str) else json.dumps(resolved)
+            spec = replace(spec, env=env)
+        out.append(spec)
+    return out
+
+
 def pre_plan_hooks(ws: Workspace, callbacks: HookCallbacks = HookCallbacks()) -> Any:
     """Run the config's ``pre_plan`` hooks (None when it has none): a ``hooks.HooksReport``.
 
@@ -312,7 +327,7 @@ def pre_plan_hooks(ws: Workspace, callbacks: HookCallbacks = HookCallbacks()) ->
     if not specs:
         return None
     runs = run_phase(
-        specs,
+        resolve_hook_env(ws, specs),
         "pre_plan",
         context=hook_context(ws),
         base_dir=str(ws.project_dir),

@@ -132,13 +132,20 @@ def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[HookSpec]:
                 timeout=parse_duration(h["timeout"]) if h.get("timeout") is not None else DEFAULT_TIMEOUT,
                 run_on=tuple(h.get("run_on") or ()),
                 shell=bool(h.get("shell", False)),
-                env={str(k): str(v) for k, v in (h.get("env") or {}).items()},
+                env={str(k): _env_text(v) for k, v in (h.get("env") or {}).items()},
                 working_directory=h.get("working_directory"),
                 continue_on_error=bool(h.get("continue_on_error", False)),
                 name=str(h.get("name") or ""),
             )
         )
     return out
+
+
+def _env_text(value: Any) -> str:
+    """An ``env:`` value as text; a ``vault://`` reference stays its reference (resolved before the
+    run by ``deployforge.app.resolve_hook_env``)."""
+    raw = getattr(value, "raw", None)  # a parsed SecretRef
+    return str(raw) if isinstance(raw, str) else str(value)
 
 
 def _argv(spec: HookSpec) -> list[str] | str:
@@ -170,6 +177,70 @@ def run_hook(
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.monotonic()
     argv = _argv(spec)
+    with _MaskChannel() as channel:
+        env[MASK_FILE_VARIABLE] = channel.path
+        return _run(spec, argv, cwd, env, tail, started, target, on_output, channel)
+
+
+# A hook that resolves a secret itself (``deployforge.vault.dynamic_secret``, or a nested
+# ``deployforge`` command) registers it for masking in *its* process. The masking registry appends
+# each value it registers to the file this variable names, before the hook can print it; the parent
+# reads that file before it handles each output line, so the value is masked here too.
+MASK_FILE_VARIABLE = "DEPLOYFORGE_MASK_FILE"
+
+
+class _MaskChannel:
+    def __init__(self) -> None:
+        import tempfile
+
+        fd, self.path = tempfile.mkstemp(prefix="deployforge-mask-", suffix=".jsonl")  # mode 0600
+        os.close(fd)
+        self._offset = 0
+
+    def __enter__(self) -> _MaskChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drain()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass  # already gone: nothing to clean up
+
+    def drain(self) -> None:
+        """Register every value the hook appended since the last call."""
+        import json
+
+        from deployforge.secrets import masking
+
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+        except OSError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            try:
+                masking.register(json.loads(line))
+            except ValueError:
+                continue
+
+
+def _run(
+    spec: HookSpec,
+    argv: list[str] | str,
+    cwd: str,
+    env: dict[str, str],
+    tail: deque[str],
+    started: float,
+    target: str | None,
+    on_output: Callable[[HookSpec, str], None] | None,
+    channel: _MaskChannel,
+) -> HookRun:
+    from deployforge.secrets.masking import mask
+
     try:
         proc = subprocess.Popen(
             argv,
@@ -197,7 +268,8 @@ def run_hook(
     def pump() -> None:
         assert proc.stdout is not None
         for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
+            channel.drain()  # secrets the hook registered before printing this line
+            line = mask(raw.decode("utf-8", "replace").rstrip("\n"))
             tail.append(line)
             if on_output is not None:
                 on_output(spec, line)

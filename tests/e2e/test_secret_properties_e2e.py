@@ -171,9 +171,17 @@ def test_run_reads_the_secrets_before_pre_deploy_hooks_and_masks_them_in_hook_ou
     echo = (
         "import os, sys, pathlib; pathlib.Path('migrated.txt').write_text('yes'); "
         "print('token', os.environ['VAULT_TOKEN']); print('desc', sys.argv[1]); "
-        "print('inputs', sorted(k for k in os.environ if k.startswith('INPUT_')))"
+        "print('inputs', sorted(k for k in os.environ if k.startswith('INPUT_'))); "
+        "print('envdesc', os.environ['HOOK_DESC'])"
     )
-    config["hooks"] = [{"phase": "pre_deploy", "name": "migrate", "command": [sys.executable, "-c", echo, description]}]
+    config["hooks"] = [
+        {
+            "phase": "pre_deploy",
+            "name": "migrate",
+            "command": [sys.executable, "-c", echo, description],
+            "env": {"HOOK_DESC": f"vault://secret/{path}#description"},  # read from Vault for the hook
+        }
+    ]
     config["resources"]["cpu_alarm"]["properties"]["alarm_description"] = f"vault://secret/{path}#descriptoin"
     project.write(__import__("yaml").safe_dump(config))
     typo = project.run("run", **env)
@@ -191,6 +199,7 @@ def test_run_reads_the_secrets_before_pre_deploy_hooks_and_masks_them_in_hook_ou
     assert (project.dir / "migrated.txt").read_text() == "yes"
     outputs = ran.stdout + ran.stderr + (project.dir / "junit.xml").read_text()
     assert "desc ***" in ran.stderr and "token ***" in ran.stderr  # the Vault token a hook inherits is masked
+    assert "envdesc ***" in ran.stderr  # resolved (not the literal reference), and masked
     assert "inputs []" in ran.stderr  # no INPUT_* (the Action's inputs, its token among them) reached the hook
     assert len(env["VAULT_TOKEN"]) >= 12 and env["VAULT_TOKEN"] not in outputs
     assert description not in outputs and user_data not in outputs and token not in outputs

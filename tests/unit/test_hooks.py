@@ -199,3 +199,26 @@ def test_secrets_in_hook_output_are_masked_in_the_junit_file(tmp_path: Path) -> 
         masking.clear()
     text = (tmp_path / "junit.xml").read_text()
     assert "s3cr3t-db-password" not in text and "login ***" in text
+
+
+def test_a_secret_the_hook_resolves_itself_is_masked_in_its_output_here(tmp_path: Path) -> None:
+    """dynamic_secret() inside a hook registers the value in the hook's process; the parent masks it."""
+    from deployforge.secrets import masking
+
+    script = (
+        "from deployforge.secrets import masking\n"
+        "masking.register('dyn-S3CRET-from-vault-42')\n"
+        "print('connecting with dyn-S3CRET-from-vault-42')\n"
+        "import os; print('channel', os.environ['DEPLOYFORGE_MASK_FILE'])\n"
+    )
+    hook = spec(command=[sys.executable, "-c", script])
+    seen: list[str] = []
+    try:
+        run = run_hook(hook, context={}, base_dir=str(tmp_path), on_output=lambda s, line: seen.append(line))
+        assert run.status == "ok", run
+        assert seen[0] == "connecting with ***" and run.output_tail[0] == "connecting with ***"
+        assert masking.mask("dyn-S3CRET-from-vault-42") == "***"  # later outputs of this process too
+    finally:
+        masking.clear()
+    channel = Path(seen[1].split(" ", 1)[1])
+    assert channel.name.startswith("deployforge-mask-") and not channel.exists()  # removed after the hook

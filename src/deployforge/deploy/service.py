@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deployforge.deploy.gates import Gate, validate_gate
@@ -285,6 +285,8 @@ def run(
     config = ws.config
     prepared = prepare(ws, strategy=strategy, timeout=timeout)
     _refuse_if_interrupted(ws)
+    # the hooks' vault:// env values, read before anything runs (a bad reference: exit 2, nothing ran)
+    prepared = replace(prepared, hooks=tuple(app.resolve_hook_env(ws, prepared.hooks)))
     started = time.monotonic()
 
     def result(code: int, **kw: Any) -> RunResult:

@@ -70,8 +70,24 @@ def register(value: Any) -> None:
         _forms.update(_forms_of(value))
         _pattern = None
         listeners = list(_listeners)
+    _tell_parent(value)
     for listener in listeners:
         listener(value)
+
+
+def _tell_parent(value: str) -> None:
+    """Inside a DeployForge hook: append the value to the parent's mask file (hooks.MASK_FILE_VARIABLE),
+    so the deployforge process running the hook masks it in the hook's output too."""
+    import os
+
+    path = os.environ.get("DEPLOYFORGE_MASK_FILE")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(value) + "\n")
+    except OSError:
+        pass  # the parent is gone or the file was removed: nothing left to tell
 
 
 def values() -> list[str]:
