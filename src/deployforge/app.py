@@ -219,6 +219,11 @@ def validate(ws: Workspace) -> RunResult:
 
     chosen = ws.options.environment or ws.options.environ.get("DEPLOYFORGE_ENVIRONMENT")
     configs = [ws.config] if chosen else load_every_environment(ws.options.config, environ=ws.options.environ)
+    issues: list[Any] = []
+    for each in configs:
+        issues += [i for i in section_issues(ws, each) if i not in issues]
+    if issues:
+        raise ConfigError(issues)
     config = configs[0]
     if not chosen:
         ws.__dict__["config"] = config  # the audit record names the first environment's hash
@@ -235,6 +240,38 @@ def validate(ws: Workspace) -> RunResult:
             "targets": sorted(config.targets),
         },
     )
+
+
+def section_issues(ws: Workspace, config: Config) -> list[Any]:
+    """What `run`, `deploy` and drift self-healing would refuse in the config, found by `validate`:
+    the deploy section and hooks compiled (strategy, gates, shifter, timeouts), and each
+    self-healing rule's resource_type known (a mistyped one would never match anything)."""
+    from types import SimpleNamespace
+
+    from deployforge.deploy.service import _locator, prepare
+    from deployforge.errors import ConfigIssue
+    from deployforge.providers.registry import TYPE_ALIASES, canonical_type, resource_type_infos
+
+    issues: list[Any] = []
+    view = SimpleNamespace(config=config, options=ws.options)
+    if config.deploy or config.hooks:
+        try:
+            prepare(view)
+        except ConfigError as exc:
+            issues += exc.issues
+    known = set(resource_type_infos()) | set(TYPE_ALIASES)
+    locate = _locator(view)
+    for i, rule in enumerate(config.self_healing_rules):
+        rtype = str(rule.get("resource_type", ""))
+        if rtype and canonical_type(rtype) not in known:
+            from deployforge.config.validate import did_you_mean
+
+            path = ("self_healing_rules", i, "resource_type")
+            hint = did_you_mean(rtype, sorted(known)) or "`deployforge schema` lists the resource types"
+            issues.append(
+                ConfigIssue(f"unknown resource type '{rtype}': this rule can never apply", locate(path), hint, path)
+            )
+    return issues
 
 
 def _type_info(ws: Workspace) -> Callable[[str], Any]:

@@ -391,3 +391,34 @@ def test_an_environment_is_refused_when_the_config_defines_none(tmp_path):
         load_config(path, environment="prod", environ={})  # would start an empty 'prod' state
     assert "environment 'prod' is not defined" in caught.value.message
     assert "environments: {prod: {}}" in (caught.value.hint or "") and caught.value.exit_code == 2
+
+
+def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
+    """`validate` compiles deploy: and hooks: as `run` does, and checks self-healing rule types."""
+    from deployforge import app
+
+    path = write(
+        tmp_path,
+        """
+        targets: {main: {provider: aws, region: us-east-1}}
+        resources: {}
+        deploy:
+          strategy: 10percent-step
+          shifter: {type: aws_alb_listener, target: main, load_balancer: web, port: 80,
+                    stable_target_group: blue, canary_target_group: green}
+          gates:
+            - {name: errors, type: cloudwatch_alarm, target: main, alarm_nme: web-5xx}
+        self_healing_rules:
+          - resource_type: aws_auto_scaling_grup
+            actions: [{type: rolling_restart}]
+        """,
+    )
+    ws = app.Workspace(app.Options(config=path, environ={}))
+    with pytest.raises(ConfigError) as caught:
+        app.validate(ws)
+    text = caught.value.render()
+    assert "a cloudwatch_alarm gate needs alarm_name" in text
+    assert "unknown resource type 'aws_auto_scaling_grup': this rule can never apply" in text
+    assert "did you mean 'aws_auto_scaling_group'?" in text
+    lines = {i.message.split(":")[0]: i.location.line for i in caught.value.issues}
+    assert lines["unknown resource type 'aws_auto_scaling_grup'"] == 11  # the file starts with a blank line
