@@ -61,6 +61,16 @@ test('exit 2 with an error document: bad input, FAILURE with the CLI message') {
     assert d.message.startsWith('deployforge drift detect: bad input (exit 2)')
 }
 
+test('plan and drift exit 1 on bad input (2 is their finding): the error document says input_error') { Harness h ->
+    cliExits(h, 1, [error: '1 problem in the configuration', exit_code: 1, input_error: true])
+    def e = h.failure { h.step('deployforgePlan', [docker: false]) }
+    assert e.message == 'deployforge plan: bad input (exit 1): 1 problem in the configuration'
+    def h2 = new Harness(h.root)
+    cliExits(h2, 1, [error: 'the lock is held', exit_code: 1, input_error: false])
+    def f = h2.failure { h2.step('deployforgePlan', [docker: false]) }
+    assert f.message == 'deployforge plan failed (exit 1): the lock is held'
+}
+
 test('exit 2 without any result document (click usage error): bad input') { Harness h ->
     cliExits(h, 2, null)
     def e = h.failure { h.step('deployforgeRun', [docker: false]) }

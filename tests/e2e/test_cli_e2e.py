@@ -55,8 +55,10 @@ targets:
 resources:
   logs: {type: aws_s3_bukcet}
 """)
-    result = project.run("plan")
-    assert result.returncode == 2
+    assert project.run("validate").returncode == 2
+    result = project.run("plan", "--format", "json")
+    assert result.returncode == 1  # in plan, 2 means "changes": bad input exits 1 there
+    assert json.loads(result.stdout)["input_error"] is True
     assert "deployforge.yaml:2:25: unknown key 'regoin' in targets.main" in result.stderr
     assert "did you mean 'region'?" in result.stderr
     assert "deployforge.yaml:4:16:" in result.stderr
@@ -112,7 +114,8 @@ def test_unreachable_endpoint_is_a_clear_error(project: Project):
     project.write(stack(1))
     config = project.config.read_text()
     result = project.run("plan", AWS_ENDPOINT="http://127.0.0.1:9")  # discard port: refused at once
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr  # bad input, but 2 is plan's "changes"
+    assert project.run("apply", "--auto-approve", AWS_ENDPOINT="http://127.0.0.1:9").returncode == 2
     assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
     assert project.config.read_text() == config
 

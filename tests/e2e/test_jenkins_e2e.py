@@ -181,11 +181,11 @@ def test_bad_input_and_a_missing_cli_are_clear_errors(tmp_path: Path, groovy: st
         agent_env(agent_bin, moto_endpoint),
     )
     r = out["returned"]
-    assert r["bad"] == "deployforge plan: bad input (exit 2): 1 problem in the configuration"
+    assert r["bad"] == "deployforge plan: bad input (exit 1): 1 problem in the configuration"  # 2 means changes
     assert r["missing"].startswith("deployforgePlan: deployforge is not installed on this agent")
     assert r["noFile"].startswith("deployforgeRun: pipeline file 'canary.yaml' not found in the workspace")
     # a hostile value reached the CLI as one literal argument: nothing was executed by the shell
-    assert r["quoted"]["status"] == 2 and r["quoted"]["outcome"] == "input"
+    assert r["quoted"]["status"] == 1 and r["quoted"]["outcome"] == "input"
     assert not (workspace / "pwned").exists()
     result = json.loads((workspace / "deployforge-reports" / "plan-result.json").read_text())
     assert "it's $(touch pwned)" in json.dumps(result)

@@ -6,13 +6,14 @@ Cloud SDKs are imported by the commands that need them, never at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,13 @@ def _crash_report(exc: BaseException) -> str:
         return "(could not be written)"
 
 
-def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..., None]]:
-    """Wrap a command body ``fn(ws, **kwargs) -> exit code`` with the error layer and the audit record."""
+def run_project_command(
+    name: str, *, finding_exit: bool = False
+) -> Callable[[Callable[..., int]], Callable[..., None]]:
+    """Wrap a command body ``fn(ws, **kwargs) -> exit code`` with the error layer and the audit record.
+
+    ``finding_exit``: the command's exit code 2 is a finding (plan: changes), so its errors exit 1.
+    """
 
     def decorate(fn: Callable[..., int]) -> Callable[..., None]:
         @functools.wraps(fn)
@@ -140,7 +146,11 @@ def run_project_command(name: str) -> Callable[[Callable[..., int]], Callable[..
             recorder: Any = None
             try:
                 with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
-                    code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
+                    if finding_exit:
+                        with errors_exit_1():
+                            code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
+                    else:
+                        code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
             except DeployForgeError as exc:
                 error, code = exc, exc.exit_code
                 _report_error(exc, fmt, ws.run_id)
@@ -188,6 +198,8 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
             "error": exc.message,
             "hint": exc.hint,
             "exit_code": exc.exit_code,
+            # bad input (exit 2, or 1 in plan and drift, where 2 is a finding): Jenkins reads this
+            "input_error": exc.exit_code == 2 or bool(getattr(exc, "input_error", False)),
             "run_id": run_id,
         }
         if isinstance(exc, ConfigError):
@@ -276,3 +288,45 @@ class ReportFile(click.ParamType):
 
 
 REPORT_FILE = ReportFile()
+
+
+# -- commands whose exit code 2 is a finding (plan: changes; drift: drift found) ---------------------
+# Bad input exits 1 in them instead, so a CI step reading 2 as "changes" or "drift" is never fooled
+# by a typo: errors raised by the command body (``errors_exit_1``) and click's own usage errors
+# (``FindingCommand`` / ``FindingGroup``).
+
+
+@contextlib.contextmanager
+def errors_exit_1() -> Iterator[None]:
+    """Re-raise an error whose exit code is 2 (bad input) with exit code 1."""
+    from deployforge.errors import DeployForgeError
+
+    try:
+        yield
+    except DeployForgeError as exc:
+        if exc.exit_code == 2:
+            exc.exit_code = 1
+            exc.input_error = True  # type: ignore[attr-defined]  # still bad input: the JSON says so
+        raise
+
+
+class _UsageErrorExit1(click.UsageError):
+    exit_code = 1
+
+
+class FindingCommand(click.Command):
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _UsageErrorExit1(exc.format_message(), exc.ctx) from None
+
+
+class FindingGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _UsageErrorExit1(exc.format_message(), exc.ctx) from None

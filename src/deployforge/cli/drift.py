@@ -7,8 +7,7 @@ resource that could not be read: NOT_CHECKED is never in sync).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,26 +16,17 @@ import click
 from deployforge.cli.common import (
     CONTEXT,
     REPORT_FILE,
+    FindingGroup,
     _emit_json,
     _progress_header,
+    errors_exit_1,
     project_options,
     run_project_command,
 )
-from deployforge.errors import DeployForgeError, UsageError
+from deployforge.errors import UsageError
 
 SEVERITIES = ["security-critical", "performance-impacting", "informational"]
 STATUSES = ["MODIFIED", "DELETED", "UNMANAGED", "NOT_CHECKED"]
-
-
-@contextmanager
-def _errors_exit_1() -> Iterator[None]:
-    """In drift commands, exit 2 means "drift found": every error (bad input too) exits 1."""
-    try:
-        yield
-    except DeployForgeError as exc:
-        if exc.exit_code == 2:
-            exc.exit_code = 1
-        raise
 
 
 def drift_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,22 +105,7 @@ def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = Fa
         click.echo(f"Slack {note.channel or '(webhook default channel)'}: {status}")
 
 
-class DriftGroup(click.Group):
-    """Usage errors of a drift subcommand (a mistyped flag, a missing --drift-id) exit 1, not click's
-    2: a scheduled drift job reads 2 as "drift found"."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _DriftUsageError(exc.format_message(), exc.ctx) from None
-
-
-class _DriftUsageError(click.UsageError):
-    exit_code = 1
-
-
-@click.group(cls=DriftGroup, context_settings=CONTEXT)
+@click.group(cls=FindingGroup, context_settings=CONTEXT)  # usage errors exit 1: 2 is drift found
 def drift() -> None:
     """Find what changed outside the pipeline, classify it, and repair what the team allows.
 
@@ -173,7 +148,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         from deployforge.drift import service
         from deployforge.drift.model import Severity, Status
 
-        with _errors_exit_1():
+        with errors_exit_1():
             _progress_header(ws, f"drift {name}", style)
             issue_settings = None
             if github_issue:  # checked first: a missing token or repository fails before detection
@@ -235,7 +210,7 @@ def show(
     """Everything about one drift: attribute-level expected vs actual, classification, first/last seen."""
     from deployforge.drift import service
 
-    with _errors_exit_1():
+    with errors_exit_1():
         wanted = drift_id or drift_id_arg
         if not wanted:
             raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
@@ -292,7 +267,7 @@ def remediate(
     """Plan (--dry-run) or carry out a remediation: revert, adopt or ignore with a reason and expiry."""
     from deployforge.drift import service
 
-    with _errors_exit_1():
+    with errors_exit_1():
         _progress_header(ws, "drift remediate", style)
         result = service.remediate(
             ws,
@@ -333,7 +308,7 @@ def auto_resolve(
     """Apply the self_healing_rules: impact analysis, then rolling_restart / reapply / rollback, notify_slack."""
     from deployforge.drift import service
 
-    with _errors_exit_1():
+    with errors_exit_1():
         _progress_header(ws, "drift auto-resolve", style)
         result = service.auto_resolve(
             ws,

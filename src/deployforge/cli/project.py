@@ -11,6 +11,7 @@ import click
 from deployforge.cli.common import (
     CONTEXT,
     REPORT_FILE,
+    FindingCommand,
     _ci_run_url,
     _emit_json,
     _progress_header,
@@ -78,7 +79,7 @@ def validate(
     return result.exit_code
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=FindingCommand, context_settings=CONTEXT)  # bad input exits 1: 2 means changes
 @project_options
 @click.option("-o", "--out", type=REPORT_FILE, help="Save the plan as JSON, for `deployforge apply FILE`.")
 @click.option(
@@ -88,13 +89,14 @@ def validate(
     show_default=True,
     help="How many objects to read at once.",
 )
-@run_project_command("plan")
+@run_project_command("plan", finding_exit=True)
 def plan(
     ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
 ) -> int:
     """Compare the config with live cloud state and show what apply would change.
 
-    Exit codes like `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error.
+    Exit codes like `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error (bad
+    input included: 2 always means changes).
     """
     from deployforge import app
     from deployforge.render.console import render_plan

@@ -40,9 +40,10 @@ class BuildResult implements Serializable {
                     "${step} found drift (exit 2); onDrift maps this to ${settings.onDrift}")
             }
         }
-        if (status == 2) {
+        if (status == 2 || (status == 1 && doc?.input_error == true)) {
+            // plan and drift exit 1 on bad input (2 is their finding); their error document says input_error
             String why = error ?: (doc == null ? 'no result document was written' : 'see the log above')
-            return outcome('FAILURE', 'input', "${step}: bad input (exit 2): ${why}")
+            return outcome('FAILURE', 'input', "${step}: bad input (exit ${status}): ${why}")
         }
         if (status == 1 && doc != null && !error && command == 'validate' && settings.policy != null) {
             return outcome(settings.onPolicyFailure, 'policy',
