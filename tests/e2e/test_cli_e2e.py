@@ -380,3 +380,22 @@ def test_the_saved_plan_hint_is_a_command_that_works(project: Project):
     assert hint == "deployforge apply 'dev plan.json' -e dev"
     applied = project.run(*shlex.split(hint)[1:])
     assert applied.returncode == 0, applied.stderr
+
+
+def test_state_list_tells_in_progress_from_interrupted(project: Project):
+    import dataclasses
+
+    from deployforge.state.base import LockInfo, StateDocument
+
+    project.write(stack(0))
+    backend = LocalBackend(project.dir / ".deployforge")
+    pending = [{"resource": "sg0", "action": "create", "run_id": "DF-TRC-LIVE", "started_at": "now"}]
+    backend.write(StateDocument("default", serial=1, pending=pending))
+    live = LockInfo.new("default", "DF-TRC-LIVE", "apply")  # held by this test process: running
+    backend.acquire_lock(live)
+    shown = project.run("state", "list")
+    assert "in progress: create of sg0 by run DF-TRC-LIVE" in shown.stdout, shown.stdout + shown.stderr
+    backend.force_unlock(live.lock_id, force=True)
+    backend.acquire_lock(dataclasses.replace(live, pid=2**22 + 7))  # its process is gone
+    shown = project.run("state", "list")
+    assert "interrupted: create of sg0 by run DF-TRC-LIVE" in shown.stdout

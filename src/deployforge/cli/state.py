@@ -46,10 +46,13 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
         click.echo("  (no resources recorded)")
     for name, entry in sorted(doc.resources.items()):
         click.echo(f"  {entry['type']}.{name}  id={entry['id']}  target={entry['target']}")
+    running = lock.run_id if lock is not None and not lock.is_stale_here() else None
     for pending in doc.pending:
+        # the run holding the lock is still working on it: in progress, not interrupted
+        word = "in progress" if pending.get("run_id") == running else "interrupted"
         click.echo(
             style(
-                f"  interrupted: {pending['action']} of {pending['resource']} by run {pending['run_id']}",
+                f"  {word}: {pending.get('action')} of {pending.get('resource')} by run {pending.get('run_id')}",
                 fg="yellow",
             )
         )
