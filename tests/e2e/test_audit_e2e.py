@@ -175,3 +175,15 @@ def test_audit_storage_without_a_url_is_a_config_error_on_its_line(project: Proj
     line = project.config.read_text().splitlines().index("  storage: gcs") + 1
     assert f"deployforge.yaml:{line}:12: audit storage gcs needs url: gs://BUCKET/PREFIX" in out.stderr
     assert "add url: under audit:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_audit_log_time_filters_take_rfc3339_or_a_duration_ago(project: Project):
+    project.write(stack(0))
+    assert project.run("validate").returncode == 0
+    recent = json.loads(project.run("audit", "log", "--since", "1h", "--format", "json").stdout)
+    assert [r["command"] for r in recent] == ["validate"]
+    assert json.loads(project.run("audit", "log", "--until", "1h", "--format", "json").stdout) == []
+    assert json.loads(project.run("audit", "log", "--since", "2020-01-01", "--format", "json").stdout)
+    bad = project.run("audit", "log", "--since", "yesterday")
+    assert bad.returncode == 2 and "'yesterday' is not a time" in bad.stderr and "24h" in bad.stderr
+    assert project.run("audit", "log", "-n", "0").returncode == 2

@@ -9,6 +9,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
+    POINT_IN_TIME,
     REPORT_FILE,
     _emit_json,
     config_option,
@@ -69,10 +70,14 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 @project_options
 @click.option("--run", "--trace", "trace", metavar="TRACE_ID", help="Only this run (its trace id).")
 @click.option("--all-environments", is_flag=True, help="Every environment, not only the selected one.")
-@click.option("--since", metavar="TIME", help="Only records at or after this RFC 3339 time.")
-@click.option("--until", metavar="TIME", help="Only records before this RFC 3339 time.")
+@click.option(
+    "--since", type=POINT_IN_TIME, help="Only records at or after this time (RFC 3339, or ago: 30m, 24h, 7d)."
+)
+@click.option("--until", type=POINT_IN_TIME, help="Only records before this time (RFC 3339, or ago: 30m, 24h, 7d).")
 @click.option("--steps", is_flag=True, help="Show step records too, not only one record per command.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True, help="Show the last N records.")
+@click.option(
+    "-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show the last N records."
+)
 @run_project_command("audit log")
 def audit_log(
     ws: Any,

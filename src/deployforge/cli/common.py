@@ -330,3 +330,36 @@ class FindingGroup(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _UsageErrorExit1(exc.format_message(), exc.ctx) from None
+
+
+class PointInTime(click.ParamType):
+    """An RFC 3339 time (``2026-11-26T03:00:00Z``, a date alone, or an offset), or a duration ago
+    (``30m``, ``24h``, ``7d``); converted to an RFC 3339 UTC string."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import datetime as dt
+        import re
+
+        text = str(value).strip()
+        ago = re.fullmatch(r"(\d+)\s*([smhdw])", text)
+        if ago:
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[ago.group(2)]
+            moment = dt.datetime.now(dt.UTC) - dt.timedelta(**{unit: int(ago.group(1))})
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                self.fail(
+                    f"{text!r} is not a time: use RFC 3339 (2026-11-26T03:00:00Z, 2026-11-26) "
+                    "or a duration ago (30m, 24h, 7d)",
+                    param,
+                    ctx,
+                )
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+POINT_IN_TIME = PointInTime()
