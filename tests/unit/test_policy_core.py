@@ -256,6 +256,7 @@ def test_runtime_builtin_error_is_reported_per_rule(tmp_path):
     report = run(tmp_path, [j], [pol])
     assert [f.rule_id for f in report.errors] == ["main.deny"]
     assert [f.message for f in report.failures] == ["other"]
+    assert len(report.checks) == 2 and report.passed_checks == 0  # the errored check did not pass either
 
 
 def test_syntax_error_located_not_printed_and_other_policies_still_run(tmp_path, capfd):

@@ -141,7 +141,7 @@ class PolicyReport:
 
     @property
     def passed_checks(self) -> int:
-        hit = {(f.rule_id, f.target) for f in self.findings if f.outcome is not Outcome.ERROR}
+        hit = {(f.rule_id, f.target) for f in self.findings}  # an errored check did not pass either
         return sum(1 for c in self.checks if (c.rule_id, c.target) not in hit)
 
     def merged(self, other: PolicyReport) -> PolicyReport:
