@@ -118,3 +118,20 @@ def test_bad_key_files_are_usage_errors(tmp_path):
     junk.write_text("not a key")
     with pytest.raises(UsageError, match="not a PEM private key"):
         key_signer(str(junk))
+
+
+@pytest.mark.parametrize(
+    ("curve", "digest"), [("SECP256R1", "SHA256"), ("SECP384R1", "SHA384"), ("SECP521R1", "SHA512")]
+)
+def test_ecdsa_signatures_use_the_hash_of_the_curves_strength(tmp_path, curve, digest):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(getattr(ec, curve)())
+    path = tmp_path / "key.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    sign, _ = key_signer(str(path))
+    signature = sign(b"message")
+    key.public_key().verify(signature, b"message", ec.ECDSA(getattr(hashes, digest)()))  # raises if another hash

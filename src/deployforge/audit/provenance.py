@@ -171,7 +171,15 @@ def key_signer(path: str) -> tuple[Callable[[bytes], bytes], str]:
         return key.sign, keyid
     if isinstance(key, ec.EllipticCurvePrivateKey):
         ec_key = key
-        return (lambda message: ec_key.sign(message, ec.ECDSA(hashes.SHA256()))), keyid
+        # the hash that matches the curve's strength, as verifiers (cosign, in-toto) expect
+        digests: dict[str, Any] = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+        digest = digests.get(key.curve.name)
+        if digest is None:
+            raise UsageError(
+                f"the signing key {path} is on curve {key.curve.name}",
+                hint="use ECDSA P-256, P-384 or P-521 (or Ed25519)",
+            )
+        return (lambda message: ec_key.sign(message, ec.ECDSA(digest()))), keyid
     if isinstance(key, rsa.RSAPrivateKey):
         rsa_key = key
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
