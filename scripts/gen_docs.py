@@ -56,7 +56,7 @@ def _rows(props: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def render_resource_types() -> str:
-    from deployforge.providers.registry import resource_type_infos
+    from deployforge.providers.registry import TYPE_ALIASES, resource_type_infos
 
     out = [
         "# Resource types",
@@ -67,10 +67,16 @@ def render_resource_types() -> str:
         "holds a reference (`${resources.x.id}`, `$VAR`, `vault://...`) is checked once it is resolved.",
         "",
     ]
+    aliases: dict[str, list[str]] = {}
+    for alias, canonical in sorted(TYPE_ALIASES.items()):
+        aliases.setdefault(canonical, []).append(alias)
     for rtype, (kind, info) in sorted(resource_type_infos().items()):
         out += [f"## `{rtype}` ({kind})", ""]
         if info.description:
             out += [info.description, ""]
+        if rtype in aliases:
+            names = ", ".join(f"`{a}`" for a in aliases[rtype])
+            out += [f"Also accepted under the name {names} (as the product page spells it).", ""]
         out += [
             f"- name in the cloud: `{info.natural_key}` (defaults to the resource's key)",
             f"- outputs for `${{resources.NAME.<output>}}`: {', '.join(f'`{o}`' for o in sorted(info.outputs))}",

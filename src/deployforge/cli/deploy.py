@@ -45,14 +45,24 @@ def _deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="all-at-once, 5percent-step, canary-10pct-5m, linear-10pct-every-1m, Canary10Percent5Minutes, "
             "Linear10PercentEvery1Minute, AllAtOnce, steps (default: deploy.strategy).",
         ),
-        click.option("--timeout", metavar="DURATION", help="Overall deploy timeout: seconds or 30m (default 1h)."),
+        click.option(
+            "--timeout",
+            metavar="DURATION",
+            help="Overall deploy timeout: seconds or 30m; overrides deploy.timeout in the config (default 1h).",
+        ),
         click.option(
             "--confirm/--no-confirm",
             default=False,
             help="Approve a deploy to an environment that requires confirmation (in CI: --confirm).",
         ),
         click.option("--dry-run", is_flag=True, help="Print the compiled steps; change nothing."),
-        click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True),
+        click.option(
+            "--parallelism",
+            type=click.IntRange(1, 64),
+            default=10,
+            show_default=True,
+            help="How many resources the apply stage changes at once.",
+        ),
         click.option(
             "--junit",
             type=REPORT_FILE,
