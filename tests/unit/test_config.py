@@ -422,3 +422,29 @@ def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
     assert "did you mean 'aws_auto_scaling_group'?" in text
     lines = {i.message.split(":")[0]: i.location.line for i in caught.value.issues}
     assert lines["unknown resource type 'aws_auto_scaling_grup'"] == 11  # the file starts with a blank line
+
+
+def test_a_vault_value_in_a_number_field_is_refused_at_validate(tmp_path):
+    """A secret is text: in a numeric field it would fail at apply, after other changes were made."""
+    path = write(
+        tmp_path,
+        """
+        targets: {main: {provider: aws, region: us-east-1}}
+        resources:
+          cpu:
+            type: aws_cloudwatch_metric_alarm
+            properties:
+              alarm_name: cpu
+              metric_name: CPUUtilization
+              namespace: AWS/EC2
+              statistic: Average
+              period: 60
+              evaluation_periods: 2
+              threshold: vault://secret/x#n
+              comparison_operator: GreaterThanThreshold
+              alarm_description: vault://secret/x#d
+        """,
+    )
+    [(line, _col, message, hint)] = issues_of(path)
+    assert line == 13 and message.endswith("threshold: a vault:// value is text, and this field needs a number")
+    assert hint and "$VAR" in hint  # alarm_description (text) takes the secret: no issue for it

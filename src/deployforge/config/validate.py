@@ -105,6 +105,29 @@ def _late_reference(value: Any) -> bool:
     return isinstance(value, SecretRef) or (isinstance(value, str) and ("${resources." in value or "${steps." in value))
 
 
+def _is_secret(value: Any) -> bool:
+    from deployforge.model.config import SecretRef
+
+    return isinstance(value, SecretRef) or (isinstance(value, str) and value.startswith("vault://"))
+
+
+def _non_text_types(schema: dict[str, Any]) -> list[str]:
+    """The JSON types a field admits when it admits no text at all (reference branches aside); [] when
+    it takes text, or its type is not stated."""
+    options = [o for o in schema.get("anyOf", schema.get("oneOf", [schema])) if not _is_reference_branch(o)]
+    types: list[str] = []
+    for option in options:
+        kind = option.get("type")
+        if kind is None:
+            return []
+        for one in kind if isinstance(kind, list) else [kind]:
+            if one == "string":
+                return []
+            words = {"integer": "a whole number", "number": "a number", "boolean": "true or false"}
+            types.append(words.get(str(one), str(one)))
+    return list(dict.fromkeys(types))
+
+
 def _any_reference(value: Any) -> bool:
     """Before interpolation: any string that holds a reference may become something else."""
     return _late_reference(value) or (isinstance(value, str) and ("$" in value or value.startswith("vault://")))
@@ -128,6 +151,13 @@ class SchemaValidator:
 
     def _check(self, value: Any, schema: dict[str, Any], path: Path_) -> Iterator[ConfigIssue]:
         if self._deferred(value) and not ("enum" in schema and value in schema["enum"]):
+            needs = _non_text_types(schema)
+            if needs and _is_secret(value):  # a secret is always text: it can never become a number
+                yield self._issue(
+                    path,
+                    f"{_dotted(path)}: a vault:// value is text, and this field needs {' or '.join(needs)}",
+                    "write the value in the config (or through $VAR), or keep the secret in a text field",
+                )
             return  # resolved later, and checked again once it is
         if "anyOf" in schema:
             yield from self._any_of(value, schema["anyOf"], path, schema)
