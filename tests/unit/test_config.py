@@ -448,3 +448,12 @@ def test_a_vault_value_in_a_number_field_is_refused_at_validate(tmp_path):
     [(line, _col, message, hint)] = issues_of(path)
     assert line == 13 and message.endswith("threshold: a vault:// value is text, and this field needs a number")
     assert hint and "$VAR" in hint  # alarm_description (text) takes the secret: no issue for it
+
+
+def test_a_mistyped_aws_region_is_caught_and_an_unknown_new_one_is_not(tmp_path):
+    path = write(tmp_path, "targets: {a: {provider: aws, region: us-eest-1}}\nresources: {}\n")
+    [(line, column, message, hint)] = issues_of(path)
+    assert (line, column, message) == (1, 38, "'us-eest-1' is not an AWS region")
+    assert "'us-east-1'" in hint and "'us-west-1'" in hint
+    path = write(tmp_path, "targets: {a: {provider: aws, region: zz-newregion-7}}\nresources: {}\n")
+    assert load_config(path, environ={}).targets["a"].region == "zz-newregion-7"  # nothing close: left alone

@@ -6,6 +6,7 @@ Every problem in the file is collected and raised together as one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,6 +93,22 @@ def choose_environment(document: Mapping[str, Any], requested: str | None, pos: 
         f"this config defines several environments ({', '.join(envs)}); choose one",
         hint="pass --environment NAME (or set DEPLOYFORGE_ENVIRONMENT)",
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _aws_regions() -> frozenset[str]:
+    """The AWS regions the installed botocore knows (its endpoints data, read without importing boto3)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    try:
+        with open(os.path.join(os.path.dirname(spec.origin), "data", "endpoints.json"), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(r for part in data.get("partitions", []) for r in part.get("regions", {}))
 
 
 def canonical_hash(document: Any) -> str:
@@ -250,6 +267,16 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
             else _text(merged.get("credentials")),
             endpoint_url=_text(merged.get("endpoint_url")),
         )
+        region = targets[name].region
+        if merged["provider"] == "aws" and region and region not in _aws_regions():
+            import difflib
+
+            close = difflib.get_close_matches(region, sorted(_aws_regions()), n=3, cutoff=0.8)
+            if close:  # an unknown name close to a known one is a typo; a new region is left alone
+                in_env = "region" in (env_targets.get(name) or {})
+                p = ("environments", env_name, "targets", name, "region") if in_env else ("targets", name, "region")
+                hint = "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+                issues.append(ConfigIssue(f"'{region}' is not an AWS region", pos.location(p), hint, p))
         if isinstance(merged.get("auth"), SecretRef):
             p = ("targets", name, "auth")
             issues.append(
