@@ -457,3 +457,14 @@ def test_a_mistyped_aws_region_is_caught_and_an_unknown_new_one_is_not(tmp_path)
     assert "'us-east-1'" in hint and "'us-west-1'" in hint
     path = write(tmp_path, "targets: {a: {provider: aws, region: zz-newregion-7}}\nresources: {}\n")
     assert load_config(path, environ={}).targets["a"].region == "zz-newregion-7"  # nothing close: left alone
+
+
+def test_a_tab_and_a_version_typo_get_useful_hints(tmp_path):
+    [(line, column, message, hint)] = issues_of(write(tmp_path, "targets:\n\tmain: {}\nresources: {}\n"))
+    assert (
+        (line, column) == (2, 1)
+        and "(a tab)" in message
+        and hint == "YAML does not allow tabs for indentation; use spaces"
+    )
+    [(_, _, message, hint)] = issues_of(write(tmp_path, "version: 2\ntargets: {}\nresources: {}\n"))
+    assert message.endswith("is not one of: 1") and hint == "use one of: 1"

@@ -170,7 +170,8 @@ class SchemaValidator:
             return
         if "enum" in schema:
             if value not in schema["enum"]:
-                options = ", ".join(str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4)
+                shown = (str(e) for e in schema["enum"] if not isinstance(e, int) or len(schema["enum"]) < 4)
+                options = ", ".join(dict.fromkeys(shown))  # [1, "1"] reads "1", not "1, 1"
                 hint = did_you_mean(str(value), schema["enum"]) if isinstance(value, str) else None
                 yield self._issue(
                     path,

@@ -103,6 +103,8 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
         problem = exc.problem or "malformed YAML"
+        if mark and _char_at(text, mark.line, mark.column) == "\t":  # libyaml does not name the character
+            problem += " (a tab)"
         context = f" ({exc.context})" if exc.context else ""
         raise ConfigError([ConfigIssue(f"invalid YAML: {problem}{context}", loc, hint=_yaml_hint(problem))]) from None
     except yaml.YAMLError as exc:
@@ -125,6 +127,11 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     if issues:
         raise ConfigError(issues)
     return data, pos
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column] if line < len(lines) and column < len(lines[line]) else ""
 
 
 def _yaml_hint(problem: str) -> str | None:
