@@ -149,6 +149,11 @@ def test_out_of_band_deletion_plans_a_create(tmp_path):
     provider.delete("memory_object", state.resources["a"]["id"])
     [rp] = plan_for([res("a")], state, provider).resources
     assert rp.action is Action.CREATE and "deleted outside DeployForge" in rp.note
+    # gone because DeployForge's own replace was interrupted (journalled): the note says so
+    state.pending.append({"resource": "a", "action": "replace", "run_id": "DF-TRC-KILLED"})
+    [rp] = plan_for([res("a")], state, provider).resources
+    assert rp.action is Action.CREATE
+    assert rp.note == "an interrupted replace (run DF-TRC-KILLED) left it deleted; it will be created again"
 
 
 def test_plan_of_ten_thousand_resources_is_correct():

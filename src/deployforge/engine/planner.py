@@ -146,7 +146,13 @@ def make_plan(
         if live is None:
             action = Action.CREATE
             changes = creation_changes(display_properties(spec.properties), spec.tags)
-            if entry is not None:
+            interrupted = next((p for p in state.pending if p.get("resource") == name), None)
+            if entry is not None and interrupted is not None:
+                note = (
+                    f"an interrupted {interrupted.get('action', 'operation')} (run {interrupted.get('run_id', '?')}) "
+                    "left it deleted; it will be created again"
+                )
+            elif entry is not None:
                 note = "it was deleted outside DeployForge; it will be created again"
         else:
             recorded = (entry or {}).get("secrets") or {}
