@@ -75,3 +75,11 @@ def test_a_damaged_local_drift_register_is_a_state_error(tmp_path):
     (tmp_path / "drift" / "prod.json").write_text("{not json")
     with pytest.raises(StateError, match=r"drift register .*prod\.json is unreadable"):
         backend.read_drift_register("prod")
+
+
+def test_the_newest_baseline_wins_even_within_the_same_second(backend):
+    """Ids sort by their run's start second; within one second (apply, then adopt) the write order decides."""
+    backend.write_baseline(make("prod", "DF-TRC-2QBN00ZZZZ", 2))  # sorts last as text
+    backend.write_baseline(make("prod", "DF-TRC-2QBN00AAAA", 3))  # same second, written after
+    assert backend.read_baseline("prod").id == "DF-TRC-2QBN00AAAA"
+    assert backend.list_baselines("prod") == ["DF-TRC-2QBN00ZZZZ", "DF-TRC-2QBN00AAAA"]

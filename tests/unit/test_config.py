@@ -468,3 +468,31 @@ def test_a_tab_and_a_version_typo_get_useful_hints(tmp_path):
     )
     [(_, _, message, hint)] = issues_of(write(tmp_path, "version: 2\ntargets: {}\nresources: {}\n"))
     assert message.endswith("is not one of: 1") and hint == "use one of: 1"
+
+
+def test_schema_reference_and_semantic_errors_come_in_one_report(tmp_path):
+    """Not one round per run: the schema error, the unresolved references and the unknown names."""
+    path = write(
+        tmp_path,
+        """\
+        targets:
+          aws_main: {provider: aws, region: us-east-1}
+        resources:
+          lt:
+            target: aws_mian
+            type: aws_launch_template
+            properties: {name: lt, image_id: ami-12c6146b, instance_type: $UNSET_VAR_XYZ}
+          sg:
+            type: aws_security_group
+            depends_on: [nope]
+            properties: {name: web, description: "${var.ap}"}
+        """,
+    )
+    found = issues_of(path)
+    assert [(line, message.split(":")[0]) for line, _, message, _ in found] == [
+        (7, "resources.lt.properties.name"),
+        (7, "environment variable UNSET_VAR_XYZ is not set (used in '$UNSET_VAR_XYZ')"),
+        (11, "unknown variable 'ap' in '${var.ap}'"),
+        (5, "resource 'lt'"),
+        (10, "resource 'sg' depends on unknown resource 'nope'"),
+    ]

@@ -20,7 +20,7 @@ from deployforge.config.schema import config_schema
 from deployforge.config.validate import SchemaValidator, did_you_mean
 from deployforge.config.yamlpos import Positions, load_yaml
 from deployforge.engine.dag import find_cycle
-from deployforge.errors import ConfigError, ConfigIssue, Location, UsageError
+from deployforge.errors import ConfigError, ConfigIssue, DeployForgeError, Location, UsageError
 from deployforge.model.config import AuditSettings, Config, Resource, SecretRef, StateSettings, Target
 from deployforge.providers.registry import canonical_type, resource_type_infos
 
@@ -116,7 +116,7 @@ def canonical_hash(document: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _parse(path: str) -> tuple[dict[str, Any], Positions]:
+def _parse(path: str, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Positions]:
     """Read, parse and schema-check the raw document (before references are resolved)."""
     text = read_config_text(path)
     document, pos = load_yaml(text, path)
@@ -135,8 +135,34 @@ def _parse(path: str) -> tuple[dict[str, Any], Positions]:
     _fold_workflow_keys(document, pos)
     issues = SchemaValidator(config_schema(), pos).validate(document)
     if issues:
-        raise ConfigError(issues)
+        raise ConfigError(issues + _later_issues(document, pos, path, issues, environ))
     return document, pos
+
+
+def _later_issues(
+    document: dict[str, Any],
+    pos: Positions,
+    path: str,
+    found: list[ConfigIssue],
+    environ: Mapping[str, str] | None,
+) -> list[ConfigIssue]:
+    """What the next checks (references, interpolation, targets...) find in a document that already
+    failed the schema, so one run reports as much as it can instead of one round of errors per run.
+    Those checks assume a well-formed document: if one trips over the schema errors, it adds nothing."""
+    seen = {(i.location, i.message) for i in found} | {i.location for i in found}
+    try:
+        env_name = choose_environment(document, None, pos)
+    except DeployForgeError:
+        names = list(document.get("environments") or ()) if isinstance(document.get("environments"), dict) else []
+        env_name = names[0] if names else DEFAULT_ENVIRONMENT
+    try:
+        known = frozenset(i.location for i in found)
+        _build(document, pos, env_name, os.environ if environ is None else environ, path, known)
+    except ConfigError as exc:
+        return [i for i in exc.issues if i.location not in seen and (i.location, i.message) not in seen]
+    except Exception:
+        return []
+    return []
 
 
 _WORKFLOW_KEY = re.compile(r"""^workflow\s+(?:"([^"]+)"|'([^']+)')\s*$""")
@@ -167,7 +193,7 @@ def load_config(
     path: str = DEFAULT_CONFIG, *, environment: str | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
     environ = os.environ if environ is None else environ
-    document, pos = _parse(path)
+    document, pos = _parse(path, environ)
     env_name = choose_environment(document, environment, pos)
     return _build(document, pos, env_name, environ, path)
 
@@ -176,7 +202,7 @@ def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, 
     """The config once per environment it defines (or once, for ``default``), with the problems of
     every environment reported together: what ``deployforge validate`` checks when none is chosen."""
     environ = os.environ if environ is None else environ
-    document, pos = _parse(path)
+    document, pos = _parse(path, environ)
     names = list(document.get("environments") or ()) or [DEFAULT_ENVIRONMENT]
     configs: list[Config] = []
     issues: list[ConfigIssue] = []
@@ -196,7 +222,16 @@ def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, 
     return configs
 
 
-def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Mapping[str, str], path: str) -> Config:
+def _build(
+    document: dict[str, Any],
+    pos: Positions,
+    env_name: str,
+    environ: Mapping[str, str],
+    path: str,
+    reported: frozenset[Location | None] = frozenset(),
+) -> Config:
+    """The Config of one environment. ``reported``: places already reported as schema errors (by
+    ``_later_issues``), whose values the checks below then take as they are."""
     issues: list[ConfigIssue] = []
     p: tuple[Any, ...]  # the path of the value an issue is about
     env_doc: dict[str, Any] = (document.get("environments") or {}).get(env_name) or {}
@@ -234,11 +269,10 @@ def _build(document: dict[str, Any], pos: Positions, env_name: str, environ: Map
 
     # values that came from $VAR / ${var.X} are checked now that they are known
     seen = {i.location for i in issues}  # one report per place: an unresolved $VAR is not also a type error
-    for issue in SchemaValidator(config_schema(), pos, resolved=True).validate(resolved):
-        if issue.location not in seen:
-            issues.append(issue)
-    if issues:  # semantic checks below assume well-typed sections
-        raise ConfigError(issues)
+    checker = SchemaValidator(config_schema(), pos, resolved=True)
+    typing = [i for i in checker.validate(resolved) if i.location not in seen and i.location not in reported]
+    if typing:  # semantic checks below assume well-typed sections (an unresolved reference stays text: fine)
+        raise ConfigError(issues + typing)
 
     # 2. targets, with the environment's overrides
     targets: dict[str, Target] = {}

@@ -29,6 +29,18 @@ def lock_held_error(holder: LockInfo, stale: bool) -> LockHeldError:
     return LockHeldError(message, lock_id=holder.lock_id, holder=holder.to_json(), hint=hint)
 
 
+# The id of the newest baseline, written after it: ids sort by their run's start *second*, so two
+# baselines taken within one second (an apply, then an adopt) would otherwise come in random order.
+LATEST_BASELINE = "LATEST"
+
+
+def latest_last(ids: list[str], latest: str | None) -> list[str]:
+    """Baseline ids oldest first, with the recorded latest one last (when it still exists)."""
+    if latest in ids:
+        ids = [i for i in ids if i != latest] + [str(latest)]
+    return ids
+
+
 def refuse_live_unlock(holder: LockInfo, force: bool) -> None:
     """Releasing the lock of a run that is still working lets a second run change the same objects
     at the same time (both fail half-way, and state loses track of what they created)."""
@@ -164,15 +176,23 @@ class LocalBackend:
         return self.root / "baselines" / environment
 
     def write_baseline(self, baseline: Baseline) -> None:
-        path = self._baseline_dir(baseline.environment) / f"{baseline.id}.json"
+        folder = self._baseline_dir(baseline.environment)
+        path = folder / f"{baseline.id}.json"
         try:
             atomic_write_json(path, baseline.to_json())
+            atomic_write_json(folder / LATEST_BASELINE, {"id": baseline.id})
         except OSError as exc:
             raise StateError(f"cannot write baseline {path}: {exc.strerror}") from None
 
     def list_baselines(self, environment: str) -> list[str]:
         folder = self._baseline_dir(environment)
-        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        try:
+            latest = json.loads((folder / LATEST_BASELINE).read_text(encoding="utf-8")).get("id")
+        except (OSError, ValueError, AttributeError):
+            latest = None
+        return latest_last(sorted(p.stem for p in folder.glob("*.json")), latest)
 
     def read_baseline(self, environment: str, baseline_id: str | None = None) -> Baseline | None:
         if baseline_id is None:

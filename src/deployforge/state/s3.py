@@ -38,7 +38,7 @@ from typing import Any
 from deployforge.errors import StateError
 from deployforge.state.base import LockInfo, StateDocument
 from deployforge.state.baseline import Baseline
-from deployforge.state.local import lock_held_error, refuse_live_unlock
+from deployforge.state.local import LATEST_BASELINE, latest_last, lock_held_error, refuse_live_unlock
 
 STATE_OBJECT = "state.json"
 LOCK_OBJECT = "lock.json"
@@ -452,6 +452,15 @@ class S3Backend:
         key = self._key(baseline.environment, f"baselines/{baseline.id}.json")
         body = json.dumps(baseline.to_json(), indent=2, sort_keys=True).encode()
         self._call("put_object", "write baseline", key, Key=key, Body=body, ContentType="application/json")
+        pointer = self._key(baseline.environment, f"baselines/{LATEST_BASELINE}")
+        self._call(
+            "put_object",
+            "write baseline",
+            pointer,
+            Key=pointer,
+            Body=json.dumps({"id": baseline.id}).encode(),
+            ContentType="application/json",
+        )
 
     def list_baselines(self, environment: str) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -470,7 +479,9 @@ class S3Backend:
             raise self._client_error(exc, "list baselines", root) from None
         except BotoCoreError as exc:
             raise self._botocore_error(exc, "list baselines", root) from None
-        return sorted(ids)
+        found = self._get_json(self._key(environment, f"baselines/{LATEST_BASELINE}"), "read baseline")
+        latest = found[0].get("id") if found is not None and isinstance(found[0], dict) else None
+        return latest_last(sorted(ids), latest)
 
     def read_baseline(self, environment: str, baseline_id: str | None = None) -> Baseline | None:
         if baseline_id is None:
