@@ -270,7 +270,8 @@ def test_quickstart_on_the_sandbox(tmp_path):
 
 
 def baseline_id(s3) -> str:
-    [key] = [o["Key"] for o in s3.list_objects_v2(Bucket="team-state")["Contents"] if "/baselines/" in o["Key"]]
+    objects = s3.list_objects_v2(Bucket="team-state")["Contents"]
+    [key] = [o["Key"] for o in objects if "/baselines/" in o["Key"] and o["Key"].endswith(".json")]
     return key.rsplit("/", 1)[1][: -len(".json")]
 
 
