@@ -284,7 +284,11 @@ def test_s3_state_backend_through_the_cli(project: Project):
     project.write(config)
     assert project.run("apply", "--auto-approve").returncode == 0
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="team-state")["Contents"]}
-    assert keys == {"deployforge/default/state.json", f"deployforge/default/baselines/{baseline_id(s3)}.json"}
+    assert keys == {
+        "deployforge/default/state.json",
+        f"deployforge/default/baselines/{baseline_id(s3)}.json",
+        "deployforge/default/baselines/LATEST",  # which baseline is the newest
+    }
     # (the lock is gone after the run)
     assert not (project.dir / ".deployforge" / "state").exists()
     assert project.run("plan").returncode == 0
