@@ -255,6 +255,7 @@ def test_force_unlock_finds_the_lock_in_any_environment(backend: S3Backend) -> N
     with pytest.raises(StateError) as caught:
         backend.force_unlock("no-such-lock")
     assert "no lock with id no-such-lock" in caught.value.message
+    assert caught.value.exit_code == 2  # a lock id nobody holds is bad input
     assert caught.value.hint
 
 

@@ -41,6 +41,12 @@ def latest_last(ids: list[str], latest: str | None) -> list[str]:
     return ids
 
 
+class UnknownLockError(StateError):
+    """`state unlock` of an id no lock has: bad input (exit 2), not a failure while working."""
+
+    exit_code = 2
+
+
 def refuse_live_unlock(holder: LockInfo, force: bool) -> None:
     """Releasing the lock of a run that is still working lets a second run change the same objects
     at the same time (both fail half-way, and state loses track of what they created)."""
@@ -159,7 +165,7 @@ class LocalBackend:
                 refuse_live_unlock(current, force)
                 self._lock_path(env).unlink(missing_ok=True)
                 return current
-        raise StateError(
+        raise UnknownLockError(
             f"no lock with id {lock_id} in {self.description}",
             hint="`deployforge state list` shows the environments and their locks",
         )

@@ -38,7 +38,7 @@ from typing import Any
 from deployforge.errors import StateError
 from deployforge.state.base import LockInfo, StateDocument
 from deployforge.state.baseline import Baseline
-from deployforge.state.local import LATEST_BASELINE, latest_last, lock_held_error, refuse_live_unlock
+from deployforge.state.local import LATEST_BASELINE, UnknownLockError, latest_last, lock_held_error, refuse_live_unlock
 
 STATE_OBJECT = "state.json"
 LOCK_OBJECT = "lock.json"
@@ -418,7 +418,7 @@ class S3Backend:
                 key = self._key(environment, LOCK_OBJECT)
                 if self._delete_if_unchanged(key, found[1], "remove the lock"):
                     return found[0]
-        raise StateError(
+        raise UnknownLockError(
             f"no lock with id {lock_id} in {self.description}",
             hint="`deployforge state list` shows the environments and their locks",
         )
