@@ -248,24 +248,26 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     self-healing rule's resource_type known (a mistyped one would never match anything)."""
     from types import SimpleNamespace
 
-    from deployforge.deploy.service import _locator, prepare
     from deployforge.errors import ConfigIssue
     from deployforge.providers.registry import TYPE_ALIASES, canonical_type, resource_type_infos
 
     issues: list[Any] = []
     view = SimpleNamespace(config=config, options=ws.options)
-    if config.deploy or config.hooks:
+    if config.deploy or config.hooks:  # imported only then: the deploy stage is not a cheap import
+        from deployforge.deploy.service import prepare
+
         try:
             prepare(view)
         except ConfigError as exc:
             issues += exc.issues
     known = set(resource_type_infos()) | set(TYPE_ALIASES)
-    locate = _locator(view)
     for i, rule in enumerate(config.self_healing_rules):
         rtype = str(rule.get("resource_type", ""))
         if rtype and canonical_type(rtype) not in known:
             from deployforge.config.validate import did_you_mean
+            from deployforge.deploy.service import _locator
 
+            locate = _locator(view)
             path = ("self_healing_rules", i, "resource_type")
             hint = did_you_mean(rtype, sorted(known)) or "`deployforge schema` lists the resource types"
             issues.append(
