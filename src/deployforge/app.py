@@ -575,6 +575,21 @@ def take_baseline(ws: Workspace, state: StateDocument) -> Any:
     return baseline
 
 
+def _outcome(command: str, exit_code: int, error: DeployForgeError | None) -> str:
+    """The audit record's one-word outcome: ok, changes (plan), drift (drift commands), interrupted, error."""
+    if exit_code == EXIT_INTERRUPTED:
+        return "interrupted"
+    if error is not None:
+        return "error"
+    if exit_code == EXIT_OK:
+        return "ok"
+    if exit_code == EXIT_CHANGES and command in ("plan", "action:plan"):
+        return "changes"
+    if exit_code == EXIT_CHANGES and command.startswith("drift"):
+        return "drift"
+    return "error"
+
+
 def plan_hash(the_plan: Plan | None) -> str | None:
     if the_plan is None:
         return None
@@ -646,7 +661,7 @@ def record_audit(
         "config_file_sha256": file_sha256(ws.options.config),
         "plan_hash": plan_hash(result.plan) if result else None,
         "policy_bundle_hash": policy_bundle_hash(result.policy) if result else None,
-        "outcome": "ok" if exit_code in (0,) or (command == "plan" and exit_code == 2 and error is None) else "error",
+        "outcome": _outcome(command, exit_code, error),
         "exit_code": exit_code,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
         "cpu_ms": round((cpu_seconds() - cpu_started) * 1000, 1) if cpu_started is not None else None,

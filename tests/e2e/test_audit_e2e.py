@@ -187,3 +187,16 @@ def test_audit_log_time_filters_take_rfc3339_or_a_duration_ago(project: Project)
     bad = project.run("audit", "log", "--since", "yesterday")
     assert bad.returncode == 2 and "'yesterday' is not a time" in bad.stderr and "24h" in bad.stderr
     assert project.run("audit", "log", "-n", "0").returncode == 2
+
+
+def test_each_record_says_what_the_command_amounted_to(project: Project):
+    project.write(stack(1))
+    assert project.run("validate").returncode == 0
+    assert project.run("plan").returncode == 2
+    assert project.run("plan", "-e", "nope").returncode == 1
+    records = json.loads(project.run("audit", "log", "--format", "json").stdout)
+    assert [(r["command"], r["outcome"]) for r in records] == [
+        ("validate", "ok"),
+        ("plan", "changes"),  # a finding, not an error
+        ("plan", "error"),
+    ]
