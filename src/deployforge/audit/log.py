@@ -481,10 +481,11 @@ class AuditLog:
                 except BadLine as bad:
                     if not strict:
                         continue
-                    where = f"line {number} from the end" if reverse else f"line {number}"
+                    if reverse:  # an error is rare: counting the lines once gives the real line number
+                        number = _line_count(self.path, size) - number + 1
                     raise StateError(
-                        f"the audit log's {where} is not a record: {bad.reason}",
-                        location=None if reverse else Location(str(self.path), number),
+                        f"{self.path}:{number}: this line of the audit log is not a record: {bad.reason}",
+                        location=Location(str(self.path), number),
                         hint="run `deployforge audit verify` to check the whole log",
                     ) from None
                 if any(record.get(key) != value for key, value in wanted):
@@ -494,6 +495,21 @@ class AuditLog:
                     if (low is not None and ts < low) or (high is not None and ts >= high):
                         continue
                 yield record
+
+
+def _line_count(path: Path, size: int) -> int:
+    """How many lines the first ``size`` bytes of the log hold (a last line without newline counts)."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        left = size
+        while left > 0:
+            block = fh.read(min(_BLOCK * 16, left))
+            if not block:
+                break
+            count += block.count(b"\n")
+            last = block[-1:]
+            left -= len(block)
+    return count + (0 if last == b"\n" else 1)
 
 
 def _bound(value: datetime | str | None) -> str | None:
