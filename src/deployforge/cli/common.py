@@ -180,7 +180,8 @@ def run_project_command(
                     steps=len(recorder.steps) if recorder is not None else None,
                 )
             except DeployForgeError as exc:
-                click.echo(f"warning: the audit record could not be written: {exc.message}", err=True)
+                hint = f"\n  hint: {exc.hint}" if exc.hint else ""
+                click.echo(f"warning: the audit record could not be written: {exc.message}{hint}", err=True)
             except OSError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc}", err=True)
             sys.exit(code)
