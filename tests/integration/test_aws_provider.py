@@ -591,6 +591,7 @@ def test_missing_profile_points_at_auth(moto_endpoint: str) -> None:
     with pytest.raises(ProviderError) as failure:
         provider.read("aws_s3_bucket", "anything")
     assert failure.value.code == "ProfileNotFound"
+    assert failure.value.exit_code == 2  # how the target is set up: bad input
     assert "prod" in failure.value.message
     assert failure.value.hint and "auth:" in failure.value.hint
 
@@ -602,7 +603,7 @@ def test_missing_credentials_point_at_auth(moto_endpoint: str, monkeypatch: pyte
     provider = AwsProvider(target="ci", region=REGION, endpoint_url=moto_endpoint)
     with pytest.raises(ProviderError) as failure:
         provider.read("aws_security_group", "sg-0123456789abcdef0")
-    assert failure.value.code == "NoCredentialsError"
+    assert failure.value.code == "NoCredentialsError" and failure.value.exit_code == 2
     assert failure.value.hint and "auth:" in failure.value.hint
 
 
@@ -612,7 +613,7 @@ def test_missing_region_is_a_provider_error(moto_endpoint: str, monkeypatch: pyt
     provider = AwsProvider(target="noregion", region=None, endpoint_url=moto_endpoint)
     with pytest.raises(ProviderError) as failure:
         provider.read("aws_s3_bucket", "anything")
-    assert failure.value.code == "NoRegion"
+    assert failure.value.code == "NoRegion" and failure.value.exit_code == 2
     assert failure.value.hint and "region:" in failure.value.hint
 
 

@@ -212,4 +212,20 @@ def boundary(*, resource: str, action: str, target: str, endpoint: str | None) -
     except DeployForgeError:
         raise
     except (BotoCoreError, ClientError, ResponseParserError) as exc:
-        raise translate(exc, resource=resource, action=action, target=target, endpoint=endpoint) from exc
+        error = translate(exc, resource=resource, action=action, target=target, endpoint=endpoint)
+        if error.code in SETUP_CODES:  # how the target is set up, not a failure of the work: bad input
+            error.exit_code = 2
+        raise error from exc
+
+
+# a missing profile, credentials or region: fixed in the config or the environment (exit 2)
+SETUP_CODES = frozenset(
+    {
+        "ProfileNotFound",
+        "NoRegion",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+    }
+)

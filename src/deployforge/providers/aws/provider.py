@@ -83,12 +83,14 @@ class AwsProvider:
             )
             region = session.region_name
             if not region:
-                raise ProviderError(
+                error = ProviderError(
                     f"target '{self.target}': no AWS region is configured",
                     hint="set region: on the target (or AWS_REGION)",
                     resource=self.target,
                     code="NoRegion",
                 )
+                error.exit_code = 2  # bad input: the target's setup
+                raise error
             self._region = region
             try:
                 self._partition = session.get_partition_for_region(region)
