@@ -45,8 +45,15 @@ INPUTS: tuple[Input, ...] = (
     Input("config", "deployforge.yaml", "The config file, relative to working-directory."),
     Input("pipeline", "", "Alias of config (the Jenkins steps' name); wins when set."),
     Input("environment", "", "The environment of the config to use."),
-    Input("confirm", "false", "true: deploy/run only plan and ask for approval; false: apply without asking."),
-    Input("policy", "", "Rego policy file or folder checked before planning (passed as DEPLOYFORGE_POLICY)."),
+    Input(
+        "confirm",
+        "false",
+        "true: the deploy is approved, also to environments with require_confirmation; "
+        "false: those only plan (others deploy).",
+    ),
+    Input(
+        "policy", "", "Rego policy file or folder: checked on the config before planning (with the config's policies:)."
+    ),
     Input("evolve-strategy", "", "Canary strategy for run/deploy, e.g. 5percent-step."),
     Input("timeout", "1800", "Seconds before a deploy is stopped cleanly."),
     Input("github-token", "${{ github.token }}", "Token for the PR comment; needs pull-requests: write."),
@@ -217,23 +224,24 @@ def read_settings(env: Mapping[str, str]) -> Settings:
 
 
 def _core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
-    """The environment the core sees: the runner's, plus the inputs that have no Options field yet."""
-    out = {k: v for k, v in env.items() if not k.startswith("INPUT_")}  # the token stays out of the core
-    if settings.policy:
-        out["DEPLOYFORGE_POLICY"] = settings.policy
-    if settings.evolve_strategy:
-        out["DEPLOYFORGE_EVOLVE_STRATEGY"] = settings.evolve_strategy
-    out["DEPLOYFORGE_TIMEOUT"] = str(settings.timeout)
-    return out
+    """The environment the core sees: the runner's, without the action's inputs."""
+    return {k: v for k, v in env.items() if not k.startswith("INPUT_")}  # the token stays out of the core
+
+
+def _policy_check(settings: Settings, ws: Any) -> Any:
+    """The ``policy`` input evaluated on the config (a PolicyReport), or None without the input."""
+    if not settings.policy:
+        return None
+    from deployforge.policy import service
+    from deployforge.policy.evaluate import PolicyOptions
+
+    return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
 
 def run_core(settings: Settings, ws: Any) -> Any:
     """Call the use case for the command; return its RunResult (DeployForgeError propagates)."""
-    import threading
-    from dataclasses import replace
-
     from deployforge import app
-    from deployforge.errors import UsageError
+    from deployforge.model.result import RunResult
 
     def hook_started(spec: Any, target: str | None) -> None:  # hooks show in the step's log group
         print(f"hook {spec.phase}: {spec.label}" + (f" on {target}" if target else ""), flush=True)
@@ -243,17 +251,59 @@ def run_core(settings: Settings, ws: Any) -> Any:
 
     hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
+        if settings.policy or ws.config.policies:  # the input, else the config's policies:
+            from deployforge.policy import service
+            from deployforge.policy.evaluate import PolicyOptions
+
+            policies = (settings.policy,) if settings.policy else ()
+            return service.validate(ws, (), PolicyOptions(policies=policies))
         return app.validate(ws)
+    checked = _policy_check(settings, ws)
+    if checked is not None and checked.failed:  # before planning: nothing is planned or changed
+        return RunResult(
+            settings.command,
+            ws.config.environment,
+            ws.run_id,
+            checked.exit_code,
+            ws.config.path,
+            ws.config.config_hash,
+            policy=checked,
+            messages=(f"policy {settings.policy} failed: nothing was planned or changed",),
+        )
+    return _with_policy(_run_command(settings, ws, hooks), checked)
+
+
+def _with_policy(result: Any, checked: Any) -> Any:
+    """The command's result with the policy input's report merged into its policy section."""
+    from dataclasses import replace
+
+    if checked is None:
+        return result
+    return replace(result, policy=checked if result.policy is None else checked.merged(result.policy))
+
+
+def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
+    import threading
+    from dataclasses import replace
+
+    from deployforge import app
+    from deployforge.errors import EXIT_CHANGES, UsageError
+
     if settings.command == "plan":
         return app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
     if settings.command in ("run", "deploy"):
-        if settings.confirm:
+        if ws.config.require_confirmation and not settings.confirm:
+            # as the CLI without --confirm: an environment that requires confirmation is only planned
             result = app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
             note = (
-                "confirm: true, so nothing was applied: review the plan, then approve the deployment "
-                "(an environment protection rule) or rerun with confirm: false."
+                f"environment '{ws.config.environment}' requires confirmation, so nothing was applied: review the "
+                "plan, then rerun with confirm: true (e.g. in a job behind an environment protection rule)."
             )
-            return replace(result, command=settings.command, messages=(*result.messages, note), extra={"confirm": 1})
+            if result.exit_code != EXIT_CHANGES or result.error is not None:
+                return replace(result, command=settings.command)  # no changes, or the plan failed: as it is
+            return replace(
+                result, command=settings.command, exit_code=0, messages=(*result.messages, note), extra={"confirm": 1}
+            )
         from deployforge.deploy import service as deploy_service
 
         cancel = threading.Event()
@@ -266,7 +316,8 @@ def run_core(settings: Settings, ws: Any) -> Any:
                 strategy=settings.evolve_strategy or None,
                 timeout=float(settings.timeout),
                 cancel=cancel,
-                callbacks=deploy_service.Callbacks(on_hook_start=hook_started, on_hook_output=hook_output),
+                confirm=lambda _plan: True,  # approved: confirm is true, or the environment needs no confirmation
+                callbacks=deploy_service.Callbacks(on_hook_start=hooks.on_start, on_hook_output=hooks.on_output),
                 command=settings.command,
                 ci_run_url=settings.run_url,
             )
@@ -290,7 +341,9 @@ def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
     policy = result.policy.to_json() if result.policy is not None else {}
     policy_failures = int(policy.get("counts", {}).get("failures", 0)) + int(policy.get("counts", {}).get("errors", 0))
     drift = result.drift.to_json() if result.drift is not None else {}
-    drifted = any("ignored" not in r and r.get("status") != "not_checked" for r in drift.get("records", []))
+    drifted = any(
+        "ignored" not in r and str(r.get("status", "")).upper() != "NOT_CHECKED" for r in drift.get("records", [])
+    )
     from deployforge.render.markdown import completed
 
     errored = not completed(result)
@@ -445,6 +498,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     ws = Workspace(options)
     error: DeployForgeError | None = None
     result: RunResult | None = None
+    plan_file = Path(settings.plan_path) if settings.plan_path else None
+    plan_before = _mtime(plan_file)  # the plan-path output names a plan this run wrote, never an old one
     sink.start_group(f"deployforge {settings.command}")
     try:
         result = run_core(settings, ws)
@@ -513,7 +568,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             settings.repository,
             max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
         )
-        done = publisher.upsert(number, marker(settings.workflow, result.environment), body, settings.comment_mode)
+        where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
+        done = publisher.upsert(number, marker(settings.workflow, where), body, settings.comment_mode)
         if done.status == "degraded":
             sink.annotate("warning", f"{done.warning}; the report is in the job summary instead", title="PR comment")
         else:
@@ -528,7 +584,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "destructive-changes": str(outcome["destructive"]),
         "drift-detected": "true" if outcome["drifted"] else "false",
         "policy-failures": str(outcome["policy_failures"]),
-        "plan-path": settings.plan_path if settings.plan_path and Path(settings.plan_path).is_file() else "",
+        "plan-path": settings.plan_path if plan_file and _mtime(plan_file) not in (None, plan_before) else "",
         "junit-path": written.get("junit-path", ""),
         "sarif-path": written.get("sarif-path", ""),
         "comment-url": comment_url,
@@ -552,6 +608,24 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
         return 1
     return 0
+
+
+def _mtime(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
+def _environment_of(ws: Any) -> str:
+    """The environment a run was for, also when it stopped on an error: the chosen one, the config's
+    only one, or ``default``."""
+    from deployforge.errors import DeployForgeError
+
+    try:
+        return str(ws.config.environment)
+    except DeployForgeError:
+        return str(ws.options.environment or "default")
 
 
 def entrypoint() -> None:

@@ -93,6 +93,7 @@ class HookRun:
             "duration_s": round(self.duration_s, 3),
             "message": self.message,
             "output_tail": list(self.output_tail),
+            "continue_on_error": self.continue_on_error,
         }
 
     def describe(self) -> str:

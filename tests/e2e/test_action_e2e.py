@@ -292,3 +292,35 @@ def test_a_failing_pre_plan_hook_shows_in_the_log_the_comment_and_junit(runner: 
     assert "fetch inputs" in comment["body"] and "Nothing was planned." in comment["body"]
     junit = (runner.workspace / "reports" / "junit.xml").read_text()
     assert 'name="pre_plan :: fetch inputs"' in junit and 'message="failed: exit code 5"' in junit
+
+
+def test_confirm_policy_input_and_plan_path(runner: Runner) -> None:
+    """confirm: true approves a deploy to an environment that requires it (false only plans there);
+    the policy input gates before planning; plan-path names only a plan this run wrote."""
+    config = runner.workspace / "deployforge.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    description: Staging\n", "    description: Staging\n  prod:\n    require_confirmation: true\n"
+        )
+    )
+    off = {"comment-mode": "off"}
+    proc, outputs, summary = runner.run(command="deploy", environment="prod", confirm="false", **off)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "needs-confirmation" and "requires confirmation, so nothing was applied" in summary
+    proc, outputs, _ = runner.run(command="deploy", environment="prod", confirm="true", **off)
+    assert proc.returncode == 0 and outputs["result"] == "ok", proc.stdout
+    # the policy input: checked on the config before anything is planned
+    (runner.workspace / "policies").mkdir()
+    (runner.workspace / "policies" / "deny.rego").write_text(
+        "package deployforge.policies\nimport rego.v1\ndefault allow := false\nallow if { input.resource.tags.owner }\n"
+    )
+    (runner.workspace / ".deployforge" / "reports" / "plan.json").unlink(missing_ok=True)
+    proc, outputs, _ = runner.run(command="plan", policy="policies/", **off, **{"sarif-path": "r.sarif"})
+    assert proc.returncode == 1, proc.stdout
+    assert outputs["result"] == "failed" and int(outputs["policy-failures"]) >= 2
+    assert outputs["sarif-path"] == "r.sarif" and (runner.workspace / "r.sarif").is_file()
+    assert outputs["plan-path"] == "" and not (runner.workspace / ".deployforge/reports/plan.json").exists()
+    proc, outputs, _ = runner.run(command="plan", **off)
+    assert outputs["plan-path"] == ".deployforge/reports/plan.json"
+    proc, outputs, _ = runner.run(command="validate", **off)
+    assert outputs["plan-path"] == ""  # the file is there, but this run did not write it

@@ -62,3 +62,23 @@ def test_the_action_log_never_masks_braces(capsys):
     GitHubSink().mask('{\n  "private_key": "PEMDATA-LINE"\n}')
     lines = capsys.readouterr().out.splitlines()
     assert lines == ['::add-mask::"private_key": "PEMDATA-LINE"']
+
+
+def test_the_hooks_section_names_each_hook_and_what_happened():
+    from deployforge.hooks import HookRun, HooksReport
+    from deployforge.render.markdown import hooks_section
+
+    runs = (
+        HookRun("fetch inputs", "pre_plan", None, "ok", 0, 0.1),
+        HookRun("notify", "post_deploy", None, "failed", 3, 0.1, (), "exit code 3", continue_on_error=True),
+        HookRun("migrate", "pre_deploy", "aws_prod", "timeout", None, 30.0, (), "killed after the timeout of 30s"),
+    )
+    result = RunResult("run", "prod", "DF-TRC-TEST", 1, hooks=HooksReport(runs))
+    section = hooks_section(result)
+    assert section is not None and section.status == "❌"
+    assert section.headline == "3 hooks, 1 failed, 1 failed but allowed"
+    assert "| pre_plan | `fetch inputs` | ok |" in section.details
+    assert "| post_deploy | `notify` | failed (exit code 3), allowed (continue_on_error) |" in section.details
+    assert section.attention == ("pre_deploy `migrate` on aws_prod: timeout (killed after the timeout of 30s)",)
+    allowed_only = hooks_section(RunResult("plan", "prod", "DF-TRC-TEST", 2, hooks=HooksReport(runs[:2])))
+    assert allowed_only is not None and allowed_only.status == "⚠️"  # a warning, not a failed run

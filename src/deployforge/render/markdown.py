@@ -303,19 +303,38 @@ def hooks_section(result: Any) -> Section | None:
         return None
     data = result.hooks.to_json()
     raw: Any = (data.get("runs") or data.get("hooks") or []) if isinstance(data, dict) else data
-    runs: list[dict[str, Any]] = list(raw or [])
-    failed = [h for h in runs if not h.get("ok", h.get("exit_code", 0) == 0)]
-    lines = ["| phase | command | result |", "|---|---|---|"]
-    for h in runs:
-        ok = h.get("ok", h.get("exit_code", 0) == 0)
-        lines.append(f"| {h.get('phase', '')} | {code(h.get('command', ''))} | {'ok' if ok else 'failed'} |")
+    runs: list[dict[str, Any]] = [r for r in (raw or []) if isinstance(r, dict)]
+    if not runs:
+        return None
+
+    def outcome(h: dict[str, Any]) -> str:
+        status = str(h.get("status") or ("ok" if h.get("exit_code", 0) == 0 else "failed"))
+        detail = h.get("message") or (f"exit code {h['exit_code']}" if h.get("exit_code") not in (None, 0) else "")
+        text = status + (f" ({detail})" if detail and status != "ok" else "")
+        return text + (", allowed (continue_on_error)" if status != "ok" and h.get("continue_on_error") else "")
+
+    def blocking(h: dict[str, Any]) -> bool:
+        return str(h.get("status", "ok")) != "ok" and not h.get("continue_on_error")
+
+    def tolerated(h: dict[str, Any]) -> bool:
+        return str(h.get("status", "ok")) != "ok" and bool(h.get("continue_on_error"))
+
+    def label(h: dict[str, Any]) -> str:
+        where = f" on {h['target']}" if h.get("target") else ""
+        return f"{code(h.get('name') or h.get('command') or '?')}{where}"
+
+    failed, allowed = [h for h in runs if blocking(h)], [h for h in runs if tolerated(h)]
+    lines = ["| phase | hook | result |", "|---|---|---|"]
+    lines += [f"| {h.get('phase', '')} | {cell(label(h))} | {cell(plain(outcome(h), 160))} |" for h in runs]
+    summary = plural(len(runs), "hook") + (f", {len(failed)} failed" if failed else "")
+    summary += f", {len(allowed)} failed but allowed" if allowed else ""
     return Section(
         "hooks",
         "Hooks",
-        FAIL if failed else OK,
-        f"{plural(len(runs), 'hook')}" + (f", {len(failed)} failed" if failed else ""),
+        FAIL if failed else (WARN if allowed else OK),
+        summary,
         "Failed hooks",
-        tuple(f"{h.get('phase', '')} {code(h.get('command', ''))} failed" for h in failed),
+        tuple(f"{h.get('phase', '')} {label(h)}: {plain(outcome(h), 160)}" for h in failed),
         "\n".join(lines),
         "Hooks",
     )
