@@ -205,3 +205,22 @@ def test_a_report_path_that_is_a_folder_is_refused_before_anything_runs(tmp_path
         assert out.returncode == 2, out.stderr
         assert f"Invalid value for '{flag}': 'reports' is a folder" in out.stderr and "Traceback" not in out.stderr
         assert not list((tmp_path / "reports").iterdir())
+
+
+def test_validate_without_policy_flags_uses_the_configs_policies(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "owner.rego").write_text(
+        "package deployforge.policies\nimport rego.v1\ndefault allow := false\nallow if { input.resource.tags.owner }\n"
+    )
+    (tmp_path / "deployforge.yaml").write_text(
+        "targets: {main: {provider: aws, region: us-east-1}}\npolicies: [policies/]\n"
+        "resources:\n  b: {type: aws_s3_bucket, properties: {bucket: x-bucket-1}}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "deployforge", "validate"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "aws_s3_bucket.b is not allowed by policy deployforge.policies" in out.stdout

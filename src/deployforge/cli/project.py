@@ -59,7 +59,7 @@ def validate(
     evaluate Rego policies on Terraform/YAML/JSON files or the config. Exit 1 on policy failures."""
     from deployforge import app
 
-    if paths or policies:
+    if paths or policies or _config_policies(ws):  # with no --policy, the config's policies: are used
         from deployforge.cli.policy import run_validate_policy
 
         return run_validate_policy(
@@ -234,3 +234,14 @@ def _apply_command(ws: Any, plan_file: str) -> str:
     if ws.options.sandbox:
         words.append("--sandbox")
     return shlex.join(words)
+
+
+def _config_policies(ws: Any) -> bool:
+    """The config (of the chosen environment) lists policies: (False when it cannot load: the plain
+    validation then reports why)."""
+    from deployforge.errors import DeployForgeError
+
+    try:
+        return bool(ws.config.policies)
+    except DeployForgeError:
+        return False
