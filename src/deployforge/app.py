@@ -310,11 +310,15 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
 def hook_context(ws: Workspace, **extra: str) -> dict[str, str]:
     """The ``DEPLOYFORGE_*`` variables every lifecycle hook gets (hooks.py adds ``PHASE`` and ``TARGET``)."""
     from deployforge.audit import ci_context
+    from deployforge.audit.trace import PARENT_ENV, TRACE_ENV
 
     ctx = {
         "DEPLOYFORGE_ENVIRONMENT": ws.config.environment,
         "DEPLOYFORGE_RUN_ID": ws.run_id,
         "DEPLOYFORGE_CONFIG": os.path.abspath(ws.options.config),
+        # lineage: a deployforge command the hook runs records this run as its parent
+        PARENT_ENV: ws.run_id,
+        TRACE_ENV: ws.run_id,
     }
     commit = ci_context(ws.options.environ).get("commit")
     if commit:

@@ -404,3 +404,19 @@ def test_state_list_tells_in_progress_from_interrupted(project: Project):
     backend.acquire_lock(dataclasses.replace(live, pid=2**22 + 7))  # its process is gone
     shown = project.run("state", "list")
     assert "interrupted: create of sg0 by run DF-TRC-LIVE" in shown.stdout
+
+
+def test_a_deployforge_command_run_by_a_hook_records_its_parent(project: Project):
+    import sys
+
+    config = yaml.safe_load(stack(0))
+    config["hooks"] = [
+        {"phase": "pre_plan", "name": "nested", "command": [sys.executable, "-m", "deployforge", "validate"]}
+    ]
+    project.write(yaml.safe_dump(config))
+    assert project.run("plan").returncode == 0
+    records = json.loads(project.run("audit", "log", "--format", "json").stdout)
+    by_command = {r["command"]: r for r in records}
+    assert by_command["validate"]["parent_trace_id"] == by_command["plan"]["trace_id"]
+    drawn = project.run("audit", "trace", by_command["plan"]["trace_id"], "--format=text").stdout
+    assert "deployforge validate" in drawn  # the child appears in the parent's trace

@@ -98,3 +98,42 @@ def test_a_log_that_cannot_be_written_does_not_fail_the_step(tmp_path):
         pass
     assert rec.write_errors == ["step 'deploy': disk full"]
     assert rec.steps[0]["name"] == "deploy"
+
+
+def test_canary_steps_recorded_by_the_deploy_stage_are_nodes_of_the_run():
+    from deployforge.audit.tracing import build_trace, render_mermaid
+
+    tid = "DF-TRC-2QBB3T9B12"
+    step = {"index": 1, "kind": "set_weight", "description": "shift 5% to canary", "weight": 5}
+    records = [
+        {
+            "kind": "deploy.step",
+            "run_id": tid,
+            "ts": "2026-11-26T03:00:01Z",
+            "seq": 1,
+            "step": {**step, "started_s": 0.0, "ended_s": 0.25, "outcome": "done"},
+        },
+        {
+            "kind": "deploy.step",
+            "run_id": tid,
+            "ts": "2026-11-26T03:00:02Z",
+            "seq": 2,
+            "step": {
+                **step,
+                "index": 2,
+                "description": "bake 1s",
+                "started_s": 0.25,
+                "ended_s": 1.25,
+                "outcome": "failed",
+                "gates": [{"gate": "errors", "passed": False}],
+            },
+        },
+        {"trace_id": tid, "command": "run", "outcome": "error", "duration_ms": 3000.0, "ts": "2026-11-26T03:00:03Z"},
+    ]
+    trace = build_trace(records, tid)
+    assert [n.kind for n in trace.nodes] == ["run", "step", "step"]
+    run, first, second = trace.nodes
+    assert run.name == "deployforge run" and run.started == "2026-11-26T03:00:00.000Z"  # ts minus duration
+    assert (first.name, first.outcome, first.duration_ms) == ("canary step 1: shift 5% to canary", "ok", 250.0)
+    assert second.outcome == "failed" and second.details["failed gates"] == "errors"
+    assert "canary step 2: bake 1s" in render_mermaid(trace)

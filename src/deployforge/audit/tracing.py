@@ -75,7 +75,37 @@ def record_trace_id(record: dict[str, Any]) -> str | None:
 
 
 def record_kind(record: dict[str, Any]) -> str:
-    return "step" if record.get("kind") == "step" else "run"
+    """``step`` for a step record (the trace layer's ``step``, or a stage's own such as the canary's
+    ``deploy.step``); ``run`` for a command's record."""
+    kind = str(record.get("kind") or "")
+    return "step" if kind == "step" or kind.endswith(".step") else "run"
+
+
+def _as_step(record: dict[str, Any]) -> dict[str, Any]:
+    """A stage's own step record in the trace layer's step shape (``deploy.step``: one canary step)."""
+    if record.get("kind") != "deploy.step" or not isinstance(record.get("step"), dict):
+        return record
+    step = record["step"]
+    started, ended = _number(step.get("started_s")), _number(step.get("ended_s"))
+    fields: dict[str, Any] = {"weight": step.get("weight")}
+    gates = [g for g in step.get("gates") or [] if isinstance(g, dict)]
+    if gates:
+        failed = [str(g.get("gate")) for g in gates if not g.get("passed")]
+        fields["gate checks"] = len(gates)
+        if failed:
+            fields["failed gates"] = ", ".join(dict.fromkeys(failed))
+    outcome = {"done": "ok"}.get(str(step.get("outcome")), str(step.get("outcome") or "?"))
+    return {
+        "kind": "step",
+        "trace_id": record_trace_id(record),
+        "step_id": f"canary-{step.get('index')}",
+        "name": f"canary step {step.get('index')}: {step.get('description', '')}",
+        "outcome": outcome,
+        "duration_ms": round((ended - started) * 1000, 1) if started is not None and ended is not None else None,
+        "started_at": record.get("ts", ""),
+        "seq": record.get("seq", 0),
+        "fields": fields,
+    }
 
 
 def resolve_trace_id(known: Iterable[str], given: str, where: str) -> str:
@@ -134,9 +164,26 @@ def _run_node(record: dict[str, Any], parent: str | None) -> TraceNode:
         outcome=str(record.get("outcome") or "?"),
         duration_ms=_number(record.get("duration_ms")),
         parent=parent,
-        started=record.get("ts") if isinstance(record.get("ts"), str) else None,
+        started=_start_of(record),
         details=details,
     )
+
+
+def _start_of(record: dict[str, Any]) -> str | None:
+    """When a command started: its record is written at the end (``ts``), after ``duration_ms``."""
+    ts, duration = record.get("ts"), _number(record.get("duration_ms"))
+    if not isinstance(ts, str):
+        return None
+    if duration is None:
+        return ts
+    from datetime import datetime, timedelta
+
+    try:
+        end = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    start = end - timedelta(milliseconds=duration)
+    return start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
 
 
 def _number(value: Any) -> float | None:
@@ -153,7 +200,7 @@ def build_trace(records: Iterable[dict[str, Any]], trace_id: str) -> Trace:
         if tid is None:
             continue
         if record_kind(record) == "step":
-            steps.setdefault(tid, []).append(record)
+            steps.setdefault(tid, []).append(_as_step(record))
         else:
             runs[tid] = record  # a re-recorded run: the last record wins
             parent = record.get("parent_trace_id")
