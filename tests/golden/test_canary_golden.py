@@ -232,3 +232,18 @@ def test_goldens_hold_no_durations(case: str) -> None:
         raw, raw_other = render(result, events), render(other, other_events)
         assert raw != raw_other
         assert normalise(raw) == normalise(raw_other)
+
+
+@pytest.mark.parametrize("verdict", ["timeout", "interrupted"])
+def test_a_canary_stopped_without_a_failing_gate_is_a_failed_junit_case(verdict: str) -> None:
+    """Every gate check passed, but the canary timed out or was interrupted: CI must not see green."""
+    from deployforge.deploy.render import to_junit_suite
+
+    result, _ = load_case("promoted")
+    stopped = replace(result.canary, verdict=verdict, reason=f"{verdict} at 40%", failed_gate=None)
+    suite = to_junit_suite(stopped, environment="prod")
+    assert all(c.status == "passed" for c in suite.cases[:-1])
+    last = suite.cases[-1]
+    assert last.name == f"canary :: {verdict}" and last.status == "failure"
+    assert last.failure is not None and last.failure.message == f"canary {verdict}: {verdict} at 40%"
+    assert to_junit_suite(result.canary, environment="prod").cases[-1].name.startswith("errors ::")  # promoted

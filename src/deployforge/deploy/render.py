@@ -110,6 +110,19 @@ def to_junit_suite(report: CanaryReport, *, environment: str | None = None) -> A
                 properties=(("weight", str(g.weight)), ("value", str(g.value))),
             )
         )
+    if report.verdict != "promoted" and report.failed_gate is None:
+        # stopped by something other than a gate (timeout, interrupt, error): no gate case failed, so
+        # one case carries the verdict, or a CI report would show a rolled-back deploy as green
+        cases.append(
+            JUnitCase(
+                name=f"canary :: {report.verdict}",
+                classname=f"canary.{stage}",
+                time=report.duration_s,
+                failure=JUnitOutcome(
+                    message=f"canary {report.verdict}: {report.reason}", type=f"canary_{report.verdict}"
+                ),
+            )
+        )
     return JUnitSuite(
         name=f"canary {report.strategy}",
         cases=tuple(cases),
