@@ -311,3 +311,21 @@ def test_junit_and_markdown():
     assert check_junit(render_junit([suite])) == []
     text = render_markdown(report)
     assert "### Drift in `dev`" in text and "| 0 | 1 | 1 | 1 | 0 | 1 |" in text
+
+
+def test_a_filter_that_hides_every_drift_does_not_claim_the_cloud_is_in_sync():
+    from deployforge.drift.report import render_table
+    from deployforge.drift.service import filtered
+
+    report = build_report(
+        environment="dev",
+        baseline=baseline(a={"desired_capacity": 2}, b={"desired_capacity": 2}),
+        view=LiveView({"a": live("a", desired_capacity=5), "b": live("b", desired_capacity=2)}),
+        production=False,
+        now=NOW,
+    )
+    assert report.in_sync == 1 and len(report.active) == 1
+    only_security = filtered(report, severities=(Severity.SECURITY,))
+    text = render_table(only_security)
+    assert "No drift: live state matches the baseline" not in text
+    assert "No drift matches the filter (1 record(s) left out" in text and "1 in sync" in text

@@ -178,6 +178,8 @@ class DriftReport:
     notifications: tuple[Notification, ...] = ()
     warnings: tuple[str, ...] = ()
     fail_on: Severity = Severity.INFORMATIONAL
+    hidden: int = 0  # records a --severity/--status filter left out
+    unfiltered_in_sync: int | None = None  # in_sync before the filter (the filter hides drift, not sync)
 
     @property
     def active(self) -> tuple[DriftRecord, ...]:
@@ -189,6 +191,8 @@ class DriftReport:
 
     @property
     def in_sync(self) -> int:
+        if self.unfiltered_in_sync is not None:
+            return self.unfiltered_in_sync
         drifted = {r.resource for r in self.records if r.status in (Status.MODIFIED, Status.DELETED)}
         return max(0, self.resources_checked - len(drifted))
 

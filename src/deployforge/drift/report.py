@@ -39,7 +39,9 @@ def render_table(report: DriftReport, style: Style = _plain) -> str:
         f"Drift in {report.environment} against baseline {report.baseline_id} ({report.baseline_taken_at}), "
         f"checked {report.checked_at}"
     ]
-    if not report.records:
+    if not report.records and report.hidden:
+        lines.append(f"No drift matches the filter ({report.hidden} record(s) left out by --severity/--status).")
+    elif not report.records:
         lines.append(style("No drift: live state matches the baseline.", fg="green"))
     else:
         rows = [("ID", "STATUS", "SEVERITY", "RESOURCE", "WHAT", "FIRST SEEN")]
@@ -75,6 +77,8 @@ def summary_line(report: DriftReport) -> str:
         extra.append(f"{c['ignored']} ignored")
     if c["not_checked"]:
         extra.append(f"{c['not_checked']} NOT CHECKED (could not be read)")
+    if report.hidden:
+        extra.append(f"{report.hidden} left out by the filter")
     return f"{len(report.active)} drift(s): {', '.join(parts)}; {', '.join(extra)}."
 
 
@@ -142,6 +146,8 @@ def render_markdown(report: DriftReport, *, limit: int = 50) -> str:
             )
         if len(shown) > limit:
             lines.append(f"\n… and {len(shown) - limit} more (`deployforge drift list --format json`).")
+    elif report.hidden:
+        lines.append(f"No drift matches the filter ({report.hidden} record(s) left out by --severity/--status).")
     else:
         lines.append("No drift: live state matches the baseline.")
     for rem in report.remediations:

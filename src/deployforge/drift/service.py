@@ -130,7 +130,11 @@ def filtered(report: DriftReport, severities: Sequence[Severity] = (), statuses:
         for r in report.records
         if (not severities or r.severity in severities) and (not statuses or r.status in statuses)
     )
-    return replace(report, records=records)
+    if len(records) == len(report.records):
+        return report
+    return replace(
+        report, records=records, hidden=len(report.records) - len(records), unfiltered_in_sync=report.in_sync
+    )
 
 
 def detect_command(
