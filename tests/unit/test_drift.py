@@ -329,3 +329,26 @@ def test_a_filter_that_hides_every_drift_does_not_claim_the_cloud_is_in_sync():
     text = render_table(only_security)
     assert "No drift: live state matches the baseline" not in text
     assert "No drift matches the filter (1 record(s) left out" in text and "1 in sync" in text
+
+
+def test_a_runtime_error_in_the_drift_rules_says_what_to_look_for(tmp_path):
+    from deployforge.drift.rego import RegoClassifier
+
+    rules = tmp_path / "drift-rules.rego"
+    rules.write_text(
+        "package deployforge.drift\nimport rego.v1\n"
+        'classify := {"severity": "informational", "reason": "a"} if { true }\n'
+        'classify := {"severity": "security-critical", "reason": "b"} if { true }\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        build_report(
+            environment="dev",
+            baseline=baseline(a={"tags": {"owner": "x"}}),
+            view=LiveView({"a": live("a", tags={"owner": "y"})}),
+            production=False,
+            override=RegoClassifier([rules]),
+            now=NOW,
+        )
+    [issue] = info.value.issues
+    assert "could not be evaluated for DF-" in issue.message and "<error>" not in issue.message
+    assert issue.location.file.endswith("drift-rules.rego") and "two definitions of classify" in issue.hint

@@ -78,8 +78,20 @@ class RegoClassifier:
         except self._regopy.RegoError as exc:
             raise ConfigError([ConfigIssue(f"drift rule failed on {record.id}: {_first_line(exc)}")]) from None
         text = str(output).strip()
-        if not output.ok():
-            raise ConfigError([ConfigIssue(f"drift rule failed on {record.id}: {text}")])
+        if not output.ok():  # regopy does not hand the runtime error's text to Python
+            where = ", ".join(str(p) for p in self.paths)
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"the drift rules could not be evaluated for {record.id} ({record.resource}): "
+                        "a runtime error in the Rego",
+                        Location(where),
+                        "common causes: two definitions of classify that give different values for the same "
+                        "drift (make the conditions exclusive), or a builtin regopy lacks (e.g. net.cidr_contains); "
+                        "run the rules with `opa eval` on the drift's input (`drift show --format json`) to see it",
+                    )
+                ]
+            )
         if text == "undefined" or not text:
             return None
         value = _value(json.loads(text))
