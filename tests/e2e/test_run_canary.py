@@ -103,7 +103,7 @@ def test_hard_kill_leaves_journal_next_run_refuses_and_rollback_recovers(project
     again = project.run("run")
     assert again.returncode == 1
     assert "was interrupted at canary weight" in again.stderr
-    assert "deployforge deploy --rollback" in again.stderr
+    assert "deployforge deploy --rollback -e default" in again.stderr  # a command that can be pasted
     back = project.run("deploy", "--rollback", "--junit", "rollback-junit.xml")
     assert back.returncode == 0, back.stderr
     assert "stable 100% / canary 0%" in back.stdout

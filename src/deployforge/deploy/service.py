@@ -197,8 +197,21 @@ def _refuse_if_interrupted(ws: Any) -> None:
             f"a canary deploy on environment '{env}' (run {entry.get('run_id')}, pid {entry.get('pid')} on "
             f"{entry.get('host')}) was interrupted at canary weight {entry.get('weight')}% "
             f"({entry.get('status')}) and never finished; traffic may still be split",
-            hint=f"send traffic back to stable with: deployforge deploy --rollback -e {env}",
+            hint=f"send traffic back to stable with: {_rollback_command(ws)}",
         )
+
+
+def _rollback_command(ws: Any) -> str:
+    """``deployforge deploy --rollback`` with the config, environment and sandbox this run used."""
+    import shlex
+
+    words = ["deployforge", "deploy", "--rollback"]
+    if ws.options.config != "deployforge.yaml":
+        words += ["-c", ws.options.config]
+    words += ["-e", ws.config.environment]
+    if ws.options.sandbox:
+        words.append("--sandbox")
+    return shlex.join(words)
 
 
 # -- audit ----------------------------------------------------------------------------------------------
