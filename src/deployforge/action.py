@@ -55,7 +55,7 @@ INPUTS: tuple[Input, ...] = (
         "policy", "", "Rego policy file or folder: checked on the config before planning (with the config's policies:)."
     ),
     Input("evolve-strategy", "", "Canary strategy for run/deploy, e.g. 5percent-step."),
-    Input("timeout", "1800", "Seconds before a deploy is stopped cleanly."),
+    Input("timeout", "", "Deploy timeout (seconds, or 30m / 1h); empty: the config's deploy.timeout (default 1h)."),
     Input("github-token", "${{ github.token }}", "Token for the PR comment; needs pull-requests: write."),
     Input("comment-mode", "update", "update: one comment kept up to date; new: hide the old one, post anew; off."),
     Input("junit-path", ".deployforge/reports/junit.xml", "Where to write the JUnit report (empty: none)."),
@@ -95,7 +95,7 @@ class Settings:
     confirm: bool
     policy: str
     evolve_strategy: str
-    timeout: int
+    timeout: float | None  # None: the config's deploy.timeout
     token: str
     comment_mode: str
     junit_path: str
@@ -170,9 +170,19 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     """Every input and the run's context, checked. Raises ActionInputError with a clear message."""
     command = _choice(env, "command", COMMANDS)
     comment_mode = _choice(env, "comment-mode", COMMENT_MODES)
-    timeout_text = get_input(env, "timeout")
-    if not timeout_text.isdigit() or int(timeout_text) <= 0:
-        raise ActionInputError(f"input 'timeout' must be a whole number of seconds above 0, not '{timeout_text}'")
+    timeout_text = get_input(env, "timeout").strip()
+    timeout: float | None = None
+    if timeout_text:
+        from deployforge.deploy.strategy import parse_duration
+
+        try:
+            timeout = parse_duration(timeout_text)
+        except ValueError:
+            timeout = None
+        if timeout is None or timeout <= 0:
+            raise ActionInputError(
+                f"input 'timeout' must be seconds above 0 or a duration such as 30m or 1h, not '{timeout_text}'"
+            )
     fail_on = frozenset(x.strip().lower() for x in get_input(env, "fail-on").split(",") if x.strip())
     unknown = sorted(fail_on - set(FAIL_ON))
     if unknown:
@@ -192,7 +202,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         confirm=_bool(env, "confirm"),
         policy=get_input(env, "policy"),
         evolve_strategy=get_input(env, "evolve-strategy"),
-        timeout=int(timeout_text),
+        timeout=timeout,
         token=get_input(env, "github-token"),
         comment_mode=comment_mode,
         junit_path=get_input(env, "junit-path"),
@@ -307,14 +317,17 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
         from deployforge.deploy import service as deploy_service
 
         cancel = threading.Event()
-        timer = threading.Timer(settings.timeout, cancel.set)  # a clean stop (rollback), not a kill
+        # the canary stops itself at its timeout (verdict "timeout"); this backstop only covers what
+        # runs outside the canary (apply, hooks), a minute later, as a clean stop (rollback), not a kill
+        backstop = (settings.timeout or 3600.0) + 60.0
+        timer = threading.Timer(backstop, cancel.set)
         timer.daemon = True
         timer.start()
         try:
             result = deploy_service.run(  # the CLI's `deployforge run/deploy` use case
                 ws,
                 strategy=settings.evolve_strategy or None,
-                timeout=float(settings.timeout),
+                timeout=settings.timeout,
                 cancel=cancel,
                 confirm=lambda _plan: True,  # approved: confirm is true, or the environment needs no confirmation
                 callbacks=deploy_service.Callbacks(on_hook_start=hooks.on_start, on_hook_output=hooks.on_output),

@@ -230,7 +230,7 @@ def test_deploy_applies_and_fail_on_changes(runner: Runner) -> None:
         ({"confirm": "yes"}, "pull_request", "input 'confirm' must be true or false"),
         ({"config": "missing.yaml"}, "pull_request", "config file 'missing.yaml' not found"),
         ({"github-token": ""}, "pull_request", "input 'github-token' is empty"),
-        ({"timeout": "soon"}, "pull_request", "input 'timeout' must be a whole number"),
+        ({"timeout": "soon"}, "pull_request", "input 'timeout' must be seconds above 0 or a duration"),
     ],
 )
 def test_bad_input_is_a_clear_error_not_a_traceback(

@@ -77,3 +77,14 @@ def test_pipeline_is_an_alias_of_config_and_booleans_are_strict() -> None:
             assert "'sandbox' must be true or false" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_timeout_input_takes_durations_and_defaults_to_the_config():
+    import pytest
+
+    assert read_settings({}).timeout is None  # the config's deploy.timeout decides
+    assert read_settings({"INPUT_TIMEOUT": "1800"}).timeout == 1800
+    assert read_settings({"INPUT_TIMEOUT": "30m"}).timeout == 1800
+    for bad in ("0", "soon", "-5"):
+        with pytest.raises(ActionInputError, match="input 'timeout' must be seconds above 0 or a duration"):
+            read_settings({"INPUT_TIMEOUT": bad})
