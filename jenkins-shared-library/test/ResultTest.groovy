@@ -71,6 +71,13 @@ test('plan and drift exit 1 on bad input (2 is their finding): the error documen
     assert f.message == 'deployforge plan failed (exit 1): the lock is held'
 }
 
+test('drift show of an active drift (exit 2) follows onDrift, not bad input') { Harness h ->
+    cliExits(h, 2, [command: 'drift', exit_code: 2, drift: [records: [[id: 'DF-5XJ-88B']]]])
+    h.step('deployforgeDrift', [docker: false, action: 'show', driftId: 'DF-5XJ-88B'])
+    assert h.log.contains('DeployForge: deployforge drift show found drift (exit 2); onDrift maps this to UNSTABLE -> build result UNSTABLE')
+    assert h.currentBuild.result == 'UNSTABLE'
+}
+
 test('exit 2 without any result document (click usage error): bad input') { Harness h ->
     cliExits(h, 2, null)
     def e = h.failure { h.step('deployforgeRun', [docker: false]) }

@@ -111,7 +111,8 @@ test('JUnit: run, deploy and drift get --junit in the report folder; junit: fals
     assert !lines[1].contains('--junit')                                     // plan has no JUnit
     assert !lines[2].contains('--junit') && !lines[3].contains('--junit')
     // the junit step reads what the CLI wrote; with junit: false it is not called at all
-    assert h.calls('junit')*.testResults == ['out/df/*-junit.xml', 'deployforge-reports/*-junit.xml']
+    // each step publishes its own report only (an earlier step's report is not published twice)
+    assert h.calls('junit')*.testResults == ['out/df/run-junit.xml', 'deployforge-reports/plan-junit.xml']
 }
 
 test('values are single-quoted: nothing a user passes is expanded by the shell') { Harness h ->
@@ -194,7 +195,7 @@ test('report step: `deployforge jenkins report`, the exit status goes in as a li
 test('JUnit, artifacts and the HTML report are published') { Harness h ->
     fakeCli(h, 0)
     h.step('deployforgeRun', [docker: false])
-    assert h.calls('junit') == [[step: 'junit', testResults: 'deployforge-reports/*-junit.xml', allowEmptyResults: true,
+    assert h.calls('junit') == [[step: 'junit', testResults: 'deployforge-reports/run-junit.xml', allowEmptyResults: true,
                                  skipMarkingBuildUnstable: true]]
     assert h.calls('archiveArtifacts')[0].artifacts == 'deployforge-reports/**'
     Map html = h.calls('publishHTML')[0].target

@@ -35,7 +35,7 @@ class BuildResult implements Serializable {
                 return outcome(settings.onChanges, 'changes',
                     "${step} found changes${counts ? ' (' + counts + ')' : ''} (exit 2); onChanges maps this to ${settings.onChanges}")
             }
-            if (command == 'drift' && (settings.action ?: 'detect') in ['detect', 'list']) {
+            if (command == 'drift' && (settings.action ?: 'detect') in ['detect', 'list', 'show']) {
                 return outcome(settings.onDrift, 'drift',
                     "${step} found drift (exit 2); onDrift maps this to ${settings.onDrift}")
             }

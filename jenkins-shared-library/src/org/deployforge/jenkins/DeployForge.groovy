@@ -166,7 +166,8 @@ class DeployForge implements Serializable {
     private void publish(Map settings, Map paths) {
         if (settings.junit) {
             // the build result follows our mapping (onDrift/onChanges), not the junit step's own rule
-            script.junit(testResults: "${paths.dir}/*-junit.xml".toString(), allowEmptyResults: true,
+            // this step's own report only: a glob would publish every earlier step's report again
+            script.junit(testResults: paths.junit, allowEmptyResults: true,
                          skipMarkingBuildUnstable: true)
         }
         if (settings.archive) {
