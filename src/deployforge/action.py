@@ -187,6 +187,12 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     unknown = sorted(fail_on - set(FAIL_ON))
     if unknown:
         raise ActionInputError(f"input 'fail-on' has {', '.join(unknown)}; use a comma list of: {', '.join(FAIL_ON)}")
+    if not fail_on:
+        raise ActionInputError("input 'fail-on' is empty; use never to let the step pass whatever happens")
+    if "never" in fail_on and len(fail_on) > 1:
+        raise ActionInputError(
+            f"input 'fail-on' is '{get_input(env, 'fail-on')}': never cannot be combined with what would fail"
+        )
     event: dict[str, Any] = {}
     event_path = env.get("GITHUB_EVENT_PATH")
     if event_path:
@@ -359,8 +365,11 @@ def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
     )
     from deployforge.render.markdown import completed
 
-    errored = not completed(result)
-    if errored:
+    # stopped only by the policy gate (no error, nothing applied): that is a policy failure, which
+    # fail-on's "policy" governs, not "error"
+    policy_stop = result.policy is not None and result.policy.failed and result.error is None and result.apply is None
+    errored = not completed(result) and not policy_stop
+    if errored or policy_stop:
         word = "failed"
     elif result.extra.get("confirm"):
         word = "needs-confirmation"
@@ -460,6 +469,7 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
         settings = read_settings(environ)
     except ActionInputError as exc:
         sink.annotate("error", str(exc), title="DeployForge input")
+        sink.set_output("result", "failed")  # later steps' `if: steps.x.outputs.result == 'failed'` still work
         return 1
     if settings.token:
         sink.mask(settings.token)
@@ -488,6 +498,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     workdir = (base / settings.working_directory).resolve()
     if not workdir.is_dir():
         sink.annotate("error", f"input 'working-directory' is '{settings.working_directory}', which does not exist")
+        sink.set_output("result", "failed")
         return 1
     os.chdir(workdir)
     if settings.runner_temp and Path(settings.runner_temp).is_dir():
@@ -501,6 +512,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             "(relative to working-directory)",
             title="DeployForge input",
         )
+        sink.set_output("result", "failed")
         return 1
     options = Options(
         config=settings.config,

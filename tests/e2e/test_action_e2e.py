@@ -236,8 +236,9 @@ def test_deploy_applies_and_fail_on_changes(runner: Runner) -> None:
 def test_bad_input_is_a_clear_error_not_a_traceback(
     runner: Runner, inputs: dict[str, str], event_name: str, message: str
 ) -> None:
-    proc, _, _ = runner.run(event_name=event_name, **inputs)
+    proc, outputs, _ = runner.run(event_name=event_name, **inputs)
     assert proc.returncode == 1
+    assert outputs.get("result") == "failed"  # later steps can still test the outcome
     assert "Traceback" not in proc.stdout + proc.stderr
     errors = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
     assert errors and message in errors[0], proc.stdout
@@ -320,6 +321,9 @@ def test_confirm_policy_input_and_plan_path(runner: Runner) -> None:
     assert outputs["result"] == "failed" and int(outputs["policy-failures"]) >= 2
     assert outputs["sarif-path"] == "r.sarif" and (runner.workspace / "r.sarif").is_file()
     assert outputs["plan-path"] == "" and not (runner.workspace / ".deployforge/reports/plan.json").exists()
+    # fail-on without policy: a policy failure alone does not fail the step (it is not an error)
+    proc, outputs, _ = runner.run(command="plan", policy="policies/", **off, **{"fail-on": "error"})
+    assert proc.returncode == 0 and outputs["result"] == "failed" and int(outputs["policy-failures"]) >= 2
     proc, outputs, _ = runner.run(command="plan", **off)
     assert outputs["plan-path"] == ".deployforge/reports/plan.json"
     proc, outputs, _ = runner.run(command="validate", **off)

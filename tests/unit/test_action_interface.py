@@ -88,3 +88,11 @@ def test_timeout_input_takes_durations_and_defaults_to_the_config():
     for bad in ("0", "soon", "-5"):
         with pytest.raises(ActionInputError, match="input 'timeout' must be seconds above 0 or a duration"):
             read_settings({"INPUT_TIMEOUT": bad})
+
+
+def test_fail_on_must_say_something_and_never_stands_alone():
+    import pytest
+
+    assert read_settings({"INPUT_FAIL-ON": "never"}).fail_on == frozenset({"never"})
+    with pytest.raises(ActionInputError, match="never cannot be combined"):
+        read_settings({"INPUT_FAIL-ON": "never,error"})
