@@ -425,14 +425,21 @@ def write_reports(settings: Settings, result: Any) -> dict[str, str]:
         from deployforge.render.junit import write_junit
 
         write_junit(settings.junit_path, suites)
-        written["junit-path"] = settings.junit_path
+        written["junit-path"] = _from_workspace(settings.junit_path, settings)
     if settings.sarif_path and result.policy is not None:
         from deployforge.render.sarif import write_sarif
 
         base = settings.workspace or os.getcwd()
         write_sarif(settings.sarif_path, _load(SARIF_PRODUCER)(result.policy, __version__, base))
-        written["sarif-path"] = settings.sarif_path
+        written["sarif-path"] = _from_workspace(settings.sarif_path, settings)
     return written
+
+
+def _from_workspace(path: str, settings: Settings) -> str:
+    """An output path as the next steps see it: they run in the workspace, not in working-directory."""
+    if not settings.workspace or os.path.isabs(path):
+        return path
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(settings.workspace))
 
 
 def _relative(file: str | None, settings: Settings) -> str | None:
@@ -609,7 +616,9 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "destructive-changes": str(outcome["destructive"]),
         "drift-detected": "true" if outcome["drifted"] else "false",
         "policy-failures": str(outcome["policy_failures"]),
-        "plan-path": settings.plan_path if plan_file and _mtime(plan_file) not in (None, plan_before) else "",
+        "plan-path": _from_workspace(settings.plan_path, settings)
+        if plan_file and _mtime(plan_file) not in (None, plan_before)
+        else "",
         "junit-path": written.get("junit-path", ""),
         "sarif-path": written.get("sarif-path", ""),
         "comment-url": comment_url,

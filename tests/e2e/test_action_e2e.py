@@ -328,3 +328,24 @@ def test_confirm_policy_input_and_plan_path(runner: Runner) -> None:
     assert outputs["plan-path"] == ".deployforge/reports/plan.json"
     proc, outputs, _ = runner.run(command="validate", **off)
     assert outputs["plan-path"] == ""  # the file is there, but this run did not write it
+
+
+def test_with_a_working_directory_outputs_and_sarif_paths_are_from_the_workspace(runner: Runner) -> None:
+    infra = runner.workspace / "infra"
+    infra.mkdir()
+    (runner.workspace / "deployforge.yaml").rename(infra / "deployforge.yaml")
+    (infra / "p.rego").write_text(
+        "package deployforge.policies\nimport rego.v1\ndefault allow := false\nallow if { input.resource.tags.owner }\n"
+    )
+    extra = {"working-directory": "infra", "comment-mode": "off", "sarif-path": "r.sarif", "junit-path": "j.xml"}
+    proc, outputs, _ = runner.run(command="validate", policy="p.rego", **extra)
+    assert proc.returncode == 1, proc.stdout
+    assert outputs["sarif-path"] == "infra/r.sarif" and outputs["junit-path"] == "infra/j.xml"
+    assert (runner.workspace / outputs["sarif-path"]).is_file() and (runner.workspace / outputs["junit-path"]).is_file()
+    sarif = json.loads((runner.workspace / outputs["sarif-path"]).read_text())
+    uris = {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for res in sarif["runs"][0]["results"]
+        for loc in res["locations"]
+    }
+    assert uris == {"infra/deployforge.yaml"}  # code scanning resolves it from the repository root

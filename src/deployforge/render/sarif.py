@@ -48,6 +48,8 @@ class SarifResult:
 def artifact_uri(file: str, base: str | None = None) -> str:
     """A relative, forward-slash URI (GitHub code scanning needs paths relative to the checkout)."""
     path = Path(file)
+    if base is not None and not path.is_absolute():  # relative to where we run, which may be below the checkout
+        path = Path(os.getcwd()) / path
     if path.is_absolute():
         root = Path(base or os.getcwd()).resolve()
         try:
