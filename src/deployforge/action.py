@@ -63,7 +63,11 @@ INPUTS: tuple[Input, ...] = (
     Input("plan-path", ".deployforge/reports/plan.json", "Where to save the plan (plan, run, deploy)."),
     Input("fail-on", "error,policy", "Comma list of what fails the step: error, policy, drift, changes, never."),
     Input("working-directory", ".", "Directory to run in, relative to the workspace."),
-    Input("sandbox", "false", "true: point every AWS target at the embedded emulator."),
+    Input(
+        "sandbox",
+        "false",
+        "true: point every AWS target at the embedded emulator (needs moto: not in the Action's image).",
+    ),
 )
 
 OUTPUTS: tuple[Output, ...] = (

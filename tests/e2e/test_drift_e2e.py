@@ -97,3 +97,20 @@ def test_usage_errors_of_drift_commands_exit_1_because_2_means_drift_found(tmp_p
         )
         assert out.returncode == 1, (args, out.returncode, out.stderr)
         assert out.stderr.strip().splitlines()[-1].startswith("Error: ") and "Traceback" not in out.stderr
+
+
+def test_an_ignore_that_expires_in_the_past_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "deployforge.yaml").write_text("targets: {main: {provider: aws, region: us-east-1}}\nresources: {}\n")
+    args = ["drift", "remediate", "--drift-id", "DF-5XJ-88B", "--strategy", "ignore", "--reason", "r"]
+    out = subprocess.run(
+        [sys.executable, "-m", "deployforge", *args, "--expires", "2020-01-01"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1  # bad input in a drift command: 1 (2 means drift found)
+    assert "--expires 2020-01-01: that day has come already" in out.stderr
+    assert not (tmp_path / "drift-ignore.yaml").exists()

@@ -228,9 +228,12 @@ def _expiry(value: str | None) -> dt.date | None:
     if text.endswith("d") and text[:-1].isdigit():
         return dt.date.today() + dt.timedelta(days=int(text[:-1]))
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"--expires {value}: not a date", hint="YYYY-MM-DD, or a number of days such as 30d") from None
+    if day <= dt.date.today():  # an entry that never applies, then warns on every run
+        raise UsageError(f"--expires {value}: that day has come already", hint="give a later date, or e.g. 30d")
+    return day
 
 
 @drift.command("remediate", context_settings=CONTEXT)

@@ -258,9 +258,16 @@ def _require_moto() -> None:
     import importlib.util
 
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        import os
+
+        in_action = os.environ.get("GITHUB_ACTIONS") == "true" and os.path.isdir("/opt/deployforge")
         raise SandboxError(
-            "the AWS sandbox needs moto's server, which is not installed",
-            hint="pip install 'deployforge[sandbox]'  (or: pip install 'moto[server]')",
+            "the AWS sandbox needs moto's server, which is not installed"
+            + (" (the Action's image leaves it out to stay small)" if in_action else ""),
+            hint="in a workflow, run the CLI in a step instead: pip install 'deployforge[sandbox]' and "
+            "deployforge ... --sandbox; or point the targets at an emulator with endpoint_url"
+            if in_action
+            else "pip install 'deployforge[sandbox]'  (or: pip install 'moto[server]')",
         )
 
 
