@@ -93,3 +93,13 @@ def test_parse_duration() -> None:
     assert parse_duration(1800) == 1800 and parse_duration("1800") == 1800
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def test_steps_that_outlast_the_timeout_are_flagged() -> None:
+    """The documented 5percent-step with a 2m interval bakes 38 minutes: a 30m timeout can never promote."""
+    long = compile_strategy({"interval": "2m", "timeout": "30m"}, strategy="5percent-step", gate_names=["g"])
+    assert long.waiting() == 19 * 120
+    assert long.too_long() is not None and "longer than the timeout of 30m" in long.too_long()
+    assert "warning: the steps wait 38m" in render_steps(long)
+    fits = compile_strategy({"interval": "1m", "timeout": "30m"}, strategy="5percent-step", gate_names=["g"])
+    assert fits.too_long() is None and "warning" not in render_steps(fits)

@@ -297,6 +297,9 @@ def run(
     cancel = cancel or threading.Event()
     config = ws.config
     prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    too_long = prepared.compiled.too_long()
+    if too_long:
+        cb.on_message(f"warning: {too_long}")
     _refuse_if_interrupted(ws)
     # the hooks' vault:// env values, read before anything runs (a bad reference: exit 2, nothing ran)
     prepared = replace(prepared, hooks=tuple(app.resolve_hook_env(ws, prepared.hooks)))

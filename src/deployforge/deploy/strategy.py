@@ -136,6 +136,21 @@ class CompiledStrategy:
     def weights(self) -> list[int]:
         return [s.weight for s in self.steps if s.weight is not None]
 
+    def waiting(self) -> float:
+        """Seconds the steps wait at the least (bakes, pauses, analyses): a floor on the deploy's length."""
+        return sum(s.duration or s.count * s.check_interval for s in self.steps if s.kind in ("bake", "pause"))
+
+    def too_long(self) -> str | None:
+        """A warning when the steps alone outlast the timeout (the canary could never be promoted)."""
+        waiting = self.waiting()
+        if waiting <= self.timeout:
+            return None
+        return (
+            f"the steps wait {format_duration(waiting)} in all, longer than the timeout of "
+            f"{format_duration(self.timeout)}: the canary would time out and roll back before promotion "
+            "(raise --timeout / deploy.timeout, or shorten the interval)"
+        )
+
 
 def render_steps(compiled: CompiledStrategy) -> str:
     lines = [
@@ -143,6 +158,9 @@ def render_steps(compiled: CompiledStrategy) -> str:
         f"timeout {format_duration(compiled.timeout)}"
     ]
     lines += [f"  {s.index:>3}. {s.describe()}" for s in compiled.steps]
+    warning = compiled.too_long()
+    if warning:
+        lines.append(f"warning: {warning}")
     return "\n".join(lines)
 
 
