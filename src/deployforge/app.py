@@ -307,6 +307,21 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
     )
 
 
+def command_line(ws: Workspace, *words: str, environment: bool = True) -> str:
+    """``deployforge WORDS...`` with the -c, -e and --sandbox this command ran with: a hint a user can
+    paste. ``environment=False`` leaves -e out when the config has a single environment anyway."""
+    import shlex
+
+    line = ["deployforge", *words]
+    if ws.options.config != "deployforge.yaml":
+        line += ["-c", ws.options.config]
+    if environment or ws.config.environments:
+        line += ["-e", ws.config.environment]
+    if ws.options.sandbox:
+        line.append("--sandbox")
+    return shlex.join(line)
+
+
 def hook_context(ws: Workspace, **extra: str) -> dict[str, str]:
     """The ``DEPLOYFORGE_*`` variables every lifecycle hook gets (hooks.py adds ``PHASE`` and ``TARGET``)."""
     from deployforge.audit import ci_context

@@ -116,7 +116,8 @@ def plan(
 
             echo_policy(result.policy, style)
         if out and result.extra.get("plan_file"):
-            click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: {_apply_command(ws, out)}")
+            apply_line = app.command_line(ws, "apply", out, environment=False)
+            click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: {apply_line}")
     return result.exit_code
 
 
@@ -220,20 +221,6 @@ def schema() -> None:
     from deployforge.config.schema import config_schema
 
     _emit_json(config_schema())
-
-
-def _apply_command(ws: Any, plan_file: str) -> str:
-    """The apply command for a saved plan, with the options this plan was made with (a copy-paste works)."""
-    import shlex
-
-    words = ["deployforge", "apply", plan_file]
-    if ws.options.config != "deployforge.yaml":
-        words += ["-c", ws.options.config]
-    if ws.config.environments:  # several environments: apply must be told which one
-        words += ["-e", ws.config.environment]
-    if ws.options.sandbox:
-        words.append("--sandbox")
-    return shlex.join(words)
 
 
 def _config_policies(ws: Any) -> bool:

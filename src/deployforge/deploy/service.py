@@ -190,6 +190,8 @@ def interrupted_journal(ws: Any) -> dict[str, Any] | None:
 
 
 def _refuse_if_interrupted(ws: Any) -> None:
+    from deployforge import app
+
     entry = interrupted_journal(ws)
     if entry:
         env = ws.config.environment
@@ -197,21 +199,8 @@ def _refuse_if_interrupted(ws: Any) -> None:
             f"a canary deploy on environment '{env}' (run {entry.get('run_id')}, pid {entry.get('pid')} on "
             f"{entry.get('host')}) was interrupted at canary weight {entry.get('weight')}% "
             f"({entry.get('status')}) and never finished; traffic may still be split",
-            hint=f"send traffic back to stable with: {_rollback_command(ws)}",
+            hint=f"send traffic back to stable with: {app.command_line(ws, 'deploy', '--rollback')}",
         )
-
-
-def _rollback_command(ws: Any) -> str:
-    """``deployforge deploy --rollback`` with the config, environment and sandbox this run used."""
-    import shlex
-
-    words = ["deployforge", "deploy", "--rollback"]
-    if ws.options.config != "deployforge.yaml":
-        words += ["-c", ws.options.config]
-    words += ["-e", ws.config.environment]
-    if ws.options.sandbox:
-        words.append("--sandbox")
-    return shlex.join(words)
 
 
 # -- audit ----------------------------------------------------------------------------------------------
