@@ -420,3 +420,23 @@ def test_a_deployforge_command_run_by_a_hook_records_its_parent(project: Project
     assert by_command["validate"]["parent_trace_id"] == by_command["plan"]["trace_id"]
     drawn = project.run("audit", "trace", by_command["plan"]["trace_id"], "--format=text").stdout
     assert "deployforge validate" in drawn  # the child appears in the parent's trace
+
+
+def test_sigterm_ends_a_command_like_ctrl_c_with_an_audit_record(project: Project):
+    """A CI runner cancels a job with SIGTERM: exit 130, no traceback, the run recorded as interrupted."""
+    import sys
+
+    script = "import pathlib, time; pathlib.Path('started').write_text('1'); time.sleep(60)"
+    config = yaml.safe_load(stack(0))
+    config["hooks"] = [{"phase": "pre_plan", "name": "slow", "command": [sys.executable, "-c", script]}]
+    project.write(yaml.safe_dump(config))
+    proc = project.popen("plan")
+    deadline = time.monotonic() + 30
+    while not (project.dir / "started").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Interrupted." in err and "Traceback" not in err
+    [record] = json.loads(project.run("audit", "log", "--format", "json").stdout)
+    assert (record["command"], record["outcome"], record["exit_code"]) == ("plan", "interrupted", 130)

@@ -144,6 +144,7 @@ def run_project_command(
             error: DeployForgeError | None = None
             _trace_header(ws, name, style)
             recorder: Any = None
+            restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
             try:
                 with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
                     if finding_exit:
@@ -165,6 +166,7 @@ def run_project_command(
                     f"details were written to {where}",
                     err=True,
                 )
+            restore()
             for problem in recorder.write_errors if recorder is not None else ():
                 click.echo(f"warning: audit step record not written: {problem}", err=True)
             try:
@@ -189,6 +191,27 @@ def run_project_command(
         return wrapper
 
     return decorate
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM raise KeyboardInterrupt (exit 130, "Interrupted.", an audit record) instead of
+    killing the process silently; returns what restores the previous handler. Commands that stop
+    cleanly themselves (apply, run, deploy) install their own handler inside and restore this one."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
