@@ -19,6 +19,7 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,6 +115,19 @@ class Bao:
     def ensure_kv2(self, mount: str) -> None:
         if f"{mount}/" not in self.client.sys.list_mounted_secrets_engines()["data"]:
             self.client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+        # a new KV v2 mount upgrades itself in the background and refuses writes until it has
+        # ("Upgrading from non-versioned to versioned data"): wait until a write goes through
+        import hvac
+
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                self.client.secrets.kv.v2.create_or_update_secret(path="_ready", secret={"ok": "1"}, mount_point=mount)
+                return
+            except hvac.exceptions.InvalidRequest as exc:
+                if "Upgrading" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def token_with_policy(self, name: str, policy: str, ttl: str = "10m") -> str:
         self.client.sys.create_or_update_policy(name=name, policy=policy)
