@@ -22,6 +22,10 @@ class Harness {
     Map<String, String> files = [:]
     Map currentBuild = [result: null]
     boolean htmlPlugin = true
+    boolean checksPlugin = true
+    boolean warningsPlugin = true
+    boolean approve = true
+    String stageResult = null
     boolean realShell = false
     File workspace
     Closure onSh = { Map call -> 0 }
@@ -58,6 +62,12 @@ class Harness {
         } catch (PipelineError e) {
             return e
         }
+    }
+
+    /** Jenkins never improves a result: the worse of the two (null counts as SUCCESS). */
+    static String worse(String current, String next) {
+        List<String> order = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'NOT_BUILT', 'ABORTED']
+        return order.indexOf(next) > order.indexOf(current ?: 'SUCCESS') ? next : current
     }
 
     // -- loading vars/ -----------------------------------------------------------------------
@@ -150,7 +160,7 @@ class Harness {
         })
         binding.setVariable('string', { Map args -> [type: 'string'] + args })
         binding.setVariable('usernamePassword', { Map args -> [type: 'usernamePassword'] + args })
-        binding.setVariable('awsWebIdentityTokenFile', { Map args -> [type: 'awsWebIdentityTokenFile'] + args })
+        binding.setVariable('file', { Map args -> [type: 'file'] + args })   // Credentials Binding's Secret file
         binding.setVariable('junit', { Map args -> h.record([step: 'junit'] + args) })
         binding.setVariable('archiveArtifacts', { Map args -> h.record([step: 'archiveArtifacts'] + args) })
         binding.setVariable('publishHTML', { Map args ->
@@ -158,6 +168,52 @@ class Harness {
                 throw new NoSuchMethodError("No such DSL method 'publishHTML' found among steps")
             }
             h.record([step: 'publishHTML'] + args)
+        })
+        // Pipeline: Basic Steps
+        binding.setVariable('unstable', { Object message ->
+            h.record(step: 'unstable', message: message.toString())
+            h.log << "WARNING: ${message}".toString()
+            h.stageResult = h.worse(h.stageResult, 'UNSTABLE')
+            h.currentBuild.result = h.worse(h.currentBuild.result, 'UNSTABLE')
+        })
+        binding.setVariable('catchError', { Map args, Closure body ->
+            h.record([step: 'catchError'] + args)
+            try {
+                return body()
+            } catch (PipelineError e) {
+                h.log << "ERROR: ${e.message}".toString()
+                h.stageResult = h.worse(h.stageResult, args.stageResult ?: 'FAILURE')
+                h.currentBuild.result = h.worse(h.currentBuild.result, args.buildResult ?: 'FAILURE')
+                return null
+            }
+        })
+        // Pipeline: Input Step; `approve` answers it (false: the approver clicked Abort)
+        binding.setVariable('input', { Map args ->
+            h.record([step: 'input'] + args)
+            if (!h.approve) {
+                h.currentBuild.result = 'ABORTED'
+                throw new PipelineError('Rejected by approver')
+            }
+            return null
+        })
+        // optional plugins: Checks API, Warnings Next Generation
+        binding.setVariable('publishChecks', { Map args ->
+            if (!h.checksPlugin) {
+                throw new NoSuchMethodError("No such DSL method 'publishChecks' found among steps")
+            }
+            h.record([step: 'publishChecks'] + args)
+        })
+        binding.setVariable('sarif', { Map args ->
+            if (!h.warningsPlugin) {
+                throw new NoSuchMethodError("No such DSL method 'sarif' found among steps")
+            }
+            return [tool: 'sarif'] + args
+        })
+        binding.setVariable('recordIssues', { Map args ->
+            if (!h.warningsPlugin) {
+                throw new NoSuchMethodError("No such DSL method 'recordIssues' found among steps")
+            }
+            h.record([step: 'recordIssues'] + args)
         })
         binding.setVariable('docker', new DockerStub(h))
         // the vars/ steps themselves, callable from a pipeline snippet (the e2e runner uses these)
@@ -177,7 +233,8 @@ class Harness {
                 env[b.usernameVariable] = "user-of-${b.credentialsId}"
                 env[b.passwordVariable] = secret
                 break
-            case 'awsWebIdentityTokenFile':
+            case 'file':
+                // as the plugin does: the secret is written to a file under WORKSPACE@tmp, its path bound
                 String file = "${env.WORKSPACE}@tmp/secretFiles/${b.credentialsId}/token"
                 if (realShell) {
                     File token = new File(workspace, ".jenkins-tmp/${b.credentialsId}/token")
@@ -185,8 +242,7 @@ class Harness {
                     token.text = secret
                     file = token.path
                 }
-                env[b.variable ?: 'AWS_WEB_IDENTITY_TOKEN_FILE'] = file
-                env[b.roleArnVariable ?: 'AWS_ROLE_ARN'] = "arn:aws:iam::123456789012:role/${b.credentialsId}"
+                env[b.variable] = file
                 break
             default:
                 throw new IllegalArgumentException("harness: unknown credential binding ${b}")

@@ -149,6 +149,7 @@ test('credentials: bound with withCredentials, never inside an sh script') { Har
     h.secrets['aws-jenkins'] = 'eyJhbGciOiJSUzI1NiJ9.aws-token'
     h.secrets['gh-token'] = 'ghp_s3cr3tTOKENvalue'
     h.files['canary.yaml'] = 'x'
+    h.env.AWS_ROLE_ARN = 'arn:aws:iam::123456789012:role/deployer'
     h.step('deployforgeRun', [pipeline: 'canary.yaml', credentials: [h.binding.getVariable('awsWebIdentityTokenFile').call(credentialsId: 'aws-jenkins')],
                               githubCredentialsId: 'gh-token', env: [DEPLOYFORGE_ENVIRONMENT: 'staging']])
     def bound = h.calls('withCredentials')
@@ -245,7 +246,7 @@ test('unknown option: named, with a suggestion and the valid ones') { Harness h 
     assert e.message.contains('evolveStrategy') && e.message.contains('timeout') && !e.message.contains('driftId')
     assert h.calls('sh').isEmpty()
     def far = h.failure { h.step('deployforgePlan', [wibble: 1]) }
-    assert far.message.startsWith("deployforgePlan: unknown option 'wibble'. Valid options: archive, args, comment,")
+    assert far.message.startsWith("deployforgePlan: unknown option 'wibble'. Valid options: archive, args, checks, comment,")
 }
 
 test('options of the wrong type or value are refused before anything runs') { Harness h ->
@@ -308,8 +309,12 @@ test('examples/jenkins/Jenkinsfile: its Infra Deployment stage runs the product 
     assert block.find(): 'the Infra Deployment stage with withCredentials is missing'
     fakeCli(h, 0)
     h.files['canary.yaml'] = 'x'
+    def role = jenkinsfile =~ /AWS_ROLE_ARN = '([^']+)'/
+    assert role.find(): 'the Jenkinsfile sets no AWS_ROLE_ARN for awsWebIdentityTokenFile'
+    h.env.AWS_ROLE_ARN = role.group(1)
     new GroovyShell(h.binding).evaluate(block.group(1))
-    assert h.calls('withCredentials')[0].bindings == [[type: 'awsWebIdentityTokenFile', credentialsId: 'aws-jenkins']]
+    assert h.calls('withCredentials')[0].bindings ==
+        [[type: 'file', credentialsId: 'aws-jenkins', variable: 'AWS_WEB_IDENTITY_TOKEN_FILE']]
     assert runLine(h).contains("deployforge run --pipeline 'canary.yaml' --evolve-strategy '5percent-step' --timeout '1800' ")
     assert h.calls('sh').every { it.env.AWS_WEB_IDENTITY_TOKEN_FILE }
 }

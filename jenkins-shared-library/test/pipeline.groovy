@@ -23,4 +23,5 @@ try {
 out.calls = h.calls.collect { c -> c.findAll { k, v -> k != 'env' } + (c.env != null ? [envKeys: c.env.keySet().sort()] : [:]) }
 out.log = h.log
 out.buildResult = h.currentBuild.result
+out.stageResult = h.stageResult
 new File(args[2]).setText(JsonOutput.toJson(out), 'UTF-8')

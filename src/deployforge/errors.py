@@ -87,11 +87,21 @@ class DeployForgeError(Exception):
 
     exit_code: int = EXIT_FAILURE
 
-    def __init__(self, message: str, *, hint: str | None = None, location: Location | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        location: Location | None = None,
+        reason: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.location = location
+        # a machine-readable failure reason for CI front doors (e.g. "needs-confirmation"): the JSON
+        # error document carries it, so the Jenkins library and the Action act on it without parsing text
+        self.reason = reason
 
     def render(self) -> str:
         where = f"{self.location}: " if self.location else ""

@@ -246,3 +246,23 @@ def test_a_failing_pre_deploy_hook_is_a_failed_junit_case_and_nothing_moves(proj
     assert case.failure is not None and case.failure.message == "failed: exit code 3"
     assert "migration 7 failed: lock timeout" in case.failure.text
     assert dict(suite.properties)["deployforge.trace_id"].startswith("DF-TRC-")
+
+
+def test_a_deploy_needing_confirmation_without_a_terminal_says_so_in_the_json(project: Project) -> None:
+    """CI reads `reason` from the error document (the Jenkins library then pauses on `input`)."""
+    import json
+
+    doc = {
+        "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": "$AWS_ENDPOINT"}},
+        "environments": {"prod": {"require_confirmation": True}},
+        "resources": {"sg": {"type": "aws_security_group", "properties": {"name": "conf-sg", "description": "x"}}},
+    }
+    project.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    done = project.run("run", "-e", "prod", "--format", "json")
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stdout)
+    assert error["reason"] == "needs-confirmation" and error["input_error"] is True
+    assert "requires confirmation" in error["error"]
+    # nothing was applied
+    ec2 = boto3.client("ec2", endpoint_url=project.endpoint, region_name="us-east-1")
+    assert "conf-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}

@@ -226,6 +226,8 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
             "input_error": exc.exit_code == 2 or bool(getattr(exc, "input_error", False)),
             "run_id": run_id,
         }
+        if exc.reason:
+            payload["reason"] = exc.reason
         if isinstance(exc, ConfigError):
             payload["issues"] = [issue.to_json() for issue in exc.issues]
         _emit_json(payload)

@@ -162,6 +162,7 @@ def _execute(
             raise UsageError(
                 f"environment '{ws.config.environment}' requires confirmation, and there is no terminal to ask",
                 hint="review the plan, then pass --confirm (in CI: a manual approval step, then --confirm)",
+                reason="needs-confirmation",
             )
         from deployforge.render.console import render_plan
 

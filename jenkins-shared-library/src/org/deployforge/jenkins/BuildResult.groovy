@@ -70,10 +70,23 @@ class BuildResult implements Serializable {
             return null
         }
         try {
-            def parsed = new groovy.json.JsonSlurperClassic().parseText(text)
+            // JsonSlurper (on script-security's generic whitelist; the Classic slurper is not) returns
+            // lazy maps that are not Serializable: copy them into plain ones before CPS sees them
+            def parsed = plain(new groovy.json.JsonSlurper().parseText(text))
             return parsed instanceof Map ? parsed : null
         } catch (Exception ignored) {
             return null
         }
+    }
+
+    @NonCPS
+    static Object plain(Object value) {
+        if (value instanceof Map) {
+            return value.collectEntries { k, v -> [(k.toString()): plain(v)] }
+        }
+        if (value instanceof List) {
+            return value.collect { plain(it) }
+        }
+        return value
     }
 }

@@ -25,7 +25,8 @@ class DeployForge implements Serializable {
 
     /** The generic `deployforge(command: 'plan', ...)` step. */
     Map generic(Map options) {
-        Map rest = new LinkedHashMap(options ?: [:])
+        Map rest = [:]
+        rest.putAll(options ?: [:])
         Object command = rest.remove('command')
         if (command == null) {
             script.error("deployforge: option 'command' is required; one of ${StepSpec.COMMANDS.join(', ')}")
@@ -38,9 +39,44 @@ class DeployForge implements Serializable {
         if (problems) {
             script.error(problems.join('\n'))
         }
-        Map settings = settingsFor(options ?: [:])
-        Map paths = CommandLine.reportPaths(command, settings)
+        Map settings = settingsFor(step, options ?: [:])
         checkFiles(step, command, settings)
+        Map outcome = execute(command, settings)
+        if (needsApproval(command, settings, outcome)) {
+            approve(step, settings, outcome)
+            settings.confirm = true
+            outcome = execute(command, settings)
+        }
+        return conclude(command, settings, outcome)
+    }
+
+    /**
+     * `run`/`deploy` to an environment with require_confirmation, with `confirm` not given: the CLI
+     * stops before changing anything and its error document says `reason: needs-confirmation`.
+     */
+    @NonCPS
+    static boolean needsApproval(String command, Map settings, Map outcome) {
+        return command in ['run', 'deploy'] && settings.confirm == null && settings.approval != false &&
+               outcome.status == 2 && outcome.document?.reason == 'needs-confirmation'
+    }
+
+    /** Pauses on the `input` step; a rejection (or a timeout) aborts the build as `input` does. */
+    private void approve(String step, Map settings, Map outcome) {
+        String env = settings.environment ? "'${settings.environment}'" : 'this environment'
+        Map args = [message: "DeployForge: ${env} requires confirmation. Deploy now?".toString(), ok: 'Deploy',
+                    id: 'DeployForgeApproval']
+        if (settings.approvers) {
+            args.submitter = settings.approvers.toString()
+        }
+        script.echo("DeployForge: ${step}: ${outcome.document?.error ?: 'confirmation required'}; waiting for approval " +
+                    "(input step${settings.approvers ? ', submitters: ' + settings.approvers : ''})")
+        script.input(args)
+        script.echo("DeployForge: ${step}: approved; running again with --confirm")
+    }
+
+    private Map execute(String command, Map settings) {
+        Map paths = CommandLine.reportPaths(command, settings)
+        paths.sarifWritten = command == 'validate' && settings.sarif && settings.policy != null
 
         List bindings = []
         if (settings.credentials) {
@@ -79,29 +115,48 @@ class DeployForge implements Serializable {
                 }
             }
         } finally {
-            publish(settings, paths)
+            // a run stopped only to ask for approval changed nothing and reports nothing: the
+            // approved run publishes
+            if (!needsApproval(command, settings, [status: status, document: doc])) {
+                publish(settings, paths)
+            }
         }
         if (missing) {
-            script.error(missingCliMessage(step, settings))
+            script.error(missingCliMessage(settings.step, settings))
         }
-        Map decision = BuildResult.decide(command, settings, status, doc)
+        return [status: status, resultFile: paths.result, document: doc, paths: paths]
+    }
+
+    private Map conclude(String command, Map settings, Map ran) {
+        Map decision = BuildResult.decide(command, settings, ran.status as Integer, ran.document as Map)
         script.echo("DeployForge: ${decision.reason} -> build result ${decision.result}")
-        Map outcome = new LinkedHashMap(decision)
-        outcome.status = status
-        outcome.resultFile = paths.result
-        outcome.document = doc
-        if (decision.result != 'SUCCESS') {
-            setBuildResult(decision.result)
-        }
-        if (decision.result in ['FAILURE', 'ABORTED'] && settings.propagate) {
-            script.error(decision.reason)
+        Map outcome = [:]
+        outcome.putAll(decision)
+        outcome.status = ran.status
+        outcome.resultFile = ran.resultFile
+        outcome.document = ran.document
+        publishChecks(command, settings, ran.paths as Map, decision)
+        if (decision.result == 'UNSTABLE') {
+            // the `unstable` step marks the stage as well as the build (setting currentBuild.result
+            // left the stage green)
+            script.unstable(decision.reason)
+        } else if (decision.result in ['FAILURE', 'ABORTED']) {
+            if (settings.propagate) {
+                setBuildResult(decision.result)
+                script.error(decision.reason)
+            }
+            // not propagated: mark the stage and the build, and go on with the pipeline
+            script.catchError(buildResult: decision.result, stageResult: decision.result) {
+                script.error(decision.reason)
+            }
         }
         return outcome
     }
 
-    private Map settingsFor(Map options) {
+    private Map settingsFor(String step, Map options) {
         Map settings = loadDefaults(script.libraryResource(DEFAULTS))
         settings.putAll(options)
+        settings.step = step
         if (options.containsKey('pipeline')) {
             settings.remove('config')
         }
@@ -111,7 +166,7 @@ class DeployForge implements Serializable {
 
     @NonCPS
     private static Map loadDefaults(String text) {
-        return new LinkedHashMap(new groovy.json.JsonSlurperClassic().parseText(text) as Map)
+        return BuildResult.parse(text) ?: [:]
     }
 
     @NonCPS
@@ -173,6 +228,9 @@ class DeployForge implements Serializable {
         if (settings.archive) {
             script.archiveArtifacts(artifacts: "${paths.dir}/**".toString(), allowEmptyArchive: true)
         }
+        if (settings.recordIssues && paths.sarifWritten) {
+            recordSarif(paths)
+        }
         if (settings.publishHtml) {
             try {
                 script.publishHTML(target: [reportDir: paths.dir, reportFiles: paths.html, reportName: 'DeployForge',
@@ -182,6 +240,68 @@ class DeployForge implements Serializable {
                             "${paths.dir}/${paths.html}")
             }
         }
+    }
+
+    /** SARIF findings into the Warnings NG plugin, when it is installed (else a log line). */
+    private void recordSarif(Map paths) {
+        try {
+            script.recordIssues(tool: script.sarif(pattern: paths.sarif, id: 'deployforge-policy',
+                                                   name: 'DeployForge policy'),
+                                enabledForFailure: true, skipPublishingChecks: true)
+        } catch (NoSuchMethodError ignored) {
+            script.echo('DeployForge: the Warnings Next Generation plugin is not installed; the SARIF report is ' +
+                        "archived as ${paths.sarif}")
+        }
+    }
+
+    /**
+     * A GitHub/GitLab check for this step through the Checks API plugin, when it is installed (else a
+     * log line): the verdict as the conclusion, the step's Markdown report as the text.
+     */
+    private void publishChecks(String command, Map settings, Map paths, Map decision) {
+        if (!settings.checks || paths == null) {
+            return
+        }
+        String markdown = ''
+        String report = "${paths.dir}/${command}-report.md".toString()
+        if (script.fileExists(report)) {
+            markdown = script.readFile(report)
+        }
+        try {
+            script.publishChecks(name: checkName(command, settings), title: decision.reason,
+                                 summary: decision.reason, text: clip(markdown, CHECK_TEXT_LIMIT),
+                                 conclusion: checkConclusion(decision.result as String))
+        } catch (NoSuchMethodError ignored) {
+            script.echo('DeployForge: the Checks API plugin is not installed; no check was published')
+        }
+    }
+
+    /** GitHub's check run output text holds at most 65,535 characters. */
+    static final int CHECK_TEXT_LIMIT = 65000
+
+    @NonCPS
+    static String checkName(String command, Map settings) {
+        String env = settings.environment ? " (${settings.environment})" : ''
+        return "DeployForge ${command}${env}".toString()
+    }
+
+    @NonCPS
+    static String checkConclusion(String result) {
+        switch (result) {
+            case 'SUCCESS': return 'SUCCESS'
+            case 'UNSTABLE': return 'NEUTRAL'
+            case 'ABORTED': return 'CANCELED'
+            default: return 'FAILURE'
+        }
+    }
+
+    @NonCPS
+    static String clip(String text, int limit) {
+        if (text == null || text.length() <= limit) {
+            return text ?: ''
+        }
+        String note = '\n\n(cut: the full report is archived with the build)'
+        return text.substring(0, limit - note.length()) + note
     }
 
     private void setBuildResult(String result) {

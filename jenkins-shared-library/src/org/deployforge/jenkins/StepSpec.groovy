@@ -19,6 +19,7 @@ class StepSpec implements Serializable {
         credentials: 'list', githubCredentialsId: 'string', comment: 'bool',
         docker: 'bool', image: 'string', dockerArgs: 'string',
         reportDir: 'string', junit: 'bool', archive: 'bool', publishHtml: 'bool', propagate: 'bool',
+        checks: 'bool', recordIssues: 'bool',
         onChanges: 'result', onDrift: 'result', onPolicyFailure: 'result',
         args: 'strings', env: 'map',
     ]
@@ -28,9 +29,10 @@ class StepSpec implements Serializable {
                    data: 'strings', failOnWarn: 'bool', sarif: 'bool'],
         plan    : [out: 'string', parallelism: 'int'],
         apply   : [planFile: 'string', autoApprove: 'bool', parallelism: 'int'],
-        run     : [evolveStrategy: 'string', timeout: 'duration', confirm: 'bool', dryRun: 'bool'],
+        run     : [evolveStrategy: 'string', timeout: 'duration', confirm: 'bool', dryRun: 'bool',
+                   approval: 'bool', approvers: 'string'],
         deploy  : [planFile: 'string', evolveStrategy: 'string', timeout: 'duration', confirm: 'bool',
-                   dryRun: 'bool', rollback: 'bool'],
+                   dryRun: 'bool', rollback: 'bool', approval: 'bool', approvers: 'string'],
         drift   : [action: 'choice', driftId: 'string', dryRun: 'bool', severity: 'string', status: 'string',
                    failOn: 'string'],
     ]
@@ -45,12 +47,14 @@ class StepSpec implements Serializable {
     /** Every option name the step accepts, sorted (the generic step also takes `command`). */
     @NonCPS
     static List<String> validOptions(String command, boolean generic) {
-        def names = new TreeSet<String>(COMMON.keySet())
+        // no constructors here: a folder (sandboxed) library may only call script-security's whitelist
+        List<String> names = []
+        names.addAll(COMMON.keySet())
         names.addAll(BY_COMMAND[command]?.keySet() ?: [])
         if (generic) {
             names.add('command')
         }
-        return new ArrayList<String>(names)
+        return names.unique().sort()
     }
 
     @NonCPS
