@@ -76,7 +76,9 @@ def test_every_constructor_is_the_librarys_own_or_on_the_generic_whitelist() -> 
     own = _own_classes()
     calls = constructor_calls()
     assert any(cls == "org.deployforge.jenkins.DeployForge" for _, cls, _ in calls)  # the scan sees vars/
-    refused = [f"{where}: new {cls} ({n} args)" for where, cls, n in calls if cls not in own and (cls, n) not in WHITELISTED]
+    refused = [
+        f"{where}: new {cls} ({n} args)" for where, cls, n in calls if cls not in own and (cls, n) not in WHITELISTED
+    ]
     assert refused == [], "needs script approval in a folder library:\n" + "\n".join(refused)
 
 

@@ -264,10 +264,10 @@ def _require_moto() -> None:
         raise SandboxError(
             "the AWS sandbox needs moto's server, which is not installed"
             + (" (the Action's image leaves it out to stay small)" if in_action else ""),
-            hint="in a workflow, run the CLI in a step instead: pip install 'deployforge[sandbox]' and "
-            "deployforge ... --sandbox; or point the targets at an emulator with endpoint_url"
+            hint="run moto as the job's service container (services: {moto: {image: motoserver/moto}}) and point "
+            "the targets at it with endpoint_url: http://moto:5000"
             if in_action
-            else "pip install 'deployforge[sandbox]'  (or: pip install 'moto[server]')",
+            else "install it into DeployForge's environment: pip install 'moto[server]'",
         )
 
 

@@ -319,6 +319,7 @@ class DeployForge implements Serializable {
                    "image (image: 'ghcr.io/deployforge/action:v3'), or docker: false to use the agent's deployforge"
         }
         return "${step}: deployforge is not installed on this agent (not found on PATH). Install it on the agent " +
-               "(pip install deployforge), or run in the action's image with docker: true"
+               "from a pinned git reference (pip install 'deployforge @ git+https://github.com/deployforge/action@<release commit>'; " +
+               "never 'pip install deployforge', an unrelated PyPI project), or run in the action's image with docker: true"
     }
 }
