@@ -482,6 +482,52 @@ def check_saved_plan(saved: Plan, config: Config, state: StateDocument, fresh: P
             raise StalePlanError(f"{rp.address} changed in the cloud since the plan was made", hint=hint)
 
 
+class _ApplyHooks:
+    """The deploy lifecycle hooks of a plain ``apply`` (``run``/``deploy`` run their own, with the canary).
+
+    pre_plan (not with a saved plan) -> [plan, confirm] -> pre_deploy -> apply -> post_deploy ->
+    post_success, or on_failure when any step failed. A failing pre_plan or pre_deploy hook stops
+    the apply before anything changed.
+    """
+
+    def __init__(self, ws: Workspace, callbacks: HookCallbacks):
+        from deployforge.hooks import HooksReport, parse_hooks
+
+        try:
+            specs = parse_hooks(ws.config.hooks)
+        except ValueError as exc:
+            from deployforge.deploy.service import _locator
+            from deployforge.errors import ConfigIssue
+
+            raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
+        self.ws = ws
+        self.callbacks = callbacks
+        # vault:// values in the hooks' env, read before anything runs (a bad reference: exit 2)
+        self.specs = resolve_hook_env(ws, specs)
+        self.report = HooksReport()
+
+    def run(self, phase: str, **extra: str) -> str | None:
+        """Run ``phase``; the failure reason when a hook of it failed, else None."""
+        from deployforge.hooks import run_phase
+
+        if not any(s.phase == phase for s in self.specs):
+            return None
+        runs = run_phase(
+            self.specs,
+            phase,
+            context=hook_context(self.ws, **extra),
+            base_dir=str(self.ws.project_dir),
+            on_output=self.callbacks.on_output,
+            on_start=self.callbacks.on_start,
+        )
+        self.report = self.report.plus(runs)
+        failed = self.report.failed(phase)
+        return f"{phase} hook failed: {failed[0].describe()}" if failed else None
+
+    def failure(self, reason: str) -> None:
+        self.run("on_failure", DEPLOYFORGE_FAILURE_REASON=reason)
+
+
 def apply(
     ws: Workspace,
     *,
@@ -490,12 +536,39 @@ def apply(
     cancel: threading.Event | None = None,
     on_event: Callable[..., None] | None = None,
     ci_run_url: str | None = None,
+    hooks: HookCallbacks | None = None,
 ) -> RunResult:
+    """Plan (or take a saved plan) and apply it under the environment's lock.
+
+    With ``hooks`` (the ``apply`` command, unless ``--no-hooks``), the config's lifecycle hooks run
+    around it (``_ApplyHooks``); ``run``/``deploy`` call this without them, as they run their own.
+    """
     from deployforge.engine.apply import Applier
 
     config = ws.config
     saved = read_plan_file(plan_file) if plan_file else None
     ensure_audit_writable(ws)  # a change that cannot be recorded is not made
+    lifecycle = _ApplyHooks(ws, hooks) if hooks is not None and config.hooks else None
+
+    def stopped(reason: str, the_plan: Plan | None = None) -> RunResult:
+        assert lifecycle is not None
+        lifecycle.failure(reason)
+        return RunResult(
+            "apply",
+            config.environment,
+            ws.run_id,
+            EXIT_FAILURE,
+            config.path,
+            config.config_hash,
+            plan=the_plan,
+            hooks=lifecycle.report,
+            messages=(reason, "Nothing was changed."),
+        )
+
+    if lifecycle is not None and saved is None:
+        reason = lifecycle.run("pre_plan")
+        if reason:
+            return stopped(reason)
     backend = ws.backend
     lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "apply", ci_run_url))
     try:
@@ -532,6 +605,10 @@ def apply(
             )
         # the secrets the changes need, read before the first change (a bad reference: exit 2)
         ws.resolve_plan_secrets(the_plan, state)
+        if lifecycle is not None:
+            reason = lifecycle.run("pre_deploy")
+            if reason:
+                return stopped(reason, the_plan)
         applier = Applier(
             plan=the_plan,
             resources=config.resources,
@@ -555,6 +632,17 @@ def apply(
             extra["baseline"] = take_baseline(ws, ws.read_state()).id
         except DeployForgeError as exc:  # the apply itself succeeded: say so, and what was not saved
             messages = (f"warning: the baseline snapshot was not saved: {exc.message}",)
+    if lifecycle is not None and not outcome.interrupted:
+        reason = lifecycle.run("post_deploy") if outcome.ok else "apply failed"
+        if reason is None:
+            post = lifecycle.run("post_success")
+            if post:
+                messages = (*messages, post)
+        else:
+            if outcome.ok:
+                code = EXIT_FAILURE
+                messages = (*messages, f"{reason} (the changes were applied)")
+            lifecycle.failure(reason)
     return RunResult(
         "apply",
         config.environment,
@@ -566,6 +654,7 @@ def apply(
         apply=outcome,
         extra=extra,
         messages=messages,
+        hooks=lifecycle.report if lifecycle is not None else None,
     )
 
 

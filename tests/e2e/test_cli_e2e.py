@@ -440,3 +440,49 @@ def test_sigterm_ends_a_command_like_ctrl_c_with_an_audit_record(project: Projec
     assert proc.returncode == 130 and "Interrupted." in err and "Traceback" not in err
     [record] = json.loads(project.run("audit", "log", "--format", "json").stdout)
     assert (record["command"], record["outcome"], record["exit_code"]) == ("plan", "interrupted", 130)
+
+
+def test_apply_runs_the_lifecycle_hooks_and_no_hooks_says_it_skips_them(project: Project):
+    """`apply` never skips hooks silently: a pre_deploy migration runs before the first change."""
+    import sys
+
+    import boto3
+
+    (project.dir / "hook.py").write_text(
+        "import os, sys\n"
+        "reason = os.environ.get('DEPLOYFORGE_FAILURE_REASON', '')\n"
+        "with open('phases.txt', 'a') as f:\n"
+        "    f.write(os.environ['DEPLOYFORGE_PHASE'] + ' ' + reason + '\\n')\n"
+        "raise SystemExit(int(os.environ.get('FAIL_' + os.environ['DEPLOYFORGE_PHASE'].upper(), '0')))\n"
+    )
+    config = yaml.safe_load(stack(1))
+    hook = [sys.executable, "hook.py"]
+    config["hooks"] = [
+        {"phase": phase, "name": phase, "command": hook}
+        for phase in ("pre_plan", "pre_deploy", "post_deploy", "post_success", "on_failure")
+    ]
+    project.write(yaml.safe_dump(config))
+    phases = project.dir / "phases.txt"
+
+    failed = project.run("apply", "--auto-approve", FAIL_PRE_DEPLOY="3")
+    assert failed.returncode == 1, failed.stderr
+    assert "pre_deploy hook failed" in failed.stdout + failed.stderr and "Nothing was changed." in failed.stdout
+    assert [line.split(" ")[0] for line in phases.read_text().splitlines()] == ["pre_plan", "pre_deploy", "on_failure"]
+    assert "pre_deploy hook failed" in phases.read_text().splitlines()[-1]
+    ec2 = boto3.client("ec2", endpoint_url=project.endpoint, region_name="us-east-1")
+    assert "group-0" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+
+    phases.unlink()
+    applied = project.run("apply", "--auto-approve", "--format", "json")
+    assert applied.returncode == 0, applied.stderr
+    assert phases.read_text().split() == ["pre_plan", "pre_deploy", "post_deploy", "post_success"]
+    doc = json.loads(applied.stdout)
+    assert [r["phase"] for r in doc["hooks"]["runs"]] == ["pre_plan", "pre_deploy", "post_deploy", "post_success"]
+
+    phases.unlink()
+    config["resources"]["sg1"] = {"type": "aws_security_group", "properties": {"name": "group-1", "description": "g"}}
+    project.write(yaml.safe_dump(config))
+    skipped = project.run("apply", "--auto-approve", "--no-hooks")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "--no-hooks: the config's 5 lifecycle hook(s) will not run" in skipped.stderr
+    assert not phases.exists()

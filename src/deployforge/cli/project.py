@@ -132,6 +132,11 @@ def plan(
     show_default=True,
     help="How many resources to change at once.",
 )
+@click.option(
+    "--no-hooks",
+    is_flag=True,
+    help="Do not run the config's lifecycle hooks (pre_plan, pre_deploy, post_deploy, post_success, on_failure).",
+)
 @run_project_command("apply")
 def apply(
     ws: Any,
@@ -141,11 +146,17 @@ def apply(
     plan_file: str | None,
     auto_approve: bool,
     parallelism: int,
+    no_hooks: bool,
 ) -> int:
     """Make the cloud match the config, in dependency order, recording every step in state.
 
     With PLAN_FILE (from `plan --out`), apply exactly that plan, refusing it if the config,
     the state or the live objects changed since it was made.
+
+    The config's lifecycle hooks run around the changes as in `deploy`: pre_plan (not with a saved
+    plan), pre_deploy before the first change, post_deploy and post_success after, on_failure when
+    something failed. A failing pre_plan or pre_deploy hook stops the apply before any change.
+    --no-hooks skips them (and says so).
     """
     import signal
     import threading
@@ -189,6 +200,11 @@ def apply(
         if line:
             click.echo(line, err=True)
 
+    if no_hooks and ws.config.hooks:
+        click.echo(
+            style(f"note: --no-hooks: the config's {len(ws.config.hooks)} lifecycle hook(s) will not run", fg="yellow"),
+            err=True,
+        )
     try:
         result = app.apply(
             ws,
@@ -197,6 +213,7 @@ def apply(
             cancel=cancel,
             on_event=on_event,
             ci_run_url=_ci_run_url(),
+            hooks=None if no_hooks else hook_callbacks(style),
         )
     finally:
         for sig, handler in previous.items():
