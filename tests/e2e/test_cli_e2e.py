@@ -486,3 +486,29 @@ def test_apply_runs_the_lifecycle_hooks_and_no_hooks_says_it_skips_them(project:
     assert skipped.returncode == 0, skipped.stderr
     assert "--no-hooks: the config's 5 lifecycle hook(s) will not run" in skipped.stderr
     assert not phases.exists()
+
+
+def test_ctrl_c_before_any_change_stops_apply_in_one_line(project: Project):
+    """Interrupted while planning (here: in a pre_plan hook): no plan, no 'skipped' lines, exit 130."""
+    import signal
+    import sys
+    import time
+
+    config = yaml.safe_load(stack(3))
+    script = "import time; print('ready', flush=True); time.sleep(60)"
+    config["hooks"] = [{"phase": "pre_plan", "name": "slow", "command": [sys.executable, "-c", script]}]
+    project.write(yaml.safe_dump(config))
+    proc = project.popen("apply", "--auto-approve")
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "ready" not in seen and time.monotonic() < deadline:
+        seen += proc.stderr.readline()
+    assert "ready" in seen
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = seen + err
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("Interrupted."), err
+    assert "skipped" not in out + err and "to create" not in out + err
+    assert "Traceback" not in err

@@ -172,6 +172,10 @@ def apply(
             hint="review `deployforge plan`, then run apply with --auto-approve (or apply a saved plan)",
         )
 
+    # before the first change an interrupt simply stops the command ("Interrupted.", exit 130):
+    # there is nothing in flight to finish and record
+    changing = threading.Event()
+
     def confirm(the_plan: Any) -> bool:
         click.echo(render_plan(the_plan, style), err=fmt == "json")  # stdout stays pure JSON
         if auto_approve:
@@ -181,7 +185,7 @@ def apply(
     cancel = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if cancel.is_set():
+        if cancel.is_set() or not changing.is_set():
             raise KeyboardInterrupt
         cancel.set()
         click.echo(
@@ -196,6 +200,7 @@ def apply(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_event(kind: str, rp: Any, res: Any) -> None:
+        changing.set()
         line = render_event(kind, rp, res, style)
         if line:
             click.echo(line, err=True)
