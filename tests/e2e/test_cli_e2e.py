@@ -512,3 +512,24 @@ def test_ctrl_c_before_any_change_stops_apply_in_one_line(project: Project):
     assert err.rstrip().endswith("Interrupted."), err
     assert "skipped" not in out + err and "to create" not in out + err
     assert "Traceback" not in err
+
+
+def test_plan_ends_with_a_next_step_that_pastes_and_state_list_is_a_table(project: Project):
+    import shlex
+
+    project.write(stack(2))
+    planned = project.run("plan")
+    assert planned.returncode == 2, planned.stderr
+    line = planned.stdout.strip().splitlines()[-1]
+    assert line == (
+        "Next: deployforge apply (shows this plan and asks), or save it for review: deployforge plan --out plan.json"
+    )
+    save = line.rsplit("for review: ", 1)[1]
+    assert project.run(*shlex.split(save)[1:]).returncode == 2 and (project.dir / "plan.json").is_file()
+    assert project.run("apply", "plan.json").returncode == 0
+    listing = project.run("state", "list").stdout.splitlines()
+    header = next(i for i, text in enumerate(listing) if text.lstrip().startswith("ADDRESS"))
+    rows = listing[header : header + 3]
+    # every column starts at the same offset on every row
+    starts = [r.index("sg-") for r in rows[1:]]
+    assert rows[0].index("ID") == starts[0] == starts[1]

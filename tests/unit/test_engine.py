@@ -283,3 +283,19 @@ def test_state_serial_grows_with_every_write(tmp_path, count):
     run_apply([res(f"r{i}") for i in range(count)], StateDocument(environment="test"), provider, backend)
     # journal + finish per resource
     assert backend.read("test").serial == 2 * count
+
+
+def test_a_failure_line_names_the_resource_once() -> None:
+    from deployforge.model.plan import Action, ApplyResult, Outcome, ResourceResult
+    from deployforge.render.console import render_apply
+
+    failed = ResourceResult(
+        "web",
+        "aws_autoscaling_group",
+        Action.CREATE,
+        Outcome.FAILED,
+        error="aws_autoscaling_group.web: ValidationError: max_size < min_size",
+    )
+    text = render_apply(ApplyResult("dev", (failed,)))
+    assert "  failed:  aws_autoscaling_group.web: ValidationError: max_size < min_size" in text.splitlines()
+    assert text.count("aws_autoscaling_group.web") == 1

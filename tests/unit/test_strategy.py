@@ -103,3 +103,52 @@ def test_steps_that_outlast_the_timeout_are_flagged() -> None:
     assert "warning: the steps wait 38m" in render_steps(long)
     fits = compile_strategy({"interval": "1m", "timeout": "30m"}, strategy="5percent-step", gate_names=["g"])
     assert fits.too_long() is None and "warning" not in render_steps(fits)
+
+
+def test_a_long_canary_summary_folds_its_uneventful_steps() -> None:
+    from deployforge.deploy.model import CanaryReport, GateResult, StepRecord
+    from deployforge.deploy.render import render_canary
+
+    def gate(ok: bool, step: int) -> GateResult:
+        return GateResult("errors", "alarm", ok, "OK" if ok else "ALARM", "not ALARM", step=step)
+
+    steps = []
+    for i in range(1, 40):
+        weight = min(100, (i + 1) // 2 * 5)
+        failed = i == 30  # one eventful step in the middle stays visible
+        gates = (gate(True, i), gate(not failed, i)) if i % 2 == 0 else ()
+        steps.append(StepRecord(i, "bake" if i % 2 == 0 else "shift", f"step {i}", weight, 0, 1, "done", gates))
+    report = CanaryReport("5percent-step", "ALB listener web:80", "promoted", "every step passed", tuple(steps))
+    text = render_canary(report)
+    lines = text.splitlines()
+    assert len(lines) < 15, text
+    assert "    1. step 1: done (weight 5%)" in lines
+    assert "   30. step 30: done (weight 75%; 2 gate checks, 1 failed)" in lines
+    assert "   39. step 39: done (weight 100%)" in lines
+    # the folded runs say how many steps, which, the weights they covered and the checks made
+    assert "       … 25 more steps done (steps 3-27; weight 10% to 70%; 24 gate checks, none failed)" in lines
+    assert "       … 5 more steps done (steps 33-37; weight 85% to 95%; 4 gate checks, none failed)" in lines
+    # a short canary is listed in full, one gate check in the singular
+    short = CanaryReport("s", "x", "promoted", "ok", tuple(steps[:5]))
+    assert len(render_canary(short).splitlines()) == 2 + 5
+    one = StepRecord(1, "bake", "bake", 5, 0, 1, "done", (gate(True, 1),))
+    assert "(weight 5%; 1 gate check)" in render_canary(CanaryReport("s", "x", "promoted", "ok", (one,)))
+
+
+def test_plural() -> None:
+    from deployforge.text import plural
+
+    assert [plural(n, "failure") for n in (0, 1, 2)] == ["0 failures", "1 failure", "2 failures"]
+    assert plural(1, "resource") == "1 resource" and plural(3, "match") == "3 matches"
+
+
+def test_columns_align_every_cell_under_its_header() -> None:
+    from deployforge.text import columns
+
+    rows = [("aws_security_group.web", "sg-1", "main"), ("aws_s3_bucket.a", "b", "x")]
+    lines = columns(("ADDRESS", "ID", "TARGET"), rows)
+    assert lines == [
+        "  ADDRESS                 ID    TARGET",
+        "  aws_security_group.web  sg-1  main",
+        "  aws_s3_bucket.a         b     x",
+    ]

@@ -118,6 +118,11 @@ def plan(
         if out and result.extra.get("plan_file"):
             apply_line = app.command_line(ws, "apply", out, environment=False)
             click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: {apply_line}")
+        elif result.plan.has_changes and result.exit_code == 2:
+            # the next step, as terraform prints one: both commands paste as they are
+            save = app.command_line(ws, "plan", "--out", "plan.json", environment=False)
+            now = app.command_line(ws, "apply", environment=False)
+            click.echo(f"\nNext: {now} (shows this plan and asks), or save it for review: {save}")
     return result.exit_code
 
 

@@ -44,8 +44,12 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
     click.echo(f"environment '{doc.environment}' · {ws.backend.description} · serial {doc.serial}")
     if not doc.resources:
         click.echo("  (no resources recorded)")
-    for name, entry in sorted(doc.resources.items()):
-        click.echo(f"  {entry['type']}.{name}  id={entry['id']}  target={entry['target']}")
+    else:
+        from deployforge.text import columns
+
+        rows = [(f"{e['type']}.{name}", str(e["id"]), str(e["target"])) for name, e in sorted(doc.resources.items())]
+        for line in columns(("ADDRESS", "ID", "TARGET"), rows):
+            click.echo(line)
     running = lock.run_id if lock is not None and not lock.is_stale_here() else None
     for pending in doc.pending:
         # the run holding the lock is still working on it: in progress, not interrupted

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from deployforge.deploy.model import CanaryReport
+from deployforge.deploy.model import CanaryReport, StepRecord
+from deployforge.text import plural
 
 Style = Callable[..., str]
 
@@ -41,16 +42,58 @@ def render_event(kind: str, payload: dict[str, Any], style: Style = _plain) -> s
     return None
 
 
+# a run of at least this many uneventful steps (done, no failed check) is folded to its first and
+# last two steps plus one line: a 39-step canary's summary shows what happened, not 39 lines
+FOLD_AT = 6
+_KEEP = 2
+
+
+def _step_line(step: StepRecord) -> str:
+    gates = ""
+    if step.gates:
+        failed = sum(1 for g in step.gates if not g.passed)
+        gates = f"; {plural(len(step.gates), 'gate check')}" + (f", {failed} failed" if failed else "")
+    return f"  {step.index:>3}. {step.description}: {step.outcome} (weight {step.weight}%{gates})"
+
+
+def _uneventful(step: StepRecord) -> bool:
+    return step.outcome == "done" and all(g.passed for g in step.gates)
+
+
+def _fold_line(steps: Sequence[StepRecord]) -> str:
+    weights = [s.weight for s in steps if s.weight is not None]
+    checks = sum(len(s.gates) for s in steps)
+    span = f"; weight {min(weights)}% to {max(weights)}%" if weights else ""
+    gates = f"; {plural(checks, 'gate check')}, none failed" if checks else ""
+    return f"       … {plural(len(steps), 'more step')} done (steps {steps[0].index}-{steps[-1].index}{span}{gates})"
+
+
+def step_lines(steps: Sequence[StepRecord]) -> list[str]:
+    """One line per step, with each long run of uneventful steps folded (pure)."""
+    lines: list[str] = []
+    i = 0
+    while i < len(steps):
+        j = i
+        while j < len(steps) and _uneventful(steps[j]):
+            j += 1
+        run = steps[i:j]
+        if len(run) >= FOLD_AT:
+            lines += [_step_line(s) for s in run[:_KEEP]]
+            lines.append(_fold_line(run[_KEEP:-_KEEP]))
+            lines += [_step_line(s) for s in run[-_KEEP:]]
+        else:
+            lines += [_step_line(s) for s in run]
+        if j < len(steps):
+            lines.append(_step_line(steps[j]))
+        i = j + 1
+    return lines
+
+
 def render_canary(report: CanaryReport, style: Style = _plain) -> str:
     colour = "green" if report.ok else "red"
     lines = [style(f"Canary {report.verdict}: {report.reason}", fg=colour, bold=True)]
     lines.append(f"  strategy {report.strategy} on {report.shifter}, {report.duration_s:.1f}s")
-    for step in report.steps:
-        gates = ""
-        if step.gates:
-            failed = sum(1 for g in step.gates if not g.passed)
-            gates = f"; {len(step.gates)} gate checks" + (f", {failed} failed" if failed else "")
-        lines.append(f"  {step.index:>3}. {step.description}: {step.outcome} (weight {step.weight}%{gates})")
+    lines += step_lines(report.steps)
     if report.failed_gate is not None:
         lines.append(style(f"  failed gate: {report.failed_gate.describe()}", fg="red"))
     if report.final_weights is not None:

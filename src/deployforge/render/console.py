@@ -105,13 +105,22 @@ def render_event(kind: str, rp: ResourcePlan, result: Any, style: Style = plain)
         ident = f" [id={result.resource_id}]" if result.resource_id else ""
         return style(f"  {rp.address}: {word}{ident} ({result.duration_s:.1f}s)", fg="green")
     if kind == "failed":
-        text = style(f"  {rp.address}: FAILED: {result.error}", fg="red", bold=True)
+        text = style(f"  {rp.address}: FAILED: {_without_address(result.error, rp.address)}", fg="red", bold=True)
         if result.hint:
             text += f"\n      hint: {result.hint}"
         return text
     if kind == "skipped":
         return style(f"  {rp.address}: skipped ({result.reason})", fg="yellow")
     return None
+
+
+def _without_address(error: object, address: str) -> str:
+    """A provider error names the resource already ("aws_x.web: ..."): after the address, once is enough."""
+    text = str(error)
+    for prefix in (f"{address}: ", f"{address.split('.', 1)[-1]}: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
 
 
 def render_apply(result: ApplyResult, style: Style = plain) -> str:
@@ -125,7 +134,7 @@ def render_apply(result: ApplyResult, style: Style = plain) -> str:
     lines = [style(line, fg=colour, bold=True)]
     for r in result.results:
         if r.outcome is Outcome.FAILED:
-            lines.append(style(f"  failed:  {r.address}: {r.error}", fg="red"))
+            lines.append(style(f"  failed:  {r.address}: {_without_address(r.error, r.address)}", fg="red"))
             if r.hint:
                 lines.append(f"           hint: {r.hint}")
         elif r.outcome is Outcome.SKIPPED:
