@@ -23,3 +23,16 @@ def columns(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str =
         (indent + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))).rstrip()
         for row in (headers, *rows)
     ]
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` on one line, at most ``limit`` characters, cut at a word boundary with an ellipsis:
+    a long error stays readable instead of ending mid-word ("...Failed to re")."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(") + "…"

@@ -167,3 +167,77 @@ def test_secret_values_never_reach_any_output_or_file(multicloud, gcp_fake, dead
     db = _rds(project.endpoint).describe_db_instances(DBInstanceIdentifier="analytics-warehouse")["DBInstances"][0]
     assert db["DBInstanceStatus"] == "available"
     assert gcp_fake.jobs
+
+
+def test_a_step_timeout_cancels_its_dataflow_job_before_the_retry(multicloud, gcp_fake):
+    """retries: 1 with a job that never finishes: each attempt's job is cancelled; never two running."""
+    project, env, _ = multicloud
+    text = project.config.read_text().replace(
+        "template: gs://dataflow-templates/latest/Word_Count", "template: gs://templates/stream-events"
+    )
+    project.config.write_text(text.replace("timeout: 30m", "timeout: 3s"))
+    before = set(gcp_fake.jobs)
+    run = project.run("workflow", "run", "nightly-etl", **env)
+    assert run.returncode == 1, run.stderr
+    assert "timed out after 3s" in run.stderr
+    assert "already an active job" not in run.stderr  # the retry was not refused for the first job
+    launched = [j for jid, j in gcp_fake.jobs.items() if jid not in before]
+    assert len(launched) == 2  # the first attempt and the retry
+    assert {j["id"] for j in launched} <= set(gcp_fake.cancelled)
+    assert all(j["currentState"] == "JOB_STATE_CANCELLED" for j in launched)
+
+
+def test_sigterm_during_a_workflow_cancels_the_dataflow_job_it_started(multicloud, gcp_fake):
+    import signal
+    import time
+
+    project, env, _ = multicloud
+    text = project.config.read_text().replace(
+        "template: gs://dataflow-templates/latest/Word_Count", "template: gs://templates/stream-events"
+    )
+    project.config.write_text(text)
+    before = set(gcp_fake.jobs)
+    proc = project.popen("workflow", "run", "nightly-etl", **env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with gcp_fake.lock:
+            new = [
+                j for jid, j in gcp_fake.jobs.items() if jid not in before and j["currentState"] == "JOB_STATE_RUNNING"
+            ]
+        if new:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    assert new, "the Dataflow job never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted." in err and "Traceback" not in err
+    assert new[0]["id"] in gcp_fake.cancelled and gcp_fake.jobs[new[0]["id"]]["currentState"] == "JOB_STATE_CANCELLED"
+
+
+def test_workflow_dry_run_lists_steps_and_checks_each_targets_credentials(multicloud, gcp_fake):
+    project, env, secrets = multicloud
+    ok = project.run("workflow", "run", "nightly-etl", "--dry-run", **env)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[0] == "workflow nightly-etl: 3 steps, nothing will run (--dry-run)"
+    assert lines[1].split() == ["STEP", "USES", "NEEDS", "CREDENTIALS", "CHECK"]
+    rows = {line.split()[0]: line for line in lines[2:5]}
+    assert "aws_prod.rds.create" in rows["db"] and "profile prod" in rows["db"] and rows["db"].endswith("ok")
+    assert "secret vault://cloud-secrets/gcp-prod-key" in rows["process"] and rows["process"].endswith("ok")
+    assert " process " in rows["export"]  # what it needs
+    assert "every step's parameters and credentials resolve" in ok.stdout
+    assert not _leaks(secrets, [("stdout", ok.stdout), ("stderr", ok.stderr)])
+    with pytest.raises(Exception, match="DBInstanceNotFound"):  # nothing was created
+        _rds(project.endpoint).describe_db_instances(DBInstanceIdentifier="analytics-warehouse")
+
+    with gcp_fake.lock:
+        email = list(gcp_fake.keys)[-1]  # the key the multicloud fixture just made
+    gcp_fake.revoke(email)  # from now on Google refuses it
+    down = project.run("workflow", "run", "nightly-etl", "--dry-run", "--format", "json", **env)
+    assert down.returncode == 2, down.stderr
+    doc = json.loads(down.stdout)
+    checks = {r["step"]: r["credentials_check"] for r in doc["steps"]}
+    assert checks["db"] == "ok" and checks["process"].startswith("FAILED: ")
+    assert doc["ok"] is False

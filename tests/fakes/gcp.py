@@ -57,6 +57,9 @@ def start_fake_gcs() -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+ACTIVE = ("JOB_STATE_PENDING", "JOB_STATE_QUEUED", "JOB_STATE_RUNNING")
+
+
 @dataclass
 class GcpFake:
     url: str
@@ -71,6 +74,7 @@ class GcpFake:
     pending: dict[str, int] = field(default_factory=dict)  # service -> reads until reconciled
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)  # job ids a jobs.update cancelled
     bucket_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests_seen: list[tuple[str, str]] = field(default_factory=list)
 
@@ -322,6 +326,16 @@ def _handler(fake: GcpFake) -> type[BaseHTTPRequestHandler]:
                 if not gcs_path.startswith("gs://"):
                     return self._error(400, "INVALID_ARGUMENT", "gcsPath must be a gs:// path")
                 req = json.loads(body or b"{}")
+                with fake.lock:  # as Dataflow: one active job per name and region
+                    active = [
+                        j
+                        for j in fake.jobs.values()
+                        if j["name"] == req.get("jobName") and j["location"] == segs[3] and j["currentState"] in ACTIVE
+                    ]
+                if active:
+                    return self._error(
+                        409, "ALREADY_EXISTS", f"There is already an active job named {req.get('jobName')}"
+                    )
                 job_id = f"{time.strftime('%Y-%m-%d_%H_%M_%S')}-{uuid.uuid4().int % 10**18}"
                 job = {
                     "id": job_id,
@@ -343,11 +357,26 @@ def _handler(fake: GcpFake) -> type[BaseHTTPRequestHandler]:
                         return self._error(404, "NOT_FOUND", f"job {segs[5]} not found")
                     order = ["JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_DONE"]
                     state = job["currentState"]
-                    if state in order[:-1]:
+                    # a "streaming" template runs until cancelled, as a streaming pipeline does
+                    if state in order[:-1] and not (state == "JOB_STATE_RUNNING" and "stream" in job["_template"]):
                         nxt = order[order.index(state) + 1]
                         if nxt == "JOB_STATE_DONE" and "fail" in job["_template"]:
                             nxt = "JOB_STATE_FAILED"
                         job["currentState"] = nxt
+                    out = {k: v for k, v in job.items() if not k.startswith("_")}
+                return self._json(200, out)
+            if len(segs) == 6 and segs[4] == "jobs" and self.command == "PUT":
+                # projects.locations.jobs.update: {"requestedState": "JOB_STATE_CANCELLED"} cancels
+                req = json.loads(body or b"{}")
+                with fake.lock:
+                    job = fake.jobs.get(segs[5])
+                    if job is None:
+                        return self._error(404, "NOT_FOUND", f"job {segs[5]} not found")
+                    if req.get("requestedState") != "JOB_STATE_CANCELLED":
+                        return self._error(400, "INVALID_ARGUMENT", "only requestedState JOB_STATE_CANCELLED")
+                    if job["currentState"] in ACTIVE:
+                        job["currentState"] = "JOB_STATE_CANCELLED"
+                    fake.cancelled.append(segs[5])
                     out = {k: v for k, v in job.items() if not k.startswith("_")}
                 return self._json(200, out)
             return self._error(404, "NOT_FOUND", f"no such Dataflow call: {path}")

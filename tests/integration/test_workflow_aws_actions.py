@@ -96,3 +96,19 @@ def test_lambda_invoke_returns_the_payload(moto_endpoint):
     out = lambda_invoke(_ctx(p, "aws_prod.lambda.invoke", params), params)
     assert out["status_code"] == 200 and out["function_error"] is None
     assert out["payload"] == {"job": "j-1"}  # moto without Docker echoes the event back
+
+
+def test_rds_create_without_a_password_lets_rds_manage_it_in_secrets_manager(moto_endpoint):
+    """No password is generated and lost: RDS keeps it, and the step says where."""
+    p = _provider(moto_endpoint)
+    params = {"identifier": "managed-db"}
+    out = rds_create(_ctx(p, "aws_prod.rds.create", params), params)
+    arn = out["master_user_secret_arn"]
+    assert arn and arn.startswith("arn:aws:secretsmanager:us-west-2:")
+    sm = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-west-2")
+    assert sm.describe_secret(SecretId=arn)["ARN"] == arn
+    rds = boto3.client("rds", endpoint_url=moto_endpoint, region_name="us-west-2")
+    [db] = rds.describe_db_instances(DBInstanceIdentifier="managed-db")["DBInstances"]
+    assert db["MasterUserSecret"]["SecretArn"] == arn
+    given = {"identifier": "given-db", "master_password": "Sup3r-Secret-pw"}
+    assert rds_create(_ctx(p, "aws_prod.rds.create", given), given)["master_user_secret_arn"] is None

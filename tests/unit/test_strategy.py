@@ -152,3 +152,14 @@ def test_columns_align_every_cell_under_its_header() -> None:
         "  aws_security_group.web  sg-1  main",
         "  aws_s3_bucket.a         b     x",
     ]
+
+
+def test_clip_cuts_at_a_word_with_an_ellipsis() -> None:
+    from deployforge.text import clip
+
+    text = "invalid_grant: Invalid JWT Signature. " * 20 + "Failed to refresh the access token"
+    short = clip(text, 120)
+    assert len(short) <= 120 and short.endswith("…")
+    assert short[:-1].rstrip().endswith(("Signature.", "JWT", "Invalid", "invalid_grant:".rstrip(":")))
+    assert clip("one\n  two", 50) == "one two"
+    assert clip("x" * 500, 100) == "x" * 99 + "…"  # no space to cut at: cut where the limit is

@@ -32,16 +32,27 @@ def workflow() -> None:
     show_default=True,
     help="How many independent steps run at once.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run nothing: list the steps, the credentials each step's target needs and whether they work.",
+)
 @run_project_command("workflow run")
-def run_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str, parallelism: int) -> int:
+def run_cmd(
+    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str, parallelism: int, dry_run: bool
+) -> int:
     """Run workflow NAME: steps in dependency order, independent ones in parallel.
 
     Exit codes: 0 every step succeeded, 1 a step failed (its dependents are skipped),
     2 bad input found before any step ran (unknown target or action, a cycle, a secret that
-    cannot be resolved, credentials that do not work).
+    cannot be resolved, credentials that do not work). With --dry-run: 0 when every step's
+    parameters and credentials resolve, 2 when one does not; nothing is created.
     """
     from deployforge.workflow import service
     from deployforge.workflow.model import FAILED, FAILED_ALLOWED, SKIPPED, SUCCEEDED
+
+    if dry_run:
+        return _dry_run(ws, fmt, style, name)
 
     _progress_header(ws, f"workflow run {name}", style)
     colours = {SUCCEEDED: "green", FAILED: "red", FAILED_ALLOWED: "yellow", SKIPPED: "bright_black"}
@@ -78,6 +89,40 @@ def run_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]
                 if shown:
                     click.echo(f"  {step.id}: {shown}")
     return result.exit_code
+
+
+def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
+    from deployforge.errors import EXIT_INPUT, EXIT_OK
+    from deployforge.text import columns
+    from deployforge.workflow import service
+
+    wf, rows, ok = service.dry_run(ws, name)
+    if fmt == "json":
+        _emit_json({"workflow": wf.name, "dry_run": True, "ok": ok, "steps": rows})
+        return EXIT_OK if ok else EXIT_INPUT
+    click.echo(f"workflow {wf.name}: {len(wf.steps)} steps, nothing will run (--dry-run)")
+    table = [
+        (
+            r["step"],
+            r.get("uses", ""),
+            ", ".join(r.get("needs") or ()) or "-",
+            r.get("credentials", ""),
+            r["credentials_check"],
+        )
+        for r in rows
+    ]
+    for i, line in enumerate(columns(("STEP", "USES", "NEEDS", "CREDENTIALS", "CHECK"), table)):
+        failed = i > 0 and table[i - 1][4] != "ok"
+        click.echo(style(line, fg="red") if failed else line)
+    for r in rows:
+        if r.get("hint"):
+            click.echo(f"  hint ({r['target']}): {r['hint']}")
+    click.echo(
+        style("every step's parameters and credentials resolve", fg="green")
+        if ok
+        else style("fix the failed checks before running", fg="red")
+    )
+    return EXIT_OK if ok else EXIT_INPUT
 
 
 @workflow.command("list", context_settings=CONTEXT)

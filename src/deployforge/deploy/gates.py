@@ -27,6 +27,7 @@ from deployforge.deploy.model import GateResult
 from deployforge.deploy.shifters.base import ShifterNotFoundError
 from deployforge.deploy.strategy import parse_duration
 from deployforge.errors import DeployForgeError, ProviderError
+from deployforge.text import clip
 
 GATE_TYPES = ("cloudwatch_alarm", "cloudwatch_metric", "http")
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -138,7 +139,7 @@ class Gate:
             return False, "missing", self._expected(), f"alarm {name} no longer exists"
         state = alarms[0]["StateValue"]
         bad = {"ALARM", "INSUFFICIENT_DATA"} if self.settings.get("fail_on_insufficient_data") else {"ALARM"}
-        return state not in bad, state, self._expected(), alarms[0].get("StateReason", "")[:200]
+        return state not in bad, state, self._expected(), clip(alarms[0].get("StateReason", ""), 200)
 
     def _metric(self) -> tuple[bool, Any, str, str]:
         s = self.settings

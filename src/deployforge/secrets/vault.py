@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deployforge.errors import DeployForgeError, ProviderError, ReferenceResolutionError
+from deployforge.text import clip
 
 TIMEOUT = 10
 
@@ -291,5 +292,5 @@ class VaultClient:
 def _first_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if errors:
-        return "; ".join(str(e).strip() for e in errors)[:300]
-    return str(exc).split(", on ", 1)[0][:300]
+        return clip("; ".join(str(e).strip() for e in errors))
+    return clip(str(exc).split(", on ", 1)[0])

@@ -53,7 +53,16 @@ _ALL = (
             "wait",
             "tags",
         ),
-        outputs=("identifier", "endpoint", "port", "arn", "status", "engine", "master_username"),
+        outputs=(
+            "identifier",
+            "endpoint",
+            "port",
+            "arn",
+            "status",
+            "engine",
+            "master_username",
+            "master_user_secret_arn",
+        ),
     ),
     ActionInfo(
         "aws",

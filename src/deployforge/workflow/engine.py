@@ -38,6 +38,7 @@ from deployforge.workflow.model import (
 from deployforge.workflow.parse import STEP_REF
 
 MAX_BACKOFF = 5.0
+CLEANUP_GRACE = 30.0  # seconds an abandoned or interrupted step gets to cancel what it started
 
 
 @dataclass
@@ -120,7 +121,11 @@ def _attempt(step: Step, params: dict[str, Any], ctx: ActionContext, execute: Ex
     thread.join(step.timeout)
     if thread.is_alive():
         ctx.cancel.set()
-        raise ProviderError(f"timed out after {step.timeout:g}s", code="Timeout")
+        # give the action the time to clean up what it started (cancel a Dataflow job...) before a
+        # retry starts the same work again under the same name
+        thread.join(CLEANUP_GRACE)
+        still = "; its cleanup is still running" if thread.is_alive() else ""
+        raise ProviderError(f"timed out after {step.timeout:g}s{still}", code="Timeout")
     if "error" in box:
         raise box["error"]
     got: Mapping[str, Any] = box["outputs"]
@@ -142,15 +147,20 @@ def run_workflow(
     lock = threading.Lock()
     emit = on_event or (lambda *_: None)
 
+    active: dict[int, ActionContext] = {}  # the attempts running now, by id()
+    stopping = threading.Event()
+
     def run_step(step: Step) -> StepResult:
         t0 = time.monotonic()
         attempts = 0
         error = ""
-        while attempts <= step.retries:
+        while attempts <= step.retries and not stopping.is_set():
             attempts += 1
             with lock:
                 known = dict(outputs)
             ctx = make_context(step, known)
+            with lock:
+                active[id(ctx)] = ctx
             if step.timeout is not None:
                 ctx.deadline = time.monotonic() + step.timeout
             try:
@@ -162,7 +172,10 @@ def run_workflow(
                 error = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
             except Exception as exc:  # a bug in an action: report it as this step's failure
                 error = f"internal error: {type(exc).__name__}: {exc}"
-            if attempts <= step.retries:
+            finally:
+                with lock:
+                    active.pop(id(ctx), None)
+            if attempts <= step.retries and not stopping.is_set():
                 time.sleep(min(MAX_BACKOFF, backoff * 2 ** (attempts - 1)))
         status = FAILED_ALLOWED if step.continue_on_failure else FAILED
         return StepResult(step.id, step.uses, step.target, status, attempts, time.monotonic() - t0, {}, error)
@@ -170,37 +183,62 @@ def run_workflow(
     pending = {s.id: s for s in workflow.steps}
     running: dict[Future[StepResult], Step] = {}
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="workflow") as pool:
-        while pending or running:
-            for sid in list(pending):
-                step = pending[sid]
-                blockers = [n for n in step.needs if n in results and results[n].status in (FAILED, SKIPPED)]
-                if blockers:
-                    failed_roots: list[str] = []
-                    for b in blockers:
-                        failed_roots.extend(results[b].skipped_because or (b,))
-                    result = StepResult(
-                        step.id, step.uses, step.target, SKIPPED, skipped_because=tuple(dict.fromkeys(failed_roots))
-                    )
-                    results[sid] = result
-                    del pending[sid]
-                    emit("skip", step, result)
-                    continue
-                if all(n in results for n in step.needs) and len(running) < parallelism:
-                    del pending[sid]
-                    running[pool.submit(run_step, step)] = step
-            if not running:
-                if pending:  # cannot happen for a compiled (acyclic) workflow
-                    raise RuntimeError(f"workflow deadlock: {sorted(pending)}")
-                break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                step = running.pop(future)
-                result = future.result()
-                with lock:
-                    results[step.id] = result
-                    if result.status == SUCCEEDED:
-                        outputs[step.id] = result.outputs
-                emit("finish", step, result)
+        try:
+            _schedule(pool, pending, running, results, outputs, lock, run_step, emit, parallelism)
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): every running step is told to stop, and the pool's exit
+            # waits while each cancels what it started (its wait loops see ctx.cancel)
+            stopping.set()
+            with lock:
+                for ctx in active.values():
+                    ctx.cancel.set()
+            wait(list(running), timeout=CLEANUP_GRACE)
+            raise
     ordered = tuple(results[s.id] for s in workflow.steps)
     status = SUCCEEDED if all(r.status in (SUCCEEDED, FAILED_ALLOWED) for r in ordered) else FAILED
     return WorkflowResult(workflow.name, status, ordered, time.monotonic() - started)
+
+
+def _schedule(
+    pool: ThreadPoolExecutor,
+    pending: dict[str, Step],
+    running: dict[Future[StepResult], Step],
+    results: dict[str, StepResult],
+    outputs: dict[str, Mapping[str, Any]],
+    lock: threading.Lock,
+    run_step: Callable[[Step], StepResult],
+    emit: Callable[[str, Step, StepResult | None], None],
+    parallelism: int,
+) -> None:
+    """Start steps as their needs finish, until none is pending or running."""
+    while pending or running:
+        for sid in list(pending):
+            step = pending[sid]
+            blockers = [n for n in step.needs if n in results and results[n].status in (FAILED, SKIPPED)]
+            if blockers:
+                failed_roots: list[str] = []
+                for b in blockers:
+                    failed_roots.extend(results[b].skipped_because or (b,))
+                result = StepResult(
+                    step.id, step.uses, step.target, SKIPPED, skipped_because=tuple(dict.fromkeys(failed_roots))
+                )
+                results[sid] = result
+                del pending[sid]
+                emit("skip", step, result)
+                continue
+            if all(n in results for n in step.needs) and len(running) < parallelism:
+                del pending[sid]
+                running[pool.submit(run_step, step)] = step
+        if not running:
+            if pending:  # cannot happen for a compiled (acyclic) workflow
+                raise RuntimeError(f"workflow deadlock: {sorted(pending)}")
+            break
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            step = running.pop(future)
+            result = future.result()
+            with lock:
+                results[step.id] = result
+                if result.status == SUCCEEDED:
+                    outputs[step.id] = result.outputs
+            emit("finish", step, result)

@@ -61,6 +61,67 @@ def prepare(ws: Any, workflow: Workflow) -> Workflow:
     return replace(workflow, steps=tuple(steps))
 
 
+def _credentials_source(target: Any) -> str:
+    """Where a target's credentials come from, in words (no secret value)."""
+    if target is None:
+        return "unknown target"
+    if isinstance(target.credentials, str) and target.credentials:
+        return f"key file {target.credentials}"
+    if target.credentials is not None:
+        return f"secret {target.credentials}"  # the vault:// reference, never its value
+    if target.auth:
+        return f"profile {target.auth}"
+    if target.provider == "aws":
+        return "boto3's default chain (environment, web identity, instance role)"
+    if target.provider == "google":
+        return "Application Default Credentials"
+    return "the provider's defaults"
+
+
+def dry_run(ws: Any, name: str) -> tuple[Workflow, list[dict[str, Any]], bool]:
+    """What ``workflow run NAME`` would do, checked without running a step: each step with the
+    credentials its target needs and whether they work (references resolve, the cloud accepts them).
+
+    Returns the workflow, one row per step and whether everything resolved. Nothing is created.
+    """
+    from deployforge.errors import DeployForgeError
+
+    workflow = load_workflow(ws, name)
+    problems: dict[str, str] = {}
+    try:
+        prepare(ws, workflow)  # every $ENV, ${var.X} and vault:// of the steps' with:
+        params_ok = "ok"
+    except DeployForgeError as exc:
+        params_ok = f"FAILED: {exc.message}"
+    checked: dict[str, str] = {}
+    for target_name in sorted({s.target for s in workflow.steps}):
+        try:
+            ws.provider(target_name).preflight()
+            checked[target_name] = "ok"
+        except DeployForgeError as exc:
+            checked[target_name] = f"FAILED: {exc.message}"
+            problems[target_name] = exc.hint or ""
+    rows = []
+    for step in workflow.steps:
+        target = ws.config.targets.get(step.target)
+        rows.append(
+            {
+                "step": step.id,
+                "uses": f"{step.target}.{step.action_name}",
+                "needs": list(step.needs),
+                "target": step.target,
+                "provider": target.provider if target is not None else None,
+                "credentials": _credentials_source(target),
+                "credentials_check": checked.get(step.target, "unchecked"),
+                "hint": problems.get(step.target) or None,
+            }
+        )
+    ok = params_ok == "ok" and all(v == "ok" for v in checked.values())
+    if params_ok != "ok":
+        rows.append({"step": "(parameters)", "credentials_check": params_ok})
+    return workflow, rows, ok
+
+
 def execute_action(step: Step, params: dict[str, Any], ctx: ActionContext) -> Mapping[str, Any]:
     info = lookup(step.provider, step.action_name)
     assert info is not None  # compile_workflow checked it

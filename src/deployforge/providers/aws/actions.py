@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import secrets as pysecrets
 from typing import Any
 
 from deployforge.errors import ProviderError, UsageError
+from deployforge.text import clip
 
 
 def _slug(text: str, limit: int = 63) -> str:
@@ -27,16 +27,21 @@ def _boundary(ctx: Any, action: str) -> Any:
 
 
 def rds_create(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """create_db_instance, then wait until it is available (an existing instance is adopted)."""
+    """create_db_instance, then wait until it is available (an existing instance is adopted).
+
+    Without ``master_password`` RDS manages the master password itself, in Secrets Manager
+    (``ManageMasterUserPassword``): the output ``master_user_secret_arn`` names the secret, so the
+    password is never generated here, never lost, and rotates with RDS. A ``master_password`` given
+    in ``with:`` (for example a ``vault://`` reference) is used as is and masked.
+    """
     from deployforge.secrets import masking
 
     rds = ctx.provider.client("rds")
     identifier = _slug(str(params.get("identifier") or f"{ctx.workflow}-db"))
     username = str(params.get("master_username") or "deployforge")
     password = params.get("master_password")
-    if password is None:
-        password = pysecrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
-    masking.register(str(password))
+    if password is not None:
+        masking.register(str(password))
     with _boundary(ctx, "rds.create"):
         existing = None
         try:
@@ -50,10 +55,13 @@ def rds_create(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
                 "DBInstanceClass": str(params.get("instance_class") or "db.t3.micro"),
                 "AllocatedStorage": int(params.get("allocated_storage") or 20),
                 "MasterUsername": username,
-                "MasterUserPassword": str(password),
                 "Tags": [{"Key": str(k), "Value": str(v)} for k, v in dict(params.get("tags") or {}).items()]
                 + [{"Key": "deployforge:workflow", "Value": ctx.workflow}],
             }
+            if password is None:
+                request["ManageMasterUserPassword"] = True
+            else:
+                request["MasterUserPassword"] = str(password)
             if params.get("db_name"):
                 request["DBName"] = str(params["db_name"])
             rds.create_db_instance(**request)
@@ -77,6 +85,8 @@ def rds_create(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         "status": instance.get("DBInstanceStatus"),
         "engine": instance.get("Engine"),
         "master_username": instance.get("MasterUsername", username),
+        # where RDS keeps the managed master password (None when with: gave the password)
+        "master_user_secret_arn": (instance.get("MasterUserSecret") or {}).get("SecretArn"),
     }
 
 
@@ -150,7 +160,7 @@ def lambda_invoke(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
         body = text
     if response.get("FunctionError"):
         raise ProviderError(
-            f"Lambda {request['FunctionName']} failed ({response['FunctionError']}): {text[:300]}",
+            f"Lambda {request['FunctionName']} failed ({response['FunctionError']}): {clip(text)}",
             code="FunctionError",
         )
     return {

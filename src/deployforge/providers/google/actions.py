@@ -59,6 +59,46 @@ def dataflow_start(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
     ctx.log(f"Dataflow job {job_id} launched")
     interval = float(params.get("poll_interval") or 0.5)
     state = job.get("currentState") or "JOB_STATE_PENDING"
+    try:
+        state = _wait(ctx, provider, base, job_id, job_name, location, state, wait_for, interval)
+    except ProviderError as exc:
+        if exc.code not in TERMINAL_FAILED:  # the job ended by itself: nothing to cancel
+            _cancel(ctx, provider, base, job_id)
+        raise
+    except BaseException:
+        # cancelled (SIGTERM, Ctrl-C), timed out or failed while waiting: a job we started must not
+        # outlive the step, nor block a retry (Dataflow allows one active job per name)
+        _cancel(ctx, provider, base, job_id)
+        raise
+    return {"job_id": job_id, "job_name": job_name, "state": state, "location": location}
+
+
+def _cancel(ctx: Any, provider: Any, base: str, job_id: str) -> None:
+    """projects.locations.jobs.update with requestedState JOB_STATE_CANCELLED; never raises."""
+    try:
+        got = provider.request(
+            "dataflow",
+            "PUT",
+            f"{base}/jobs/{quote(job_id)}",
+            what=f"step '{ctx.step.id}': cancelling Dataflow job {job_id}",
+            json_body={"requestedState": "JOB_STATE_CANCELLED"},
+        )
+        ctx.log(f"Dataflow job {job_id} cancelled ({got.get('currentState', 'cancel requested')})")
+    except Exception as exc:  # the original error matters more; say what is left behind
+        ctx.log(f"warning: Dataflow job {job_id} could not be cancelled ({exc}); cancel it by hand")
+
+
+def _wait(
+    ctx: Any,
+    provider: Any,
+    base: str,
+    job_id: str,
+    job_name: str,
+    location: str,
+    state: str,
+    wait_for: str,
+    interval: float,
+) -> str:
     while True:
         if state == wait_for or (
             wait_for in STATE_ORDER and state in STATE_ORDER and STATE_ORDER.index(state) >= STATE_ORDER.index(wait_for)
@@ -75,7 +115,7 @@ def dataflow_start(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
             "dataflow", "GET", f"{base}/jobs/{quote(job_id)}", what=f"step '{ctx.step.id}': reading job {job_id}"
         )
         state = got.get("currentState") or state
-    return {"job_id": job_id, "job_name": job_name, "state": state, "location": location}
+    return state
 
 
 def _split_gs(url: str, what: str) -> tuple[str, str]:

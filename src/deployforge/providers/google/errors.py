@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from deployforge.errors import DeployForgeError, EndpointUnreachableError, InputError, ProviderError
+from deployforge.text import clip
 
 
 class CredentialsError(InputError):
@@ -25,7 +26,7 @@ def api_error(response: Any, what: str) -> GoogleApiError:
         detail = body.get("message") or response.reason
         status_text = body.get("status") or ""
     except ValueError:
-        detail, status_text = (response.text or response.reason or "")[:200], ""
+        detail, status_text = clip(response.text or response.reason or ""), ""
     code = int(response.status_code)
     hint = None
     if code in (401, 403):
@@ -79,5 +80,4 @@ def boundary(target: str, what: str, endpoint: str | None = None) -> Iterator[No
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc.args[0] if exc.args else exc)
-    return text[:200]
+    return clip(str(exc.args[0] if exc.args else exc))
