@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,12 +59,18 @@ class Workspace:
         self._providers: dict[str, Provider] = {}
         self.sandbox_warnings: tuple[str, ...] = ()
 
+    # set by `validate` before the config is read: it makes no cloud call, so an unset variable in a
+    # target's auth/credentials is a warning there, not an error
+    deferred_credentials = False
+
     @cached_property
     def config(self) -> Config:
         from deployforge.config.load import load_config
 
         env = self.options.environment or self.options.environ.get("DEPLOYFORGE_ENVIRONMENT") or None
-        return load_config(self.options.config, environment=env, environ=self.options.environ)
+        return load_config(
+            self.options.config, environment=env, environ=self.options.environ, deferred=self.deferred_credentials
+        )
 
     @property
     def project_dir(self) -> Path:
@@ -218,12 +226,17 @@ def validate(ws: Workspace) -> RunResult:
     from deployforge.config.load import load_every_environment
 
     chosen = ws.options.environment or ws.options.environ.get("DEPLOYFORGE_ENVIRONMENT")
-    configs = [ws.config] if chosen else load_every_environment(ws.options.config, environ=ws.options.environ)
+    configs = (
+        [ws.config]
+        if chosen
+        else load_every_environment(ws.options.config, environ=ws.options.environ, deferred=ws.deferred_credentials)
+    )
     issues: list[Any] = []
     for each in configs:
         issues += [i for i in section_issues(ws, each) if i not in issues]
     if issues:
         raise ConfigError(issues)
+    warnings = tuple(dict.fromkeys(f"warning: {w}" for c in configs for w in c.warnings))
     config = configs[0]
     if not chosen:
         ws.__dict__["config"] = config  # the audit record names the first environment's hash
@@ -239,6 +252,7 @@ def validate(ws: Workspace) -> RunResult:
             "resources": len(config.resources),
             "targets": sorted(config.targets),
         },
+        messages=warnings,
     )
 
 
@@ -305,6 +319,28 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
         run_id=ws.run_id,
         normalize=normalize,
     )
+
+
+# what a missing AWS set-up looks like (providers/aws/errors.SETUP_CODES): a new user following the
+# docs on a laptop usually meant the sandbox
+_NO_AWS_SETUP = frozenset({"ProfileNotFound", "NoCredentialsError", "PartialCredentialsError", "NoRegion"})
+
+
+def point_to_sandbox(ws: Workspace, exc: DeployForgeError) -> None:
+    """When AWS credentials are missing and a sandbox runs for this project, say so in the hint."""
+    if ws.options.sandbox or getattr(exc, "code", None) not in _NO_AWS_SETUP:
+        return
+    try:
+        from deployforge.providers.sandbox import status
+
+        running = status(ws.root)
+    except Exception:  # a hint must never hide the error it improves
+        return
+    if running is None:
+        return
+    again = "deployforge " + shlex.join([*sys.argv[1:], "--sandbox"])
+    note = f"a sandbox is running for this project ({running.endpoint}): to use it, add --sandbox: {again}"
+    exc.hint = f"{note}; or, for AWS: {exc.hint}" if exc.hint else note
 
 
 def command_line(ws: Workspace, *words: str, environment: bool = True) -> str:

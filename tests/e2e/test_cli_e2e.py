@@ -533,3 +533,74 @@ def test_plan_ends_with_a_next_step_that_pastes_and_state_list_is_a_table(projec
     # every column starts at the same offset on every row
     starts = [r.index("sg-") for r in rows[1:]]
     assert rows[0].index("ID") == starts[0] == starts[1]
+
+
+def test_the_quick_start_in_help_runs_as_printed(tmp_path):
+    """Every line of `deployforge --help`'s quick start, pasted as is (no -e: the quickstart names
+    its default environment)."""
+    import shlex
+    import shutil
+
+    quick = tmp_path / "examples" / "quickstart"
+    quick.mkdir(parents=True)
+    from tests.e2e.conftest import ROOT
+
+    shutil.copy(ROOT / "examples" / "quickstart" / "deployforge.yaml", quick / "deployforge.yaml")
+    project = Project(tmp_path, "")
+    shown = project.run("--help").stdout
+    lines = [line.strip() for line in shown.split("Quick start", 1)[1].split("Exit codes", 1)[0].splitlines()]
+    commands = [shlex.split(line)[1:] for line in lines if line.startswith("deployforge ")]
+    assert [c[0] for c in commands] == ["validate", "plan", "apply"]
+    try:
+        codes = []
+        for args in commands:
+            done = project.run(*args, timeout=180)
+            assert "Traceback" not in done.stderr
+            codes.append(done.returncode)
+        assert codes == [0, 2, 0], done.stderr  # plan: 2 = changes found
+        assert project.run("plan", "--sandbox", "-c", "examples/quickstart/deployforge.yaml").returncode == 0
+    finally:
+        project.run("sandbox", "down", "-c", "examples/quickstart/deployforge.yaml")
+
+
+def test_validate_warns_about_an_unset_auth_variable_and_plan_needs_it(project: Project):
+    """validate makes no cloud call: the page's `auth: $DEPLOYFORGE_AWS_PROFILE` unset is a warning."""
+    config = yaml.safe_load(stack(1))
+    config["targets"]["main"]["auth"] = "$DEPLOYFORGE_AWS_PROFILE"
+    config["environments"] = {"dev": {}, "prod": {}}
+    project.write(yaml.safe_dump(config))
+    checked = project.run("validate")
+    assert checked.returncode == 0, checked.stderr
+    assert "warning: " in checked.stderr and "environment variable DEPLOYFORGE_AWS_PROFILE is not set" in checked.stderr
+    assert "commands that reach the cloud will need it" in checked.stderr
+    assert checked.stderr.count("DEPLOYFORGE_AWS_PROFILE is not set") == 1  # once, not per environment
+    one = project.run("validate", "-e", "prod", "--format", "json")
+    assert one.returncode == 0 and any("DEPLOYFORGE_AWS_PROFILE" in m for m in json.loads(one.stdout)["messages"])
+    planned = project.run("plan", "-e", "dev")
+    assert planned.returncode == 1  # bad input (plan's 2 means changes)
+    assert "environment variable DEPLOYFORGE_AWS_PROFILE is not set" in planned.stderr
+    # a typo elsewhere is still an error for validate
+    config["targets"]["main"]["region"] = "$NOT_SET_REGION"
+    project.write(yaml.safe_dump(config))
+    assert project.run("validate").returncode == 2
+
+
+def test_a_missing_aws_profile_points_to_the_running_sandbox(tmp_path):
+    """Page commands pasted without --sandbox, while the project's sandbox runs: the hint says so."""
+    config = yaml.safe_load(stack(1))
+    config["targets"]["main"] = {"provider": "aws", "region": "us-east-1", "auth": "no-such-profile-here"}
+    project = Project(tmp_path, "")
+    project.write(yaml.safe_dump(config))
+    try:
+        assert project.run("sandbox", "up").returncode == 0
+        endpoint = project.run("sandbox", "endpoint").stdout.strip()
+        planned = project.run("plan")
+        assert planned.returncode == 1, planned.stderr  # bad input in plan
+        assert "no-such-profile-here" in planned.stderr
+        assert f"a sandbox is running for this project ({endpoint}): to use it, add --sandbox: " in planned.stderr
+        assert "deployforge plan --sandbox" in planned.stderr
+        assert project.run("plan", "--sandbox").returncode == 2  # the suggested command works
+    finally:
+        project.run("sandbox", "down")
+    stopped = project.run("plan")
+    assert "a sandbox is running" not in stopped.stderr

@@ -496,3 +496,27 @@ def test_schema_reference_and_semantic_errors_come_in_one_report(tmp_path):
         (5, "resource 'lt'"),
         (10, "resource 'sg' depends on unknown resource 'nope'"),
     ]
+
+
+def test_default_environment_is_used_when_none_is_chosen(tmp_path: Path) -> None:
+    from deployforge.config.load import load_config, load_every_environment
+    from deployforge.errors import ConfigError, UsageError
+
+    base = "resources: {}\nenvironments:\n  dev: {}\n  prod: {}\n"
+    path = tmp_path / "deployforge.yaml"
+    path.write_text(base)
+    with pytest.raises(UsageError) as exc:
+        load_config(str(path), environ={})
+    assert "default_environment: dev" in (exc.value.hint or "")
+    path.write_text("default_environment: dev\n" + base)
+    assert load_config(str(path), environ={}).environment == "dev"
+    assert load_config(str(path), environment="prod", environ={}).environment == "prod"
+    path.write_text("default_environment: prd\n" + base)
+    with pytest.raises(ConfigError) as bad:
+        load_config(str(path), environ={})
+    [issue] = bad.value.issues
+    assert "default_environment 'prd' is not one of the environments" in issue.message
+    assert issue.location is not None and (issue.location.line, issue.location.column) == (1, 22)
+    assert "prod" in (issue.hint or "")
+    with pytest.raises(ConfigError):  # validate (every environment) reports it too
+        load_every_environment(str(path), environ={})

@@ -153,6 +153,9 @@ def run_project_command(
                     else:
                         code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
             except DeployForgeError as exc:
+                from deployforge.app import point_to_sandbox
+
+                point_to_sandbox(ws, exc)
                 error, code = exc, exc.exit_code
                 _report_error(exc, fmt, ws.run_id)
             except KeyboardInterrupt:

@@ -59,6 +59,9 @@ def validate(
     evaluate Rego policies on Terraform/YAML/JSON files or the config. Exit 1 on policy failures."""
     from deployforge import app
 
+    ws.deferred_credentials = True  # no cloud call here: an unset $VAR in auth is only a warning
+    ws.__dict__.pop("config", None)
+
     if paths or policies or _config_policies(ws):  # with no --policy, the config's policies: are used
         from deployforge.cli.policy import run_validate_policy
 
@@ -70,6 +73,8 @@ def validate(
     if fmt == "json":
         _emit_json(result.to_json())
     else:
+        for message in result.messages:
+            click.echo(style(message, fg="yellow"), err=True)
         envs = result.extra["environments"]
         which = f"environment '{envs[0]}'" if len(envs) == 1 else f"environments {', '.join(envs)}"
         click.echo(

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deployforge.config.refs import RefProblem, interpolate, parse_secret, resource_refs, walk_strings
+from deployforge.config.refs import (
+    RefProblem,
+    UnsetVariable,
+    interpolate,
+    parse_secret,
+    resource_refs,
+    walk_strings,
+)
 from deployforge.config.schema import config_schema
 from deployforge.config.validate import SchemaValidator, did_you_mean
 from deployforge.config.yamlpos import Positions, load_yaml
@@ -89,9 +96,25 @@ def choose_environment(document: Mapping[str, Any], requested: str | None, pos: 
         return DEFAULT_ENVIRONMENT
     if len(envs) == 1:
         return next(iter(envs))
+    default = document.get("default_environment")
+    if isinstance(default, str) and default:
+        if default not in envs:
+            hint = did_you_mean(default, envs) or f"environments in this file: {', '.join(envs)}"
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"default_environment '{default}' is not one of the environments",
+                        pos.location(("default_environment",)),
+                        hint,
+                        ("default_environment",),
+                    )
+                ]
+            )
+        return default
     raise UsageError(
         f"this config defines several environments ({', '.join(envs)}); choose one",
-        hint="pass --environment NAME (or set DEPLOYFORGE_ENVIRONMENT)",
+        hint="pass --environment NAME (or set DEPLOYFORGE_ENVIRONMENT), or name the usual one in the "
+        f"config: default_environment: {next(iter(envs))}",
     )
 
 
@@ -190,15 +213,21 @@ def _fold_workflow_keys(document: dict[str, Any], pos: Positions) -> None:
 
 
 def load_config(
-    path: str = DEFAULT_CONFIG, *, environment: str | None = None, environ: Mapping[str, str] | None = None
+    path: str = DEFAULT_CONFIG,
+    *,
+    environment: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    deferred: bool = False,
 ) -> Config:
     environ = os.environ if environ is None else environ
     document, pos = _parse(path, environ)
     env_name = choose_environment(document, environment, pos)
-    return _build(document, pos, env_name, environ, path)
+    return _build(document, pos, env_name, environ, path, deferred=deferred)
 
 
-def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None) -> list[Config]:
+def load_every_environment(
+    path: str = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None, deferred: bool = False
+) -> list[Config]:
     """The config once per environment it defines (or once, for ``default``), with the problems of
     every environment reported together: what ``deployforge validate`` checks when none is chosen."""
     environ = os.environ if environ is None else environ
@@ -206,10 +235,16 @@ def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, 
     names = list(document.get("environments") or ()) or [DEFAULT_ENVIRONMENT]
     configs: list[Config] = []
     issues: list[ConfigIssue] = []
+    try:
+        choose_environment(document, None, pos)  # a default_environment that names no environment
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    except UsageError:
+        pass  # several environments and no default: fine for validate, which checks them all
     seen: set[tuple[Location | None, str]] = set()
     for name in names:
         try:
-            configs.append(_build(document, pos, name, environ, path))
+            configs.append(_build(document, pos, name, environ, path, deferred=deferred))
         except ConfigError as exc:
             for issue in exc.issues:
                 if (issue.location, issue.message) not in seen:
@@ -222,6 +257,15 @@ def load_every_environment(path: str = DEFAULT_CONFIG, *, environ: Mapping[str, 
     return configs
 
 
+# a target's settings that only a cloud call uses: an unset variable there is a warning for
+# `validate` (deferred=True), which makes none, and an error for every command that does
+_CLOUD_ONLY = ("auth", "credentials")
+
+
+def _cloud_only(p: tuple[Any, ...]) -> bool:
+    return len(p) >= 3 and p[-1] in _CLOUD_ONLY and "targets" in p[:-2]
+
+
 def _build(
     document: dict[str, Any],
     pos: Positions,
@@ -229,10 +273,13 @@ def _build(
     environ: Mapping[str, str],
     path: str,
     reported: frozenset[Location | None] = frozenset(),
+    deferred: bool = False,
 ) -> Config:
     """The Config of one environment. ``reported``: places already reported as schema errors (by
-    ``_later_issues``), whose values the checks below then take as they are."""
+    ``_later_issues``), whose values the checks below then take as they are. ``deferred``: an unset
+    variable in a target's auth/credentials becomes a warning (for `validate`)."""
     issues: list[ConfigIssue] = []
+    warnings: list[str] = []
     p: tuple[Any, ...]  # the path of the value an issue is about
     env_doc: dict[str, Any] = (document.get("environments") or {}).get(env_name) or {}
 
@@ -249,6 +296,13 @@ def _build(
                     return text
             try:
                 return interpolate(text, environ, variables)
+            except UnsetVariable as exc:
+                if deferred and _cloud_only(p):
+                    where = pos.location(p)
+                    warnings.append(f"{where}: {exc.message}: commands that reach the cloud will need it")
+                    return text  # validate makes no cloud call: the value is never used
+                issues.append(ConfigIssue(exc.message, pos.location(p), exc.hint, p))
+                return text
             except RefProblem as exc:
                 issues.append(ConfigIssue(exc.message, pos.location(p), exc.hint, p))
                 return text
@@ -519,6 +573,7 @@ def _build(
         self_healing_rules=tuple(resolved.get("self_healing_rules") or ()),
         policies=tuple(resolved.get("policies") or ()),
         notifications=resolved.get("notifications") or {},
+        warnings=tuple(warnings),
     )
 
 

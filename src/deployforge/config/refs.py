@@ -56,6 +56,10 @@ class RefProblem(Exception):
         self.hint = hint
 
 
+class UnsetVariable(RefProblem):
+    """``$NAME`` / ``${NAME}`` names an environment variable that is not set."""
+
+
 def _scalar(text: str) -> Any:
     try:
         value = yaml.safe_load(text) if text.strip() else text
@@ -100,13 +104,13 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
             if name not in environ:
                 if parsed.group(2) is not None:
                     return parsed.group(3)
-                raise RefProblem(
+                raise UnsetVariable(
                     f"environment variable {name} is not set (used in '{value}')",
                     f"export {name}=..., or give a default: ${{{name}:-value}}",
                 )
             return environ[name]
         if name not in environ:
-            raise RefProblem(
+            raise UnsetVariable(
                 f"environment variable {name} is not set (used in '{value}')",
                 f"export {name}=..., or give a default: ${{{name}:-value}}; "
                 f"for a literal '$' write '$$' (e.g. $${name})",

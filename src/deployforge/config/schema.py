@@ -316,6 +316,10 @@ def config_schema() -> dict[str, Any]:
                 "propertyNames": {"pattern": r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}$"},
                 "additionalProperties": _environment,
             },
+            "default_environment": {
+                "type": "string",
+                "description": "The environment commands use when none is chosen (-e / DEPLOYFORGE_ENVIRONMENT)",
+            },
             "resources": {
                 "type": "object",
                 "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_-]*$"},

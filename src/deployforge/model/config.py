@@ -102,3 +102,6 @@ class Config:
     self_healing_rules: tuple[Mapping[str, Any], ...] = ()
     policies: tuple[Any, ...] = ()
     notifications: Mapping[str, Any] = field(default_factory=dict)
+    # problems that only matter to commands that talk to the cloud (an unset variable in a target's
+    # auth or credentials), when loaded for `validate`, which makes no cloud call
+    warnings: tuple[str, ...] = ()
