@@ -520,3 +520,54 @@ def test_default_environment_is_used_when_none_is_chosen(tmp_path: Path) -> None
     assert "prod" in (issue.hint or "")
     with pytest.raises(ConfigError):  # validate (every environment) reports it too
         load_every_environment(str(path), environ={})
+
+
+def test_one_validate_round_reports_every_problem_with_hints_that_help(tmp_path: Path) -> None:
+    """A property typo, a depends_on typo, a bad name and AWS's own `$Latest` in one file."""
+    from deployforge.config.load import load_every_environment
+    from deployforge.errors import ConfigError
+
+    path = tmp_path / "deployforge.yaml"
+    path.write_text(
+        "targets:\n  main: {provider: aws, region: us-east-1}\n"
+        "resources:\n"
+        "  logs:\n    type: aws_s3_bucket\n    properties: {bucket: my-logs, versoning: true}\n"
+        "  web_sg:\n    type: aws_security_group\n    depends_on: [lgs]\n"
+        "    properties: {name: web, description: Web}\n"
+        "  web_lt:\n    type: aws_launch_template\n"
+        "    properties: {name: lt, image_id: ami-0abcdef1234567890, instance_type: t3.micro}\n"
+        "  web_asg:\n    type: aws_autoscaling_group\n"
+        "    properties: {name: asg, min_size: 1, max_size: 2, launch_template: {name: web-lt, version: $Latest}}\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_every_environment(str(path), environ={})
+    by_message = {i.message: i for i in exc.value.issues}
+    text = "\n".join(i.render() for i in exc.value.issues)
+    assert "unknown key 'versoning'" in text and "did you mean 'versioning'?" in text
+    assert "depends on unknown resource 'lgs'" in text and "did you mean 'logs'?" in text
+    assert "'lt' is not in the expected form (3 to 128 characters" in text
+    needs = next(i for m, i in by_message.items() if "needs 'availability_zones' or 'vpc_zone_identifier'" in m)
+    assert needs.hint and "availability_zones: Availability zones to launch in" in needs.hint
+    assert "$Latest" not in text  # AWS's word for the version, not an unset environment variable
+    assert len(exc.value.issues) == 4
+
+
+def test_every_patterned_field_says_its_form_in_words() -> None:
+    from deployforge.config.schema import config_schema
+
+    missing: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            pattern = node.get("pattern")
+            described = "x-form" in node or not pattern or "vault://" in pattern
+            if node.get("type") == "string" and not described:
+                missing.append(f"{where}: {pattern}")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(config_schema()["properties"]["resources"], "resources")
+    assert missing == [] or all("cidr" in m or "sg-" in m or "subnet-" in m or "[0-9]{1,3}" in m for m in missing)

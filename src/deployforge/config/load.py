@@ -262,6 +262,11 @@ def load_every_environment(
 _CLOUD_ONLY = ("auth", "credentials")
 
 
+# AWS's own words for a launch template version; `$Latest` there means that, not $Latest from the
+# environment (an unset variable of that name is read as the word; `$$Latest` works too)
+_AWS_VERSION_WORDS = ("$Latest", "$Default")
+
+
 def _cloud_only(p: tuple[Any, ...]) -> bool:
     return len(p) >= 3 and p[-1] in _CLOUD_ONLY and "targets" in p[:-2]
 
@@ -297,6 +302,8 @@ def _build(
             try:
                 return interpolate(text, environ, variables)
             except UnsetVariable as exc:
+                if text.strip() in _AWS_VERSION_WORDS and p and p[-1] == "version":
+                    return text.strip()  # a launch template version as AWS writes it, not a variable
                 if deferred and _cloud_only(p):
                     where = pos.location(p)
                     warnings.append(f"{where}: {exc.message}: commands that reach the cloud will need it")

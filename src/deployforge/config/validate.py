@@ -198,7 +198,8 @@ class SchemaValidator:
         elif isinstance(value, str):
             if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
                 hint = schema.get("description") or f"it must match the pattern {schema['pattern']}"
-                yield self._issue(path, f"{_dotted(path)}: '{value}' is not in the expected form", hint)
+                form = f" ({schema['x-form']})" if schema.get("x-form") else ""  # the pattern, in words
+                yield self._issue(path, f"{_dotted(path)}: '{value}' is not in the expected form{form}", hint)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             if "minimum" in schema and value < schema["minimum"]:
                 yield self._issue(path, f"{_dotted(path)} must be at least {schema['minimum']}, not {value}")
@@ -263,8 +264,13 @@ class SchemaValidator:
                 yield issue
             return
         if all(set(option) == {"required"} for option in options):
-            keys = " or ".join(f"'{k}'" for option in options for k in option["required"])
-            yield self._issue(path, f"{_dotted(path)} needs {keys}", parent.get("description"), key=True)
+            names = [k for option in options for k in option["required"]]
+            keys = " or ".join(f"'{k}'" for k in names)
+            # the hint says what each alternative is (the object's own description says nothing new)
+            props = parent.get("properties") or {}
+            described = [f"{k}: {props[k]['description']}" for k in names if (props.get(k) or {}).get("description")]
+            hint = "add one of them. " + " ".join(described) if described else parent.get("description")
+            yield self._issue(path, f"{_dotted(path)} needs {keys}", hint, key=True)
             return
         kinds = []
         for option in options:

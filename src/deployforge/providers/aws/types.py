@@ -75,6 +75,10 @@ _S3_SCHEMA = _obj(
         "bucket": _str(
             "The bucket name (global across all AWS accounts). Defaults to the resource's key.",
             pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            **{
+                "x-form": "3 to 63 characters: lowercase letters, digits, '.' and '-', starting and ending "
+                "with a letter or digit, e.g. my-app-logs"
+            },
         ),
         "versioning": _bool("Keep every version of every object (false = never enabled or suspended)."),
         "encryption": _obj(
@@ -132,6 +136,7 @@ _SG_SCHEMA = _obj(
         "name": _str(
             "The group name, unique within its VPC. Defaults to the resource's key.",
             pattern=r"^(?!sg-).{1,255}$",
+            **{"x-form": "1 to 255 characters, not starting with sg-"},
         ),
         "description": _str("What the group is for (changing it replaces the group).", maxLength=255),
         "vpc_id": _str("The VPC (changing it replaces the group). Omitted = the default VPC."),
@@ -161,12 +166,18 @@ _LT_SCHEMA = _obj(
         "name": _str(
             "The launch template name. Defaults to the resource's key.",
             pattern=r"^[a-zA-Z0-9().\-/_]{3,128}$",
+            **{"x-form": "3 to 128 characters: letters, digits and ( ) . - / _, e.g. web-lt"},
         ),
         "image_id": _str(
             "The AMI id (ami-...) or resolve:ssm:<parameter>.",
             pattern=r"^(ami-[0-9a-f]{8,17}|resolve:ssm:.+)$",
+            **{"x-form": "ami- and 8 to 17 hex digits (ami-0abcdef1234567890), or resolve:ssm:/path/to/parameter"},
         ),
-        "instance_type": _str("The instance type, e.g. t3.micro.", pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$"),
+        "instance_type": _str(
+            "The instance type, e.g. t3.micro.",
+            pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$",
+            **{"x-form": "family.size, e.g. t3.micro"},
+        ),
         "key_name": _str("The EC2 key pair name."),
         "security_group_ids": _str_list("Security group ids.", {"type": "string", "pattern": r"^sg-[0-9a-f]+$"}),
         "user_data": _str("User data as plain text (base64-encoded for you)."),
@@ -179,15 +190,16 @@ _LT_SCHEMA = _obj(
 AUTOSCALING_GROUP = "aws_autoscaling_group"
 
 _LT_VERSION = {
-    "description": "A version number, $Latest or $Default.",
+    "description": "A version number (1, 2...), $Latest or $Default (AWS's words: written alone they are kept "
+    "as they are, not read as environment variables).",
     "anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["$Latest", "$Default"]}, _REFERENCE],
 }
 
 _ASG_SCHEMA = _obj(
     {
         "name": _str("The group name. Defaults to the resource's key.", minLength=1, maxLength=255),
-        "min_size": _int("Fewest instances.", minimum=0),
-        "max_size": _int("Most instances.", minimum=0),
+        "min_size": _int("The fewest instances the group keeps running, e.g. 1.", minimum=0),
+        "max_size": _int("The most instances the group may run, at least min_size, e.g. 4.", minimum=0),
         "desired_capacity": _int("Instances to run now (omitted = min_size; scaling may change it).", minimum=0),
         "launch_template": {
             "description": "The launch template instances start from: by name or by id, and a version.",
@@ -202,9 +214,9 @@ _ASG_SCHEMA = _obj(
                 ),
             ],
         },
-        "availability_zones": _str_list("Availability zones.", minItems=1),
+        "availability_zones": _str_list("Availability zones to launch in, e.g. [us-east-1a, us-east-1b].", minItems=1),
         "vpc_zone_identifier": _str_list(
-            "Subnet ids.",
+            "Subnet ids of a VPC to launch in, e.g. [subnet-0123abcd].",
             {"type": "string", "pattern": r"^subnet-[0-9a-f]+$"},
             minItems=1,
         ),
