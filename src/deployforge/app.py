@@ -58,6 +58,7 @@ class Workspace:
         self.parent_trace_id = parent_from(options.environ)
         self._providers: dict[str, Provider] = {}
         self.sandbox_warnings: tuple[str, ...] = ()
+        self.sandbox_notes: tuple[str, ...] = ()
 
     # set by `validate` before the config is read: it makes no cloud call, so an unset variable in a
     # target's auth/credentials is a warning there, not an error
@@ -68,9 +69,9 @@ class Workspace:
         from deployforge.config.load import load_config
 
         env = self.options.environment or self.options.environ.get("DEPLOYFORGE_ENVIRONMENT") or None
-        return load_config(
-            self.options.config, environment=env, environ=self.options.environ, deferred=self.deferred_credentials
-        )
+        # on the sandbox, every target's credentials are the sandbox's: an unset $VAR there is no matter
+        deferred = self.deferred_credentials or self.sandboxed
+        return load_config(self.options.config, environment=env, environ=self.options.environ, deferred=deferred)
 
     @property
     def project_dir(self) -> Path:
@@ -85,15 +86,24 @@ class Workspace:
             rel = ".deployforge"
         return self.project_dir / rel
 
+    @property
+    def sandboxed(self) -> bool:
+        return self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")
+
     @cached_property
-    def sandbox_endpoint(self) -> str | None:
-        if not (self.options.sandbox or self.options.environ.get("DEPLOYFORGE_SANDBOX") in ("1", "true", "yes")):
+    def sandbox_info(self) -> Any:
+        """The project's running sandbox (started now if needed), or None without --sandbox."""
+        if not self.sandboxed:
             return None
         from deployforge.providers import sandbox
 
         info = sandbox.ensure_running(self.root)
         self.sandbox_warnings = tuple(info.warnings)
-        return info.endpoint
+        return info
+
+    @property
+    def sandbox_endpoint(self) -> str | None:
+        return self.sandbox_info.endpoint if self.sandbox_info is not None else None
 
     @cached_property
     def backend(self) -> StateBackend:
@@ -119,7 +129,16 @@ class Workspace:
                     f"state refers to target '{target_name}', which the config no longer defines",
                     hint="restore the target in the config until its resources are deleted",
                 )
-            settings = self._resolved_settings(target_name, target.provider, target.settings())
+            settings = target.settings()
+            if target.provider == "google" and self.sandbox_info is not None and self.sandbox_info.google_endpoint:
+                # the sandbox's Google stand-ins, with their own service account (the config's
+                # credentials: are not read)
+                settings.update(
+                    endpoint_url=self.sandbox_info.google_endpoint,
+                    credentials=self.sandbox_info.google_key_file,
+                    project=target.project or "sandbox-project",
+                )
+            settings = self._resolved_settings(target_name, target.provider, settings)
             if self.sandbox_endpoint and target.provider == "aws":
                 settings.update(
                     endpoint_url=self.sandbox_endpoint,
@@ -179,7 +198,24 @@ class Workspace:
         """Resolves ``vault://`` references for this command (each secret path read once; values masked)."""
         from deployforge.secrets import SecretResolver
 
-        return SecretResolver(self.options.environ)
+        info = self.sandbox_info
+        if info is None or not info.vault_addr:
+            return SecretResolver(self.options.environ)
+        # the sandbox's OpenBao: every vault:// of the config resolves there, to a generated value
+        from deployforge.providers.sandbox_clouds import references, seed
+
+        refs = references(self.config)
+        seeded = seed(info.vault_addr, info.vault_token, refs)
+        if refs:
+            now = f"; generated now: {', '.join(seeded)}" if seeded else ""
+            self.sandbox_notes = (
+                *self.sandbox_notes,
+                f"{len(refs)} vault:// reference(s) resolve to generated sandbox values in the sandbox's "
+                f"OpenBao ({info.vault_addr}), not your Vault{now}",
+            )
+        environ = {k: v for k, v in self.options.environ.items() if not k.startswith("VAULT_")}
+        environ.update(VAULT_ADDR=info.vault_addr, VAULT_TOKEN=info.vault_token)
+        return SecretResolver(environ)
 
     def _resolved_settings(self, target_name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         """A target's settings with ``vault://`` references (``credentials:``) resolved through Vault."""

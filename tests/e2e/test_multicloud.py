@@ -241,3 +241,57 @@ def test_workflow_dry_run_lists_steps_and_checks_each_targets_credentials(multic
     checks = {r["step"]: r["credentials_check"] for r in doc["steps"]}
     assert checks["db"] == "ok" and checks["process"].startswith("FAILED: ")
     assert doc["ok"] is False
+
+
+def test_the_page_workflow_runs_on_the_sandbox_alone(tmp_path):
+    """No AWS profile, no Google project, no Vault: `--sandbox` stands in for all three."""
+    import os
+    import subprocess
+    import sys
+
+    from deployforge.providers import sandbox
+
+    shutil.copy(EXAMPLE, tmp_path / "deployforge.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYFORGE_", "VAULT_", "GITHUB_", "AWS_"))}
+    env.update(PYTHONPATH=str(ROOT / "src"), NO_COLOR="1")
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "deployforge", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    try:
+        run = cli("workflow", "run", "multi-cloud-etl", "--sandbox", "-e", "prod", "--format", "json")
+        assert run.returncode == 0, run.stderr
+        doc = json.loads(run.stdout)
+        steps = {s["id"]: s for s in doc["workflow"]["steps"]}
+        assert [s["status"] for s in steps.values()] == ["succeeded"] * 3
+        assert steps["dataflow_start"]["outputs"]["state"] == "JOB_STATE_DONE"
+        assert "vault:// reference(s) resolve to generated sandbox values" in run.stderr
+        info = sandbox.status(tmp_path / ".deployforge")
+        assert info is not None and info.google_endpoint and info.vault_addr
+        rds = boto3.client(
+            "rds", endpoint_url=info.endpoint, region_name="us-west-2", aws_access_key_id="s", aws_secret_access_key="s"
+        )
+        [db] = rds.describe_db_instances()["DBInstances"]
+        assert db["DBInstanceIdentifier"] == steps["rds_create"]["outputs"]["identifier"]
+        # the stand-ins insist on a token their own token endpoint issued, as Google does
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{info.google_endpoint}/v1b3/projects/p/locations/l/jobs/x", timeout=10)
+        assert refused.value.code == 401
+        status = cli("sandbox", "status")
+        assert "Google stand-ins" in status.stdout and "OpenBao" in status.stdout
+    finally:
+        assert cli("sandbox", "down").returncode == 0
+    # down stops every stand-in: their ports no longer answer
+    for url in (info.google_endpoint, f"{info.vault_addr}/v1/sys/health"):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=3)

@@ -276,6 +276,10 @@ def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     click.echo(style(f"  environment {config.environment}{extra}", dim=True), err=True)
     for warning in ws.sandbox_warnings:
         click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)
+    if ws.sandbox_info is not None and ws.sandbox_info.vault_addr:
+        ws.secrets  # noqa: B018 - seeds the sandbox's OpenBao now, so the note comes first
+        for note in ws.sandbox_notes:
+            click.echo(style(f"sandbox: {note}", fg="cyan"), err=True)
 
 
 def _ci_run_url() -> str | None:

@@ -55,6 +55,17 @@ def sandbox_up(config: str) -> None:
     for warning in info.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"sandbox running at {info.endpoint} (pid {info.pid})")
+    for line in _stand_ins(info):
+        click.echo(line)
+
+
+def _stand_ins(info: Any) -> list[str]:
+    lines = []
+    if info.google_endpoint:
+        lines.append(f"  Google stand-ins (Cloud Storage, Dataflow, Cloud Run) at {info.google_endpoint}")
+    if info.vault_addr:
+        lines.append(f"  Vault (OpenBao dev server) at {info.vault_addr}: vault:// references get generated values")
+    return lines
 
 
 @sandbox.command("down", context_settings=CONTEXT)
@@ -75,6 +86,8 @@ def sandbox_status(config: str) -> None:
 
     info = _sandbox_call(lambda: sb.status(_sandbox_root(config)))
     click.echo(f"running at {info.endpoint} (pid {info.pid})" if info else "not running")
+    for line in _stand_ins(info) if info else ():
+        click.echo(line)
     sys.exit(0 if info else 1)
 
 

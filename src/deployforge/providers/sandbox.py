@@ -126,6 +126,11 @@ class SandboxInfo:
     region: str
     root: Path
     warnings: tuple[str, ...] = field(default=())
+    # the stand-ins beside moto (sandbox_clouds.py), None when their binaries are not installed
+    google_endpoint: str | None = None
+    google_key_file: str | None = None
+    vault_addr: str | None = None
+    vault_token: str | None = None
 
     @property
     def state_file(self) -> Path:
@@ -143,6 +148,10 @@ class SandboxInfo:
             "region": self.region,
             "root": str(self.root),
             "warnings": list(self.warnings),
+            "google_endpoint": self.google_endpoint,
+            "google_key_file": self.google_key_file,
+            "vault_addr": self.vault_addr,
+            "vault_token": self.vault_token,  # a dev server's root token, in a 0600 file of the project
         }
 
     @classmethod
@@ -154,6 +163,10 @@ class SandboxInfo:
             region=str(data.get("region") or REGION),
             root=root,
             warnings=tuple(str(w) for w in data.get("warnings", ())),
+            google_endpoint=data.get("google_endpoint"),
+            google_key_file=data.get("google_key_file"),
+            vault_addr=data.get("vault_addr"),
+            vault_token=data.get("vault_token"),
         )
 
 
@@ -238,6 +251,9 @@ def down(root: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
             logger.warning("sandbox pid %s did not stop within %.0f s; killing it", info.pid, timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGKILL)
+            # its process group: the Google stand-ins' fake-gcs-server and OpenBao run in it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(info.pid, signal.SIGKILL)
             if not _wait_exit(info.pid, 5.0):
                 raise SandboxError(
                     f"the sandbox process {info.pid} does not stop",
@@ -918,13 +934,20 @@ class _Server:
             return 1
         host, port = self.httpd.server_address[:2]
         os.environ["MOTO_PORT"] = str(port)  # moto builds some URLs (SQS queues, ...) from it
+        from deployforge.providers import sandbox_clouds
+
+        clouds = sandbox_clouds.start(self.root)  # Google stand-ins and OpenBao, when installed
         info = SandboxInfo(
             endpoint=f"http://{host}:{port}",
             pid=os.getpid(),
             started_at=time.time(),
             region=REGION,
             root=self.root,
-            warnings=tuple(self.persistence.warnings),
+            warnings=(*self.persistence.warnings, *clouds.warnings),
+            google_endpoint=clouds.google_endpoint,
+            google_key_file=clouds.google_key_file,
+            vault_addr=clouds.vault_addr,
+            vault_token=clouds.vault_token,
         )
         thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-http", daemon=True
@@ -938,6 +961,7 @@ class _Server:
                 self.save(final=False)
 
         logger.info("stopping: saving the sandbox state")
+        clouds.stop()
         self.httpd.shutdown()
         thread.join(5)
         self.save(final=True)
