@@ -150,6 +150,34 @@ def check_git() -> None:
     print(f"ok   git in the image reads the mounted workspace (HEAD {head[:12]})")
 
 
+RUNNER_UID = 1001  # the user later steps run as on GitHub's hosted runners (the action ran as root)
+
+
+def check_readable_by_runner(folder: Path) -> int:
+    """Every report the Action left can be read, and every folder listed, by uid 1001: a later step
+    uploads them (actions/upload-artifact) or reads the plan. Checked in a child that drops to 1001."""
+    paths = [folder, *sorted(folder.rglob("*"))]
+    pid = os.fork()
+    if pid == 0:  # the child: become the runner's user, then try as it would
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(RUNNER_UID)
+            os.setuid(RUNNER_UID)
+            for path in paths:
+                if path.is_dir():
+                    os.listdir(path)
+                else:
+                    path.read_bytes()
+        except OSError as exc:
+            print(f"FAIL uid {RUNNER_UID} cannot read {exc.filename}: {exc.strerror}", flush=True)
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, f"a later step (uid {RUNNER_UID}) could not read the reports"
+    return len(paths)
+
+
 def main() -> int:
     size = size_mb(os.environ["DF_SIZE"])
     check_git()
@@ -167,6 +195,11 @@ def main() -> int:
     second_calls = log[first_calls:]
     assert [(c["method"], c["status"]) for c in second_calls] == [("GET", 200), ("PATCH", 200)], second_calls
     assert (WS / ".deployforge/reports/plan.json").is_file()
+    # the workspace folders above the reports are the runner's own (0755 on a real runner)
+    for folder in (WS.parent, WS, WS / ".deployforge"):
+        folder.chmod(folder.stat().st_mode | 0o055)
+    readable = check_readable_by_runner(WS / ".deployforge/reports")
+    print(f"ok   a later step as uid {RUNNER_UID} reads all {readable} report files and folders")
     base = size_mb(os.environ.get("DF_BASE_SIZE", "0"))
     print(f"figures: image size {size:.0f} MB (limit {MAX_SIZE_MB}); base {base:.0f} MB, ours {size - base:.0f} MB")
     print(f"figures: container start -> first output line {t1:.2f}s / {t2:.2f}s (limit {MAX_FIRST_LINE_S}s)")

@@ -306,3 +306,16 @@ def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: L
     gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
     backend.acquire_lock(gone)
     assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force
+
+
+def test_a_saved_plan_or_state_is_readable_by_another_user(tmp_path: Path) -> None:
+    """0644 with the usual umask (mkstemp alone makes 0600): a later CI step running as another
+    user (GitHub's runner: uid 1001 after an Action that ran as root) reads the plan."""
+    import stat
+
+    from deployforge.state.local import _FILE_MODE, atomic_write_json
+
+    target = tmp_path / "reports" / "plan.json"
+    atomic_write_json(target, {"x": 1})
+    mode = stat.S_IMODE(target.stat().st_mode)
+    assert mode == _FILE_MODE and mode & stat.S_IROTH, oct(mode)
