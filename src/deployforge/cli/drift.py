@@ -86,6 +86,18 @@ def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None
         Path(markdown).write_text(render_markdown(result.drift), encoding="utf-8")
 
 
+def _environment_from_id(ws: Any, drift_id: str | None) -> None:
+    """A drift id names its environment: with several environments and no --environment, use the one
+    whose last detection saw the id (an ambiguous or unknown id is an error listing what exists)."""
+    if not drift_id:
+        return
+    from deployforge.drift.service import resolve_environment
+
+    env = resolve_environment(ws.options, drift_id)
+    if env is not None:
+        ws.options = replace(ws.options, environment=env)
+
+
 def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = False) -> None:
     from deployforge.drift.report import render_record, render_remediation, render_table
 
@@ -214,6 +226,7 @@ def show(
         wanted = drift_id or drift_id_arg
         if not wanted:
             raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
+        _environment_from_id(ws, wanted)
         result = service.show(ws, wanted, _settings(ignore_file, rules, fail_on))
         holder["result"] = result
         _write_reports(result, junit, markdown)
@@ -271,6 +284,7 @@ def remediate(
     from deployforge.drift import service
 
     with errors_exit_1():
+        _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift remediate", style)
         result = service.remediate(
             ws,
@@ -312,6 +326,7 @@ def auto_resolve(
     from deployforge.drift import service
 
     with errors_exit_1():
+        _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift auto-resolve", style)
         result = service.auto_resolve(
             ws,

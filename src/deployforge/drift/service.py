@@ -76,6 +76,7 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         managed: dict[tuple[str, str], set[str]] = {}
         for entry in state.resources.values():
             managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
+        _add_other_environments(ws.backend, env, managed)  # dev's bucket is not unmanaged in prod
         scope = {(r.target, canonical_type(r.type)) for r in config.resources.values()}
         targets = {r.target for r in baseline.resources.values()} | {t for t, _ in scope}
         providers = {name: ws.provider(name) for name in sorted(targets)}
@@ -108,6 +109,21 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         step.set(baseline=baseline.id, counts=report.counts(), drift_ids=[r.id for r in report.active][:200])
         step.outcome = "drift" if report.active else ("incomplete" if report.not_checked else "in-sync")
     return report, baseline
+
+
+def _add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str], set[str]]) -> None:
+    """Objects that another environment's state manages (same backend) are managed, not UNMANAGED."""
+    try:
+        others = [e for e in backend.environments() if e != env]
+    except StateError:
+        return
+    for other in others:
+        try:
+            document = backend.read(other)
+        except StateError:
+            continue
+        for entry in (document.resources if document else {}).values():
+            managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
 
 
 def _result(ws: Any, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
@@ -415,7 +431,8 @@ def _webhook(ws: Any, value: Any) -> str:
 
     if value is None or value == "":
         raise SlackError(
-            "no Slack webhook is configured",
+            "no Slack webhook: notifications.slack.webhook_url (or the action's webhook_url) is empty or "
+            "missing; if it reads an environment variable such as $SLACK_WEBHOOK_URL, set that variable",
             hint="set notifications.slack.webhook_url (e.g. $SLACK_WEBHOOK_URL) or webhook_url on the action",
         )
     if isinstance(value, str) and value.startswith("vault://"):
@@ -428,3 +445,53 @@ def _webhook(ws: Any, value: Any) -> str:
 
 
 _ = ProviderError  # translated errors reach the CLI through DeployForgeError
+
+
+# -- which environment a drift id belongs to ------------------------------------------------------
+
+
+def resolve_environment(options: Any, drift_id: str) -> str | None:
+    """The environment whose drift register holds ``drift_id``, when the command names no environment
+    and the config defines several (a drift id belongs to one environment: it hashes the environment's
+    name). ``None`` when there is nothing to resolve (an environment was chosen, or there is only one).
+
+    Reads each environment's register (written by every detection): no cloud reads. An id found in
+    several registers is an error listing the candidates; an id found in none lists what exists.
+    """
+    from deployforge.app import Workspace
+    from deployforge.config.load import load_every_environment
+    from deployforge.drift.ids import is_drift_id
+
+    if options.environment or options.environ.get("DEPLOYFORGE_ENVIRONMENT"):
+        return None
+    if not is_drift_id(drift_id):
+        raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
+    configs = load_every_environment(options.config, environ=options.environ)
+    if len(configs) <= 1:
+        return None
+    wanted = drift_id.strip().upper()
+    found: list[str] = []
+    known: dict[str, list[str]] = {}
+    for config in configs:
+        env = config.environment
+        ws = Workspace(replace(options, environment=env))
+        try:
+            register = ws.backend.read_drift_register(env)
+        except StateError:
+            register = None
+        ids = sorted((register or {}).get("records") or {}) if isinstance(register, dict) else []
+        known[env] = [str(i) for i in ids]
+        if wanted in known[env]:
+            found.append(env)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"drift {wanted} is known in several environments ({', '.join(found)}); choose one",
+            hint=" or ".join(f"--environment={env}" for env in found),
+        )
+    listing = "; ".join(f"{env}: {', '.join(ids[:10]) + (' …' if len(ids) > 10 else '') or 'none'}" for env, ids in known.items())
+    raise UsageError(
+        f"no drift {wanted} in any environment of this config (known drift ids: {listing})",
+        hint="ids come from the last detection: deployforge drift list --environment=NAME, then use one of its ids",
+    )
