@@ -57,12 +57,12 @@ def test_the_page_commands_verbatim_on_the_quickstart(tmp_path):
             assert listed.returncode == 2, listed.stdout + listed.stderr
             # dev's objects share the account: they are another environment's, not UNMANAGED here
             assert "UNMANAGED" not in listed.stdout, listed.stdout
-            (drift_id,) = re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout)
+            (drift_id,) = set(re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout))
 
             planned = project.run(*_page_command(lines[1], drift_id), **env)  # no --environment: the id says
             assert planned.returncode == 0, planned.stdout + planned.stderr
             assert "environment prod" in planned.stderr
-            assert "desired_capacity: 6 -> 4" in planned.stdout, planned.stdout
+            assert "~ desired_capacity: 6 -> 4" in planned.stdout, planned.stdout
             assert "(dry run: nothing was changed)" in planned.stdout
 
             healed = project.run(*_page_command(lines[2], drift_id), **env)  # no --yes: the rule grants it
@@ -91,7 +91,7 @@ def test_confirmation_is_refused_with_a_hint_without_the_rule_field_or_yes(tmp_p
             AutoScalingGroupName="quickstart-web-prod-asg", DesiredCapacity=6
         )
         listed = project.run("drift", "list", "--environment=prod", **env)
-        (drift_id,) = re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout)
+        (drift_id,) = set(re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout))
         refused = project.run("drift", "auto-resolve", f"--drift-id={drift_id}", **env)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "blocked" in refused.stdout and "--yes" in refused.stdout and "auto_approve: true" in refused.stdout
@@ -111,9 +111,11 @@ def test_a_drift_id_that_is_unknown_or_in_several_environments_lists_what_exists
     env = {"DEPLOYFORGE_SANDBOX": "1"}
     try:
         assert project.run("apply", "-e", "dev", "--auto-approve", **env).returncode == 0
-        _client(project, "autoscaling").set_desired_capacity(AutoScalingGroupName="quickstart-web-asg", DesiredCapacity=5)
+        _client(project, "autoscaling").set_desired_capacity(
+            AutoScalingGroupName="quickstart-web-asg", DesiredCapacity=5
+        )
         listed = project.run("drift", "list", "-e", "dev", **env)
-        (drift_id,) = re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout)
+        (drift_id,) = set(re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout))
         unknown = project.run("drift", "show", "DF-000-000", **env)
         assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
         assert "no drift DF-000-000 in any environment" in unknown.stderr and drift_id in unknown.stderr

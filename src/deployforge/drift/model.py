@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from deployforge.drift.structural import DiffLine, change_lines
+
 
 class Severity(StrEnum):
     INFORMATIONAL = "informational"
@@ -45,8 +47,18 @@ class AttributeDrift:
     expected: Any  # the baseline's value (None when the key was absent)
     actual: Any  # the live value (None when the key is absent)
 
+    @property
+    def lines(self) -> tuple[DiffLine, ...]:
+        """The exact edits from the baseline to live (``+ ingress tcp/22 from 0.0.0.0/0``)."""
+        return change_lines(self.path, self.expected, self.actual)
+
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "expected": self.expected, "actual": self.actual}
+        return {
+            "path": self.path,
+            "expected": self.expected,
+            "actual": self.actual,
+            "diff": [line.text for line in self.lines],
+        }
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,11 @@ class DriftRecord:
     @property
     def paths(self) -> tuple[str, ...]:
         return tuple(c.path for c in self.changes)
+
+    @property
+    def diff(self) -> tuple[str, ...]:
+        """Every edit from the baseline to live, one line each, in full."""
+        return tuple(line.text for c in self.changes for line in c.lines)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -109,11 +126,14 @@ class RemediationStep:
     attributes: tuple[str, ...] = ()
     done: bool = False
     error: str | None = None
+    lines: tuple[str, ...] = ()  # the edits it makes, in the diff language (``- ingress tcp/22 from ...``)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "description": self.description, "done": self.done}
         if self.attributes:
             out["attributes"] = list(self.attributes)
+        if self.lines:
+            out["diff"] = list(self.lines)
         if self.error:
             out["error"] = self.error
         return out

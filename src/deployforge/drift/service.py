@@ -318,11 +318,17 @@ def _heal(ws: Any, record: DriftRecord, baseline: Baseline, decision: Decision, 
     if not repairs:
         return Remediation(steps=(), outcome="within-tolerance", notes=("the rule only notifies",), **base)
     if dry_run:
-        steps = tuple(RemediationStep(a, _describe_action(a, record)) for a in repairs)
+        steps = tuple(RemediationStep(a, _describe_action(a, record), lines=_repair_lines(a, record)) for a in repairs)
         return Remediation(steps=steps, outcome="planned", notes=(decision.reason,), **base)
     done = _run_repairs(ws, record, baseline, rule, repairs)
     outcome = "applied" if all(s.done for s in done) else "failed"
     return Remediation(steps=tuple(done), outcome=outcome, notes=(decision.reason,), **base)
+
+
+def _repair_lines(action: str, record: DriftRecord) -> tuple[str, ...]:
+    from deployforge.drift.remediate import revert_lines
+
+    return revert_lines(record.changes + (record.ignored_changes if action == "rollback" else ()))
 
 
 def _describe_action(action: str, record: DriftRecord) -> str:
@@ -376,8 +382,10 @@ def _one_repair(
         done = run_revert(plan, provider, resource)
         if done.outcome != "applied":
             return RemediationStep(action, description, plan.steps[0].attributes, error=done.steps[0].error)
+    lines = _repair_lines(action, record)
     if action != "rolling_restart":
-        return RemediationStep(action, description, plan.steps[0].attributes if plan.steps else (), done=True)
+        attributes = plan.steps[0].attributes if plan.steps else ()
+        return RemediationStep(action, description, attributes, done=True, lines=lines)
     restart: Callable[..., Any] | None = getattr(provider, "rolling_restart", None)
     if restart is None:
         return RemediationStep(action, description, error=f"the {provider.name} provider cannot restart {record.type}")
@@ -385,7 +393,7 @@ def _one_repair(
         replaced = restart(record.type, str(record.resource_id))
     except DeployForgeError as exc:
         return RemediationStep(action, description, error=exc.message)
-    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True)
+    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True, lines=lines)
 
 
 def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remediation) -> list[Notification]:
@@ -490,7 +498,9 @@ def resolve_environment(options: Any, drift_id: str) -> str | None:
             f"drift {wanted} is known in several environments ({', '.join(found)}); choose one",
             hint=" or ".join(f"--environment={env}" for env in found),
         )
-    listing = "; ".join(f"{env}: {', '.join(ids[:10]) + (' …' if len(ids) > 10 else '') or 'none'}" for env, ids in known.items())
+    listing = "; ".join(
+        f"{env}: {', '.join(ids[:10]) + (' …' if len(ids) > 10 else '') or 'none'}" for env, ids in known.items()
+    )
     raise UsageError(
         f"no drift {wanted} in any environment of this config (known drift ids: {listing})",
         hint="ids come from the last detection: deployforge drift list --environment=NAME, then use one of its ids",
