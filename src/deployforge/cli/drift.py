@@ -138,6 +138,12 @@ def _detect_like(name: str, help_text: str) -> click.Command:
     @click.option("--severity", "severities", multiple=True, type=click.Choice(SEVERITIES), help="Only these.")
     @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these.")
     @click.option(
+        "--unmanaged",
+        is_flag=True,
+        help="Find objects of every supported type in the environment's targets that no state manages "
+        "(classified; the ignore file applies); only those are listed.",
+    )
+    @click.option(
         "--github-issue",
         is_flag=True,
         help="Open, update or close the environment's GitHub issue (GITHUB_TOKEN, GITHUB_REPOSITORY).",
@@ -155,6 +161,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         markdown: str | None,
         severities: tuple[str, ...],
         statuses: tuple[str, ...],
+        unmanaged: bool,
         github_issue: bool,
     ) -> int:
         from deployforge.drift import service
@@ -167,12 +174,14 @@ def _detect_like(name: str, help_text: str) -> click.Command:
                 from deployforge.drift.issues import issue_settings_from_env
 
                 issue_settings = issue_settings_from_env(ws.options.environ)
+            settings = replace(_settings(ignore_file, rules, fail_on), unmanaged=unmanaged)
+            wanted = [Status(s) for s in statuses] or ([Status.UNMANAGED] if unmanaged else [])
             result = service.detect_command(
                 ws,
                 f"drift {name}",
-                _settings(ignore_file, rules, fail_on),
+                settings,
                 severities=[Severity(s) for s in severities],
-                statuses=[Status(s) for s in statuses],
+                statuses=wanted,
             )
             holder["result"] = result
             issue = None
@@ -339,3 +348,12 @@ def auto_resolve(
         _write_reports(result, junit, markdown)
     _emit(result, fmt, style)
     return int(result.exit_code)
+
+
+def _register_adopt() -> None:
+    from deployforge.cli.adopt import drift_adopt
+
+    drift.add_command(drift_adopt, "adopt")
+
+
+_register_adopt()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -78,6 +79,12 @@ class DriftRecord:
     ignored: str | None = None  # the ignore file's reason when the whole record is ignored
     ignored_changes: tuple[AttributeDrift, ...] = ()  # attribute changes an ignore entry covers
     error: str | None = None  # why a NOT_CHECKED resource could not be read
+    live: Mapping[str, Any] | None = None  # UNMANAGED: the object's attributes as read (for classification)
+
+    @property
+    def live_lines(self) -> tuple[str, ...]:
+        """An UNMANAGED object's attributes as diff lines (everything is "added": nobody declared it)."""
+        return tuple(line.text for key in sorted(self.live or {}) for line in change_lines(key, None, self.live[key]))
 
     @property
     def active(self) -> bool:
@@ -114,6 +121,8 @@ class DriftRecord:
             out["ignored_changes"] = [c.to_json() for c in self.ignored_changes]
         if self.error:
             out["error"] = self.error
+        if self.live is not None:
+            out["live"] = dict(self.live)
         return out
 
 

@@ -47,7 +47,7 @@ def render_table(report: DriftReport, style: Style = _plain) -> str:
     else:
         rows = [("ID", "STATUS", "SEVERITY", "RESOURCE", "WHAT", "FIRST SEEN")]
         for r in report.records:
-            what = ", ".join(r.paths) or (r.error or r.type)
+            what = ", ".join(r.paths) or r.error or str((r.live or {}).get("name") or r.type)
             rows.append((r.id, r.status.value, _label(r), r.resource, _short(what, 40), r.first_seen))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for n, row in enumerate(rows):
@@ -102,6 +102,9 @@ def render_record(record: DriftRecord) -> str:
         lines.append(f"  ignored:    {record.ignored}")
     if record.error:
         lines.append(f"  error:      {record.error}")
+    if record.live is not None and not record.changes:
+        lines.append("  live (nobody declared it; adopt it with `deployforge adopt TYPE.NAME ID`):")
+        lines += [f"    {line}" for line in record.live_lines]
     if record.changes:
         lines.append("  changes (baseline -> live):")
         lines += [f"    {line}" for line in record.diff]

@@ -31,6 +31,7 @@ class DriftSettings:
     rules: tuple[str, ...] = ()  # Rego files; default: drift-rules.rego next to the config, if present
     fail_on: Severity = Severity.INFORMATIONAL
     now: dt.datetime | None = None
+    unmanaged: bool = False  # look for unmanaged objects of every supported type, not only the config's
 
 
 def _step(name: str, **fields: Any) -> Any:
@@ -56,6 +57,8 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
     env = config.environment
     with _step("drift detection", environment=env) as step:
         baseline = ws.backend.read_baseline(env)
+        if baseline is None and settings.unmanaged:  # discovery needs no baseline: nothing is managed yet
+            baseline = Baseline(environment=env, id="(none)", taken_at="", config_hash=config.config_hash)
         if baseline is None:
             raise UsageError(
                 f"environment '{env}' has no baseline to compare with",
@@ -79,7 +82,11 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         _add_other_environments(ws.backend, env, managed)  # dev's bucket is not unmanaged in prod
         scope = {(r.target, canonical_type(r.type)) for r in config.resources.values()}
         targets = {r.target for r in baseline.resources.values()} | {t for t, _ in scope}
+        if settings.unmanaged:
+            targets |= set(config.targets)
         providers = {name: ws.provider(name) for name in sorted(targets)}
+        if settings.unmanaged:  # every supported type, in every target (account and region) of the environment
+            scope |= discovery_scope(providers)
         view = read_live(
             baseline, providers, managed_ids=managed, extra_scope=scope, parallelism=ws.options.parallelism
         )
@@ -109,6 +116,16 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         step.set(baseline=baseline.id, counts=report.counts(), drift_ids=[r.id for r in report.active][:200])
         step.outcome = "drift" if report.active else ("incomplete" if report.not_checked else "in-sync")
     return report, baseline
+
+
+def discovery_scope(providers: dict[str, Any]) -> set[tuple[str, str]]:
+    """(target, resource type) for every type each target's provider can list."""
+    out: set[tuple[str, str]] = set()
+    for name, provider in providers.items():
+        types = getattr(provider, "resource_types", None)
+        for rtype in sorted(types() if callable(types) else ()):
+            out.add((name, rtype))
+    return out
 
 
 def _add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str], set[str]]) -> None:

@@ -187,6 +187,10 @@ def _list_lines(path: str, before: Sequence[Any], after: Sequence[Any]) -> list[
 
 def change_lines(path: str, expected: Any, actual: Any) -> tuple[DiffLine, ...]:
     """The edits that turn ``expected`` (the baseline) into ``actual`` (live) at ``path``."""
+    if expected is None and isinstance(actual, list | tuple) and actual:
+        return tuple(_list_lines(path, [], actual))  # one line per item: + ingress tcp/22 from 0.0.0.0/0
+    if actual is None and isinstance(expected, list | tuple) and expected:
+        return tuple(_list_lines(path, expected, []))
     if expected is None and actual is not None:
         return (DiffLine("+", path, after=actual),)
     if actual is None and expected is not None:
