@@ -357,3 +357,110 @@ def _register_adopt() -> None:
 
 
 _register_adopt()
+
+
+# -- drift watch ------------------------------------------------------------------------------------
+
+WATCH_HELP = """Event-driven drift: consume the cloud's change events and re-read only what they touch.
+
+\b
+  deployforge drift watch setup -e prod                # the EventBridge rule, the SQS queue, its policy
+  deployforge drift watch -e prod --queue URL --once   # drain what arrived (a scheduled CI job)
+  deployforge drift watch -e prod --follow             # keep running (a service)
+
+A message is deleted only after its drift is recorded; malformed or foreign messages are logged,
+skipped and deleted; a full reconcile runs when the last one is older than --reconcile-every.
+Exit codes: 0 no drift in what was checked, 2 drift found, 1 errors.
+"""
+
+
+def _watch_body(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    queue: str | None,
+    once: bool,
+    follow: bool,
+    wait: float,
+    reconcile_every: float,
+    ignore_file: str | None,
+    rules: tuple[str, ...],
+    fail_on: str,
+) -> int:
+    import json as _json
+
+    from deployforge.drift import watch as watcher
+
+    if once == follow:
+        raise UsageError("choose --once (drain and stop) or --follow (keep running)", hint=WATCH_HELP.splitlines()[3])
+    settings = _settings(ignore_file, rules, fail_on)
+    with errors_exit_1():
+        _progress_header(ws, "drift watch", style)
+        url = watcher.queue_url(ws, queue)
+        code = 0
+        while True:
+            report = watcher.drain(ws, settings, url, wait=wait if follow else 0.0, reconcile_every=reconcile_every)
+            if report.drift is not None:
+                holder["result"] = _watch_result(ws, report)
+                code = max(code, int(report.drift.exit_code))
+            if fmt == "json":
+                click.echo(_json.dumps(report.to_json(), sort_keys=True))
+            elif report.messages or report.reconciled or not follow:
+                click.echo(report.render())
+            if not follow:
+                return code
+
+
+def _watch_result(ws: Any, report: Any) -> Any:
+    from deployforge.drift.service import _result
+
+    return _result(ws, "drift watch", report.drift, report.drift.exit_code)
+
+
+_watch_run = run_project_command("drift watch")(_watch_body)
+
+
+@drift.group("watch", cls=FindingGroup, invoke_without_command=True, context_settings=CONTEXT, help=WATCH_HELP)
+@project_options
+@click.option("--queue", metavar="URL", help="The SQS queue (default: the one `drift watch setup` made).")
+@click.option("--once", is_flag=True, help="Drain what arrived since the last run, then stop.")
+@click.option("--follow", is_flag=True, help="Keep polling (long polls of up to --wait seconds).")
+@click.option(
+    "--wait", type=click.FloatRange(0, 20), default=20, show_default=True, help="--follow: long-poll seconds."
+)
+@click.option(
+    "--reconcile-every",
+    type=click.FloatRange(min=-1),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Run a full detection when the last one is older than this (-1: never).",
+)
+@click.option("--ignore-file", metavar="FILE", help="Drift the team accepts (default: drift-ignore.yaml).")
+@click.option("--rules", "rules", multiple=True, metavar="FILE.rego", help="Rego classification rules.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="informational", hidden=True)
+@click.pass_context
+def watch(ctx: click.Context, **kwargs: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        _watch_run(**kwargs)
+
+
+@watch.command("setup", context_settings=CONTEXT)
+@project_options
+@run_project_command("drift watch setup")
+def watch_setup(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """Create (idempotently) the EventBridge rule, the SQS queue, its dead-letter queue and its policy."""
+    from deployforge.drift import watch as watcher
+
+    with errors_exit_1():
+        _progress_header(ws, "drift watch setup", style)
+        done = watcher.setup(ws)
+    if fmt == "json":
+        _emit_json(done)
+        return 0
+    for item in done["watch"]:
+        click.echo(f"target {item['target']}: rule {item['rule_arn']} -> queue {item['queue_url']}")
+    env = done["environment"]
+    click.echo(f"next: deployforge drift watch -e {env} --queue {done['watch'][0]['queue_url']} --once")
+    return 0
