@@ -84,7 +84,8 @@ class DriftRecord:
     @property
     def live_lines(self) -> tuple[str, ...]:
         """An UNMANAGED object's attributes as diff lines (everything is "added": nobody declared it)."""
-        return tuple(line.text for key in sorted(self.live or {}) for line in change_lines(key, None, self.live[key]))
+        live = self.live or {}
+        return tuple(line.text for key in sorted(live) for line in change_lines(key, None, live[key]))
 
     @property
     def active(self) -> bool:
