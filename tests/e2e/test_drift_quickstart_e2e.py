@@ -119,6 +119,8 @@ def test_a_drift_id_that_is_unknown_or_in_several_environments_lists_what_exists
         unknown = project.run("drift", "show", "DF-000-000", **env)
         assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
         assert "no drift DF-000-000 in any environment" in unknown.stderr and drift_id in unknown.stderr
+        named = project.run("drift", "show", "DF-000-000", "-e", "dev", **env)  # with the environment given
+        assert named.returncode == 1 and f"current drift ids: {drift_id}" in named.stderr
         # the same id in two registers (copied by hand): ambiguity names both candidates
         registers = tmp_path / ".deployforge" / "drift"
         (registers / "prod.json").write_bytes((registers / "dev.json").read_bytes())

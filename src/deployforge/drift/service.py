@@ -190,9 +190,11 @@ def find_record(report: DriftReport, drift_id: str) -> DriftRecord:
         raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
     record = report.find(drift_id)
     if record is None:
+        ids = [r.id for r in report.records]
+        known = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "") if ids else "none"
         raise UsageError(
-            f"no drift {drift_id.upper()} in environment '{report.environment}'",
-            hint=f"it may have cleared; current ids: deployforge drift list --environment={report.environment}",
+            f"no drift {drift_id.upper()} in environment '{report.environment}' (current drift ids: {known})",
+            hint=f"it may have cleared; see: deployforge drift list --environment={report.environment}",
         )
     return record
 
