@@ -125,6 +125,10 @@ def drift() -> None:
       deployforge drift list --environment=prod
       deployforge drift remediate --drift-id=DF-5XJ-88B --dry-run
       deployforge drift auto-resolve --drift-id=DF-5XJ-88B
+      deployforge drift list --unmanaged -e prod
+      deployforge drift watch setup -e prod; deployforge drift watch -e prod --once
+
+    A drift id names its environment: no --environment is needed with one.
 
     Exit codes: 0 no drift, 2 drift found, 1 errors (a resource that could not be read is NOT_CHECKED
     and never counts as in sync).
@@ -228,7 +232,7 @@ def show(
     drift_id_arg: str | None,
     drift_id: str | None,
 ) -> int:
-    """Everything about one drift: attribute-level expected vs actual, classification, first/last seen."""
+    """Everything about one drift: its exact diff (+ added, - removed, ~ changed), classification, first/last seen."""
     from deployforge.drift import service
 
     with errors_exit_1():
