@@ -121,7 +121,9 @@ def one_size(n: int, changes: int, repeats: int) -> None:
     (project / "deployforge.yaml").write_text(config_text(n))
     try:
         started = time.perf_counter()
-        applied = cli(project, "apply", "--auto-approve", "--parallelism", "20")
+        applied = cli(project, "apply", "--auto-approve", "--parallelism", "10")
+        if applied.returncode != 0:  # moto's server may answer 500 under load: a second apply finishes
+            applied = cli(project, "apply", "--auto-approve", "--parallelism", "10")
         assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
         print(f"\n== {n} managed security groups (apply took {time.perf_counter() - started:.1f} s)")
         info = sandbox.status(project / ".deployforge")

@@ -396,10 +396,13 @@ def _watch_body(
 
     from deployforge.drift import watch as watcher
 
-    if once == follow:
-        raise UsageError("choose --once (drain and stop) or --follow (keep running)", hint=WATCH_HELP.splitlines()[3])
     settings = _settings(ignore_file, rules, fail_on)
     with errors_exit_1():
+        if once == follow:
+            raise UsageError(
+                "choose --once (drain and stop) or --follow (keep running)",
+                hint="deployforge drift watch -e ENV --once (a scheduled job), or --follow (a service)",
+            )
         _progress_header(ws, "drift watch", style)
         url = watcher.queue_url(ws, queue)
         code = 0
