@@ -84,3 +84,9 @@ def test_watch_setup_once_and_follow_on_the_sandbox(tmp_path):
         assert "~ desired_capacity: 2 -> 6" in out, out + err
     finally:
         project.run("sandbox", "down")
+
+
+def test_watch_needs_once_or_follow(tmp_path):
+    (tmp_path / "deployforge.yaml").write_text("targets: {main: {provider: aws, region: us-east-1}}\nresources: {}\n")
+    out = Project(tmp_path, endpoint="unused").run("drift", "watch")
+    assert out.returncode == 1 and "choose --once" in out.stderr and "Traceback" not in out.stderr
