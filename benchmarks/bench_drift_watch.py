@@ -125,7 +125,10 @@ def one_size(n: int, changes: int, repeats: int) -> None:
         if applied.returncode != 0:  # moto's server may answer 500 under load: a second apply finishes
             applied = cli(project, "apply", "--auto-approve", "--parallelism", "10")
         assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
-        print(f"\n== {n} managed security groups (apply took {time.perf_counter() - started:.1f} s)")
+        print(
+            f"\n== {n} managed resources: {n - n // 10} security groups, {n // 10} buckets "
+            f"(apply took {time.perf_counter() - started:.1f} s)"
+        )
         info = sandbox.status(project / ".deployforge")
         assert info is not None
         endpoint = info.endpoint
@@ -191,18 +194,22 @@ def one_size(n: int, changes: int, repeats: int) -> None:
         )
         tagging = client(endpoint, "resourcegroupstaggingapi")
 
-        def inventory() -> int:
-            pages = 0
+        def inventory() -> tuple[int, int]:
+            pages = items = 0
             token = ""
             while True:
                 reply = tagging.get_resources(ResourcesPerPage=100, PaginationToken=token)
                 pages += 1
+                items += len(reply.get("ResourceTagMappingList") or [])
                 token = reply.get("PaginationToken") or ""
                 if not token:
-                    return pages
+                    return pages, items
 
-        lo, med, pages = measure(inventory, repeats)
-        print(f"peer: tagging API inventory:    {pages:>5} API calls   min {lo:.3f} s  median {med:.3f} s")
+        lo, med, (pages, items) = measure(inventory, repeats)  # type: ignore[misc]
+        print(
+            f"peer: tagging API inventory:    {pages:>5} API calls   min {lo:.3f} s  median {med:.3f} s  "
+            f"({items} resources listed: it sees tagged resources only, without their settings)"
+        )
 
         # 3. latency under drift watch --follow -------------------------------------------------
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYFORGE_")}
