@@ -53,7 +53,7 @@ def test_product_page_commands(project):
 
     listed = project.run("drift", "list", "--environment=prod")
     assert listed.returncode == 2, listed.stderr
-    (drift_id,) = re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout)
+    (drift_id,) = set(re.findall(r"\bDF-[0-9A-Z]{3}-[0-9A-Z]{3}\b", listed.stdout))
     assert "web_asg" in listed.stdout and "desired_capacity" in listed.stdout
 
     as_json = json.loads(project.run("drift", "list", "--environment=prod", "--format", "json").stdout)

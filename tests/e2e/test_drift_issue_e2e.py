@@ -66,7 +66,7 @@ def test_issue_lifecycle_through_the_cli(project, github_fake):
     assert f"GitHub issue #1 opened: https://github.com/{REPO}/issues/1" in found.stdout
     (issue,) = github_fake.issues(REPO)
     assert {lab["name"] for lab in issue["labels"]} == {"deployforge-drift", "env:default"}
-    assert "web_asg" in issue["body"] and "`desired_capacity`: `2` → `5`" in issue["body"]
+    assert "web_asg" in issue["body"] and "`~ desired_capacity: 2 -> 5`" in issue["body"]
     assert f"https://github.com/{REPO}/actions/runs/4242" in issue["body"]
     assert github_fake.token not in issue["body"]
 

@@ -79,7 +79,7 @@ def test_drift_opens_the_issue_then_updates_it_then_closes_it(github_fake):
     (issue,) = drift_issues(github_fake)
     assert {lab["name"] for lab in issue["labels"]} == {"deployforge-drift", "env:prod"}
     assert issue["title"] == "Drift in prod: 1 performance-impacting"
-    assert "DF-AAA-001" in issue["body"] and "`desired_capacity`: `2` → `4`" in issue["body"]
+    assert "DF-AAA-001" in issue["body"] and "`~ desired_capacity: 2 -> 4`" in issue["body"]
     assert RUN_URL in issue["body"]
 
     # drift lasts (and grows): the same issue is updated, no second one is opened
@@ -276,7 +276,7 @@ def test_body_is_cut_below_githubs_limit_keeping_the_summary(github_fake):
         record(
             n,
             Severity.INFORMATIONAL,
-            changes=tuple(AttributeDrift(f"tags.k{i}", "a" * 300, "b" * 300) for i in range(12)),
+            changes=tuple(AttributeDrift(f"tags.k{i}", "a" * 300, "b" * 300) for i in range(24)),
         )
         for n in range(400)
     )
@@ -286,7 +286,8 @@ def test_body_is_cut_below_githubs_limit_keeping_the_summary(github_fake):
     assert "| 🔵 informational | 400 |" in body and "| **total** | **400** |" in body
     assert "Details cut to fit GitHub's issue size limit" in body and "of 400 records are not shown" in body
     assert body.rstrip().endswith("</sub>")  # the footer survives the cut
-    assert "…and 2 more" in body  # attribute changes past 10 per record are counted
+    assert "…and 4 more line(s)" in body  # diff lines past 20 per record are counted (each shown whole)
+    assert "a" * 300 + " -> " + "b" * 300 in body
     outcome = client(github_fake).sync(rep)  # the fake refuses bodies over 65,536 characters (422)
     assert outcome.action == "opened"
 
@@ -312,7 +313,7 @@ def test_body_escapes_table_breakers():
     body = render_issue_body(report(odd))
     row = next(line for line in body.splitlines() if "DF-AAA-001" in line)
     assert row.count(" | ") == 6  # 7 cells: the pipe in the value is escaped
-    assert "a\\|b`c" in row and "line1 line2" in row
+    assert "a\\|b`c" in row and "line1\\nline2" in row  # a newline in a value is escaped: one row
 
 
 def test_title_counts():

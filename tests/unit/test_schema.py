@@ -63,8 +63,9 @@ def test_product_page_snippets_validate_with_both_validators(tmp_path):
     doc = yaml.safe_load(PRODUCT_PAGE)
     assert list(_reference_validator().iter_errors(doc)) == []
     path = tmp_path / "deployforge.yaml"
-    path.write_text(PRODUCT_PAGE, encoding="utf-8")
-    config = load_config(str(path), environ={"DEPLOYFORGE_AWS_PROFILE": "prod"})
+    # the page's notify_slack names only a channel: the webhook must come from somewhere (issue 16)
+    path.write_text(PRODUCT_PAGE + "notifications:\n  slack: {webhook_url: $SLACK_WEBHOOK_URL}\n", encoding="utf-8")
+    config = load_config(str(path), environ={"DEPLOYFORGE_AWS_PROFILE": "prod", "SLACK_WEBHOOK_URL": "https://x"})
     assert config.targets["aws_prod"].auth == "prod"
     assert config.hooks[0]["run_on"] == ["aws_prod", "gcp_analytics"]
     assert config.self_healing_rules[0]["max_deviation"] == "15%"

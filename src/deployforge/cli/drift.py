@@ -86,6 +86,18 @@ def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None
         Path(markdown).write_text(render_markdown(result.drift), encoding="utf-8")
 
 
+def _environment_from_id(ws: Any, drift_id: str | None) -> None:
+    """A drift id names its environment: with several environments and no --environment, use the one
+    whose last detection saw the id (an ambiguous or unknown id is an error listing what exists)."""
+    if not drift_id:
+        return
+    from deployforge.drift.service import resolve_environment
+
+    env = resolve_environment(ws.options, drift_id)
+    if env is not None:
+        ws.options = replace(ws.options, environment=env)
+
+
 def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = False) -> None:
     from deployforge.drift.report import render_record, render_remediation, render_table
 
@@ -113,6 +125,10 @@ def drift() -> None:
       deployforge drift list --environment=prod
       deployforge drift remediate --drift-id=DF-5XJ-88B --dry-run
       deployforge drift auto-resolve --drift-id=DF-5XJ-88B
+      deployforge drift list --unmanaged -e prod
+      deployforge drift watch setup -e prod; deployforge drift watch -e prod --once
+
+    A drift id names its environment: no --environment is needed with one.
 
     Exit codes: 0 no drift, 2 drift found, 1 errors (a resource that could not be read is NOT_CHECKED
     and never counts as in sync).
@@ -125,6 +141,12 @@ def _detect_like(name: str, help_text: str) -> click.Command:
     @drift_options
     @click.option("--severity", "severities", multiple=True, type=click.Choice(SEVERITIES), help="Only these.")
     @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these.")
+    @click.option(
+        "--unmanaged",
+        is_flag=True,
+        help="Find objects of every supported type in the environment's targets that no state manages "
+        "(classified; the ignore file applies); only those are listed.",
+    )
     @click.option(
         "--github-issue",
         is_flag=True,
@@ -143,6 +165,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         markdown: str | None,
         severities: tuple[str, ...],
         statuses: tuple[str, ...],
+        unmanaged: bool,
         github_issue: bool,
     ) -> int:
         from deployforge.drift import service
@@ -155,12 +178,14 @@ def _detect_like(name: str, help_text: str) -> click.Command:
                 from deployforge.drift.issues import issue_settings_from_env
 
                 issue_settings = issue_settings_from_env(ws.options.environ)
+            settings = replace(_settings(ignore_file, rules, fail_on), unmanaged=unmanaged)
+            wanted = [Status(s) for s in statuses] or ([Status.UNMANAGED] if unmanaged else [])
             result = service.detect_command(
                 ws,
                 f"drift {name}",
-                _settings(ignore_file, rules, fail_on),
+                settings,
                 severities=[Severity(s) for s in severities],
-                statuses=[Status(s) for s in statuses],
+                statuses=wanted,
             )
             holder["result"] = result
             issue = None
@@ -207,13 +232,14 @@ def show(
     drift_id_arg: str | None,
     drift_id: str | None,
 ) -> int:
-    """Everything about one drift: attribute-level expected vs actual, classification, first/last seen."""
+    """Everything about one drift: its exact diff (+ added, - removed, ~ changed), classification, first/last seen."""
     from deployforge.drift import service
 
     with errors_exit_1():
         wanted = drift_id or drift_id_arg
         if not wanted:
             raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
+        _environment_from_id(ws, wanted)
         result = service.show(ws, wanted, _settings(ignore_file, rules, fail_on))
         holder["result"] = result
         _write_reports(result, junit, markdown)
@@ -271,6 +297,7 @@ def remediate(
     from deployforge.drift import service
 
     with errors_exit_1():
+        _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift remediate", style)
         result = service.remediate(
             ws,
@@ -312,6 +339,7 @@ def auto_resolve(
     from deployforge.drift import service
 
     with errors_exit_1():
+        _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift auto-resolve", style)
         result = service.auto_resolve(
             ws,
@@ -324,3 +352,122 @@ def auto_resolve(
         _write_reports(result, junit, markdown)
     _emit(result, fmt, style)
     return int(result.exit_code)
+
+
+def _register_adopt() -> None:
+    from deployforge.cli.adopt import drift_adopt
+
+    drift.add_command(drift_adopt, "adopt")
+
+
+_register_adopt()
+
+
+# -- drift watch ------------------------------------------------------------------------------------
+
+WATCH_HELP = """Event-driven drift: consume the cloud's change events and re-read only what they touch.
+
+\b
+  deployforge drift watch setup -e prod                # the EventBridge rule, the SQS queue, its policy
+  deployforge drift watch -e prod --queue URL --once   # drain what arrived (a scheduled CI job)
+  deployforge drift watch -e prod --follow             # keep running (a service)
+
+A message is deleted only after its drift is recorded; malformed or foreign messages are logged,
+skipped and deleted; a full reconcile runs when the last one is older than --reconcile-every.
+Exit codes: 0 no drift in what was checked, 2 drift found, 1 errors.
+"""
+
+
+def _watch_body(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    queue: str | None,
+    once: bool,
+    follow: bool,
+    wait: float,
+    reconcile_every: float,
+    ignore_file: str | None,
+    rules: tuple[str, ...],
+    fail_on: str,
+) -> int:
+    import json as _json
+
+    from deployforge.drift import watch as watcher
+
+    settings = _settings(ignore_file, rules, fail_on)
+    with errors_exit_1():
+        if once == follow:
+            raise UsageError(
+                "choose --once (drain and stop) or --follow (keep running)",
+                hint="deployforge drift watch -e ENV --once (a scheduled job), or --follow (a service)",
+            )
+        _progress_header(ws, "drift watch", style)
+        url = watcher.queue_url(ws, queue)
+        code = 0
+        while True:
+            report = watcher.drain(ws, settings, url, wait=wait if follow else 0.0, reconcile_every=reconcile_every)
+            if report.drift is not None:
+                holder["result"] = _watch_result(ws, report)
+                code = max(code, int(report.drift.exit_code))
+            if fmt == "json":
+                click.echo(_json.dumps(report.to_json(), sort_keys=True))
+            elif report.messages or report.reconciled or not follow:
+                click.echo(report.render())
+            if not follow:
+                return code
+
+
+def _watch_result(ws: Any, report: Any) -> Any:
+    from deployforge.drift.service import _result
+
+    return _result(ws, "drift watch", report.drift, report.drift.exit_code)
+
+
+_watch_run = run_project_command("drift watch")(_watch_body)
+
+
+@drift.group("watch", cls=FindingGroup, invoke_without_command=True, context_settings=CONTEXT, help=WATCH_HELP)
+@project_options
+@click.option("--queue", metavar="URL", help="The SQS queue (default: the one `drift watch setup` made).")
+@click.option("--once", is_flag=True, help="Drain what arrived since the last run, then stop.")
+@click.option("--follow", is_flag=True, help="Keep polling (long polls of up to --wait seconds).")
+@click.option(
+    "--wait", type=click.FloatRange(0, 20), default=20, show_default=True, help="--follow: long-poll seconds."
+)
+@click.option(
+    "--reconcile-every",
+    type=click.FloatRange(min=-1),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Run a full detection when the last one is older than this (-1: never).",
+)
+@click.option("--ignore-file", metavar="FILE", help="Drift the team accepts (default: drift-ignore.yaml).")
+@click.option("--rules", "rules", multiple=True, metavar="FILE.rego", help="Rego classification rules.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="informational", hidden=True)
+@click.pass_context
+def watch(ctx: click.Context, **kwargs: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        _watch_run(**kwargs)
+
+
+@watch.command("setup", context_settings=CONTEXT)
+@project_options
+@run_project_command("drift watch setup")
+def watch_setup(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """Create (idempotently) the EventBridge rule, the SQS queue, its dead-letter queue and its policy."""
+    from deployforge.drift import watch as watcher
+
+    with errors_exit_1():
+        _progress_header(ws, "drift watch setup", style)
+        done = watcher.setup(ws)
+    if fmt == "json":
+        _emit_json(done)
+        return 0
+    for item in done["watch"]:
+        click.echo(f"target {item['target']}: rule {item['rule_arn']} -> queue {item['queue_url']}")
+    env = done["environment"]
+    click.echo(f"next: deployforge drift watch -e {env} --queue {done['watch'][0]['queue_url']} --once")
+    return 0

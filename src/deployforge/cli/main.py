@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "run": "deployforge.cli.deploy:run",
     "deploy": "deployforge.cli.deploy:deploy",
     "drift": "deployforge.cli.drift:drift",
+    "adopt": "deployforge.cli.adopt:adopt",
     "state": "deployforge.cli.state:state",
     "audit": "deployforge.cli.audit:audit",
     "sandbox": "deployforge.cli.sandbox:sandbox",

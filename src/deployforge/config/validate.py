@@ -143,7 +143,10 @@ class SchemaValidator:
         self._deferred = _late_reference if resolved else _any_reference
 
     def validate(self, document: Any) -> list[ConfigIssue]:
-        return list(self._check(document, self.schema, ()))
+        issues = list(self._check(document, self.schema, ()))
+        if self._deferred is _any_reference and "self_healing_rules" in self.schema.get("properties", {}):
+            issues += notify_slack_issues(document, self.pos)
+        return issues
 
     # -- internals -------------------------------------------------------
     def _issue(self, path: Path_, message: str, hint: str | None = None, *, key: bool = False) -> ConfigIssue:
@@ -283,3 +286,32 @@ class SchemaValidator:
         yield self._issue(
             path, f"{_dotted(path)} must be {expected}, not {_describe(value)}", parent.get("description")
         )
+
+
+def notify_slack_issues(document: Any, pos: Positions) -> list[ConfigIssue]:
+    """A ``notify_slack`` action with no webhook anywhere (neither its own ``webhook_url`` nor
+    ``notifications.slack.webhook_url``) would fail on every run: report it when the config is read."""
+    if not isinstance(document, dict):
+        return []
+    notifications = document.get("notifications")
+    slack = notifications.get("slack") if isinstance(notifications, dict) else None
+    if isinstance(slack, dict) and "webhook_url" in slack:
+        return []
+    rules = document.get("self_healing_rules")
+    issues = []
+    for i, rule in enumerate(rules if isinstance(rules, list) else ()):
+        actions = rule.get("actions") if isinstance(rule, dict) else None
+        for j, action in enumerate(actions if isinstance(actions, list) else ()):
+            if isinstance(action, dict) and action.get("type") == "notify_slack" and "webhook_url" not in action:
+                path: Path_ = ("self_healing_rules", i, "actions", j)
+                issues.append(
+                    ConfigIssue(
+                        f"self_healing_rules[{i}].actions[{j}]: notify_slack has no Slack webhook to post to",
+                        pos.location(path),
+                        "add notifications.slack.webhook_url (for every notify_slack action) or webhook_url on "
+                        "the action: $SLACK_WEBHOOK_URL (an environment variable), vault://path#key (Vault), "
+                        "or the URL itself (see docs/drift.md, 'Slack')",
+                        path,
+                    )
+                )
+    return issues

@@ -20,7 +20,7 @@ with Rego (``deployforge.drift.rego``): a rule that answers replaces the built-i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployforge.drift.model import AttributeDrift, Classification, DriftRecord, Severity, Status
@@ -57,8 +57,37 @@ def is_production(environment: str, require_confirmation: bool) -> bool:
     return require_confirmation or environment.lower() in _PRODUCTION_NAMES
 
 
+_OPEN = ("0.0.0.0/0", "::/0")
+
+
+def unmanaged(rtype: str, live: Mapping[str, Any] | None) -> tuple[Severity, str]:
+    """An object nobody declared: security-critical when it opens access (a security group that admits
+    the internet, a bucket without a full public access block), else informational."""
+    from deployforge.drift.structural import change_lines
+
+    attributes = live or {}
+    if rtype == "aws_security_group":
+        opened = [
+            line.text[2:]
+            for line in change_lines("ingress", None, attributes.get("ingress") or [])
+            if line.item and line.item.split(" from ", 1)[-1] in _OPEN
+        ]
+        if opened:
+            return Severity.SECURITY, f"unmanaged security group open to the internet: {', '.join(opened)}"
+    if rtype == "aws_s3_bucket" and live is not None:
+        block = attributes.get("public_access_block")
+        if not isinstance(block, Mapping) or not block or not all(block.values()):
+            return Severity.SECURITY, "unmanaged bucket without a full public access block"
+    return Severity.INFORMATIONAL, f"{rtype} exists but nobody declared it"
+
+
 def builtin(
-    status: Status, rtype: str, changes: tuple[AttributeDrift, ...], *, production: bool
+    status: Status,
+    rtype: str,
+    changes: tuple[AttributeDrift, ...],
+    *,
+    production: bool,
+    live: Mapping[str, Any] | None = None,
 ) -> Classification | None:
     """The built-in classification (None for NOT_CHECKED: nobody knows what changed)."""
     if status is Status.NOT_CHECKED:
@@ -76,7 +105,7 @@ def builtin(
         else:
             severity, reason = Severity.PERFORMANCE, f"{rtype} deleted outside the pipeline"
     else:  # UNMANAGED
-        severity, reason = Severity.INFORMATIONAL, f"{rtype} exists but nobody declared it"
+        severity, reason = unmanaged(rtype, live)
     if production and severity is Severity.INFORMATIONAL:
         severity, reason = severity.raised(), reason + "; raised: production environment"
     return Classification(severity, reason)
@@ -86,7 +115,7 @@ def classify(record: DriftRecord, *, production: bool, override: Override | None
     """``record`` with its severity and reason set (built-in, then the user's Rego rules)."""
     from dataclasses import replace
 
-    result = builtin(record.status, record.type, record.changes, production=production)
+    result = builtin(record.status, record.type, record.changes, production=production, live=record.live)
     if result is not None and override is not None:
         custom = override(record, result, production)
         if custom is not None:

@@ -180,6 +180,7 @@ def build_report(
                 resource_id=live.id,
                 status=Status.UNMANAGED,
                 id="",
+                live=dict(live.attributes),  # what it is decides how serious it is (an open security group)
             )
         )
     keys = [(r.resource, _id_paths(r)) for r in raw]

@@ -162,9 +162,10 @@ def summary_lines(record: DriftRecord, outcome: str, detail: str) -> list[str]:
         f"{record.severity.value if record.severity else 'unknown'}",
         f"Reason: {record.reason}",
     ]
-    for change in record.changes[:8]:
-        lines.append(f"• `{change.path}`: expected `{change.expected}`, found `{change.actual}`")
-    if len(record.changes) > 8:
-        lines.append(f"• … and {len(record.changes) - 8} more")
+    diff = record.diff
+    if diff:  # the same diff lines as drift show, in full; Slack's size limit folds whole lines only
+        lines.append("```")
+        lines += [line.replace("```", "`\u200b``") for line in diff]
+        lines.append("```")
     lines.append(f"Outcome: *{outcome}* — {detail}")
     return lines

@@ -42,6 +42,7 @@ GITHUB_BODY_LIMIT = 65536
 BODY_LIMIT = 65000  # what we aim below (room for the marker and GitHub counting differently)
 MARKER_PREFIX = "<!-- deployforge:drift-issue"
 MAX_CHANGES_PER_RECORD = 10  # attribute changes listed per record; the rest are counted
+MAX_DIFF_LINES = 20  # diff lines listed per record (each whole); the rest are counted
 VALUE_WIDTH = 120  # characters of an expected/actual value
 
 _ORDER = (Severity.SECURITY, Severity.PERFORMANCE, Severity.INFORMATIONAL)
@@ -108,12 +109,10 @@ def _change_cell(record: DriftRecord, mask: Callable[[str], str]) -> str:
         return "deleted outside the pipeline"
     if record.status is Status.UNMANAGED and not record.changes:
         return "exists, but nobody declared it"
-    lines = [
-        f"{code(mask(c.path))}: {_value(c.expected, mask)} → {_value(c.actual, mask)}"
-        for c in record.changes[:MAX_CHANGES_PER_RECORD]
-    ]
-    if len(record.changes) > MAX_CHANGES_PER_RECORD:
-        lines.append(f"…and {len(record.changes) - MAX_CHANGES_PER_RECORD} more")
+    diff = record.diff  # the exact edits, each line whole (never a value cut mid-structure)
+    lines = [code(" ".join(mask(line).split())) for line in diff[:MAX_DIFF_LINES]]
+    if len(diff) > MAX_DIFF_LINES:
+        lines.append(f"…and {len(diff) - MAX_DIFF_LINES} more line(s): `deployforge drift show {record.id}`")
     return cell("<br>".join(lines))
 
 
@@ -130,7 +129,7 @@ def _row(record: DriftRecord, mask: Callable[[str], str]) -> str:
 
 
 _TABLE_HEAD = (
-    "| id | resource | status | classification | expected → actual | first seen | last seen |\n"
+    "| id | resource | status | classification | changes (baseline → live) | first seen | last seen |\n"
     "|---|---|---|---|---|---|---|"
 )
 

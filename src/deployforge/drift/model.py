@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from deployforge.drift.structural import DiffLine, change_lines
 
 
 class Severity(StrEnum):
@@ -45,8 +48,18 @@ class AttributeDrift:
     expected: Any  # the baseline's value (None when the key was absent)
     actual: Any  # the live value (None when the key is absent)
 
+    @property
+    def lines(self) -> tuple[DiffLine, ...]:
+        """The exact edits from the baseline to live (``+ ingress tcp/22 from 0.0.0.0/0``)."""
+        return change_lines(self.path, self.expected, self.actual)
+
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "expected": self.expected, "actual": self.actual}
+        return {
+            "path": self.path,
+            "expected": self.expected,
+            "actual": self.actual,
+            "diff": [line.text for line in self.lines],
+        }
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,13 @@ class DriftRecord:
     ignored: str | None = None  # the ignore file's reason when the whole record is ignored
     ignored_changes: tuple[AttributeDrift, ...] = ()  # attribute changes an ignore entry covers
     error: str | None = None  # why a NOT_CHECKED resource could not be read
+    live: Mapping[str, Any] | None = None  # UNMANAGED: the object's attributes as read (for classification)
+
+    @property
+    def live_lines(self) -> tuple[str, ...]:
+        """An UNMANAGED object's attributes as diff lines (everything is "added": nobody declared it)."""
+        live = self.live or {}
+        return tuple(line.text for key in sorted(live) for line in change_lines(key, None, live[key]))
 
     @property
     def active(self) -> bool:
@@ -75,6 +95,11 @@ class DriftRecord:
     @property
     def paths(self) -> tuple[str, ...]:
         return tuple(c.path for c in self.changes)
+
+    @property
+    def diff(self) -> tuple[str, ...]:
+        """Every edit from the baseline to live, one line each, in full."""
+        return tuple(line.text for c in self.changes for line in c.lines)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -97,6 +122,8 @@ class DriftRecord:
             out["ignored_changes"] = [c.to_json() for c in self.ignored_changes]
         if self.error:
             out["error"] = self.error
+        if self.live is not None:
+            out["live"] = dict(self.live)
         return out
 
 
@@ -109,11 +136,14 @@ class RemediationStep:
     attributes: tuple[str, ...] = ()
     done: bool = False
     error: str | None = None
+    lines: tuple[str, ...] = ()  # the edits it makes, in the diff language (``- ingress tcp/22 from ...``)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "description": self.description, "done": self.done}
         if self.attributes:
             out["attributes"] = list(self.attributes)
+        if self.lines:
+            out["diff"] = list(self.lines)
         if self.error:
             out["error"] = self.error
         return out

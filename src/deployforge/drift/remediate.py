@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deployforge.drift.diff import diff_attributes, top_level_keys
-from deployforge.drift.model import DriftRecord, Remediation, RemediationStep, Status
+from deployforge.drift.model import AttributeDrift, DriftRecord, Remediation, RemediationStep, Status
 from deployforge.errors import DeployForgeError, ProviderError, UsageError
 from deployforge.providers.base import Provider, ResourceSpec, TypeInfo
 from deployforge.state.baseline import Baseline, BaselineResource
@@ -27,9 +27,9 @@ from deployforge.state.baseline import Baseline, BaselineResource
 STRATEGIES = ("revert", "adopt", "ignore")
 
 
-def _fmt(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else text[:57] + "..."
+def revert_lines(changes: tuple[AttributeDrift, ...]) -> tuple[str, ...]:
+    """What a revert does, in the drift's own diff language read backwards (live -> baseline)."""
+    return tuple(line.inverted().text for c in changes for line in c.lines)
 
 
 def plan_revert(record: DriftRecord, info: TypeInfo | None, *, include_ignored: bool = False) -> Remediation:
@@ -51,11 +51,11 @@ def plan_revert(record: DriftRecord, info: TypeInfo | None, *, include_ignored: 
             tuple(forced),
         )
         return Remediation(record.id, record.resource, "revert", True, (step,), "refused")
-    lines = [f"{c.path}: {_fmt(c.actual)} -> {_fmt(c.expected)}" for c in changes]
     step = RemediationStep(
         "revert",
-        f"update {record.type} {record.resource_id} in place to the baseline: " + "; ".join(lines),
+        f"update {record.type} {record.resource_id} in place to the baseline",
         tuple(sorted(keys)),
+        lines=revert_lines(changes),
     )
     return Remediation(record.id, record.resource, "revert", True, (step,), "planned")
 
@@ -71,7 +71,10 @@ def plan_adopt(record: DriftRecord, config_declares: Mapping[str, Any] | None) -
                 "or the next apply reverts the live value",
             )
         step = RemediationStep(
-            "adopt", f"write a new baseline holding the live {', '.join(keys)} of {record.resource}", tuple(keys)
+            "adopt",
+            f"write a new baseline holding the live {', '.join(keys)} of {record.resource}",
+            tuple(keys),
+            lines=record.diff,
         )
         return Remediation(record.id, record.resource, "adopt", True, (step,), "planned", notes)
     if record.status is Status.DELETED:

@@ -4,6 +4,7 @@ issue body) and JUnit (a test case per resource)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,7 @@ def render_table(report: DriftReport, style: Style = _plain) -> str:
     else:
         rows = [("ID", "STATUS", "SEVERITY", "RESOURCE", "WHAT", "FIRST SEEN")]
         for r in report.records:
-            what = ", ".join(r.paths) or (r.error or r.type)
+            what = ", ".join(r.paths) or r.error or str((r.live or {}).get("name") or r.type)
             rows.append((r.id, r.status.value, _label(r), r.resource, _short(what, 40), r.first_seen))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for n, row in enumerate(rows):
@@ -58,6 +59,13 @@ def render_table(report: DriftReport, style: Style = _plain) -> str:
                 colour = _COLOURS.get(record.severity) if record.active and record.severity else None
                 text = style(text, fg=colour) if colour else style(text, dim=not record.active)
             lines.append(text)
+    detailed = [r for r in report.records if r.active and r.changes]
+    if detailed:
+        lines.append("")
+        lines.append(style("Changes (baseline -> live):", bold=True))
+        for record in detailed:
+            lines.append(f"{record.id}  {record.resource}")
+            lines += [f"  {line}" for line in record.diff]
     lines.append("")
     lines.append(summary_line(report))
     for warning in report.warnings:
@@ -94,12 +102,16 @@ def render_record(record: DriftRecord) -> str:
         lines.append(f"  ignored:    {record.ignored}")
     if record.error:
         lines.append(f"  error:      {record.error}")
-    for change in record.changes:
-        lines.append(f"  {change.path}:")
-        lines.append(f"    expected (baseline): {_short(change.expected, 100)}")
-        lines.append(f"    actual (live):       {_short(change.actual, 100)}")
-    for change in record.ignored_changes:
-        lines.append(f"  {change.path}: ignored ({_short(change.expected, 40)} -> {_short(change.actual, 40)})")
+    if record.live is not None and not record.changes:
+        lines.append("  live (nobody declared it; adopt it with `deployforge adopt TYPE.NAME ID`):")
+        lines += [f"    {line}" for line in record.live_lines]
+    if record.changes:
+        lines.append("  changes (baseline -> live):")
+        lines += [f"    {line}" for line in record.diff]
+    ignored = [line.text for c in record.ignored_changes for line in c.lines]
+    if ignored:
+        lines.append("  ignored (the ignore file covers these):")
+        lines += [f"    {line}" for line in ignored]
     return "\n".join(lines)
 
 
@@ -112,6 +124,7 @@ def render_remediation(rem: Remediation) -> str:
     for step in rem.steps:
         mark = "✓" if step.done else ("✗" if step.error else "-")
         lines.append(f"  {mark} {step.action}: {step.description}")
+        lines += [f"      {line}" for line in step.lines]
         if step.error:
             lines.append(f"      error: {step.error}")
     for note in rem.notes:
@@ -146,6 +159,11 @@ def render_markdown(report: DriftReport, *, limit: int = 50) -> str:
             )
         if len(shown) > limit:
             lines.append(f"\n… and {len(shown) - limit} more (`deployforge drift list --format json`).")
+        detailed = [r for r in shown[:limit] if r.changes]
+        if detailed:
+            lines += ["", "Changes (baseline → live):"]
+        for r in detailed:
+            lines += ["", f"`{r.id}` `{r.resource}`", *diff_block(r.diff)]
     elif report.hidden:
         lines.append(f"No drift matches the filter ({report.hidden} record(s) left out by --severity/--status).")
     else:
@@ -154,7 +172,16 @@ def render_markdown(report: DriftReport, *, limit: int = 50) -> str:
         lines += ["", f"**{rem.drift_id}** ({rem.resource}): {rem.strategy} → {rem.outcome}"]
         for step in rem.steps:
             lines.append(f"- {'✅' if step.done else ('❌' if step.error else '•')} {step.action}: {step.description}")
+            if step.lines:
+                lines += ["", *diff_block(step.lines)]
     return "\n".join(lines) + "\n"
+
+
+def diff_block(diff: tuple[str, ...] | list[str]) -> list[str]:
+    """A fenced ``diff`` block that no backtick run in the content can close early."""
+    longest = max((len(run) for line in diff for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}diff", *diff, fence]
 
 
 def to_junit_suite(report: DriftReport, fail_on: Severity | None = None) -> Any:

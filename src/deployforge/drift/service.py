@@ -31,6 +31,7 @@ class DriftSettings:
     rules: tuple[str, ...] = ()  # Rego files; default: drift-rules.rego next to the config, if present
     fail_on: Severity = Severity.INFORMATIONAL
     now: dt.datetime | None = None
+    unmanaged: bool = False  # look for unmanaged objects of every supported type, not only the config's
 
 
 def _step(name: str, **fields: Any) -> Any:
@@ -56,6 +57,8 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
     env = config.environment
     with _step("drift detection", environment=env) as step:
         baseline = ws.backend.read_baseline(env)
+        if baseline is None and settings.unmanaged:  # discovery needs no baseline: nothing is managed yet
+            baseline = Baseline(environment=env, id="(none)", taken_at="", config_hash=config.config_hash)
         if baseline is None:
             raise UsageError(
                 f"environment '{env}' has no baseline to compare with",
@@ -76,9 +79,14 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         managed: dict[tuple[str, str], set[str]] = {}
         for entry in state.resources.values():
             managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
+        _add_other_environments(ws.backend, env, managed)  # dev's bucket is not unmanaged in prod
         scope = {(r.target, canonical_type(r.type)) for r in config.resources.values()}
         targets = {r.target for r in baseline.resources.values()} | {t for t, _ in scope}
+        if settings.unmanaged:
+            targets |= set(config.targets)
         providers = {name: ws.provider(name) for name in sorted(targets)}
+        if settings.unmanaged:  # every supported type, in every target (account and region) of the environment
+            scope |= discovery_scope(providers)
         view = read_live(
             baseline, providers, managed_ids=managed, extra_scope=scope, parallelism=ws.options.parallelism
         )
@@ -108,6 +116,31 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         step.set(baseline=baseline.id, counts=report.counts(), drift_ids=[r.id for r in report.active][:200])
         step.outcome = "drift" if report.active else ("incomplete" if report.not_checked else "in-sync")
     return report, baseline
+
+
+def discovery_scope(providers: dict[str, Any]) -> set[tuple[str, str]]:
+    """(target, resource type) for every type each target's provider can list."""
+    out: set[tuple[str, str]] = set()
+    for name, provider in providers.items():
+        types = getattr(provider, "resource_types", None)
+        for rtype in sorted(types() if callable(types) else ()):
+            out.add((name, rtype))
+    return out
+
+
+def _add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str], set[str]]) -> None:
+    """Objects that another environment's state manages (same backend) are managed, not UNMANAGED."""
+    try:
+        others = [e for e in backend.environments() if e != env]
+    except StateError:
+        return
+    for other in others:
+        try:
+            document = backend.read(other)
+        except StateError:
+            continue
+        for entry in (document.resources if document else {}).values():
+            managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
 
 
 def _result(ws: Any, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
@@ -157,9 +190,11 @@ def find_record(report: DriftReport, drift_id: str) -> DriftRecord:
         raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
     record = report.find(drift_id)
     if record is None:
+        ids = [r.id for r in report.records]
+        known = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "") if ids else "none"
         raise UsageError(
-            f"no drift {drift_id.upper()} in environment '{report.environment}'",
-            hint=f"it may have cleared; current ids: deployforge drift list --environment={report.environment}",
+            f"no drift {drift_id.upper()} in environment '{report.environment}' (current drift ids: {known})",
+            hint=f"it may have cleared; see: deployforge drift list --environment={report.environment}",
         )
     return record
 
@@ -302,11 +337,17 @@ def _heal(ws: Any, record: DriftRecord, baseline: Baseline, decision: Decision, 
     if not repairs:
         return Remediation(steps=(), outcome="within-tolerance", notes=("the rule only notifies",), **base)
     if dry_run:
-        steps = tuple(RemediationStep(a, _describe_action(a, record)) for a in repairs)
+        steps = tuple(RemediationStep(a, _describe_action(a, record), lines=_repair_lines(a, record)) for a in repairs)
         return Remediation(steps=steps, outcome="planned", notes=(decision.reason,), **base)
     done = _run_repairs(ws, record, baseline, rule, repairs)
     outcome = "applied" if all(s.done for s in done) else "failed"
     return Remediation(steps=tuple(done), outcome=outcome, notes=(decision.reason,), **base)
+
+
+def _repair_lines(action: str, record: DriftRecord) -> tuple[str, ...]:
+    from deployforge.drift.remediate import revert_lines
+
+    return revert_lines(record.changes + (record.ignored_changes if action == "rollback" else ()))
 
 
 def _describe_action(action: str, record: DriftRecord) -> str:
@@ -360,8 +401,10 @@ def _one_repair(
         done = run_revert(plan, provider, resource)
         if done.outcome != "applied":
             return RemediationStep(action, description, plan.steps[0].attributes, error=done.steps[0].error)
+    lines = _repair_lines(action, record)
     if action != "rolling_restart":
-        return RemediationStep(action, description, plan.steps[0].attributes if plan.steps else (), done=True)
+        attributes = plan.steps[0].attributes if plan.steps else ()
+        return RemediationStep(action, description, attributes, done=True, lines=lines)
     restart: Callable[..., Any] | None = getattr(provider, "rolling_restart", None)
     if restart is None:
         return RemediationStep(action, description, error=f"the {provider.name} provider cannot restart {record.type}")
@@ -369,7 +412,7 @@ def _one_repair(
         replaced = restart(record.type, str(record.resource_id))
     except DeployForgeError as exc:
         return RemediationStep(action, description, error=exc.message)
-    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True)
+    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True, lines=lines)
 
 
 def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remediation) -> list[Notification]:
@@ -415,7 +458,8 @@ def _webhook(ws: Any, value: Any) -> str:
 
     if value is None or value == "":
         raise SlackError(
-            "no Slack webhook is configured",
+            "no Slack webhook: notifications.slack.webhook_url (or the action's webhook_url) is empty or "
+            "missing; if it reads an environment variable such as $SLACK_WEBHOOK_URL, set that variable",
             hint="set notifications.slack.webhook_url (e.g. $SLACK_WEBHOOK_URL) or webhook_url on the action",
         )
     if isinstance(value, str) and value.startswith("vault://"):
@@ -428,3 +472,55 @@ def _webhook(ws: Any, value: Any) -> str:
 
 
 _ = ProviderError  # translated errors reach the CLI through DeployForgeError
+
+
+# -- which environment a drift id belongs to ------------------------------------------------------
+
+
+def resolve_environment(options: Any, drift_id: str) -> str | None:
+    """The environment whose drift register holds ``drift_id``, when the command names no environment
+    and the config defines several (a drift id belongs to one environment: it hashes the environment's
+    name). ``None`` when there is nothing to resolve (an environment was chosen, or there is only one).
+
+    Reads each environment's register (written by every detection): no cloud reads. An id found in
+    several registers is an error listing the candidates; an id found in none lists what exists.
+    """
+    from deployforge.app import Workspace
+    from deployforge.config.load import load_every_environment
+    from deployforge.drift.ids import is_drift_id
+
+    if options.environment or options.environ.get("DEPLOYFORGE_ENVIRONMENT"):
+        return None
+    if not is_drift_id(drift_id):
+        raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
+    configs = load_every_environment(options.config, environ=options.environ)
+    if len(configs) <= 1:
+        return None
+    wanted = drift_id.strip().upper()
+    found: list[str] = []
+    known: dict[str, list[str]] = {}
+    for config in configs:
+        env = config.environment
+        ws = Workspace(replace(options, environment=env))
+        try:
+            register = ws.backend.read_drift_register(env)
+        except StateError:
+            register = None
+        ids = sorted((register or {}).get("records") or {}) if isinstance(register, dict) else []
+        known[env] = [str(i) for i in ids]
+        if wanted in known[env]:
+            found.append(env)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"drift {wanted} is known in several environments ({', '.join(found)}); choose one",
+            hint=" or ".join(f"--environment={env}" for env in found),
+        )
+    listing = "; ".join(
+        f"{env}: {', '.join(ids[:10]) + (' …' if len(ids) > 10 else '') or 'none'}" for env, ids in known.items()
+    )
+    raise UsageError(
+        f"no drift {wanted} in any environment of this config (known drift ids: {listing})",
+        hint="ids come from the last detection: deployforge drift list --environment=NAME, then use one of its ids",
+    )

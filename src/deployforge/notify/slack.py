@@ -17,6 +17,32 @@ from urllib.parse import urlsplit
 from deployforge.errors import DeployForgeError
 
 TIMEOUT_SECONDS = 5.0
+SECTION_LIMIT = 2900  # Slack refuses a section text over 3,000 characters
+TEXT_LIMIT = 3000
+
+
+def fit_lines(lines: Sequence[str], limit: int) -> str:
+    """``lines`` joined, folded to at most ``limit`` characters at whole lines (never mid-line, never
+    leaving a code block open): what does not fit is counted, so nothing is cut silently."""
+    whole = "\n".join(lines)
+    if len(whole) <= limit:
+        return whole
+    note_room = 60
+    out: list[str] = []
+    used = 0
+    in_code = False
+    for n, line in enumerate(lines):
+        extra = len(line) + 1
+        if used + extra + note_room > limit:
+            if in_code:
+                out.append("```")
+            out.append(f"… {len(lines) - n} more line(s): deployforge drift show")
+            return "\n".join(out)
+        out.append(line)
+        used += extra
+        if line.startswith("```"):
+            in_code = not in_code
+    return "\n".join(out)
 
 
 class SlackError(DeployForgeError):
@@ -37,8 +63,8 @@ def message(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A webhook payload: plain ``text`` (notifications, old clients) plus Block Kit ``blocks``."""
-    body = "\n".join(lines)
-    text = f"{title}\n{body}".strip()
+    body = fit_lines(lines, SECTION_LIMIT)
+    text = f"{title}\n{fit_lines(lines, TEXT_LIMIT - len(title) - 1)}".strip()
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
     ]
@@ -50,10 +76,10 @@ def message(
             }
         )
     if body:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     if link:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|CI run>"}]})
-    payload: dict[str, Any] = {"text": text[:3000], "blocks": blocks}
+    payload: dict[str, Any] = {"text": text, "blocks": blocks}
     if channel:
         payload["channel"] = channel
     return payload

@@ -257,6 +257,12 @@ def canary_section(result: Any) -> Section | None:
     )
 
 
+def _diff_lines(change: dict[str, Any]) -> list[str]:
+    from deployforge.drift.structural import change_lines
+
+    return [line.text for line in change_lines(str(change.get("path")), change.get("expected"), change.get("actual"))]
+
+
 def drift_section(result: Any) -> Section | None:
     if result.drift is None:
         return None
@@ -279,13 +285,12 @@ def drift_section(result: Any) -> Section | None:
         if r.get("severity") == "security-critical"
     ]
     attention += [f"{code(r.get('resource'))} not checked: {plain(r.get('error') or '', 160)}" for r in not_checked]
-    lines = ["| id | severity | resource | attribute | expected | actual |", "|---|---|---|---|---|---|"]
+    lines = ["| id | severity | resource | change (baseline → live) |", "|---|---|---|---|"]
     for r in active:
-        for c in r.get("changes") or [{"path": "-", "expected": None, "actual": None}]:
-            lines.append(
-                f"| {code(r.get('id'))} | {r.get('severity')} | {code(r.get('resource'))} | {code(c.get('path'))} "
-                f"| {cell(code(short_value(c.get('expected'))))} | {cell(code(short_value(c.get('actual'))))} |"
-            )
+        # the drift's own diff lines (``+ ingress tcp/22 from 0.0.0.0/0``), each whole
+        diff = [d for c in r.get("changes") or [] for d in c.get("diff") or _diff_lines(c)]
+        for d in diff or [str(r.get("status", "")).lower()]:
+            lines.append(f"| {code(r.get('id'))} | {r.get('severity')} | {code(r.get('resource'))} | {cell(code(d))} |")
     return Section(
         "drift",
         "Drift",

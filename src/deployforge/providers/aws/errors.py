@@ -209,13 +209,27 @@ def boundary(*, resource: str, action: str, target: str, endpoint: str | None) -
     """Translate botocore exceptions raised inside the block; let DeployForge errors through."""
     try:
         yield
-    except DeployForgeError:
+    except DeployForgeError as exc:
+        _name_adopt(exc, resource, action)
         raise
     except (BotoCoreError, ClientError, ResponseParserError) as exc:
         error = translate(exc, resource=resource, action=action, target=target, endpoint=endpoint)
         if error.code in SETUP_CODES:  # how the target is set up, not a failure of the work: bad input
             error.exit_code = 2
+        _name_adopt(error, resource, action)
         raise error from exc
+
+
+def _name_adopt(error: DeployForgeError, resource: str, action: str) -> None:
+    """An object that already exists when apply creates it: the hint names the command that adopts it."""
+    code = getattr(error, "code", None)
+    if action != "create" or not (code in _ALREADY_EXISTS or code == "BucketAlreadyOwnedByYou"):
+        return
+    error.hint = (
+        f"it already exists (perhaps from an interrupted apply, or made by hand): take it under management with "
+        f"`deployforge adopt {resource} ID` (`deployforge drift list --unmanaged` lists ids; a bucket's or an "
+        "alarm's id is its name), delete it, or choose another name"
+    )
 
 
 # a missing profile, credentials or region: fixed in the config or the environment (exit 2)
