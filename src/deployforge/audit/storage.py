@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from deployforge.errors import DeployForgeError
-from deployforge.model.config import AuditSettings
+from deployforge.audit.settings import (
+    signer_factory,
+    storage_settings,
+)
 
 
 def secret_redactor() -> Callable[[str], str] | None:
@@ -28,15 +30,6 @@ def secret_redactor() -> Callable[[str], str] | None:
         return None
     mask = getattr(masking, "mask", None)
     return mask if callable(mask) else None
-
-
-def storage_settings(ws: Any) -> AuditSettings:
-    """The config's ``audit:`` storage settings (the local default when the config cannot load:
-    commands such as ``audit verify`` still reach the local log then)."""
-    try:
-        return ws.config.audit
-    except DeployForgeError:
-        return AuditSettings()
 
 
 def open_log(ws: Any) -> Any:
@@ -69,4 +62,5 @@ def open_log(ws: Any) -> Any:
         return ObjectLog(store, redact)
     from deployforge.audit.log import AuditLog
 
-    return AuditLog(audit_path(ws), redact=redact)
+    path = audit_path(ws)
+    return AuditLog(path, redact=redact, signer=signer_factory(ws, settings, path.parent))

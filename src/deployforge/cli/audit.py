@@ -27,33 +27,57 @@ def audit() -> None:
 
 @audit.command("verify", context_settings=CONTEXT)
 @project_options
-@run_project_command("audit verify")
-def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
-    """Walk the hash chain; report the first record that was modified, removed or reordered."""
+@click.option(
+    "--public-key",
+    metavar="FILE",
+    help="Check the signed checkpoints with this PEM public key (default: audit.signing in the config).",
+)
+@click.option(
+    "--witness",
+    metavar="s3://BUCKET/PREFIX",
+    help="Check the log against the newest checkpoint published there (default: audit.witness).",
+)
+@click.option("--allow-empty", is_flag=True, help="An empty, unsigned log is a new one, not a wiped one.")
+@run_project_command("audit verify", record=False)
+def audit_verify(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    public_key: str | None,
+    witness: str | None,
+    allow_empty: bool,
+) -> int:
+    """Check the log: its hash chain, its signed checkpoints, and a witness; say what was not checked.
+
+    \b
+    Exit 0 when everything checked held, 1 when a record is damaged, forged,
+    missing or not covered by a valid signature (the first one is named).
+    Reading the log does not append to it.
+    """
     from deployforge.app import audit_log
+    from deployforge.audit.settings import storage_settings, verifier_for
+    from deployforge.audit.verify import verify_log
 
     log = audit_log(ws)
-    path = log.describe()
-    report = log.verify()
+    verifier = verifier_for(ws, public_key)
+    witness_url = witness or storage_settings(ws).witness
+    witness_store = None
+    if witness_url:
+        from deployforge.audit.witness import open_witness
+
+        witness_store = open_witness(ws, witness_url)
+    verdict = verify_log(log, verifier=verifier, witness=witness_store, allow_empty=allow_empty)
+    path = verdict.location
     if fmt == "json":
-        _emit_json(
-            {
-                "ok": report.ok,
-                "records": report.records,
-                "path": str(path),
-                "first_bad": None
-                if report.first_bad is None
-                else {
-                    "line": report.first_bad.line,
-                    "seq": report.first_bad.seq,
-                    "reason": report.first_bad.reason,
-                },
-            }
-        )
-    elif report.ok:
-        click.echo(style(f"{path}: {report.records} records, chain intact", fg="green"))
+        _emit_json(verdict.to_json())
+        return 0 if verdict.ok else 1
+    if verdict.ok:
+        signed = ", signed checkpoint verified" if verdict.signed_through is not None else ""
+        witnessed = ", matches the witness" if verdict.witness_seq is not None else ""
+        click.echo(style(f"{path}: {verdict.records} records, chain intact{signed}{witnessed}", fg="green"))
     else:
-        bad = report.first_bad
+        bad = verdict.first_bad
         assert bad is not None
         click.echo(
             style(
@@ -62,8 +86,46 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
                 bold=True,
             )
         )
-        click.echo(f"  {report.records} records checked before it; the log cannot be trusted from there on.")
-    return 0 if report.ok else 1
+        click.echo(f"  {verdict.records} records read; the log cannot be trusted from there on.")
+    for line in verdict.checked:
+        click.echo(f"  checked: {line}")
+    for line in verdict.not_checked:
+        click.echo(f"  not checked: {line}")
+    return 0 if verdict.ok else 1
+
+
+@audit.command("new-segment", context_settings=CONTEXT)
+@project_options
+@click.option("--reason", required=True, metavar="TEXT", help="Why: what happened to the log (kept in the record).")
+@run_project_command("audit new-segment")
+def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], reason: str) -> int:
+    """Recover from a damaged log: keep it as evidence, start a new segment that records the damage.
+
+    \b
+    The old audit.jsonl and audit.head.json are renamed (audit.<time>.jsonl,
+    never deleted); record 1 of the new log (kind "segment") names the old
+    file, its sha256, how far its chain verified and its first bad record.
+    """
+    from deployforge.app import audit_log
+    from deployforge.errors import UsageError
+
+    log = audit_log(ws)
+    if not hasattr(log, "new_segment"):
+        raise UsageError(
+            f"the audit log {log.describe()} is in an object store, whose records cannot be moved aside",
+            hint="point audit.url at a new prefix to start a new log; the old prefix stays as evidence",
+        )
+    record = log.new_segment({"reason": reason, "run_id": ws.run_id})
+    previous = record["previous"]
+    if fmt == "json":
+        _emit_json(record)
+        return 0
+    kept = previous.get("file") or "(no log file)"
+    bad = previous.get("first_bad")
+    damage = f"; first bad record: {bad['seq']} ({bad['reason']})" if bad else "; its chain was sound"
+    click.echo(f"kept {kept} ({previous['records_verified']} records verified{damage})")
+    click.echo(f"{log.describe()}: new segment started, record 1 names the old log")
+    return 0
 
 
 @audit.command("log", context_settings=CONTEXT)
@@ -78,7 +140,7 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show the last N records."
 )
-@run_project_command("audit log")
+@run_project_command("audit log", record=False)
 def audit_log(
     ws: Any,
     fmt: str,
@@ -177,7 +239,7 @@ def audit_trace(trace_id: str, fmt: str, bare: bool, config: str, environment: s
     )
 
 
-@run_project_command("audit trace")
+@run_project_command("audit trace", record=False)
 def _trace_command(
     ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
 ) -> int:
@@ -230,7 +292,7 @@ def audit_export(
     )
 
 
-@run_project_command("audit export")
+@run_project_command("audit export", record=False)
 def _export_command(
     ws: Any,
     fmt: str,
