@@ -28,7 +28,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from deployforge.audit.chain import VerifyReport
+from deployforge.audit.chain import VerifyReport, content_digest
 from deployforge.audit.signing import Checkpoint, Verifier
 from deployforge.errors import StateError, UsageError
 
@@ -136,6 +136,15 @@ class S3Witness:
 
     def latest(self) -> dict[str, tuple[Checkpoint, str | None]]:
         """The newest checkpoint of every log id the witness holds, with its ``previous`` log id."""
+        try:
+            return self._latest()
+        except StateError as exc:
+            if exc.message.startswith(f"audit witness {self.url}"):
+                raise
+            detail = exc.message.rsplit(": ", 1)[-1]
+            raise self._unreachable(detail) from None
+
+    def _latest(self) -> dict[str, tuple[Checkpoint, str | None]]:
         newest: dict[str, str] = {}
         for key in self.store.list("logs/"):
             parts = key.split("/")
@@ -194,12 +203,15 @@ def compare(log: Any, verdict: Any, report: VerifyReport, verifier: Verifier | N
         witnessed = witness.latest()
     except StateError as exc:
         verdict.fail(
-            report.records + 1, None, f"the witness could not be read: {exc.message} ({exc.hint or 'no hint'})"
+            report.records + 1,
+            None,
+            f"{exc.message} (hint: {exc.hint or 'check the witness url'}; without --witness, verify checks "
+            "the chain and the signatures only)",
         )
         verdict.not_checked.append(f"witness {where}: unreachable, so truncation and rollback were not checked")
         return
     first = log.record_at(1) if end.seq else None
-    log_id = str(first["hash"]) if first else None
+    log_id = content_digest(first) if first else None
     if not witnessed:
         verdict.not_checked.append(f"witness {where}: it holds no checkpoint yet (nothing has been published)")
         return

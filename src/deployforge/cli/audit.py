@@ -37,6 +37,12 @@ def audit() -> None:
     metavar="s3://BUCKET/PREFIX",
     help="Check the log against the newest checkpoint published there (default: audit.witness).",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoint_text",
+    metavar="LINE",
+    help="Check the log against a checkpoint line copied from a job summary, PR comment or build description.",
+)
 @click.option("--allow-empty", is_flag=True, help="An empty, unsigned log is a new one, not a wiped one.")
 @run_project_command("audit verify", record=False)
 def audit_verify(
@@ -46,6 +52,7 @@ def audit_verify(
     holder: dict[str, Any],
     public_key: str | None,
     witness: str | None,
+    checkpoint_text: str | None,
     allow_empty: bool,
 ) -> int:
     """Check the log: its hash chain, its signed checkpoints, and a witness; say what was not checked.
@@ -62,8 +69,12 @@ def audit_verify(
     log = audit_log(ws)
     verifier = verifier_for(ws, public_key)
     witness_url = witness or storage_settings(ws).witness
-    witness_store = None
-    if witness_url:
+    witness_store: Any = None
+    if checkpoint_text:
+        from deployforge.audit.witness import LineWitness, parse_checkpoint_line
+
+        witness_store = LineWitness(parse_checkpoint_line(checkpoint_text))
+    elif witness_url:
         from deployforge.audit.witness import open_witness
 
         witness_store = open_witness(ws, witness_url)
