@@ -500,6 +500,7 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
     from deployforge.app import Options, Workspace, record_audit
+    from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
     from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment
@@ -583,6 +584,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         repository=settings.repository,
         server_url=settings.server_url,
     )
+    result.extra["audit_checkpoint"] = current_checkpoint_line(ws)  # footer: a witness of the audit log
     summary = render_summary(result, ctx)
     Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
     Path(summary_file).write_text(summary, encoding="utf-8")

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from tests.fakes.vault import openbao_server  # noqa: F401
 
+from deployforge.audit.ci import checkpoint_line
 from deployforge.audit.log import AuditLog
 from deployforge.audit.signing import KMSKey, public_key_from_pem, signer_from_pem, signer_from_vault
 from deployforge.audit.verify import verify_log
-from deployforge.audit.witness import LineWitness, S3Witness, checkpoint_line, parse_checkpoint_line
+from deployforge.audit.witness import LineWitness, S3Witness, parse_checkpoint_line
 from deployforge.errors import StateError
 
 pytestmark = pytest.mark.integration

@@ -29,24 +29,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deployforge.audit.chain import VerifyReport, content_digest
+from deployforge.audit.ci import checkpoint_line
 from deployforge.audit.signing import Checkpoint, Verifier
-from deployforge.errors import StateError, UsageError
+from deployforge.errors import DeployForgeError, StateError, UsageError
 
 _SEQ_DIGITS = 12
-
-
-def checkpoint_line(checkpoint: Checkpoint | None) -> str | None:
-    """The checkpoint as one line of plain text (log id, seq, hash, key id, signature), or None.
-
-    Only hex, digits and base64 characters: safe in Markdown and in a Jenkins
-    build description.
-    """
-    if checkpoint is None:
-        return None
-    return (
-        f"deployforge audit checkpoint log={checkpoint.log} seq={checkpoint.seq} hash={checkpoint.hash} "
-        f"key={checkpoint.keyid} sig={checkpoint.sig}"
-    )
 
 
 def parse_checkpoint_line(text: str) -> Checkpoint:
@@ -355,3 +342,18 @@ def check_witness_before_change(ws: Any, log: Any) -> None:
                 hint="run `deployforge audit verify`; restore the log from a backup, or record the loss with "
                 "`deployforge audit new-segment --reason TEXT`",
             )
+
+
+# -- CI: the checkpoint in the job summary / PR comment footer ----------------------------------
+
+
+def current_checkpoint_line(ws: Any) -> str | None:
+    """The configured log's signed checkpoint as one line, or None (unsigned, disabled, unreadable)."""
+    try:
+        if not ws.config.audit.enabled:
+            return None
+        from deployforge.audit.storage import open_log
+
+        return checkpoint_line(open_log(ws).head_checkpoint())
+    except (DeployForgeError, OSError):
+        return None

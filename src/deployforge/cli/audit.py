@@ -105,6 +105,35 @@ def audit_verify(
     return 0 if verdict.ok else 1
 
 
+@audit.command("checkpoint", context_settings=CONTEXT)
+@project_options
+@run_project_command("audit checkpoint", record=False)
+def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """Print the log's signed checkpoint as one line, for a CI summary or build description.
+
+    \b
+    Anyone can later check the log against it:
+      deployforge audit verify --checkpoint 'deployforge audit checkpoint log=... seq=...'
+    Exits 1 when the log has no signed checkpoint (audit.signing is not set).
+    """
+    from deployforge.app import audit_log
+    from deployforge.audit.ci import checkpoint_line
+    from deployforge.errors import StateError
+
+    log = audit_log(ws)
+    checkpoint = log.head_checkpoint()
+    if checkpoint is None:
+        raise StateError(
+            f"the audit log {log.describe()} has no signed checkpoint",
+            hint="set audit.signing (key_file, kms_key_id or key) so every command signs one (docs/audit.md)",
+        )
+    if fmt == "json":
+        _emit_json(checkpoint.to_json())
+    else:
+        click.echo(checkpoint_line(checkpoint))
+    return 0
+
+
 @audit.command("new-segment", context_settings=CONTEXT)
 @project_options
 @click.option("--reason", required=True, metavar="TEXT", help="Why: what happened to the log (kept in the record).")

@@ -57,6 +57,7 @@ class DeployForge implements Serializable {
         String runScript = CommandLine.runScript(command, settings)
         Integer status = null
         Map doc = null
+        String checkpoint = null
         boolean missing = false
         def body = {
             if (script.sh(script: CommandLine.probeScript(), returnStatus: true, label: 'deployforge on PATH?') != 0) {
@@ -71,6 +72,7 @@ class DeployForge implements Serializable {
                 script.echo("DeployForge: warning: the report step ended with status ${reported}; " +
                             'the build result still follows the deployforge exit status')
             }
+            checkpoint = auditCheckpoint(command, settings, paths)
         }
         try {
             withBindings(bindings) {
@@ -83,6 +85,11 @@ class DeployForge implements Serializable {
         }
         if (missing) {
             script.error(missingCliMessage(step, settings))
+        }
+        if (checkpoint) {
+            // a witness outside the log: the audit log's signed checkpoint after this step (docs/audit.md)
+            String before = script.currentBuild.description ?: ''
+            script.currentBuild.description = (before ? before + '\n' : '') + checkpoint
         }
         Map decision = BuildResult.decide(command, settings, status, doc)
         script.echo("DeployForge: ${decision.reason} -> build result ${decision.result}")
@@ -97,6 +104,14 @@ class DeployForge implements Serializable {
             script.error(decision.reason)
         }
         return outcome
+    }
+
+    /** The audit log's signed checkpoint line after the command (null when the log is not signed). */
+    private String auditCheckpoint(String command, Map settings, Map paths) {
+        String file = "${paths.dir}/audit-checkpoint.txt".toString()
+        script.sh(script: CommandLine.checkpointScript(command, settings), returnStatus: true,
+                  label: 'deployforge audit checkpoint')
+        return script.fileExists(file) ? CommandLine.checkpointLine(script.readFile(file)) : null
     }
 
     private Map settingsFor(Map options) {
