@@ -153,3 +153,47 @@ def test_bad_keys_and_witnesses_are_clear_errors(project: Project):
     assert two.exists()
     config_error = project.run("validate")
     assert config_error.returncode == 2 and "takes exactly one of key_file, kms_key_id, key" in config_error.stderr
+
+
+def test_in_toto_export_carries_the_signed_record_and_verifies_offline(project: Project):
+    import base64
+
+    _keys(project)
+    _keys(project, "other")
+    _config(project)
+    plan = project.run("plan")
+    assert plan.returncode in (0, 2), plan.stderr
+    trace_id = json.loads(_log(project).read_text().splitlines()[-1])["trace_id"]
+    exported = project.run("audit", "export", trace_id, "--format=in-toto", "-o", "provenance.json")
+    assert exported.returncode == 0, exported.stderr
+    statement = json.loads((project.dir / "provenance.json").read_text())
+    (record,) = [b for b in statement["predicate"]["runDetails"]["byproducts"] if b["name"].startswith("audit record")]
+    assert record["annotations"]["sig"] and record["annotations"]["checkpoint"]["sig"]
+    # a third party, with only the file and the public key (run outside the project)
+    outside = project.dir / "elsewhere"
+    outside.mkdir()
+    shutil.copy(project.dir / "provenance.json", outside / "provenance.json")
+    shutil.copy(project.dir / "keys" / "signing.pub", outside / "log.pub")
+    ok = project.run(
+        "audit", "verify-export", str(outside / "provenance.json"), "--public-key", str(outside / "log.pub")
+    )
+    assert ok.returncode == 0 and "is signed by the log's key" in ok.stdout, ok.stderr
+    wrong = project.run("audit", "verify-export", "provenance.json", "--public-key", "keys/other.pub")
+    assert wrong.returncode == 2 and "pass the public key of the log's signing key" in wrong.stderr
+    # change what the record says: its hash no longer matches; re-hash it: its signature no longer verifies
+    content = json.loads(base64.b64decode(record["content"]))
+    content["outcome"] = "ok" if content["outcome"] != "ok" else "error"
+    record["content"] = base64.b64encode(json.dumps(content).encode()).decode()
+    (project.dir / "tampered.json").write_text(json.dumps(statement))
+    tampered = project.run("audit", "verify-export", "tampered.json", "--public-key", "keys/signing.pub")
+    assert tampered.returncode == 2 and "does not match its hash" in tampered.stderr
+    import hashlib
+
+    from deployforge.audit.chain import canonical
+
+    body = {k: v for k, v in content.items() if k != "hash"}
+    content["hash"] = record["digest"]["sha256"] = hashlib.sha256(canonical(body)).hexdigest()
+    record["content"] = base64.b64encode(json.dumps(content).encode()).decode()
+    (project.dir / "rehashed.json").write_text(json.dumps(statement))
+    rehashed = project.run("audit", "verify-export", "rehashed.json", "--public-key", "keys/signing.pub")
+    assert rehashed.returncode == 2 and "signature does not verify" in rehashed.stderr

@@ -356,7 +356,20 @@ def _export_command(
         raise UsageError(
             f"run {trace.trace_id} has steps but no final record (it did not finish), so it has no provenance"
         )
-    document = build_statement(runs[-1], trace, __version__)
+    audit = None
+    if isinstance(runs[-1].get("sig"), str):
+        from deployforge.app import audit_log
+        from deployforge.audit.chain import content_digest
+
+        log = audit_log(ws)
+        checkpoint = log.head_checkpoint()
+        first = log.record_at(1)
+        audit = {
+            "log": content_digest(first) if first else None,
+            "keyid": checkpoint.keyid if checkpoint else None,
+            "checkpoint": checkpoint.to_json() if checkpoint else None,
+        }
+    document = build_statement(runs[-1], trace, __version__, audit)
     if key_file:
         sign, keyid = key_signer(key_file)
         document = envelope(document, sign, keyid)
@@ -370,3 +383,45 @@ def _export_command(
     else:
         click.echo(text, nl=False)
     return 0
+
+
+@audit.command("verify-export", context_settings=CONTEXT)
+@click.argument("statement_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--public-key", required=True, metavar="FILE", help="The PEM public key of the log's signing key.")
+def audit_verify_export(statement_file: str, public_key: str) -> None:
+    """Check offline the signed audit record in an exported statement (audit export --format=in-toto).
+
+    Needs no project, no log and no network: the record, its signature and
+    the log's checkpoint travel in the statement (or its DSSE envelope).
+    """
+    import base64
+    import json
+    import sys
+    from pathlib import Path
+
+    from deployforge.audit.provenance import verify_record_byproduct
+    from deployforge.audit.signing import public_key_file
+    from deployforge.errors import DeployForgeError, UsageError
+
+    try:
+        try:
+            document = json.loads(Path(statement_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read {statement_file}: {exc.strerror}") from None
+        except ValueError:
+            raise UsageError(f"{statement_file} is not JSON", hint="give the file audit export wrote") from None
+        if isinstance(document, dict) and "payload" in document:  # a DSSE envelope
+            try:
+                document = json.loads(base64.b64decode(document["payload"]))
+            except (ValueError, TypeError):
+                raise UsageError(f"{statement_file}: the envelope's payload is not base64 JSON") from None
+        if not isinstance(document, dict):
+            raise UsageError(f"{statement_file} is not an in-toto statement")
+        record = verify_record_byproduct(document, public_key_file(public_key))
+    except DeployForgeError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    click.echo(
+        f"{statement_file}: audit record {record.get('seq')} ({record.get('command')}, {record.get('trace_id')}) "
+        "is signed by the log's key; its content matches its hash"
+    )
