@@ -214,3 +214,34 @@ def test_a_vault_key_signs(tmp_path: Path, openbao):
     from deployforge.secrets import masking
 
     assert masking.mask(pem.decode("ascii").splitlines()[1]) == "***"  # the key is a secret: masked in output
+
+
+def test_a_signed_s3_log_names_a_record_forged_with_put_object(tmp_path: Path, moto_endpoint: str):
+    from deployforge.audit.chain import ChainPoint, seal
+    from deployforge.audit.objectlog import ObjectLog, record_key
+    from deployforge.audit.stores import S3Store
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    bucket = f"log-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    store = S3Store(f"s3://{bucket}/infra", endpoint_url=moto_endpoint, retention_days=1, lock_mode="compliance")
+    pem = _key_pem()
+    log = ObjectLog(store, signer=signer_from_pem(pem, "k"))
+    for i in range(3):
+        log.append({"kind": "run", "i": i})
+    verifier = public_key_from_pem(pem, "pub")
+    assert verify_log(ObjectLog(store), verifier=verifier).ok
+    # anyone with s3:PutObject creates record 4, chained correctly, without the key
+    last = json.loads(s3.get_object(Bucket=bucket, Key="infra/" + record_key(3))["Body"].read())
+    _, line = seal({"kind": "run", "actor": "mallory"}, ChainPoint(3, last["hash"]), last["ts"])
+    s3.put_object(Bucket=bucket, Key="infra/" + record_key(4), Body=line)
+    unsigned = verify_log(ObjectLog(store), verifier=None)
+    assert not unsigned.ok  # the log is signed: without a key verify does not say it is fine
+    verdict = verify_log(ObjectLog(store), verifier=verifier)
+    assert not verdict.ok and verdict.first_bad is not None and verdict.first_bad.seq == 4
+    assert "not signed by key" in verdict.first_bad.reason
+    with pytest.raises(StateError) as refused:
+        ObjectLog(store, signer=signer_from_pem(pem, "k")).append({"kind": "run"})
+    assert "record 4 is not signed by key" in refused.value.message
+    with pytest.raises(StateError):
+        ObjectLog(store).append({"kind": "run"})  # and a writer without the key refuses a signed log too

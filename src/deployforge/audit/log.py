@@ -605,6 +605,23 @@ class AuditLog:
             count += report.records
         return VerifyReport(True, count, None, point)
 
+    def first_record(self) -> dict[str, Any] | None:
+        """Record 1 (None for an empty log or an unsound first line); reads only the first line."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+        try:
+            line = _first_line(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        try:
+            return parse_line(line) if line.endswith(b"\n") else None
+        except BadLine:
+            return None
+
     def record_at(self, seq: int) -> dict[str, Any] | None:
         """The record with ``seq`` among the lines the last ``verify`` walked (None past the end).
 

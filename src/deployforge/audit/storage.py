@@ -51,7 +51,7 @@ def open_log(ws: Any) -> Any:
             retention_days=settings.retention_days,
             lock_mode=settings.lock_mode,
         )
-        return ObjectLog(store, redact)
+        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
     if settings.storage == "gcs":
         from deployforge.audit.objectlog import ObjectLog
         from deployforge.audit.stores import GCSStore
@@ -59,7 +59,7 @@ def open_log(ws: Any) -> Any:
         store = GCSStore(
             settings.url or "", endpoint_url=settings.endpoint_url, require_retention=settings.require_retention
         )
-        return ObjectLog(store, redact)
+        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
     from deployforge.audit.log import AuditLog
 
     path = audit_path(ws)

@@ -59,6 +59,9 @@ def verify_log(log: Any, *, verifier: Verifier | None, witness: Any = None, allo
     """Verify ``log`` (an ``AuditLog`` or ``ObjectLog``) against a public key and a witness, as given."""
     signed_head: Checkpoint | None = log.head_checkpoint()
     strict = verifier is not None or signed_head is not None
+    if not strict:  # no signed head: is the log signed all the same (its last checkpoint lost or forged)?
+        first = log.first_record()
+        strict = first is not None and "sig" in first
     # a signed log: walk the chain alone, and let the signatures say where a rewrite starts
     report: VerifyReport = log.verify(head_check=not strict)
     verdict = Verdict(log.describe(), report.records)
@@ -119,11 +122,11 @@ def _check_signatures(
 ) -> None:
     end = report.last
     if verifier is None:
-        assert head is not None
+        which = f" (key {head.keyid[:16]})" if head is not None else ""
         verdict.fail(
             report.records + 1,
             None,
-            f"the log is signed (key {head.keyid[:16]}) and no public key was given to check it",
+            f"the log is signed{which} and no public key was given to check it",
         )
         verdict.not_checked.append("signatures: no public key (pass --public-key FILE or set audit.signing)")
         return
