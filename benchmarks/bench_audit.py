@@ -256,6 +256,11 @@ def _min_median(values: list[float]) -> str:
     return f"min {min(values):.3f}, median {statistics.median(values):.3f}"
 
 
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
 def generate_signed(path: Path, count: int, signer: Any) -> float:
     """A signed log as N appends would leave it: each record signed, the head's checkpoint signed."""
     from deployforge.audit.chain import content_digest
@@ -317,16 +322,25 @@ def signed_figures(folder: Path, records: int, appends: int, kms_appends: int, r
     from deployforge.audit.signing import signer_from_pem
     from deployforge.audit.verify import verify_log
 
-    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    signer = signer_from_pem(pem, "bench key")
-    verifier = signer.verifier
     path = folder / "audit" / "audit.jsonl"
+    key_file = folder / "bench-key.pem"  # with --dir and --keep, a second run reuses the log and its key
+    reuse = key_file.exists() and path.exists() and _line_count(path) == records
+    if not reuse:
+        folder.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(
+            ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    signer = signer_from_pem(key_file.read_bytes(), "bench key")
+    verifier = signer.verifier
     print(f"python {sys.version.split()[0]}, {_available_cpus()} CPU(s) usable, signed log at {path}")
-    took = generate_signed(path, records, signer)
+    if reuse:
+        print(f"reusing the {records:,} signed records already at {path}")
+    else:
+        took = generate_signed(path, records, signer)
+        print(f"generated {records:,} signed records (Ed25519; {path.stat().st_size / 1e6:,.0f} MB) in {took:.1f} s")
     size = path.stat().st_size
-    print(f"generated {records:,} signed records (Ed25519; {size / 1e6:,.0f} MB) in {took:.1f} s")
 
     walls, cpus = [], []
     for _ in range(repeats):
@@ -334,9 +348,16 @@ def signed_figures(folder: Path, records: int, appends: int, kms_appends: int, r
         assert verdict.ok and verdict.records == records and verdict.signed_through == records, verdict
         walls.append(wall)
         cpus.append(cpu)
+    chain_walls, chain_cpus = [], []
+    for _ in range(repeats):
+        report, wall, cpu = timed(lambda: AuditLog(path).verify(head_check=False))
+        assert report.ok and report.records == records
+        chain_walls.append(wall)
+        chain_cpus.append(cpu)
     per_sig = naive_signed_verify(path, verifier, min(records, 20_000))
     print(f"audit verify of {records:,} signed records with the public key (target <= 10 s), {repeats} runs:")
     print(f"  chain + one signature : {_min_median(walls)} s wall; {_min_median(cpus)} s CPU (incl. workers)")
+    print(f"  the hash walk alone     : {_min_median(chain_walls)} s wall; {_min_median(chain_cpus)} s CPU")
     print(
         f"  naive, every record's signature: {per_sig * 1e6:.0f} us a record on 20,000 records, "
         f"so about {per_sig * records:.0f} s for {records:,} (plus the walk)"
@@ -365,7 +386,11 @@ def signed_figures(folder: Path, records: int, appends: int, kms_appends: int, r
             out.append((time.perf_counter() - start) * 1000)
         return out
 
+    head_path = path.with_name("audit.head.json")
+    head_before = head_path.read_bytes()
     signed = append_costs(AuditLog(path, signer=signer), appends, records)
+    os.truncate(path, size)  # leave the log as generated (for a rerun with --keep)
+    head_path.write_bytes(head_before)
     plain_path = folder / "plain" / "audit.jsonl"
     plain = append_costs(AuditLog(plain_path), appends, 0)
     print(f"append cost per record, ms ({appends} appends each):")

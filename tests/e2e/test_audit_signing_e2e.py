@@ -124,6 +124,13 @@ def test_rollback_and_wipe_are_caught_by_the_witness_through_the_cli(project: Pr
     (_log(project).parent / "audit.head.json").unlink()
     wiped = project.run("audit", "verify", "--allow-empty")
     assert wiped.returncode == 1 and "the log was wiped" in wiped.stdout
+    # recorded as a loss: the new segment names the log the witness knew, and verify follows it there
+    recovered = project.run("audit", "new-segment", "--reason", "log wiped on the runner")
+    assert recovered.returncode == 0, recovered.stderr
+    segment = json.loads(_log(project).read_text().splitlines()[0])
+    assert segment["previous"]["log"] and segment["previous"]["records_verified"] == 0
+    after = project.run("audit", "verify")
+    assert after.returncode == 0, after.stdout
 
 
 def test_bad_keys_and_witnesses_are_clear_errors(project: Project):

@@ -140,7 +140,7 @@ class AuditLog:
         finally:
             os.close(lock_fd)  # releases the flock
 
-    def new_segment(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def new_segment(self, fields: dict[str, Any], *, lost_log: str | None = None) -> dict[str, Any]:
         """Keep the current log as evidence and start a new one whose first record describes it.
 
         Under the append lock: ``audit.jsonl`` and ``audit.head.json`` are renamed
@@ -200,6 +200,8 @@ class AuditLog:
             except OSError as exc:
                 raise StateError(f"cannot keep the old audit log as {evidence}: {exc.strerror}") from None
             previous["head_file"] = evidence_head.name if head_text is not None else None
+            if not previous.get("log") and lost_log:  # a wiped log: its id as the witness knows it
+                previous["log"] = lost_log
             segment = prepare({"kind": "segment", "previous": previous}, self.redact)
             segment.update(prepared)
             return self._append_locked(segment)

@@ -57,7 +57,15 @@ class Verdict:
 
 def verify_log(log: Any, *, verifier: Verifier | None, witness: Any = None, allow_empty: bool = False) -> Verdict:
     """Verify ``log`` (an ``AuditLog`` or ``ObjectLog``) against a public key and a witness, as given."""
-    signed_head: Checkpoint | None = log.head_checkpoint()
+    from deployforge.errors import StateError
+
+    try:
+        signed_head: Checkpoint | None = log.head_checkpoint()
+    except StateError as exc:  # a head file that is not one: say so, like any other damage
+        verdict = Verdict(log.describe(), 0)
+        verdict.fail(0, None, exc.message)
+        verdict.not_checked.append("the chain, signatures and witness: the head file cannot be read")
+        return verdict
     strict = verifier is not None or signed_head is not None
     if not strict:  # no signed head: is the log signed all the same (its last checkpoint lost or forged)?
         first = log.first_record()
@@ -195,7 +203,7 @@ def _check_signatures(
 
 
 def _log_id(log: Any) -> str:
-    first = log.record_at(1)
+    first = log.first_record()  # one line read, not an index of the whole log
     return content_digest(first) if first else ""
 
 

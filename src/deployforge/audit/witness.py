@@ -197,7 +197,7 @@ def compare(log: Any, verdict: Any, report: VerifyReport, verifier: Verifier | N
         )
         verdict.not_checked.append(f"witness {where}: unreachable, so truncation and rollback were not checked")
         return
-    first = log.record_at(1) if end.seq else None
+    first = log.first_record() if end.seq else None
     log_id = content_digest(first) if first else None
     if not witnessed:
         verdict.not_checked.append(f"witness {where}: it holds no checkpoint yet (nothing has been published)")
@@ -297,7 +297,7 @@ def publish_checkpoint(ws: Any, log: Any) -> Checkpoint | None:
     witness = witness_for(ws)
     if checkpoint is None or witness is None:
         return checkpoint
-    first = log.record_at(1) if hasattr(log, "record_at") else None
+    first = log.first_record() if hasattr(log, "first_record") else None
     previous = None
     if first is not None and first.get("kind") == "segment" and isinstance(first.get("previous"), dict):
         log_value = first["previous"].get("log")

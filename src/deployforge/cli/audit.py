@@ -155,7 +155,17 @@ def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict
             f"the audit log {log.describe()} is in an object store, whose records cannot be moved aside",
             hint="point audit.url at a new prefix to start a new log; the old prefix stays as evidence",
         )
-    record = log.new_segment({"reason": reason, "run_id": ws.run_id})
+    lost = None
+    from deployforge.audit.witness import witness_for
+
+    witness = witness_for(ws)
+    if witness is not None and log.first_record() is None:
+        # the log is gone: name the log the witness knows, so verify --witness follows the new segment to it
+        witnessed = witness.latest()
+        superseded = {previous for _checkpoint, previous in witnessed.values() if previous}
+        newest = [log_id for log_id in witnessed if log_id not in superseded]
+        lost = newest[0] if len(newest) == 1 else None
+    record = log.new_segment({"reason": reason, "run_id": ws.run_id}, lost_log=lost)
     previous = record["previous"]
     if fmt == "json":
         _emit_json(record)
