@@ -499,7 +499,7 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
 
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
-    from deployforge.app import Options, Workspace, record_audit
+    from deployforge.app import Options, Workspace, audit_log, record_audit
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
@@ -584,7 +584,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         repository=settings.repository,
         server_url=settings.server_url,
     )
-    result.extra["audit_checkpoint"] = current_checkpoint_line(ws)  # footer: a witness of the audit log
+    result.extra["audit_checkpoint"] = current_checkpoint_line(ws, audit_log)  # footer: a witness of the log
     summary = render_summary(result, ctx)
     Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
     Path(summary_file).write_text(summary, encoding="utf-8")

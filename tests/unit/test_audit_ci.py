@@ -49,3 +49,16 @@ def test_nothing_but_a_checkpoint_line_reaches_the_footer(tmp_path: Path):
         result = RunResult("plan", "prod", "DF-TRC-2QBB3T9B12", 0, extra={"audit_checkpoint": bad})
         assert footer_part(result) is None
         assert "audit <code>" not in footer(result, RenderContext())[0]
+
+
+def test_the_action_reads_the_line_from_the_configured_log(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from deployforge.audit.witness import current_checkpoint_line
+
+    line = _line(tmp_path)
+    ws = SimpleNamespace(config=SimpleNamespace(audit=SimpleNamespace(enabled=True)))
+    assert current_checkpoint_line(ws, lambda _ws: AuditLog(tmp_path / "audit.jsonl")) == line
+    assert current_checkpoint_line(ws, lambda _ws: AuditLog(tmp_path / "unsigned.jsonl")) is None
+    off = SimpleNamespace(config=SimpleNamespace(audit=SimpleNamespace(enabled=False)))
+    assert current_checkpoint_line(off, lambda _ws: AuditLog(tmp_path / "audit.jsonl")) is None

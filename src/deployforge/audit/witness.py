@@ -347,13 +347,15 @@ def check_witness_before_change(ws: Any, log: Any) -> None:
 # -- CI: the checkpoint in the job summary / PR comment footer ----------------------------------
 
 
-def current_checkpoint_line(ws: Any) -> str | None:
-    """The configured log's signed checkpoint as one line, or None (unsigned, disabled, unreadable)."""
+def current_checkpoint_line(ws: Any, open_log: Any) -> str | None:
+    """The project's signed checkpoint as one line, or None (unsigned, disabled, unreadable).
+
+    ``open_log(ws)`` opens the configured log (``app.audit_log``; passed in, so this module does
+    not import the use-case layer).
+    """
     try:
         if not ws.config.audit.enabled:
             return None
-        from deployforge.audit.storage import open_log
-
         return checkpoint_line(open_log(ws).head_checkpoint())
     except (DeployForgeError, OSError):
         return None
