@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deployforge.audit.chain import ChainPoint, seal
 from tests.e2e.conftest import Project, stack
+from tests.fakes.vault import openbao_server  # noqa: F401
 
 
 def _keys(project: Project, name: str = "signing") -> ed25519.Ed25519PrivateKey:
@@ -204,3 +205,29 @@ def test_in_toto_export_carries_the_signed_record_and_verifies_offline(project: 
     (project.dir / "rehashed.json").write_text(json.dumps(statement))
     rehashed = project.run("audit", "verify-export", "rehashed.json", "--public-key", "keys/signing.pub")
     assert rehashed.returncode == 2 and "signature does not verify" in rehashed.stderr
+
+
+def test_kms_and_vault_keys_from_the_config(project: Project, openbao):
+    kms = boto3.client("kms", endpoint_url=project.endpoint, region_name="us-east-1")
+    key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    project.write(
+        stack(0) + f"audit:\n  signing:\n    kms_key_id: {key_id}\n  endpoint_url: $AWS_ENDPOINT\n  region: us-east-1\n"
+    )
+    assert project.run("validate").returncode == 0
+    assert project.run("validate").returncode == 0
+    verify = project.run("audit", "verify")  # the public key comes from KMS GetPublicKey
+    assert verify.returncode == 0 and "signed checkpoint verified" in verify.stdout, verify.stdout + verify.stderr
+    assert f"kms:{key_id}" in verify.stdout
+    # a key in Vault: the PEM never shows up in the log or the output
+    key = _keys(project, "vaulted")
+    pem = (project.dir / "keys" / "vaulted.pem").read_text()
+    path = f"audit-{uuid.uuid4().hex[:8]}"
+    openbao.put(path, private_key=pem)
+    shutil.rmtree(project.dir / ".deployforge")
+    project.write(stack(0) + f"audit:\n  signing:\n    key: vault://secret/{path}#private_key\n")
+    done = project.run("validate", **openbao.env())
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    public = project.run("audit", "verify", "--public-key", "keys/vaulted.pub")
+    assert public.returncode == 0, public.stdout
+    assert pem.splitlines()[1] not in _log(project).read_text() + done.stderr + public.stdout
+    assert key is not None

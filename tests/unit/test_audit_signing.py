@@ -305,3 +305,21 @@ def test_verify_checks_one_signature_on_a_sound_log(tmp_path: Path, key_pem: byt
     verdict = verify_log(AuditLog(log.path), verifier=verifier)
     assert verdict.first_bad is not None and verdict.first_bad.seq == 5
     assert len(calls) <= 2 + 2 * 7  # head, then a gallop and a binary search: O(log n)
+
+
+def test_damage_in_the_middle_stops_a_change_before_it_starts(tmp_path: Path, key_pem: bytes):
+    log = _write_log(tmp_path, key_pem, n=6)
+    lines = log.path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"plan"', b'"PLAN"')  # not re-chained: the chain breaks at record 3
+    log.path.write_bytes(b"".join(lines))
+    writer = AuditLog(log.path, signer=signer_from_pem(key_pem, "k"))
+    with pytest.raises(StateError) as refused:
+        writer.check_writable()  # what apply/deploy call before changing anything: the whole chain
+    assert "line 3 (record 3)" in refused.value.message and "new-segment" in (refused.value.hint or "")
+    writer.check_writable(full=False)  # an append itself checks the tail and the signed head only
+    record = writer.new_segment({"reason": "record 3 damaged"})
+    assert record["seq"] == 1 and record["previous"]["first_bad"]["seq"] == 3
+    assert record["previous"]["records_verified"] == 2
+    kept = sorted(p.name for p in log.path.parent.iterdir() if p.name.startswith("audit.2"))
+    assert len(kept) == 2 and kept[0].endswith(".head.json") and kept[1].endswith(".jsonl")
+    assert verify_log(AuditLog(log.path), verifier=public_key_from_pem(key_pem, "pub")).ok
