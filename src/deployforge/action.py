@@ -584,7 +584,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         repository=settings.repository,
         server_url=settings.server_url,
     )
-    result.extra["audit_checkpoint"] = current_checkpoint_line(ws, audit_log)  # footer: a witness of the log
+    if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
+        result.extra["audit_checkpoint"] = checkpoint
     summary = render_summary(result, ctx)
     Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
     Path(summary_file).write_text(summary, encoding="utf-8")

@@ -62,3 +62,16 @@ def test_the_action_reads_the_line_from_the_configured_log(tmp_path: Path):
     assert current_checkpoint_line(ws, lambda _ws: AuditLog(tmp_path / "unsigned.jsonl")) is None
     off = SimpleNamespace(config=SimpleNamespace(audit=SimpleNamespace(enabled=False)))
     assert current_checkpoint_line(off, lambda _ws: AuditLog(tmp_path / "audit.jsonl")) is None
+
+
+def test_a_pasted_line_with_markup_around_it_is_refused_not_misread(tmp_path: Path):
+    import pytest
+
+    from deployforge.errors import UsageError
+
+    line = _line(tmp_path)
+    assert parse_checkpoint_line(f"  {line}\n").seq == 1  # surrounding whitespace is fine
+    for pasted in (f"audit <code>{line}</code>", f"{line}</code></sub>", line.replace("seq=1", "seq=one")):
+        with pytest.raises(UsageError) as refused:
+            parse_checkpoint_line(pasted)
+        assert "paste the whole line" in (refused.value.hint or "")

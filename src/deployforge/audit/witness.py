@@ -47,6 +47,10 @@ def parse_checkpoint_line(text: str) -> Checkpoint:
         fields["seq"] = int(fields.get("seq", ""))
     except ValueError:
         fields["seq"] = None
+    from deployforge.audit.ci import LINE
+
+    if not LINE.fullmatch(" ".join(text.split())):
+        fields = {"seq": None}  # not exactly a checkpoint line (e.g. markup pasted with it)
     checkpoint = Checkpoint.from_json(
         {
             "log": fields.get("log"),
@@ -164,7 +168,7 @@ class LineWitness:
         self.checkpoint = checkpoint
 
     def describe(self) -> str:
-        return "the checkpoint given with --checkpoint"
+        return "(--checkpoint)"
 
     def latest(self) -> dict[str, tuple[Checkpoint, str | None]]:
         return {self.checkpoint.log: (self.checkpoint, None)}
