@@ -231,3 +231,11 @@ def test_kms_and_vault_keys_from_the_config(project: Project, openbao):
     assert public.returncode == 0, public.stdout
     assert pem.splitlines()[1] not in _log(project).read_text() + done.stderr + public.stdout
     assert key is not None
+
+
+def test_a_witness_without_a_signing_key_is_a_config_error_on_its_line(project: Project):
+    project.write(stack(0) + "audit:\n  witness: s3://bucket/infra\n")
+    done = project.run("validate")
+    assert done.returncode == 2 and "audit.signing names no key" in done.stderr, done.stderr
+    line = len(project.config.read_text().splitlines())
+    assert f"deployforge.yaml:{line}:" in done.stderr

@@ -515,6 +515,19 @@ def _build(
                     )
                 ]
             )
+    if audit.witness and not (
+        audit.signing and (audit.signing.key_file or audit.signing.kms_key_id or audit.signing.key)
+    ):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "audit.witness publishes signed checkpoints, and audit.signing names no key to sign them with",
+                    pos.location(("audit", "witness")),
+                    "add audit.signing (key_file, kms_key_id or key); docs/audit.md, Witnesses",
+                    ("audit", "witness"),
+                )
+            ]
+        )
     if audit.storage in ("s3", "gcs") and not audit.url:
         scheme = "s3" if audit.storage == "s3" else "gs"
         raise ConfigError(
