@@ -1,6 +1,13 @@
 """Audit log figures: verify over N records, append latency on that log, against the naive way.
 
     python benchmarks/bench_audit.py [--records N] [--appends 200] [--dir DIR] [--keep]
+    python benchmarks/bench_audit.py --signed-only [--records N] [--kms-appends 50]
+
+Signed logs (issue 13), printed as min / median of repeats: ``audit verify`` of N
+signed records with the public key (one hash walk + one signature), against
+the naive way (a signature check per record, timed on a sample and scaled);
+finding and naming a forged record appended at the end; the append cost per
+record unsigned, with a local Ed25519 key, and with a KMS key on moto's server.
 
 Targets (issue 2 / issue 9): verify 1,000,000 records in <= 10 s on a 2-core
 machine; an append adds <= 5 ms to a command on a 1,000,000-record log.
@@ -27,7 +34,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from deployforge.audit import AuditLog, ChainPoint, format_ts, peak_memory_mb
 from deployforge.audit.chain import GENESIS, seal
@@ -137,7 +144,17 @@ def main() -> int:
     parser.add_argument("--naive-appends", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="where to write the log (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser.add_argument("--signed-only", action="store_true", help="only the signed-log figures (issue 13)")
+    parser.add_argument("--kms-appends", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.signed_only:
+        folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-audit-signed-"))
+        try:
+            return signed_figures(folder, args.records, args.appends, args.kms_appends, args.repeats)
+        finally:
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
     folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-audit-"))
     log = AuditLog(folder / "audit" / "audit.jsonl")
@@ -232,6 +249,213 @@ def main() -> int:
         else:
             for path in (log.path, log.head_path, log.lock_path):
                 path.unlink(missing_ok=True)
+    return 0
+
+
+def _min_median(values: list[float]) -> str:
+    return f"min {min(values):.3f}, median {statistics.median(values):.3f}"
+
+
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def generate_signed(path: Path, count: int, signer: Any) -> float:
+    """A signed log as N appends would leave it: each record signed, the head's checkpoint signed."""
+    from deployforge.audit.chain import content_digest
+    from deployforge.audit.signing import RECORD
+
+    start = time.perf_counter()
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    point = GENESIS
+    log_id = ""
+    buffer: list[bytes] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for i in range(count):
+            record, line = seal(
+                sample_fields(i),
+                point,
+                format_ts(base + timedelta(seconds=i)),
+                lambda seq, digest, known=log_id: signer.sign(RECORD, known or digest, seq, digest),
+            )
+            if i == 0:
+                log_id = content_digest(record)
+            point = ChainPoint(record["seq"], record["hash"])
+            buffer.append(line)
+            if len(buffer) == 10_000:
+                fh.write(b"".join(buffer))
+                buffer.clear()
+        fh.write(b"".join(buffer))
+        fh.flush()
+        os.fsync(fh.fileno())
+    checkpoint = signer.checkpoint(log_id, point.seq, point.hash)
+    head = {"format": 1, "seq": point.seq, "hash": point.hash}
+    head.update({k: v for k, v in checkpoint.to_json().items() if k in ("log", "keyid", "sig")})
+    path.with_name(f"{path.stem}.head.json").write_text(json.dumps(head) + "\n")
+    return time.perf_counter() - start
+
+
+def naive_signed_verify(path: Path, verifier: Any, limit: int) -> float:
+    """Seconds per record of checking every record's own signature (the naive way), on ``limit`` records."""
+    from deployforge.audit.chain import content_digest
+    from deployforge.audit.signing import RECORD
+
+    log_id = ""
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh):
+            if number >= limit:
+                break
+            record = json.loads(line)
+            digest = content_digest(record)
+            log_id = log_id or digest
+            assert verifier.check(RECORD, log_id, record["seq"], digest, record["sig"])
+    return (time.perf_counter() - start) / limit
+
+
+def signed_figures(folder: Path, records: int, appends: int, kms_appends: int, repeats: int) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from deployforge.audit.signing import signer_from_pem
+    from deployforge.audit.verify import verify_log
+
+    path = folder / "audit" / "audit.jsonl"
+    key_file = folder / "bench-key.pem"  # with --dir and --keep, a second run reuses the log and its key
+    reuse = key_file.exists() and path.exists() and _line_count(path) == records
+    if not reuse:
+        folder.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(
+            ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    signer = signer_from_pem(key_file.read_bytes(), "bench key")
+    verifier = signer.verifier
+    print(f"python {sys.version.split()[0]}, {_available_cpus()} CPU(s) usable, signed log at {path}")
+    if reuse:
+        print(f"reusing the {records:,} signed records already at {path}")
+    else:
+        took = generate_signed(path, records, signer)
+        print(f"generated {records:,} signed records (Ed25519; {path.stat().st_size / 1e6:,.0f} MB) in {took:.1f} s")
+    size = path.stat().st_size
+
+    walls, cpus = [], []
+    for _ in range(repeats):
+        verdict, wall, cpu = timed(lambda: verify_log(AuditLog(path), verifier=verifier))
+        assert verdict.ok and verdict.records == records and verdict.signed_through == records, verdict
+        walls.append(wall)
+        cpus.append(cpu)
+    chain_walls, chain_cpus = [], []
+    for _ in range(repeats):
+        report, wall, cpu = timed(lambda: AuditLog(path).verify(head_check=False))
+        assert report.ok and report.records == records
+        chain_walls.append(wall)
+        chain_cpus.append(cpu)
+    per_sig = naive_signed_verify(path, verifier, min(records, 20_000))
+    print(f"audit verify of {records:,} signed records with the public key (target <= 10 s), {repeats} runs:")
+    print(f"  chain + one signature : {_min_median(walls)} s wall; {_min_median(cpus)} s CPU (incl. workers)")
+    print(f"  the hash walk alone     : {_min_median(chain_walls)} s wall; {_min_median(chain_cpus)} s CPU")
+    print(
+        f"  naive, every record's signature: {per_sig * 1e6:.0f} us a record on 20,000 records, "
+        f"so about {per_sig * records:.0f} s for {records:,} (plus the walk)"
+    )
+
+    # a forged record appended at the end (chained correctly, no key): found and named
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - 4096))
+        last = json.loads(fh.read().splitlines()[-1])
+    _, line = seal({"kind": "run", "actor": "mallory"}, ChainPoint(last["seq"], last["hash"]), last["ts"])
+    with open(path, "ab") as fh:
+        fh.write(line)
+    found = []
+    for _ in range(repeats):
+        verdict, wall, _cpu = timed(lambda: verify_log(AuditLog(path), verifier=verifier))
+        assert not verdict.ok and verdict.first_bad is not None and verdict.first_bad.seq == records + 1
+        found.append(wall)
+    print(f"  forged append detected and named (record {records + 1:,}): {_min_median(found)} s wall")
+    os.truncate(path, size)
+
+    key_ms: list[float] = []  # time inside signing and signature checks, per append
+
+    def append_costs(log: AuditLog, count: int, offset: int) -> list[float]:
+        out = []
+        key_ms.clear()
+        signer_used = log.signer
+        if signer_used is not None:
+            real_sign, real_check = signer_used.sign, signer_used.verifier.check_checkpoint
+            spent = [0.0]
+
+            def sign(*a: Any) -> str:
+                began = time.perf_counter()
+                try:
+                    return real_sign(*a)
+                finally:
+                    spent[0] += time.perf_counter() - began
+
+            def check(*a: Any) -> bool:
+                began = time.perf_counter()
+                try:
+                    return real_check(*a)
+                finally:
+                    spent[0] += time.perf_counter() - began
+
+            signer_used.sign = sign  # type: ignore[method-assign]
+            signer_used.verifier.check_checkpoint = check  # type: ignore[method-assign]
+        for i in range(count):
+            if signer_used is not None:
+                spent[0] = 0.0
+            start = time.perf_counter()
+            log.append(sample_fields(offset + i))
+            out.append((time.perf_counter() - start) * 1000)
+            if signer_used is not None:
+                key_ms.append(spent[0] * 1000)
+        return out
+
+    head_path = path.with_name("audit.head.json")
+    head_before = head_path.read_bytes()
+    signed = append_costs(AuditLog(path, signer=signer), appends, records)
+    local_key_ms = list(key_ms)
+    os.truncate(path, size)  # leave the log as generated (for a rerun with --keep)
+    head_path.write_bytes(head_before)
+    plain_path = folder / "plain" / "audit.jsonl"
+    plain = append_costs(AuditLog(plain_path), appends, 0)
+    print(f"append cost per record, ms ({appends} appends each):")
+    print(f"  unsigned (small log)                  : {_min_median(plain)}")
+    print(f"  local Ed25519 key, on the {records:,}-record log: {_min_median(signed)}")
+    print(f"    of which signing and checking the head's signature: {_min_median(list(local_key_ms))}")
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        import boto3
+
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        from deployforge.audit.signing import KMSKey
+
+        kms_signer = KMSKey(key_id, region="us-east-1", endpoint_url=endpoint, profile=None).signer()
+        kms_log = AuditLog(folder / "kms" / "audit.jsonl", signer=kms_signer)
+        kms_costs = append_costs(kms_log, kms_appends, 0)
+        print(
+            f"  KMS key on moto's server (two kms.sign calls per append, server in this process): "
+            f"{_min_median(kms_costs)}"
+        )
+        print(f"    of which kms.sign calls and the head check: {_min_median(list(key_ms))}")
+        assert verify_log(AuditLog(kms_log.path), verifier=kms_signer.verifier).ok
+    finally:
+        server.stop()
     return 0
 
 

@@ -157,7 +157,7 @@ test('credentials: bound with withCredentials, never inside an sh script') { Har
     assert bound[0].bindings*.credentialsId == ['aws-jenkins', 'gh-token']
     assert bound[0].bindings[1] == [type: 'string', credentialsId: 'gh-token', variable: 'GITHUB_TOKEN']
     def shCalls = h.calls('sh')
-    assert shCalls.size() == 3
+    assert shCalls.size() == 4   // probe, run, report, audit checkpoint
     shCalls.each { call ->
         assert !call.script.contains('ghp_s3cr3tTOKENvalue')
         assert !call.script.contains('aws-token')
@@ -178,11 +178,11 @@ test('PR detection: the comment is asked for on a change request with a token') 
     assert !h.scripts()[2].contains('--comment')          // a branch build: no PR to comment on
     h.env.CHANGE_ID = '7'
     h.step('deployforgePlan', [docker: false, githubCredentialsId: 'gh'])
-    assert h.scripts()[5].contains('--comment')
+    assert h.scripts()[6].contains('--comment')      // each step: probe, run, report, audit checkpoint
     h.step('deployforgePlan', [docker: false, githubCredentialsId: 'gh', comment: false])
-    assert !h.scripts()[8].contains('--comment')
+    assert !h.scripts()[10].contains('--comment')
     h.step('deployforgePlan', [docker: false])               // a PR but no token credential
-    assert !h.scripts()[11].contains('--comment')
+    assert !h.scripts()[14].contains('--comment')
 }
 
 test('report step: `deployforge jenkins report`, the exit status goes in as a literal') { Harness h ->
@@ -317,4 +317,37 @@ test('examples/jenkins/Jenkinsfile: its Infra Deployment stage runs the product 
         [[type: 'file', credentialsId: 'aws-jenkins', variable: 'AWS_WEB_IDENTITY_TOKEN_FILE']]
     assert runLine(h).contains("deployforge run --pipeline 'canary.yaml' --evolve-strategy '5percent-step' --timeout '1800' ")
     assert h.calls('sh').every { it.env.AWS_WEB_IDENTITY_TOKEN_FILE }
+}
+
+test('the audit log\'s signed checkpoint goes into the build description (and nothing else does)') { Harness h ->
+    String line = 'deployforge audit checkpoint log=' + 'a' * 64 + ' seq=42 hash=' + 'b' * 64 + ' key=' + 'c' * 64 +
+        ' sig=MEUCIQ+/abc=='
+    fakeCli(h, 0)
+    Closure base = h.onSh
+    h.onSh = { Map call ->
+        if (call.script.startsWith('deployforge audit checkpoint')) {
+            h.files['deployforge-reports/audit-checkpoint.txt'] = line + '\n'
+            return 0
+        }
+        return base.call(call)
+    }
+    h.currentBuild.description = 'release 1.2'
+    h.step('deployforgePlan', [environment: 'prod', docker: false])
+    String script = h.scripts().find { it.startsWith('deployforge audit checkpoint') }
+    assert script == "deployforge audit checkpoint --config 'deployforge.yaml' --environment 'prod' > " +
+        "'deployforge-reports/audit-checkpoint.txt' 2>/dev/null || rm -f 'deployforge-reports/audit-checkpoint.txt'\n"
+    assert h.currentBuild.description == 'release 1.2\n' + line
+    // an unsigned log writes no line; anything that is not exactly a checkpoint line is never shown
+    Harness other = new Harness(h.root)
+    fakeCli(other, 0)
+    Closure otherBase = other.onSh
+    other.onSh = { Map call ->
+        if (call.script.startsWith('deployforge audit checkpoint')) {
+            other.files['deployforge-reports/audit-checkpoint.txt'] = '<img src=x onerror=alert(1)> seq=1'
+            return 0
+        }
+        return otherBase.call(call)
+    }
+    other.step('deployforgePlan', [docker: false])
+    assert other.currentBuild.description == null
 }

@@ -499,7 +499,8 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
 
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
-    from deployforge.app import Options, Workspace, record_audit
+    from deployforge.app import Options, Workspace, audit_log, record_audit
+    from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
     from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment
@@ -583,6 +584,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         repository=settings.repository,
         server_url=settings.server_url,
     )
+    if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
+        result.extra["audit_checkpoint"] = checkpoint
     summary = render_summary(result, ctx)
     Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
     Path(summary_file).write_text(summary, encoding="utf-8")

@@ -800,7 +800,11 @@ def audit_log(ws: Workspace) -> Any:
 def ensure_audit_writable(ws: Workspace) -> None:
     """Raise StateError (before anything changes) when this command's audit record could not be appended."""
     if ws.config.audit.enabled:
-        audit_log(ws).check_writable()
+        log = audit_log(ws)
+        log.check_writable()
+        from deployforge.audit.witness import check_witness_before_change
+
+        check_witness_before_change(ws, log)
 
 
 def record_audit(
@@ -856,7 +860,12 @@ def record_audit(
         fields["apply"] = {k: v for k, v in result.apply.counts().items() if v}
     if error is not None:
         fields["error"] = error.message
-    return audit_log(ws).append(fields)
+    log = audit_log(ws)
+    record: dict[str, Any] = log.append(fields)
+    from deployforge.audit.witness import publish_checkpoint
+
+    publish_checkpoint(ws, log)  # signed checkpoint -> audit.witness (docs/audit.md, Witnesses)
+    return record
 
 
 def describe_exit(code: int) -> str:

@@ -100,12 +100,13 @@ def test_unknown_trace_and_corrupt_line_give_clear_errors(project: Project):
     assert unknown.returncode == 2 and "no trace DF-TRC-ZZZZ in the audit log" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     log = project.dir / ".deployforge" / "audit" / "audit.jsonl"
-    log.write_bytes(log.read_bytes() + b'{"format": 1, "seq": 3, oops\n')
+    assert len(log.read_bytes().splitlines()) == 1  # `audit trace` read the log; it did not append to it
+    log.write_bytes(log.read_bytes() + b'{"format": 1, "seq": 2, oops\n')
     shown = project.run("audit", "log", "--all-environments")
     assert shown.returncode == 1, shown.stderr
-    assert "audit.jsonl:3: this line of the audit log is not a record: not valid JSON" in shown.stderr
+    assert "audit.jsonl:2: this line of the audit log is not a record: not valid JSON" in shown.stderr
     verify = project.run("audit", "verify")
-    assert verify.returncode == 1 and "audit.jsonl:3: record ?: not valid JSON" in verify.stdout
+    assert verify.returncode == 1 and "audit.jsonl:2: record ?: not valid JSON" in verify.stdout
     assert "Traceback" not in verify.stderr + shown.stderr
 
 

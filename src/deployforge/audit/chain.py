@@ -43,6 +43,9 @@ from deployforge.errors import InputError
 FORMAT = 1
 ZERO_HASH = "0" * 64
 RESERVED = ("format", "seq", "ts", "prev_hash", "hash")
+# Optional chain fields: ``sig`` is the writer's signature over the record's own checkpoint
+# (``audit/signing.py``), present in logs written with a signing key.
+OPTIONAL_RESERVED = ("sig",)
 
 _HASH_KEY = b',"hash":"'
 _TAIL_LEN = len(_HASH_KEY) + 64 + len(b'"}\n')  # 76
@@ -139,7 +142,7 @@ def prepare(fields: dict[str, Any], redact: Callable[[str], str] | None = None) 
     """Validate the caller's fields and apply ``redact`` to every string (keys included)."""
     if not isinstance(fields, dict):
         raise InputError(f"audit fields must be a dict, not {type(fields).__name__}")
-    taken = [key for key in RESERVED if key in fields]
+    taken = [key for key in RESERVED + OPTIONAL_RESERVED if key in fields]
     if taken:
         raise InputError(f"audit fields may not set the reserved key(s) {', '.join(taken)}")
     out: dict[str, Any] = {}
@@ -147,19 +150,33 @@ def prepare(fields: dict[str, Any], redact: Callable[[str], str] | None = None) 
         if not isinstance(key, str):
             raise InputError(f"audit field name {key!r} is not a string")
         clean_key = _clean(key, redact, "name")
-        if clean_key in RESERVED or clean_key in out:
+        if clean_key in RESERVED or clean_key in OPTIONAL_RESERVED or clean_key in out:
             raise InputError(f"audit field {key!r} collides with another field after redaction")
         out[clean_key] = _clean(value, redact, key)
     return out
 
 
-def seal(fields: dict[str, Any], prev: ChainPoint, ts: str) -> tuple[dict[str, Any], bytes]:
-    """Chain prepared ``fields`` after ``prev``; returns the full record and its line (with ``\\n``)."""
+def content_digest(record: dict[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of ``record`` without ``hash`` and ``sig``: what a record's
+    signature covers (with its seq and the log id, ``audit/signing.py``)."""
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k not in ("hash", "sig")})).hexdigest()
+
+
+def seal(
+    fields: dict[str, Any], prev: ChainPoint, ts: str, sign: Callable[[int, str], str] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Chain prepared ``fields`` after ``prev``; returns the full record and its line (with ``\\n``).
+
+    ``sign(seq, content_digest)``: the signature the record carries in ``sig``
+    (logs with a signing key); the record's ``hash`` then covers it too.
+    """
     record = dict(fields)
     record["format"] = FORMAT
     record["seq"] = prev.seq + 1
     record["ts"] = ts
     record["prev_hash"] = prev.hash
+    if sign is not None:
+        record["sig"] = sign(record["seq"], hashlib.sha256(canonical(record)).hexdigest())
     body = canonical(record)
     digest = hashlib.sha256(body).hexdigest()
     record["hash"] = digest
@@ -202,6 +219,8 @@ def _structure(record: Any) -> str | None:
             return f"'{key}' is not a 64-character hex digest"
     if type(record["ts"]) is not str:
         return "'ts' is not a string"
+    if "sig" in record and type(record["sig"]) is not str:
+        return "'sig' is not a string"
     return None
 
 

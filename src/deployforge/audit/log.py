@@ -45,12 +45,14 @@ from deployforge.audit.chain import (
     VerifyReport,
     _parse,
     _structure,
+    content_digest,
     parse_line,
     prepare,
     seal,
     verify_lines,
     verify_slice,
 )
+from deployforge.audit.signing import RECORD, Checkpoint, Signer
 from deployforge.errors import Location, StateError
 
 # Logs at least this big are verified by several processes (one slice each).
@@ -92,8 +94,12 @@ class AuditLog:
         *,
         clock: Callable[[], datetime] | None = None,
         lock_timeout: float = 30.0,
+        signer: Signer | Callable[[], Signer | None] | None = None,
     ):
         self.path = Path(path)
+        self._signer = signer  # a Signer, or a function that makes one on first append (KMS, Vault)
+        self.last_checkpoint: Checkpoint | None = None  # the signed head after this process's last append
+        self._offsets: Any = None
         stem = self.path.stem or self.path.name
         self.head_path = self.path.with_name(f"{stem}.head.json")
         self.lock_path = self.path.with_name(f"{stem}.lock")
@@ -103,6 +109,12 @@ class AuditLog:
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
+
+    @property
+    def signer(self) -> Signer | None:
+        if self._signer is not None and not isinstance(self._signer, Signer):
+            self._signer = self._signer()
+        return self._signer
 
     def describe(self) -> str:
         """Where the log is, for messages (the same method on every storage)."""
@@ -128,11 +140,82 @@ class AuditLog:
         finally:
             os.close(lock_fd)  # releases the flock
 
-    def check_writable(self) -> None:
-        """Raise ``StateError`` now if an append would be refused (damaged tail, head mismatch, no access).
+    def new_segment(self, fields: dict[str, Any], *, lost_log: str | None = None) -> dict[str, Any]:
+        """Keep the current log as evidence and start a new one whose first record describes it.
 
-        O(1) like an append; a command can call it before doing any work so it
-        does not find out at the end that its record cannot be written.
+        Under the append lock: ``audit.jsonl`` and ``audit.head.json`` are renamed
+        to ``audit.<time>.jsonl`` / ``audit.<time>.head.json`` (never deleted),
+        and the new log's record 1 (kind ``segment``, plus ``fields``) holds
+        ``previous``: the old file's name, size and sha256, how far its chain
+        verified, its first bad record, its head file and its log id. Signed
+        with the configured key, like any record. Returns that record.
+        """
+        import hashlib
+
+        prepared = prepare(fields, self.redact)
+        lock_fd = self._lock()
+        try:
+            stamp = self.clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            evidence = self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}")
+            evidence_head = self.path.with_name(f"{self.path.stem}.{stamp}.head.json")
+            previous: dict[str, Any] = {"file": None, "bytes": 0, "sha256": None, "records_verified": 0}
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = None
+            except OSError as exc:
+                raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+            if data is not None:
+                report = verify_lines(data.splitlines(keepends=True))
+                previous.update(
+                    file=evidence.name,
+                    bytes=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    records_verified=report.records,
+                    last_good={"seq": report.last.seq, "hash": report.last.hash},
+                )
+                if report.first_bad is not None:
+                    bad = report.first_bad
+                    previous["first_bad"] = {"line": bad.line, "seq": bad.seq, "reason": bad.reason}
+                try:
+                    previous["log"] = content_digest(parse_line(data.split(b"\n", 1)[0] + b"\n"))
+                except BadLine:
+                    previous["log"] = None
+            try:
+                head_text = self.head_path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                head_text = None
+            except OSError as exc:
+                raise StateError(f"cannot read the audit head file {self.head_path}: {exc.strerror}") from None
+            if head_text is not None:
+                try:
+                    previous["head"] = json.loads(head_text)
+                except ValueError:
+                    previous["head"] = head_text[:1000]
+            try:
+                if data is not None:
+                    os.rename(self.path, evidence)
+                if head_text is not None:
+                    os.rename(self.head_path, evidence_head)
+            except OSError as exc:
+                raise StateError(f"cannot keep the old audit log as {evidence}: {exc.strerror}") from None
+            previous["head_file"] = evidence_head.name if head_text is not None else None
+            if not previous.get("log") and lost_log:  # a wiped log: its id as the witness knows it
+                previous["log"] = lost_log
+            segment = prepare({"kind": "segment", "previous": previous}, self.redact)
+            segment.update(prepared)
+            return self._append_locked(segment)
+        finally:
+            os.close(lock_fd)
+
+    def check_writable(self, *, full: bool = True) -> None:
+        """Raise ``StateError`` now if an append would be refused (damaged log, head mismatch, no access).
+
+        A command that is about to change something calls it before doing any
+        work. With ``full`` (the default) it also walks the whole chain, so a
+        record damaged in the middle of the log stops the change (one hash walk:
+        about 2 s for 1,000,000 records); an append itself checks only the tail
+        and the signed head, which costs the same on a log of any size.
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +228,25 @@ class AuditLog:
             except OSError as exc:
                 raise StateError(f"cannot open the audit log {self.path}: {exc.strerror}") from None
             try:
-                self._tail_point(fd, os.fstat(fd).st_size)
+                size = os.fstat(fd).st_size
+                last, checkpoint = self._tail(fd, size)
+                self._signing_check(fd, size, last, checkpoint)
+                if full:
+                    self._whole_chain_check(fd, size)
             finally:
                 os.close(fd)
         finally:
             os.close(lock_fd)
+
+    def _whole_chain_check(self, fd: int, size: int) -> None:
+        """Walk the whole chain (hashes only) and refuse when any record is damaged."""
+        with open(fd, "rb", buffering=_BLOCK * 16, closefd=False) as fh:
+            fh.seek(0)
+            report = verify_lines(_range_lines(fh, size))
+        if not report.ok:
+            bad = report.first_bad
+            assert bad is not None
+            raise self._damaged(f"line {bad.line} (record {bad.seq if bad.seq is not None else '?'}): {bad.reason}")
 
     def _lock(self) -> int:
         """Take the exclusive append lock; returns the fd to close (which releases it)."""
@@ -216,9 +313,17 @@ class AuditLog:
             raise StateError(f"cannot open the audit log {self.path}: {exc.strerror}") from None
         try:
             size = os.fstat(fd).st_size
-            last = self._tail_point(fd, size)
+            last, checkpoint = self._tail(fd, size)
+            log_id = self._signing_check(fd, size, last, checkpoint)
+            sign = None
+            if self.signer is not None:
+                signer = self.signer
+
+                def sign(seq: int, digest: str) -> str:
+                    return signer.sign(RECORD, log_id or digest, seq, digest)
+
             ts = format_ts(self.clock())
-            record, line = seal(prepared, last, ts)
+            record, line = seal(prepared, last, ts, sign)
             try:
                 written = os.write(fd, line)
             except OSError as exc:
@@ -235,8 +340,55 @@ class AuditLog:
                 raise StateError(f"cannot sync the audit log {self.path}: {exc.strerror}") from None
         finally:
             os.close(fd)
-        self._write_head(ChainPoint(record["seq"], record["hash"]))
+        new_head = ChainPoint(record["seq"], record["hash"])
+        signed = None
+        if self.signer is not None:
+            signed = self.signer.checkpoint(log_id or content_digest(record), new_head.seq, new_head.hash)
+        self._write_head(new_head, signed)
+        self.last_checkpoint = signed
         return record
+
+    def _signing_check(self, fd: int, size: int, last: ChainPoint, checkpoint: Checkpoint | None) -> str | None:
+        """Refuse to sign onto a log whose tail no valid signature of our key covers; returns the log id.
+
+        Without a signer: refuse a signed log (a writer without the key would
+        leave records nobody can vouch for). With one: the head file must hold
+        our key's valid signature over exactly the last record. A log that was
+        never signed is adopted once: its whole chain is checked first, then the
+        first signature vouches for the records already there.
+        """
+        if self.signer is None:
+            if checkpoint is not None:
+                raise self._damaged(
+                    f"it is signed (key {checkpoint.keyid[:16]}), and this command has no signing key",
+                    hint="configure audit.signing (key_file, kms_key_id or key) with the log's key",
+                )
+            return None
+        if size == 0:
+            return None
+        if checkpoint is None:
+            self._whole_chain_check(fd, size)
+            return content_digest(parse_line(_first_line(fd, size)))
+        signer = self.signer
+        if checkpoint.keyid != signer.keyid:
+            raise self._damaged(
+                f"its last checkpoint was signed with key {checkpoint.keyid[:16]}, not with this command's key "
+                f"{signer.keyid[:16]} ({signer.describe})",
+                hint="configure the log's signing key; to change keys, start a new segment "
+                "(`deployforge audit new-segment`) signed with the new key",
+            )
+        if checkpoint.seq != last.seq or checkpoint.hash != last.hash:
+            raise self._damaged(
+                f"the log ends at seq {last.seq}, but its last signed checkpoint is seq {checkpoint.seq}: "
+                "records were appended without the signing key (or a write was cut short between a record "
+                "and its checkpoint)"
+            )
+        if not signer.verifier.check_checkpoint(checkpoint):
+            raise self._damaged(
+                f"the signature on its head file {self.head_path.name} does not verify with key "
+                f"{signer.keyid[:16]} (the head was rewritten without the key)"
+            )
+        return checkpoint.log
 
     def _undo(self, fd: int, size: int) -> None:
         """Remove a partial line this process wrote (never bytes another writer wrote: we hold the lock)."""
@@ -245,12 +397,16 @@ class AuditLog:
         except OSError:
             pass
 
-    def _tail_point(self, fd: int, size: int) -> ChainPoint:
-        """The chain point to append after, cross-checked with the head file; raises ``StateError``."""
+    def _tail(self, fd: int, size: int) -> tuple[ChainPoint, Checkpoint | None]:
+        """The chain point to append after and the head's signed checkpoint; raises ``StateError``."""
         try:
-            head = self._read_head()
+            head, checkpoint = self._read_head_doc()
         except _HeadProblem as problem:
             raise self._damaged(f"its head file {self.head_path.name} {problem}") from None
+        return self._tail_point(fd, size, head), checkpoint
+
+    def _tail_point(self, fd: int, size: int, head: ChainPoint | None) -> ChainPoint:
+        """The chain point to append after, cross-checked with the head file; raises ``StateError``."""
         if size == 0:
             if head is not None:
                 raise self._damaged(
@@ -291,18 +447,22 @@ class AuditLog:
             "(records were removed from the end, or the log was replaced)"
         )
 
-    def _damaged(self, what: str) -> StateError:
+    def _damaged(self, what: str, hint: str | None = None) -> StateError:
         return StateError(
             f"refusing to append to the audit log {self.path}: {what}",
-            hint=(
-                "run `deployforge audit verify` to see the damage; to go on, move "
-                f"{self.path.name} and {self.head_path.name} aside (keep them as evidence) "
-                "and a new log starts"
+            hint=hint
+            or (
+                "run `deployforge audit verify` to see the damage; to go on, run `deployforge audit new-segment "
+                "--reason TEXT`: it keeps the damaged log as evidence and starts a new segment whose first "
+                "record names it (docs/audit.md, Recovery)"
             ),
         )
 
-    def _write_head(self, point: ChainPoint) -> None:
-        data = json.dumps({"format": FORMAT, "seq": point.seq, "hash": point.hash}).encode("ascii") + b"\n"
+    def _write_head(self, point: ChainPoint, checkpoint: Checkpoint | None = None) -> None:
+        doc: dict[str, Any] = {"format": FORMAT, "seq": point.seq, "hash": point.hash}
+        if checkpoint is not None:
+            doc.update(log=checkpoint.log, keyid=checkpoint.keyid, sig=checkpoint.sig)
+        data = json.dumps(doc).encode("ascii") + b"\n"
         tmp = self.head_path.with_name(self.head_path.name + ".tmp")  # one writer at a time: we hold the lock
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -318,10 +478,14 @@ class AuditLog:
             ) from None
 
     def _read_head(self) -> ChainPoint | None:
+        return self._read_head_doc()[0]
+
+    def _read_head_doc(self) -> tuple[ChainPoint | None, Checkpoint | None]:
+        """The head file's point and, in a signed log, its signed checkpoint."""
         try:
             data = self.head_path.read_bytes()
         except FileNotFoundError:
-            return None
+            return None, None
         except OSError as exc:
             raise _HeadProblem(f"cannot be read ({exc.strerror})") from None
         try:
@@ -336,7 +500,19 @@ class AuditLog:
         seq, digest = head.get("seq"), head.get("hash")
         if fmt != FORMAT or type(seq) is not int or seq < 1 or type(digest) is not str or len(digest) != 64:
             raise _HeadProblem("is not a head record (format, seq, hash)")
-        return ChainPoint(seq, digest)
+        checkpoint = None
+        if "sig" in head:
+            checkpoint = Checkpoint.from_json(head)
+            if checkpoint is None:
+                raise _HeadProblem("holds a malformed signed checkpoint (log, keyid, sig)")
+        return ChainPoint(seq, digest), checkpoint
+
+    def head_checkpoint(self) -> Checkpoint | None:
+        """The signed checkpoint in the head file (None when the log is not signed)."""
+        try:
+            return self._read_head_doc()[1]
+        except _HeadProblem as problem:
+            raise StateError(f"the audit head file {self.head_path} {problem}") from None
 
     def head(self) -> ChainPoint | None:
         """The last record's position as the head file records it (None for a new log)."""
@@ -347,7 +523,7 @@ class AuditLog:
 
     # -- verifying -------------------------------------------------------------------------------
 
-    def verify(self, *, workers: int | None = None) -> VerifyReport:
+    def verify(self, *, workers: int | None = None, head_check: bool = True) -> VerifyReport:
         """Walk the whole chain and the head file; report the first bad record.
 
         Streams the file (memory stays flat on any size). Logs of at least
@@ -357,6 +533,9 @@ class AuditLog:
         when the log exists but cannot be read.
         """
         head, head_problem, size = self._snapshot()
+        if not head_check:
+            head, head_problem = None, None
+        self._verified_size = size
         if size == 0:
             report = VerifyReport(True, 0)
         else:
@@ -375,6 +554,8 @@ class AuditLog:
         end = report.last
         if head_problem is not None:
             return _bad_end(report, f"its head file {self.head_path.name} {head_problem}")
+        if not head_check:
+            return report
         if head is None:
             if end.seq > 1:  # one record and no head: a crash before the first head write
                 return _bad_end(
@@ -425,6 +606,57 @@ class AuditLog:
             point = report.last
             count += report.records
         return VerifyReport(True, count, None, point)
+
+    def first_record(self) -> dict[str, Any] | None:
+        """Record 1 (None for an empty log or an unsound first line); reads only the first line."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+        try:
+            line = _first_line(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        try:
+            return parse_line(line) if line.endswith(b"\n") else None
+        except BadLine:
+            return None
+
+    def record_at(self, seq: int) -> dict[str, Any] | None:
+        """The record with ``seq`` among the lines the last ``verify`` walked (None past the end).
+
+        For a verifier looking up a few records of a verified chain (signatures,
+        witnesses): the first call indexes the line offsets in one pass.
+        """
+        if self._offsets is None:
+            from array import array
+
+            offsets = array("q")
+            size = getattr(self, "_verified_size", None)
+            if size is None:
+                size = self._snapshot()[2]
+            pos = 0
+            try:
+                with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
+                    for line in _range_lines(fh, size):
+                        offsets.append(pos)
+                        pos += len(line)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
+            self._offsets = offsets
+        if seq < 1 or seq > len(self._offsets):
+            return None
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offsets[seq - 1])
+            line = fh.readline()
+        try:
+            return parse_line(line)
+        except BadLine:
+            return None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -495,6 +727,20 @@ class AuditLog:
                     if (low is not None and ts < low) or (high is not None and ts >= high):
                         continue
                 yield record
+
+
+def _first_line(fd: int, size: int) -> bytes:
+    """The first line of ``fd`` (with its newline), read with ``pread``."""
+    data = b""
+    while len(data) < size:
+        block = os.pread(fd, min(_BLOCK, size - len(data)), len(data))
+        if not block:
+            break
+        cut = block.find(b"\n")
+        if cut != -1:
+            return data + block[: cut + 1]
+        data += block
+    return data
 
 
 def _line_count(path: Path, size: int) -> int:

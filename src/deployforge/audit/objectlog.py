@@ -45,12 +45,14 @@ from deployforge.audit.chain import (
     VerifyReport,
     _parse,
     _structure,
+    content_digest,
     parse_line,
     prepare,
     seal,
     verify_lines,
 )
 from deployforge.audit.log import _bad_end, _bound, format_ts
+from deployforge.audit.signing import RECORD, Checkpoint, Signer
 from deployforge.errors import StateError
 
 SEQ_DIGITS = 12
@@ -93,7 +95,11 @@ class ObjectLog:
         *,
         clock: Callable[[], datetime] | None = None,
         read_workers: int = 16,
+        signer: Signer | Callable[[], Signer | None] | None = None,
     ):
+        self._signer = signer
+        self.last_checkpoint: Checkpoint | None = None
+        self._log_id: str | None = None
         self.store = store
         self.redact = redact
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -102,6 +108,59 @@ class ObjectLog:
 
     def describe(self) -> str:
         return self.store.describe()
+
+    @property
+    def signer(self) -> Signer | None:
+        if self._signer is not None and not isinstance(self._signer, Signer):
+            self._signer = self._signer()
+        return self._signer
+
+    def _id_of_log(self) -> str | None:
+        if self._log_id is None:
+            first = self._record_at(1)
+            self._log_id = content_digest(first) if first else None
+        return self._log_id
+
+    def _check_signed(self, point: ChainPoint) -> None:
+        """Refuse to chain onto a record our key did not sign (a forged ``PutObject``, say)."""
+        signer = self.signer
+        if point.seq == 0:
+            return
+        record = self._record_at(point.seq)
+        assert record is not None
+        if signer is None:
+            if "sig" in record or "sig" in (self._record_at(1) or {}):
+                raise self._damaged(
+                    "it is signed (its records carry signatures), and this command has no signing key",
+                    hint="configure audit.signing (key_file, kms_key_id or key) with the log's key",
+                )
+            return
+        if "sig" not in record and next(iter(self.store.list("checkpoints/")), None) is None:
+            return  # a log never signed (no checkpoint object at all): the first signed record vouches for it
+        log_id = self._id_of_log() or ""
+        signed = isinstance(record.get("sig"), str) and signer.verifier.check(
+            RECORD, log_id, point.seq, content_digest(record), record["sig"]
+        )
+        if not signed:
+            raise self._damaged(
+                f"record {point.seq} is not signed by key {signer.keyid[:16]} ({signer.describe}): it was "
+                "written without the signing key",
+                hint="run `deployforge audit verify`; to go on, point audit.url at a new prefix (the old one "
+                "stays as evidence)",
+            )
+
+    def head_checkpoint(self) -> Checkpoint | None:
+        """The signed checkpoint of the newest record (``checkpoints/<seq>.json``), or None."""
+        point = self._last_point()
+        if point.seq == 0:
+            return None
+        data = self.store.get(_checkpoint_key(point.seq))
+        if data is None:
+            return None
+        try:
+            return Checkpoint.from_json(json.loads(data))
+        except ValueError:
+            return None
 
     def __repr__(self) -> str:
         return f"ObjectLog({self.describe()!r})"
@@ -150,19 +209,34 @@ class ObjectLog:
                 return point
             point = ChainPoint(following["seq"], following["hash"])
 
-    def _damaged(self, what: str) -> StateError:
+    def _damaged(self, what: str, hint: str | None = None) -> StateError:
         return StateError(
             f"refusing to append to the audit log {self.describe()}: {what}",
-            hint="run `deployforge audit verify` to see the damage",
+            hint=hint or "run `deployforge audit verify` to see the damage",
         )
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Append one record; safe with any number of concurrent writers (see the module docstring)."""
         prepared = prepare(fields, self.redact)
         point = self._last_point()
+        signer = self.signer
         for attempt in range(MAX_ATTEMPTS):
-            record, line = seal(prepared, point, format_ts(self.clock()))
+            self._check_signed(point)
+            sign = None
+            if signer is not None:
+                log_id = self._id_of_log() if point.seq else None
+
+                def sign(seq: int, digest: str, log_id: str | None = log_id) -> str:
+                    assert signer is not None
+                    return signer.sign(RECORD, log_id or digest, seq, digest)
+
+            record, line = seal(prepared, point, format_ts(self.clock()), sign)
             if self.store.create(record_key(record["seq"]), line):
+                if signer is not None:
+                    log_id = self._id_of_log() if record["seq"] > 1 else content_digest(record)
+                    checkpoint = signer.checkpoint(log_id or "", record["seq"], record["hash"])
+                    self.store.create(_checkpoint_key(record["seq"]), _checkpoint_bytes(checkpoint))
+                    self.last_checkpoint = checkpoint
                 try:
                     self.store.put("head.json", _head_bytes(ChainPoint(record["seq"], record["hash"])))
                 except StateError:
@@ -201,9 +275,9 @@ class ObjectLog:
                     else:
                         yield f'{{"missing object": "{key}"}}\n'.encode()
 
-    def verify(self, *, workers: int | None = None) -> VerifyReport:
+    def verify(self, *, workers: int | None = None, head_check: bool = True) -> VerifyReport:
         """Walk the chain over the record objects and compare its end with the head hint."""
-        head = self._head()
+        head = self._head() if head_check else None
         report = verify_lines(self._lines())
         if not report.ok:
             return report
@@ -215,6 +289,16 @@ class ObjectLog:
                 f"it ends at seq {report.last.seq} ({removed} record{'s' if removed != 1 else ''} missing)",
             )
         return report
+
+    def first_record(self) -> dict[str, Any] | None:
+        return self.record_at(1)
+
+    def record_at(self, seq: int) -> dict[str, Any] | None:
+        """The record with ``seq`` (None when absent or unsound)."""
+        try:
+            return self._record_at(seq)
+        except StateError:
+            return None
 
     def records(
         self,
@@ -254,6 +338,14 @@ class ObjectLog:
                 continue
             found.append(record)
         return iter(found[::-1] if reverse else found)
+
+
+def _checkpoint_key(seq: int) -> str:
+    return f"checkpoints/{seq:0{SEQ_DIGITS}d}.json"
+
+
+def _checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    return (json.dumps(checkpoint.to_json(), sort_keys=True) + "\n").encode("ascii")
 
 
 def _head_bytes(point: ChainPoint) -> bytes:

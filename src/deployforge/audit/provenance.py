@@ -48,8 +48,15 @@ def _digest(value: Any) -> dict[str, str] | None:
     return {"sha256": value} if isinstance(value, str) and len(value) == 64 else None
 
 
-def build_statement(record: dict[str, Any], trace: Trace, version: str) -> dict[str, Any]:
-    """The in-toto Statement for the run whose audit ``record`` (kind ``run``) and ``trace`` are given."""
+def build_statement(
+    record: dict[str, Any], trace: Trace, version: str, audit: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The in-toto Statement for the run whose audit ``record`` (kind ``run``) and ``trace`` are given.
+
+    ``audit``: for a signed log, ``{"log": <log id>, "checkpoint": <the head's signed checkpoint>}``;
+    the record byproduct then carries the whole record (with its ``sig``) and that checkpoint, so a
+    third party can check offline that the key holder wrote it (``verify_record_byproduct``).
+    """
     config_path = str(record.get("config_path") or "deployforge.yaml")
     subject = []
     dependencies = []
@@ -74,12 +81,7 @@ def build_statement(record: dict[str, Any], trace: Trace, version: str) -> dict[
             "digest": {"sha256": hashlib.sha256(trace_json).hexdigest()},
             "content": base64.b64encode(trace_json).decode("ascii"),
         },
-        {
-            "name": f"audit record {record.get('seq')}",
-            "mediaType": "application/json",
-            "digest": {"sha256": str(record.get("hash", ""))},
-            "annotations": {"seq": record.get("seq"), "prev_hash": record.get("prev_hash")},
-        },
+        _record_byproduct(record, audit),
     ]
     external: dict[str, Any] = {
         "pipeline": config_path,
@@ -119,6 +121,78 @@ def build_statement(record: dict[str, Any], trace: Trace, version: str) -> dict[
             "runDetails": run_details,
         },
     }
+
+
+def _record_byproduct(record: dict[str, Any], audit: dict[str, Any] | None) -> dict[str, Any]:
+    annotations: dict[str, Any] = {"seq": record.get("seq"), "prev_hash": record.get("prev_hash")}
+    byproduct: dict[str, Any] = {
+        "name": f"audit record {record.get('seq')}",
+        "mediaType": "application/json",
+        "digest": {"sha256": str(record.get("hash", ""))},
+        "annotations": annotations,
+    }
+    if audit is not None and isinstance(record.get("sig"), str):
+        # the record as stored (its canonical JSON with hash and sig), the log id its signature names,
+        # and the log's signed checkpoint when it was exported
+        byproduct["content"] = base64.b64encode(canonical(record)).decode("ascii")
+        annotations["log"] = audit.get("log")
+        annotations["sig"] = record["sig"]
+        annotations["keyid"] = audit.get("keyid")
+        if audit.get("checkpoint") is not None:
+            annotations["checkpoint"] = audit["checkpoint"]
+        annotations["verify"] = (
+            "sig: signature over 'deployforge-audit-checkpoint/v1\\nrecord\\n<log>\\n<seq>\\n<sha256 of the "
+            "record's canonical JSON without hash and sig>\\n'; checkpoint.sig: the same with 'head' and the "
+            "record hash (docs/audit.md)"
+        )
+    return byproduct
+
+
+def verify_record_byproduct(statement: dict[str, Any], verifier: Any) -> dict[str, Any]:
+    """Check offline the signed audit record a statement carries; returns it. ``UsageError`` when it fails.
+
+    Checks: the record's content hashes to the byproduct's digest (``hash``),
+    its ``sig`` is the key's signature over its content (kind ``record``), and
+    the checkpoint, when present, is the key's signature (kind ``head``).
+    """
+    import hashlib
+
+    from deployforge.audit.chain import content_digest
+    from deployforge.audit.signing import RECORD, Checkpoint
+
+    byproducts = statement.get("predicate", {}).get("runDetails", {}).get("byproducts", [])
+    found = [b for b in byproducts if isinstance(b, dict) and str(b.get("name", "")).startswith("audit record ")]
+    if not found or "content" not in found[0]:
+        raise UsageError(
+            "the statement carries no signed audit record",
+            hint="export it from a log written with audit.signing set (deployforge audit export)",
+        )
+    byproduct = found[0]
+    annotations = byproduct.get("annotations") or {}
+    try:
+        record = json.loads(base64.b64decode(byproduct["content"]))
+    except (ValueError, TypeError):
+        raise UsageError("the audit record in the statement is not base64 JSON") from None
+    if not isinstance(record, dict):
+        raise UsageError("the audit record in the statement is not a JSON object")
+    body = {k: v for k, v in record.items() if k != "hash"}
+    if hashlib.sha256(canonical(body)).hexdigest() != record.get("hash") or record.get("hash") != byproduct.get(
+        "digest", {}
+    ).get("sha256"):
+        raise UsageError("the audit record in the statement does not match its hash (it was changed)")
+    if annotations.get("keyid") != verifier.keyid:
+        raise UsageError(
+            f"the audit record was signed with key {str(annotations.get('keyid'))[:16]}, "
+            f"not {verifier.keyid[:16]} ({verifier.source})",
+            hint="pass the public key of the log's signing key",
+        )
+    log_id = str(annotations.get("log"))
+    if not verifier.check(RECORD, log_id, int(record.get("seq", 0)), content_digest(record), str(record.get("sig"))):
+        raise UsageError("the audit record's signature does not verify: it was not written with this key")
+    checkpoint = Checkpoint.from_json(annotations.get("checkpoint"))
+    if checkpoint is not None and (checkpoint.log != log_id or not verifier.check_checkpoint(checkpoint)):
+        raise UsageError("the log checkpoint in the statement does not verify with this key")
+    return record
 
 
 def _rfc3339(value: Any) -> str | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from deployforge.errors import DeployForgeError
-from deployforge.model.config import AuditSettings
+from deployforge.audit.settings import (
+    signer_factory,
+    storage_settings,
+)
 
 
 def secret_redactor() -> Callable[[str], str] | None:
@@ -28,15 +30,6 @@ def secret_redactor() -> Callable[[str], str] | None:
         return None
     mask = getattr(masking, "mask", None)
     return mask if callable(mask) else None
-
-
-def storage_settings(ws: Any) -> AuditSettings:
-    """The config's ``audit:`` storage settings (the local default when the config cannot load:
-    commands such as ``audit verify`` still reach the local log then)."""
-    try:
-        return ws.config.audit
-    except DeployForgeError:
-        return AuditSettings()
 
 
 def open_log(ws: Any) -> Any:
@@ -58,7 +51,7 @@ def open_log(ws: Any) -> Any:
             retention_days=settings.retention_days,
             lock_mode=settings.lock_mode,
         )
-        return ObjectLog(store, redact)
+        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
     if settings.storage == "gcs":
         from deployforge.audit.objectlog import ObjectLog
         from deployforge.audit.stores import GCSStore
@@ -66,7 +59,8 @@ def open_log(ws: Any) -> Any:
         store = GCSStore(
             settings.url or "", endpoint_url=settings.endpoint_url, require_retention=settings.require_retention
         )
-        return ObjectLog(store, redact)
+        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
     from deployforge.audit.log import AuditLog
 
-    return AuditLog(audit_path(ws), redact=redact)
+    path = audit_path(ws)
+    return AuditLog(path, redact=redact, signer=signer_factory(ws, settings, path.parent))

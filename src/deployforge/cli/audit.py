@@ -27,33 +27,68 @@ def audit() -> None:
 
 @audit.command("verify", context_settings=CONTEXT)
 @project_options
-@run_project_command("audit verify")
-def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
-    """Walk the hash chain; report the first record that was modified, removed or reordered."""
+@click.option(
+    "--public-key",
+    metavar="FILE",
+    help="Check the signed checkpoints with this PEM public key (default: audit.signing in the config).",
+)
+@click.option(
+    "--witness",
+    metavar="s3://BUCKET/PREFIX",
+    help="Check the log against the newest checkpoint published there (default: audit.witness).",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_text",
+    metavar="LINE",
+    help="Check the log against a checkpoint line copied from a job summary, PR comment or build description.",
+)
+@click.option("--allow-empty", is_flag=True, help="An empty, unsigned log is a new one, not a wiped one.")
+@run_project_command("audit verify", record=False)
+def audit_verify(
+    ws: Any,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    public_key: str | None,
+    witness: str | None,
+    checkpoint_text: str | None,
+    allow_empty: bool,
+) -> int:
+    """Check the log: its hash chain, its signed checkpoints, and a witness; say what was not checked.
+
+    \b
+    Exit 0 when everything checked held, 1 when a record is damaged, forged,
+    missing or not covered by a valid signature (the first one is named).
+    Reading the log does not append to it.
+    """
     from deployforge.app import audit_log
+    from deployforge.audit.settings import storage_settings, verifier_for
+    from deployforge.audit.verify import verify_log
 
     log = audit_log(ws)
-    path = log.describe()
-    report = log.verify()
+    verifier = verifier_for(ws, public_key)
+    witness_url = witness or storage_settings(ws).witness
+    witness_store: Any = None
+    if checkpoint_text:
+        from deployforge.audit.witness import LineWitness, parse_checkpoint_line
+
+        witness_store = LineWitness(parse_checkpoint_line(checkpoint_text))
+    elif witness_url:
+        from deployforge.audit.witness import open_witness
+
+        witness_store = open_witness(ws, witness_url)
+    verdict = verify_log(log, verifier=verifier, witness=witness_store, allow_empty=allow_empty)
+    path = verdict.location
     if fmt == "json":
-        _emit_json(
-            {
-                "ok": report.ok,
-                "records": report.records,
-                "path": str(path),
-                "first_bad": None
-                if report.first_bad is None
-                else {
-                    "line": report.first_bad.line,
-                    "seq": report.first_bad.seq,
-                    "reason": report.first_bad.reason,
-                },
-            }
-        )
-    elif report.ok:
-        click.echo(style(f"{path}: {report.records} records, chain intact", fg="green"))
+        _emit_json(verdict.to_json())
+        return 0 if verdict.ok else 1
+    if verdict.ok:
+        signed = ", signed checkpoint verified" if verdict.signed_through is not None else ""
+        witnessed = ", matches the witness" if verdict.witness_seq is not None else ""
+        click.echo(style(f"{path}: {verdict.records} records, chain intact{signed}{witnessed}", fg="green"))
     else:
-        bad = report.first_bad
+        bad = verdict.first_bad
         assert bad is not None
         click.echo(
             style(
@@ -62,8 +97,85 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
                 bold=True,
             )
         )
-        click.echo(f"  {report.records} records checked before it; the log cannot be trusted from there on.")
-    return 0 if report.ok else 1
+        click.echo(f"  {verdict.records} records read; the log cannot be trusted from there on.")
+    for line in verdict.checked:
+        click.echo(f"  checked: {line}")
+    for line in verdict.not_checked:
+        click.echo(f"  not checked: {line}")
+    return 0 if verdict.ok else 1
+
+
+@audit.command("checkpoint", context_settings=CONTEXT)
+@project_options
+@run_project_command("audit checkpoint", record=False)
+def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+    """Print the log's signed checkpoint as one line, for a CI summary or build description.
+
+    \b
+    Anyone can later check the log against it:
+      deployforge audit verify --checkpoint 'deployforge audit checkpoint log=... seq=...'
+    Exits 1 when the log has no signed checkpoint (audit.signing is not set).
+    """
+    from deployforge.app import audit_log
+    from deployforge.audit.ci import checkpoint_line
+    from deployforge.errors import StateError
+
+    log = audit_log(ws)
+    checkpoint = log.head_checkpoint()
+    if checkpoint is None:
+        raise StateError(
+            f"the audit log {log.describe()} has no signed checkpoint",
+            hint="set audit.signing (key_file, kms_key_id or key) so every command signs one (docs/audit.md)",
+        )
+    if fmt == "json":
+        _emit_json(checkpoint.to_json())
+    else:
+        click.echo(checkpoint_line(checkpoint))
+    return 0
+
+
+@audit.command("new-segment", context_settings=CONTEXT)
+@project_options
+@click.option("--reason", required=True, metavar="TEXT", help="Why: what happened to the log (kept in the record).")
+@run_project_command("audit new-segment")
+def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], reason: str) -> int:
+    """Recover from a damaged log: keep it as evidence, start a new segment that records the damage.
+
+    \b
+    The old audit.jsonl and audit.head.json are renamed (audit.<time>.jsonl,
+    never deleted); record 1 of the new log (kind "segment") names the old
+    file, its sha256, how far its chain verified and its first bad record.
+    """
+    from deployforge.app import audit_log
+    from deployforge.errors import UsageError
+
+    log = audit_log(ws)
+    if not hasattr(log, "new_segment"):
+        raise UsageError(
+            f"the audit log {log.describe()} is in an object store, whose records cannot be moved aside",
+            hint="point audit.url at a new prefix to start a new log; the old prefix stays as evidence",
+        )
+    lost = None
+    from deployforge.audit.witness import witness_for
+
+    witness = witness_for(ws)
+    if witness is not None and log.first_record() is None:
+        # the log is gone: name the log the witness knows, so verify --witness follows the new segment to it
+        witnessed = witness.latest()
+        superseded = {previous for _checkpoint, previous in witnessed.values() if previous}
+        newest = [log_id for log_id in witnessed if log_id not in superseded]
+        lost = newest[0] if len(newest) == 1 else None
+    record = log.new_segment({"reason": reason, "run_id": ws.run_id}, lost_log=lost)
+    previous = record["previous"]
+    if fmt == "json":
+        _emit_json(record)
+        return 0
+    kept = previous.get("file") or "(no log file)"
+    bad = previous.get("first_bad")
+    damage = f"; first bad record: {bad['seq']} ({bad['reason']})" if bad else "; its chain was sound"
+    click.echo(f"kept {kept} ({previous['records_verified']} records verified{damage})")
+    click.echo(f"{log.describe()}: new segment started, record 1 names the old log")
+    return 0
 
 
 @audit.command("log", context_settings=CONTEXT)
@@ -78,7 +190,7 @@ def audit_verify(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str,
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show the last N records."
 )
-@run_project_command("audit log")
+@run_project_command("audit log", record=False)
 def audit_log(
     ws: Any,
     fmt: str,
@@ -177,7 +289,7 @@ def audit_trace(trace_id: str, fmt: str, bare: bool, config: str, environment: s
     )
 
 
-@run_project_command("audit trace")
+@run_project_command("audit trace", record=False)
 def _trace_command(
     ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
 ) -> int:
@@ -230,7 +342,7 @@ def audit_export(
     )
 
 
-@run_project_command("audit export")
+@run_project_command("audit export", record=False)
 def _export_command(
     ws: Any,
     fmt: str,
@@ -254,7 +366,20 @@ def _export_command(
         raise UsageError(
             f"run {trace.trace_id} has steps but no final record (it did not finish), so it has no provenance"
         )
-    document = build_statement(runs[-1], trace, __version__)
+    audit = None
+    if isinstance(runs[-1].get("sig"), str):
+        from deployforge.app import audit_log
+        from deployforge.audit.chain import content_digest
+
+        log = audit_log(ws)
+        checkpoint = log.head_checkpoint()
+        first = log.record_at(1)
+        audit = {
+            "log": content_digest(first) if first else None,
+            "keyid": checkpoint.keyid if checkpoint else None,
+            "checkpoint": checkpoint.to_json() if checkpoint else None,
+        }
+    document = build_statement(runs[-1], trace, __version__, audit)
     if key_file:
         sign, keyid = key_signer(key_file)
         document = envelope(document, sign, keyid)
@@ -268,3 +393,45 @@ def _export_command(
     else:
         click.echo(text, nl=False)
     return 0
+
+
+@audit.command("verify-export", context_settings=CONTEXT)
+@click.argument("statement_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--public-key", required=True, metavar="FILE", help="The PEM public key of the log's signing key.")
+def audit_verify_export(statement_file: str, public_key: str) -> None:
+    """Check offline the signed audit record in an exported statement (audit export --format=in-toto).
+
+    Needs no project, no log and no network: the record, its signature and
+    the log's checkpoint travel in the statement (or its DSSE envelope).
+    """
+    import base64
+    import json
+    import sys
+    from pathlib import Path
+
+    from deployforge.audit.provenance import verify_record_byproduct
+    from deployforge.audit.signing import public_key_file
+    from deployforge.errors import DeployForgeError, UsageError
+
+    try:
+        try:
+            document = json.loads(Path(statement_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read {statement_file}: {exc.strerror}") from None
+        except ValueError:
+            raise UsageError(f"{statement_file} is not JSON", hint="give the file audit export wrote") from None
+        if isinstance(document, dict) and "payload" in document:  # a DSSE envelope
+            try:
+                document = json.loads(base64.b64decode(document["payload"]))
+            except (ValueError, TypeError):
+                raise UsageError(f"{statement_file}: the envelope's payload is not base64 JSON") from None
+        if not isinstance(document, dict):
+            raise UsageError(f"{statement_file} is not an in-toto statement")
+        record = verify_record_byproduct(document, public_key_file(public_key))
+    except DeployForgeError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    click.echo(
+        f"{statement_file}: audit record {record.get('seq')} ({record.get('command')}, {record.get('trace_id')}) "
+        "is signed by the log's key; its content matches its hash"
+    )

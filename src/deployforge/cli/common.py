@@ -117,11 +117,12 @@ def _crash_report(exc: BaseException) -> str:
 
 
 def run_project_command(
-    name: str, *, finding_exit: bool = False
+    name: str, *, finding_exit: bool = False, record: bool = True
 ) -> Callable[[Callable[..., int]], Callable[..., None]]:
     """Wrap a command body ``fn(ws, **kwargs) -> exit code`` with the error layer and the audit record.
 
     ``finding_exit``: the command's exit code 2 is a finding (plan: changes), so its errors exit 1.
+    ``record``: False for commands that only read the audit log (reading is not writing).
     """
 
     def decorate(fn: Callable[..., int]) -> Callable[..., None]:
@@ -173,6 +174,8 @@ def run_project_command(
             for problem in recorder.write_errors if recorder is not None else ():
                 click.echo(f"warning: audit step record not written: {problem}", err=True)
             try:
+                if not record:
+                    sys.exit(code)
                 record_audit(
                     ws,
                     command=name,
@@ -186,7 +189,8 @@ def run_project_command(
                 )
             except DeployForgeError as exc:
                 hint = f"\n  hint: {exc.hint}" if exc.hint else ""
-                click.echo(f"warning: the audit record could not be written: {exc.message}{hint}", err=True)
+                # the audit layer's messages say what failed: the append, or publishing its checkpoint
+                click.echo(f"warning: audit: {exc.message}{hint}", err=True)
             except OSError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc}", err=True)
             sys.exit(code)

@@ -28,7 +28,7 @@ from deployforge.config.validate import SchemaValidator, did_you_mean
 from deployforge.config.yamlpos import Positions, load_yaml
 from deployforge.engine.dag import find_cycle
 from deployforge.errors import ConfigError, ConfigIssue, DeployForgeError, Location, UsageError
-from deployforge.model.config import AuditSettings, Config, Resource, SecretRef, StateSettings, Target
+from deployforge.model.config import AuditSettings, AuditSigning, Config, Resource, SecretRef, StateSettings, Target
 from deployforge.providers.registry import canonical_type, resource_type_infos
 
 DEFAULT_CONFIG = "deployforge.yaml"
@@ -269,6 +269,18 @@ _AWS_VERSION_WORDS = ("$Latest", "$Default")
 
 def _cloud_only(p: tuple[Any, ...]) -> bool:
     return len(p) >= 3 and p[-1] in _CLOUD_ONLY and "targets" in p[:-2]
+
+
+def _audit_signing(doc: Any) -> AuditSigning | None:
+    """``audit.signing`` (the schema allows exactly one of key_file, kms_key_id, key)."""
+    if not isinstance(doc, dict):
+        return None
+    return AuditSigning(
+        key_file=doc.get("key_file"),
+        kms_key_id=doc.get("kms_key_id"),
+        key=doc.get("key"),
+        public_key=doc.get("public_key"),
+    )
 
 
 def _build(
@@ -546,7 +558,37 @@ def _build(
         retention_days=audit_doc.get("retention_days"),
         lock_mode=audit_doc.get("lock_mode") or "governance",
         require_retention=audit_doc.get("require_retention", True),
+        signing=_audit_signing(audit_doc.get("signing")),
+        witness=audit_doc.get("witness"),
     )
+    signing_doc = audit_doc.get("signing")
+    if isinstance(signing_doc, dict):
+        chosen = [k for k in ("key_file", "kms_key_id", "key") if signing_doc.get(k)]
+        if len(chosen) > 1 or not (chosen or signing_doc.get("public_key")):
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"audit.signing names {len(chosen)} keys ({', '.join(chosen) or 'none'}); it takes exactly "
+                        "one of key_file, kms_key_id, key",
+                        pos.location(("audit", "signing"), key=True),
+                        "keep the one key the writer signs with (public_key may go beside it)",
+                        ("audit", "signing"),
+                    )
+                ]
+            )
+    if audit.witness and not (
+        audit.signing and (audit.signing.key_file or audit.signing.kms_key_id or audit.signing.key)
+    ):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "audit.witness publishes signed checkpoints, and audit.signing names no key to sign them with",
+                    pos.location(("audit", "witness")),
+                    "add audit.signing (key_file, kms_key_id or key); docs/audit.md, Witnesses",
+                    ("audit", "witness"),
+                )
+            ]
+        )
     if audit.storage in ("s3", "gcs") and not audit.url:
         scheme = "s3" if audit.storage == "s3" else "gs"
         raise ConfigError(

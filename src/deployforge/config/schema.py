@@ -217,6 +217,37 @@ _audit = {
             "type": "boolean",
             "description": "GCS: refuse a bucket without a retention policy (default true).",
         },
+        "signing": {
+            "type": "object",
+            "description": "Sign a checkpoint of the log at every append (docs/audit.md). One of key_file, "
+            "kms_key_id, key.",
+            "properties": {
+                "key_file": {
+                    "type": "string",
+                    "description": "A PEM private key (Ed25519 or ECDSA P-256/P-384) kept outside the log's folder.",
+                },
+                "kms_key_id": {
+                    "type": "string",
+                    "description": "An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY): id, ARN or alias.",
+                },
+                "key": {
+                    "type": "string",
+                    "pattern": "^vault://.+$",
+                    "description": "vault://PATH#KEY: a PEM private key stored in Vault.",
+                },
+                "public_key": {
+                    "type": "string",
+                    "description": "A PEM public key file `audit verify` checks the signatures with.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "witness": {
+            "type": "string",
+            "pattern": r"^s3://[^/]+(/.*)?$",
+            "description": "s3://BUCKET/PREFIX with Object Lock (compliance): every command publishes its signed "
+            "checkpoint there.",
+        },
     },
     "additionalProperties": False,
 }

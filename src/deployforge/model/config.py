@@ -67,6 +67,16 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class AuditSigning:
+    """``audit.signing``: the key the writer signs checkpoints with (one of the three), and the public key."""
+
+    key_file: str | None = None  # a PEM private key (Ed25519 / ECDSA) the log's folder does not hold
+    kms_key_id: str | None = None  # an AWS KMS asymmetric SIGN_VERIFY key (id, ARN or alias)
+    key: str | SecretRef | None = None  # vault://path#key holding a PEM private key
+    public_key: str | None = None  # a PEM public key file for `audit verify`
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     """The ``audit:`` section (docs/audit.md); ``$VAR`` references already resolved."""
 
@@ -80,6 +90,8 @@ class AuditSettings:
     retention_days: int | None = None  # S3 Object Lock retention of every record
     lock_mode: str = "governance"  # governance | compliance
     require_retention: bool = True  # GCS: refuse a bucket without a retention policy
+    signing: AuditSigning | None = None  # signed checkpoints (docs/audit.md)
+    witness: str | None = None  # s3://BUCKET/PREFIX with Object Lock: where checkpoints are published
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployforge.audit.ci import footer_part as audit_footer_part
+
 GITHUB_COMMENT_LIMIT = 65536
 ATTENTION_CAP = 15  # attention lines per section; the rest is counted ("and 4 more")
 MARKER_PREFIX = "<!-- deployforge:comment"
@@ -464,6 +466,8 @@ def footer(result: Any, ctx: RenderContext) -> list[str]:
         parts.append(f"commit {code(ctx.commit[:12])}")
     # the run's trace id: `deployforge audit trace <id> --format=mermaid` draws the run
     parts.append(f"trace {code(result.trace_id or result.run_id)}")
+    if checkpoint := audit_footer_part(result):  # the signed audit checkpoint: a witness (docs/audit.md)
+        parts.append(checkpoint)
     return ["<sub>" + " · ".join(parts) + "</sub>"]
 
 

@@ -208,4 +208,34 @@ class CommandLine implements Serializable {
         }
         return parts.join(' ') + '\n'
     }
+
+    /**
+     * The `sh` script writing the audit log's signed checkpoint line to `<reportDir>/audit-checkpoint.txt`
+     * (nothing when the log is not signed); the build description then carries it as a witness.
+     */
+    @NonCPS
+    static String checkpointScript(String command, Map settings) {
+        Map paths = reportPaths(command, settings)
+        List<String> parts = ['deployforge audit checkpoint']
+        if (settings.pipeline != null) {
+            parts += ['--pipeline', quote(settings.pipeline)]
+        } else if (usesConfig(command, settings)) {
+            parts += ['--config', quote(settings.config)]
+        }
+        if (settings.environment) {
+            parts += ['--environment', quote(settings.environment)]
+        }
+        String out = quote("${paths.dir}/audit-checkpoint.txt".toString())
+        return "${parts.join(' ')} > ${out} 2>/dev/null || rm -f ${out}\n".toString()
+    }
+
+    /** The checkpoint line if `text` is exactly one (hex, digits, base64): safe to show in a description. */
+    @NonCPS
+    static String checkpointLine(String text) {
+        String line = text?.trim()
+        if (line ==~ /deployforge audit checkpoint log=[0-9a-f]{64} seq=[0-9]+ hash=[0-9a-f]{64} key=[0-9a-f]{64} sig=[A-Za-z0-9+\/=]+/) {
+            return line
+        }
+        return null
+    }
 }

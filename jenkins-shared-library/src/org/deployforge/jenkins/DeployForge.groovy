@@ -93,6 +93,7 @@ class DeployForge implements Serializable {
         String runScript = CommandLine.runScript(command, settings)
         Integer status = null
         Map doc = null
+        String checkpoint = null
         boolean missing = false
         def body = {
             if (script.sh(script: CommandLine.probeScript(), returnStatus: true, label: 'deployforge on PATH?') != 0) {
@@ -107,6 +108,7 @@ class DeployForge implements Serializable {
                 script.echo("DeployForge: warning: the report step ended with status ${reported}; " +
                             'the build result still follows the deployforge exit status')
             }
+            checkpoint = auditCheckpoint(command, settings, paths)
         }
         try {
             withBindings(bindings) {
@@ -123,6 +125,11 @@ class DeployForge implements Serializable {
         }
         if (missing) {
             script.error(missingCliMessage(settings.step, settings))
+        }
+        if (checkpoint) {
+            // a witness outside the log: the audit log's signed checkpoint after this step (docs/audit.md)
+            String before = script.currentBuild.description ?: ''
+            script.currentBuild.description = (before ? before + '\n' : '') + checkpoint
         }
         return [status: status, resultFile: paths.result, document: doc, paths: paths]
     }
@@ -151,6 +158,14 @@ class DeployForge implements Serializable {
             }
         }
         return outcome
+    }
+
+    /** The audit log's signed checkpoint line after the command (null when the log is not signed). */
+    private String auditCheckpoint(String command, Map settings, Map paths) {
+        String file = "${paths.dir}/audit-checkpoint.txt".toString()
+        script.sh(script: CommandLine.checkpointScript(command, settings), returnStatus: true,
+                  label: 'deployforge audit checkpoint')
+        return script.fileExists(file) ? CommandLine.checkpointLine(script.readFile(file)) : null
     }
 
     private Map settingsFor(String step, Map options) {
