@@ -328,7 +328,12 @@ def engine_error_text(text: str) -> str:
     if m:
         return m.group(1).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() not in ("Errors:", "<error>")]
-    return lines[0] if lines else "error"
+    if not lines:
+        return (
+            "rego-cpp reported an error without a message (a builtin refusing its arguments, such as a "
+            "numbers.range too large for it, or another limit of the engine)"
+        )
+    return lines[0]
 
 
 def _first_expression(text: str) -> Any:
@@ -533,6 +538,10 @@ class Engine:
 
         Returns (True, value) or (False, the engine's error text)."""
         self._interp.set_input(document)
+        return self.query_value(package, rule)
+
+    def query_value(self, package: str, rule: str) -> tuple[bool, Any]:
+        """(True, the rule's value or None when undefined) or (False, the engine's error text)."""
         with captured_fd1():
             ok, text = raw_query(self._interp, f"x := data.{ENCODER_PACKAGE}.enc({_ref(package, rule)})")
         if not ok:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,19 @@ class PolicyOptions:
     rego_version: str = "v1"  # v0: conftest's --rego-version v0 (deny[msg] { ... } partial sets)
     timeout_s: float = 120.0  # the Rego engine's time limit (issue 12: never a hang)
     memory_mb: int = 2048  # the Rego engine's memory limit, per engine process
+
+
+def engine_settings(flags: Mapping[str, Any], entries: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """rego_version / timeout_s / memory_mb: a flag wins, else the first ``policies:`` entry that sets it."""
+    out: dict[str, Any] = {}
+    keys = {"rego_version": "rego_version", "timeout_s": "timeout", "memory_mb": "memory_mb"}
+    for key, config_key in keys.items():
+        value = flags.get(key)
+        if value is None:
+            value = next((e[config_key] for e in entries if e.get(config_key) is not None), None)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def evaluate_paths(paths: Sequence[str], options: PolicyOptions) -> PolicyReport:
