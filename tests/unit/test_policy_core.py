@@ -90,7 +90,7 @@ def test_conftest_style_policy_on_terraform_shape_with_metadata_and_warnings(tmp
 
         deny contains msg if {
           some name
-          rule := input.resource.aws_security_group[name].ingress[_]
+          rule := input.resource.aws_security_group[name][_].ingress[_]
           rule.from_port <= 22
           rule.to_port >= 22
           "0.0.0.0/0" in rule.cidr_blocks
@@ -99,7 +99,7 @@ def test_conftest_style_policy_on_terraform_shape_with_metadata_and_warnings(tmp
 
         warn_http contains {"msg": msg, "severity": "low", "rule_id": "NET-002", "remediation": "use HTTPS"} if {
           some lb
-          input.resource.aws_alb_listener[lb].protocol == "HTTP"
+          input.resource.aws_alb_listener[lb][_].protocol == "HTTP"
           msg := sprintf("ALB %v uses HTTP", [lb])
         }
         """,

@@ -365,6 +365,7 @@ class Engine:
         data_docs: Sequence[Any] = (),
         keep_test: str | None = None,
         rego_version: str = "v1",
+        overrides: dict[str, str] | None = None,
     ) -> Engine:
         import regopy
 
@@ -376,7 +377,7 @@ class Engine:
         scanned = []
         for path in policy_paths:
             try:
-                text = Path(path).read_text(encoding="utf-8")
+                text = overrides[path] if overrides and path in overrides else Path(path).read_text(encoding="utf-8")
             except OSError as exc:
                 message = f"cannot read the policy: {exc.strerror}"
                 engine.problems.append(PolicyProblem(path, 0, message, hint="check the file and its permissions"))

@@ -7,6 +7,7 @@ call ``evaluate``; nothing here prints or exits.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -173,6 +174,9 @@ def _engine_phase(
     res_pkgs = [p for p in selected if _per_resource(p)]
     checks: list[Check] = []
     printed: list[str] = []
+    file_items = [(doc, None) for doc in docs]
+    res_items = [(doc, res) for doc in docs for res in doc.resources]
+    conftest_data = any("data.conftest" in engine._texts.get(pf.path, "") for pf in engine.files)
     compiled = _compile(engine, file_pkgs, False, findings)
     compiled_r = _compile(engine, res_pkgs, True, findings)
     for prob in engine.problems:
@@ -194,19 +198,34 @@ def _engine_phase(
             )
         )
     try:
-        # per-file documents (conftest's shape)
-        if compiled is not None:
-            values, out = evaluate_documents(compiled, [d.document for d in docs], limits=limits)
-            printed.append(out)
-            for doc, value in zip(docs, values, strict=True):
-                findings.extend(_interpret(engine, compiled.slots, doc.document, value, doc, None, checks))
-        # per-resource documents (the product page's shape)
-        resources = [(doc, res) for doc in docs for res in doc.resources]
-        if compiled_r is not None:
-            values, out = evaluate_documents(compiled_r, [res.document for _doc, res in resources], limits=limits)
-            printed.append(out)
-            for (doc, res), value in zip(resources, values, strict=True):
-                findings.extend(_interpret(engine, compiled_r.slots, res.document, value, doc, res, checks))
+        for compiled_set, items, packages, per_resource in (
+            (compiled, file_items, file_pkgs, False),
+            (compiled_r, res_items, res_pkgs, True),
+        ):
+            if compiled_set is None or not items:
+                continue
+            if not conftest_data:
+                groups = [(None, items)]
+            else:  # data.conftest.file differs per file: one bundle per file
+                by_file: dict[str, list[Any]] = {}
+                for item in items:
+                    by_file.setdefault((item[1] or item[0]).file, []).append(item)
+                groups = [(f, group) for f, group in by_file.items()]
+            for file, group in groups:
+                current = compiled_set
+                if file is not None:
+                    engine.data.append({"conftest": {"file": {"name": file, "dir": os.path.dirname(file) or "."}}})
+                    engine._interp = engine._fresh_interpreter()
+                    engine.data.pop()
+                    current = _compile(engine, packages, per_resource, findings)
+                    if current is None:
+                        continue
+                documents = [(res.document if res is not None else doc.document) for doc, res in group]
+                values, out = evaluate_documents(current, documents, limits=limits)
+                printed.append(out)
+                for (doc, res), value in zip(group, values, strict=True):
+                    document = res.document if res is not None else doc.document
+                    findings.extend(_interpret(engine, current.slots, document, value, doc, res, checks))
     except EngineCrash as exc:
         return exc.crash
     return findings, checks, selected, "".join(printed)

@@ -2,9 +2,12 @@
 
 Two shapes, both documented in docs/policies.md:
 
-- **per-file** (conftest's): one document per file (per YAML document in a multi-document file).
-  Terraform is reshaped the way conftest gives it: ``input.resource.<type>.<name>`` is an object of
-  the block's attributes, nested blocks are lists, ``input.provider.<name>`` is a list.
+- **per-file** (conftest's): one document per file (per YAML document in a multi-document file, per
+  element of a JSON file holding an array at its top, ``null`` for an empty or comment-only YAML
+  file). Terraform is given the way conftest (hcl2json) gives it: ``input.resource.<type>.<name>``
+  is a LIST of block bodies (``some b in input.resource.aws_s3_bucket[name]``), nested blocks are
+  lists, ``input.provider.<name>`` is a list. CloudFormation/SAM tags (``!Ref x``, ``!Sub ...``,
+  ``!GetAtt a.b``) are read as their plain values, as conftest reads them.
 - **per-resource** (the product page's ``production.rego``): one document per resource,
   ``input.resource`` holding the resource's attributes plus ``region`` (resolved from its provider
   block or DeployForge target) and ``tags`` (``{}`` when absent); ``input.type``, ``input.name``,
@@ -159,7 +162,7 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             except json.JSONDecodeError as exc:
                 problems.append(InputProblem(f, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
                 continue
-            docs.append(json_doc(f, data))
+            docs.extend(json_docs(f, data))
         elif f.endswith((".yaml", ".yml")):
             ydocs, problem = yaml_docs(f, text)
             docs.extend(ydocs)
@@ -253,11 +256,12 @@ def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[
     doc: dict[str, Any] = {}
     for key, value in data.items():
         if key in ("resource", "data") and isinstance(value, list):
-            merged: dict[str, dict[str, Any]] = {}
+            # conftest's (hcl2json's) shape: input.resource.<type>.<name> is a LIST of block bodies
+            merged: dict[str, dict[str, list[Any]]] = {}
             for block in value:
                 for rtype, named in (block or {}).items():
                     for name, body in (named or {}).items():
-                        merged.setdefault(rtype, {})[name] = body
+                        merged.setdefault(rtype, {}).setdefault(name, []).append(body)
             doc[key] = merged
         elif key in ("provider", "variable", "output", "module", "locals", "terraform") and isinstance(value, list):
             merged_list: dict[str, list[Any]] = {}
@@ -284,7 +288,8 @@ def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[
                 providers.setdefault(f"{pname}.{alias}" if alias else pname, body)
     resources = []
     for rtype, named in (doc.get("resource") or {}).items():
-        for name, body in named.items():
+        for name, bodies in named.items():
+            body = bodies[0] if bodies else {}
             attrs = dict(body) if isinstance(body, dict) else {}
             address = f"{rtype}.{name}"
             region = _resolve(attrs.get("region"), folder_vars)
@@ -320,11 +325,46 @@ def json_doc(path: str, data: Any) -> InputDoc:
     return InputDoc(path, "json", data, 1)
 
 
+def json_docs(path: str, data: Any) -> list[InputDoc]:
+    """conftest splits a JSON file holding an array at its top into one document per element."""
+    if isinstance(data, list):
+        return [InputDoc(path, "json", item, 1, i) for i, item in enumerate(data)]
+    return [json_doc(path, data)]
+
+
+def _tolerant_loader() -> Any:
+    """A safe YAML loader that reads unknown local tags (CloudFormation's ``!Ref``, ``!Sub``, ``!GetAtt``,
+    SAM's...) as the plain value they tag, as conftest does, instead of refusing the file."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    cached = _LOADERS.get(base)
+    if cached is not None:
+        return cached
+
+    class Tolerant(base):  # type: ignore[valid-type,misc]
+        pass
+
+    def untagged(loader: Any, _suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_mapping(node, deep=True)
+
+    Tolerant.add_multi_constructor("!", untagged)
+    _LOADERS[base] = Tolerant
+    return Tolerant
+
+
+_LOADERS: dict[Any, Any] = {}
+
+
 def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None]:
     """Each document of a (multi-document) YAML file on its own, with its first line."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = _tolerant_loader()
     docs: list[InputDoc] = []
     try:
         nodes = list(yaml.compose_all(text, Loader=loader))
@@ -346,6 +386,8 @@ def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None
         anchors: dict[str, int] = {}
         _anchor_lines(node, anchors, depth=0)
         docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i if multi else None, anchors=anchors))
+    if not docs:  # an empty or comment-only file: conftest evaluates it with input = null
+        docs.append(InputDoc(path, "yaml", None, 1))
     return docs, None
 
 

@@ -507,3 +507,58 @@ def _text(tokens: list[Token], s: int, e: int) -> str:
     for t in tokens[s:e]:
         out.append(t.text)
     return "".join(out)
+
+
+def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
+    """For ``policy test``: the source with every ``with input as V`` of test ``rule`` removed and a
+    rule ``__df_test_input := V`` added, when all of them give the same V (else None).
+
+    rego-cpp crashes on some ``with`` expressions; the test is then evaluated with V set as the input
+    of the whole test instead (see docs/policies.md#policy-tests).
+    """
+    tokens = tokenize(text)
+    start = next((i for i, t in enumerate(tokens) if t.kind == "ident" and t.text == rule and t.col == 1), None)
+    if start is None:
+        return None
+    end = next(
+        (i for i in range(start + 1, len(tokens)) if tokens[i].col == 1 and tokens[i].kind in ("ident",)),
+        len(tokens),
+    )
+    values: list[str] = []
+    cuts: list[tuple[int, int]] = []
+    i = start
+    while i < end - 3:
+        if tokens[i].text == "with" and tokens[i + 1].text == "input" and tokens[i + 2].text == "as":
+            j = i + 3
+            depth = 0
+            while j < end:
+                t = tokens[j]
+                if t.text in ("(", "[", "{"):
+                    depth += 1
+                elif t.text in (")", "]", "}"):
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif depth == 0 and (t.kind == "nl" or t.text in (";", "with")):
+                    break
+                j += 1
+            if j == i + 3:
+                return None
+            last = tokens[j - 1]
+            values.append(text[tokens[i + 3].start : last.start + len(last.text)])
+            cuts.append((tokens[i].start, last.start + len(last.text)))
+            i = j
+            continue
+        if tokens[i].text == "with":
+            return None  # other with-targets (data, functions) are left to the engine
+        i += 1
+    if not values or len(set(values)) != 1:
+        return None
+    out = []
+    pos = 0
+    for a, b in cuts:
+        out.append(text[pos:a])
+        out.append("\n" * text.count("\n", a, b))
+        pos = b
+    out.append(text[pos:])
+    return "".join(out) + f"\n__df_test_input := {values[0]}\n", "__df_test_input"

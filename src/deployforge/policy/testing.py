@@ -128,6 +128,11 @@ def _run_one(
         return engine.query_value(package, rule)
 
     outcome = run_isolated(one, limits)
+    lifted = False
+    if isinstance(outcome, Crash) and outcome.kind == "signal":
+        retry = _lifted(files, data_docs, rego_version, limits, package, rule, file)
+        if retry is not None:
+            outcome, lifted = retry, True
     elapsed = (time.perf_counter() - started) * 1000
     if isinstance(outcome, Crash):
         extra = (
@@ -140,10 +145,45 @@ def _run_one(
     ok, value = outcome
     if not ok:
         return TestResult(name, file, line, "error", f"the Rego engine raised an error: {value}", elapsed)
+    note = " (evaluated with its 'with input as' value as the test's input: rego-cpp crashed on the 'with')"
     if value is True:
-        return TestResult(name, file, line, "pass", "", elapsed)
+        return TestResult(name, file, line, "pass", note.strip() if lifted else "", elapsed)
     why = "undefined" if value is None else json.dumps(value)
-    return TestResult(name, file, line, "fail", f"the test rule is {why}", elapsed)
+    return TestResult(name, file, line, "fail", f"the test rule is {why}" + (note if lifted else ""), elapsed)
+
+
+def _lifted(
+    files: list[str], data_docs: list[Any], rego_version: str, limits: Any, package: str, rule: str, file: str
+) -> Any:
+    """Retry a test that crashed rego-cpp with its single ``with input as V`` lifted into the input."""
+    from pathlib import Path
+
+    from deployforge.policy.isolate import run_isolated
+    from deployforge.policy.rewrite import lift_test_input
+
+    try:
+        lifted = lift_test_input(Path(file).read_text(encoding="utf-8"), rule)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if lifted is None:
+        return None
+    text, helper = lifted
+
+    def one() -> tuple[bool, Any]:
+        from deployforge.policy.engine import Engine
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        engine = Engine.load(
+            files, data_docs, keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
+        )
+        ok, value = engine.query_value(package, helper)
+        if not ok:
+            return ok, value
+        engine._interp.set_input(value)
+        return engine.query_value(package, rule)
+
+    return run_isolated(one, limits)
 
 
 def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> str:
