@@ -353,7 +353,7 @@ def _hoist_refs(tokens: list[Token], edits: list[tuple[int, int, str]], result: 
                 frames.append(_Frame("bracket", i))
             else:
                 add(i)
-                callee = prev is not None and prev.kind == "ident" and prev.text not in KEYWORDS
+                callee = prev is not None and prev.kind == "ident" and (prev.text not in KEYWORDS or prev.text == "contains")
                 frames.append(_Frame("paren", i, callee=callee))
             i += 1
             continue
@@ -440,7 +440,7 @@ def _process_statement(
         if t.text in ("(", "[", "{"):
             if t.text == "(":
                 p = tokens[k - 1] if k > 0 else None
-                stack.append(p is not None and p.kind == "ident" and p.text not in KEYWORDS)
+                stack.append(p is not None and p.kind == "ident" and (p.text not in KEYWORDS or p.text == "contains"))
             else:
                 stack.append(False)
             continue
