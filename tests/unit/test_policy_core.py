@@ -357,3 +357,140 @@ def test_a_policy_or_input_that_is_not_utf8_is_reported_and_the_rest_still_runs(
     assert ("bad.rego", 2, "the policy is not UTF-8 text") in errors
     assert ("latin1.tf", 0, "not a UTF-8 text file") in errors
     assert [f.message for f in report.failures] == ["from good"]
+
+
+# -- issue 12 point 6: hostile policies become located errors, never a crash, a silent pass or a hang --
+
+ALWAYS = 'package main\nimport rego.v1\ndeny contains "always" if true\n'
+
+
+def _engine_error(report: object, name: str) -> object:
+    errors = [f for f in report.errors if f.file and f.file.endswith(name)]  # type: ignore[attr-defined]
+    assert errors, report.findings  # type: ignore[attr-defined]
+    return errors[0]
+
+
+def test_segfaulting_policy_is_an_error_naming_its_file_and_other_policies_still_run(tmp_path):
+    # json.unmarshal of a deeply nested string segfaults rego-cpp (exit -11, no message, on main)
+    bad = write(
+        tmp_path,
+        "p/unmarshal.rego",
+        'package main\nimport rego.v1\ndeny contains "u" if { v := json.unmarshal(concat("", [input.o, input.c])); v }\n',
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", json.dumps({"o": "[" * 100000, "c": "]" * 100000}))
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    err = _engine_error(report, "unmarshal.rego")
+    assert "crashed (SIGSEGV)" in err.message and err.file == bad
+    assert [f.message for f in report.failures] == ["always"]  # the other policy was still evaluated
+    assert report.exit_code == 2
+
+
+def test_runaway_rule_stops_at_the_time_limit(tmp_path):
+    write(
+        tmp_path,
+        "p/slow.rego",
+        'package main\nimport rego.v1\ndeny contains "s" if { count([1 | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000)]) > 1 }\n',
+    )
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=1.5, memory_mb=4096)
+    err = _engine_error(report, "slow.rego")
+    assert "time limit (1.5 s)" in err.message and "--policy-timeout" in (err.remediation or "")
+    assert report.exit_code == 2
+
+
+def test_huge_comprehension_stops_at_the_memory_limit(tmp_path):
+    write(
+        tmp_path,
+        "p/big.rego",
+        'package main\nimport rego.v1\ndeny contains "c" if { xs := [[a, b] | some a in numbers.range(1, 20000); some b in numbers.range(1, 20000)]; count(xs) > 1 }\n',
+    )
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=60, memory_mb=300)
+    err = _engine_error(report, "big.rego")
+    assert "memory limit (300 MB)" in err.message
+    assert report.exit_code == 2
+
+
+def test_numbers_range_too_large_is_an_error_not_a_pass(tmp_path):
+    write(tmp_path, "p/range.rego", 'package main\nimport rego.v1\ndeny contains "r" if { count(numbers.range(1, 2e8)) > 1 }\n')
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    (err,) = report.errors
+    assert err.rule_id == "main.deny" and err.line == 3 and "rego-cpp reported an error" in err.message
+    assert report.exit_code == 2 and not report.failures
+
+
+def test_address_space_limit_is_explained_not_an_abort(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    pol = write(tmp_path, "always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", "{}")
+    limit = 3 * 1024**3
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    code = (
+        "import sys; from deployforge.policy.evaluate import PolicyOptions, evaluate_paths; "
+        f"r = evaluate_paths([{doc!r}], PolicyOptions(policies=({pol!r},))); "
+        "print(r.errors[0].message if r.errors else 'no error'); sys.exit(r.exit_code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limited, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "address-space limit (ulimit -v)" in out.stdout and "snmalloc" in out.stdout
+
+
+def test_engine_workers_never_run_the_parents_signal_handlers():
+    import signal
+
+    from deployforge.policy.isolate import run_isolated
+
+    def handler(signum: int, frame: object) -> None:  # the CLI's SIGTERM handler raises in the parent
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        seen = run_isolated(lambda: (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == (signal.SIG_DFL, signal.SIG_DFL)
+
+
+def test_parallel_path_never_hangs_over_many_runs(tmp_path):
+    import signal
+    import time
+
+    yaml_text = "".join(f"---\nkind: Service\nmetadata:\n  name: s{i}\n" for i in range(450))  # > PARALLEL_THRESHOLD
+    doc = write(tmp_path, "many.yaml", yaml_text)
+    pol = write(tmp_path, "p.rego", 'package main\nimport rego.v1\nwarn contains input.metadata.name if endswith(input.metadata.name, "7")\n')
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for _ in range(12):
+            started = time.monotonic()
+            report = run(tmp_path, [doc], [pol], timeout_s=30)
+            assert time.monotonic() - started < 30
+            assert len(report.warnings) == 45 and not report.errors
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_one_bad_module_does_not_poison_another_package_and_keeps_regocpp_location(tmp_path):
+    # On main, a module regopy refuses at build time failed every package loaded with it, blamed on
+    # "the policies of main, other do not compile together", without a position.
+    write(
+        tmp_path,
+        "p/bad.rego",
+        'package other\nimport rego.v1\nx := [upper(input.b[_]) | true]\ndeny contains "o" if count(x) > 0\n',
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", '{"b": ["q"]}')
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], all_namespaces=True)
+    assert [f.message for f in report.failures] == ["always"]
+    (err,) = report.errors
+    assert err.file.endswith("bad.rego") and err.line == 3
+    assert "Invalid bracket argument" in err.message and "bad.rego:3:21)" in err.message

@@ -515,14 +515,18 @@ class Engine:
             module = "\n".join(lines) + "\n"
             name = "__deployforge_eval_resource__.rego" if per_resource else "__deployforge_eval_file__.rego"
             query = f"x := data.{package_name}"
+            failure: Exception | None = None
             with captured_fd1() as captured:
                 try:
                     self._interp.add_module(name, module)
                     bundle = self._interp.build(query, [])
-                    return CompiledSet(bundle, slots, query)
                 except Exception as exc:  # regopy.RegoError: a compile error across modules
                     failure = exc
             text = "".join(captured)
+            # build() can also "succeed" after printing errors (the bundle then fails every query)
+            if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
+                return CompiledSet(bundle, slots, query)
+            failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
             if culprit is None:
