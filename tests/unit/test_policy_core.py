@@ -494,3 +494,31 @@ def test_one_bad_module_does_not_poison_another_package_and_keeps_regocpp_locati
     (err,) = report.errors
     assert err.file.endswith("bad.rego") and err.line == 3
     assert "Invalid bracket argument" in err.message and "bad.rego:3:21)" in err.message
+
+
+def test_crafted_strings_cannot_bend_the_engine_answer(tmp_path):
+    # rego-cpp writes strings unescaped: a trailing backslash would swallow the next message, a quote
+    # could close the list early. Every such answer is re-read through the base64 bundle.
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains sprintf("a: %s", [input.a]) if input.a
+        deny contains sprintf("b: %s", [input.b]) if input.b
+        deny_other contains "real denial" if input.c
+        """,
+    )
+    tricks = [
+        {"a": "x\\", "b": "y", "c": True},
+        {"a": 'x"], "r1": [0, []], "zz": [1, ["', "b": "y", "c": True},
+        {"a": "tab\there", "b": 'q"', "c": True},
+    ]
+    doc = write(tmp_path, "in.json", json.dumps(tricks))
+    report = run(tmp_path, [doc], [pol])
+    got = sorted(f.message for f in report.failures)
+    want = sorted(
+        [f"a: {t['a']}" for t in tricks] + [f"b: {t['b']}" for t in tricks] + ["real denial"] * len(tricks)
+    )
+    assert got == want and not report.errors

@@ -227,6 +227,7 @@ class CompiledSet:
     bundle: Any
     slots: dict[str, tuple[str, str]]
     query: str
+    safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
 
 
 # The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
@@ -244,8 +245,11 @@ key(p) := {{"x": 1}} if composite(p)
 leaf(v) := {{"s": base64.encode(v)}} if is_string(v)
 leaf(v) := {{"v": v}} if not is_string(v)
 walked(x) := {{"t": [[[key(p) | some p in path], type_name(v)] | walk(x, [path, v]); composite(v)], "l": [[[key(p) | some p in path], leaf(v)] | walk(x, [path, v]); not composite(v)]}}
-enc(x) := walked([e | some e in x]) if is_set(x)
-enc(x) := walked(x) if not is_set(x)
+empty(x) if {{ is_set(x); count(x) == 0 }}
+empty(x) if {{ is_array(x); count(x) == 0 }}
+enc(x) := {{"t": [[[], "array"]], "l": []}} if empty(x)
+enc(x) := walked([e | some e in x]) if {{ is_set(x); not empty(x) }}
+enc(x) := walked(x) if {{ not is_set(x); not empty(x) }}
 """
 
 
@@ -497,6 +501,7 @@ class Engine:
             slots: dict[str, tuple[str, str]] = {}
             package_name = "deployforge_eval_resource__" if per_resource else "deployforge_eval_file__"
             lines = [f"package {package_name}", "import rego.v1"]
+            safe_lines = [f"package {package_name}_safe", "import rego.v1"]
             for package in packages:
                 for head in self.rules_of(package):
                     wanted = (
@@ -509,7 +514,13 @@ class Engine:
                     slot = f"r{len(slots)}"
                     slots[slot] = (package, head.name)
                     lines.append(f"default {slot} := null")
-                    lines.append(f"{slot} := data.{ENCODER_PACKAGE}.enc({_ref(package, head.name)})")
+                    safe_lines.append(f"default {slot} := null")
+                    ref = _ref(package, head.name)
+                    safe_lines.append(f"{slot} := data.{ENCODER_PACKAGE}.enc({ref})")
+                    if head.name == "allow":
+                        lines.append(f"{slot} := data.{ENCODER_PACKAGE}.enc({ref})")
+                    else:  # sets of messages: [count, raw value], checked in _read_fast
+                        lines.append(f"{slot} := [count(v), v] if v := {ref}")
             if not slots:
                 return None
             module = "\n".join(lines) + "\n"
@@ -519,13 +530,15 @@ class Engine:
             with captured_fd1() as captured:
                 try:
                     self._interp.add_module(name, module)
+                    self._interp.add_module(name.replace(".rego", "_safe.rego"), "\n".join(safe_lines) + "\n")
                     bundle = self._interp.build(query, [])
+                    safe_bundle = self._interp.build(f"x := data.{package_name}_safe", [])
                 except Exception as exc:  # regopy.RegoError: a compile error across modules
                     failure = exc
             text = "".join(captured)
             # build() can also "succeed" after printing errors (the bundle then fails every query)
             if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
-                return CompiledSet(bundle, slots, query)
+                return CompiledSet(bundle, slots, query, safe_bundle)
             failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
@@ -571,6 +584,68 @@ def _ref(package: str, rule: str) -> str:
 # -- evaluating many documents ----------------------------------------------------
 
 
+class _Doubt(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Doubt("duplicate key")
+        out[k] = v
+    return out
+
+
+def _clean(value: Any) -> bool:
+    """No string anywhere holds a quote, a backslash or a control character."""
+    if isinstance(value, str):
+        return not any(ch in value for ch in '"\\') and value.isprintable()
+    if isinstance(value, list):
+        return all(_clean(v) for v in value)
+    if isinstance(value, dict):
+        return all(_clean(k) and _clean(v) for k, v in value.items())
+    return True
+
+
+def _read_fast(text: str, slots: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """The fast bundle's answer, accepted only when it cannot have been bent by a string in it.
+
+    rego-cpp writes strings without escaping them, so a message holding ``"`` or ``\\`` could end
+    a string early or swallow the next one. The answer is accepted only when: it is JSON without a
+    duplicate key, holds exactly the slots, every set slot is ``[count, items]`` with ``count`` equal
+    to the number of items, and no string in it holds a quote, a backslash or a control character.
+    Otherwise the document is evaluated again through the safe (base64) bundle."""
+    if text.strip() == "undefined":
+        return {}
+    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    if not isinstance(got, dict) or set(got) != set(slots):
+        raise _Doubt("slots")
+    out: dict[str, Any] = {}
+    for slot, (_package, rule) in slots.items():
+        v = got[slot]
+        if v is None:
+            out[slot] = None
+        elif rule == "allow":
+            out[slot] = decode_value(v)
+        else:
+            if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], list)):
+                raise _Doubt("shape")
+            if v[0] != len(v[1]) or not _clean(v[1]):
+                raise _Doubt("count or characters")
+            out[slot] = v[1]
+    return out
+
+
+def _read_safe(text: str) -> dict[str, Any]:
+    parsed = json.loads(text) if text.strip() != "undefined" else {}
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    slots = (first.get("bindings") or {}).get("x") or {} if isinstance(first, dict) else {}
+    return {k: (decode_value(v) if v is not None else None) for k, v in slots.items()}
+
+
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
     """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote."""
     import regopy
@@ -586,10 +661,13 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
                 out.append(None)  # an engine error: the caller finds which rule, one by one
                 continue
             try:
-                parsed = json.loads(text) if text.strip() != "undefined" else {}
-                first = parsed[0] if isinstance(parsed, list) and parsed else parsed
-                slots = (first.get("bindings") or {}).get("x") or {} if isinstance(first, dict) else {}
-                out.append({k: (decode_value(v) if v is not None else None) for k, v in slots.items()})
+                out.append(_read_fast(text, compiled.slots))
+                continue
+            except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
+                pass
+            ok, text = raw_query(interp, bundle=compiled.safe_bundle)
+            try:
+                out.append(_read_safe(text) if ok else None)
             except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
                 out.append(None)
     return out, "".join(printed)

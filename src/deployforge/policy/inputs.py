@@ -364,28 +364,32 @@ def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None
     """Each document of a (multi-document) YAML file on its own, with its first line."""
     import yaml
 
-    loader = _tolerant_loader()
+    loader_cls = _tolerant_loader()
     docs: list[InputDoc] = []
+    loader = loader_cls(text)
+    index = 0
     try:
-        nodes = list(yaml.compose_all(text, Loader=loader))
+        # one pass: compose each document (C), construct it from its node (no serialize/reload)
+        while loader.check_node():
+            node = loader.get_node()
+            i, index = index, index + 1
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            anchors: dict[str, int] = {}
+            _anchor_lines(node, anchors, depth=0)
+            docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i, anchors=anchors))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        return [], InputProblem(path, line, f"invalid YAML: {problem}")
-    multi = len(nodes) > 1
-    for i, node in enumerate(nodes):
-        if node is None:
-            continue
-        try:
-            data = yaml.load(yaml.serialize(node), Loader=loader)
-        except yaml.YAMLError as exc:
-            return docs, InputProblem(path, node.start_mark.line + 1, f"invalid YAML: {exc}")
-        if data is None:
-            continue
-        anchors: dict[str, int] = {}
-        _anchor_lines(node, anchors, depth=0)
-        docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i if multi else None, anchors=anchors))
+        return docs, InputProblem(path, line, f"invalid YAML: {problem}")
+    finally:
+        loader.dispose()
+    if index <= 1:  # a single-document file: no #index in labels
+        docs = [InputDoc(d.file, d.kind, d.document, d.line, None, anchors=d.anchors) for d in docs]
     if not docs:  # an empty or comment-only file: conftest evaluates it with input = null
         docs.append(InputDoc(path, "yaml", None, 1))
     return docs, None
