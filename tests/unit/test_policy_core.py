@@ -522,3 +522,101 @@ def test_crafted_strings_cannot_bend_the_engine_answer(tmp_path):
         [f"a: {t['a']}" for t in tricks] + [f"b: {t['b']}" for t in tricks] + ["real denial"] * len(tricks)
     )
     assert got == want and not report.errors
+
+
+# -- issue 18 point 6: the fast .tf reader gives python-hcl2's document, with lines, in one pass --
+
+HCL_CORPUS = """\
+# a comment
+provider "aws" {
+  region = "us-west-2" // trailing comment: this block goes through the token reader
+  alias  = "x"
+}
+
+resource "aws_s3_bucket" "plain" {
+  bucket = "b-${var.env}"
+  count  = 3
+  f      = 1.5
+  neg    = -2
+  on     = true
+  none   = null
+  list   = ["a", 1, true]
+  ref    = var.region
+  esc    = "a\\"b\\\\c\\n"
+  tags = {
+    owner        = "o"
+    "quoted key" = 2
+    k2: 3
+  }
+  nested {
+    a = 1
+  }
+  nested {
+    a = 2
+  }
+  empty  = {}
+  emptyl = []
+}
+
+resource "aws_s3_bucket" "exprs" {
+  call  = lookup(var.m, "k", "d")
+  cond  = var.x ? "a" : "b"
+  idx   = aws_s3_bucket.x[0].id
+  splat = aws_s3_bucket.x[*].id
+  forx  = [for s in var.l : upper(s)]
+  math  = 1 + 2
+  heredoc = <<EOT
+line1
+line2
+EOT
+  tmpl = "${lookup(var.m, "k")}-x"
+  multi = [
+    "a",
+    "b",
+  ]
+  provisioner "local-exec" {
+    command = "echo hi"
+  }
+}
+
+variable "v" {
+  default = "d"
+}
+
+locals {
+  a = 1
+}
+
+data "aws_ami" "u" {
+  most_recent = true
+}
+
+module "m" {
+  source = "./m"
+}
+"""
+
+
+def test_fast_hcl_reader_gives_python_hcl2_document_and_block_lines():
+    import hcl2
+
+    from deployforge.policy.hcl import parse
+
+    options = hcl2.SerializationOptions(
+        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+    )
+    expected = dict(hcl2.loads(HCL_CORPUS, serialization_options=options))
+    parsed = parse(HCL_CORPUS)
+    assert json.dumps(parsed.data, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert parsed.lines["aws_s3_bucket.plain"] == 7 and parsed.lines["aws_s3_bucket.exprs"] == 32
+    assert parsed.lines["data.aws_ami.u"] == 61 and parsed.lines["module.m"] == 65
+    # only the blocks holding expressions (and the commented provider) went to python-hcl2
+    assert parsed.fallback_blocks == 2
+
+
+def test_fast_hcl_reader_reports_syntax_errors_with_their_line(tmp_path):
+    tf = write(tmp_path, "bad.tf", 'resource "a" "b" {\n  x = 1\n\n  y = [1, 2\n}\n')
+    pol = write(tmp_path, "p.rego", ALWAYS)
+    report = run(tmp_path, [tf], [pol])
+    (err,) = [f for f in report.errors if f.file == tf]
+    assert err.message.startswith("invalid HCL") and err.line in (4, 5)

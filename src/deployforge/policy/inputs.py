@@ -131,9 +131,11 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     problems: list[InputProblem] = []
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
     parsed_tf: dict[str, dict[str, Any]] = {}
+    tf_lines: dict[str, dict[str, int]] = {}
     for f in tf_files:
         try:
-            parsed_tf[f] = parse_hcl(Path(f).read_text(encoding="utf-8"))
+            parsed = parse_hcl_with_lines(Path(f).read_text(encoding="utf-8"))
+            parsed_tf[f], tf_lines[f] = parsed.data, parsed.lines
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -146,7 +148,7 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     for f in files:
         if f in tf_files:
             if f in parsed_tf:
-                docs.append(terraform_doc(f, parsed_tf, variables))
+                docs.append(terraform_doc(f, parsed_tf, variables, tf_lines.get(f)))
             continue
         try:
             text = Path(f).read_text(encoding="utf-8")
@@ -185,39 +187,20 @@ class HclSyntaxError(Exception):
 
 
 def parse_hcl(text: str) -> dict[str, Any]:
-    import hcl2
+    """python-hcl2's document for ``text`` (see ``policy/hcl.py``: a fast reader, python-hcl2 for the rest)."""
+    return parse_hcl_with_lines(text).data
 
-    options = hcl2.SerializationOptions(
-        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
-    )
+
+def parse_hcl_with_lines(text: str) -> Any:
+    """``hcl.Parsed``: the document and each top-level block's first line, read in one pass."""
+    from deployforge.policy.hcl import HclError, parse
+
     try:
-        return dict(hcl2.loads(text, serialization_options=options))
-    except Exception as exc:  # lark's UnexpectedInput family and hcl2's own errors
-        line = int(getattr(exc, "line", 0) or 0)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first = re.sub(r"\s*at line \d+, column \d+\.?$", "", first)
-        return _raise_hcl(first, line)
-
-
-def _raise_hcl(message: str, line: int) -> dict[str, Any]:
-    raise HclSyntaxError(message, line)
-
-
-_BLOCK_RE = re.compile(r'^\s*(resource|data|module|provider|variable)\s+"([^"]+)"(?:\s+"([^"]+)")?\s*\{', re.M)
-
-
-def _block_lines(text: str) -> dict[str, int]:
-    lines: dict[str, int] = {}
-    for m in _BLOCK_RE.finditer(text):
-        kind, first, second = m.group(1), m.group(2), m.group(3)
-        line = text.count("\n", 0, m.start()) + 1 + (len(m.group(0)) - len(m.group(0).lstrip("\n")))
-        if kind == "resource" and second:
-            lines.setdefault(f"{first}.{second}", line)
-        elif kind == "data" and second:
-            lines.setdefault(f"data.{first}.{second}", line)
-        else:
-            lines.setdefault(f"{kind}.{first}", line)
-    return lines
+        return parse(text)
+    except HclError as exc:
+        raise HclSyntaxError(exc.message, exc.line) from None
+    except RecursionError:
+        raise HclSyntaxError("the file nests values too deeply", 0) from None
 
 
 def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -248,10 +231,14 @@ def _resolve(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
-def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[str, dict[str, Any]]) -> InputDoc:
+def terraform_doc(
+    path: str,
+    parsed: dict[str, dict[str, Any]],
+    variables: dict[str, dict[str, Any]],
+    block_lines: dict[str, int] | None = None,
+) -> InputDoc:
     data = parsed[path]
-    text = Path(path).read_text(encoding="utf-8")
-    lines = _block_lines(text)
+    lines = block_lines if block_lines is not None else parse_hcl_with_lines(Path(path).read_text("utf-8")).lines
     folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
     doc: dict[str, Any] = {}
     for key, value in data.items():
