@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,29 +52,29 @@ def rule_bodies(prefix: str) -> list[str]:
     checks = [
         f'{r}.acl == "public-read"',
         f"not {r}.versioning",
-        f'not {r}.tags.owner',
+        f"not {r}.tags.owner",
         f'{r}.tags.env == "dev"; {r}.size > 30',
         f'startswith({r}.bucket, "tmp-")',
         f'{r}.encryption == "none"',
         f"{r}.size > 38",
         f'not regex.match("^[a-z0-9-]+$", {r}.bucket)',
         f'{r}.region == "us-east-1"',
-        f'count({r}.cidrs) > 2',
+        f"count({r}.cidrs) > 2",
         f'"0.0.0.0/0" in {r}.cidrs',
         f"{r}.port == 22",
         f'{r}.tags.team == "t13"',
         f'endswith({r}.bucket, "-old")',
         f"{r}.retention < 7",
-        f'{r}.logging == false',
+        f"{r}.logging == false",
         f'upper({r}.tier) == "GOLD"; {r}.size < 3',
         f'{r}.protocol == "HTTP"',
         f'contains({r}.bucket, "secret")',
         f"{r}.replicas < 2",
         f'{r}.tags.cost == ""',
         f'object.get({r}, "kms", "") == ""; {r}.size == 17',
-        f'{r}.public_access == true',
-        f'to_number({r}.version) < 2',
-        f'{r}.mfa_delete == false; {r}.size > 35',
+        f"{r}.public_access == true",
+        f"to_number({r}.version) < 2",
+        f"{r}.mfa_delete == false; {r}.size > 35",
     ]
     assert len(checks) == RULES and len(set(checks)) == RULES
     return checks
@@ -263,7 +264,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,5000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--install", action="store_true", help="install OPA (wheel) and checkov into ~/.cache/deployforge-bench")
+    parser.add_argument(
+        "--install", action="store_true", help="install OPA (wheel) and checkov into ~/.cache/deployforge-bench"
+    )
     parser.add_argument("--skip", default="", help="comma list of: naive,opa,checkov")
     args = parser.parse_args()
     if args.install:
@@ -292,22 +295,22 @@ def main() -> None:
                 if kind == "tf":
                     from deployforge.policy.inputs import read_inputs
 
-                    walls, cpus, _ = measure(lambda: read_inputs([str(path)]), args.repeats)
+                    walls, cpus, _ = measure(partial(read_inputs, [str(path)]), args.repeats)
                     print(f"  parse .tf only:           {fmt(walls, cpus)}")
-                walls, cpus, ours = measure(lambda: run_cli(policy, path), args.repeats)
+                walls, cpus, ours = measure(partial(run_cli, policy, path), args.repeats)
                 print(f"  deployforge validate:     {fmt(walls, cpus)}   {ours} denials")
                 ours_med = statistics.median(walls)
                 if "naive" not in skip:
                     query = f"data.{package}"
-                    walls, cpus, got = measure(lambda: naive(policy, path, query, per_resource), 1)
+                    walls, cpus, got = measure(partial(naive, policy, path, query, per_resource), 1)
                     print(f"  naive regopy loop:        {fmt(walls, cpus)}   {got} denials")
                 if have_opa:
-                    walls, cpus, got = measure(lambda: opa(policy, path, package, per_resource), args.repeats)
+                    walls, cpus, got = measure(partial(opa, policy, path, package, per_resource), args.repeats)
                     print(f"  OPA eval per resource:    {fmt(walls, cpus)}   {got} denials")
                     print(f"  ratio OPA / deployforge (median wall): {statistics.median(walls) / ours_med:.2f}x")
                     assert got == ours, f"OPA found {got} denials, deployforge {ours}"
                 if have_checkov and kind == "tf":
-                    walls, cpus, got = measure(lambda: checkov(path), 1)
+                    walls, cpus, got = measure(partial(checkov, path), 1)
                     print(f"  checkov -f main.tf:       {fmt(walls, cpus)}   {got} failed checks (its own rules)")
 
 

@@ -24,9 +24,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     total = len(_RESULTS)
     matched = sum(1 for v in _RESULTS.values() if v == "match")
     silent = sum(1 for v in _RESULTS.values() if v == "silent-pass")
-    terminalreporter.write_line(
-        f"conformance with OPA/conftest: {matched} of {total} match; {silent} silent passes"
-    )
+    terminalreporter.write_line(f"conformance with OPA/conftest: {matched} of {total} match; {silent} silent passes")
     for nodeid, verdict in sorted(_RESULTS.items()):
         if verdict != "match":
             terminalreporter.write_line(f"  {verdict}: {nodeid}")

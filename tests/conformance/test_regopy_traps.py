@@ -7,6 +7,7 @@ rewrite (``policy/rewrite.py``), which must equal OPA's. The raw answers are ass
 regopy upgrade fixes a trap, its test says so and the rewrite can go.
 """
 
+# ruff: noqa: E501  (Rego sources and inputs are kept on one line, as written)
 from __future__ import annotations
 
 import json
@@ -92,7 +93,9 @@ TRAPS = [
     ),
     (
         "escaped-backslash-and-newline",
-        p('x := {"backslash": count("a\\\\b"), "newline": count("a\\nb"), "tab": count("a\\tb"), "u": count("\\u00e9")}\n'),
+        p(
+            'x := {"backslash": count("a\\\\b"), "newline": count("a\\nb"), "tab": count("a\\tb"), "u": count("\\u00e9")}\n'
+        ),
         {},
         "x",
         {"backslash": 4, "newline": 4, "tab": 4, "u": 6},
@@ -132,7 +135,7 @@ TRAPS = [
     ),
     (
         "ref-with-variables-on-both-sides",
-        p('hit contains q if { input.a[q].f == input.b[_] }\n'),
+        p("hit contains q if { input.a[q].f == input.b[_] }\n"),
         {"a": {"k": {"f": 1}, "m": {"f": 5}}, "b": [1, 2]},
         "hit",
         RAW_ERROR,
@@ -140,7 +143,7 @@ TRAPS = [
     ),
     (
         "join-through-a-call",
-        p('pair contains [i, j] if { some i, j; input.a[i] == upper(input.b[j]) }\n'),
+        p("pair contains [i, j] if { some i, j; input.a[i] == upper(input.b[j]) }\n"),
         {"a": ["X", "Y"], "b": ["y", "x"]},
         "pair",
         [],

@@ -375,7 +375,7 @@ def test_segfaulting_policy_is_an_error_naming_its_file_and_other_policies_still
     bad = write(
         tmp_path,
         "p/unmarshal.rego",
-        'package main\nimport rego.v1\ndeny contains "u" if { v := json.unmarshal(concat("", [input.o, input.c])); v }\n',
+        'package main\nimport rego.v1\ndeny contains "u" if { v := json.unmarshal(concat("", [input.o, input.c])); v }\n',  # noqa: E501
     )
     write(tmp_path, "p/always.rego", ALWAYS)
     doc = write(tmp_path, "in.json", json.dumps({"o": "[" * 100000, "c": "]" * 100000}))
@@ -390,7 +390,7 @@ def test_runaway_rule_stops_at_the_time_limit(tmp_path):
     write(
         tmp_path,
         "p/slow.rego",
-        'package main\nimport rego.v1\ndeny contains "s" if { count([1 | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000)]) > 1 }\n',
+        'package main\nimport rego.v1\ndeny contains "s" if { count([1 | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000)]) > 1 }\n',  # noqa: E501
     )
     doc = write(tmp_path, "in.json", "{}")
     report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=1.5, memory_mb=4096)
@@ -403,7 +403,7 @@ def test_huge_comprehension_stops_at_the_memory_limit(tmp_path):
     write(
         tmp_path,
         "p/big.rego",
-        'package main\nimport rego.v1\ndeny contains "c" if { xs := [[a, b] | some a in numbers.range(1, 20000); some b in numbers.range(1, 20000)]; count(xs) > 1 }\n',
+        'package main\nimport rego.v1\ndeny contains "c" if { xs := [[a, b] | some a in numbers.range(1, 20000); some b in numbers.range(1, 20000)]; count(xs) > 1 }\n',  # noqa: E501
     )
     doc = write(tmp_path, "in.json", "{}")
     report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=60, memory_mb=300)
@@ -413,7 +413,11 @@ def test_huge_comprehension_stops_at_the_memory_limit(tmp_path):
 
 
 def test_numbers_range_too_large_is_an_error_not_a_pass(tmp_path):
-    write(tmp_path, "p/range.rego", 'package main\nimport rego.v1\ndeny contains "r" if { count(numbers.range(1, 2e8)) > 1 }\n')
+    write(
+        tmp_path,
+        "p/range.rego",
+        'package main\nimport rego.v1\ndeny contains "r" if { count(numbers.range(1, 2e8)) > 1 }\n',
+    )
     doc = write(tmp_path, "in.json", "{}")
     report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
     (err,) = report.errors
@@ -467,7 +471,11 @@ def test_parallel_path_never_hangs_over_many_runs(tmp_path):
 
     yaml_text = "".join(f"---\nkind: Service\nmetadata:\n  name: s{i}\n" for i in range(450))  # > PARALLEL_THRESHOLD
     doc = write(tmp_path, "many.yaml", yaml_text)
-    pol = write(tmp_path, "p.rego", 'package main\nimport rego.v1\nwarn contains input.metadata.name if endswith(input.metadata.name, "7")\n')
+    pol = write(
+        tmp_path,
+        "p.rego",
+        'package main\nimport rego.v1\nwarn contains input.metadata.name if endswith(input.metadata.name, "7")\n',
+    )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for _ in range(12):
@@ -518,9 +526,7 @@ def test_crafted_strings_cannot_bend_the_engine_answer(tmp_path):
     doc = write(tmp_path, "in.json", json.dumps(tricks))
     report = run(tmp_path, [doc], [pol])
     got = sorted(f.message for f in report.failures)
-    want = sorted(
-        [f"a: {t['a']}" for t in tricks] + [f"b: {t['b']}" for t in tricks] + ["real denial"] * len(tricks)
-    )
+    want = sorted([f"a: {t['a']}" for t in tricks] + [f"b: {t['b']}" for t in tricks] + ["real denial"] * len(tricks))
     assert got == want and not report.errors
 
 

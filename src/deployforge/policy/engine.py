@@ -244,7 +244,9 @@ key(p) := {{"v": p}} if {{ not is_string(p); not composite(p) }}
 key(p) := {{"x": 1}} if composite(p)
 leaf(v) := {{"s": base64.encode(v)}} if is_string(v)
 leaf(v) := {{"v": v}} if not is_string(v)
-walked(x) := {{"t": [[[key(p) | some p in path], type_name(v)] | walk(x, [path, v]); composite(v)], "l": [[[key(p) | some p in path], leaf(v)] | walk(x, [path, v]); not composite(v)]}}
+types(x) := [[[key(p) | some p in path], type_name(v)] | walk(x, [path, v]); composite(v)]
+leaves(x) := [[[key(p) | some p in path], leaf(v)] | walk(x, [path, v]); not composite(v)]
+walked(x) := {{"t": types(x), "l": leaves(x)}}
 empty(x) if {{ is_set(x); count(x) == 0 }}
 empty(x) if {{ is_array(x); count(x) == 0 }}
 enc(x) := {{"t": [[[], "array"]], "l": []}} if empty(x)
@@ -290,8 +292,10 @@ def decode_value(enc: Any) -> Any:
     pending: dict[tuple[str, ...], list[tuple[Any, Any]]] = {}
     for path, what, is_container in items:
         keys = [_decode_key(k) for k in path]
-        value = container(what) if is_container else (
-            base64.b64decode(what["s"]).decode("utf-8", "replace") if "s" in what else what["v"]
+        value = (
+            container(what)
+            if is_container
+            else (base64.b64decode(what["s"]).decode("utf-8", "replace") if "s" in what else what["v"])
         )
         parent_sig = tuple(json.dumps(k, sort_keys=True) for k in path[:-1])
         pending.setdefault(parent_sig, []).append((keys[-1], value))
@@ -312,7 +316,7 @@ def decode_value(enc: Any) -> Any:
 
 def raw_query(interp: Any, query: str | None = None, bundle: Any = None) -> tuple[bool, str]:
     """Run a query (or a bundle) and return (ok, rego-cpp's raw output text), never raising on its text."""
-    from regopy.rego_shared import (  # type: ignore[import-untyped]
+    from regopy.rego_shared import (
         rego_bundle_query,
         rego_free_output,
         rego_output_ok,
@@ -565,8 +569,9 @@ class Engine:
         if not ok:
             return False, engine_error_text(text)
         try:
-            out = json.loads(text) if text.strip() != "undefined" else {}
-            bindings = (out[0] if isinstance(out, list) and out else out).get("bindings", {}) if out else {}
+            out: Any = json.loads(text) if text.strip() != "undefined" else {}
+            first = out[0] if isinstance(out, list) and out else out
+            bindings = first.get("bindings", {}) if isinstance(first, dict) else {}
             enc = bindings.get("x")
             return True, (decode_value(enc) if enc is not None else None)
         except (ValueError, UnreadableValue, AttributeError) as exc:
@@ -688,8 +693,10 @@ def evaluate_documents(
         return _evaluate_range(compiled, documents, 0, n)
     size = -(-n // cpus)
     chunks = [(i, min(n, i + size)) for i in range(0, n, size)]
+    from functools import partial
+
     parts = run_parallel(
-        [lambda lo=lo, hi=hi: _evaluate_range(compiled, documents, lo, hi) for lo, hi in chunks],
+        [partial(_evaluate_range, compiled, documents, lo, hi) for lo, hi in chunks],
         limits or Limits(),
     )
     values: list[Any] = []

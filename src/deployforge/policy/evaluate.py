@@ -147,13 +147,15 @@ def _evaluate(
 
 def _culprits(files: list[str], crash: Any, phase: Any, limits: Any) -> list[tuple[str, Any]]:
     """Which policy files crash (or exhaust) the engine: each tried alone, in its own process."""
+    from functools import partial
+
     from deployforge.policy.isolate import Crash, run_isolated
 
     if crash.kind in ("address-space", "error") or len(files) <= 1:
         return [(f, crash) for f in files[:1]] if len(files) == 1 else [("(policies)", crash)]
     out = []
     for f in files:
-        alone = run_isolated(lambda f=f: phase([f]), limits)
+        alone = run_isolated(partial(phase, [f]), limits)
         if isinstance(alone, Crash):
             out.append((f, alone))
     return out or [("(policies)", crash)]
@@ -204,8 +206,9 @@ def _engine_phase(
         ):
             if compiled_set is None or not items:
                 continue
+            groups: list[tuple[str | None, list[Any]]]
             if not conftest_data:
-                groups = [(None, items)]
+                groups = [(None, list(items))]
             else:  # data.conftest.file differs per file: one bundle per file
                 by_file: dict[str, list[Any]] = {}
                 for item in items:

@@ -107,9 +107,9 @@ def _tokens(text: str, pos: int = 0, line: int = 1, one_item: bool = False) -> l
                 opened = True
             elif chunk in ("}", "]", ")"):
                 depth -= 1
-            if depth == 0 and (kind == "nl" and len(out) > 1 or (opened and chunk == "}")):
-                if opened and chunk == "}" or not _only_labels(out):
-                    break
+            closed = opened and chunk == "}"
+            if depth == 0 and ((kind == "nl" and len(out) > 1) or closed) and (closed or not _only_labels(out)):
+                break
     out.append(_Tok("eof", "", line, pos, pos))
     return out
 
@@ -280,7 +280,7 @@ class _Reader:
         end = first.end
         while True:
             tok = self.peek()
-            if tok.text == "." and self.t[self.i + 1].kind in ("ident", "number") or (
+            if (tok.text == "." and self.t[self.i + 1].kind in ("ident", "number")) or (
                 tok.text == "." and self.t[self.i + 1].text == "*"
             ):
                 self.next()
@@ -288,7 +288,7 @@ class _Reader:
                 continue
             if tok.text == "[":
                 a, b = self.t[self.i + 1], self.t[self.i + 2]
-                if a.kind == "number" and b.text == "]" or a.text == "*" and b.text == "]":
+                if (a.kind == "number" and b.text == "]") or (a.text == "*" and b.text == "]"):
                     self.i += 3
                     end = b.end
                     continue
@@ -494,11 +494,11 @@ def parse(text: str) -> Parsed:
         tokens = _tokens(text, offsets[i], i + 1, one_item=True)
         end_pos = tokens[-1].start
         scratch = _read_item(tokens, text, i + 1, result)
-        for k, v in scratch.items():
-            if isinstance(v, list) and k in data and isinstance(data[k], list):
-                data[k].extend(v)
+        for name, value in scratch.items():
+            if isinstance(value, list) and name in data and isinstance(data[name], list):
+                data[name].extend(value)
             else:
-                data[k] = v
+                data[name] = value
         while i < n and offsets[i + 1] <= end_pos:
             i += 1
         if i < n and offsets[i] < end_pos:

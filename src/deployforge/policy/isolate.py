@@ -65,7 +65,10 @@ class Crash:
 
     def hint(self, limits: Limits) -> str:
         if self.kind == "timeout":
-            return "a rule runs away (a huge numbers.range, comprehension or recursion); raise --policy-timeout if it is legitimate"
+            return (
+                "a rule runs away (a huge numbers.range, comprehension or recursion); "
+                "raise --policy-timeout if it is legitimate"
+            )
         if self.kind == "memory":
             return "a rule builds a huge value; raise --policy-memory (MB) if it is legitimate"
         if self.kind == "address-space":
@@ -134,7 +137,8 @@ def address_space_limited() -> bool:
 
 def run_isolated(fn: Callable[[], T], limits: Limits | None = None) -> T | Crash:
     """``fn()`` in a forked child: its (picklable) result, or a ``Crash``."""
-    return run_parallel([fn], limits or Limits())[0]  # type: ignore[no-any-return]
+    result: T | Crash = run_parallel([fn], limits or Limits())[0]
+    return result
 
 
 def _spawn(fn: Callable[[], Any]) -> tuple[int, int]:

@@ -196,7 +196,7 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
                         t.line,
                         t.col,
                         f"invalid escape '{esc}' in the string {t.text} (OPA refuses it too)",
-                        "Rego strings take JSON escapes only (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX); for a regex "
+                        'Rego strings take JSON escapes only (\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX); for a regex '
                         "write the backslash doubled ('\\\\d') or use a raw string (`\\d`)",
                     )
                 )
@@ -213,7 +213,8 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
                     t.col,
                     f"a string with escapes ({t.text}) in a default value: the embedded engine (rego-cpp) keeps "
                     "its escapes, and a default value cannot be rewritten into a call",
-                    "give the default a helper rule: 'quote := \"...\"' and 'default x := \"\"' plus 'x := quote if ...'",
+                    "give the default a helper rule: 'quote := \"...\"' and 'default x := \"\"' "
+                    "plus 'x := quote if ...'",
                 )
             )
             continue
@@ -272,7 +273,8 @@ def _rewrite_partial_sets(
                 Refusal(
                     t.line,
                     t.col,
-                    f"rule '{name}[{key}] {{ ... }}' is Rego v0 partial-set syntax: OPA 1.x refuses it, and the embedded "
+                    f"rule '{name}[{key}] {{ ... }}' is Rego v0 partial-set syntax: OPA 1.x refuses it, "
+                    "and the embedded "
                     f"engine would read it as an object {{{key}: true}}, losing every {name}",
                     f"write '{name} contains {key} if {{ ... }}' (Rego v1), or pass --rego-version v0 for v0 policies",
                 )
@@ -315,8 +317,10 @@ def _hoist_refs(tokens: list[Token], edits: list[tuple[int, int, str]], result: 
         if t.kind == "comment":
             i += 1
             continue
-        if top is not None and top.kind in ("body", "comp", "ifexpr") and (
-            t.kind == "nl" or (t.text == ";" and top.kind != "ifexpr")
+        if (
+            top is not None
+            and top.kind in ("body", "comp", "ifexpr")
+            and (t.kind == "nl" or (t.text == ";" and top.kind != "ifexpr"))
         ):
             flush(top)
             every_header.pop(id(top), None)
@@ -353,7 +357,9 @@ def _hoist_refs(tokens: list[Token], edits: list[tuple[int, int, str]], result: 
                 frames.append(_Frame("bracket", i))
             else:
                 add(i)
-                callee = prev is not None and prev.kind == "ident" and (prev.text not in KEYWORDS or prev.text == "contains")
+                callee = (
+                    prev is not None and prev.kind == "ident" and (prev.text not in KEYWORDS or prev.text == "contains")
+                )
                 frames.append(_Frame("paren", i, callee=callee))
             i += 1
             continue

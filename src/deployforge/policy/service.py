@@ -40,8 +40,7 @@ def validate(
     if not policies and base is not None:
         from deployforge.policy.gate import policy_entries
 
-        entries = policy_entries(ws.config)
-        policies = tuple(e["path"] for e in entries)
+        policies = tuple(e["path"] for e in policy_entries(ws.config))
         if not policies:
             raise UsageError(
                 "no policy to evaluate",
