@@ -626,3 +626,18 @@ def test_fast_hcl_reader_reports_syntax_errors_with_their_line(tmp_path):
     report = run(tmp_path, [tf], [pol])
     (err,) = [f for f in report.errors if f.file == tf]
     assert err.message.startswith("invalid HCL") and err.line in (4, 5)
+
+
+def test_engine_error_column_is_mapped_back_through_the_rewrite(tmp_path):
+    # the escaped string before the error is rewritten (base64.decode(...)), which moves columns;
+    # the message still points at the `_` the author wrote (column 31), and nothing else is reported
+    bad = write(
+        tmp_path,
+        "bad.rego",
+        'package other\nimport rego.v1\nx := [concat("a\\"b", [input.b[_]]) | true]\ndeny contains "o" if count(x) > 0\n',
+    )
+    doc = write(tmp_path, "in.json", '{"b": ["q"]}')
+    report = run(tmp_path, [doc], [bad], all_namespaces=True)
+    (err,) = report.errors
+    assert err.line == 3 and err.message.endswith(f"(at {bad}:3:31)")
+    assert "Invalid bracket argument" in err.message

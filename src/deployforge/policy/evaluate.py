@@ -186,7 +186,8 @@ def _engine_phase(
             Finding(prob.rule_id, "high", Outcome.ERROR, prob.message, prob.file, prob.line, remediation=prob.hint)
         )
     selected = [p for p in selected if p in engine.packages()]
-    if not selected and engine.files:  # zero checks must never read as a pass
+    usable = [pf for pf in engine.files if pf.path not in engine._broken]
+    if not selected and usable:  # zero checks must never read as a pass (broken files are errors already)
         loaded = ", ".join(sorted(engine.packages())) or "none"
         wanted = ", ".join(options.namespaces) if options.namespaces else "main, deployforge.policies(.*)"
         findings.append(
