@@ -216,3 +216,26 @@ def test_invalid_escape_is_refused_as_opa_refuses_it(tmp_path):
     path.write_text(p('x if regex.match("^\\d+$", input.v)\n'))
     (problem,) = Engine.load([str(path)]).problems
     assert (problem.line, problem.col) == (3, 18) and "invalid escape '\\d'" in problem.message
+
+
+def test_data_strings_with_escapes_mean_what_they_say(tmp_path):
+    # rego-cpp keeps the escapes of data JSON strings: "^v\\d+$" from --data counts 7 characters
+    # (OPA: 6), a name with a quote never equals the input (silent).
+    import regopy
+
+    data = {"rules": {"pattern": "^v\\d+$", "banned": ['say "hi"']}}
+    policy = p("n := count(data.rules.pattern)\nbanned if input.s in data.rules.banned\n")
+    interp = regopy.Interpreter()
+    interp.add_data(data)
+    interp.add_module("p.rego", policy)
+    interp.set_input({"v": "v12", "s": 'say "hi"'})
+    from deployforge.policy.engine import raw_query
+
+    assert raw_query(interp, "data.t.n")[1] == '{"expressions":[7]}'  # raw regopy: 7 (OPA: 6)
+    assert raw_query(interp, "data.t.banned")[1] == "undefined"  # raw regopy: not in the list (OPA: true)
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)], [data])
+    engine._interp.set_input({"v": "v12", "s": 'say "hi"'})
+    assert engine.query_value("t", "n") == (True, 6)
+    assert engine.query_value("t", "banned") == (True, True)

@@ -314,6 +314,67 @@ def decode_value(enc: Any) -> Any:
     return root
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {"data", "input", "import", "package", "default", "not", "some", "every", "in", "contains", "if", "else",
+             "with", "as", "true", "false", "null"}  # fmt: skip
+
+
+def _dirty(value: Any) -> bool:
+    """A string rego-cpp would keep escaped when it reads data JSON (a quote, a backslash, a control char)."""
+    if isinstance(value, str):
+        return '"' in value or "\\" in value or not value.isprintable()
+    if isinstance(value, list):
+        return any(_dirty(v) for v in value)
+    if isinstance(value, dict):
+        return any(_dirty(k) or _dirty(v) for k, v in value.items())
+    return False
+
+
+def _rego_term(value: Any) -> str:
+    """A Rego term for a JSON value; strings with escapes as base64.decode(...) of their value."""
+    if isinstance(value, str):
+        if _dirty(value):
+            return 'base64.decode("' + base64.b64encode(value.encode("utf-8")).decode("ascii") + '")'
+        return json.dumps(value)
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_rego_term(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if _dirty(k):
+                raise UnreadableValue(f"a data key holds a quote, a backslash or a control character: {k!r}")
+            items.append(f"{json.dumps(k)}: {_rego_term(v)}")
+        return "{" + ", ".join(items) + "}"
+    return json.dumps(value)
+
+
+def split_data(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A --data document as (what ``add_data`` can take as it is, Rego modules for the rest).
+
+    rego-cpp keeps the escapes of strings it reads from data JSON (``"^\\\\d+$"`` stays two
+    backslashes, ``a\\"b`` is 4 characters): a subtree holding such a string is given as a module
+    ``package <key>`` whose rules are the subtree's keys, with those strings as ``base64.decode(...)``.
+    """
+    plain: dict[str, Any] = {}
+    modules: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if not _dirty(value):
+            plain[key] = value
+            continue
+        if not (_IDENT.match(key) and key not in _RESERVED and isinstance(value, dict)) or not all(
+            _IDENT.match(k) and k not in _RESERVED for k in value
+        ):
+            raise UnreadableValue(
+                f"data '{key}' holds a string with a quote, a backslash or a control character below a key that "
+                "is not a plain name: the embedded engine would keep its escapes"
+            )
+        rules = "\n".join(f"{k} := {_rego_term(v)}" for k, v in value.items())
+        modules.append((f"__deployforge_data_{key}__.rego", f"package {key}\nimport rego.v1\n{rules}\n"))
+    return plain, modules
+
+
 def raw_query(interp: Any, query: str | None = None, bundle: Any = None) -> tuple[bool, str]:
     """Run a query (or a bundle) and return (ok, rego-cpp's raw output text), never raising on its text."""
     from regopy.rego_shared import (
@@ -444,7 +505,17 @@ class Engine:
         interp = regopy.Interpreter()
         interp.strict_built_in_errors = True
         for doc in self.data:
-            interp.add_data(doc)
+            try:
+                plain, modules = split_data(doc)
+            except UnreadableValue as exc:
+                problem = PolicyProblem("(data)", 0, str(exc), hint="rename the key, or keep that value in a policy")
+                if problem not in self.problems:
+                    self.problems.append(problem)
+                continue
+            if plain:
+                interp.add_data(plain)
+            for name, module in modules:
+                interp.add_module(name, module)
         interp.add_module("__deployforge_enc__.rego", ENCODER_MODULE)
         for pf in list(self.files):
             if pf.path in self._broken:
