@@ -634,7 +634,7 @@ def test_engine_error_column_is_mapped_back_through_the_rewrite(tmp_path):
     bad = write(
         tmp_path,
         "bad.rego",
-        'package other\nimport rego.v1\nx := [concat("a\\"b", [input.b[_]]) | true]\ndeny contains "o" if count(x) > 0\n',
+        'package other\nimport rego.v1\nx := [concat("a\\"b", [input.b[_]]) | true]\ndeny contains "o" if count(x) > 0\n',  # noqa: E501
     )
     doc = write(tmp_path, "in.json", '{"b": ["q"]}')
     report = run(tmp_path, [doc], [bad], all_namespaces=True)
