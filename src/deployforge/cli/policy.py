@@ -119,9 +119,8 @@ def policy_test(
 
     Exit codes: 0 all pass, 1 a test failed or errored, 2 a policy could not be loaded.
     """
-    from deployforge.policy.testing import render_text, run_tests, to_junit_suite
-
     from deployforge.policy.isolate import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Limits
+    from deployforge.policy.testing import render_text, run_tests, to_junit_suite
 
     limits = Limits(policy_timeout or DEFAULT_TIMEOUT_S, policy_memory or DEFAULT_MEMORY_MB)
     report = run_tests(list(policy_dir), list(data), run, rego_version=rego_version or "v1", limits=limits)
