@@ -641,3 +641,17 @@ def test_engine_error_column_is_mapped_back_through_the_rewrite(tmp_path):
     (err,) = report.errors
     assert err.line == 3 and err.message.endswith(f"(at {bad}:3:31)")
     assert "Invalid bracket argument" in err.message
+
+
+def test_deep_literal_is_refused_where_it_is_before_the_engine_sees_it(tmp_path):
+    # a 20,000-deep array literal segfaults rego-cpp (on main: exit -11, no message)
+    deep = "[" * 20000 + "]" * 20000
+    bad = write(
+        tmp_path, "p/deep.rego", f'package main\nimport rego.v1\nx := {deep}\ndeny contains "d" if count(x) > 5\n'
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    (err,) = report.errors
+    assert (err.file, err.line) == (bad, 3) and "nest deeper than 256 levels" in err.message
+    assert [f.message for f in report.failures] == ["always"] and report.exit_code == 2

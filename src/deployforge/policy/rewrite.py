@@ -140,6 +140,17 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     """The source rewritten for rego-cpp, with the refusals (empty when all is well)."""
     tokens = tokenize(text)
     result = RewriteResult(text)
+    deep = _too_deep(tokens)
+    if deep is not None:
+        result.refusals.append(
+            Refusal(
+                deep.line,
+                deep.col,
+                f"brackets nest deeper than {MAX_DEPTH} levels here: rego-cpp crashes on such literals",
+                "build deep values from data (--data) or flatten them",
+            )
+        )
+        return result
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in source offsets
     v1 = rego_version != "v0" or _imports_v1(tokens)
 
@@ -170,6 +181,21 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     result.text = "".join(out)
     result._shifts = shifts
     return result
+
+
+MAX_DEPTH = 256  # OPA takes deeper literals; rego-cpp segfaults on a 20,000-deep one
+
+
+def _too_deep(tokens: list[Token]) -> Token | None:
+    depth = 0
+    for t in tokens:
+        if t.text in ("[", "{", "("):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return t
+        elif t.text in ("]", "}", ")"):
+            depth -= 1
+    return None
 
 
 def _imports_v1(tokens: list[Token]) -> bool:
