@@ -150,6 +150,14 @@ TRAPS = [
         [[0, 1], [1, 0]],
     ),
     (
+        "concat-over-a-set",
+        p('x := concat(",", {k | some k in input.keys})\n'),
+        {"keys": ["b", "a", "c"]},
+        "x",
+        "b,a,c",
+        "a,b,c",
+    ),
+    (
         "message-with-a-quote",
         p('deny contains msg if msg := sprintf("bucket %s is public", [input.name])\n'),
         {"name": 'logs"], "r0": ["'},

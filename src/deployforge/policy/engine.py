@@ -249,6 +249,8 @@ leaves(x) := [[[key(p) | some p in path], leaf(v)] | walk(x, [path, v]); not com
 walked(x) := {{"t": types(x), "l": leaves(x)}}
 empty(x) if {{ is_set(x); count(x) == 0 }}
 empty(x) if {{ is_array(x); count(x) == 0 }}
+sorted_concat(sep, x) := concat(sep, sort(x)) if is_set(x)
+sorted_concat(sep, x) := concat(sep, x) if not is_set(x)
 enc(x) := {{"t": [[[], "array"]], "l": []}} if empty(x)
 enc(x) := walked([e | some e in x]) if {{ is_set(x); not empty(x) }}
 enc(x) := walked(x) if {{ not is_set(x); not empty(x) }}

@@ -155,6 +155,7 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     v1 = rego_version != "v0" or _imports_v1(tokens)
 
     _rewrite_strings(tokens, edits, result)
+    _rewrite_concat(tokens, edits, result)
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
 
@@ -252,6 +253,20 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
         else:
             edits.append((t.start, t.start + len(t.text), replacement))
         result.rewrites.append(f"{t.line}:{t.col} string {t.text} -> {replacement}")
+
+
+SORTED_CONCAT = "data.deployforge_enc__.sorted_concat"
+
+
+def _rewrite_concat(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
+    """``concat(sep, a_set)``: rego-cpp joins a set in insertion order (OPA: sorted order)."""
+    for i, t in enumerate(tokens[:-1]):
+        if t.kind != "ident" or t.text != "concat" or tokens[i + 1].text != "(":
+            continue
+        if i > 0 and tokens[i - 1].text == "." or t.col == 1:
+            continue  # array.concat, or a rule head
+        edits.append((t.start, t.start + len(t.text), SORTED_CONCAT))
+        result.rewrites.append(f"{t.line}:{t.col} concat -> {SORTED_CONCAT}")
 
 
 def _in_default(tokens: list[Token], i: int) -> bool:
