@@ -263,7 +263,7 @@ def _rewrite_concat(tokens: list[Token], edits: list[tuple[int, int, str]], resu
     for i, t in enumerate(tokens[:-1]):
         if t.kind != "ident" or t.text != "concat" or tokens[i + 1].text != "(":
             continue
-        if i > 0 and tokens[i - 1].text == "." or t.col == 1:
+        if (i > 0 and tokens[i - 1].text == ".") or t.col == 1:
             continue  # array.concat, or a rule head
         edits.append((t.start, t.start + len(t.text), SORTED_CONCAT))
         result.rewrites.append(f"{t.line}:{t.col} concat -> {SORTED_CONCAT}")
