@@ -247,8 +247,7 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
             continue
         replacement = _b64_call(value)
         if t.kind == "raw" and "\n" in t.text:
-            replacement += "\n" * 0  # the call stays on the first line; the lines it spanned are kept below
-            replacement = replacement + " " * 0
+            # the call stays on the first line; the line breaks it spanned follow it (lines never move)
             edits.append((t.start, t.start + len(t.text), replacement + "\n" * t.text.count("\n")))
         else:
             edits.append((t.start, t.start + len(t.text), replacement))
