@@ -1,5 +1,5 @@
 # No ingress from anywhere (0.0.0.0/0, ::/0) on sensitive ports. conftest style: package main,
-# one document per Terraform file (input.resource.<type>.<name>, nested blocks as lists).
+# one document per Terraform file (input.resource.<type>.<name> is a list of blocks, as conftest gives it).
 package main
 
 import rego.v1
@@ -22,7 +22,8 @@ open_ports(rule) := {port |
 
 # aws_security_group with inline ingress blocks
 deny_open_ingress contains {"msg": msg, "rule_id": "DF-NET-001", "severity": "critical", "resource": address, "remediation": "restrict the CIDR to your VPN or bastion range"} if {
-	some name, group in input.resource.aws_security_group
+	some name, groups in input.resource.aws_security_group
+	some group in groups
 	some rule in object.get(group, "ingress", [])
 	some port in open_ports(rule)
 	address := sprintf("aws_security_group.%s", [name])
@@ -31,7 +32,8 @@ deny_open_ingress contains {"msg": msg, "rule_id": "DF-NET-001", "severity": "cr
 
 # separate aws_security_group_rule resources
 deny_open_ingress contains {"msg": msg, "rule_id": "DF-NET-001", "severity": "critical", "resource": address, "remediation": "restrict the CIDR to your VPN or bastion range"} if {
-	some name, rule in input.resource.aws_security_group_rule
+	some name, rules in input.resource.aws_security_group_rule
+	some rule in rules
 	rule.type == "ingress"
 	some port in open_ports(rule)
 	address := sprintf("aws_security_group_rule.%s", [name])

@@ -21,3 +21,8 @@ test_private_range_is_fine if {
 test_ipv6_anywhere if {
 	open_ports({"from_port": 22, "to_port": 22, "ipv6_cidr_blocks": ["::/0"]}) == {22}
 }
+
+test_deny_open_group_with_input if {
+	some finding in deny_open_ingress with input as {"resource": {"aws_security_group": {"web": [{"ingress": [{"from_port": 22, "to_port": 22, "cidr_blocks": ["0.0.0.0/0"]}]}]}}}
+	finding.resource == "aws_security_group.web"
+}

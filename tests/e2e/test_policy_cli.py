@@ -184,7 +184,8 @@ def test_policy_test_command_reports_pass_fail_and_engine_crash_per_test(tmp_pat
     assert outcomes == {
         "main.test_flags_missing_owner": "pass",
         "main.test_wrong_expectation": "fail",
-        "main.test_with_crashes_the_engine": "error",
+        # rego-cpp crashes on this 'with'; the test is evaluated again with the input lifted (OPA: pass)
+        "main.test_with_crashes_the_engine": "pass",
     }
     text = cli(tmp_path, "policy", "test", ".", "--run", "flags")
     assert text.returncode == 0 and "1 tests: 1 passed" in text.stdout

@@ -90,7 +90,7 @@ def test_conftest_style_policy_on_terraform_shape_with_metadata_and_warnings(tmp
 
         deny contains msg if {
           some name
-          rule := input.resource.aws_security_group[name].ingress[_]
+          rule := input.resource.aws_security_group[name][_].ingress[_]
           rule.from_port <= 22
           rule.to_port >= 22
           "0.0.0.0/0" in rule.cidr_blocks
@@ -99,7 +99,7 @@ def test_conftest_style_policy_on_terraform_shape_with_metadata_and_warnings(tmp
 
         warn_http contains {"msg": msg, "severity": "low", "rule_id": "NET-002", "remediation": "use HTTPS"} if {
           some lb
-          input.resource.aws_alb_listener[lb].protocol == "HTTP"
+          input.resource.aws_alb_listener[lb][_].protocol == "HTTP"
           msg := sprintf("ALB %v uses HTTP", [lb])
         }
         """,
@@ -357,3 +357,301 @@ def test_a_policy_or_input_that_is_not_utf8_is_reported_and_the_rest_still_runs(
     assert ("bad.rego", 2, "the policy is not UTF-8 text") in errors
     assert ("latin1.tf", 0, "not a UTF-8 text file") in errors
     assert [f.message for f in report.failures] == ["from good"]
+
+
+# -- issue 12 point 6: hostile policies become located errors, never a crash, a silent pass or a hang --
+
+ALWAYS = 'package main\nimport rego.v1\ndeny contains "always" if true\n'
+
+
+def _engine_error(report: object, name: str) -> object:
+    errors = [f for f in report.errors if f.file and f.file.endswith(name)]  # type: ignore[attr-defined]
+    assert errors, report.findings  # type: ignore[attr-defined]
+    return errors[0]
+
+
+def test_segfaulting_policy_is_an_error_naming_its_file_and_other_policies_still_run(tmp_path):
+    # json.unmarshal of a deeply nested string segfaults rego-cpp (exit -11, no message, on main)
+    bad = write(
+        tmp_path,
+        "p/unmarshal.rego",
+        'package main\nimport rego.v1\ndeny contains "u" if { v := json.unmarshal(concat("", [input.o, input.c])); v }\n',  # noqa: E501
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", json.dumps({"o": "[" * 100000, "c": "]" * 100000}))
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    err = _engine_error(report, "unmarshal.rego")
+    assert "crashed (SIGSEGV)" in err.message and err.file == bad
+    assert [f.message for f in report.failures] == ["always"]  # the other policy was still evaluated
+    assert report.exit_code == 2
+
+
+def test_runaway_rule_stops_at_the_time_limit(tmp_path):
+    write(
+        tmp_path,
+        "p/slow.rego",
+        'package main\nimport rego.v1\ndeny contains "s" if { count([1 | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000)]) > 1 }\n',  # noqa: E501
+    )
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=1.5, memory_mb=4096)
+    err = _engine_error(report, "slow.rego")
+    assert "time limit (1.5 s)" in err.message and "--policy-timeout" in (err.remediation or "")
+    assert report.exit_code == 2
+
+
+def test_huge_comprehension_stops_at_the_memory_limit(tmp_path):
+    write(
+        tmp_path,
+        "p/big.rego",
+        'package main\nimport rego.v1\ndeny contains "c" if { xs := [[a, b] | some a in numbers.range(1, 20000); some b in numbers.range(1, 20000)]; count(xs) > 1 }\n',  # noqa: E501
+    )
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=60, memory_mb=300)
+    err = _engine_error(report, "big.rego")
+    assert "memory limit (300 MB)" in err.message
+    assert report.exit_code == 2
+
+
+def test_numbers_range_too_large_is_an_error_not_a_pass(tmp_path):
+    write(
+        tmp_path,
+        "p/range.rego",
+        'package main\nimport rego.v1\ndeny contains "r" if { count(numbers.range(1, 2e8)) > 1 }\n',
+    )
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    (err,) = report.errors
+    assert err.rule_id == "main.deny" and err.line == 3 and "rego-cpp reported an error" in err.message
+    assert report.exit_code == 2 and not report.failures
+
+
+def test_address_space_limit_is_explained_not_an_abort(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    pol = write(tmp_path, "always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", "{}")
+    limit = 3 * 1024**3
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    code = (
+        "import sys; from deployforge.policy.evaluate import PolicyOptions, evaluate_paths; "
+        f"r = evaluate_paths([{doc!r}], PolicyOptions(policies=({pol!r},))); "
+        "print(r.errors[0].message if r.errors else 'no error'); sys.exit(r.exit_code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limited, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "address-space limit (ulimit -v)" in out.stdout and "snmalloc" in out.stdout
+
+
+def test_engine_workers_never_run_the_parents_signal_handlers():
+    import signal
+
+    from deployforge.policy.isolate import run_isolated
+
+    def handler(signum: int, frame: object) -> None:  # the CLI's SIGTERM handler raises in the parent
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        seen = run_isolated(lambda: (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == (signal.SIG_DFL, signal.SIG_DFL)
+
+
+def test_parallel_path_never_hangs_over_many_runs(tmp_path):
+    import signal
+    import time
+
+    yaml_text = "".join(f"---\nkind: Service\nmetadata:\n  name: s{i}\n" for i in range(450))  # > PARALLEL_THRESHOLD
+    doc = write(tmp_path, "many.yaml", yaml_text)
+    pol = write(
+        tmp_path,
+        "p.rego",
+        'package main\nimport rego.v1\nwarn contains input.metadata.name if endswith(input.metadata.name, "7")\n',
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for _ in range(12):
+            started = time.monotonic()
+            report = run(tmp_path, [doc], [pol], timeout_s=30)
+            assert time.monotonic() - started < 30
+            assert len(report.warnings) == 45 and not report.errors
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_one_bad_module_does_not_poison_another_package_and_keeps_regocpp_location(tmp_path):
+    # On main, a module regopy refuses at build time failed every package loaded with it, blamed on
+    # "the policies of main, other do not compile together", without a position.
+    write(
+        tmp_path,
+        "p/bad.rego",
+        'package other\nimport rego.v1\nx := [upper(input.b[_]) | true]\ndeny contains "o" if count(x) > 0\n',
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", '{"b": ["q"]}')
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], all_namespaces=True)
+    assert [f.message for f in report.failures] == ["always"]
+    (err,) = report.errors
+    assert err.file.endswith("bad.rego") and err.line == 3
+    assert "Invalid bracket argument" in err.message and "bad.rego:3:21)" in err.message
+
+
+def test_crafted_strings_cannot_bend_the_engine_answer(tmp_path):
+    # rego-cpp writes strings unescaped: a trailing backslash would swallow the next message, a quote
+    # could close the list early. Every such answer is re-read through the base64 bundle.
+    pol = write(
+        tmp_path,
+        "p.rego",
+        """\
+        package main
+        import rego.v1
+        deny contains sprintf("a: %s", [input.a]) if input.a
+        deny contains sprintf("b: %s", [input.b]) if input.b
+        deny_other contains "real denial" if input.c
+        """,
+    )
+    tricks = [
+        {"a": "x\\", "b": "y", "c": True},
+        {"a": 'x"], "r1": [0, []], "zz": [1, ["', "b": "y", "c": True},
+        {"a": "tab\there", "b": 'q"', "c": True},
+    ]
+    doc = write(tmp_path, "in.json", json.dumps(tricks))
+    report = run(tmp_path, [doc], [pol])
+    got = sorted(f.message for f in report.failures)
+    want = sorted([f"a: {t['a']}" for t in tricks] + [f"b: {t['b']}" for t in tricks] + ["real denial"] * len(tricks))
+    assert got == want and not report.errors
+
+
+# -- issue 18 point 6: the fast .tf reader gives python-hcl2's document, with lines, in one pass --
+
+HCL_CORPUS = """\
+# a comment
+provider "aws" {
+  region = "us-west-2" // trailing comment: this block goes through the token reader
+  alias  = "x"
+}
+
+resource "aws_s3_bucket" "plain" {
+  bucket = "b-${var.env}"
+  count  = 3
+  f      = 1.5
+  neg    = -2
+  on     = true
+  none   = null
+  list   = ["a", 1, true]
+  ref    = var.region
+  esc    = "a\\"b\\\\c\\n"
+  tags = {
+    owner        = "o"
+    "quoted key" = 2
+    k2: 3
+  }
+  nested {
+    a = 1
+  }
+  nested {
+    a = 2
+  }
+  empty  = {}
+  emptyl = []
+}
+
+resource "aws_s3_bucket" "exprs" {
+  call  = lookup(var.m, "k", "d")
+  cond  = var.x ? "a" : "b"
+  idx   = aws_s3_bucket.x[0].id
+  splat = aws_s3_bucket.x[*].id
+  forx  = [for s in var.l : upper(s)]
+  math  = 1 + 2
+  heredoc = <<EOT
+line1
+line2
+EOT
+  tmpl = "${lookup(var.m, "k")}-x"
+  multi = [
+    "a",
+    "b",
+  ]
+  provisioner "local-exec" {
+    command = "echo hi"
+  }
+}
+
+variable "v" {
+  default = "d"
+}
+
+locals {
+  a = 1
+}
+
+data "aws_ami" "u" {
+  most_recent = true
+}
+
+module "m" {
+  source = "./m"
+}
+"""
+
+
+def test_fast_hcl_reader_gives_python_hcl2_document_and_block_lines():
+    import hcl2
+
+    from deployforge.policy.hcl import parse
+
+    options = hcl2.SerializationOptions(
+        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+    )
+    expected = dict(hcl2.loads(HCL_CORPUS, serialization_options=options))
+    parsed = parse(HCL_CORPUS)
+    assert json.dumps(parsed.data, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert parsed.lines["aws_s3_bucket.plain"] == 7 and parsed.lines["aws_s3_bucket.exprs"] == 32
+    assert parsed.lines["data.aws_ami.u"] == 61 and parsed.lines["module.m"] == 65
+    # only the block holding expressions went to python-hcl2 (the commented provider: the token reader)
+    assert parsed.fallback_blocks == 1
+
+
+def test_fast_hcl_reader_reports_syntax_errors_with_their_line(tmp_path):
+    tf = write(tmp_path, "bad.tf", 'resource "a" "b" {\n  x = 1\n\n  y = [1, 2\n}\n')
+    pol = write(tmp_path, "p.rego", ALWAYS)
+    report = run(tmp_path, [tf], [pol])
+    (err,) = [f for f in report.errors if f.file == tf]
+    assert err.message.startswith("invalid HCL") and err.line in (4, 5)
+
+
+def test_engine_error_column_is_mapped_back_through_the_rewrite(tmp_path):
+    # the escaped string before the error is rewritten (base64.decode(...)), which moves columns;
+    # the message still points at the `_` the author wrote (column 31), and nothing else is reported
+    bad = write(
+        tmp_path,
+        "bad.rego",
+        'package other\nimport rego.v1\nx := [concat("a\\"b", [input.b[_]]) | true]\ndeny contains "o" if count(x) > 0\n',  # noqa: E501
+    )
+    doc = write(tmp_path, "in.json", '{"b": ["q"]}')
+    report = run(tmp_path, [doc], [bad], all_namespaces=True)
+    (err,) = report.errors
+    assert err.line == 3 and err.message.endswith(f"(at {bad}:3:31)")
+    assert "Invalid bracket argument" in err.message
+
+
+def test_deep_literal_is_refused_where_it_is_before_the_engine_sees_it(tmp_path):
+    # a 20,000-deep array literal segfaults rego-cpp (on main: exit -11, no message)
+    deep = "[" * 20000 + "]" * 20000
+    bad = write(
+        tmp_path, "p/deep.rego", f'package main\nimport rego.v1\nx := {deep}\ndeny contains "d" if count(x) > 5\n'
+    )
+    write(tmp_path, "p/always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", "{}")
+    report = run(tmp_path, [doc], [str(tmp_path / "p")], timeout_s=30)
+    (err,) = report.errors
+    assert (err.file, err.line) == (bad, 3) and "nest deeper than 256 levels" in err.message
+    assert [f.message for f in report.failures] == ["always"] and report.exit_code == 2

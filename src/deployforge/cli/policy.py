@@ -21,6 +21,34 @@ def echo_policy(report: Any, style: Callable[..., str]) -> None:
         click.echo(annotations, nl=False)
 
 
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--rego-version, --policy-timeout, --policy-memory: how the Rego engine runs (docs/policies.md#limits)."""
+    f = click.option(
+        "--policy-memory",
+        "policy_memory",
+        type=click.IntRange(64, None),
+        default=None,
+        metavar="MB",
+        help="Memory limit of each Rego engine process (default 2048; config: policies[].memory_mb).",
+    )(f)
+    f = click.option(
+        "--policy-timeout",
+        "policy_timeout",
+        type=click.FloatRange(0.1, None),
+        default=None,
+        metavar="SECONDS",
+        help="Time limit of the Rego evaluation (default 120; config: policies[].timeout).",
+    )(f)
+    f = click.option(
+        "--rego-version",
+        "rego_version",
+        type=click.Choice(["v0", "v1"]),
+        default=None,
+        help="Rego syntax of the policies, as conftest's flag (default v1; config: policies[].rego_version).",
+    )(f)
+    return f
+
+
 def run_validate_policy(
     ws: Any,
     fmt: str,
@@ -34,13 +62,14 @@ def run_validate_policy(
     junit: str | None,
     sarif: str | None,
     fail_on_warn: bool,
+    engine: dict[str, Any] | None = None,
 ) -> int:
     from deployforge.policy import service
     from deployforge.policy.evaluate import PolicyOptions
     from deployforge.policy.report import render_table
 
     options = PolicyOptions(tuple(policies), tuple(namespaces), all_namespaces, tuple(data), fail_on_warn)
-    result = service.validate(ws, paths, options)
+    result = service.validate(ws, paths, options, engine or {})
     holder["result"] = result
     report = result.policy
     written = service.write_reports(report, junit, sarif)
@@ -70,6 +99,7 @@ def policy() -> None:
 @click.option("--run", "run", metavar="TEXT", help="Only tests whose package.name contains TEXT.")
 @click.option("--junit", type=REPORT_FILE, help="Write the test results as JUnit XML.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
+@engine_options
 @run_project_command("policy test")
 def policy_test(
     ws: Any,
@@ -81,14 +111,19 @@ def policy_test(
     run: str | None,
     junit: str | None,
     verbose: bool,
+    rego_version: str | None = None,
+    policy_timeout: float | None = None,
+    policy_memory: int | None = None,
 ) -> int:
     """Run the test_* rules of the policies in POLICY_DIR (like `opa test`): pass when the rule is true.
 
     Exit codes: 0 all pass, 1 a test failed or errored, 2 a policy could not be loaded.
     """
+    from deployforge.policy.isolate import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Limits
     from deployforge.policy.testing import render_text, run_tests, to_junit_suite
 
-    report = run_tests(list(policy_dir), list(data), run)
+    limits = Limits(policy_timeout or DEFAULT_TIMEOUT_S, policy_memory or DEFAULT_MEMORY_MB)
+    report = run_tests(list(policy_dir), list(data), run, rego_version=rego_version or "v1", limits=limits)
     if junit:
         from deployforge.render.junit import write_junit
 

@@ -19,6 +19,7 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+from deployforge.cli.policy import engine_options
 from deployforge.errors import UsageError
 
 
@@ -40,6 +41,7 @@ from deployforge.errors import UsageError
 @click.option("--junit", type=REPORT_FILE, help="Write the policy results as JUnit XML.")
 @click.option("--sarif", type=REPORT_FILE, help="Write the policy results as SARIF 2.1.0 (GitHub code scanning).")
 @click.option("--fail-on-warn", is_flag=True, help="Policy warnings fail too (exit 1).")
+@engine_options
 @run_project_command("validate")
 def validate(
     ws: Any,
@@ -54,6 +56,9 @@ def validate(
     junit: str | None = None,
     sarif: str | None = None,
     fail_on_warn: bool = False,
+    rego_version: str | None = None,
+    policy_timeout: float | None = None,
+    policy_memory: int | None = None,
 ) -> int:
     """Check the config (schema, references, targets, cycles; no cloud), and with --policy or PATHS,
     evaluate Rego policies on Terraform/YAML/JSON files or the config. Exit 1 on policy failures."""
@@ -66,7 +71,19 @@ def validate(
         from deployforge.cli.policy import run_validate_policy
 
         return run_validate_policy(
-            ws, fmt, style, holder, paths, policies, namespaces, all_namespaces, data, junit, sarif, fail_on_warn
+            ws,
+            fmt,
+            style,
+            holder,
+            paths,
+            policies,
+            namespaces,
+            all_namespaces,
+            data,
+            junit,
+            sarif,
+            fail_on_warn,
+            engine={"rego_version": rego_version, "timeout_s": policy_timeout, "memory_mb": policy_memory},
         )
     result = app.validate(ws)
     holder["result"] = result

@@ -16,6 +16,7 @@ over the machine's cores with forked workers that share the compiled bundle.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fnmatch
 import json
@@ -67,6 +68,7 @@ class PolicyProblem:
     message: str
     hint: str | None = None
     rule_id: str = "policy.load"
+    col: int = 0
 
 
 def is_resource_package(package: str) -> bool:
@@ -130,22 +132,9 @@ def static_problems(pf: PolicyFile, is_builtin: Any, functions: set[str]) -> lis
         line = _strip(raw)
         if not line.strip():
             continue
-        om = _OLD_SET_RE.match(line)
-        if om:
-            rule = om.group(1) + (om.group(2) or "")
-            problems.append(
-                PolicyProblem(
-                    pf.path,
-                    number,
-                    f"rule '{rule}' is written as '{rule}[msg] {{ ... }}': this engine reads that as an object "
-                    "({msg: true}), not a set of messages, so its denials would be lost",
-                    hint=f"write it in Rego v1 syntax: '{rule} contains msg if {{ ... }}' (add 'import rego.v1')",
-                    rule_id=f"{pf.package}.{rule}",
-                )
-            )
         for cm in _CALL_RE.finditer(line):
             name = cm.group(1)
-            if name in _KEYWORDS or name.startswith(("data.", "input.")) or name in functions:
+            if name in _KEYWORDS or name.startswith(("data.", "input.")) or name in functions or name == "print":
                 continue
             if not is_builtin(name):
                 problems.append(
@@ -185,25 +174,41 @@ def captured_fd1() -> Iterator[list[str]]:
             out.append(tmp.read().decode("utf-8", "replace"))
 
 
-_LOC_RE = re.compile(r"--\s+(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+)")
+_LOC_RE = re.compile(r"--\s+(?P<file>[^\n]+?):(?P<line>\d+):(?P<col>\d+)")
 
 
-def native_error(path: str, captured: str, exc: Exception) -> PolicyProblem:
-    """Turn rego-cpp's printed error (and its exception) into a located problem."""
+def native_location(captured: str) -> tuple[str, int, int, str]:
+    """(file, line, col, message) of rego-cpp's first located error in its printed output."""
     lines = [ln for ln in captured.splitlines() if ln.strip()]
-    message = ""
-    line = 0
     for i, ln in enumerate(lines):
         m = _LOC_RE.search(ln)
         if m:
-            line = int(m.group("line"))
-            if i > 0 and not message:
-                message = lines[i - 1].strip()
-            break
+            message = lines[i - 1].strip() if i > 0 else ""
+            if message in ("Errors:", ""):
+                message = ""
+            return m.group("file"), int(m.group("line")), int(m.group("col")), message
+    return "", 0, 0, ""
+
+
+def native_error(
+    path: str, captured: str, exc: Exception, columns: Any = None, kind: str = "syntax error"
+) -> PolicyProblem:
+    """Turn rego-cpp's printed error (and its exception) into a located problem (file:line:col kept)."""
+    file, line, col, message = native_location(captured)
     if not message:
         em = re.search(r"\(errormsg \d+:([^)]*)\)", str(exc))
+        lines = [ln for ln in captured.splitlines() if ln.strip()]
         message = em.group(1) if em else (lines[1] if len(lines) > 1 else str(exc).strip() or "syntax error")
-    return PolicyProblem(path, line, f"Rego syntax error: {message}", hint="fix the policy; `opa fmt` shows where")
+    if columns is not None and line and col:
+        col = columns(line, col)
+    where = f" (at {file or path}:{line}:{col})" if line else ""
+    return PolicyProblem(
+        file or path,
+        line,
+        f"Rego {kind}: {message}{where}",
+        hint="fix the policy at that position (see docs/policies.md#engine-differences)",
+        col=col,
+    )
 
 
 # -- the engine ------------------------------------------------------------------
@@ -222,6 +227,195 @@ class CompiledSet:
     bundle: Any
     slots: dict[str, tuple[str, str]]
     query: str
+    safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
+
+
+# The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
+# breaks the JSON, and a crafted one could forge it): every string is sent base64-encoded, as the
+# leaves of a walk, and rebuilt here (``decode_value``).
+ENCODER_PACKAGE = "deployforge_enc__"
+ENCODER_MODULE = f"""package {ENCODER_PACKAGE}
+import rego.v1
+composite(v) if is_object(v)
+composite(v) if is_array(v)
+composite(v) if is_set(v)
+key(p) := {{"s": base64.encode(p)}} if is_string(p)
+key(p) := {{"v": p}} if {{ not is_string(p); not composite(p) }}
+key(p) := {{"x": 1}} if composite(p)
+leaf(v) := {{"s": base64.encode(v)}} if is_string(v)
+leaf(v) := {{"v": v}} if not is_string(v)
+types(x) := [[[key(p) | some p in path], type_name(v)] | walk(x, [path, v]); composite(v)]
+leaves(x) := [[[key(p) | some p in path], leaf(v)] | walk(x, [path, v]); not composite(v)]
+walked(x) := {{"t": types(x), "l": leaves(x)}}
+empty(x) if {{ is_set(x); count(x) == 0 }}
+empty(x) if {{ is_array(x); count(x) == 0 }}
+sorted_concat(sep, x) := concat(sep, sort(x)) if is_set(x)
+sorted_concat(sep, x) := concat(sep, x) if not is_set(x)
+enc(x) := {{"t": [[[], "array"]], "l": []}} if empty(x)
+enc(x) := walked([e | some e in x]) if {{ is_set(x); not empty(x) }}
+enc(x) := walked(x) if {{ not is_set(x); not empty(x) }}
+"""
+
+
+class UnreadableValue(Exception):
+    pass
+
+
+def _decode_key(k: dict[str, Any]) -> Any:
+    if "s" in k:
+        return base64.b64decode(k["s"]).decode("utf-8", "replace")
+    if "v" in k:
+        return k["v"]
+    raise UnreadableValue("a set nested in a rule's value")
+
+
+def decode_value(enc: Any) -> Any:
+    """A value encoded by ``ENCODER_MODULE``'s ``enc`` (strings as base64 leaves), rebuilt."""
+    if not isinstance(enc, dict) or "t" not in enc or "l" not in enc:
+        raise UnreadableValue("unexpected engine output")
+    types = {tuple(json.dumps(k, sort_keys=True) for k in path): (path, t) for path, t in enc["t"]}
+    root_type = types.get((), ([], None))[1]
+    if root_type is None:
+        if len(enc["l"]) != 1:
+            raise UnreadableValue("unexpected engine output")
+        leaf = enc["l"][0][1]
+        return base64.b64decode(leaf["s"]).decode("utf-8", "replace") if "s" in leaf else leaf["v"]
+
+    def container(t: str) -> Any:
+        return {} if t == "object" else []
+
+    root = container(root_type)
+    made: dict[tuple[str, ...], Any] = {(): root}
+    entries = sorted(types.values(), key=lambda pt: len(pt[0]))
+    items: list[tuple[list[Any], Any, bool]] = [(path, t, True) for path, t in entries if path] + [
+        (path, leaf, False) for path, leaf in enc["l"]
+    ]
+    items.sort(key=lambda it: len(it[0]))
+    pending: dict[tuple[str, ...], list[tuple[Any, Any]]] = {}
+    for path, what, is_container in items:
+        keys = [_decode_key(k) for k in path]
+        value = (
+            container(what)
+            if is_container
+            else (base64.b64decode(what["s"]).decode("utf-8", "replace") if "s" in what else what["v"])
+        )
+        parent_sig = tuple(json.dumps(k, sort_keys=True) for k in path[:-1])
+        pending.setdefault(parent_sig, []).append((keys[-1], value))
+        if is_container:
+            made[tuple(json.dumps(k, sort_keys=True) for k in path)] = value
+    for sig, children in pending.items():
+        parent = made.get(sig)
+        if parent is None:
+            raise UnreadableValue("unexpected engine output")
+        if isinstance(parent, dict):
+            for k, v in children:
+                parent[k] = v
+        else:
+            for _k, v in sorted(children, key=lambda kv: kv[0] if isinstance(kv[0], int) else 0):
+                parent.append(v)
+    return root
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {"data", "input", "import", "package", "default", "not", "some", "every", "in", "contains", "if", "else",
+             "with", "as", "true", "false", "null"}  # fmt: skip
+
+
+def _dirty(value: Any) -> bool:
+    """A string rego-cpp would keep escaped when it reads data JSON (a quote, a backslash, a control char)."""
+    if isinstance(value, str):
+        return '"' in value or "\\" in value or not value.isprintable()
+    if isinstance(value, list):
+        return any(_dirty(v) for v in value)
+    if isinstance(value, dict):
+        return any(_dirty(k) or _dirty(v) for k, v in value.items())
+    return False
+
+
+def _rego_term(value: Any) -> str:
+    """A Rego term for a JSON value; strings with escapes as base64.decode(...) of their value."""
+    if isinstance(value, str):
+        if _dirty(value):
+            return 'base64.decode("' + base64.b64encode(value.encode("utf-8")).decode("ascii") + '")'
+        return json.dumps(value)
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_rego_term(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            if _dirty(k):
+                raise UnreadableValue(f"a data key holds a quote, a backslash or a control character: {k!r}")
+            items.append(f"{json.dumps(k)}: {_rego_term(v)}")
+        return "{" + ", ".join(items) + "}"
+    return json.dumps(value)
+
+
+def split_data(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A --data document as (what ``add_data`` can take as it is, Rego modules for the rest).
+
+    rego-cpp keeps the escapes of strings it reads from data JSON (``"^\\\\d+$"`` stays two
+    backslashes, ``a\\"b`` is 4 characters): a subtree holding such a string is given as a module
+    ``package <key>`` whose rules are the subtree's keys, with those strings as ``base64.decode(...)``.
+    """
+    plain: dict[str, Any] = {}
+    modules: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if not _dirty(value):
+            plain[key] = value
+            continue
+        if not (_IDENT.match(key) and key not in _RESERVED and isinstance(value, dict)) or not all(
+            _IDENT.match(k) and k not in _RESERVED for k in value
+        ):
+            raise UnreadableValue(
+                f"data '{key}' holds a string with a quote, a backslash or a control character below a key that "
+                "is not a plain name: the embedded engine would keep its escapes"
+            )
+        rules = "\n".join(f"{k} := {_rego_term(v)}" for k, v in value.items())
+        modules.append((f"__deployforge_data_{key}__.rego", f"package {key}\nimport rego.v1\n{rules}\n"))
+    return plain, modules
+
+
+def raw_query(interp: Any, query: str | None = None, bundle: Any = None) -> tuple[bool, str]:
+    """Run a query (or a bundle) and return (ok, rego-cpp's raw output text), never raising on its text."""
+    from regopy.rego_shared import (
+        rego_bundle_query,
+        rego_free_output,
+        rego_output_ok,
+        rego_output_string,
+        rego_query,
+    )
+
+    impl = rego_bundle_query(interp._impl, bundle._impl) if bundle is not None else rego_query(interp._impl, query)
+    try:
+        return bool(rego_output_ok(impl)), str(rego_output_string(impl))
+    finally:
+        rego_free_output(impl)
+
+
+def engine_error_text(text: str) -> str:
+    m = re.search(r"\(errormsg \d+:([^)]*)\)", text)
+    if m:
+        return m.group(1).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() not in ("Errors:", "<error>")]
+    if not lines:
+        return (
+            "rego-cpp reported an error without a message (a builtin refusing its arguments, such as a "
+            "numbers.range too large for it, or another limit of the engine)"
+        )
+    return lines[0]
+
+
+def _first_expression(text: str) -> Any:
+    """The first expression of a raw output (only ever numbers, base64 and fixed keys after encoding)."""
+    if text.strip() == "undefined":
+        return None
+    out = json.loads(text)
+    if isinstance(out, list):
+        out = out[0] if out else {}
+    exprs = out.get("expressions") if isinstance(out, dict) else None
+    return exprs[0] if exprs else None
 
 
 @dataclass
@@ -229,24 +423,32 @@ class Engine:
     files: list[PolicyFile] = field(default_factory=list)
     problems: list[PolicyProblem] = field(default_factory=list)
     data: list[Any] = field(default_factory=list)
+    rego_version: str = "v1"
     _interp: Any = None
     _broken: set[str] = field(default_factory=set)
+    _texts: dict[str, str] = field(default_factory=dict)  # path -> rewritten source
+    _columns: dict[str, Any] = field(default_factory=dict)  # path -> column mapper
 
     @classmethod
-    def load(cls, policy_paths: Sequence[str], data_docs: Sequence[Any] = (), keep_test: str | None = None) -> Engine:
+    def load(
+        cls,
+        policy_paths: Sequence[str],
+        data_docs: Sequence[Any] = (),
+        keep_test: str | None = None,
+        rego_version: str = "v1",
+        overrides: dict[str, str] | None = None,
+    ) -> Engine:
         import regopy
 
-        engine = cls()
-        interp = regopy.Interpreter()
-        interp.strict_built_in_errors = True
-        engine._interp = interp
+        from deployforge.policy.rewrite import rewrite
+
+        engine = cls(rego_version=rego_version)
         for doc in data_docs:
-            interp.add_data(doc)
             engine.data.append(doc)
         scanned = []
         for path in policy_paths:
             try:
-                text = Path(path).read_text(encoding="utf-8")
+                text = overrides[path] if overrides and path in overrides else Path(path).read_text(encoding="utf-8")
             except OSError as exc:
                 message = f"cannot read the policy: {exc.strerror}"
                 engine.problems.append(PolicyProblem(path, 0, message, hint="check the file and its permissions"))
@@ -259,13 +461,8 @@ class Engine:
                 continue
             scanned.append(scan_policy(path, text))
         # test_* rules are left out (only ``keep_test``, "package.rule", stays in for `policy test`)
-        compiled_text = {
-            pf.path: strip_tests(
-                pf.text,
-                keep_test.rsplit(".", 1)[1] if keep_test and keep_test.rsplit(".", 1)[0] == pf.package else None,
-            )
-            for pf in scanned
-        }
+        interp = regopy.Interpreter()
+        interp.strict_built_in_errors = True
         functions = {r.name for pf in scanned for r in pf.rules} | {
             m.group(1) for pf in scanned for m in re.finditer(r"^([A-Za-z_]\w*)\s*\(", pf.text, re.M)
         }
@@ -273,28 +470,77 @@ class Engine:
             if not pf.package:
                 engine.problems.append(PolicyProblem(pf.path, 1, "the policy has no package line"))
                 continue
-            problems = static_problems(replace(pf, text=compiled_text[pf.path]), interp.is_builtin, functions)
+            stripped = strip_tests(
+                pf.text,
+                keep_test.rsplit(".", 1)[1] if keep_test and keep_test.rsplit(".", 1)[0] == pf.package else None,
+            )
+            rewritten = rewrite(stripped, rego_version)
+            if rewritten.refusals:
+                for r in rewritten.refusals:
+                    engine.problems.append(
+                        PolicyProblem(
+                            pf.path,
+                            r.line,
+                            f"{r.message} (at {pf.path}:{r.line}:{r.col})",
+                            hint=r.hint,
+                            rule_id=f"{pf.package}.rewrite",
+                            col=r.col,
+                        )
+                    )
+                engine._broken.add(pf.path)
+                continue
+            problems = static_problems(replace(pf, text=stripped), interp.is_builtin, functions)
             if problems:
                 engine.problems.extend(problems)
                 engine._broken.add(pf.path)
+                continue
+            engine._texts[pf.path] = rewritten.text
+            engine._columns[pf.path] = rewritten.column
+            engine.files.append(pf)
+        engine._interp = engine._fresh_interpreter()
+        return engine
+
+    def _fresh_interpreter(self) -> Any:
+        """An interpreter holding the data and every module that parses (a bad one is reported, not kept)."""
+        import regopy
+
+        interp = regopy.Interpreter()
+        interp.strict_built_in_errors = True
+        for doc in self.data:
+            try:
+                plain, modules = split_data(doc)
+            except UnreadableValue as exc:
+                problem = PolicyProblem("(data)", 0, str(exc), hint="rename the key, or keep that value in a policy")
+                if problem not in self.problems:
+                    self.problems.append(problem)
+                continue
+            if plain:
+                interp.add_data(plain)
+            for name, module in modules:
+                interp.add_module(name, module)
+        interp.add_module("__deployforge_enc__.rego", ENCODER_MODULE)
+        for pf in list(self.files):
+            if pf.path in self._broken:
+                continue
             with captured_fd1() as captured:
                 try:
-                    interp.add_module(pf.path, compiled_text[pf.path])
+                    interp.add_module(pf.path, self._texts[pf.path])
                     failure: Exception | None = None
                 except Exception as exc:  # regopy.RegoError: syntax errors
                     failure = exc
             if failure is not None:
-                engine.problems.append(native_error(pf.path, "".join(captured), failure))
-                engine._broken.add(pf.path)
-                continue
-            engine.files.append(pf)
-        return engine
+                self.problems.append(native_error(pf.path, "".join(captured), failure, self._columns.get(pf.path)))
+                self._broken.add(pf.path)
+                self.files.remove(pf)
+        return interp
 
     # -- selection -------------------------------------------------------------
 
     def packages(self) -> dict[str, list[PolicyFile]]:
         out: dict[str, list[PolicyFile]] = {}
         for pf in self.files:
+            if pf.path in self._broken:
+                continue
             out.setdefault(pf.package, []).append(pf)
         return out
 
@@ -312,8 +558,6 @@ class Engine:
     def rules_of(self, package: str) -> list[RuleHead]:
         heads: dict[str, RuleHead] = {}
         for pf in self.packages().get(package, []):
-            if pf.path in self._broken:
-                continue
             for r in pf.rules:
                 heads.setdefault(r.name, r)
         return list(heads.values())
@@ -328,46 +572,83 @@ class Engine:
     # -- compiling ---------------------------------------------------------------
 
     def compile(self, packages: Sequence[str], per_resource: bool) -> CompiledSet | None:
-        slots: dict[str, tuple[str, str]] = {}
-        package_name = "deployforge_eval_resource__" if per_resource else "deployforge_eval_file__"
-        lines = [f"package {package_name}", "import rego.v1"]
-        for package in packages:
-            for head in self.rules_of(package):
-                wanted = (
-                    _is_policy_rule(head.name) or head.name == "exception" or (per_resource and head.name == "allow")
-                )
-                if not wanted:
-                    continue
-                slot = f"r{len(slots)}"
-                slots[slot] = (package, head.name)
-                lines.append(f"default {slot} := null")
-                lines.append(f"{slot} := {_ref(package, head.name)}")
-        if not slots:
-            return None
-        module = "\n".join(lines) + "\n"
-        name = "__deployforge_eval_resource__.rego" if per_resource else "__deployforge_eval_file__.rego"
-        query = f"x := data.{package_name}"
-        with captured_fd1() as captured:
-            try:
-                self._interp.add_module(name, module)
-                bundle = self._interp.build(query, [])
-            except Exception as exc:  # regopy.RegoError: a compile error across modules
-                problem = native_error("(policies)", "".join(captured), exc)
-                raise PolicyCompileError(problem) from None
-        return CompiledSet(bundle, slots, query)
+        """The selected rules in one bundle. A module that breaks the build is reported with rego-cpp's
+        file:line:col and left out (with the packages that need it), and the rest is built again."""
+        for _attempt in range(len(self.files) + 1):
+            slots: dict[str, tuple[str, str]] = {}
+            package_name = "deployforge_eval_resource__" if per_resource else "deployforge_eval_file__"
+            lines = [f"package {package_name}", "import rego.v1"]
+            safe_lines = [f"package {package_name}_safe", "import rego.v1"]
+            for package in packages:
+                for head in self.rules_of(package):
+                    wanted = (
+                        _is_policy_rule(head.name)
+                        or head.name == "exception"
+                        or (per_resource and head.name == "allow")
+                    )
+                    if not wanted:
+                        continue
+                    slot = f"r{len(slots)}"
+                    slots[slot] = (package, head.name)
+                    lines.append(f"default {slot} := null")
+                    safe_lines.append(f"default {slot} := null")
+                    ref = _ref(package, head.name)
+                    safe_lines.append(f"{slot} := data.{ENCODER_PACKAGE}.enc({ref})")
+                    if head.name == "allow":
+                        lines.append(f"{slot} := data.{ENCODER_PACKAGE}.enc({ref})")
+                    else:  # sets of messages, as rego-cpp writes them: checked in _read_fast
+                        lines.append(f"{slot} := {ref}")
+            if not slots:
+                return None
+            module = "\n".join(lines) + "\n"
+            name = "__deployforge_eval_resource__.rego" if per_resource else "__deployforge_eval_file__.rego"
+            query = f"x := data.{package_name}"
+            failure: Exception | None = None
+            with captured_fd1() as captured:
+                try:
+                    self._interp.add_module(name, module)
+                    self._interp.add_module(name.replace(".rego", "_safe.rego"), "\n".join(safe_lines) + "\n")
+                    bundle = self._interp.build(query, [])
+                    safe_bundle = self._interp.build(f"x := data.{package_name}_safe", [])
+                except Exception as exc:  # regopy.RegoError: a compile error across modules
+                    failure = exc
+            text = "".join(captured)
+            # build() can also "succeed" after printing errors (the bundle then fails every query)
+            if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
+                return CompiledSet(bundle, slots, query, safe_bundle)
+            failure = failure or RuntimeError("build failed")
+            file, _line, _col, _msg = native_location(text)
+            culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
+            if culprit is None:
+                raise PolicyCompileError(native_error("(policies)", text, failure, kind="compile error"))
+            self.problems.append(
+                native_error(culprit.path, text, failure, self._columns.get(culprit.path), kind="compile error")
+            )
+            self._broken.add(culprit.path)
+            self._interp = self._fresh_interpreter()
+        raise PolicyCompileError(PolicyProblem("(policies)", 0, "the policies do not compile"))
 
     def query_rule(self, document: Any, package: str, rule: str) -> tuple[bool, Any]:
-        """One rule against one document, without the bundle (used to pin down an engine error)."""
+        """One rule against one document, without the bundle (used to pin down an engine error).
+
+        Returns (True, value) or (False, the engine's error text)."""
         self._interp.set_input(document)
+        return self.query_value(package, rule)
+
+    def query_value(self, package: str, rule: str) -> tuple[bool, Any]:
+        """(True, the rule's value or None when undefined) or (False, the engine's error text)."""
         with captured_fd1():
-            try:
-                out = self._interp.query(_ref(package, rule))
-            except ValueError:
-                return False, None
-        if not out.ok():
-            return False, None
-        exprs = out[0].expressions if len(out) else []
-        return True, (exprs[0] if exprs else None)
+            ok, text = raw_query(self._interp, f"x := data.{ENCODER_PACKAGE}.enc({_ref(package, rule)})")
+        if not ok:
+            return False, engine_error_text(text)
+        try:
+            out: Any = json.loads(text) if text.strip() != "undefined" else {}
+            first = out[0] if isinstance(out, list) and out else out
+            bindings = first.get("bindings", {}) if isinstance(first, dict) else {}
+            enc = bindings.get("x")
+            return True, (decode_value(enc) if enc is not None else None)
+        except (ValueError, UnreadableValue, AttributeError) as exc:
+            return False, f"the engine's answer could not be read ({exc})"
 
 
 def _is_policy_rule(name: str) -> bool:
@@ -380,50 +661,126 @@ def _ref(package: str, rule: str) -> str:
 
 # -- evaluating many documents ----------------------------------------------------
 
-_SHARED: dict[str, Any] = {}
+
+class _Doubt(Exception):
+    pass
 
 
-def _evaluate_chunk(chunk: tuple[int, int]) -> list[Any]:
-    import regopy
-
-    compiled: CompiledSet = _SHARED["compiled"]
-    documents: Sequence[Any] = _SHARED["documents"]
-    interp = regopy.Interpreter()
-    interp.strict_built_in_errors = True
-    out: list[Any] = []
-    for i in range(chunk[0], chunk[1]):
-        interp.set_input(documents[i])
-        try:
-            result = interp.query_bundle(compiled.bundle)
-        except ValueError:  # regopy could not parse an error it got back (e.g. recursion) as JSON
-            out.append(None)
-            continue
-        if not result.ok():
-            out.append(None)  # an engine error: the caller finds which rule, one by one
-            continue
-        out.append(result[0]["x"] if len(result) else {})
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Doubt("duplicate key")
+        out[k] = v
     return out
 
 
-def evaluate_documents(compiled: CompiledSet, documents: Sequence[Any], workers: int | None = None) -> list[Any]:
-    """Each document's slot values (None where the engine raised an error), in order."""
-    n = len(documents)
-    _SHARED["compiled"] = compiled
-    _SHARED["documents"] = documents
-    try:
-        cpus = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-        if n < PARALLEL_THRESHOLD or cpus < 2 or sys.platform == "win32":
-            return _evaluate_chunk((0, n))
-        import multiprocessing
+def _strings(value: Any) -> int:
+    """How many strings (keys included) a parsed JSON value holds."""
+    if isinstance(value, str):
+        return 1
+    if isinstance(value, list):
+        return sum(_strings(v) for v in value)
+    if isinstance(value, dict):
+        return len(value) + sum(_strings(v) for v in value.values())
+    return 0
 
-        ctx = multiprocessing.get_context("fork")
-        size = -(-n // cpus)
-        chunks = [(i, min(n, i + size)) for i in range(0, n, size)]
-        with ctx.Pool(len(chunks)) as pool:
-            parts = pool.map(_evaluate_chunk, chunks)
-        return [v for part in parts for v in part]
-    finally:
-        _SHARED.clear()
+
+def _read_fast(text: str, slots: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """The fast bundle's answer, accepted only when no string in it can have bent it.
+
+    rego-cpp writes strings without escaping them, so a message holding ``"`` or ``\\`` could end
+    a string early, swallow the next one, or (crafted) forge the structure. The answer is accepted
+    only when the text holds no backslash and exactly two quotes per string of the parsed value (so
+    no quote came from inside a string), is JSON without a duplicate key and holds exactly the
+    slots. Otherwise the document is evaluated again through the safe (base64) bundle."""
+    if text.strip() == "undefined":
+        return {}
+    if "\\" in text:
+        raise _Doubt("backslash")
+    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
+    if text.count('"') != 2 * _strings(parsed):
+        raise _Doubt("a quote inside a string")
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    if not isinstance(got, dict) or set(got) != set(slots):
+        raise _Doubt("slots")
+    out: dict[str, Any] = {}
+    for slot, (_package, rule) in slots.items():
+        v = got[slot]
+        out[slot] = decode_value(v) if rule == "allow" and v is not None else v
+    return out
+
+
+def _read_safe(text: str) -> dict[str, Any]:
+    parsed = json.loads(text) if text.strip() != "undefined" else {}
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    slots = (first.get("bindings") or {}).get("x") or {} if isinstance(first, dict) else {}
+    return {k: (decode_value(v) if v is not None else None) for k, v in slots.items()}
+
+
+def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
+    """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote."""
+    import regopy
+
+    interp = regopy.Interpreter()
+    interp.strict_built_in_errors = True
+    out: list[Any] = []
+    with captured_fd1() as printed:
+        for i in range(lo, hi):
+            interp.set_input(documents[i])
+            ok, text = raw_query(interp, bundle=compiled.bundle)
+            if not ok:
+                out.append(None)  # an engine error: the caller finds which rule, one by one
+                continue
+            try:
+                out.append(_read_fast(text, compiled.slots))
+                continue
+            except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
+                pass
+            ok, text = raw_query(interp, bundle=compiled.safe_bundle)
+            try:
+                out.append(_read_safe(text) if ok else None)
+            except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
+                out.append(None)
+    return out, "".join(printed)
+
+
+def evaluate_documents(
+    compiled: CompiledSet, documents: Sequence[Any], workers: int | None = None, limits: Any = None
+) -> tuple[list[Any], str]:
+    """Each document's slot values (None where the engine raised an error), in order, and print() output.
+
+    Large batches are split over forked workers (``isolate.run_parallel``: each with the limits,
+    default signal handlers, and a crash of one reported, never a hang)."""
+    from deployforge.policy.isolate import Crash, Limits, run_parallel
+
+    n = len(documents)
+    cpus = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if n < PARALLEL_THRESHOLD or cpus < 2 or sys.platform == "win32":
+        return _evaluate_range(compiled, documents, 0, n)
+    size = -(-n // cpus)
+    chunks = [(i, min(n, i + size)) for i in range(0, n, size)]
+    from functools import partial
+
+    parts = run_parallel(
+        [partial(_evaluate_range, compiled, documents, lo, hi) for lo, hi in chunks],
+        limits or Limits(),
+    )
+    values: list[Any] = []
+    printed: list[str] = []
+    for part in parts:
+        if isinstance(part, Crash):
+            raise EngineCrash(part)
+        values.extend(part[0])
+        printed.append(part[1])
+    return values, "".join(printed)
+
+
+class EngineCrash(Exception):
+    def __init__(self, crash: Any):
+        super().__init__(crash.kind)
+        self.crash = crash
 
 
 def dump_json(value: Any) -> str:

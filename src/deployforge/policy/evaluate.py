@@ -7,8 +7,9 @@ call ``evaluate``; nothing here prints or exits.
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,22 @@ class PolicyOptions:
     all_namespaces: bool = False
     data: tuple[str, ...] = ()
     fail_on_warn: bool = False
+    rego_version: str = "v1"  # v0: conftest's --rego-version v0 (deny[msg] { ... } partial sets)
+    timeout_s: float = 120.0  # the Rego engine's time limit (issue 12: never a hang)
+    memory_mb: int = 2048  # the Rego engine's memory limit, per engine process
+
+
+def engine_settings(flags: Mapping[str, Any], entries: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """rego_version / timeout_s / memory_mb: a flag wins, else the first ``policies:`` entry that sets it."""
+    out: dict[str, Any] = {}
+    keys = {"rego_version": "rego_version", "timeout_s": "timeout", "memory_mb": "memory_mb"}
+    for key, config_key in keys.items():
+        value = flags.get(key)
+        if value is None:
+            value = next((e[config_key] for e in entries if e.get(config_key) is not None), None)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def evaluate_paths(paths: Sequence[str], options: PolicyOptions) -> PolicyReport:
@@ -63,8 +80,6 @@ def _evaluate(
     input_problems: Sequence[InputProblem],
     inputs: Sequence[str],
 ) -> PolicyReport:
-    from deployforge.policy.engine import Engine, evaluate_documents
-
     started = time.perf_counter()
     findings: list[Finding] = [
         Finding("input", "high", Outcome.ERROR, p.message, p.file, p.line, remediation=p.hint) for p in input_problems
@@ -85,13 +100,94 @@ def _evaluate(
                 remediation="pass --policy FILE_OR_FOLDER (or list policies: in the config)",
             )
         )
-    engine = Engine.load(policy_files, data_docs)
+    from deployforge.policy.isolate import Crash, Limits, run_isolated
+
+    limits = Limits(options.timeout_s, options.memory_mb)
+    checks: list[Check] = []
+    selected: list[str] = []
+    printed = ""
+    if options.policies:
+
+        def phase(files: list[str]) -> Any:
+            return _engine_phase(files, data_docs, docs, options, limits)
+
+        result = run_isolated(lambda: phase(policy_files), limits)
+        if isinstance(result, Crash):
+            culprits = _culprits(policy_files, result, phase, limits)
+            for path, crash in culprits:
+                findings.append(
+                    Finding(
+                        "policy.engine",
+                        "high",
+                        Outcome.ERROR,
+                        f"{crash.describe(limits)} evaluating {path}",
+                        file=path,
+                        line=0,
+                        remediation=crash.hint(limits),
+                    )
+                )
+            good = [f for f in policy_files if f not in {p for p, _c in culprits}]
+            result = run_isolated(lambda: phase(good), limits) if good and len(good) < len(policy_files) else None
+            if isinstance(result, Crash):
+                result = None
+        if result is not None:
+            engine_findings, checks, selected, printed = result
+            findings.extend(engine_findings)
+    return PolicyReport(
+        findings=tuple(findings),
+        checks=tuple(checks),
+        policies=tuple(policy_files),
+        inputs=tuple(dict.fromkeys(inputs or [d.file for d in docs])),
+        namespaces=tuple(selected),
+        fail_on_warn=options.fail_on_warn,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        prints=tuple(ln for ln in printed.splitlines() if ln.strip()),
+    )
+
+
+def _culprits(files: list[str], crash: Any, phase: Any, limits: Any) -> list[tuple[str, Any]]:
+    """Which policy files crash (or exhaust) the engine: each tried alone, in its own process."""
+    from functools import partial
+
+    from deployforge.policy.isolate import Crash, run_isolated
+
+    if crash.kind in ("address-space", "error") or len(files) <= 1:
+        return [(f, crash) for f in files[:1]] if len(files) == 1 else [("(policies)", crash)]
+    out = []
+    for f in files:
+        alone = run_isolated(partial(phase, [f]), limits)
+        if isinstance(alone, Crash):
+            out.append((f, alone))
+    return out or [("(policies)", crash)]
+
+
+def _engine_phase(
+    policy_files: list[str], data_docs: list[Any], docs: Sequence[InputDoc], options: PolicyOptions, limits: Any
+) -> Any:
+    """Everything that touches rego-cpp; runs in an isolated child (see isolate.py).
+
+    Returns (findings, checks, selected packages, print output) or a ``Crash`` from a worker."""
+    from deployforge.policy.engine import Engine, EngineCrash, evaluate_documents
+
+    findings: list[Finding] = []
+    engine = Engine.load(policy_files, data_docs, rego_version=options.rego_version)
+    selected = engine.select(options.namespaces, options.all_namespaces)
+    file_pkgs = [p for p in selected if not _per_resource(p)]
+    res_pkgs = [p for p in selected if _per_resource(p)]
+    checks: list[Check] = []
+    printed: list[str] = []
+    file_items = [(doc, None) for doc in docs]
+    res_items = [(doc, res) for doc in docs for res in doc.resources]
+    conftest_data = any("data.conftest" in engine._texts.get(pf.path, "") for pf in engine.files)
+    compiled = _compile(engine, file_pkgs, False, findings)
+    compiled_r = _compile(engine, res_pkgs, True, findings)
     for prob in engine.problems:
         findings.append(
             Finding(prob.rule_id, "high", Outcome.ERROR, prob.message, prob.file, prob.line, remediation=prob.hint)
         )
-    selected = engine.select(options.namespaces, options.all_namespaces)
-    if not selected and engine.files:  # zero checks must never read as a pass
+    selected = [p for p in selected if p in engine.packages()]
+    usable = [pf for pf in engine.files if pf.path not in engine._broken]
+    if not selected and usable:  # zero checks must never read as a pass (broken files are errors already)
         loaded = ", ".join(sorted(engine.packages())) or "none"
         wanted = ", ".join(options.namespaces) if options.namespaces else "main, deployforge.policies(.*)"
         findings.append(
@@ -104,34 +200,39 @@ def _evaluate(
                 "evaluates package main (conftest) and deployforge.policies (per resource)",
             )
         )
-    file_pkgs = [p for p in selected if not _per_resource(p)]
-    res_pkgs = [p for p in selected if _per_resource(p)]
-    checks: list[Check] = []
-
-    # per-file documents (conftest's shape)
-    compiled = _compile(engine, file_pkgs, False, findings)
-    if compiled is not None:
-        values = evaluate_documents(compiled, [d.document for d in docs])
-        for doc, value in zip(docs, values, strict=True):
-            findings.extend(_interpret(engine, compiled.slots, doc.document, value, doc, None, checks))
-
-    # per-resource documents (the product page's shape)
-    resources = [(doc, res) for doc in docs for res in doc.resources]
-    compiled_r = _compile(engine, res_pkgs, True, findings)
-    if compiled_r is not None:
-        values = evaluate_documents(compiled_r, [res.document for _doc, res in resources])
-        for (doc, res), value in zip(resources, values, strict=True):
-            findings.extend(_interpret(engine, compiled_r.slots, res.document, value, doc, res, checks))
-
-    return PolicyReport(
-        findings=tuple(findings),
-        checks=tuple(checks),
-        policies=tuple(policy_files),
-        inputs=tuple(dict.fromkeys(inputs or [d.file for d in docs])),
-        namespaces=tuple(selected),
-        fail_on_warn=options.fail_on_warn,
-        duration_ms=(time.perf_counter() - started) * 1000,
-    )
+    try:
+        for compiled_set, items, packages, per_resource in (
+            (compiled, file_items, file_pkgs, False),
+            (compiled_r, res_items, res_pkgs, True),
+        ):
+            if compiled_set is None or not items:
+                continue
+            groups: list[tuple[str | None, list[Any]]]
+            if not conftest_data:
+                groups = [(None, list(items))]
+            else:  # data.conftest.file differs per file: one bundle per file
+                by_file: dict[str, list[Any]] = {}
+                for item in items:
+                    by_file.setdefault((item[1] or item[0]).file, []).append(item)
+                groups = [(f, group) for f, group in by_file.items()]
+            for file, group in groups:
+                current = compiled_set
+                if file is not None:
+                    engine.data.append({"conftest": {"file": {"name": file, "dir": os.path.dirname(file) or "."}}})
+                    engine._interp = engine._fresh_interpreter()
+                    engine.data.pop()
+                    current = _compile(engine, packages, per_resource, findings)
+                    if current is None:
+                        continue
+                documents = [(res.document if res is not None else doc.document) for doc, res in group]
+                values, out = evaluate_documents(current, documents, limits=limits)
+                printed.append(out)
+                for (doc, res), value in zip(group, values, strict=True):
+                    document = res.document if res is not None else doc.document
+                    findings.extend(_interpret(engine, current.slots, document, value, doc, res, checks))
+    except EngineCrash as exc:
+        return exc.crash
+    return findings, checks, selected, "".join(printed)
 
 
 def _compile(engine: Any, packages: list[str], per_resource: bool, findings: list[Finding]) -> Any:
@@ -200,7 +301,7 @@ def _interpret(
             if ok:
                 values[f"{package}\0{rule}"] = v
             else:
-                errors[f"{package}\0{rule}"] = "the Rego engine raised an error evaluating this rule"
+                errors[f"{package}\0{rule}"] = f"the Rego engine raised an error evaluating this rule: {v}"
     else:
         for slot, (package, rule) in slots.items():
             values[f"{package}\0{rule}"] = value.get(slot)

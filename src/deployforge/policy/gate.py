@@ -34,7 +34,7 @@ def check_plan(config: Config, plan: Plan | None) -> PolicyReport:
     Returns an empty passing report when the config lists no policies. ``report.failed`` is the
     gate: denials, engine/input errors, or warnings where an entry sets ``fail_on_warn``.
     """
-    from deployforge.policy.evaluate import PolicyOptions, evaluate
+    from deployforge.policy.evaluate import PolicyOptions, engine_settings, evaluate
     from deployforge.policy.inputs import config_docs
 
     entries = policy_entries(config)
@@ -49,6 +49,7 @@ def check_plan(config: Config, plan: Plan | None) -> PolicyReport:
             namespaces=(namespace,) if namespace else (),
             data=tuple(item["data"]),
             fail_on_warn=bool(item.get("fail_on_warn")),
+            **engine_settings({}, [item]),
         )
         one = evaluate(docs, options, inputs=[config.path])
         report = one if report is None else report.merged(one)

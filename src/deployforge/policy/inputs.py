@@ -2,9 +2,12 @@
 
 Two shapes, both documented in docs/policies.md:
 
-- **per-file** (conftest's): one document per file (per YAML document in a multi-document file).
-  Terraform is reshaped the way conftest gives it: ``input.resource.<type>.<name>`` is an object of
-  the block's attributes, nested blocks are lists, ``input.provider.<name>`` is a list.
+- **per-file** (conftest's): one document per file (per YAML document in a multi-document file, per
+  element of a JSON file holding an array at its top, ``null`` for an empty or comment-only YAML
+  file). Terraform is given the way conftest (hcl2json) gives it: ``input.resource.<type>.<name>``
+  is a LIST of block bodies (``some b in input.resource.aws_s3_bucket[name]``), nested blocks are
+  lists, ``input.provider.<name>`` is a list. CloudFormation/SAM tags (``!Ref x``, ``!Sub ...``,
+  ``!GetAtt a.b``) are read as their plain values, as conftest reads them.
 - **per-resource** (the product page's ``production.rego``): one document per resource,
   ``input.resource`` holding the resource's attributes plus ``region`` (resolved from its provider
   block or DeployForge target) and ``tags`` (``{}`` when absent); ``input.type``, ``input.name``,
@@ -128,9 +131,11 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     problems: list[InputProblem] = []
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
     parsed_tf: dict[str, dict[str, Any]] = {}
+    tf_lines: dict[str, dict[str, int]] = {}
     for f in tf_files:
         try:
-            parsed_tf[f] = parse_hcl(Path(f).read_text(encoding="utf-8"))
+            parsed = parse_hcl_with_lines(Path(f).read_text(encoding="utf-8"))
+            parsed_tf[f], tf_lines[f] = parsed.data, parsed.lines
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -143,7 +148,7 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     for f in files:
         if f in tf_files:
             if f in parsed_tf:
-                docs.append(terraform_doc(f, parsed_tf, variables))
+                docs.append(terraform_doc(f, parsed_tf, variables, tf_lines.get(f)))
             continue
         try:
             text = Path(f).read_text(encoding="utf-8")
@@ -159,7 +164,7 @@ def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             except json.JSONDecodeError as exc:
                 problems.append(InputProblem(f, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
                 continue
-            docs.append(json_doc(f, data))
+            docs.extend(json_docs(f, data))
         elif f.endswith((".yaml", ".yml")):
             ydocs, problem = yaml_docs(f, text)
             docs.extend(ydocs)
@@ -182,39 +187,20 @@ class HclSyntaxError(Exception):
 
 
 def parse_hcl(text: str) -> dict[str, Any]:
-    import hcl2
+    """python-hcl2's document for ``text`` (see ``policy/hcl.py``: a fast reader, python-hcl2 for the rest)."""
+    return parse_hcl_with_lines(text).data
 
-    options = hcl2.SerializationOptions(
-        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
-    )
+
+def parse_hcl_with_lines(text: str) -> Any:
+    """``hcl.Parsed``: the document and each top-level block's first line, read in one pass."""
+    from deployforge.policy.hcl import HclError, parse
+
     try:
-        return dict(hcl2.loads(text, serialization_options=options))
-    except Exception as exc:  # lark's UnexpectedInput family and hcl2's own errors
-        line = int(getattr(exc, "line", 0) or 0)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first = re.sub(r"\s*at line \d+, column \d+\.?$", "", first)
-        return _raise_hcl(first, line)
-
-
-def _raise_hcl(message: str, line: int) -> dict[str, Any]:
-    raise HclSyntaxError(message, line)
-
-
-_BLOCK_RE = re.compile(r'^\s*(resource|data|module|provider|variable)\s+"([^"]+)"(?:\s+"([^"]+)")?\s*\{', re.M)
-
-
-def _block_lines(text: str) -> dict[str, int]:
-    lines: dict[str, int] = {}
-    for m in _BLOCK_RE.finditer(text):
-        kind, first, second = m.group(1), m.group(2), m.group(3)
-        line = text.count("\n", 0, m.start()) + 1 + (len(m.group(0)) - len(m.group(0).lstrip("\n")))
-        if kind == "resource" and second:
-            lines.setdefault(f"{first}.{second}", line)
-        elif kind == "data" and second:
-            lines.setdefault(f"data.{first}.{second}", line)
-        else:
-            lines.setdefault(f"{kind}.{first}", line)
-    return lines
+        return parse(text)
+    except HclError as exc:
+        raise HclSyntaxError(exc.message, exc.line) from None
+    except RecursionError:
+        raise HclSyntaxError("the file nests values too deeply", 0) from None
 
 
 def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -245,19 +231,24 @@ def _resolve(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
-def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[str, dict[str, Any]]) -> InputDoc:
+def terraform_doc(
+    path: str,
+    parsed: dict[str, dict[str, Any]],
+    variables: dict[str, dict[str, Any]],
+    block_lines: dict[str, int] | None = None,
+) -> InputDoc:
     data = parsed[path]
-    text = Path(path).read_text(encoding="utf-8")
-    lines = _block_lines(text)
+    lines = block_lines if block_lines is not None else parse_hcl_with_lines(Path(path).read_text("utf-8")).lines
     folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
     doc: dict[str, Any] = {}
     for key, value in data.items():
         if key in ("resource", "data") and isinstance(value, list):
-            merged: dict[str, dict[str, Any]] = {}
+            # conftest's (hcl2json's) shape: input.resource.<type>.<name> is a LIST of block bodies
+            merged: dict[str, dict[str, list[Any]]] = {}
             for block in value:
                 for rtype, named in (block or {}).items():
                     for name, body in (named or {}).items():
-                        merged.setdefault(rtype, {})[name] = body
+                        merged.setdefault(rtype, {}).setdefault(name, []).append(body)
             doc[key] = merged
         elif key in ("provider", "variable", "output", "module", "locals", "terraform") and isinstance(value, list):
             merged_list: dict[str, list[Any]] = {}
@@ -284,7 +275,8 @@ def terraform_doc(path: str, parsed: dict[str, dict[str, Any]], variables: dict[
                 providers.setdefault(f"{pname}.{alias}" if alias else pname, body)
     resources = []
     for rtype, named in (doc.get("resource") or {}).items():
-        for name, body in named.items():
+        for name, bodies in named.items():
+            body = bodies[0] if bodies else {}
             attrs = dict(body) if isinstance(body, dict) else {}
             address = f"{rtype}.{name}"
             region = _resolve(attrs.get("region"), folder_vars)
@@ -320,32 +312,73 @@ def json_doc(path: str, data: Any) -> InputDoc:
     return InputDoc(path, "json", data, 1)
 
 
+def json_docs(path: str, data: Any) -> list[InputDoc]:
+    """conftest splits a JSON file holding an array at its top into one document per element."""
+    if isinstance(data, list):
+        return [InputDoc(path, "json", item, 1, i) for i, item in enumerate(data)]
+    return [json_doc(path, data)]
+
+
+def _tolerant_loader() -> Any:
+    """A safe YAML loader that reads unknown local tags (CloudFormation's ``!Ref``, ``!Sub``, ``!GetAtt``,
+    SAM's...) as the plain value they tag, as conftest does, instead of refusing the file."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    cached = _LOADERS.get(base)
+    if cached is not None:
+        return cached
+
+    class Tolerant(base):  # type: ignore[valid-type,misc]
+        pass
+
+    def untagged(loader: Any, _suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_mapping(node, deep=True)
+
+    Tolerant.add_multi_constructor("!", untagged)
+    _LOADERS[base] = Tolerant
+    return Tolerant
+
+
+_LOADERS: dict[Any, Any] = {}
+
+
 def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None]:
     """Each document of a (multi-document) YAML file on its own, with its first line."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader_cls = _tolerant_loader()
     docs: list[InputDoc] = []
+    loader = loader_cls(text)
+    index = 0
     try:
-        nodes = list(yaml.compose_all(text, Loader=loader))
+        # one pass: compose each document (C), construct it from its node (no serialize/reload)
+        while loader.check_node():
+            node = loader.get_node()
+            i, index = index, index + 1
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            anchors: dict[str, int] = {}
+            _anchor_lines(node, anchors, depth=0)
+            docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i, anchors=anchors))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        return [], InputProblem(path, line, f"invalid YAML: {problem}")
-    multi = len(nodes) > 1
-    for i, node in enumerate(nodes):
-        if node is None:
-            continue
-        try:
-            data = yaml.load(yaml.serialize(node), Loader=loader)
-        except yaml.YAMLError as exc:
-            return docs, InputProblem(path, node.start_mark.line + 1, f"invalid YAML: {exc}")
-        if data is None:
-            continue
-        anchors: dict[str, int] = {}
-        _anchor_lines(node, anchors, depth=0)
-        docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i if multi else None, anchors=anchors))
+        return docs, InputProblem(path, line, f"invalid YAML: {problem}")
+    finally:
+        loader.dispose()
+    if index <= 1:  # a single-document file: no #index in labels
+        docs = [InputDoc(d.file, d.kind, d.document, d.line, None, anchors=d.anchors) for d in docs]
+    if not docs:  # an empty or comment-only file: conftest evaluates it with input = null
+        docs.append(InputDoc(path, "yaml", None, 1))
     return docs, None
 
 

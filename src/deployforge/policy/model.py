@@ -110,6 +110,7 @@ class PolicyReport:
     namespaces: tuple[str, ...] = ()
     fail_on_warn: bool = False
     duration_ms: float = 0.0
+    prints: tuple[str, ...] = ()  # what the policies' print() calls wrote ("file:line: value")
 
     @property
     def failures(self) -> tuple[Finding, ...]:
@@ -153,6 +154,7 @@ class PolicyReport:
             namespaces=tuple(dict.fromkeys(self.namespaces + other.namespaces)),
             fail_on_warn=self.fail_on_warn or other.fail_on_warn,
             duration_ms=self.duration_ms + other.duration_ms,
+            prints=self.prints + other.prints,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -172,5 +174,6 @@ class PolicyReport:
             "inputs": list(self.inputs),
             "namespaces": list(self.namespaces),
             "findings": [f.to_json() for f in self.findings],
+            "prints": list(self.prints),
             "duration_ms": round(self.duration_ms, 1),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,12 @@ def render_table(report: PolicyReport, style: Callable[..., str] = _plain) -> st
             lines.append(line.rstrip())
             if f.remediation:
                 lines.append(" " * (sum(widths) + 10) + style(f"fix: {f.remediation}", dim=True))
+    if report.prints:  # the policies' print() output, as conftest shows it; prefixed, one line each
+        lines.append(style("print() output:", dim=True))
+        for text in report.prints:
+            for part in re.split(r"[\r\n\u2028\u2029\x85\x0b\x0c]+", text):
+                if part.strip():
+                    lines.append("  | " + re.sub(r"[\x00-\x1f\x7f]", "?", part))
     counts = report.to_json()["counts"]
     summary = (
         f"{counts['checks']} checks, {counts['passed']} passed, {counts['failures']} failures, "

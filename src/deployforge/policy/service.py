@@ -13,7 +13,7 @@ from typing import Any
 
 from deployforge.errors import EXIT_FAILURE, UsageError
 from deployforge.model.result import RunResult
-from deployforge.policy.evaluate import PolicyOptions, evaluate, evaluate_paths
+from deployforge.policy.evaluate import PolicyOptions, engine_settings, evaluate, evaluate_paths
 from deployforge.policy.model import PolicyReport
 
 
@@ -21,7 +21,9 @@ def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
     return bool(paths or policies)
 
 
-def validate(ws: Any, paths: Sequence[str], options: PolicyOptions) -> RunResult:
+def validate(
+    ws: Any, paths: Sequence[str], options: PolicyOptions, engine: Mapping[str, Any] | None = None
+) -> RunResult:
     """``deployforge validate [--policy ...] [PATHS...]``.
 
     With PATHS: evaluate the policies on those files; the config is validated too when it exists
@@ -38,14 +40,18 @@ def validate(ws: Any, paths: Sequence[str], options: PolicyOptions) -> RunResult
     if not policies and base is not None:
         from deployforge.policy.gate import policy_entries
 
-        entries = policy_entries(ws.config)
-        policies = tuple(e["path"] for e in entries)
+        policies = tuple(e["path"] for e in policy_entries(ws.config))
         if not policies:
             raise UsageError(
                 "no policy to evaluate",
                 hint="pass --policy FILE_OR_FOLDER, or list policies: in the config",
             )
-    options = replace(options, policies=policies)
+    entries: list[dict[str, Any]] = []
+    if base is not None:
+        from deployforge.policy.gate import policy_entries
+
+        entries = policy_entries(ws.config)
+    options = replace(options, policies=policies, **engine_settings(engine or {}, entries))
     if paths:
         report = evaluate_paths(paths, options)
     else:

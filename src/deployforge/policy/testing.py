@@ -1,15 +1,15 @@
 """``deployforge policy test DIR``: run the ``test_*`` rules of Rego policies, like ``opa test``.
 
-A test passes when its rule is true. Each test is evaluated in a forked child process: rego-cpp
-can crash the process on some ``with`` expressions combined with builtins (seen with ``sprintf``),
-and a crash must fail that one test, not the whole run.
+A test passes when its rule is true. Loading and each test run in isolated child processes
+(``isolate.run_isolated``, with the time and memory limits): rego-cpp can crash the process on some
+``with`` expressions combined with builtins (seen with ``sprintf``), and a crash must fail that one
+test, not the whole run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -63,97 +63,127 @@ class TestReport:
         }
 
 
-def run_tests(paths: list[str], data: list[str] | None = None, run: str | None = None) -> TestReport:
-    from deployforge.policy.engine import Engine
+def run_tests(
+    paths: list[str],
+    data: list[str] | None = None,
+    run: str | None = None,
+    rego_version: str = "v1",
+    limits: Any = None,
+) -> TestReport:
     from deployforge.policy.evaluate import _read_data
+    from deployforge.policy.isolate import Crash, Limits, run_isolated
 
+    limits = limits or Limits()
     files, missing = expand_paths(paths, suffixes=(".rego",))
     problems = [(p.file, p.line, p.message, p.hint) for p in missing]
     data_docs, data_problems = _read_data(data or [])
     problems += [(p.file, p.line, p.message, p.hint) for p in data_problems]
-    engine = Engine.load(files, data_docs)
-    problems += [(p.file, p.line, p.message, p.hint) for p in engine.problems]
-    tests = [
-        (pf.package, head.name, pf.path, head.line)
-        for pf in engine.files
-        for head in pf.rules
-        if head.name.startswith("test_") and (run is None or run in f"{pf.package}.{head.name}")
-    ]
-    results = [_run_one(files, data_docs, *t) for t in tests]
+
+    def listing() -> tuple[list[tuple[str, int, str, str | None]], list[tuple[str, str, str, int]]]:
+        from deployforge.policy.engine import Engine
+
+        engine = Engine.load(files, data_docs, rego_version=rego_version)
+        found = [
+            (pf.package, head.name, pf.path, head.line)
+            for pf in engine.files
+            if pf.path not in engine._broken
+            for head in pf.rules
+            if head.name.startswith("test_") and (run is None or run in f"{pf.package}.{head.name}")
+        ]
+        return [(p.file, p.line, p.message, p.hint) for p in engine.problems], found
+
+    listed = run_isolated(listing, limits)
+    if isinstance(listed, Crash):
+        problems.append(("(policies)", 0, f"{listed.describe(limits)} loading the policies", listed.hint(limits)))
+        return TestReport((), tuple(problems))
+    load_problems, tests = listed
+    problems += load_problems
+    results = [_run_one(files, data_docs, rego_version, limits, *t) for t in tests]
     return TestReport(tuple(results), tuple(problems))
 
 
-def _run_one(files: list[str], data_docs: list[Any], package: str, rule: str, file: str, line: int) -> TestResult:
-    from deployforge.policy.engine import Engine, _ref
+def _run_one(
+    files: list[str],
+    data_docs: list[Any],
+    rego_version: str,
+    limits: Any,
+    package: str,
+    rule: str,
+    file: str,
+    line: int,
+) -> TestResult:
+    """One test in its own process: rego-cpp can crash on some ``with`` expressions (seen with
+    ``sprintf``); a crash or a runaway test fails that one test, not the whole run."""
+    from deployforge.policy.isolate import Crash, run_isolated
 
     name = f"{package}.{rule}"
     started = time.perf_counter()
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child: evaluate, report through the pipe, exit without cleanup handlers
-        code = 0
-        try:
-            os.close(read_fd)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            engine = Engine.load(files, data_docs, keep_test=f"{package}.{rule}")
-            out = engine._interp.query(_ref(package, rule))
-            payload: dict[str, Any]
-            if not out.ok():
-                payload = {"ok": False}
-            else:
-                exprs = out[0].expressions if len(out) else []
-                payload = {"ok": True, "value": exprs[0] if exprs else None}
-            os.write(write_fd, json.dumps(payload, default=str).encode())
-        except BaseException:
-            code = 3
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
+
+    def one() -> tuple[bool, Any]:
+        from deployforge.policy.engine import Engine
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        engine = Engine.load(files, data_docs, keep_test=name, rego_version=rego_version)
+        return engine.query_value(package, rule)
+
+    outcome = run_isolated(one, limits)
+    lifted = False
+    if isinstance(outcome, Crash) and outcome.kind == "signal":
+        retry = _lifted(files, data_docs, rego_version, limits, package, rule, file)
+        if retry is not None:
+            outcome, lifted = retry, True
     elapsed = (time.perf_counter() - started) * 1000
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return TestResult(
-            name,
-            file,
-            line,
-            "error",
-            f"the Rego engine crashed (signal {sig}) evaluating this test; rego-cpp is known to crash on "
-            "'with' combined with some builtins (sprintf): bind the result first, or test without 'with'",
-            elapsed,
+    if isinstance(outcome, Crash):
+        extra = (
+            "; rego-cpp is known to crash on 'with' combined with some builtins (sprintf): bind the result "
+            "first, or test the policy's helper functions directly"
+            if outcome.kind == "signal"
+            else ""
         )
-    try:
-        payload = json.loads(b"".join(chunks) or b"{}")
-    except ValueError:
-        payload = {}
-    if not payload:
-        return TestResult(name, file, line, "error", "the test could not be evaluated", elapsed)
-    if not payload["ok"]:
-        return TestResult(
-            name,
-            file,
-            line,
-            "error",
-            "the Rego engine raised an error: a builtin failed (strict builtin errors are on), or the test uses "
-            "'with' around rules that call builtins, which rego-cpp cannot evaluate (call the policy's helper "
-            "functions directly instead, see docs/policies.md)",
-            elapsed,
-        )
-    if payload.get("value") is True:
-        return TestResult(name, file, line, "pass", "", elapsed)
-    value = payload.get("value")
+        return TestResult(name, file, line, "error", f"{outcome.describe(limits)} evaluating this test{extra}", elapsed)
+    ok, value = outcome
+    if not ok:
+        return TestResult(name, file, line, "error", f"the Rego engine raised an error: {value}", elapsed)
+    note = " (evaluated with its 'with input as' value as the test's input: rego-cpp crashed on the 'with')"
+    if value is True:
+        return TestResult(name, file, line, "pass", note.strip() if lifted else "", elapsed)
     why = "undefined" if value is None else json.dumps(value)
-    return TestResult(name, file, line, "fail", f"the test rule is {why}", elapsed)
+    return TestResult(name, file, line, "fail", f"the test rule is {why}" + (note if lifted else ""), elapsed)
+
+
+def _lifted(
+    files: list[str], data_docs: list[Any], rego_version: str, limits: Any, package: str, rule: str, file: str
+) -> Any:
+    """Retry a test that crashed rego-cpp with its single ``with input as V`` lifted into the input."""
+    from pathlib import Path
+
+    from deployforge.policy.isolate import run_isolated
+    from deployforge.policy.rewrite import lift_test_input
+
+    try:
+        lifted = lift_test_input(Path(file).read_text(encoding="utf-8"), rule)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if lifted is None:
+        return None
+    text, helper = lifted
+
+    def one() -> tuple[bool, Any]:
+        from deployforge.policy.engine import Engine
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        engine = Engine.load(
+            files, data_docs, keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
+        )
+        ok, value = engine.query_value(package, helper)
+        if not ok:
+            return ok, value
+        engine._interp.set_input(value)
+        return engine.query_value(package, rule)
+
+    return run_isolated(one, limits)
 
 
 def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> str:

@@ -1,0 +1,610 @@
+"""Rewrite Rego source before regopy (rego-cpp) sees it, so that it means what OPA means.
+
+Pure text-to-text: no regopy here. Each construct rego-cpp 1.5.2 mis-evaluates is either rewritten
+into an equivalent form it evaluates correctly, or refused with a located ``Refusal`` naming the
+construct and the form to write instead (docs/policies.md#engine-differences lists them):
+
+- **string escapes** (``"a\\"b"``, ``"\\\\"``, ``"\\n"``, ``"\\u00e9"``, and a ``"`` or ``\\`` inside a raw
+  string): rego-cpp keeps the escape, so ``count("a\\"b")`` is 4 (OPA: 3). The literal is decoded the
+  way OPA's parser does (JSON escapes) and replaced by ``base64.decode("...")`` of its value, which
+  rego-cpp stores decoded. An escape OPA rejects (``"\\d"``) is refused, as OPA refuses it.
+- **a ref with a variable index inside a call argument** (``endswith(input.s[name].image, ":x")``,
+  ``contains(r.cidr[_], "/0")``, ``upper(b[j])``): rego-cpp returns nothing when the variable is bound
+  only there, and refuses ``_`` ("Invalid bracket argument"). The ref is hoisted into an assignment
+  in front of the statement (``__df0 := input.s[name].image; endswith(__df0, ":x")``), which OPA
+  evaluates identically. Under ``not`` hoisting would change the meaning: refused with the form to
+  write. ``a[p].f == b[_]`` (refs with variables on both sides) is hoisted the same way.
+- **Rego v0 partial sets** (``deny[msg] { ... }``, ``exception[rules] { ... }``): rego-cpp reads them
+  as objects ``{msg: true}``. With ``rego_version="v0"`` (conftest's ``--rego-version v0``) they are
+  rewritten to ``deny contains msg if { ... }``; in v1 (the default, as OPA 1.x and conftest) they are
+  a located error, as OPA reports them.
+
+Line numbers never move (every rewrite stays on its line); ``RewriteResult.column`` maps a column of
+the rewritten text back to the source so rego-cpp's ``file:line:col`` point at what the author wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<nl>\n)
+  | (?P<ws>[ \t\r\f]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<badstring>"[^\n]*)
+  | (?P<raw>`[^`]*`)
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>:=|==|!=|<=|>=|[-+*/%&|<>=!.,;:()\[\]{}])
+  | (?P<other>.)
+    """,
+    re.X,
+)
+
+KEYWORDS = {
+    "package",
+    "import",
+    "default",
+    "if",
+    "else",
+    "not",
+    "some",
+    "every",
+    "in",
+    "contains",
+    "with",
+    "as",
+    "true",
+    "false",
+    "null",
+}
+_COMPARE = {"==", "!=", "<", ">", "<=", ">="}
+_VALID_ESCAPE = re.compile(r'\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4})')
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    start: int
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    line: int
+    col: int
+    message: str
+    hint: str
+
+
+@dataclass
+class RewriteResult:
+    text: str
+    refusals: list[Refusal] = field(default_factory=list)
+    rewrites: list[str] = field(default_factory=list)  # what was rewritten (for --explain / tests)
+    # per line: (column in the rewritten text where an edit starts, characters it added)
+    _shifts: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def column(self, line: int, col: int) -> int:
+        """A 1-based column of the rewritten text, as a column of the source."""
+        out = col
+        for at, delta in self._shifts.get(line, []):
+            if col > at:
+                out -= delta
+        return max(1, out)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    line = 1
+    line_start = 0
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "other"
+        value = m.group(0)
+        if kind not in ("ws",):
+            tokens.append(Token(kind, value, m.start(), line, m.start() - line_start + 1))
+        if kind == "nl":
+            line += 1
+            line_start = m.end()
+        elif kind == "raw" and "\n" in value:
+            line += value.count("\n")
+            line_start = m.start() + value.rfind("\n") + 1
+    return tokens
+
+
+def decode_string(literal: str) -> str:
+    """A double-quoted Rego string literal decoded as OPA's parser does (JSON string rules)."""
+    return str(json.loads(literal))
+
+
+def _b64_call(value: str) -> str:
+    return 'base64.decode("' + base64.b64encode(value.encode("utf-8")).decode("ascii") + '")'
+
+
+@dataclass
+class _Frame:
+    kind: str  # body | ifexpr | paren | bracket | brace | comp
+    open_index: int
+    callee: bool = False
+    stmt_start: int = -1  # token index where the current statement starts (bodies)
+
+
+def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
+    """The source rewritten for rego-cpp, with the refusals (empty when all is well)."""
+    tokens = tokenize(text)
+    result = RewriteResult(text)
+    deep = _too_deep(tokens)
+    if deep is not None:
+        result.refusals.append(
+            Refusal(
+                deep.line,
+                deep.col,
+                f"brackets nest deeper than {MAX_DEPTH} levels here: rego-cpp crashes on such literals",
+                "build deep values from data (--data) or flatten them",
+            )
+        )
+        return result
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in source offsets
+    v1 = rego_version != "v0" or _imports_v1(tokens)
+
+    _rewrite_strings(tokens, edits, result)
+    _rewrite_concat(tokens, edits, result)
+    _rewrite_partial_sets(tokens, edits, result, v1)
+    _hoist_refs(tokens, edits, result)
+
+    if not edits:
+        return result
+    edits.sort(key=lambda e: (e[0], e[1]))
+    out: list[str] = []
+    pos = 0
+    shifts: dict[int, list[tuple[int, int]]] = {}
+    new_col_base: dict[int, int] = {}
+    for start, end, replacement in edits:
+        if start < pos:  # overlapping edit (a string inside a hoisted ref): the first one wins
+            continue
+        out.append(text[pos:start])
+        line = text.count("\n", 0, start) + 1
+        line_begin = text.rfind("\n", 0, start) + 1
+        added = len(replacement) - (end - start)
+        col_new = start - line_begin + 1 + new_col_base.get(line, 0)
+        shifts.setdefault(line, []).append((col_new, added))
+        new_col_base[line] = new_col_base.get(line, 0) + added
+        out.append(replacement)
+        pos = end
+    out.append(text[pos:])
+    result.text = "".join(out)
+    result._shifts = shifts
+    return result
+
+
+MAX_DEPTH = 256  # OPA takes deeper literals; rego-cpp segfaults on a 20,000-deep one
+
+
+def _too_deep(tokens: list[Token]) -> Token | None:
+    depth = 0
+    for t in tokens:
+        if t.text in ("[", "{", "("):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return t
+        elif t.text in ("]", "}", ")"):
+            depth -= 1
+    return None
+
+
+def _imports_v1(tokens: list[Token]) -> bool:
+    for i, t in enumerate(tokens[:-2]):
+        if t.text == "import" and tokens[i + 1].text == "rego" and tokens[i + 2].text == ".":
+            return i + 3 < len(tokens) and tokens[i + 3].text == "v1"
+    return False
+
+
+def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
+    for i, t in enumerate(tokens):
+        if t.kind == "badstring":
+            result.refusals.append(
+                Refusal(t.line, t.col, "unterminated string", 'close the string with " on the same line')
+            )
+            continue
+        if t.kind == "string" and "\\" in t.text:
+            body = t.text[1:-1]
+            bad = re.sub(_VALID_ESCAPE, "", body)
+            if "\\" in bad:
+                esc = bad[bad.index("\\") : bad.index("\\") + 2]
+                result.refusals.append(
+                    Refusal(
+                        t.line,
+                        t.col,
+                        f"invalid escape '{esc}' in the string {t.text} (OPA refuses it too)",
+                        'Rego strings take JSON escapes only (\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX); for a regex '
+                        "write the backslash doubled ('\\\\d') or use a raw string (`\\d`)",
+                    )
+                )
+                continue
+            value = decode_string(t.text)
+        elif t.kind == "raw" and ('"' in t.text or "\\" in t.text):
+            value = t.text[1:-1]
+        else:
+            continue
+        if _in_default(tokens, i):
+            result.refusals.append(
+                Refusal(
+                    t.line,
+                    t.col,
+                    f"a string with escapes ({t.text}) in a default value: the embedded engine (rego-cpp) keeps "
+                    "its escapes, and a default value cannot be rewritten into a call",
+                    "give the default a helper rule: 'quote := \"...\"' and 'default x := \"\"' "
+                    "plus 'x := quote if ...'",
+                )
+            )
+            continue
+        replacement = _b64_call(value)
+        if t.kind == "raw" and "\n" in t.text:
+            # the call stays on the first line; the line breaks it spanned follow it (lines never move)
+            edits.append((t.start, t.start + len(t.text), replacement + "\n" * t.text.count("\n")))
+        else:
+            edits.append((t.start, t.start + len(t.text), replacement))
+        result.rewrites.append(f"{t.line}:{t.col} string {t.text} -> {replacement}")
+
+
+SORTED_CONCAT = "data.deployforge_enc__.sorted_concat"
+
+
+def _rewrite_concat(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
+    """``concat(sep, a_set)``: rego-cpp joins a set in insertion order (OPA: sorted order)."""
+    for i, t in enumerate(tokens[:-1]):
+        if t.kind != "ident" or t.text != "concat" or tokens[i + 1].text != "(":
+            continue
+        if (i > 0 and tokens[i - 1].text == ".") or t.col == 1:
+            continue  # array.concat, or a rule head
+        edits.append((t.start, t.start + len(t.text), SORTED_CONCAT))
+        result.rewrites.append(f"{t.line}:{t.col} concat -> {SORTED_CONCAT}")
+
+
+def _in_default(tokens: list[Token], i: int) -> bool:
+    j = i - 1
+    while j >= 0 and tokens[j].kind != "nl":
+        j -= 1
+    first = tokens[j + 1] if j + 1 < len(tokens) else None
+    return first is not None and first.text == "default" and first.col == 1
+
+
+_HEAD_SET_RE = re.compile(r"^([A-Za-z_]\w*)\s*\[\s*([^\[\]=]+?)\s*\]\s*(\{|if\b)")
+
+
+def _rewrite_partial_sets(
+    tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult, v1: bool
+) -> None:
+    """``name[x] { ... }`` (Rego v0 partial set) at the start of a line."""
+    for i, t in enumerate(tokens):
+        if t.kind != "ident" or t.col != 1 or t.text in KEYWORDS:
+            continue
+        if i + 1 >= len(tokens) or tokens[i + 1].text != "[":
+            continue
+        # find the closing ] and what follows it
+        depth = 0
+        j = i + 1
+        while j < len(tokens):
+            if tokens[j].text in "[({":
+                depth += 1
+            elif tokens[j].text in "])}":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif tokens[j].kind == "nl" and depth == 0:
+                break
+            j += 1
+        if j >= len(tokens) - 1 or tokens[j].text != "]":
+            continue
+        nxt = tokens[j + 1]
+        if nxt.text not in ("{", "if"):
+            continue  # p[k] = v { } / p[k] := v are partial objects: read correctly
+        key = "".join(tk.text if tk.kind != "ws" else " " for tk in tokens[i + 2 : j])
+        name = t.text
+        if v1:
+            result.refusals.append(
+                Refusal(
+                    t.line,
+                    t.col,
+                    f"rule '{name}[{key}] {{ ... }}' is Rego v0 partial-set syntax: OPA 1.x refuses it, "
+                    "and the embedded "
+                    f"engine would read it as an object {{{key}: true}}, losing every {name}",
+                    f"write '{name} contains {key} if {{ ... }}' (Rego v1), or pass --rego-version v0 for v0 policies",
+                )
+            )
+            continue
+        # v0: rewrite to v1 form on the same line
+        tail = " if {" if nxt.text == "{" else " if"
+        edits.append((t.start, nxt.start + len(nxt.text), f"{name} contains {key}{tail}"))
+        result.rewrites.append(f"{t.line}:{t.col} {name}[{key}] -> {name} contains {key} if")
+
+
+def _hoist_refs(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
+    """Hoist refs with a variable index out of call arguments (and out of ref == ref comparisons)."""
+    frames: list[_Frame] = []
+    stmts: dict[int, list[int]] = {}  # id(frame) -> the current statement's token indexes
+    counter = [0]
+    every_header: dict[int, bool] = {}
+
+    def ctx() -> _Frame | None:
+        for f in reversed(frames):
+            if f.kind in ("body", "comp", "ifexpr"):
+                return f
+        return None
+
+    def add(i: int) -> None:
+        c = ctx()
+        if c is not None:
+            stmts.setdefault(id(c), []).append(i)
+
+    def flush(frame: _Frame) -> None:
+        idx = stmts.pop(id(frame), [])
+        if idx:
+            _process_statement(tokens, idx, frame, edits, result, counter)
+
+    n = len(tokens)
+    i = 0
+    while i < n:
+        t = tokens[i]
+        top = frames[-1] if frames else None
+        if t.kind == "comment":
+            i += 1
+            continue
+        if (
+            top is not None
+            and top.kind in ("body", "comp", "ifexpr")
+            and (t.kind == "nl" or (t.text == ";" and top.kind != "ifexpr"))
+        ):
+            flush(top)
+            every_header.pop(id(top), None)
+            if top.kind == "ifexpr" and t.kind == "nl":
+                frames.pop()
+            i += 1
+            continue
+        if t.kind == "nl":
+            i += 1
+            continue
+        prev = tokens[i - 1] if i > 0 else None
+        if t.text == "if" and not frames:
+            nxt = tokens[i + 1] if i + 1 < n else None
+            if nxt is not None and nxt.text != "{" and nxt.kind != "nl":
+                frames.append(_Frame("ifexpr", i))
+            i += 1
+            continue
+        if t.text in ("{", "[", "("):
+            if t.text == "{":
+                if not frames:
+                    is_body = prev is not None and (
+                        prev.text in ("if", "else", ")", "]", "}")
+                        or (prev.kind in ("ident", "string", "number", "raw") and prev.text not in ("contains", "in"))
+                    )
+                elif top is not None and top.kind in ("body", "comp") and every_header.get(id(top)):
+                    is_body = True
+                    every_header[id(top)] = False
+                else:
+                    is_body = prev is not None and prev.text in ("if", "else")
+                add(i)
+                frames.append(_Frame("body" if is_body else "brace", i))
+            elif t.text == "[":
+                add(i)
+                frames.append(_Frame("bracket", i))
+            else:
+                add(i)
+                callee = (
+                    prev is not None and prev.kind == "ident" and (prev.text not in KEYWORDS or prev.text == "contains")
+                )
+                frames.append(_Frame("paren", i, callee=callee))
+            i += 1
+            continue
+        if t.text in ("}", "]", ")"):
+            if top is not None and top.kind in ("body", "comp"):
+                flush(top)
+            if frames:
+                frames.pop()
+            add(i)
+            i += 1
+            continue
+        if t.text == "|" and top is not None and top.kind in ("bracket", "brace"):
+            # a comprehension: its term belongs to it, not to the enclosing statement
+            outer = ctx()
+            if outer is not None and id(outer) in stmts:
+                stmts[id(outer)] = [k for k in stmts[id(outer)] if k <= top.open_index]
+            top.kind = "comp"
+            i += 1
+            continue
+        c = ctx()
+        if c is not None and t.text == "every" and top is c and not stmts.get(id(c)):
+            every_header[id(c)] = True
+        add(i)
+        i += 1
+    for f in reversed(frames):
+        if f.kind in ("body", "comp", "ifexpr"):
+            flush(f)
+
+
+def _ref_end(tokens: list[Token], i: int, limit: int) -> tuple[int, bool]:
+    """From an identifier at i: (index after the ref, whether a bracket holds a lone variable)."""
+    j = i + 1
+    var_index = False
+    while j < limit:
+        t = tokens[j]
+        if t.text == "." and j + 1 < limit and tokens[j + 1].kind == "ident":
+            j += 2
+            continue
+        if t.text == "[":
+            depth = 1
+            k = j + 1
+            while k < limit and depth:
+                if tokens[k].text in "[({":
+                    depth += 1
+                elif tokens[k].text in "])}":
+                    depth -= 1
+                k += 1
+            inner = tokens[j + 1 : k - 1]
+            if len(inner) == 1 and inner[0].kind == "ident" and inner[0].text not in KEYWORDS:
+                var_index = True
+            j = k
+            continue
+        break
+    return j, var_index
+
+
+def _process_statement(
+    tokens: list[Token],
+    idx: list[int],
+    frame: _Frame,
+    edits: list[tuple[int, int, str]],
+    result: RewriteResult,
+    counter: list[int],
+) -> None:
+    if not idx:
+        return
+    first = tokens[idx[0]]
+    if first.text in ("some", "every", "default", "import", "package"):
+        return
+    if any(tokens[k].text == "with" for k in idx):
+        return
+    # walk the statement's tokens keeping a paren stack to know whether a ref sits in a call argument
+    lo, hi = idx[0], idx[-1] + 1
+    members = set(idx)
+    stack: list[bool] = []  # True for a call's parens
+    candidates: list[tuple[int, int]] = []  # (start token, end token) of refs to hoist
+    compare_refs: list[tuple[int, int, int]] = []  # var-index refs at statement depth
+    compare_at: int | None = None
+    pos = 0
+    while pos < len(idx):
+        k = idx[pos]
+        t = tokens[k]
+        pos += 1
+        if t.text in ("(", "[", "{"):
+            if t.text == "(":
+                p = tokens[k - 1] if k > 0 else None
+                stack.append(p is not None and p.kind == "ident" and (p.text not in KEYWORDS or p.text == "contains"))
+            else:
+                stack.append(False)
+            continue
+        if t.text in (")", "]", "}"):
+            if stack:
+                stack.pop()
+            continue
+        if t.kind == "op" and t.text in _COMPARE and not stack:
+            compare_at = k
+        if t.kind == "ident" and t.text not in KEYWORDS and not (k > lo and tokens[k - 1].text == "."):
+            end, var_index = _ref_end(tokens, k, hi)
+            if any(j not in members for j in range(k, end)):
+                continue
+            is_call = end < hi and tokens[end].text == "("
+            if var_index and not is_call and end > k + 1:
+                if any(stack):
+                    candidates.append((k, end))
+                elif not stack:
+                    compare_refs.append((k, end, 0))
+            while pos < len(idx) and idx[pos] < end:
+                pos += 1
+            continue
+    if compare_at is not None and len(compare_refs) >= 2:
+        left = [r for r in compare_refs if r[0] < compare_at]
+        right = [r for r in compare_refs if r[0] > compare_at]
+        if left and right:
+            candidates.extend((s, e) for s, e, _d in left + right)
+    if not candidates:
+        return
+    if first.text == "not":
+        c = tokens[candidates[0][0]]
+        ref = _text(tokens, *candidates[0])
+        result.refusals.append(
+            Refusal(
+                c.line,
+                c.col,
+                f"'not' over a call whose argument is a ref with a variable index ({ref}): the embedded engine "
+                "(rego-cpp) cannot evaluate it, and hoisting it out of 'not' would change its meaning",
+                f"negate a helper rule instead: 'bad if {{ x := {ref}; ... }}' then 'not bad', or "
+                f"count([1 | x := {ref}; ...]) == 0",
+            )
+        )
+        return
+    assigns = []
+    for s, e in candidates:
+        name = f"__df{counter[0]}"
+        counter[0] += 1
+        ref_text = _text(tokens, s, e)
+        assigns.append(f"{name} := {ref_text}; ")
+        edits.append((tokens[s].start, tokens[e - 1].start + len(tokens[e - 1].text), name))
+        result.rewrites.append(f"{tokens[s].line}:{tokens[s].col} hoisted {ref_text} -> {name}")
+    prefix = "".join(assigns)
+    start = tokens[lo].start
+    if frame.kind == "ifexpr":
+        last = tokens[hi - 1]
+        edits.append((start, start, "{ " + prefix))
+        edits.append((last.start + len(last.text), last.start + len(last.text), " }"))
+    else:
+        edits.append((start, start, prefix))
+
+
+def _text(tokens: list[Token], s: int, e: int) -> str:
+    out = []
+    for t in tokens[s:e]:
+        out.append(t.text)
+    return "".join(out)
+
+
+def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
+    """For ``policy test``: the source with every ``with input as V`` of test ``rule`` removed and a
+    rule ``__df_test_input := V`` added, when all of them give the same V (else None).
+
+    rego-cpp crashes on some ``with`` expressions; the test is then evaluated with V set as the input
+    of the whole test instead (see docs/policies.md#policy-tests).
+    """
+    tokens = tokenize(text)
+    start = next((i for i, t in enumerate(tokens) if t.kind == "ident" and t.text == rule and t.col == 1), None)
+    if start is None:
+        return None
+    end = next(
+        (i for i in range(start + 1, len(tokens)) if tokens[i].col == 1 and tokens[i].kind in ("ident",)),
+        len(tokens),
+    )
+    values: list[str] = []
+    cuts: list[tuple[int, int]] = []
+    i = start
+    while i < end - 3:
+        if tokens[i].text == "with" and tokens[i + 1].text == "input" and tokens[i + 2].text == "as":
+            j = i + 3
+            depth = 0
+            while j < end:
+                t = tokens[j]
+                if t.text in ("(", "[", "{"):
+                    depth += 1
+                elif t.text in (")", "]", "}"):
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif depth == 0 and (t.kind == "nl" or t.text in (";", "with")):
+                    break
+                j += 1
+            if j == i + 3:
+                return None
+            last = tokens[j - 1]
+            values.append(text[tokens[i + 3].start : last.start + len(last.text)])
+            cuts.append((tokens[i].start, last.start + len(last.text)))
+            i = j
+            continue
+        if tokens[i].text == "with":
+            return None  # other with-targets (data, functions) are left to the engine
+        i += 1
+    if not values or len(set(values)) != 1:
+        return None
+    out = []
+    pos = 0
+    for a, b in cuts:
+        out.append(text[pos:a])
+        out.append("\n" * text.count("\n", a, b))
+        pos = b
+    out.append(text[pos:])
+    return "".join(out) + f"\n__df_test_input := {values[0]}\n", "__df_test_input"

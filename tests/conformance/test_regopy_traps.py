@@ -1,0 +1,249 @@
+"""Issue 18 point 2: every construct regopy (rego-cpp 1.5.2) mis-evaluates, three answers side by side.
+
+For each trap: ``raw`` is what regopy gives for the policy as written (evaluated directly, without
+DeployForge), ``OPA`` is OPA's answer (a literal, from OPA's documented semantics; checked against
+OPA v1.20.2 on the same policy and input), and ``ours`` is what DeployForge evaluates after its
+rewrite (``policy/rewrite.py``), which must equal OPA's. The raw answers are asserted too: when a
+regopy upgrade fixes a trap, its test says so and the rewrite can go.
+"""
+
+# ruff: noqa: E501  (Rego sources and inputs are kept on one line, as written)
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployforge.policy.engine import Engine
+
+RAW_ERROR = "error"  # regopy refused the policy or failed to give an answer
+
+
+def raw_regopy(policy: str, document: Any, query: str) -> Any:
+    """regopy's own answer for the policy as written (the value at ``query``), or RAW_ERROR."""
+    import regopy
+
+    from deployforge.policy.engine import captured_fd1, raw_query
+
+    interp = regopy.Interpreter()
+    interp.strict_built_in_errors = True
+    with captured_fd1():
+        try:
+            interp.add_module("p.rego", policy)
+            interp.set_input(document)
+            ok, text = raw_query(interp, query)
+        except Exception:
+            return RAW_ERROR
+    if not ok:
+        return RAW_ERROR
+    if text.strip() == "undefined":
+        return None
+    try:
+        out = json.loads(text)
+    except ValueError:
+        return RAW_ERROR  # regopy's output is not even JSON (an unescaped quote)
+    exprs = (out[0] if isinstance(out, list) else out).get("expressions") or [None]
+    value = exprs[0]
+    return sorted(value, key=json.dumps) if isinstance(value, list) else value
+
+
+def ours(tmp_path: Path, policy: str, document: Any, package: str, rule: str, rego_version: str = "v1") -> Any:
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)], rego_version=rego_version)
+    assert not engine.problems, engine.problems
+    engine._interp.set_input(document)
+    ok, value = engine.query_value(package, rule)
+    assert ok, value
+    return sorted(value, key=json.dumps) if isinstance(value, list) else value
+
+
+def p(body: str) -> str:
+    return "package t\nimport rego.v1\n" + textwrap.dedent(body)
+
+
+# (id, policy, input, rule, raw regopy answer, OPA's answer)
+TRAPS = [
+    (
+        "escaped-quote-count",
+        p('x := count("a\\"b")\n'),
+        {},
+        "x",
+        4,
+        3,
+    ),
+    (
+        "escaped-quote-equality",
+        p('x if input.s == "a\\"b"\n'),
+        {"s": 'a"b'},
+        "x",
+        None,
+        True,
+    ),
+    (
+        "iam-wildcard-action-contains",
+        p('deny contains "wildcard" if contains(input.policy, "\\"Action\\":\\"*\\"")\n'),
+        {"policy": '{"Action":"*","Resource":"*"}'},
+        "deny",
+        [],
+        ["wildcard"],
+    ),
+    (
+        "escaped-backslash-and-newline",
+        p(
+            'x := {"backslash": count("a\\\\b"), "newline": count("a\\nb"), "tab": count("a\\tb"), "u": count("\\u00e9")}\n'
+        ),
+        {},
+        "x",
+        {"backslash": 4, "newline": 4, "tab": 4, "u": 6},
+        {"backslash": 3, "newline": 3, "tab": 3, "u": 1},
+    ),
+    (
+        "quote-inside-raw-string",
+        p('x if input.s == `say "hi"`\n'),
+        {"s": 'say "hi"'},
+        "x",
+        None,
+        True,
+    ),
+    (
+        "variable-index-bound-only-in-call",
+        p('bad contains name if { some name; endswith(input.services[name].image, ":latest") }\n'),
+        {"services": {"redis": {"image": "redis:latest"}, "web": {"image": "web:1.0"}}},
+        "bad",
+        [],
+        ["redis"],
+    ),
+    (
+        "underscore-in-call-argument",
+        p('deny contains "latest" if endswith(input.services[_].image, ":latest")\n'),
+        {"services": {"redis": {"image": "redis:latest"}}},
+        "deny",
+        RAW_ERROR,
+        ["latest"],
+    ),
+    (
+        "underscore-in-contains-argument",
+        p('deny contains r if { some r in input.rules; contains(r.cidr[_], "0.0.0.0/0") }\n'),
+        {"rules": [{"cidr": ["10.0.0.0/8", "0.0.0.0/0"]}, {"cidr": ["10.0.0.0/8"]}]},
+        "deny",
+        RAW_ERROR,
+        [{"cidr": ["10.0.0.0/8", "0.0.0.0/0"]}],
+    ),
+    (
+        "ref-with-variables-on-both-sides",
+        p("hit contains q if { input.a[q].f == input.b[_] }\n"),
+        {"a": {"k": {"f": 1}, "m": {"f": 5}}, "b": [1, 2]},
+        "hit",
+        RAW_ERROR,
+        ["k"],
+    ),
+    (
+        "join-through-a-call",
+        p("pair contains [i, j] if { some i, j; input.a[i] == upper(input.b[j]) }\n"),
+        {"a": ["X", "Y"], "b": ["y", "x"]},
+        "pair",
+        [],
+        [[0, 1], [1, 0]],
+    ),
+    (
+        "concat-over-a-set",
+        p('x := concat(",", {k | some k in input.keys})\n'),
+        {"keys": ["b", "a", "c"]},
+        "x",
+        "b,a,c",
+        "a,b,c",
+    ),
+    (
+        "message-with-a-quote",
+        p('deny contains msg if msg := sprintf("bucket %s is public", [input.name])\n'),
+        {"name": 'logs"], "r0": ["'},
+        "deny",
+        RAW_ERROR,
+        ['bucket logs"], "r0": [" is public'],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "policy", "document", "rule", "raw", "opa"), TRAPS, ids=[t[0] for t in TRAPS])
+def test_trap_raw_regopy_differs_and_ours_equals_opa(tmp_path, case, policy, document, rule, raw, opa):
+    assert raw_regopy(policy, document, f"data.t.{rule}") == raw, "regopy's raw answer changed: re-check the trap"
+    assert raw != opa
+    assert ours(tmp_path, policy, document, "t", rule) == opa
+
+
+V0_EXCEPTION = """\
+package t
+
+exception[rules] {
+  input.kind == "Deployment"
+  rules := ["run_as_root"]
+}
+
+deny[msg] {
+  input.kind == "Deployment"
+  msg := "runs as root"
+}
+"""
+
+
+def test_v0_partial_sets_raw_object_opa_set_ours_set(tmp_path):
+    # regopy reads v0 `exception[rules] { }` as an object {["run_as_root"]: true}: a silent pass.
+    assert raw_regopy(V0_EXCEPTION, {"kind": "Deployment"}, "data.t.exception") == {'["run_as_root"]': True}
+    assert raw_regopy(V0_EXCEPTION, {"kind": "Deployment"}, "data.t.deny") == {"runs as root": True}
+    # OPA (rego v0): exception is the set {["run_as_root"]}, deny the set {"runs as root"}
+    assert ours(tmp_path, V0_EXCEPTION, {"kind": "Deployment"}, "t", "exception", "v0") == [["run_as_root"]]
+    assert ours(tmp_path, V0_EXCEPTION, {"kind": "Deployment"}, "t", "deny", "v0") == ["runs as root"]
+
+
+def test_v0_partial_set_refused_in_v1_with_its_location(tmp_path):
+    # OPA 1.x refuses `deny[msg] { ... }` (an `if` is required); we refuse it too, where it is.
+    path = tmp_path / "p.rego"
+    path.write_text(V0_EXCEPTION)
+    engine = Engine.load([str(path)])
+    lines = sorted((pr.line, pr.col) for pr in engine.problems)
+    assert lines == [(3, 1), (8, 1)]
+    assert all("--rego-version v0" in (pr.hint or "") for pr in engine.problems)
+
+
+def test_not_over_a_hoistable_call_is_refused_with_the_form_to_write(tmp_path):
+    policy = p('deny contains "x" if { not startswith(input.images[_], "registry.local/") }\n')
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    (problem,) = Engine.load([str(path)]).problems
+    assert (problem.line, problem.col) == (3, policy.splitlines()[2].index("input.images") + 1)
+    assert "'not'" in problem.message and "input.images[_]" in problem.message
+    assert "helper rule" in (problem.hint or "")
+
+
+def test_invalid_escape_is_refused_as_opa_refuses_it(tmp_path):
+    path = tmp_path / "p.rego"
+    path.write_text(p('x if regex.match("^\\d+$", input.v)\n'))
+    (problem,) = Engine.load([str(path)]).problems
+    assert (problem.line, problem.col) == (3, 18) and "invalid escape '\\d'" in problem.message
+
+
+def test_data_strings_with_escapes_mean_what_they_say(tmp_path):
+    # rego-cpp keeps the escapes of data JSON strings: "^v\\d+$" from --data counts 7 characters
+    # (OPA: 6), a name with a quote never equals the input (silent).
+    import regopy
+
+    data = {"rules": {"pattern": "^v\\d+$", "banned": ['say "hi"']}}
+    policy = p("n := count(data.rules.pattern)\nbanned if input.s in data.rules.banned\n")
+    interp = regopy.Interpreter()
+    interp.add_data(data)
+    interp.add_module("p.rego", policy)
+    interp.set_input({"v": "v12", "s": 'say "hi"'})
+    from deployforge.policy.engine import raw_query
+
+    assert raw_query(interp, "data.t.n")[1] == '{"expressions":[7]}'  # raw regopy: 7 (OPA: 6)
+    assert raw_query(interp, "data.t.banned")[1] == "undefined"  # raw regopy: not in the list (OPA: true)
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)], [data])
+    engine._interp.set_input({"v": "v12", "s": 'say "hi"'})
+    assert engine.query_value("t", "n") == (True, 6)
+    assert engine.query_value("t", "banned") == (True, True)
