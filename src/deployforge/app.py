@@ -304,7 +304,7 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     issues: list[Any] = []
     view = SimpleNamespace(config=config, options=ws.options)
     if config.deploy or config.hooks:  # imported only then: the deploy stage is not a cheap import
-        from deployforge.deploy.service import prepare
+        from deployforge.deploy.prepare import prepare
 
         try:
             prepare(view)
@@ -315,7 +315,7 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
         rtype = str(rule.get("resource_type", ""))
         if rtype and canonical_type(rtype) not in known:
             from deployforge.config.validate import did_you_mean
-            from deployforge.deploy.service import _locator
+            from deployforge.deploy.prepare import locator as _locator
 
             locate = _locator(view)
             path = ("self_healing_rules", i, "resource_type")
@@ -450,7 +450,7 @@ def pre_plan_hooks(ws: Workspace, callbacks: HookCallbacks = HookCallbacks()) ->
     try:
         specs = [h for h in parse_hooks(ws.config.hooks) if h.phase == "pre_plan"]
     except ValueError as exc:
-        from deployforge.deploy.service import _locator
+        from deployforge.deploy.prepare import locator as _locator
         from deployforge.errors import ConfigIssue
 
         raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
@@ -484,7 +484,7 @@ def plan(ws: Workspace, out: str | None = None, hook_callbacks: HookCallbacks = 
         )
     state = ws.read_state()
     the_plan = compute_plan(ws, state)
-    from deployforge.policy.service import gate_exit_code, plan_gate
+    from deployforge.policy.gate import gate_exit_code, plan_gate
 
     policy = plan_gate(config, the_plan)  # the config's policies: a denied plan is not saved
     if out and not (policy is not None and policy.failed):
@@ -568,7 +568,7 @@ class _ApplyHooks:
         try:
             specs = parse_hooks(ws.config.hooks)
         except ValueError as exc:
-            from deployforge.deploy.service import _locator
+            from deployforge.deploy.prepare import locator as _locator
             from deployforge.errors import ConfigIssue
 
             raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
@@ -779,11 +779,10 @@ def plan_hash(the_plan: Plan | None) -> str | None:
 
 
 def audit_path(ws: Workspace) -> Path:
-    try:
-        custom = ws.config.audit.path
-    except DeployForgeError:
-        custom = None
-    return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
+    """The local audit log's file (``audit/storage.py`` decides)."""
+    from deployforge.audit.storage import audit_path as path_of
+
+    return path_of(ws)
 
 
 def audit_log(ws: Workspace) -> Any:

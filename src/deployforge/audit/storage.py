@@ -9,6 +9,7 @@ masking hook as its ``redact`` function (``secret_redactor``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from deployforge.audit.settings import (
@@ -32,9 +33,19 @@ def secret_redactor() -> Callable[[str], str] | None:
     return mask if callable(mask) else None
 
 
+def audit_path(ws: Any) -> Path:
+    """The local audit log's file: ``audit.path`` of the config, else ``.deployforge/audit/audit.jsonl``."""
+    from deployforge.errors import DeployForgeError
+
+    try:
+        custom = ws.config.audit.path
+    except DeployForgeError:
+        custom = None
+    return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
+
+
 def open_log(ws: Any) -> Any:
     """The audit log the workspace's config selects."""
-    from deployforge.app import audit_path
 
     settings = storage_settings(ws)
     redact = secret_redactor()

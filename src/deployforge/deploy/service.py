@@ -25,21 +25,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deployforge.deploy.gates import Gate, validate_gate
+from deployforge.deploy.gates import Gate
 from deployforge.deploy.model import CanaryReport, StepRecord
-from deployforge.deploy.shifters.base import ShifterContext, TrafficShifter, make_shifter, validate_settings
-from deployforge.deploy.strategy import CompiledStrategy, compile_strategy
+from deployforge.deploy.prepare import DeployPlan, prepare
+from deployforge.deploy.shifters.base import ShifterContext, TrafficShifter, make_shifter
 from deployforge.errors import (
     EXIT_FAILURE,
     EXIT_OK,
-    ConfigError,
-    ConfigIssue,
     DeployForgeError,
-    Location,
     StateError,
     UsageError,
 )
-from deployforge.hooks import HookRun, HookSpec, HooksReport, parse_hooks, run_phase
+from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase
 from deployforge.model.result import RunResult
 
 EXIT_INTERRUPTED = 130
@@ -49,104 +46,12 @@ class InterruptedCanaryError(StateError):
     """A previous canary on this environment was killed before it finished (its journal is in state)."""
 
 
-@dataclass(frozen=True)
-class DeployPlan:
-    """Everything checked before anything runs."""
-
-    compiled: CompiledStrategy
-    shifter_kind: str | None
-    shifter_target: str | None
-    shifter_settings: Mapping[str, Any]
-    gates: tuple[Mapping[str, Any], ...]
-    hooks: tuple[HookSpec, ...]
-
-
 @dataclass
 class Callbacks:
     on_event: Callable[[str, dict[str, Any]], None] = lambda kind, payload: None
     on_hook_start: Callable[[HookSpec, str | None], None] | None = None
     on_hook_output: Callable[[HookSpec, str], None] | None = None
     on_message: Callable[[str], None] = lambda text: None
-
-
-def _locator(ws: Any) -> Callable[[tuple[Any, ...]], Location]:
-    from deployforge.config.load import read_config_text
-    from deployforge.config.yamlpos import load_yaml
-
-    try:
-        _, pos = load_yaml(read_config_text(ws.options.config), ws.options.config)
-    except DeployForgeError:
-        return lambda path: Location(ws.options.config)
-    return lambda path: pos.location(path)
-
-
-def prepare(ws: Any, *, strategy: str | None = None, timeout: float | None = None) -> DeployPlan:
-    """Check ``deploy:`` and ``hooks:`` and compile the strategy; ConfigError (exit 2) lists every problem."""
-    config = ws.config
-    deploy = dict(config.deploy or {})
-    locate = _locator(ws)
-    issues: list[ConfigIssue] = []
-    targets = {name: t.provider for name, t in config.targets.items()}
-    gates = tuple(deploy.get("gates") or ())
-    names = [str(g.get("name")) for g in gates]
-    for i, gate in enumerate(gates):
-        for sub, message in validate_gate(gate, targets):
-            path = ("deploy", "gates", i, *sub)
-            issues.append(ConfigIssue(message, locate(path), None, path))
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            issues.append(ConfigIssue(f"two gates are named '{name}'", locate(("deploy", "gates", i)), None, ()))
-        seen.add(name)
-    shifter = dict(deploy.get("shifter") or {})
-    kind = shifter.pop("type", None)
-    target = shifter.pop("target", None)
-    if shifter or kind:
-        if not kind:
-            issues.append(ConfigIssue("deploy.shifter needs a type", locate(("deploy", "shifter")), None, ()))
-        else:
-            for message in validate_settings(str(kind), shifter):
-                issues.append(ConfigIssue(message, locate(("deploy", "shifter")), None, ("deploy", "shifter")))
-        if not target:
-            issues.append(
-                ConfigIssue(
-                    "deploy.shifter needs a target",
-                    locate(("deploy", "shifter")),
-                    f"targets: {', '.join(sorted(targets))}",
-                    ("deploy", "shifter"),
-                )
-            )
-        elif target not in targets:
-            issues.append(
-                ConfigIssue(
-                    f"deploy.shifter names unknown target '{target}'",
-                    locate(("deploy", "shifter", "target")),
-                    f"targets: {', '.join(sorted(targets))}",
-                    ("deploy", "shifter", "target"),
-                )
-            )
-    try:
-        compiled = compile_strategy(deploy, strategy=strategy, timeout=timeout, gate_names=names, locate=locate)
-    except ConfigError as exc:
-        issues.extend(exc.issues)
-        compiled = None
-    if compiled is not None and not kind and any(s.kind == "set_weight" for s in compiled.steps):
-        issues.append(
-            ConfigIssue(
-                f"strategy '{compiled.name}' shifts traffic, but deploy.shifter is not set",
-                locate(("deploy",)),
-                "add deploy.shifter (type: aws_alb_listener or aws_lambda_alias), or use --evolve-strategy all-at-once",
-                ("deploy",),
-            )
-        )
-    try:
-        hooks = tuple(parse_hooks(config.hooks))
-    except ValueError as exc:
-        issues.append(ConfigIssue(str(exc), locate(("hooks",)), None, ("hooks",)))
-        hooks = ()
-    if issues or compiled is None:
-        raise ConfigError(issues)
-    return DeployPlan(compiled, kind, target, shifter, gates, hooks)
 
 
 def build_shifter(ws: Any, kind: str, target: str, settings: Mapping[str, Any]) -> TrafficShifter:
@@ -216,8 +121,9 @@ def _audit_step(ws: Any) -> Callable[[StepRecord], None]:
         log = opener(ws)
     else:
         from deployforge.audit import AuditLog
+        from deployforge.audit.storage import audit_path
 
-        log = AuditLog(app.audit_path(ws))
+        log = AuditLog(audit_path(ws))
 
     def record(step: StepRecord) -> None:
         log.append(

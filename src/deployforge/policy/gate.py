@@ -55,3 +55,17 @@ def check_plan(config: Config, plan: Plan | None) -> PolicyReport:
         report = one if report is None else report.merged(one)
     assert report is not None
     return report
+
+
+def plan_gate(config: Any, plan: Any) -> PolicyReport | None:
+    """The config's ``policies:`` on the config and the plan; None when the config lists none."""
+    if not config.policies:
+        return None
+    return check_plan(config, plan)
+
+
+def gate_exit_code(report: PolicyReport | None, default: int) -> int:
+    """``plan`` fails with 1 when the policy gate fails (denials, errors, or warnings with fail_on_warn)."""
+    from deployforge.errors import EXIT_FAILURE
+
+    return EXIT_FAILURE if report is not None and report.failed else default

@@ -11,10 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from deployforge.errors import EXIT_FAILURE, UsageError
+from deployforge.errors import UsageError
 from deployforge.model.result import RunResult
 from deployforge.policy.evaluate import PolicyOptions, engine_settings, evaluate, evaluate_paths
+from deployforge.policy.gate import gate_exit_code, plan_gate
 from deployforge.policy.model import PolicyReport
+
+__all__ = ["annotations_text", "gate_exit_code", "plan_gate", "validate", "wants_policy", "write_reports"]
 
 
 def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
@@ -62,20 +65,6 @@ def validate(
         return RunResult("validate", None, ws.run_id, report.exit_code, policy=report)
     code = max(base.exit_code, report.exit_code)
     return replace(base, exit_code=code, policy=report)
-
-
-def plan_gate(config: Any, plan: Any) -> PolicyReport | None:
-    """The config's ``policies:`` on the config and the plan; None when the config lists none."""
-    from deployforge.policy.gate import check_plan
-
-    if not config.policies:
-        return None
-    return check_plan(config, plan)
-
-
-def gate_exit_code(report: PolicyReport | None, default: int) -> int:
-    """``plan`` fails with 1 when the policy gate fails (denials, errors, or warnings with fail_on_warn)."""
-    return EXIT_FAILURE if report is not None and report.failed else default
 
 
 def write_reports(report: PolicyReport, junit: str | None, sarif: str | None) -> list[str]:
