@@ -120,7 +120,7 @@ class HooksReport:
 
 def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[HookSpec]:
     """The config's ``hooks:`` (already schema-checked) as HookSpecs. ValueError for a bad timeout."""
-    from deployforge.deploy.strategy import parse_duration
+    from deployforge.durations import parse_duration
 
     out = []
     for i, h in enumerate(raw):

@@ -24,7 +24,7 @@ from deployforge.errors import UsageError
 def _timeout(value: str | None) -> float | None:
     if value is None:
         return None
-    from deployforge.deploy.strategy import parse_duration
+    from deployforge.durations import parse_duration
 
     try:
         seconds = parse_duration(value)

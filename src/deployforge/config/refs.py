@@ -22,31 +22,12 @@ from typing import Any
 import yaml
 
 from deployforge.model.config import SecretRef
+from deployforge.model.unknown import UNKNOWN, UnknownValue, contains_unknown  # noqa: F401 (re-exported)
 
 TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 RESOURCE_REF = re.compile(r"\$\{resources\.([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_.]*)\}")
 _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:-(.*))?$")
 LATE_NAMESPACES = ("resources.", "steps.")  # resolved after load, by the engine / workflows
-
-
-class UnknownValue:
-    """A value only known after apply (it refers to a resource not created yet)."""
-
-    _instance: UnknownValue | None = None
-
-    def __new__(cls) -> UnknownValue:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "(known after apply)"
-
-    def __reduce__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN = UnknownValue()
 
 
 class RefProblem(Exception):
@@ -181,13 +162,3 @@ def resolve_resource_refs(value: Any, outputs: Mapping[str, Mapping[str, Any]]) 
     if isinstance(value, list):
         return [resolve_resource_refs(v, outputs) for v in value]
     return value
-
-
-def contains_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(v) for v in value)
-    return False

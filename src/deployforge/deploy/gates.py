@@ -25,7 +25,7 @@ from typing import Any
 
 from deployforge.deploy.model import GateResult
 from deployforge.deploy.shifters.base import ShifterNotFoundError
-from deployforge.deploy.strategy import parse_duration
+from deployforge.durations import parse_duration
 from deployforge.errors import DeployForgeError, ProviderError
 from deployforge.text import clip
 

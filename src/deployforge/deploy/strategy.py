@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployforge.durations import UNITS, format_duration, parse_duration
 from deployforge.errors import ConfigError, ConfigIssue, Location
 
 DEFAULT_INTERVAL = 60.0  # seconds of bake per step
@@ -42,39 +43,6 @@ STRATEGY_FORMS = (
     "AllAtOnce (CodeDeploy)",
     "steps (the explicit deploy.steps)",
 )
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from 300, "300", "300s", "30m", "1h30m", "250ms". ValueError when malformed."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value}")
-        return float(value)
-    text = str(value).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"not a duration: {value!r} (use seconds or 300s, 30m, 1h30m, 250ms)")
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds < 120 or seconds % 60:
-        return f"{seconds:g}s"
-    return f"{seconds / 60:g}m"
 
 
 @dataclass(frozen=True)
@@ -198,12 +166,12 @@ def schedule(name: str, interval: float) -> tuple[list[tuple[int, float]], bool]
     m = _CANARY.match(name)
     if m:
         p = _check_percent(int(m.group(1)), name)
-        bake = float(m.group(2)) * _UNIT[m.group(3).lower()]
+        bake = float(m.group(2)) * UNITS[m.group(3).lower()]
         return ([(p, bake)] if p < 100 else []), False
     m = _LINEAR.match(name)
     if m:
         p = _check_percent(int(m.group(1)), name)
-        bake = float(m.group(2)) * _UNIT[m.group(3).lower()]
+        bake = float(m.group(2)) * UNITS[m.group(3).lower()]
         return [(w, bake) for w in range(p, 100, p)], False
     m = _CD_CANARY.match(bare)
     if m:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from deployforge.config.refs import UNKNOWN, contains_unknown
+from deployforge.model.unknown import UNKNOWN, contains_unknown
 
 PLAN_FORMAT = 1
 
