@@ -258,16 +258,25 @@ def _policy_check(settings: Settings, ws: Any) -> Any:
     return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
 
-def run_core(settings: Settings, ws: Any) -> Any:
-    """Call the use case for the command; return its RunResult (DeployForgeError propagates)."""
+def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
+    """Call the use case for the command; return its RunResult (DeployForgeError propagates).
+
+    Hooks show in the step's log group through the sink, which guards them (their names cannot
+    break the line; their output is fenced from workflow-command processing and prefixed)."""
     from deployforge import app
+    from deployforge.ci.workflow_commands import one_line
     from deployforge.model.result import RunResult
 
-    def hook_started(spec: Any, target: str | None) -> None:  # hooks show in the step's log group
-        print(f"hook {spec.phase}: {spec.label}" + (f" on {target}" if target else ""), flush=True)
+    if sink is None:
+        from deployforge.ci.local import LocalSink
+
+        sink = LocalSink({})
+
+    def hook_started(spec: Any, target: str | None) -> None:
+        sink.info(f"hook {spec.phase}: {one_line(spec.label)}" + (f" on {one_line(target)}" if target else ""))
 
     def hook_output(spec: Any, line: str) -> None:
-        print(f"  | {line}", flush=True)
+        sink.hook_output(line)
 
     hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
@@ -538,7 +547,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     plan_before = _mtime(plan_file)  # the plan-path output names a plan this run wrote, never an old one
     sink.start_group(f"deployforge {settings.command}")
     try:
-        result = run_core(settings, ws)
+        result = run_core(settings, ws, sink)
     except DeployForgeError as exc:
         error = exc
         issues = tuple(getattr(exc, "issues", ()))
@@ -673,7 +682,9 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # a DeployForge bug: one line, no traceback
-        print(f"::error title=DeployForge internal error::{type(exc).__name__}: {exc}", flush=True)
+        from deployforge.ci.workflow_commands import command
+
+        print(command("error", {"title": "DeployForge internal error"}, f"{type(exc).__name__}: {exc}"), flush=True)
         code = 1
     sys.exit(code)
 

@@ -27,15 +27,28 @@ T = TypeVar("T")
 
 
 class GitHubSink:
-    """The GitHub Actions runner's side of a step, through actions-toolkit's core."""
+    """The GitHub Actions runner's side of a step.
 
-    def __init__(self) -> None:
+    Everything written to the log goes through the one output guard
+    (``deployforge.ci.workflow_commands``): messages cannot start a workflow command, hook output
+    is fenced with ``::stop-commands::`` and prefixed, and the commands DeployForge issues
+    (annotations, ``::add-mask::``, groups) are escaped. Outputs go to ``GITHUB_OUTPUT`` through
+    actions-toolkit (a random heredoc delimiter per value).
+    """
+
+    def __init__(self, log: Any = None) -> None:
         from actions_toolkit import core
 
+        from deployforge.ci.workflow_commands import default_log
+
         self._core = core
+        self.log = log or default_log()
 
     def info(self, message: str) -> None:
-        self._core.info(message)
+        self.log.info(message)
+
+    def hook_output(self, line: str) -> None:
+        self.log.hook_output(line)
 
     def set_output(self, name: str, value: str) -> None:
         self._core.set_output(name, value)  # GITHUB_OUTPUT with a random heredoc delimiter
@@ -50,19 +63,19 @@ class GitHubSink:
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        from actions_toolkit.command import issue_command
-
         props = {"title": title, "file": file, "line": line, "col": column}
-        issue_command(level, {k: v for k, v in props.items() if v not in (None, "")}, message)
+        self.log.command(level if level in ("error", "warning", "notice") else "error", props, message)
 
     def mask(self, value: str) -> None:
         """``::add-mask::`` the value; a multi-line one line by line, leaving out lines too short or
         without a letter or digit (masking a ``{`` would star every brace in the rest of the log)."""
+        from deployforge.ci.workflow_commands import split_lines
+
         if value:
-            for line in value.splitlines() or [value]:
+            for line in split_lines(value) or [value]:
                 line = line.strip()
                 if len(line) >= 4 and any(ch.isalnum() for ch in line):
-                    self._core.set_secret(line)
+                    self.log.command("add-mask", None, line)
 
     def write_summary(self, markdown: str) -> bool:
         import os
@@ -75,10 +88,10 @@ class GitHubSink:
         return True
 
     def start_group(self, name: str) -> None:
-        self._core.start_group(name)
+        self.log.command("group", None, name)
 
     def end_group(self) -> None:
-        self._core.end_group()
+        self.log.command("endgroup")
 
 
 @dataclass(frozen=True)

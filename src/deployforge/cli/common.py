@@ -160,10 +160,14 @@ def run_project_command(
                 click.echo("Interrupted.", err=True)
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
                 code = 1
+                from deployforge.ci.workflow_commands import safe
+
                 where = _crash_report(exc)
                 click.echo(
-                    f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
-                    f"details were written to {where}",
+                    safe(
+                        f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
+                        f"details were written to {where}"
+                    ),
                     err=True,
                 )
             restore()
@@ -229,7 +233,9 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
         if isinstance(exc, ConfigError):
             payload["issues"] = [issue.to_json() for issue in exc.issues]
         _emit_json(payload)
-    click.echo(exc.render(), err=True)
+    from deployforge.ci.workflow_commands import safe
+
+    click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
 
 
 class _StepLog:
@@ -285,15 +291,41 @@ def hook_callbacks(style: Callable[..., str]) -> Any:
     """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
     each output line indented."""
     from deployforge.app import HookCallbacks
+    from deployforge.ci.workflow_commands import Log, one_line
+
+    # in a GitHub Actions step the output is also fenced from workflow-command processing
+    log = Log(_StderrProxy()) if os.environ.get("GITHUB_ACTIONS") == "true" else None
 
     def on_start(spec: Any, target: str | None) -> None:
-        where = f" on {target}" if target else ""
-        click.echo(style(f"hook {spec.phase}: {spec.label}{where}", dim=True), err=True)
+        where = f" on {one_line(target)}" if target else ""
+        if log is not None:
+            log.resume()
+        click.echo(style(f"hook {spec.phase}: {one_line(spec.label)}{where}", dim=True), err=True)
 
     def on_output(spec: Any, line: str) -> None:
-        click.echo(f"  | {line}", err=True)
+        from deployforge.ci.workflow_commands import quote
+
+        if log is not None:
+            log.hook_output(line)
+        else:
+            click.echo("\n".join(quote(line)), err=True)
+
+    import atexit
+
+    if log is not None:
+        atexit.register(log.resume)
 
     return HookCallbacks(on_start=on_start, on_output=on_output)
+
+
+class _StderrProxy:
+    """sys.stderr as it is when written to (tests swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class ReportFile(click.ParamType):
