@@ -37,7 +37,9 @@ def message(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A webhook payload: plain ``text`` (notifications, old clients) plus Block Kit ``blocks``."""
-    body = "\n".join(lines)
+    from deployforge.render.safe_md import slack
+
+    body = "\n".join(slack(line) for line in lines)  # untrusted text: no <!channel>, <@U..> or <url|link>
     text = f"{title}\n{body}".strip()
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
@@ -46,7 +48,9 @@ def message(
         blocks.append(
             {
                 "type": "section",
-                "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in list(fields.items())[:10]],
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{slack(k)}*\n{slack(v)}"} for k, v in list(fields.items())[:10]
+                ],
             }
         )
     if body:
