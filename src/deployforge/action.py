@@ -612,6 +612,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             settings.token,
             settings.repository,
             max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+            author=environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,  # another GitHub App's token: its bot
         )
         where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
         done = publisher.upsert(number, marker(settings.workflow, where), body, settings.comment_mode)

@@ -7,8 +7,11 @@ multi-line values are safe), the job summary (``GITHUB_STEP_SUMMARY``), annotati
 ``StickyComment`` finds this run's comment again through its hidden marker and updates it in
 place, in as few API calls as possible:
 
-* ``update`` (comment on the first page): list page 1 + PATCH = 2 calls; not found: list + POST.
-* ``new``: list + minimize the previous one (GraphQL, classifier OUTDATED) + POST = 3 calls.
+* ``update`` (comment on the first page): list page 1 + which are hidden (GraphQL) + PATCH = 3
+  calls; not found: list + POST (a personal access token adds ``GET /user`` once).
+* ``new``: list + hidden? + minimize the previous one (GraphQL, classifier OUTDATED) + POST = 4.
+
+Only the token's own comments are ever found (see ``StickyComment``).
 
 Failures never fail the job: a read-only token (fork PRs), a 401/404 or an exhausted rate limit
 come back as ``CommentOutcome(status="degraded", warning=...)``; the caller warns and relies on
@@ -107,17 +110,66 @@ class CommentUnavailable(GitHubUnavailable):
     """The comment could not be written; the message says why (becomes a warning)."""
 
 
+GITHUB_TOKEN_IDENTITY = "github-actions[bot]"
+
+
 class StickyComment(GitHubRepoClient):
-    """The one PR comment per (workflow, environment), found again by its hidden marker."""
+    """The one PR comment per (workflow, environment), found again by its hidden marker.
+
+    Only comments written by the token's own identity count (anyone can post a comment that starts
+    with the marker): a personal access token's user (``GET /user``), or for an installation token
+    (``ghs_...``: the workflow's ``GITHUB_TOKEN``), for which ``GET /user`` is refused with 403
+    "Resource not accessible by integration", ``github-actions[bot]``. A token of another GitHub App
+    names its bot with ``author`` (``DEPLOYFORGE_COMMENT_AUTHOR``, e.g. ``my-app[bot]``). Comments a
+    maintainer minimized (hid) are left alone: GitHub's REST API does not say which are, so the
+    candidates are checked with one GraphQL ``nodes`` query (``isMinimized``).
+    """
 
     unavailable = CommentUnavailable
     forbidden_hint = "pull requests from forks get a read-only token"
     user_agent = "deployforge-action"
 
+    def __init__(self, api_url: str, token: str, repository: str, *, author: str | None = None, **kwargs: Any):
+        super().__init__(api_url, token, repository, **kwargs)
+        self._token_kind = "installation" if token.startswith(("ghs_", "v1.")) else "user"
+        self._author = author or None
+
+    # -- whose comments ------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """The login the token writes as (asked once)."""
+        if self._author is None:
+            if self._token_kind == "installation":
+                self._author = GITHUB_TOKEN_IDENTITY  # GET /user: 403 for installation tokens
+            else:
+                try:
+                    self._author = self._call("read the token's user", lambda: str(self._gh.get_user().login))
+                except CommentUnavailable as exc:
+                    if "Resource not accessible by integration" not in str(exc):
+                        raise
+                    self._author = GITHUB_TOKEN_IDENTITY
+        return self._author
+
+    def _minimized(self, comments: list[Any]) -> set[str]:
+        """The node ids of those comments that are minimized (one GraphQL query)."""
+        if not comments:
+            return set()
+        ids = [str(c.node_id) for c in comments]
+        query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on IssueComment { id isMinimized } } }"
+        requester = self._gh.requester
+
+        def ask() -> Any:
+            return requester.graphql_query(query, {"ids": ids})[1]
+
+        data = self._call("check which comments are hidden", ask)
+        nodes = ((data or {}).get("data") or {}).get("nodes") or []
+        return {str(n.get("id")) for n in nodes if isinstance(n, dict) and n.get("isMinimized")}
+
     # -- the comment -----------------------------------------------------------------------------
 
     def _find(self, number: int, marker: str) -> list[Any]:
-        """Our comments (oldest first), reading pages until one is short."""
+        """Our comments (oldest first): by the token's identity, starting with the marker, not hidden."""
+        author = self.identity()
         issue = self._repo.get_issue(number)
         comments = issue.get_comments()
         found: list[Any] = []
@@ -128,10 +180,16 @@ class StickyComment(GitHubRepoClient):
                 return list(comments.get_page(p))
 
             batch = self._call("read the pull request's comments", read)
-            found += [c for c in batch if (c.body or "").startswith(marker)]
+            found += [
+                c
+                for c in batch
+                if (c.body or "").startswith(marker) and c.user is not None and str(c.user.login) == author
+            ]
             if len(batch) < self.per_page:
-                return found
+                break
             page += 1
+        hidden = self._minimized(found)
+        return [c for c in found if str(c.node_id) not in hidden]
 
     def upsert(self, number: int, marker: str, body: str, mode: str = "update") -> CommentOutcome:
         """Create or update this run's comment. Never raises for GitHub trouble: returns 'degraded'."""
