@@ -7,8 +7,6 @@ token's user and is refused for installation tokens (``GITHUB_TOKEN``), whose co
 
 from __future__ import annotations
 
-from deployforge.ci.github import StickyComment
-from deployforge.render.markdown import marker
 from tests.fakes.github import (
     BOT,
     PAT_USER,
@@ -16,6 +14,9 @@ from tests.fakes.github import (
     github_fake_fixture,  # noqa: F401
     github_fake_server_fixture,  # noqa: F401
 )
+
+from deployforge.ci.github import StickyComment
+from deployforge.render.markdown import marker
 
 REPO, PR = "octo/app", 7
 MARK = marker("pr", "staging")
