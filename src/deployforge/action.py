@@ -516,8 +516,18 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
     workdir = (base / settings.working_directory).resolve()
-    if not workdir.is_dir():
-        sink.annotate("error", f"input 'working-directory' is '{settings.working_directory}', which does not exist")
+    problem = path_problem(settings, "working-directory", settings.working_directory, base, temp_ok=False)
+    if problem is None and not workdir.is_dir():
+        problem = f"input 'working-directory' is '{settings.working_directory}', which does not exist"
+    for name, value in (
+        ("junit-path", settings.junit_path),
+        ("sarif-path", settings.sarif_path),
+        ("plan-path", settings.plan_path),
+    ):
+        if problem is None and value:
+            problem = path_problem(settings, name, value, workdir)
+    if problem is not None:
+        sink.annotate("error", problem, title="DeployForge input")
         sink.set_output("result", "failed")
         return 1
     os.chdir(workdir)
@@ -656,6 +666,22 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
         return 1
     return 0
+
+
+def path_problem(settings: Settings, name: str, value: str, base: Path, *, temp_ok: bool = True) -> str | None:
+    """Why an input's path (relative to ``base``) is refused: it must resolve inside the workspace
+    (or, for the files the Action writes, ``RUNNER_TEMP``); None when it does."""
+    roots = [Path(settings.workspace or base).resolve()]
+    if temp_ok and settings.runner_temp:
+        roots.append(Path(settings.runner_temp).resolve())
+    target = (base / value).resolve()  # symlinks followed: no escape through one
+    if any(target == root or root in target.parents for root in roots):
+        return None
+    where = " or RUNNER_TEMP" if len(roots) > 1 else ""
+    return (
+        f"input '{name}' is '{value}', which resolves to {target}, outside the workspace{where}; "
+        "use a path relative to the workspace"
+    )
 
 
 def _mtime(path: Path | None) -> int | None:
