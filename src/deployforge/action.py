@@ -662,6 +662,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         )
     except (DeployForgeError, OSError) as exc:
         sink.annotate("warning", f"the audit record could not be written: {exc}")
+    except Exception as exc:  # a bug in recording never hides the run's own outcome
+        sink.annotate("warning", f"the audit record could not be written: {type(exc).__name__}: {exc}")
     if outcome["fail_reasons"]:
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
         return 1

@@ -104,14 +104,25 @@ def _options(config: str, environment: str | None, sandbox: bool, parallelism: i
 
 
 def _crash_report(exc: BaseException) -> str:
+    """The traceback, masked, in a new file of its own (``crash-<time>-<pid>-<random>.txt``: two
+    crashes in the same second, or in parallel jobs, never overwrite each other's report)."""
+    import secrets as _random
+
     folder = Path(".deployforge") / "logs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}.txt"
         from deployforge.secrets.masking import mask
 
-        path.write_text(mask("".join(traceback.format_exception(exc))), encoding="utf-8")
-        return str(path)
+        text = mask("".join(traceback.format_exception(exc)))
+        for _ in range(5):
+            path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{_random.token_hex(4)}.txt"
+            try:
+                with path.open("x", encoding="utf-8") as fh:  # exclusive: never another crash's file
+                    fh.write(text)
+                return str(path)
+            except FileExistsError:
+                continue
+        return "(could not be written)"
     except OSError:
         return "(could not be written)"
 
@@ -190,6 +201,14 @@ def run_project_command(
                 click.echo(f"warning: the audit record could not be written: {exc.message}{hint}", err=True)
             except OSError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc}", err=True)
+            except Exception as exc:  # a bug in recording must never hide the command's own outcome
+                from deployforge.ci.workflow_commands import safe
+
+                where = _crash_report(exc)
+                click.echo(
+                    safe(f"warning: the audit record could not be written ({type(exc).__name__}); details in {where}"),
+                    err=True,
+                )
             sys.exit(code)
 
         return wrapper

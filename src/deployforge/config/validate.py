@@ -191,6 +191,14 @@ class SchemaValidator:
     def _check(self, value: Any, schema: dict[str, Any], path: Path_) -> Iterator[ConfigIssue]:
         if self._deferred(value) and not ("enum" in schema and value in schema["enum"]):
             needs = _non_text_types(schema)
+            if needs and all(n in ("object", "array") for n in needs):  # no reference becomes a mapping or list
+                words = {"object": "a mapping", "array": "a list"}
+                yield self._issue(
+                    path,
+                    f"{_dotted(path) or 'the config'} must be {' or '.join(words[n] for n in needs)}, not text",
+                    "a $VAR or vault:// reference stands for one value, never for a whole section",
+                )
+                return
             if needs and _is_secret(value):  # a secret is always text: it can never become a number
                 yield self._issue(
                     path,
