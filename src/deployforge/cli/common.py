@@ -153,10 +153,10 @@ def run_project_command(
             style = _styler(_colour_enabled(no_color))
             holder: dict[str, Any] = {}
             error: DeployForgeError | None = None
-            _trace_header(ws, name, style)
             recorder: Any = None
             restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
             try:
+                _trace_header(ws, name, style)
                 with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
                     if finding_exit:
                         with errors_exit_1():
@@ -182,6 +182,7 @@ def run_project_command(
                     err=True,
                 )
             restore()
+            deferred = _sigterm_deferred()  # while the record is written: a SIGTERM waits for it
             for problem in recorder.write_errors if recorder is not None else ():
                 click.echo(f"warning: audit step record not written: {problem}", err=True)
             try:
@@ -209,6 +210,9 @@ def run_project_command(
                     safe(f"warning: the audit record could not be written ({type(exc).__name__}); details in {where}"),
                     err=True,
                 )
+            if deferred():
+                code = 130
+                click.echo("Interrupted.", err=True)
             sys.exit(code)
 
         return wrapper
@@ -235,6 +239,24 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
         signal.signal(signal.SIGTERM, previous)
 
     return restore
+
+
+def _sigterm_deferred() -> Callable[[], bool]:
+    """Hold SIGTERM while the audit record is written (a record cut in half helps nobody); returns
+    what restores the previous handler and says whether one arrived meanwhile."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: False
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: arrived.append(signum))
+
+    def done() -> bool:
+        signal.signal(signal.SIGTERM, previous)
+        return bool(arrived)
+
+    return done
 
 
 def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
