@@ -68,6 +68,12 @@ INPUTS: tuple[Input, ...] = (
         "false",
         "true: point every AWS target at the embedded emulator (needs moto: not in the Action's image).",
     ),
+    Input(
+        "allow-fork-code",
+        "false",
+        "true: on pull_request_target or workflow_run for a pull request from a fork, still run hooks and read "
+        "the config as checked out (code from the fork then runs with this job's token).",
+    ),
 )
 
 OUTPUTS: tuple[Output, ...] = (
@@ -108,6 +114,7 @@ class Settings:
     fail_on: frozenset[str]
     working_directory: str
     sandbox: bool
+    allow_fork_code: bool = False
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +135,29 @@ class Settings:
         if self.event_name == "issue_comment" and (self.event.get("issue") or {}).get("pull_request"):
             return int(self.event["issue"]["number"])
         return None
+
+    @property
+    def fork_head(self) -> str | None:
+        """The fork a privileged run is about: on ``pull_request_target`` or ``workflow_run`` (which
+        run with the base repository's token and secrets) for a pull request whose head is another
+        repository, that repository's name (``(deleted fork)`` when GitHub no longer knows it); else
+        None. Plain ``pull_request`` runs from forks get a read-only token and no secrets."""
+        base = self.repository
+        if self.event_name == "pull_request_target":
+            pr = self.event.get("pull_request") or {}
+            head = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+            base = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or base
+        elif self.event_name == "workflow_run":
+            run = self.event.get("workflow_run") or {}
+            if not run:
+                return None
+            head = (run.get("head_repository") or {}).get("full_name")
+            base = (run.get("repository") or {}).get("full_name") or base
+        else:
+            return None
+        if not head:
+            return "(deleted fork)"
+        return str(head) if str(head).lower() != str(base).lower() else None
 
     @property
     def run_url(self) -> str | None:
@@ -221,6 +251,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         fail_on=fail_on,
         working_directory=get_input(env, "working-directory") or ".",
         sandbox=_bool(env, "sandbox"),
+        allow_fork_code=_bool(env, "allow-fork-code"),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -531,6 +562,15 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.set_output("result", "failed")
         return 1
     os.chdir(workdir)
+    fork_note: str | None = None
+    if settings.fork_head and not settings.allow_fork_code:
+        try:
+            settings, fork_note = _guard_fork(settings)
+        except ActionInputError as exc:
+            sink.annotate("error", str(exc), title="DeployForge fork guard")
+            sink.set_output("result", "failed")
+            return 1
+        sink.annotate("warning", fork_note, title="DeployForge fork guard")
     if settings.runner_temp and Path(settings.runner_temp).is_dir():
         import tempfile
 
@@ -583,6 +623,10 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     finally:
         sink.end_group()
     assert result is not None
+    if fork_note is not None:
+        from dataclasses import replace
+
+        result = replace(result, messages=(fork_note, *result.messages))
     for note in annotations_for(result):
         sink.annotate(
             note.level,
@@ -684,6 +728,47 @@ def path_problem(settings: Settings, name: str, value: str, base: Path, *, temp_
         f"input '{name}' is '{value}', which resolves to {target}, outside the workspace{where}; "
         "use a path relative to the workspace"
     )
+
+
+def _guard_fork(settings: Settings) -> tuple[Settings, str]:
+    """A pull request from a fork, on an event that runs with the base repository's token and
+    secrets: hooks are switched off (``DEPLOYFORGE_HOOKS=off``) and the config comes from the base
+    commit (``GITHUB_SHA``), never from the fork. Returns the settings to run with and what the
+    summary says. ActionInputError when the base commit's config cannot be read."""
+    import subprocess
+    from dataclasses import replace
+
+    os.environ["DEPLOYFORGE_HOOKS"] = "off"  # deployforge.hooks.run_phase runs none
+    base = settings.sha
+    why = (
+        f"a pull request from the fork {settings.fork_head} on {settings.event_name}: hooks were not run and "
+        f"the config was read from the base commit {base[:12]}"
+    )
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-c", "safe.directory=*", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    if not base:
+        raise ActionInputError(f"{why.split(':')[0]}: GITHUB_SHA is not set, so the base config is unknown")
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode == 0 and head.stdout.strip() == base:
+            return settings, why + " (the checkout)."  # actions/checkout's default there: the base
+        shown = git("show", f"{base}:./{settings.config}")
+    except (OSError, subprocess.SubprocessError) as exc:
+        shown = subprocess.CompletedProcess([], 1, "", str(exc))
+    if shown.returncode != 0:
+        raise ActionInputError(
+            f"{why.split(':')[0]}: the config must come from the base commit {base[:12]}, which git cannot show "
+            f"here ({' '.join(shown.stderr.split())[:200] or 'no git'}); check out the base commit (actions/checkout's "
+            "default on pull_request_target), or set allow-fork-code: true to run the fork's config and hooks"
+        )
+    config = Path(settings.config)
+    copy = config.parent / f".deployforge-base-{config.name}"  # beside it: relative paths resolve the same
+    copy.write_text(shown.stdout, encoding="utf-8")
+    return replace(settings, config=str(copy)), why + f" ({settings.config} as of that commit)."
 
 
 def _mtime(path: Path | None) -> int | None:
