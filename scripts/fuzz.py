@@ -44,7 +44,8 @@ def run_kind(kind: str, count: int, seed: int, seconds: float, out: Path) -> tup
             if outcome.kind in ("crash", "hang"):
                 out.mkdir(parents=True, exist_ok=True)
                 case = out / f"{kind}-seed{seed}-case{i}.txt"
-                case.write_text(f"# {name}: {outcome.kind}\n# {outcome.detail}\n{text}", errors="surrogatepass")
+                detail = "\n".join("# " + line for line in outcome.detail.splitlines())
+                case.write_text(f"# {name}: {outcome.kind}\n{detail}\n{text}", errors="surrogatepass")
             if (i + 1) % 1000 == 0:
                 print(f"  {kind}: {i + 1}/{count} ({time.monotonic() - started:.0f}s)", flush=True)
     return counts, slowest, unlocated

@@ -59,6 +59,8 @@ def read_config_text(path: str) -> str:
 
 def choose_environment(document: Mapping[str, Any], requested: str | None, pos: Positions) -> str:
     envs = document.get("environments") or {}
+    if not isinstance(envs, dict):  # the schema check reports it; here it is as good as none
+        envs = {}
     if requested:
         if not ENVIRONMENT_NAME.fullmatch(requested):
             raise UsageError(
