@@ -52,6 +52,8 @@ CASES = {
         16,
     ),
     "variables: $$$$": (HEAD + 'variables: "$$$$"\n', "variables must be a mapping, not text", 6),
+    "a 3 MB file": (HEAD + "variables:\n  x: " + "x" * 3_000_000 + "\n", "larger than 2 MiB", 1),
+    "deep nesting": (HEAD + "variables:\n  x: " + "[" * 500 + "]" * 500 + "\n", "nests deeper than 100", 7),
 }
 
 

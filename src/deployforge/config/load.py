@@ -42,7 +42,19 @@ _INTERPOLATED = (
 
 
 def read_config_text(path: str) -> str:
+    from deployforge.config.yamlpos import MAX_BYTES
+
     try:
+        if Path(path).is_file() and Path(path).stat().st_size > MAX_BYTES:  # never read a huge file whole
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"the config file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+                        Location(path, 1, 1),
+                        "a config is a few kilobytes: move bulk data out of it",
+                    )
+                ]
+            )
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         hint = "create one (see examples/quickstart/deployforge.yaml) or pass --config PATH"
