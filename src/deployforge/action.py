@@ -68,6 +68,12 @@ INPUTS: tuple[Input, ...] = (
         "false",
         "true: point every AWS target at the embedded emulator (needs moto: not in the Action's image).",
     ),
+    Input(
+        "allow-fork-code",
+        "false",
+        "true: on pull_request_target or workflow_run for a pull request from a fork, still run hooks and read "
+        "the config as checked out (code from the fork then runs with this job's token).",
+    ),
 )
 
 OUTPUTS: tuple[Output, ...] = (
@@ -108,6 +114,7 @@ class Settings:
     fail_on: frozenset[str]
     working_directory: str
     sandbox: bool
+    allow_fork_code: bool = False
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +135,29 @@ class Settings:
         if self.event_name == "issue_comment" and (self.event.get("issue") or {}).get("pull_request"):
             return int(self.event["issue"]["number"])
         return None
+
+    @property
+    def fork_head(self) -> str | None:
+        """The fork a privileged run is about: on ``pull_request_target`` or ``workflow_run`` (which
+        run with the base repository's token and secrets) for a pull request whose head is another
+        repository, that repository's name (``(deleted fork)`` when GitHub no longer knows it); else
+        None. Plain ``pull_request`` runs from forks get a read-only token and no secrets."""
+        base = self.repository
+        if self.event_name == "pull_request_target":
+            pr = self.event.get("pull_request") or {}
+            head = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+            base = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or base
+        elif self.event_name == "workflow_run":
+            run = self.event.get("workflow_run") or {}
+            if not run:
+                return None
+            head = (run.get("head_repository") or {}).get("full_name")
+            base = (run.get("repository") or {}).get("full_name") or base
+        else:
+            return None
+        if not head:
+            return "(deleted fork)"
+        return str(head) if str(head).lower() != str(base).lower() else None
 
     @property
     def run_url(self) -> str | None:
@@ -221,6 +251,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         fail_on=fail_on,
         working_directory=get_input(env, "working-directory") or ".",
         sandbox=_bool(env, "sandbox"),
+        allow_fork_code=_bool(env, "allow-fork-code"),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -258,16 +289,25 @@ def _policy_check(settings: Settings, ws: Any) -> Any:
     return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
 
-def run_core(settings: Settings, ws: Any) -> Any:
-    """Call the use case for the command; return its RunResult (DeployForgeError propagates)."""
+def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
+    """Call the use case for the command; return its RunResult (DeployForgeError propagates).
+
+    Hooks show in the step's log group through the sink, which guards them (their names cannot
+    break the line; their output is fenced from workflow-command processing and prefixed)."""
     from deployforge import app
+    from deployforge.ci.workflow_commands import one_line
     from deployforge.model.result import RunResult
 
-    def hook_started(spec: Any, target: str | None) -> None:  # hooks show in the step's log group
-        print(f"hook {spec.phase}: {spec.label}" + (f" on {target}" if target else ""), flush=True)
+    if sink is None:
+        from deployforge.ci.local import LocalSink
+
+        sink = LocalSink({})
+
+    def hook_started(spec: Any, target: str | None) -> None:
+        sink.info(f"hook {spec.phase}: {one_line(spec.label)}" + (f" on {one_line(target)}" if target else ""))
 
     def hook_output(spec: Any, line: str) -> None:
-        print(f"  | {line}", flush=True)
+        sink.hook_output(line)
 
     hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
@@ -508,11 +548,30 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
     workdir = (base / settings.working_directory).resolve()
-    if not workdir.is_dir():
-        sink.annotate("error", f"input 'working-directory' is '{settings.working_directory}', which does not exist")
+    problem = path_problem(settings, "working-directory", settings.working_directory, base, temp_ok=False)
+    if problem is None and not workdir.is_dir():
+        problem = f"input 'working-directory' is '{settings.working_directory}', which does not exist"
+    for name, value in (
+        ("junit-path", settings.junit_path),
+        ("sarif-path", settings.sarif_path),
+        ("plan-path", settings.plan_path),
+    ):
+        if problem is None and value:
+            problem = path_problem(settings, name, value, workdir)
+    if problem is not None:
+        sink.annotate("error", problem, title="DeployForge input")
         sink.set_output("result", "failed")
         return 1
     os.chdir(workdir)
+    fork_note: str | None = None
+    if settings.fork_head and not settings.allow_fork_code:
+        try:
+            settings, fork_note = _guard_fork(settings)
+        except ActionInputError as exc:
+            sink.annotate("error", str(exc), title="DeployForge fork guard")
+            sink.set_output("result", "failed")
+            return 1
+        sink.annotate("warning", fork_note, title="DeployForge fork guard")
     if settings.runner_temp and Path(settings.runner_temp).is_dir():
         import tempfile
 
@@ -539,7 +598,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     plan_before = _mtime(plan_file)  # the plan-path output names a plan this run wrote, never an old one
     sink.start_group(f"deployforge {settings.command}")
     try:
-        result = run_core(settings, ws)
+        result = run_core(settings, ws, sink)
     except DeployForgeError as exc:
         error = exc
         issues = tuple(getattr(exc, "issues", ()))
@@ -565,6 +624,10 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     finally:
         sink.end_group()
     assert result is not None
+    if fork_note is not None:
+        from dataclasses import replace
+
+        result = replace(result, messages=(fork_note, *result.messages))
     for note in annotations_for(result):
         sink.annotate(
             note.level,
@@ -606,6 +669,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             settings.token,
             settings.repository,
             max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+            author=environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,  # another GitHub App's token: its bot
         )
         where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
         done = publisher.upsert(number, marker(settings.workflow, where), body, settings.comment_mode)
@@ -645,10 +709,69 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         )
     except (DeployForgeError, OSError) as exc:
         sink.annotate("warning", f"the audit record could not be written: {exc}")
+    except Exception as exc:  # a bug in recording never hides the run's own outcome
+        sink.annotate("warning", f"the audit record could not be written: {type(exc).__name__}: {exc}")
     if outcome["fail_reasons"]:
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
         return 1
     return 0
+
+
+def path_problem(settings: Settings, name: str, value: str, base: Path, *, temp_ok: bool = True) -> str | None:
+    """Why an input's path (relative to ``base``) is refused: it must resolve inside the workspace
+    (or, for the files the Action writes, ``RUNNER_TEMP``); None when it does."""
+    roots = [Path(settings.workspace or base).resolve()]
+    if temp_ok and settings.runner_temp:
+        roots.append(Path(settings.runner_temp).resolve())
+    target = (base / value).resolve()  # symlinks followed: no escape through one
+    if any(target == root or root in target.parents for root in roots):
+        return None
+    where = " or RUNNER_TEMP" if len(roots) > 1 else ""
+    return (
+        f"input '{name}' is '{value}', which resolves to {target}, outside the workspace{where}; "
+        "use a path relative to the workspace"
+    )
+
+
+def _guard_fork(settings: Settings) -> tuple[Settings, str]:
+    """A pull request from a fork, on an event that runs with the base repository's token and
+    secrets: hooks are switched off (``DEPLOYFORGE_HOOKS=off``) and the config comes from the base
+    commit (``GITHUB_SHA``), never from the fork. Returns the settings to run with and what the
+    summary says. ActionInputError when the base commit's config cannot be read."""
+    import subprocess
+    from dataclasses import replace
+
+    os.environ["DEPLOYFORGE_HOOKS"] = "off"  # deployforge.hooks.run_phase runs none
+    base = settings.sha
+    why = (
+        f"a pull request from the fork {settings.fork_head} on {settings.event_name}: hooks were not run and "
+        f"the config was read from the base commit {base[:12]}"
+    )
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-c", "safe.directory=*", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    if not base:
+        raise ActionInputError(f"{why.split(':')[0]}: GITHUB_SHA is not set, so the base config is unknown")
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode == 0 and head.stdout.strip() == base:
+            return settings, why + " (the checkout)."  # actions/checkout's default there: the base
+        shown = git("show", f"{base}:./{settings.config}")
+    except (OSError, subprocess.SubprocessError) as exc:
+        shown = subprocess.CompletedProcess([], 1, "", str(exc))
+    if shown.returncode != 0:
+        raise ActionInputError(
+            f"{why.split(':')[0]}: the config must come from the base commit {base[:12]}, which git cannot show "
+            f"here ({' '.join(shown.stderr.split())[:200] or 'no git'}); check out the base commit (actions/checkout's "
+            "default on pull_request_target), or set allow-fork-code: true to run the fork's config and hooks"
+        )
+    config = Path(settings.config)
+    copy = config.parent / f".deployforge-base-{config.name}"  # beside it: relative paths resolve the same
+    copy.write_text(shown.stdout, encoding="utf-8")
+    return replace(settings, config=str(copy)), why + f" ({settings.config} as of that commit)."
 
 
 def _mtime(path: Path | None) -> int | None:
@@ -676,7 +799,9 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # a DeployForge bug: one line, no traceback
-        print(f"::error title=DeployForge internal error::{type(exc).__name__}: {exc}", flush=True)
+        from deployforge.ci.workflow_commands import command
+
+        print(command("error", {"title": "DeployForge internal error"}, f"{type(exc).__name__}: {exc}"), flush=True)
         code = 1
     sys.exit(code)
 

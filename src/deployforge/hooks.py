@@ -11,6 +11,9 @@ Configuration (``hooks:``)::
       working_directory: .                    # relative to the config file
       continue_on_error: false                # a failing hook of this phase does not fail the run
 
+``DEPLOYFORGE_HOOKS=off`` switches every hook off (``hooks_switched_off``): the GitHub Action's fork
+guard sets it for a pull request from a fork on ``pull_request_target`` / ``workflow_run``.
+
 Rules: no shell unless ``shell: true``; context arrives only as ``DEPLOYFORGE_*`` environment
 variables (never spliced into the command); a hook runs in its own process group and on timeout
 the whole group is killed (SIGTERM, then SIGKILL 2 s later); output is streamed line by line to
@@ -324,6 +327,13 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def hooks_switched_off(environ: Mapping[str, str] | None = None) -> bool:
+    """``DEPLOYFORGE_HOOKS=off``: no hook runs (the Action's fork guard sets it; a workflow running the
+    CLI on ``pull_request_target`` can set it too)."""
+    value = (os.environ if environ is None else environ).get("DEPLOYFORGE_HOOKS", "")
+    return value.strip().lower() in ("off", "0", "false", "no")
+
+
 def run_phase(
     hooks: Sequence[HookSpec],
     phase: str,
@@ -339,6 +349,8 @@ def run_phase(
     With ``stop_on_failure`` the first failing hook (not ``continue_on_error``) ends the phase.
     """
     runs: list[HookRun] = []
+    if hooks_switched_off():
+        return runs
     for spec in hooks:
         if spec.phase != phase:
             continue

@@ -18,6 +18,9 @@ ignored):
     PATCH  /repos/{o}/{r}/issues/{n}                        {"title", "body", "state", "state_reason", "labels"}
     POST   /graphql  (and /api/graphql)                     minimizeComment / unminimizeComment
     GET    /rate_limit
+    GET    /user                                            a personal access token's user; 403 "Resource
+                                                            not accessible by integration" for ghs_ tokens
+    POST   /graphql  query nodes(ids: [...]) { ... on IssueComment { id isMinimized } }
 
 Every path also answers under the GitHub Enterprise prefix ``/api/v3`` (``api_url_enterprise``).
 
@@ -35,7 +38,12 @@ Switchable per test (reset by the ``github_fake`` fixture):
     fake.read_only = True                                  # every token is read-only
     fake.requests                                          # list[Recorded]: method, path, query, body
     fake.comments("octo/app", 7), fake.issues("octo/app")  # what the server holds
-    fake.seed_comments("octo/app", 7, ["a", "b", ...])     # comments written by someone else
+    fake.seed_comments("octo/app", 7, ["a", "b", ...])     # comments written by someone else (returns ids)
+    fake.minimize("octo/app", comment_id)                  # a maintainer hid a comment
+    fake.pat_token                                         # a personal access token (writes as PAT_USER)
+
+Comments are written as the token's identity: ``github-actions[bot]`` for the installation
+tokens (``token``, ``readonly_token``: ghs_...), ``release-robot`` for ``pat_token``.
 
 Use in a test module (pytest finds fixtures imported into the module)::
 
@@ -71,8 +79,10 @@ from urllib.parse import parse_qs, urlsplit
 MAX_BODY = 65536
 DEFAULT_TOKEN = "ghs_faketoken0123456789"
 READONLY_TOKEN = "ghs_readonlytoken0123456789"
+PAT_TOKEN = "ghp_fakepersonaltoken0123456789"
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
 OTHER_USER = {"login": "a-reviewer", "id": 1001, "type": "User"}
+PAT_USER = {"login": "release-robot", "id": 2002, "type": "User"}
 
 
 @dataclass
@@ -132,6 +142,7 @@ class FakeGitHub:
     ):
         self.token = token
         self.readonly_token = readonly_token
+        self.pat_token = PAT_TOKEN
         self.html_base = html_base.rstrip("/")
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -221,14 +232,20 @@ class FakeGitHub:
             r.issues[number] = self._issue_doc(r, number, title, "", [], pull=True)
             r.issues[number]["_head_sha"] = head_sha
 
-    def seed_comments(self, repo: str, number: int, bodies: list[str], *, user: dict[str, Any] | None = None) -> None:
-        """Comments by someone else (default: a reviewer), as if written before the run."""
+    def seed_comments(
+        self, repo: str, number: int, bodies: list[str], *, user: dict[str, Any] | None = None
+    ) -> list[int]:
+        """Comments by someone else (default: a reviewer), as if written before the run; their ids."""
         with self._lock:
             r = self._repo(repo)
             if number not in r.issues:
                 raise KeyError(f"no issue {number} in {repo}")
-            for body in bodies:
-                self._new_comment(r, number, body, user or OTHER_USER)
+            return [self._new_comment(r, number, body, user or OTHER_USER)["id"] for body in bodies]
+
+    def minimize(self, repo: str, comment_id: int, classifier: str = "OUTDATED") -> None:
+        """Hide a comment, as a maintainer does from the comment's menu."""
+        with self._lock:
+            self._repo(repo).comments[comment_id]["_minimized"] = classifier
 
     def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -357,14 +374,18 @@ class FakeGitHub:
         base = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-GitHub-Request-Id": "FAKE"}
         return status, base | extra, doc
 
-    def _auth(self, method: str, headers: dict[str, str]) -> None:
+    def _auth(self, method: str, headers: dict[str, str]) -> str:
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
-        if scheme.lower() not in ("token", "bearer") or token not in (self.token, self.readonly_token):
+        if scheme.lower() not in ("token", "bearer") or token not in (self.token, self.readonly_token, self.pat_token):
             raise _Error(401, "Bad credentials")
         writing = method in ("POST", "PATCH", "PUT", "DELETE")
         if writing and (self.read_only or token == self.readonly_token):
             raise _Error(403, "Resource not accessible by integration")
+        return token
+
+    def _identity(self, token: str) -> dict[str, Any]:
+        return PAT_USER if token == self.pat_token else BOT
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
@@ -379,7 +400,11 @@ class FakeGitHub:
         if path == "/graphql" and method == "POST":
             self._auth("GET", headers)  # GraphQL: reads and writes both POST; writes checked below
             return self._graphql(headers, body)
-        self._auth(method, headers)
+        token = self._auth(method, headers)
+        if path == "/user" and method == "GET":
+            if token != self.pat_token:  # installation tokens (GITHUB_TOKEN) have no user
+                raise _Error(403, "Resource not accessible by integration")
+            return 200, {}, dict(PAT_USER)
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/.*)?", path)
         if not m:
             raise _Error(404, "Not Found")
@@ -407,7 +432,8 @@ class FakeGitHub:
                 return self._page(items, query, f"{self._repo_url(r)}/issues/{issue['number']}/comments")
             if method == "POST":
                 fields = self._fields(body, required={"body": str}, optional={})
-                return 201, {}, self._public(self._new_comment(r, issue["number"], fields["body"], BOT))
+                user = self._identity(token)
+                return 201, {}, self._public(self._new_comment(r, issue["number"], fields["body"], user))
         if (m2 := re.fullmatch(r"/issues/comments/(\d+)", rest)) is not None:
             comment = r.comments.get(int(m2.group(1)))
             if comment is None:
@@ -523,9 +549,16 @@ class FakeGitHub:
             raise _Error(400, "Problems parsing JSON")
         query = body["query"]
         variables = body.get("variables") or {}
+        if re.match(r"\s*query\b", query) and re.search(r"\bnodes\s*\(\s*ids\s*:", query):
+            ids = variables.get("ids")
+            if not isinstance(ids, list) or not re.search(r"\.\.\.\s*on\s+IssueComment\s*{[^}]*isMinimized", query):
+                return 200, {}, {"errors": [{"message": "the fake answers nodes(ids:) { ... on IssueComment }"}]}
+            by_id = {c["node_id"]: c for r in self._repos.values() for c in r.comments.values()}
+            nodes = [{"id": i, "isMinimized": bool(by_id[i].get("_minimized"))} if i in by_id else None for i in ids]
+            return 200, {}, {"data": {"nodes": nodes}}
         m = re.search(r"\b(minimizeComment|unminimizeComment)\s*\(", query)
         if not m:
-            return 200, {}, {"errors": [{"message": "the fake supports only (un)minimizeComment"}]}
+            return 200, {}, {"errors": [{"message": "the fake supports only (un)minimizeComment and nodes"}]}
         self._auth("POST", headers)
         data = variables.get("input") or {}
         subject = data.get("subjectId")

@@ -7,8 +7,11 @@ multi-line values are safe), the job summary (``GITHUB_STEP_SUMMARY``), annotati
 ``StickyComment`` finds this run's comment again through its hidden marker and updates it in
 place, in as few API calls as possible:
 
-* ``update`` (comment on the first page): list page 1 + PATCH = 2 calls; not found: list + POST.
-* ``new``: list + minimize the previous one (GraphQL, classifier OUTDATED) + POST = 3 calls.
+* ``update`` (comment on the first page): list page 1 + which are hidden (GraphQL) + PATCH = 3
+  calls; not found: list + POST (a personal access token adds ``GET /user`` once).
+* ``new``: list + hidden? + minimize the previous one (GraphQL, classifier OUTDATED) + POST = 4.
+
+Only the token's own comments are ever found (see ``StickyComment``).
 
 Failures never fail the job: a read-only token (fork PRs), a 401/404 or an exhausted rate limit
 come back as ``CommentOutcome(status="degraded", warning=...)``; the caller warns and relies on
@@ -27,15 +30,28 @@ T = TypeVar("T")
 
 
 class GitHubSink:
-    """The GitHub Actions runner's side of a step, through actions-toolkit's core."""
+    """The GitHub Actions runner's side of a step.
 
-    def __init__(self) -> None:
+    Everything written to the log goes through the one output guard
+    (``deployforge.ci.workflow_commands``): messages cannot start a workflow command, hook output
+    is fenced with ``::stop-commands::`` and prefixed, and the commands DeployForge issues
+    (annotations, ``::add-mask::``, groups) are escaped. Outputs go to ``GITHUB_OUTPUT`` through
+    actions-toolkit (a random heredoc delimiter per value).
+    """
+
+    def __init__(self, log: Any = None) -> None:
         from actions_toolkit import core
 
+        from deployforge.ci.workflow_commands import default_log
+
         self._core = core
+        self.log = log or default_log()
 
     def info(self, message: str) -> None:
-        self._core.info(message)
+        self.log.info(message)
+
+    def hook_output(self, line: str) -> None:
+        self.log.hook_output(line)
 
     def set_output(self, name: str, value: str) -> None:
         self._core.set_output(name, value)  # GITHUB_OUTPUT with a random heredoc delimiter
@@ -50,19 +66,19 @@ class GitHubSink:
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        from actions_toolkit.command import issue_command
-
         props = {"title": title, "file": file, "line": line, "col": column}
-        issue_command(level, {k: v for k, v in props.items() if v not in (None, "")}, message)
+        self.log.command(level if level in ("error", "warning", "notice") else "error", props, message)
 
     def mask(self, value: str) -> None:
         """``::add-mask::`` the value; a multi-line one line by line, leaving out lines too short or
         without a letter or digit (masking a ``{`` would star every brace in the rest of the log)."""
+        from deployforge.ci.workflow_commands import split_lines
+
         if value:
-            for line in value.splitlines() or [value]:
+            for line in split_lines(value) or [value]:
                 line = line.strip()
                 if len(line) >= 4 and any(ch.isalnum() for ch in line):
-                    self._core.set_secret(line)
+                    self.log.command("add-mask", None, line)
 
     def write_summary(self, markdown: str) -> bool:
         import os
@@ -75,10 +91,10 @@ class GitHubSink:
         return True
 
     def start_group(self, name: str) -> None:
-        self._core.start_group(name)
+        self.log.command("group", None, name)
 
     def end_group(self) -> None:
-        self._core.end_group()
+        self.log.command("endgroup")
 
 
 @dataclass(frozen=True)
@@ -94,17 +110,66 @@ class CommentUnavailable(GitHubUnavailable):
     """The comment could not be written; the message says why (becomes a warning)."""
 
 
+GITHUB_TOKEN_IDENTITY = "github-actions[bot]"
+
+
 class StickyComment(GitHubRepoClient):
-    """The one PR comment per (workflow, environment), found again by its hidden marker."""
+    """The one PR comment per (workflow, environment), found again by its hidden marker.
+
+    Only comments written by the token's own identity count (anyone can post a comment that starts
+    with the marker): a personal access token's user (``GET /user``), or for an installation token
+    (``ghs_...``: the workflow's ``GITHUB_TOKEN``), for which ``GET /user`` is refused with 403
+    "Resource not accessible by integration", ``github-actions[bot]``. A token of another GitHub App
+    names its bot with ``author`` (``DEPLOYFORGE_COMMENT_AUTHOR``, e.g. ``my-app[bot]``). Comments a
+    maintainer minimized (hid) are left alone: GitHub's REST API does not say which are, so the
+    candidates are checked with one GraphQL ``nodes`` query (``isMinimized``).
+    """
 
     unavailable = CommentUnavailable
     forbidden_hint = "pull requests from forks get a read-only token"
     user_agent = "deployforge-action"
 
+    def __init__(self, api_url: str, token: str, repository: str, *, author: str | None = None, **kwargs: Any):
+        super().__init__(api_url, token, repository, **kwargs)
+        self._token_kind = "installation" if token.startswith(("ghs_", "v1.")) else "user"
+        self._author = author or None
+
+    # -- whose comments ------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """The login the token writes as (asked once)."""
+        if self._author is None:
+            if self._token_kind == "installation":
+                self._author = GITHUB_TOKEN_IDENTITY  # GET /user: 403 for installation tokens
+            else:
+                try:
+                    self._author = self._call("read the token's user", lambda: str(self._gh.get_user().login))
+                except CommentUnavailable as exc:
+                    if "Resource not accessible by integration" not in str(exc):
+                        raise
+                    self._author = GITHUB_TOKEN_IDENTITY
+        return self._author
+
+    def _minimized(self, comments: list[Any]) -> set[str]:
+        """The node ids of those comments that are minimized (one GraphQL query)."""
+        if not comments:
+            return set()
+        ids = [str(c.node_id) for c in comments]
+        query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on IssueComment { id isMinimized } } }"
+        requester = self._gh.requester
+
+        def ask() -> Any:
+            return requester.graphql_query(query, {"ids": ids})[1]
+
+        data = self._call("check which comments are hidden", ask)
+        nodes = ((data or {}).get("data") or {}).get("nodes") or []
+        return {str(n.get("id")) for n in nodes if isinstance(n, dict) and n.get("isMinimized")}
+
     # -- the comment -----------------------------------------------------------------------------
 
     def _find(self, number: int, marker: str) -> list[Any]:
-        """Our comments (oldest first), reading pages until one is short."""
+        """Our comments (oldest first): by the token's identity, starting with the marker, not hidden."""
+        author = self.identity()
         issue = self._repo.get_issue(number)
         comments = issue.get_comments()
         found: list[Any] = []
@@ -115,10 +180,16 @@ class StickyComment(GitHubRepoClient):
                 return list(comments.get_page(p))
 
             batch = self._call("read the pull request's comments", read)
-            found += [c for c in batch if (c.body or "").startswith(marker)]
+            found += [
+                c
+                for c in batch
+                if (c.body or "").startswith(marker) and c.user is not None and str(c.user.login) == author
+            ]
             if len(batch) < self.per_page:
-                return found
+                break
             page += 1
+        hidden = self._minimized(found)
+        return [c for c in found if str(c.node_id) not in hidden]
 
     def upsert(self, number: int, marker: str, body: str, mode: str = "update") -> CommentOutcome:
         """Create or update this run's comment. Never raises for GitHub trouble: returns 'degraded'."""

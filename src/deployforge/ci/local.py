@@ -27,7 +27,15 @@ class LocalSink:
         return text
 
     def info(self, message: str) -> None:
-        print(self._masked(message), file=self.stream, flush=True)
+        from deployforge.ci.workflow_commands import safe
+
+        print(self._masked(safe(message)), file=self.stream, flush=True)
+
+    def hook_output(self, line: str) -> None:
+        """A hook's output line, prefixed line by line (as on GitHub, without the fence)."""
+        from deployforge.ci.workflow_commands import quote
+
+        print("\n".join(self._masked(x) for x in quote(line)), file=self.stream, flush=True)
 
     def set_output(self, name: str, value: str) -> None:
         self.outputs[name] = value

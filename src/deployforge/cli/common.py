@@ -104,14 +104,25 @@ def _options(config: str, environment: str | None, sandbox: bool, parallelism: i
 
 
 def _crash_report(exc: BaseException) -> str:
+    """The traceback, masked, in a new file of its own (``crash-<time>-<pid>-<random>.txt``: two
+    crashes in the same second, or in parallel jobs, never overwrite each other's report)."""
+    import secrets as _random
+
     folder = Path(".deployforge") / "logs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}.txt"
         from deployforge.secrets.masking import mask
 
-        path.write_text(mask("".join(traceback.format_exception(exc))), encoding="utf-8")
-        return str(path)
+        text = mask("".join(traceback.format_exception(exc)))
+        for _ in range(5):
+            path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{_random.token_hex(4)}.txt"
+            try:
+                with path.open("x", encoding="utf-8") as fh:  # exclusive: never another crash's file
+                    fh.write(text)
+                return str(path)
+            except FileExistsError:
+                continue
+        return "(could not be written)"
     except OSError:
         return "(could not be written)"
 
@@ -143,10 +154,10 @@ def run_project_command(
             style = _styler(_colour_enabled(no_color))
             holder: dict[str, Any] = {}
             error: DeployForgeError | None = None
-            _trace_header(ws, name, style)
             recorder: Any = None
             restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
             try:
+                _trace_header(ws, name, style)
                 with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
                     if finding_exit:
                         with errors_exit_1():
@@ -164,13 +175,18 @@ def run_project_command(
                 click.echo("Interrupted.", err=True)
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
                 code = 1
+                from deployforge.ci.workflow_commands import safe
+
                 where = _crash_report(exc)
                 click.echo(
-                    f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
-                    f"details were written to {where}",
+                    safe(
+                        f"internal error: {type(exc).__name__}: {exc}\n  this is a DeployForge bug; "
+                        f"details were written to {where}"
+                    ),
                     err=True,
                 )
             restore()
+            deferred = _sigterm_deferred()  # while the record is written: a SIGTERM waits for it
             for problem in recorder.write_errors if recorder is not None else ():
                 click.echo(f"warning: audit step record not written: {problem}", err=True)
             try:
@@ -193,6 +209,17 @@ def run_project_command(
                 click.echo(f"warning: audit: {exc.message}{hint}", err=True)
             except OSError as exc:
                 click.echo(f"warning: the audit record could not be written: {exc}", err=True)
+            except Exception as exc:  # a bug in recording must never hide the command's own outcome
+                from deployforge.ci.workflow_commands import safe
+
+                where = _crash_report(exc)
+                click.echo(
+                    safe(f"warning: the audit record could not be written ({type(exc).__name__}); details in {where}"),
+                    err=True,
+                )
+            if deferred():
+                code = 130
+                click.echo("Interrupted.", err=True)
             sys.exit(code)
 
         return wrapper
@@ -221,6 +248,24 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     return restore
 
 
+def _sigterm_deferred() -> Callable[[], bool]:
+    """Hold SIGTERM while the audit record is written (a record cut in half helps nobody); returns
+    what restores the previous handler and says whether one arrived meanwhile."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: False
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: arrived.append(signum))
+
+    def done() -> bool:
+        signal.signal(signal.SIGTERM, previous)
+        return bool(arrived)
+
+    return done
+
+
 def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
     if fmt == "json":
         from deployforge.errors import ConfigError
@@ -238,7 +283,9 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
         if isinstance(exc, ConfigError):
             payload["issues"] = [issue.to_json() for issue in exc.issues]
         _emit_json(payload)
-    click.echo(exc.render(), err=True)
+    from deployforge.ci.workflow_commands import safe
+
+    click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
 
 
 class _StepLog:
@@ -298,15 +345,41 @@ def hook_callbacks(style: Callable[..., str]) -> Any:
     """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
     each output line indented."""
     from deployforge.app import HookCallbacks
+    from deployforge.ci.workflow_commands import Log, one_line
+
+    # in a GitHub Actions step the output is also fenced from workflow-command processing
+    log = Log(_StderrProxy()) if os.environ.get("GITHUB_ACTIONS") == "true" else None
 
     def on_start(spec: Any, target: str | None) -> None:
-        where = f" on {target}" if target else ""
-        click.echo(style(f"hook {spec.phase}: {spec.label}{where}", dim=True), err=True)
+        where = f" on {one_line(target)}" if target else ""
+        if log is not None:
+            log.resume()
+        click.echo(style(f"hook {spec.phase}: {one_line(spec.label)}{where}", dim=True), err=True)
 
     def on_output(spec: Any, line: str) -> None:
-        click.echo(f"  | {line}", err=True)
+        from deployforge.ci.workflow_commands import quote
+
+        if log is not None:
+            log.hook_output(line)
+        else:
+            click.echo("\n".join(quote(line)), err=True)
+
+    import atexit
+
+    if log is not None:
+        atexit.register(log.resume)
 
     return HookCallbacks(on_start=on_start, on_output=on_output)
+
+
+class _StderrProxy:
+    """sys.stderr as it is when written to (tests swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class ReportFile(click.ParamType):

@@ -49,7 +49,19 @@ _INTERPOLATED = (
 
 
 def read_config_text(path: str) -> str:
+    from deployforge.config.yamlpos import MAX_BYTES
+
     try:
+        if Path(path).is_file() and Path(path).stat().st_size > MAX_BYTES:  # never read a huge file whole
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"the config file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+                        Location(path, 1, 1),
+                        "a config is a few kilobytes: move bulk data out of it",
+                    )
+                ]
+            )
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         hint = "create one (see examples/quickstart/deployforge.yaml) or pass --config PATH"
@@ -66,6 +78,8 @@ def read_config_text(path: str) -> str:
 
 def choose_environment(document: Mapping[str, Any], requested: str | None, pos: Positions) -> str:
     envs = document.get("environments") or {}
+    if not isinstance(envs, dict):  # the schema check reports it; here it is as good as none
+        envs = {}
     if requested:
         if not ENVIRONMENT_NAME.fullmatch(requested):
             raise UsageError(
@@ -189,6 +203,32 @@ def _later_issues(
 
 
 _WORKFLOW_KEY = re.compile(r"""^workflow\s+(?:"([^"]+)"|'([^']+)')\s*$""")
+
+
+def workspace_root(config_dir: str, environ: Mapping[str, str]) -> str:
+    """What a config's paths must stay inside: the CI workspace (``GITHUB_WORKSPACE``, Jenkins'
+    ``WORKSPACE``) or the current directory, unless the config lives elsewhere (then its folder)."""
+    for candidate in (environ.get("GITHUB_WORKSPACE"), environ.get("WORKSPACE"), os.getcwd()):
+        if candidate:
+            root = os.path.realpath(candidate)
+            if _inside(os.path.realpath(config_dir), root):
+                return root
+    return os.path.realpath(config_dir)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def outside_workspace(value: str, config_dir: str, environ: Mapping[str, str]) -> str | None:
+    """Why a path the config names (relative to its folder) leaves the workspace; None when it does not."""
+    if os.path.isabs(value):
+        return "is absolute: the config may only name paths inside the workspace"
+    root = workspace_root(config_dir, environ)
+    target = os.path.realpath(os.path.join(config_dir, value))  # symlinks followed: no escape through one
+    if not _inside(target, root):
+        return f"resolves to {target}, outside the workspace {root}"
+    return None
 
 
 def _fold_workflow_keys(document: dict[str, Any], pos: Positions) -> None:
@@ -522,6 +562,22 @@ def _build(
     from deployforge.workflow.parse import workflow_issues
 
     issues.extend(workflow_issues(resolved.get("workflows") or {}, targets, pos))
+
+    # 6. the files the config names stay inside the workspace (a pull request writes the config)
+    for section, key in (("state", "path"), ("audit", "path")):
+        value = (resolved.get(section) or {}).get(key) if isinstance(resolved.get(section), dict) else None
+        if isinstance(value, str) and value:
+            problem = outside_workspace(value, os.path.dirname(os.path.abspath(path)), environ)
+            if problem:
+                p = (section, key)
+                issues.append(
+                    ConfigIssue(
+                        f"{section}.{key} '{value}' {problem}",
+                        pos.location(p),
+                        "use a path relative to the config file, inside the repository (e.g. .deployforge/audit)",
+                        p,
+                    )
+                )
 
     if issues:
         raise ConfigError(issues)

@@ -34,6 +34,11 @@ _TYPE_NAMES = {
 _pattern_cache: dict[str, re.Pattern[str]] = {}
 
 
+# C0 controls (TAB too), DEL, C1 controls, and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAME_KEYS = frozenset({"name"})
+
+
 def did_you_mean(word: str, choices: Any) -> str | None:
     match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else None
@@ -141,12 +146,45 @@ class SchemaValidator:
         self.schema = schema
         self.pos = positions
         self._deferred = _late_reference if resolved else _any_reference
+        self.resolved = resolved
 
     def validate(self, document: Any) -> list[ConfigIssue]:
         issues = list(self._check(document, self.schema, ()))
         if self._deferred is _any_reference and "self_healing_rules" in self.schema.get("properties", {}):
             issues += notify_slack_issues(document, self.pos)
+        if not self.resolved:
+            issues += self._control_characters(document, ())
         return issues
+
+    def _control_characters(self, value: Any, path: Path_) -> list[ConfigIssue]:
+        """Names (every mapping key, and ``name:`` values) with a control character: a line break in
+        a name would start a new line in CI logs and PR comments (where a pull request could issue a
+        workflow command or change the comment's structure)."""
+        from deployforge.ci.workflow_commands import one_line
+
+        out: list[ConfigIssue] = []
+        stack: list[tuple[Any, Path_]] = [(value, path)]
+        while stack:
+            node, where = stack.pop()
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    child = (*where, key)
+                    if isinstance(key, str) and _CONTROL.search(key):
+                        out.append(self._control_issue(child, "name", one_line(key), key=True))
+                    elif key in _NAME_KEYS and isinstance(item, str) and _CONTROL.search(item):
+                        out.append(self._control_issue(child, f"{_dotted(child)}", one_line(item)))
+                    stack.append((item, child))
+            elif isinstance(node, list):
+                stack.extend((item, (*where, i)) for i, item in enumerate(node))
+        return sorted(out, key=lambda i: [str(p) for p in i.path])
+
+    def _control_issue(self, path: Path_, what: str, shown: str, *, key: bool = False) -> ConfigIssue:
+        return self._issue(
+            path,
+            f"{what} '{shown}' holds a control character (a line break, tab or escape)",
+            "names appear in CI logs and PR comments: use letters, digits, spaces and punctuation only",
+            key=key,
+        )
 
     # -- internals -------------------------------------------------------
     def _issue(self, path: Path_, message: str, hint: str | None = None, *, key: bool = False) -> ConfigIssue:
@@ -155,6 +193,14 @@ class SchemaValidator:
     def _check(self, value: Any, schema: dict[str, Any], path: Path_) -> Iterator[ConfigIssue]:
         if self._deferred(value) and not ("enum" in schema and value in schema["enum"]):
             needs = _non_text_types(schema)
+            if needs and all(n in ("object", "array") for n in needs):  # no reference becomes a mapping or list
+                words = {"object": "a mapping", "array": "a list"}
+                yield self._issue(
+                    path,
+                    f"{_dotted(path) or 'the config'} must be {' or '.join(words[n] for n in needs)}, not text",
+                    "a $VAR or vault:// reference stands for one value, never for a whole section",
+                )
+                return
             if needs and _is_secret(value):  # a secret is always text: it can never become a number
                 yield self._issue(
                     path,

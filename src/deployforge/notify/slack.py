@@ -63,8 +63,11 @@ def message(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A webhook payload: plain ``text`` (notifications, old clients) plus Block Kit ``blocks``."""
-    body = fit_lines(lines, SECTION_LIMIT)
-    text = f"{title}\n{fit_lines(lines, TEXT_LIMIT - len(title) - 1)}".strip()
+    from deployforge.render.safe_md import slack
+
+    safe = [slack(line) for line in lines]  # untrusted text: no <!channel>, <@U..> or <url|link>
+    body = fit_lines(safe, SECTION_LIMIT)
+    text = f"{title}\n{fit_lines(safe, TEXT_LIMIT - len(title) - 1)}".strip()
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
     ]
@@ -72,7 +75,9 @@ def message(
         blocks.append(
             {
                 "type": "section",
-                "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in list(fields.items())[:10]],
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{slack(k)}*\n{slack(v)}"} for k, v in list(fields.items())[:10]
+                ],
             }
         )
     if body:

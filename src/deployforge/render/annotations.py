@@ -1,7 +1,8 @@
 """GitHub Actions workflow-command annotations (``::error file=..,line=..::message``), pure.
 
-GitHub shows these lines as annotations on the files of a pull request. Values are escaped as
-the runner expects: in the message ``%``, CR and LF; in properties also ``:`` and ``,``.
+GitHub shows these lines as annotations on the files of a pull request. Values are escaped by the
+one output guard (``deployforge.ci.workflow_commands``): in the message ``%`` and every line
+terminator; in properties also ``:`` and ``,``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ class Annotation:
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    from deployforge.ci.workflow_commands import escape_data as escape
+
+    return escape(text)
 
 
 def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    from deployforge.ci.workflow_commands import escape_property as escape
+
+    return escape(text)
 
 
 def render_annotation(a: Annotation) -> str:

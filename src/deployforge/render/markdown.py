@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployforge.audit.ci import footer_part as audit_footer_part
+from deployforge.render import safe_md
 
 GITHUB_COMMENT_LIMIT = 65536
 ATTENTION_CAP = 15  # attention lines per section; the rest is counted ("and 4 more")
@@ -67,7 +68,7 @@ def marker(workflow: str, environment: str | None) -> str:
     """The hidden marker naming one (workflow, environment) comment."""
 
     def clean(text: str) -> str:
-        return " ".join(text.replace("--", "- -").replace(">", "").split()) or "-"
+        return " ".join(text.replace("--", "- -").replace(">", "").replace("<", "").split()) or "-"
 
     return (
         f"{MARKER_PREFIX} workflow={json.dumps(clean(workflow))} environment={json.dumps(clean(environment or ''))} -->"
@@ -83,23 +84,18 @@ def _masked(text: Any) -> str:
 
 
 def code(text: Any) -> str:
-    """Inline code that survives backticks in the value."""
-    value = _masked(text).replace("\n", " ")
-    fence = "``" if "`" in value else "`"
-    pad = " " if value.startswith("`") or value.endswith("`") else ""
-    return f"{fence}{pad}{value}{pad}{fence}"
+    """Inline code that survives any value (``render.safe_md.code``)."""
+    return safe_md.code(text)
 
 
 def cell(text: Any) -> str:
-    """Text safe inside a table cell."""
-    return _masked(text).replace("|", "\\|").replace("\n", " ")
+    """A Markdown fragment (code spans, escaped text) made safe inside a table cell."""
+    return safe_md.cell(str(text))
 
 
 def plain(text: Any, limit: int = 300) -> str:
-    """Free text from results (messages, reasons), on one line, HTML-neutralised, bounded."""
-    value = " ".join(_masked(text).split())
-    value = value.replace("<", "&lt;").replace(">", "&gt;")
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """Free text from results (messages, reasons), on one line, inert (``render.safe_md.text``), bounded."""
+    return safe_md.text(text, limit)
 
 
 def short_value(value: Any, limit: int = 80) -> str:
@@ -148,22 +144,23 @@ def plan_section(result: Any) -> Section | None:
         ]
         attrs = ", ".join(keys[:8]) + (f", +{len(keys) - 8}" if len(keys) > 8 else "")
         lines.append(
-            f"| {code(_ACTION_SYMBOL[r['action']])} | {code(r['type'] + '.' + r['name'])} | {r['action']} "
-            f"| {cell(attrs) or '-'} |"
+            f"| {code(_ACTION_SYMBOL[r['action']])} | {cell(code(r['type'] + '.' + r['name']))} | {r['action']} "
+            f"| {cell(plain(attrs)) or '-'} |"
         )
     attr_lines: list[str] = []
     for r in changed:
         if not r.get("changes"):
             continue
         attr_lines.append(f"\n**{code(r['type'] + '.' + r['name'])}** ({r['action']})\n")
-        attr_lines.append("```diff")
+        diff: list[str] = []
         for c in r["changes"]:
             after = "(known after apply)" if c.get("after_unknown") else short_value(c.get("after"), 200)
+            key = safe_md.one_line(c["key"])
             if r["action"] != "create":
-                attr_lines.append(f"- {c['key']}: {short_value(c.get('before'), 200)}".replace("```", "'''"))
+                diff.append(f"- {key}: {safe_md.one_line(short_value(c.get('before'), 200))}")
             if r["action"] != "delete":
-                attr_lines.append(f"+ {c['key']}: {after}".replace("```", "'''"))
-        attr_lines.append("```")
+                diff.append(f"+ {key}: {safe_md.one_line(after)}")
+        attr_lines += safe_md.fence(diff, "diff")
     details = "\n".join(lines + attr_lines)
     return Section(
         "plan",
@@ -202,14 +199,15 @@ def policy_section(result: Any) -> Section | None:
     if warnings:
         parts.append(plural(len(warnings), "warning"))
     attention = [
-        f"**{f.get('severity', '?')}** {code(f.get('rule_id', '?'))} {where(f)}: {plain(f.get('message', ''), 200)}"
+        f"**{plain(f.get('severity', '?'), 40)}** {code(f.get('rule_id', '?'))} {where(f)}: "
+        f"{plain(f.get('message', ''), 200)}"
         for f in failures
     ]
     lines = ["| outcome | severity | rule | where | message |", "|---|---|---|---|---|"]
     for f in [*failures, *warnings, *[f for f in findings if f.get("outcome") == "exception"]]:
         lines.append(
-            f"| {f.get('outcome')} | {f.get('severity')} | {code(f.get('rule_id'))} | {where(f) or '-'} "
-            f"| {cell(plain(f.get('message', ''), 300))} |"
+            f"| {plain(f.get('outcome'), 40)} | {plain(f.get('severity'), 40)} | {cell(code(f.get('rule_id')))} "
+            f"| {cell(where(f)) or '-'} | {cell(plain(f.get('message', ''), 300))} |"
         )
         if f.get("remediation"):
             lines[-1] = lines[-1][:-1] + f"fix: {cell(plain(f['remediation'], 200))} |"
@@ -237,15 +235,17 @@ def canary_section(result: Any) -> Section | None:
     gate = data.get("failed_gate")
     if gate:
         attention.append(
-            f"gate {code(gate.get('gate'))} failed at {gate.get('weight')}%: value {short_value(gate.get('value'))}, "
-            f"expected {short_value(gate.get('expected'))}"
+            f"gate {code(gate.get('gate'))} failed at {plain(gate.get('weight'), 20)}%: value "
+            f"{code(short_value(gate.get('value')))}, expected {code(short_value(gate.get('expected')))}"
         )
     lines = ["| step | what | weight | outcome | gates |", "|---|---|---|---|---|"]
     for step in data.get("steps", []):
-        gates = ", ".join(f"{g.get('gate')} {'pass' if g.get('passed') else 'FAIL'}" for g in step.get("gates", []))
+        gates = ", ".join(
+            f"{plain(g.get('gate'), 60)} {'pass' if g.get('passed') else 'FAIL'}" for g in step.get("gates", [])
+        )
         lines.append(
-            f"| {step.get('index')} | {cell(plain(step.get('description', ''), 120))} | {step.get('weight')} "
-            f"| {step.get('outcome')} | {cell(gates) or '-'} |"
+            f"| {plain(step.get('index'), 20)} | {cell(plain(step.get('description', ''), 120))} "
+            f"| {plain(step.get('weight'), 20)} | {plain(step.get('outcome'), 40)} | {cell(gates) or '-'} |"
         )
     return Section(
         "canary",
@@ -255,7 +255,7 @@ def canary_section(result: Any) -> Section | None:
         "Canary",
         tuple(attention),
         "\n".join(lines),
-        f"Canary ({data.get('strategy', '')})",
+        f"Canary ({safe_md.html(data.get('strategy', ''))})",
     )
 
 
@@ -281,7 +281,7 @@ def drift_section(result: Any) -> Section | None:
     if not_checked:
         parts.append(f"{len(not_checked)} not checked")
     attention = [
-        f"{code(r.get('id'))} **{r.get('severity')}** {code(r.get('resource'))}: "
+        f"{code(r.get('id'))} **{plain(r.get('severity'), 40)}** {code(r.get('resource'))}: "
         f"{', '.join(code(c.get('path')) for c in r.get('changes', [])[:5]) or plain(r.get('reason', ''), 120)}"
         for r in active
         if r.get("severity") == "security-critical"
@@ -292,7 +292,10 @@ def drift_section(result: Any) -> Section | None:
         # the drift's own diff lines (``+ ingress tcp/22 from 0.0.0.0/0``), each whole
         diff = [d for c in r.get("changes") or [] for d in c.get("diff") or _diff_lines(c)]
         for d in diff or [str(r.get("status", "")).lower()]:
-            lines.append(f"| {code(r.get('id'))} | {r.get('severity')} | {code(r.get('resource'))} | {cell(code(d))} |")
+            lines.append(
+                f"| {cell(code(r.get('id')))} | {plain(r.get('severity'), 40)} | {cell(code(r.get('resource')))} "
+                f"| {cell(code(d))} |"
+            )
     return Section(
         "drift",
         "Drift",
@@ -301,7 +304,7 @@ def drift_section(result: Any) -> Section | None:
         "Security-critical drift",
         capped(attention),
         "\n".join(lines),
-        f"Drift in {code(data.get('environment', ''))}",
+        f"Drift in <code>{safe_md.html(data.get('environment', ''))}</code>",
     )
 
 
@@ -327,12 +330,12 @@ def hooks_section(result: Any) -> Section | None:
         return str(h.get("status", "ok")) != "ok" and bool(h.get("continue_on_error"))
 
     def label(h: dict[str, Any]) -> str:
-        where = f" on {h['target']}" if h.get("target") else ""
+        where = f" on {plain(h['target'], 80)}" if h.get("target") else ""
         return f"{code(h.get('name') or h.get('command') or '?')}{where}"
 
     failed, allowed = [h for h in runs if blocking(h)], [h for h in runs if tolerated(h)]
     lines = ["| phase | hook | result |", "|---|---|---|"]
-    lines += [f"| {h.get('phase', '')} | {cell(label(h))} | {cell(plain(outcome(h), 160))} |" for h in runs]
+    lines += [f"| {plain(h.get('phase', ''), 40)} | {cell(label(h))} | {cell(plain(outcome(h), 160))} |" for h in runs]
     summary = plural(len(runs), "hook") + (f", {len(failed)} failed" if failed else "")
     summary += f", {len(allowed)} failed but allowed" if allowed else ""
     return Section(
@@ -341,7 +344,7 @@ def hooks_section(result: Any) -> Section | None:
         FAIL if failed else (WARN if allowed else OK),
         summary,
         "Failed hooks",
-        tuple(f"{h.get('phase', '')} {label(h)}: {plain(outcome(h), 160)}" for h in failed),
+        tuple(f"{plain(h.get('phase', ''), 40)} {label(h)}: {plain(outcome(h), 160)}" for h in failed),
         "\n".join(lines),
         "Hooks",
     )
@@ -383,7 +386,8 @@ def apply_section(result: Any) -> Section | None:
     for r in touched:
         detail = r.get("error") or r.get("reason") or ""
         lines.append(
-            f"| {addr(r)} | {r.get('action', '')} | {r.get('outcome', '')} | {cell(plain(detail, 200)) or '-'} |"
+            f"| {cell(addr(r))} | {plain(r.get('action', ''), 40)} | {plain(r.get('outcome', ''), 40)} "
+            f"| {cell(plain(detail, 200)) or '-'} |"
         )
     status = FAIL if failed or data.get("interrupted") else OK
     return Section(
@@ -443,10 +447,11 @@ def header(result: Any, secs: Sequence[Section]) -> list[str]:
     out = [f"### {icon} DeployForge {result.command}{env}: {words}", ""]
     if secs:
         out += ["| Stage | | Result |", "|---|---|---|"]
-        out += [f"| {s.title} | {s.status} | {s.headline} |" for s in secs]
+        out += [f"| {s.title} | {s.status} | {cell(s.headline)} |" for s in secs]
         out.append("")
     for message in result.messages:
-        out += [f"> {plain(message)}", ""]
+        line = plain(message)
+        out += [f"> {line}", ""] if line else []
     return out
 
 
@@ -493,6 +498,22 @@ def where_the_rest_is(ctx: RenderContext) -> str:
     return " and ".join(places)
 
 
+def _closing_fence(text: str) -> str:
+    """What closes a fenced code block left open at the end of ``text`` ('' when none is)."""
+    import re
+
+    open_fence: str | None = None
+    for line in text.split("\n"):
+        m = re.fullmatch(r"(`{3,})(.*)", line)
+        if m is None:
+            continue
+        if open_fence is None:
+            open_fence = m.group(1)
+        elif m.group(2).strip() == "" and len(m.group(1)) >= len(open_fence):
+            open_fence = None
+    return "" if open_fence is None else "\n" + open_fence
+
+
 def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """The PR comment; never longer than ``limit`` characters (details are cut first)."""
     secs = sections(result)
@@ -520,8 +541,7 @@ def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMME
         room = limit - used - len("\n".join(details_block(s, ""))) - 200
         if room > 500:
             kept = s.details[:room].rsplit("\n", 1)[0]
-            if kept.count("```") % 2:  # never leave a code fence open
-                kept += "\n```"
+            kept += _closing_fence(kept)  # never leave a code fence open
             note = f"\n\n…cut here; the rest is in {where_the_rest_is(ctx)}."
             block = "\n".join(details_block(s, kept + note)) + "\n"
             body.append(block)

@@ -145,12 +145,38 @@ class _Compiler:
             "with": dict(spec.get("with") or {}),
             "needs": [str(n) for n in needs],
             "chain_prev": chain_prev,
-            "retries": int(spec.get("retries") or 0),
-            "timeout": parse_duration(spec.get("timeout")),
+            "retries": self.count(spec.get("retries"), (*path, "retries")),
+            "timeout": self.duration(spec.get("timeout"), (*path, "timeout")),
             "continue_on_failure": bool(spec.get("continue_on_failure", False)),
         }
         self.raw.append(draft)
         return str(step_id)
+
+    def count(self, value: Any, path: tuple[Any, ...]) -> int:
+        """A step's ``retries``: a whole number written in the config (a ${steps...} value is only
+        known when the workflow runs, too late to plan retries by)."""
+        if value is None or value is False:
+            return 0
+        if isinstance(value, int) and 0 <= value <= 100:
+            return int(value)
+        self.issue(
+            f"retries must be a whole number from 0 to 100, not {value!r}",
+            path,
+            "write the number in the config (retries cannot come from a step's output)",
+        )
+        return 0
+
+    def duration(self, value: Any, path: tuple[Any, ...]) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or (isinstance(value, str) and "${" in value):
+            self.issue(f"timeout must be a duration such as 300s or 30m, not {value!r}", path)
+            return None
+        try:
+            return parse_duration(value)
+        except (ValueError, OverflowError):
+            self.issue(f"timeout must be a duration such as 300s or 30m, not {value!r}", path)
+            return None
 
     def chain(self, text: str, path: tuple[Any, ...]) -> None:
         prev: str | None = None
