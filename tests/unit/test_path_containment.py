@@ -64,6 +64,12 @@ def test_a_config_audit_or_state_path_outside_the_workspace_is_a_located_error(t
     (tmp_path / "ws").mkdir()
     cfg = tmp_path / "ws" / "deployforge.yaml"
     cfg.write_text(CONFIG + f"audit:\n  path: {value}\nstate:\n  path: {value}\n")
+    outside = Path("/tmp/deployforge-audit.jsonl")
+
+    def seen() -> tuple[int, int] | None:  # another run may have left it: only this one must not write it
+        return (outside.stat().st_mtime_ns, outside.stat().st_size) if outside.exists() else None
+
+    before = seen()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DEPLOYFORGE_"))}
     env.update(PYTHONPATH=str(ROOT / "src"), NO_COLOR="1")
     proc = subprocess.run(
@@ -72,4 +78,4 @@ def test_a_config_audit_or_state_path_outside_the_workspace_is_a_located_error(t
     assert proc.returncode == 1, proc.stderr  # plan: bad input exits 1 (2 means changes)
     assert "deployforge.yaml:8:9: audit.path" in proc.stderr and "deployforge.yaml:10:9: state.path" in proc.stderr
     assert "outside the workspace" in proc.stderr or "is absolute" in proc.stderr
-    assert not (tmp_path / "x").exists() and not Path("/tmp/deployforge-audit.jsonl").exists()
+    assert not (tmp_path / "x").exists() and seen() == before
