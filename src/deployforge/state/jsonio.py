@@ -10,7 +10,10 @@ its familiar message and its line and column (``JsonError``).
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -26,6 +29,23 @@ class JsonError(ValueError):
         self.msg = msg
         self.lineno = lineno
         self.colno = colno
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large document is parsed and turned into objects.
+
+    Parsing creates millions of containers and no garbage; CPython's collector would walk the whole
+    growing heap again and again meanwhile (for 100,000 baseline resources that tripled the load
+    time). Reference counting still frees what is dropped; collection resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def dumps(data: Any) -> bytes:

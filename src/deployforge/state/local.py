@@ -156,7 +156,8 @@ class LocalBackend:
             except OSError as exc:
                 raise StateError(f"cannot read state {path}: {exc.strerror}") from None
             try:
-                data = jsonio.loads(blob)
+                with jsonio.gc_paused():
+                    data = jsonio.loads(blob)
             except jsonio.JsonError as exc:
                 raise StateError(
                     f"state file {path}:{exc.lineno}:{exc.colno} is not valid JSON: {exc.msg}",
@@ -409,7 +410,9 @@ class LocalBackend:
             baseline_id = ids[-1]
         path = self._baseline_dir(environment) / f"{baseline_id}.json"
         try:
-            return Baseline.from_json(jsonio.loads(path.read_bytes()))
+            blob = path.read_bytes()
+            with jsonio.gc_paused():
+                return Baseline.from_json(jsonio.loads(blob))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:

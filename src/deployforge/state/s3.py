@@ -245,7 +245,8 @@ class S3Backend:
         except BotoCoreError as exc:  # the body stream broke off
             raise self._botocore_error(exc, action, key) from None
         try:
-            return jsonio.loads(body), str(response.get("ETag", ""))
+            with jsonio.gc_paused():
+                return jsonio.loads(body), str(response.get("ETag", ""))
         except ValueError as exc:
             raise StateError(
                 f"{self._where(key)} is not valid JSON: {exc}",
@@ -494,7 +495,8 @@ class S3Backend:
         if found is None:
             return None
         try:
-            return Baseline.from_json(found[0])
+            with jsonio.gc_paused():
+                return Baseline.from_json(found[0])
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{self._where(key)} is not a DeployForge baseline: {exc}") from None
 
