@@ -99,9 +99,6 @@ class Applier:
         self._flushed = state.serial
         self._append = getattr(backend, "append_records", None)
         self._outputs = _Outputs(state, self._lock)
-        # live objects this run read back from the cloud (after its create/update, or unchanged):
-        # the baseline taken after a successful apply reuses them instead of reading everything again
-        self.read_back: dict[str, LiveResource] = {}
 
     # -- state bookkeeping ------------------------------------------------
     def _commit(self, *ops: Sequence[Any]) -> None:
@@ -219,9 +216,7 @@ class Applier:
                     live = provider.create(spec)
                 elif changes:
                     live = provider.update(spec, live, changes)
-                self._finish(rp, live, secrets)
-                with self._lock:
-                    self.read_back[rp.name] = live
+                self._finish(rp, live, secrets)  # as read back: the baseline after the apply reuses it
                 result_id = live.id
         except DeployForgeError as exc:
             self._commit(["end", rp.name])
