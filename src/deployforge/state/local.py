@@ -156,7 +156,7 @@ class LocalBackend:
             except OSError as exc:
                 raise StateError(f"cannot read state {path}: {exc.strerror}") from None
             try:
-                with jsonio.gc_paused():
+                with jsonio.gc_paused(len(blob)):
                     data = jsonio.loads(blob)
             except jsonio.JsonError as exc:
                 raise StateError(
@@ -411,7 +411,7 @@ class LocalBackend:
         path = self._baseline_dir(environment) / f"{baseline_id}.json"
         try:
             blob = path.read_bytes()
-            with jsonio.gc_paused():
+            with jsonio.gc_paused(len(blob)):
                 return Baseline.from_json(jsonio.loads(blob))
         except FileNotFoundError:
             return None

@@ -245,7 +245,7 @@ class S3Backend:
         except BotoCoreError as exc:  # the body stream broke off
             raise self._botocore_error(exc, action, key) from None
         try:
-            with jsonio.gc_paused():
+            with jsonio.gc_paused(len(body)):
                 return jsonio.loads(body), str(response.get("ETag", ""))
         except ValueError as exc:
             raise StateError(
