@@ -108,7 +108,7 @@ def comparison_svg(data: dict[str, Any]) -> str | None:
         return None
     height = TOP + 40 * len(bars) + 50
     top = max(max(a, b) for _, a, b, _, _ in bars)
-    pw = W - 230
+    pw = W - 320
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}">']
     out.append('<rect width="100%" height="100%" fill="white"/>')
     out.append(
