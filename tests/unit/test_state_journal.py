@@ -211,3 +211,43 @@ def test_readers_during_an_apply_always_see_a_consistent_state(tmp_path: Path) -
         thread.join()
     assert problems == []
     assert len(serials) > 3 and serials == sorted(serials)
+
+
+def test_only_intents_wait_for_an_fsync_and_every_record_is_written_at_once(tmp_path: Path) -> None:
+    """An intent (before a cloud call) is fsynced before the call; an outcome is handed to the OS at
+    once (a kill -9 loses nothing) and made durable by the next intent's fsync or the end of the run."""
+    seen_by_cloud: list[tuple[str, int, int]] = []
+
+    class Watching(MemoryProvider):
+        def create(self, spec):  # type: ignore[no-untyped-def]
+            # what a reader (another process) sees when the cloud is called: the intent is in the journal
+            state = LocalBackend(tmp_path).read("test")
+            assert state is not None
+            seen_by_cloud.append((spec.name, len(state.pending), backend.fsyncs))
+            assert any(p["resource"] == spec.name for p in state.pending)
+            return super().create(spec)
+
+    backend = LocalBackend(tmp_path)
+    backend.rewrite_after_run_bytes = 0
+    resources = _resources(30)
+    provider = Watching()
+    state = StateDocument(environment="test")
+    backend.write(state)
+    observed = refresh(resources, state, {"mem": provider})
+    plan = make_plan(resources, state, observed, provider.type_info, environment="test", config_hash="h")
+    applier = Applier(
+        plan=plan,
+        resources=resources,
+        providers={"mem": provider},
+        backend=backend,
+        state=state,
+        run_id="r",
+        parallelism=1,
+    )
+    fsyncs_before = backend.fsyncs
+    assert applier.run().ok
+    assert len(seen_by_cloud) == 30
+    # one fsync per intent (each also makes the previous outcome durable) and one at the end: not two per resource
+    assert backend.fsyncs - fsyncs_before == 30 + 1
+    after = LocalBackend(tmp_path).read("test")
+    assert after is not None and len(after.resources) == 30 and after.pending == [] and after.serial == 60

@@ -96,47 +96,66 @@ class Applier:
         self._lock = threading.Lock()  # guards self.state and the unflushed records
         self._flush_lock = threading.Lock()  # one writer to the backend at a time
         self._unflushed: list[dict[str, Any]] = []
-        self._flushed = state.serial
+        self._written = self._synced = state.serial  # the last serial handed to the backend / fsynced
         self._append = getattr(backend, "append_records", None)
         self._outputs = _Outputs(state, self._lock)
 
     # -- state bookkeeping ------------------------------------------------
-    def _commit(self, *ops: Sequence[Any]) -> None:
-        """Apply ``ops`` to the state as its next serial and return once that is durable."""
+    def _commit(self, *ops: Sequence[Any], durable: bool = False) -> None:
+        """Apply ``ops`` to the state as its next serial and return once that is written: handed to the
+        OS (a kill -9 loses nothing), and with ``durable`` also fsynced (a power loss loses nothing).
+
+        Only the intent recorded before a cloud call must be durable before the call. An outcome that
+        is written but lost to a power cut leaves that intent pending, which the next plan reconciles
+        by looking the object up; and the next intent's fsync makes every earlier record durable."""
         with self._lock:
             record = self.state.record(ops, self.run_id, _utc())
             self._unflushed.append(record)
-        self._flush(record["serial"])
+        self._flush(record["serial"], durable)
 
-    def _flush(self, serial: int) -> None:
-        """Make every record up to ``serial`` durable. Whoever gets here first writes every record
-        waiting at that moment (group commit); the others find theirs written and return."""
+    def _flush(self, serial: int, durable: bool = True) -> None:
+        """Write every record up to ``serial`` (and fsync it if ``durable``). Whoever gets here first
+        writes every record waiting at that moment, with one write and at most one fsync (group
+        commit); the others find theirs written and return."""
         with self._flush_lock:
-            if self._flushed >= serial:
+            if self._synced >= serial or (not durable and self._written >= serial):
                 return
             with self._lock:
                 batch, self._unflushed = self._unflushed, []
             try:
-                appended = self._append is not None and self._append(self.state.environment, batch)
+                if not batch:  # written already, not yet fsynced
+                    self._sync()
+                    return
+                appended = self._append is not None and self._append(self.state.environment, batch, sync=durable)
                 if appended:
-                    self._flushed = batch[-1]["serial"]
+                    self._written = batch[-1]["serial"]
+                    if durable:
+                        self._synced = self._written
                     return
                 with self._lock:  # the whole document, which holds every record made so far
                     snapshot = self.state.snapshot()
                     self._unflushed = []
-                self.backend.write(snapshot)
-                self._flushed = snapshot.serial
+                self.backend.write(snapshot)  # written whole and fsynced
+                self._written = self._synced = snapshot.serial
             except BaseException:
-                with self._lock:  # not known to be written: the next flush tries them again
-                    self._unflushed = [r for r in batch if r["serial"] > self._flushed] + [
-                        r for r in self._unflushed if r["serial"] > batch[-1]["serial"]
-                    ]
+                if batch:
+                    with self._lock:  # not known to be written: the next flush tries them again
+                        self._unflushed = [r for r in batch if r["serial"] > self._written] + [
+                            r for r in self._unflushed if r["serial"] > batch[-1]["serial"]
+                        ]
                 raise
 
+    def _sync(self) -> None:
+        """fsync what was written (callers hold ``_flush_lock``)."""
+        if self._synced < self._written:
+            sync = getattr(self.backend, "sync_records", None)
+            if sync is not None:
+                sync(self.state.environment)
+            self._synced = self._written
+
     def _journal(self, rp: ResourcePlan) -> None:
-        self._commit(
-            ["begin", {"resource": rp.name, "action": rp.action.value, "run_id": self.run_id, "started_at": _utc()}]
-        )
+        begin = {"resource": rp.name, "action": rp.action.value, "run_id": self.run_id, "started_at": _utc()}
+        self._commit(["begin", begin], durable=True)  # before the cloud is called
 
     def _finish(self, rp: ResourcePlan, live: LiveResource | None, secrets: dict[str, str] | None = None) -> None:
         """Record the outcome. ``secrets``: the resource's secret-valued properties (property ->
@@ -339,6 +358,9 @@ class Applier:
                         if dep in names:
                             deleted_after[dep] = (*deleted_after[dep], rp.name)
                 results += self._run_phase(phase2, deleted_after)
+        with self._lock:
+            last = self.state.serial
+        self._flush(last, durable=True)  # the outcomes of the last operations, fsynced
         finish = getattr(self.backend, "finish_records", None)
         if finish is not None and self._append is not None:
             with self._lock:

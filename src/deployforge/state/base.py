@@ -298,11 +298,15 @@ class StateBackend(Protocol):
 class JournalingBackend(StateBackend, Protocol):
     """A backend that can append records to a journal beside the state document."""
 
-    def append_records(self, environment: str, records: Sequence[dict[str, Any]]) -> bool:
-        """Durably append ``records`` (``StateDocument.record`` results, in serial order) with one
-        write and one fsync. False when it did not append (no document yet, or the journal has
-        outgrown the document): the caller then ``write``s the whole document instead, which holds
-        these records' changes."""
+    def append_records(self, environment: str, records: Sequence[dict[str, Any]], sync: bool = True) -> bool:
+        """Append ``records`` (``StateDocument.record`` results, in serial order) with one write, and
+        with one fsync when ``sync``. False when it did not append (no document yet, or the journal
+        has outgrown the document): the caller then ``write``s the whole document instead (written
+        and fsynced), which holds these records' changes."""
+        ...
+
+    def sync_records(self, environment: str) -> None:
+        """fsync records appended with ``sync=False``."""
         ...
 
     def finish_records(self, document: StateDocument) -> None:

@@ -233,8 +233,9 @@ class LocalBackend:
             raise StateError(f"cannot write state {path}: {exc.strerror}") from None
         self._documents[document.environment] = (token, size)
 
-    def append_records(self, environment: str, records: Sequence[dict[str, Any]]) -> bool:
-        """Append ``records`` to the journal with one write and one fsync (see ``JournalingBackend``)."""
+    def append_records(self, environment: str, records: Sequence[dict[str, Any]], sync: bool = True) -> bool:
+        """Append ``records`` to the journal with one write, and one fsync if ``sync`` (see
+        ``JournalingBackend``)."""
         known = self._documents.get(environment)
         if known is None:
             return False  # no document of ours to append to: write it whole
@@ -246,13 +247,27 @@ class LocalBackend:
             if journal.size + len(blob) > max(self.journal_min_bytes, document_size):
                 return False  # compaction: the caller writes the whole document
             _write_all(journal.fd, blob)
-            os.fsync(journal.fd)
+            if sync:
+                os.fsync(journal.fd)
         except OSError as exc:
             raise StateError(f"cannot write the state journal {path}: {exc.strerror}") from None
         journal.size += len(blob)
         self.bytes_written += len(blob)
-        self.fsyncs += 1
+        self.fsyncs += sync
         return True
+
+    def sync_records(self, environment: str) -> None:
+        """fsync the records appended without it (a no-op when there are none)."""
+        journal = self._journals.get(environment)
+        if journal is None:
+            return
+        try:
+            os.fsync(journal.fd)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the state journal {self._journal_path(environment)}: {exc.strerror}"
+            ) from None
+        self.fsyncs += 1
 
     def finish_records(self, document: StateDocument) -> None:
         """The end of a run's records: a small document (up to ``rewrite_after_run_bytes``) is written whole
