@@ -83,5 +83,5 @@ def test_loading_a_baseline_runs_no_garbage_collection_and_reads_compact_json(tm
         gc.callbacks.remove(count)
     assert loaded is not None and len(loaded.resources) == 5_000
     # at most the one young-generation collection the paused allocations trigger when collection resumes
-    # (a document of 8 MB or more is frozen first: none); the standard library's loader runs ~150 here
+    # (a document of 8 MB or more is frozen first: none); the code before ran 57 here
     assert len(collections) <= 1, collections
