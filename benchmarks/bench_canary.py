@@ -1,6 +1,11 @@
 """Canary control loop against moto's server: overhead per step beyond bake time and API calls, and
 how soon the rollback weight change is issued after a failing gate.
 
+The promotion runs twice: with no-op hooks (the control loop alone), and with the hooks a real
+`deployforge run` uses - every step appended to the audit log (hash-chained, fsynced) and the canary
+journal written into the environment's state document before each weight change - which is what a
+user's canary pays per step.
+
 Naive comparison in the same run: a loop that builds a new boto3 client for every step and polls
 the gate on a fixed 250 ms sleep (how a shell-script canary usually looks).
 
@@ -30,6 +35,42 @@ from deployforge.deploy.strategy import compile_strategy  # noqa: E402
 from deployforge.providers.aws.provider import AwsProvider  # noqa: E402
 
 
+def _real_hooks(endpoint: str) -> dict[str, object]:
+    """The step recorder and canary journal `deployforge run` passes to the controller, on a throwaway
+    project with local state and a local audit log."""
+    import tempfile
+
+    from deployforge.app import Options, Workspace
+    from deployforge.deploy.service import Journal, _audit_step
+
+    root = Path(tempfile.mkdtemp(prefix="bench-canary-"))
+    config = root / "deployforge.yaml"
+    config.write_text(
+        "targets:\n  main: {provider: aws, region: us-east-1, endpoint_url: " + endpoint + "}\nresources: {}\n",
+        encoding="utf-8",
+    )
+    ws = Workspace(Options(config=str(config), environ={"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}))
+    # a state of 300 recorded resources, as a real environment has: each journal write reads and writes it
+    from deployforge.state.base import StateDocument
+
+    state = StateDocument(environment=ws.config.environment)
+    for i in range(300):
+        state.resources[f"r{i}"] = {
+            "type": "aws_security_group",
+            "target": "main",
+            "id": f"sg-{i:08x}",
+            "attributes": {
+                "name": f"group-{i}",
+                "description": "x",
+                "ingress": [],
+                "egress": [],
+                "tags": {"team": "web"},
+            },
+        }
+    ws.backend.write(state)
+    return {"record": _audit_step(ws), "journal": Journal(ws, {"run_id": ws.run_id}).write}
+
+
 def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -52,16 +93,20 @@ def main() -> None:
         strategy="5percent-step",
         gate_names=["errors"],
     )
-    ctl = Controller(compiled, shifter, {"errors": gate})
-    t = time.perf_counter()
-    report = ctl.run()
-    wall = time.perf_counter() - t
-    over = ctl.overhead_ms
-    print(f"promotion 5percent-step: {len(report.steps)} steps, verdict {report.verdict}, wall {wall:.2f}s")
-    print(
-        f"  control-loop overhead per step (beyond bake waits and API calls): mean {statistics.mean(over):.2f} ms, "
-        f"max {max(over):.2f} ms (budget 50 ms)"
-    )
+    for label, hooks in (("no-op hooks", {}), ("real audit + state journal hooks", _real_hooks(endpoint))):
+        shifter.set_canary_weight(0)
+        ctl = Controller(compiled, shifter, {"errors": gate}, **hooks)
+        t = time.perf_counter()
+        report = ctl.run()
+        wall = time.perf_counter() - t
+        over = ctl.overhead_ms
+        print(
+            f"promotion 5percent-step, {label}: {len(report.steps)} steps, verdict {report.verdict}, wall {wall:.2f}s"
+        )
+        print(
+            f"  control-loop overhead per step (beyond bake waits and API calls): mean {statistics.mean(over):.2f} ms, "
+            f"median {statistics.median(over):.2f} ms, max {max(over):.2f} ms (budget 50 ms)"
+        )
     shifter.set_canary_weight(0)
     cw = provider.client("cloudwatch")
     cw.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="bench")

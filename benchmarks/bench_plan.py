@@ -1,8 +1,14 @@
 """Planning 10,000 resources against the in-memory provider (target: diff and plan <= 1 s).
 
-Run: python benchmarks/bench_plan.py [--resources N]
+Run: python benchmarks/bench_plan.py [--resources N] [--repeat 3]
 
-Prints, in one run:
+First, what `plan` waits for end to end, each repeat in a fresh process (``_harness.measure``: CPU
+of the whole process, peak RSS), min and median: load the recorded state from the local backend
+(document + journal), refresh (reads in batches), make_plan. The naive approach beside it does the
+same with what a straightforward implementation has: the standard library's json for the state,
+one provider read per resource, the same planner.
+
+Then, separately, the parts:
   * refresh (reading every object through the provider, 10 threads),
   * make_plan (the pure diff + plan), on a first plan (all creates) and on a
     steady-state plan (all recorded, a few changed),
@@ -20,6 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import fmt, repeat, summary
 
 from deployforge.engine.planner import Observed, make_plan, refresh
 from deployforge.model.config import Resource
@@ -71,10 +80,67 @@ def naive_plan(resources: dict[str, Resource], state: StateDocument, limit: int)
     return elapsed * len(items) / limit
 
 
+def _end_to_end(n: int, naive: bool) -> dict[str, float]:
+    import gc
+    import json
+    import tempfile
+
+    from deployforge.engine.planner import spec_for
+    from deployforge.state.local import LocalBackend
+
+    resources = build(n)
+    provider = MemoryProvider()
+    state = StateDocument(environment="bench")
+    outputs: dict[str, dict] = {}
+    for name in make_plan(resources, state, {}, provider.type_info, environment="bench", config_hash="x").resources:
+        r = resources[name.name]
+        live = provider.create(spec_for(r, outputs))
+        outputs[r.name] = dict(live.outputs)
+        state.resources[r.name] = {
+            "type": r.type,
+            "target": "mem",
+            "id": live.id,
+            "attributes": dict(live.attributes),
+            "outputs": dict(live.outputs),
+            "depends_on": list(r.depends_on),
+        }
+    for i in range(0, n, 100):
+        provider.tamper("memory_volume", state.resources[f"r{i}"]["id"], size=999)
+    with tempfile.TemporaryDirectory() as root:
+        LocalBackend(Path(root)).write(state)
+        del state
+        gc.collect()
+        started, cpu = time.perf_counter(), time.process_time()
+        if naive:
+            with open(Path(root) / "state" / "bench.json", encoding="utf-8") as fh:
+                data = json.load(fh)
+            data.pop("journal", None)
+            loaded = StateDocument.from_json(data, "bench")
+            provider.read_many = None  # type: ignore[method-assign,assignment]  # one read per resource
+        else:
+            loaded = LocalBackend(Path(root)).read("bench")  # type: ignore[assignment]
+        observed = refresh(resources, loaded, {"mem": provider})
+        plan = make_plan(resources, loaded, observed, provider.type_info, environment="bench", config_hash="x")
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert plan.counts()["update"] == n // 100
+    return {"wall_s": wall, "cpu_s": cpu}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--resources", type=int, default=10_000)
-    n = ap.parse_args().resources
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    n = args.resources
+    ours = repeat(args.repeat, _end_to_end, n, False)
+    naive_runs = repeat(args.repeat, _end_to_end, n, True)
+    print(f"plan end to end ({n:,} recorded, 1% changed): state load + refresh + make_plan")
+    for label, runs in (("deployforge", ours), ("naive", naive_runs)):
+        print(
+            f"  {label:<11}: wall {fmt(runs, 'wall_s')}; CPU {fmt(runs, 'cpu_s')}; "
+            f"peak RSS {max(r['peak_rss_mb'] for r in runs):,.0f} MB"
+        )
+    print(f"  naive / deployforge: {summary(naive_runs, 'wall_s')[0] / summary(ours, 'wall_s')[0]:.2f}x\n")
     resources = build(n)
     provider = MemoryProvider()
     info = provider.type_info
@@ -116,8 +182,7 @@ def main() -> None:
         f"steady plan   ({counts['update']} updates, {counts['no-op']} unchanged): make_plan best "
         f"{best * 1000:7.1f} ms, median {median * 1000:7.1f} ms"
     )
-    total = best + best_r
-    print(f"diff and plan total (refresh + make_plan): {total * 1000:.1f} ms  (target <= 1000 ms)")
+    print("(the end-to-end figure above, not a sum of separate bests, is what a user waits for; target <= 1000 ms)")
     naive = naive_plan(resources, state, limit=max(1, n // 20))
     print(
         f"naive planner (linear lookups + re-sort per resource), extrapolated: {naive * 1000:.0f} ms "

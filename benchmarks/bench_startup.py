@@ -4,6 +4,11 @@ Target: each <= 0.4 s wall on the CI machine. Compares, in the same run, with th
 approach: importing the cloud SDK (boto3) and the emulator-free provider eagerly at start-up,
 which is what a CLI that imports everything at module level pays on every invocation.
 
+Each row is measured in the same run: min and median wall time of N fresh
+processes, and the CPU they used (RUSAGE_CHILDREN: user + system of each finished child), so a
+figure can be reproduced and compared on another machine. Quote figures from this output, not from
+an older run.
+
 Run: python benchmarks/bench_startup.py [--runs N]
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,13 +28,17 @@ CONFIG = ROOT / "examples" / "quickstart" / "deployforge.yaml"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1"}
 
 
-def wall(cmd: list[str], runs: int) -> tuple[float, float]:
-    samples = []
+def wall(cmd: list[str], runs: int) -> tuple[float, float, float]:
+    """(best wall, median wall, median CPU) of ``runs`` fresh processes."""
+    samples, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         samples.append(time.perf_counter() - t)
-    return min(samples), statistics.median(samples)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime))
+    return min(samples), statistics.median(samples), statistics.median(cpu)
 
 
 def main() -> None:
@@ -50,10 +60,10 @@ def main() -> None:
         ("naive: --help with boto3 imported eagerly", [*eager, "--help"]),
         ("naive: validate with boto3 imported eagerly", [*eager, "validate", "-c", str(CONFIG), "-e", "dev"]),
     ]
-    print(f"{'command':<48} {'best':>8} {'median':>8}   ({runs} runs)")
+    print(f"{'command':<48} {'best':>8} {'median':>8} {'CPU':>8}   ({runs} runs; CPU: median per process)")
     for label, cmd in rows:
-        best, median = wall(cmd, runs)
-        print(f"{label:<48} {best * 1000:6.0f}ms {median * 1000:6.0f}ms")
+        best, median, cpu = wall(cmd, runs)
+        print(f"{label:<48} {best * 1000:6.0f}ms {median * 1000:6.0f}ms {cpu * 1000:6.0f}ms")
     print("target: --help and validate <= 400 ms wall")
 
 

@@ -59,6 +59,7 @@ class Workspace:
         self._providers: dict[str, Provider] = {}
         self.sandbox_warnings: tuple[str, ...] = ()
         self.sandbox_notes: tuple[str, ...] = ()
+        self.refreshed: Mapping[str, Any] = {}  # the last compute_plan's reads (planner.Observed by name)
 
     # set by `validate` before the config is read: it makes no cloud call, so an unset variable in a
     # target's auth/credentials is a warning there, not an error
@@ -341,6 +342,7 @@ def compute_plan(ws: Workspace, state: StateDocument) -> Plan:
     for provider in providers.values():
         provider.preflight()  # a wrong endpoint or profile fails here, before any planning
     observed = refresh(config.resources, state, providers, parallelism=ws.options.parallelism)
+    ws.refreshed = observed  # what the cloud showed: the baseline after an apply reuses it
 
     def normalize(spec: Any) -> Any:
         return providers[spec.target].normalize(spec.type, spec.properties)
@@ -701,7 +703,7 @@ def apply(
     messages: tuple[str, ...] = ()
     if outcome.ok:
         try:
-            extra["baseline"] = take_baseline(ws, ws.read_state()).id
+            extra["baseline"] = take_baseline(ws, applier.state, seen=_seen_by_apply(ws, applier.state)).id
         except DeployForgeError as exc:  # the apply itself succeeded: say so, and what was not saved
             messages = (f"warning: the baseline snapshot was not saved: {exc.message}",)
     if lifecycle is not None and not outcome.interrupted:
@@ -730,16 +732,43 @@ def apply(
     )
 
 
-def take_baseline(ws: Workspace, state: StateDocument) -> Any:
-    """Snapshot the live attributes of every managed resource (read now, in parallel) as the new baseline."""
+def _seen_by_apply(ws: Workspace, state: StateDocument) -> dict[str, Any]:
+    """The live objects an apply already knows, so its baseline reads nothing again: each resource it
+    wrote is recorded in state as read back after the change (secret values as markers), and the others
+    were read by the plan's refresh moments ago and left alone."""
+    from deployforge.providers.base import LiveResource
+
+    seen: dict[str, Any] = {}
+    for name, entry in state.resources.items():
+        if entry.get("run_id") == ws.run_id:
+            seen[name] = LiveResource(
+                entry["type"], entry["id"], entry.get("attributes") or {}, entry.get("outputs") or {}
+            )
+        else:
+            observed = ws.refreshed.get(name)
+            if observed is not None and observed.live is not None and observed.live.id == entry["id"]:
+                seen[name] = observed.live
+    return seen
+
+
+def take_baseline(ws: Workspace, state: StateDocument, seen: Mapping[str, Any] | None = None) -> Any:
+    """Snapshot the live attributes of every managed resource as the new baseline.
+
+    ``seen``: live objects already read by this run (name -> LiveResource); the others are read now,
+    in batches."""
     from deployforge.audit import ci_context
     from deployforge.engine.planner import refresh
     from deployforge.state.baseline import Baseline, BaselineResource
 
-    observed = refresh({}, state, ws.providers_for(state), parallelism=ws.options.parallelism)
+    seen = seen or {}
+    unread = StateDocument(
+        environment=state.environment,
+        resources={n: e for n, e in state.resources.items() if n not in seen},
+    )
+    observed = refresh({}, unread, ws.providers_for(unread), parallelism=ws.options.parallelism)
     resources = {}
     for name, entry in state.resources.items():
-        live = observed[name].live
+        live = seen[name] if name in seen else observed[name].live
         if live is not None:
             resources[name] = BaselineResource(name, entry["type"], entry["target"], live.id, dict(live.attributes))
     baseline = Baseline(

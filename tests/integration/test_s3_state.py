@@ -328,3 +328,41 @@ def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: S
     gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
     backend.acquire_lock(gone)
     assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force
+
+
+def test_an_apply_writes_s3_state_in_batches_and_every_write_stays_conditional(moto_endpoint: str, bucket: str) -> None:
+    """S3 cannot append: the apply engine writes the whole document per batch of records (group commit),
+    each put conditional on the ETag of the previous one, and the result is the same state."""
+    from deployforge.engine.apply import Applier
+    from deployforge.engine.planner import make_plan, refresh
+    from deployforge.model.config import Resource
+    from deployforge.providers.memory import MemoryProvider
+
+    backend = _backend(moto_endpoint, bucket)
+    sent: list[dict[str, str]] = []
+    backend._s3.meta.events.register(
+        "provide-client-params.s3.PutObject",
+        lambda params, **_: sent.append({k: params[k] for k in ("IfMatch", "IfNoneMatch") if k in params}),
+    )
+    declared = {
+        f"r{i}": Resource(f"r{i}", "memory_object", "mem", {"name": f"r{i}"}, {}, depends_on=()) for i in range(40)
+    }
+    provider = MemoryProvider()
+    state = backend.read("dev") or StateDocument(environment="dev")
+    plan = make_plan(
+        declared,
+        state,
+        refresh(declared, state, {"mem": provider}),
+        provider.type_info,
+        environment="dev",
+        config_hash="h",
+    )
+    outcome = Applier(
+        plan=plan, resources=declared, providers={"mem": provider}, backend=backend, state=state, run_id="run-s3"
+    ).run()
+    assert outcome.ok
+    stored = _backend(moto_endpoint, bucket).read("dev")
+    assert stored is not None and set(stored.resources) == set(declared) and stored.pending == []
+    assert stored.serial == 80  # begin + finish per resource, in order
+    assert 0 < len(sent) <= 80  # at most one put per record, usually far fewer (batched)
+    assert sent[0] == {"IfNoneMatch": "*"} and all("IfMatch" in s for s in sent[1:])  # never unconditional

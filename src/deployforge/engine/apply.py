@@ -8,6 +8,11 @@
   ``pending`` before the cloud is called: killed at any moment, the state
   records exactly what was done, and the next plan reconciles the one
   operation that may have been in flight.
+* Each write is a small record (``StateDocument.record``), made durable before
+  the caller goes on. Records of operations finishing at the same time are
+  written together (group commit: one append and one fsync per batch) by a
+  backend that journals (local); others get the whole document per batch.
+  What an apply writes grows with what it changes, not with state size x changes.
 * ``cancel`` (set by SIGINT/SIGTERM) stops new operations from starting; the
   ones in flight finish and are recorded, the rest are SKIPPED.
 """
@@ -16,7 +21,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
@@ -37,6 +43,29 @@ SecretResolver = Callable[[ResourceSpec], ResourceSpec]
 
 def _utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _Outputs(Mapping[str, Mapping[str, Any]]):
+    """The outputs recorded in state, read one resource at a time under the applier's lock (a copy of
+    every output per resource would make an apply quadratic in the number of resources)."""
+
+    def __init__(self, state: StateDocument, lock: threading.Lock):
+        self._state = state
+        self._lock = lock
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        with self._lock:
+            entry = self._state.resources[name]
+        return entry.get("outputs", {})
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            names = list(self._state.resources)
+        return iter(names)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._state.resources)
 
 
 class Applier:
@@ -64,46 +93,88 @@ class Applier:
         self.cancel = cancel or threading.Event()
         self.on_event = on_event or (lambda kind, rp, res: None)
         self.resolve_secrets = resolve_secrets
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards self.state and the unflushed records
+        self._flush_lock = threading.Lock()  # one writer to the backend at a time
+        self._unflushed: list[dict[str, Any]] = []
+        self._written = self._synced = state.serial  # the last serial handed to the backend / fsynced
+        self._append = getattr(backend, "append_records", None)
+        self._outputs = _Outputs(state, self._lock)
 
-    # -- state bookkeeping (always under self._lock) ---------------------
-    def _save(self) -> None:
-        self.state.serial += 1
-        self.state.updated_at = _utc()
-        self.state.run_id = self.run_id
-        self.backend.write(self.state)
+    # -- state bookkeeping ------------------------------------------------
+    def _commit(self, *ops: Sequence[Any], durable: bool = False) -> None:
+        """Apply ``ops`` to the state as its next serial and return once that is written: handed to the
+        OS (a kill -9 loses nothing), and with ``durable`` also fsynced (a power loss loses nothing).
+
+        Only the intent recorded before a cloud call must be durable before the call. An outcome that
+        is written but lost to a power cut leaves that intent pending, which the next plan reconciles
+        by looking the object up; and the next intent's fsync makes every earlier record durable."""
+        with self._lock:
+            record = self.state.record(ops, self.run_id, _utc())
+            self._unflushed.append(record)
+        self._flush(record["serial"], durable)
+
+    def _flush(self, serial: int, durable: bool = True) -> None:
+        """Write every record up to ``serial`` (and fsync it if ``durable``). Whoever gets here first
+        writes every record waiting at that moment, with one write and at most one fsync (group
+        commit); the others find theirs written and return."""
+        with self._flush_lock:
+            if self._synced >= serial or (not durable and self._written >= serial):
+                return
+            with self._lock:
+                batch, self._unflushed = self._unflushed, []
+            try:
+                if not batch:  # written already, not yet fsynced
+                    self._sync()
+                    return
+                appended = self._append is not None and self._append(self.state.environment, batch, sync=durable)
+                if appended:
+                    self._written = batch[-1]["serial"]
+                    if durable:
+                        self._synced = self._written
+                    return
+                with self._lock:  # the whole document, which holds every record made so far
+                    snapshot = self.state.snapshot()
+                    self._unflushed = []
+                self.backend.write(snapshot)  # written whole and fsynced
+                self._written = self._synced = snapshot.serial
+            except BaseException:
+                if batch:
+                    with self._lock:  # not known to be written: the next flush tries them again
+                        self._unflushed = [r for r in batch if r["serial"] > self._written] + [
+                            r for r in self._unflushed if r["serial"] > batch[-1]["serial"]
+                        ]
+                raise
+
+    def _sync(self) -> None:
+        """fsync what was written (callers hold ``_flush_lock``)."""
+        if self._synced < self._written:
+            sync = getattr(self.backend, "sync_records", None)
+            if sync is not None:
+                sync(self.state.environment)
+            self._synced = self._written
 
     def _journal(self, rp: ResourcePlan) -> None:
-        with self._lock:
-            self.state.pending.append(
-                {"resource": rp.name, "action": rp.action.value, "run_id": self.run_id, "started_at": _utc()}
-            )
-            self._save()
+        begin = {"resource": rp.name, "action": rp.action.value, "run_id": self.run_id, "started_at": _utc()}
+        self._commit(["begin", begin], durable=True)  # before the cloud is called
 
     def _finish(self, rp: ResourcePlan, live: LiveResource | None, secrets: dict[str, str] | None = None) -> None:
         """Record the outcome. ``secrets``: the resource's secret-valued properties (property ->
         reference signature); their live values are stored as markers, never as values."""
-        with self._lock:
-            self.state.pending = [p for p in self.state.pending if p.get("resource") != rp.name]
-            if live is None:
-                self.state.resources.pop(rp.name, None)
-            else:
-                self.state.resources[rp.name] = {
-                    "type": live.type,
-                    "target": rp.target,
-                    "id": live.id,
-                    "attributes": redact_attributes(live.attributes, secrets or {}),
-                    "outputs": dict(live.outputs),
-                    "depends_on": list(rp.depends_on),
-                    "run_id": self.run_id,
-                }
-                if secrets:
-                    self.state.resources[rp.name]["secrets"] = dict(secrets)
-            self._save()
-
-    def _outputs(self) -> dict[str, Mapping[str, Any]]:
-        with self._lock:
-            return {n: e.get("outputs", {}) for n, e in self.state.resources.items()}
+        if live is None:
+            self._commit(["end", rp.name], ["del", rp.name])
+            return
+        entry: dict[str, Any] = {
+            "type": live.type,
+            "target": rp.target,
+            "id": live.id,
+            "attributes": redact_attributes(live.attributes, secrets or {}),
+            "outputs": dict(live.outputs),
+            "depends_on": list(rp.depends_on),
+            "run_id": self.run_id,
+        }
+        if secrets:
+            entry["secrets"] = dict(secrets)
+        self._commit(["end", rp.name], ["set", rp.name, entry])
 
     # -- one resource -----------------------------------------------------
     def _execute(self, rp: ResourcePlan) -> ResourceResult:
@@ -121,7 +192,7 @@ class Applier:
                 result_id = rp.resource_id
             else:
                 resource = self.resources[rp.name]
-                spec = spec_for(resource, self._outputs())
+                spec = spec_for(resource, self._outputs)
                 action = rp.action
                 live: LiveResource | None = None
                 if rp.resource_id is not None and action is not Action.CREATE:
@@ -158,20 +229,16 @@ class Applier:
                 self._journal(rp)
                 if action is Action.REPLACE and live is not None:
                     provider.delete(live.type, live.id)
-                    with self._lock:
-                        self.state.resources.pop(rp.name, None)
-                        self._save()
+                    self._commit(["del", rp.name])
                     live = None
                 if live is None:
                     live = provider.create(spec)
                 elif changes:
                     live = provider.update(spec, live, changes)
-                self._finish(rp, live, secrets)
+                self._finish(rp, live, secrets)  # as read back: the baseline after the apply reuses it
                 result_id = live.id
         except DeployForgeError as exc:
-            with self._lock:
-                self.state.pending = [p for p in self.state.pending if p.get("resource") != rp.name]
-                self._save()
+            self._commit(["end", rp.name])
             res = ResourceResult(
                 rp.name,
                 rp.type,
@@ -201,30 +268,34 @@ class Applier:
     def _run_phase(self, items: list[ResourcePlan], deps: Mapping[str, tuple[str, ...]]) -> list[ResourceResult]:
         by_name = {rp.name: rp for rp in items}
         waiting = {n: {d for d in deps.get(n, ()) if d in by_name} for n in by_name}
+        dependents: dict[str, list[str]] = {}
+        for name, requires in waiting.items():
+            for dep in requires:
+                dependents.setdefault(dep, []).append(name)
+        ready = deque(n for n, d in waiting.items() if not d)  # in plan order
         results: dict[str, ResourceResult] = {}
         running: dict[Future[ResourceResult], str] = {}
+
+        def skip(name: str, reason: str) -> None:
+            rp = by_name[name]
+            del waiting[name]
+            results[name] = ResourceResult(rp.name, rp.type, rp.action, Outcome.SKIPPED, rp.resource_id, reason=reason)
+            self.on_event("skipped", rp, results[name])
+
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
             while waiting or running:
                 if not self.cancel.is_set():
-                    ready = [n for n, d in waiting.items() if not d]
-                    for name in ready[: max(0, self.parallelism - len(running))]:
-                        del waiting[name]
-                        running[pool.submit(self._execute, by_name[name])] = name
+                    while ready and len(running) < self.parallelism:
+                        name = ready.popleft()
+                        if name in waiting:  # not skipped meanwhile
+                            del waiting[name]
+                            running[pool.submit(self._execute, by_name[name])] = name
                 else:
                     for name in list(waiting):
-                        rp = by_name.pop(name)
-                        del waiting[name]
-                        results[name] = ResourceResult(
-                            rp.name,
-                            rp.type,
-                            rp.action,
-                            Outcome.SKIPPED,
-                            rp.resource_id,
-                            reason="the run was interrupted",
-                        )
-                        self.on_event("skipped", rp, results[name])
+                        skip(name, "the run was interrupted")
+                    ready.clear()
                 if not running:
-                    if waiting and not self.cancel.is_set():  # pragma: no cover - cycles are rejected at load
+                    if waiting and not self.cancel.is_set() and not ready:  # pragma: no cover - cycles are rejected
                         raise RuntimeError(f"unschedulable resources: {sorted(waiting)}")
                     continue
                 done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
@@ -232,32 +303,25 @@ class Applier:
                     name = running.pop(future)
                     res = future.result()
                     results[name] = res
-                    for other in waiting.values():
-                        other.discard(name)
                     if res.outcome is Outcome.FAILED:
                         blocked = dependents_closure({n: tuple(deps.get(n, ())) for n in by_name}, {name})
                         for dep_name in blocked:
                             if dep_name in waiting:
-                                del waiting[dep_name]
-                                rp = by_name[dep_name]
-                                results[dep_name] = ResourceResult(
-                                    rp.name,
-                                    rp.type,
-                                    rp.action,
-                                    Outcome.SKIPPED,
-                                    rp.resource_id,
-                                    reason=f"depends on {res.address}, which failed",
-                                )
-                                self.on_event("skipped", rp, results[dep_name])
+                                skip(dep_name, f"depends on {res.address}, which failed")
+                        continue
+                    for other in dependents.get(name, ()):
+                        pending_deps = waiting.get(other)
+                        if pending_deps is not None:
+                            pending_deps.discard(name)
+                            if not pending_deps:
+                                ready.append(other)
         return [results[rp.name] for rp in items if rp.name in results]
 
     def run(self) -> ApplyResult:
         started = time.monotonic()
         if self.state.pending:
             # journal entries of an interrupted run: refresh reconciled them when this plan was made
-            with self._lock:
-                self.state.pending = []
-                self._save()
+            self._commit(["clear"])
         adopt = {n for n in self.resources if n not in self.state.resources}
         phase1 = [
             rp
@@ -294,6 +358,15 @@ class Applier:
                         if dep in names:
                             deleted_after[dep] = (*deleted_after[dep], rp.name)
                 results += self._run_phase(phase2, deleted_after)
+        with self._lock:
+            last = self.state.serial
+        self._flush(last, durable=True)  # the outcomes of the last operations, fsynced
+        finish = getattr(self.backend, "finish_records", None)
+        if finish is not None and self._append is not None:
+            with self._lock:
+                snapshot = self.state.snapshot()
+            with self._flush_lock:
+                finish(snapshot)
         return ApplyResult(
             environment=self.plan.environment,
             results=tuple(unchanged + results),

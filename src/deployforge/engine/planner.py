@@ -1,6 +1,7 @@
 """Planning: read live state through the providers, then compute the plan (pure).
 
-``refresh`` does the I/O (reads every managed object, in parallel);
+``refresh`` does the I/O: every managed object of a type the provider reads in batches is read
+that way (one call per batch at the API's largest size), the rest one by one, all in parallel;
 ``make_plan`` is a pure function of the config, the state document and what
 ``refresh`` saw, so it is unit-tested and benchmarked without a cloud.
 """
@@ -18,7 +19,7 @@ from deployforge.engine.dag import topological_order
 from deployforge.engine.diff import creation_changes, diff_attributes, fingerprint
 from deployforge.model.config import Resource
 from deployforge.model.plan import Action, AttributeChange, Plan, ResourcePlan
-from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo
+from deployforge.providers.base import LiveResource, Provider, ResourceSpec, TypeInfo, read_batch
 from deployforge.secrets.properties import (
     SENSITIVE,
     display,
@@ -30,6 +31,9 @@ from deployforge.secrets.properties import (
 from deployforge.state.base import StateDocument
 
 Normalizer = Callable[[ResourceSpec], Mapping[str, Any]]
+
+# resources of one type per refresh job (the provider splits a job into calls of the API's size)
+BATCH_JOB = 1000
 
 
 @dataclass(frozen=True)
@@ -61,30 +65,53 @@ def refresh(
     pending_creates = {p["resource"] for p in state.pending if p.get("action") in ("create", "replace")}
     outputs = {n: e.get("outputs", {}) for n, e in state.resources.items()}
 
-    def read_one(name: str) -> tuple[str, Observed]:
-        entry = state.resources.get(name)
+    def recorded_secrets(name: str) -> dict[str, str | None]:
+        # secret-valued attributes never reach a fingerprint, a plan, a baseline or state
         declared = secret_keys(resources[name].properties) if name in resources else {}
+        recorded: dict[str, str | None] = {k: None for k in declared}
+        recorded.update(state.resources[name].get("secrets") or {})
+        return recorded
+
+    def read_one(name: str) -> list[tuple[str, Observed]]:
+        entry = state.resources.get(name)
         if entry is not None:
-            provider = providers[entry["target"]]
-            live = provider.read(entry["type"], entry["id"])
-            # secret-valued attributes never reach a fingerprint, a plan, a baseline or state
-            recorded: dict[str, str | None] = {k: None for k in declared}
-            recorded.update(entry.get("secrets") or {})
-            return name, Observed(redact_live(live, recorded))
+            live = providers[entry["target"]].read(entry["type"], entry["id"])
+            return [(name, Observed(redact_live(live, recorded_secrets(name))))]
         resource = resources[name]
-        if name in pending_creates:
-            found = providers[resource.target].lookup(spec_for(resource, outputs))
-            return name, Observed(redact_live(found, declared), adopted=found is not None)
-        return name, Observed(None)
+        declared = secret_keys(resource.properties)
+        found = providers[resource.target].lookup(spec_for(resource, outputs))
+        return [(name, Observed(redact_live(found, declared), adopted=found is not None))]
+
+    def read_group(target: str, rtype: str, names: list[str]) -> list[tuple[str, Observed]]:
+        ids = [state.resources[n]["id"] for n in names]
+        found = read_batch(providers[target], rtype, ids)
+        if found is None:  # no batch read for this type: one by one (in this worker)
+            return [pair for n in names for pair in read_one(n)]
+        return [(n, Observed(redact_live(found.get(i), recorded_secrets(n)))) for n, i in zip(names, ids, strict=True)]
 
     names = list(dict.fromkeys([*resources, *state.resources]))
-    todo = [n for n in names if n in state.resources or n in pending_creates]
     seen: dict[str, Observed] = {n: Observed(None) for n in names}
-    if not todo:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name in names:
+        entry = state.resources.get(name)
+        if entry is not None:
+            groups.setdefault((entry["target"], entry["type"]), []).append(name)
+    jobs: list[tuple[Callable[..., list[tuple[str, Observed]]], tuple[Any, ...]]] = []
+    for (target, rtype), members in groups.items():
+        # an empty batch costs no call and says whether the provider reads this type in batches
+        batched = len(members) > 1 and read_batch(providers[target], rtype, []) is not None
+        if batched:
+            for start in range(0, len(members), BATCH_JOB):
+                jobs.append((read_group, (target, rtype, members[start : start + BATCH_JOB])))
+        else:
+            jobs.extend((read_one, (n,)) for n in members)
+    jobs.extend((read_one, (n,)) for n in names if n not in state.resources and n in pending_creates)
+    if not jobs:
         return seen
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
-        for name, observed in pool.map(read_one, todo):
-            seen[name] = observed
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(jobs)))) as pool:
+        for pairs in pool.map(lambda job: job[0](*job[1]), jobs):
+            for name, observed in pairs:
+                seen[name] = observed
     return seen
 
 

@@ -24,6 +24,9 @@ Semantics every provider guarantees:
 * ``delete`` is idempotent: deleting something already gone succeeds.
 * ``list`` yields every object of a type the provider can see, following every
   page, for drift detection and adoption.
+* ``read_many`` (optional, see ``read_batch``) reads several objects of one type
+  by id in as few calls as the API allows, at its largest page size; it returns
+  None for a type the API can only read one at a time.
 * ``normalize`` returns a spec's properties in the canonical shapes ``read``
   reports (sorted where the cloud treats a list as a set), so the planner
   compares like with like and declared order never shows as a change.
@@ -89,6 +92,17 @@ class LiveResource:
     id: str
     attributes: Mapping[str, Any]  # same keys/shapes as ResourceSpec.properties (+ "tags")
     outputs: Mapping[str, Any] = field(default_factory=dict)  # id, arn, ... for references
+
+
+def read_batch(
+    provider: Provider, resource_type: str, resource_ids: list[str]
+) -> dict[str, LiveResource | None] | None:
+    """``provider.read_many`` when the provider has it for this type, else None (read one by one)."""
+    method = getattr(provider, "read_many", None)
+    if method is None:
+        return None
+    found: dict[str, LiveResource | None] | None = method(resource_type, resource_ids)
+    return found
 
 
 @runtime_checkable

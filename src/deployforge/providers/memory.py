@@ -76,6 +76,12 @@ class MemoryProvider:
             obj = self._objects.get((resource_type, resource_id))
             return None if obj is None else self._live(resource_type, resource_id, obj)
 
+    def read_many(self, resource_type: str, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        with self._lock:
+            self.calls.append(("read_many", f"{resource_type} x{len(resource_ids)}"))
+            found = {rid: self._objects.get((resource_type, rid)) for rid in resource_ids}
+            return {rid: None if obj is None else self._live(resource_type, rid, obj) for rid, obj in found.items()}
+
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         key = spec.properties.get("name", spec.name)
         with self._lock:

@@ -18,6 +18,12 @@ State document (``StateDocument.to_json``)::
 a run records the intent before calling the cloud and clears it after, so a
 run killed in between leaves a visible record that the next plan reconciles
 (by looking the object up by its natural key).
+
+Changes during an apply are *records* (``StateDocument.record``): the next serial, when, which
+run, and a few small operations (``apply_ops``). A backend that can append (local) stores the
+records in an append-only journal beside the document and rewrites the whole document only now
+and then (compaction), so what an apply writes grows with what it changes, not with the size of
+the state times the number of changes. Others (S3) write the whole document per batch of records.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -175,6 +181,62 @@ class StateDocument:
             canary=data.get("canary") or None,
         )
 
+    # -- records: the changes of a run, as small operations (see the module docstring) ----------
+
+    def apply_ops(self, ops: Sequence[Sequence[Any]]) -> None:
+        """Apply operations in order. Each is a list:
+
+        ``["set", NAME, ENTRY]`` record a resource; ``["del", NAME]`` forget it;
+        ``["begin", PENDING]`` journal an operation about to start; ``["end", NAME]`` drop the
+        pending operations of NAME; ``["clear"]`` drop every pending operation.
+        """
+        for op in ops:
+            kind = op[0]
+            if kind == "set":
+                self.resources[op[1]] = op[2]
+            elif kind == "del":
+                self.resources.pop(op[1], None)
+            elif kind == "begin":
+                self.pending.append(op[1])
+            elif kind == "end":
+                self.pending = [p for p in self.pending if p.get("resource") != op[1]]
+            elif kind == "clear":
+                self.pending = []
+            else:
+                raise ValueError(f"unknown state operation {kind!r}")
+
+    def record(self, ops: Sequence[Sequence[Any]], run_id: str, updated_at: str) -> dict[str, Any]:
+        """Apply ``ops`` as the next serial and return the record that replays them."""
+        self.apply_ops(ops)
+        self.serial += 1
+        self.updated_at = updated_at
+        self.run_id = run_id
+        return {"serial": self.serial, "updated_at": updated_at, "run_id": run_id, "ops": [list(o) for o in ops]}
+
+    def replay(self, record: dict[str, Any]) -> None:
+        """Apply a stored record (``record``'s result) to this document."""
+        ops = record.get("ops")
+        if not isinstance(ops, list) or not isinstance(record.get("serial"), int):
+            raise ValueError("a journal record needs an integer 'serial' and a list of 'ops'")
+        self.apply_ops(ops)
+        self.serial = record["serial"]
+        self.updated_at = str(record.get("updated_at", self.updated_at))
+        self.run_id = str(record.get("run_id", self.run_id))
+
+    def snapshot(self) -> StateDocument:
+        """A copy that later ``apply_ops`` on this document do not change (entries are replaced, never
+        edited in place, so copying the containers is enough)."""
+        return StateDocument(
+            environment=self.environment,
+            serial=self.serial,
+            lineage=self.lineage,
+            updated_at=self.updated_at,
+            run_id=self.run_id,
+            resources=dict(self.resources),
+            pending=list(self.pending),
+            canary=self.canary,
+        )
+
 
 class StateBackend(Protocol):
     """Storage for state documents and locks. Implementations: local, s3."""
@@ -188,6 +250,8 @@ class StateBackend(Protocol):
     def write(self, document: StateDocument) -> None:
         """Atomically replace the environment's state document."""
         ...
+
+    # Optional: ``append_records(environment, records) -> bool`` (see ``JournalingBackend``).
 
     def acquire_lock(self, info: LockInfo) -> LockInfo:
         """Take the environment's lock or raise LockHeldError naming the holder."""
@@ -228,4 +292,24 @@ class StateBackend(Protocol):
 
     def write_drift_register(self, environment: str, data: dict[str, Any]) -> None:
         """Replace the environment's drift register (atomically)."""
+        ...
+
+
+class JournalingBackend(StateBackend, Protocol):
+    """A backend that can append records to a journal beside the state document."""
+
+    def append_records(self, environment: str, records: Sequence[dict[str, Any]], sync: bool = True) -> bool:
+        """Append ``records`` (``StateDocument.record`` results, in serial order) with one write, and
+        with one fsync when ``sync``. False when it did not append (no document yet, or the journal
+        has outgrown the document): the caller then ``write``s the whole document instead (written
+        and fsynced), which holds these records' changes."""
+        ...
+
+    def sync_records(self, environment: str) -> None:
+        """fsync records appended with ``sync=False``."""
+        ...
+
+    def finish_records(self, document: StateDocument) -> None:
+        """The run that appended records is done with them (``document`` is its final state): the
+        backend may compact now."""
         ...

@@ -15,6 +15,11 @@ from typing import Any
 BASELINE_FORMAT = 1
 
 
+def _attributes(value: Any) -> dict[str, Any]:
+    # a freshly parsed object is used as it is (a copy of 100,000 of them costs time and memory)
+    return value if type(value) is dict else dict(value)
+
+
 @dataclass(frozen=True)
 class BaselineResource:
     name: str
@@ -61,7 +66,7 @@ class Baseline:
             commit=data.get("commit"),
             state_serial=int(data.get("state_serial", 0)),
             resources={
-                name: BaselineResource(name, r["type"], r["target"], r["id"], dict(r["attributes"]))
+                name: BaselineResource(name, r["type"], r["target"], r["id"], _attributes(r["attributes"]))
                 for name, r in data.get("resources", {}).items()
             },
         )

@@ -13,7 +13,7 @@ Guarantees and how they are obtained:
   Against an S3-compatible store that does not implement conditional deletes
   (``NotImplemented``), the delete falls back to an unconditional one; the
   window between the read and the delete is then a single round trip.
-* **No lost update.** A state document is written whole with one ``PutObject``
+* **No lost update.** A state document is written whole (compact JSON) with one ``PutObject``
   (atomic by S3 semantics: readers see the old or the new object). When this
   backend read the environment before, the write is conditional on the ETag it
   read (``If-Match``), or on the object still being absent (``If-None-Match``)
@@ -30,12 +30,12 @@ stays fast and works without boto3 configured).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from deployforge.errors import StateError
+from deployforge.state import jsonio
 from deployforge.state.base import LockInfo, StateDocument
 from deployforge.state.baseline import Baseline
 from deployforge.state.local import LATEST_BASELINE, UnknownLockError, latest_last, lock_held_error, refuse_live_unlock
@@ -245,7 +245,8 @@ class S3Backend:
         except BotoCoreError as exc:  # the body stream broke off
             raise self._botocore_error(exc, action, key) from None
         try:
-            return json.loads(body), str(response.get("ETag", ""))
+            with jsonio.gc_paused(len(body)):
+                return jsonio.loads(body), str(response.get("ETag", ""))
         except ValueError as exc:
             raise StateError(
                 f"{self._where(key)} is not valid JSON: {exc}",
@@ -281,7 +282,7 @@ class S3Backend:
         from botocore.exceptions import ClientError
 
         key = self._key(document.environment, STATE_OBJECT)
-        body = (json.dumps(document.to_json(), indent=2, sort_keys=True) + "\n").encode()
+        body = jsonio.dumps_line(document.to_json())
         condition: dict[str, str] = {}
         known = self._etags.get(document.environment)
         if known == _ABSENT:
@@ -352,7 +353,7 @@ class S3Backend:
         from botocore.exceptions import ClientError
 
         key = self._key(info.environment, LOCK_OBJECT)
-        body = json.dumps(info.to_json(), indent=2).encode()
+        body = jsonio.dumps(info.to_json())
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 self._call(
@@ -450,7 +451,7 @@ class S3Backend:
 
     def write_baseline(self, baseline: Baseline) -> None:
         key = self._key(baseline.environment, f"baselines/{baseline.id}.json")
-        body = json.dumps(baseline.to_json(), indent=2, sort_keys=True).encode()
+        body = jsonio.dumps(baseline.to_json())
         self._call("put_object", "write baseline", key, Key=key, Body=body, ContentType="application/json")
         pointer = self._key(baseline.environment, f"baselines/{LATEST_BASELINE}")
         self._call(
@@ -458,7 +459,7 @@ class S3Backend:
             "write baseline",
             pointer,
             Key=pointer,
-            Body=json.dumps({"id": baseline.id}).encode(),
+            Body=jsonio.dumps({"id": baseline.id}),
             ContentType="application/json",
         )
 
@@ -494,7 +495,8 @@ class S3Backend:
         if found is None:
             return None
         try:
-            return Baseline.from_json(found[0])
+            with jsonio.gc_paused():
+                return Baseline.from_json(found[0])
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{self._where(key)} is not a DeployForge baseline: {exc}") from None
 
@@ -506,7 +508,7 @@ class S3Backend:
 
     def write_drift_register(self, environment: str, data: dict[str, Any]) -> None:
         key = self._key(environment, "drift.json")
-        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        body = jsonio.dumps(data)
         self._call("put_object", "write the drift register", key, Key=key, Body=body, ContentType="application/json")
 
     def _lock_environments(self) -> Iterator[str]:

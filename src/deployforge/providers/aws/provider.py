@@ -196,6 +196,15 @@ class AwsProvider:
         with self._boundary(f"{resource_type} {resource_id}", "read"):
             return handler.read(resource_id)
 
+    def read_many(self, resource_type: str, resource_ids: list[str]) -> dict[str, LiveResource | None] | None:
+        """Objects of one type by id, in as few calls as the API allows; None when the type has no batch
+        read (S3 buckets: the caller reads those one by one, in parallel)."""
+        handler = self._handler(resource_type)
+        if not handler.batch_size:
+            return None
+        with self._boundary(f"{resource_type} ({len(resource_ids)} objects)", "read"):
+            return handler.read_many(list(resource_ids))
+
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         handler = self._handler(spec.type)
         with self._boundary(spec.address, "lookup"):

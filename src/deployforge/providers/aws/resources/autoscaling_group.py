@@ -19,6 +19,7 @@ from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
+    chunks,
     string_list,
     tag_changes,
     tags_from_aws,
@@ -81,6 +82,21 @@ class AutoscalingGroupHandler(ResourceHandler):
     def read(self, resource_id: str) -> LiveResource | None:
         group = self._describe_one(resource_id)
         return None if group is None else self._live(group)
+
+    # names per DescribeAutoScalingGroups call (its MaxRecords is 100)
+    batch_size = 100
+
+    def read_many(self, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        found: dict[str, LiveResource | None] = dict.fromkeys(resource_ids)
+        paginator = self.aws.client("autoscaling").get_paginator("describe_auto_scaling_groups")
+        size = self.aws.page_size(self.batch_size)
+        for chunk in chunks(resource_ids, size):
+            for page in paginator.paginate(AutoScalingGroupNames=chunk, PaginationConfig={"PageSize": size}):
+                for group in page.get("AutoScalingGroups", []):
+                    name = group["AutoScalingGroupName"]
+                    if name in found and group.get("Status") != _DELETING:
+                        found[name] = self._live(group)
+        return found
 
     def _describe_one(self, name: str) -> dict[str, Any] | None:
         groups = self.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])

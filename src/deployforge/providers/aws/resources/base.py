@@ -51,6 +51,11 @@ def converge_ec2_tags(ec2: Any, resource_id: str, current: Mapping[str, str], de
         ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": key} for key in to_remove])
 
 
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + max(1, size)]
+
+
 def string_list(values: Iterable[Any] | None) -> list[str]:
     """A declared list of strings, in the declared order (AWS keeps the order it is given)."""
     return [str(v) for v in values or ()]
@@ -101,6 +106,14 @@ class ResourceHandler(ABC):
 
     @abstractmethod
     def read(self, resource_id: str) -> LiveResource | None: ...
+
+    # How many objects one call of the type's describe API can read (0: it reads one at a time,
+    # e.g. S3 buckets; the planner then reads those in parallel).
+    batch_size = 0
+
+    def read_many(self, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        """Several objects by id, in as few calls as the API allows (None for those that are gone)."""
+        return {resource_id: self.read(resource_id) for resource_id in resource_ids}
 
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         return self.read(self.key(spec))

@@ -19,6 +19,7 @@ from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
+    chunks,
     converge_ec2_tags,
     string_list,
     tags_from_aws,
@@ -93,6 +94,29 @@ class LaunchTemplateHandler(ResourceHandler):
 
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         return self._find(LaunchTemplateNames=[self.key(spec)])
+
+    # ids per DescribeLaunchTemplates / DescribeTags call; the default version's data still takes one
+    # DescribeLaunchTemplateVersions call per template
+    batch_size = 200
+
+    def read_many(self, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        found: dict[str, LiveResource | None] = dict.fromkeys(resource_ids)
+        ec2 = self.aws.client("ec2")
+        for chunk in chunks(resource_ids, self.aws.page_size(self.batch_size)):
+            try:
+                templates = ec2.describe_launch_templates(LaunchTemplateIds=chunk)["LaunchTemplates"]
+            except ClientError as exc:
+                if error_code(exc) not in _GONE:
+                    raise
+                for resource_id in chunk:  # one of them is gone, which fails the whole call
+                    found[resource_id] = self.read(resource_id)
+                continue
+            tags = self._tags(Filters=[{"Name": "resource-id", "Values": chunk}])
+            for template in templates:
+                template_id = template["LaunchTemplateId"]
+                if template_id in found:
+                    found[template_id] = self._live(template, tags.get(template_id, {}))
+        return found
 
     def _find(self, **selector: Sequence[str]) -> LiveResource | None:
         try:

@@ -17,6 +17,7 @@ from deployforge.errors import ProviderError
 from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     ResourceHandler,
+    chunks,
     string_list,
     tag_changes,
     tags_from_aws,
@@ -90,6 +91,23 @@ class MetricAlarmHandler(ResourceHandler):
     def read(self, resource_id: str) -> LiveResource | None:
         alarm = self._describe(resource_id)
         return None if alarm is None else self._live(alarm)
+
+    # names per DescribeAlarms call (its MaxRecords is 100); tags still take one call per alarm
+    batch_size = 100
+
+    def read_many(self, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        found: dict[str, LiveResource | None] = dict.fromkeys(resource_ids)
+        paginator = self.aws.client("cloudwatch").get_paginator("describe_alarms")
+        size = self.aws.page_size(self.batch_size)
+        for chunk in chunks(resource_ids, size):
+            pages = paginator.paginate(
+                AlarmNames=chunk, AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": size}
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []):
+                    if alarm["AlarmName"] in found:
+                        found[alarm["AlarmName"]] = self._live(alarm)
+        return found
 
     def _describe(self, name: str) -> dict[str, Any] | None:
         found = self.aws.client("cloudwatch").describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])

@@ -49,7 +49,8 @@ class S3BucketHandler(ResourceHandler):
     # reading --------------------------------------------------------------------------------
 
     def read(self, resource_id: str) -> LiveResource | None:
-        found = self._read(resource_id)
+        # no HeadBucket: GetBucketVersioning already says NoSuchBucket for a bucket that is gone
+        found = self._read(resource_id, head=False)
         return None if found is None else found[0]
 
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
@@ -60,11 +61,11 @@ class S3BucketHandler(ResourceHandler):
                 return None
             raise
 
-    def _read(self, bucket: str) -> tuple[LiveResource, str | None] | None:
-        """The bucket and its region, or None when it does not exist."""
+    def _read(self, bucket: str, head: bool = True) -> tuple[LiveResource, str | None] | None:
+        """The bucket and its region (None without ``head``), or None when it does not exist."""
         s3 = self.aws.client("s3")
         try:
-            head = self._call(s3.head_bucket, Bucket=bucket)
+            region = self._call(s3.head_bucket, Bucket=bucket).get("BucketRegion") if head else None
             attributes = {
                 "bucket": bucket,
                 "versioning": self._versioning(bucket),
@@ -75,7 +76,7 @@ class S3BucketHandler(ResourceHandler):
         except _BucketGone:
             return None
         live = self.live(bucket, attributes, {"arn": self._arn(bucket), "bucket": bucket})
-        return live, head.get("BucketRegion")
+        return live, region
 
     def _call(self, method: Any, **params: Any) -> dict[str, Any]:
         try:

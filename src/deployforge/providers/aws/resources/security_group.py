@@ -19,6 +19,7 @@ from deployforge.providers.aws.errors import error_code
 from deployforge.providers.aws.resources.base import (
     AwsContext,
     ResourceHandler,
+    chunks,
     converge_ec2_tags,
     tags_from_aws,
     tags_to_aws,
@@ -149,6 +150,22 @@ class SecurityGroupHandler(ResourceHandler):
             raise
         return self._live(groups[0]) if groups else None
 
+    # ids per DescribeSecurityGroups call: up to 200 values in one filter; a filter (unlike GroupIds)
+    # leaves out a group that is gone instead of failing the whole call
+    batch_size = 200
+
+    def read_many(self, resource_ids: list[str]) -> dict[str, LiveResource | None]:
+        found: dict[str, LiveResource | None] = dict.fromkeys(resource_ids)
+        paginator = self.aws.client("ec2").get_paginator("describe_security_groups")
+        page = max(5, self.aws.page_size(1000))  # MaxResults is 5 to 1000
+        for chunk in chunks(resource_ids, self.aws.page_size(self.batch_size)):
+            filters = [{"Name": "group-id", "Values": chunk}]
+            for response in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": page}):
+                for group in response.get("SecurityGroups", []):
+                    if group["GroupId"] in found:
+                        found[group["GroupId"]] = self._live(group)
+        return found
+
     def lookup(self, spec: ResourceSpec) -> LiveResource | None:
         vpc_id = spec.properties.get("vpc_id") or self.default_vpc()
         if vpc_id is None:
@@ -209,8 +226,14 @@ class SecurityGroupHandler(ResourceHandler):
         group_id = ec2.create_security_group(**params)["GroupId"]
         with undo_on_failure(lambda: ec2.delete_security_group(GroupId=group_id), f"security group {group_id}"):
             if desired:
-                group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-                self._converge(group, desired)
+                # a new group has no inbound rules and (in a VPC) one outbound rule allowing everything:
+                # converging from that needs no read (IPv6 and other non-IPv4 grants are never touched)
+                new_group = {
+                    "GroupId": group_id,
+                    "IpPermissions": [],
+                    "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+                }
+                self._converge(new_group, desired)
         return self.read_settled(group_id, spec.address)
 
     def update(self, spec: ResourceSpec, live: LiveResource, changes: frozenset[str]) -> LiveResource:
