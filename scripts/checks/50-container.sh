@@ -5,7 +5,8 @@
 # directory set, GITHUB_* files) against the fake GitHub server and moto on loopback: the first
 # run creates the PR comment, the second updates it; outputs are checked.
 # Figures printed: image size, container start -> first output line, API calls per upsert.
-# Nothing is cached across runs: a private buildah root in a temp dir, removed at the end.
+# A private buildah root in a temp dir, removed at the end; only the debootstrap base is cached
+# between runs (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -31,18 +32,37 @@ B=($SUDO buildah --root "$work/storage" --runroot "$work/run" --storage-driver v
 start=$SECONDS
 
 echo "==> base image (debootstrap minbase: python3, venv, CA certificates)"
-$SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$work/rootfs" \
-  >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
-# Trim it like Debian's slim images: no downloaded .debs, apt lists, docs, man pages or locales,
-# and dpkg told to skip them for packages the Dockerfile installs.
-$SUDO rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* \
-  "$work/rootfs/usr/share/doc/"* "$work/rootfs/usr/share/man/"* "$work/rootfs/usr/share/locale/"* \
-  "$work/rootfs/usr/share/info/"*
-printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
-  'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/info/*' \
-  | $SUDO tee "$work/rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null
-$SUDO tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-$SUDO rm -rf "$work/rootfs"
+# The base changes only with its recipe (the lines below): it is cached between runs as a tarball,
+# keyed by the recipe's hash, and rebuilt when the recipe changes or the copy is a week old
+# (Debian's security updates). DEPLOYFORGE_NO_CACHE=1 rebuilds it anyway.
+suite=bookworm
+include=python3,python3-venv,ca-certificates
+trim="var/cache/apt/archives/*.deb var/lib/apt/lists/* usr/share/doc/* usr/share/man/* usr/share/locale/* usr/share/info/*"
+key=$(printf '%s\n' "v1" "$suite" "$include" "$trim" | sha256sum | cut -c1-16)
+cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/deployforge"
+cached="$cache_dir/container-base-$key.tar"
+if [ -s "$cached" ] && [ -z "${DEPLOYFORGE_NO_CACHE:-}" ] && [ -n "$(find "$cached" -mtime -7 2>/dev/null)" ]; then
+  echo "    cached: $cached"
+  cp "$cached" "$work/rootfs.tar"
+else
+  $SUDO debootstrap --variant=minbase --include="$include" "$suite" "$work/rootfs" \
+    >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
+  # Trim it like Debian's slim images: no downloaded .debs, apt lists, docs, man pages or locales,
+  # and dpkg told to skip them for packages the Dockerfile installs.
+  for pattern in $trim; do
+    # shellcheck disable=SC2086  # the pattern's glob expands here, inside the rootfs
+    $SUDO rm -rf "$work/rootfs/"$pattern
+  done
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/info/*' \
+    | $SUDO tee "$work/rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null
+  $SUDO tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+  $SUDO rm -rf "$work/rootfs"
+  if mkdir -p "$cache_dir" 2>/dev/null; then
+    rm -f "$cache_dir"/container-base-*.tar
+    cp "$work/rootfs.tar" "$cached.tmp" && mv "$cached.tmp" "$cached"
+  fi
+fi
 ctr=$("${B[@]}" from scratch)
 "${B[@]}" add "$ctr" "$work/rootfs.tar" / >/dev/null
 "${B[@]}" commit --quiet "$ctr" localhost/deployforge-base >/dev/null

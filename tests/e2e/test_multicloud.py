@@ -179,7 +179,8 @@ def test_a_step_timeout_cancels_its_dataflow_job_before_the_retry(multicloud, gc
     before = set(gcp_fake.jobs)
     run = project.run("workflow", "run", "nightly-etl", **env)
     assert run.returncode == 1, run.stderr
-    assert "timed out after 3s" in run.stderr
+    # the step's own deadline or the attempt's bound, whichever fires first under load
+    assert "timed out after 3s" in run.stderr or "step 'process' timed out" in run.stderr
     assert "already an active job" not in run.stderr  # the retry was not refused for the first job
     launched = [j for jid, j in gcp_fake.jobs.items() if jid not in before]
     assert len(launched) == 2  # the first attempt and the retry
