@@ -71,8 +71,7 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "allow-fork-code",
         "false",
-        "true: on pull_request_target or workflow_run for a pull request from a fork, still run hooks and read "
-        "the config as checked out (code from the fork then runs with this job's token).",
+        "true: run a fork's hooks and config on pull_request_target/workflow_run (fork code gets this job's token).",
     ),
 )
 
