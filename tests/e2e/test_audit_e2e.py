@@ -202,3 +202,17 @@ def test_each_record_says_what_the_command_amounted_to(project: Project):
         ("plan", "changes"),  # a finding, not an error
         ("plan", "error"),
     ]
+
+
+def test_audit_log_has_column_headers_over_aligned_records(project: Project):
+    project.write(stack(0))
+    assert project.run("validate").returncode == 0
+    assert project.run("plan").returncode == 0
+    lines = project.run("audit", "log").stdout.splitlines()
+    header, *rows = lines
+    assert header.split() == ["SEQ", "TIME", "COMMAND", "ENV", "RESULT", "TRACE"]
+    assert len(rows) == 2 and rows[0].split()[2] == "validate" and rows[1].split()[2] == "plan"
+    # every column starts where its header does
+    for title in ("COMMAND", "ENV", "RESULT", "TRACE"):
+        at = header.index(title)
+        assert all(row[at - 1] == " " and row[at] != " " for row in rows), (title, rows)

@@ -226,6 +226,9 @@ def audit_log(
     if fmt == "json":
         _emit_json(records)
         return 0
+    if records:  # the columns of a run record (a step: `step NAME`, its outcome, duration and trace)
+        width = max(len(str(r.get("ts") or "")) for r in records)
+        click.echo(f"{'SEQ':>6}  {'TIME':<{width}}  {'COMMAND':<14} {'ENV':<10} {'RESULT':<6} TRACE")
     for rec in records:
         if record_kind(rec) == "step":
             click.echo(
