@@ -225,3 +225,32 @@ def test_validate_without_policy_flags_uses_the_configs_policies(tmp_path):
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "aws_s3_bucket.b is not allowed by policy deployforge.policies" in out.stdout
+
+
+def test_the_pages_rego_block_pasted_with_its_shell_line_says_that_line_is_not_rego(tmp_path: Path) -> None:
+    """The product page's policy block ends with `$ deployforge validate ...`: copied whole, that
+    line is named as a shell command, not reported as an arithmetic operator with an `opa fmt` hint."""
+    policy = textwrap.dedent(
+        """\
+        package deployforge.policies
+
+        default allow = false
+
+        allowed_regions = ["us-west-2", "eu-central-1"]
+
+        allow {
+          input.resource.region == allowed_regions[_]
+          input.resource.tags.owner != ""
+        }
+
+        # Usage in CI:
+        $ deployforge validate --policy=production.rego *.tf
+        """
+    )
+    (tmp_path / "production.rego").write_text(policy)
+    (tmp_path / "main.tf").write_text('resource "aws_instance" "web" {\n  ami = "ami-123"\n}\n')
+    done = cli(tmp_path, "validate", "--policy=production.rego", "main.tf")
+    assert done.returncode == 2, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "production.rego:13" in out and "line 13 is not Rego: it is a shell command" in out
+    assert "start it with #" in out and "arithmetic" not in out and "opa fmt" not in out

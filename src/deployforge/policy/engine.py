@@ -190,6 +190,24 @@ def native_location(captured: str) -> tuple[str, int, int, str]:
     return "", 0, 0, ""
 
 
+_SHELL_PROMPT = re.compile(r"^\s*\$\s+\S")
+
+
+def _shell_line(path: str, line: int) -> str | None:
+    """The text of ``path``'s line ``line`` when it is a shell command (``$ cmd ...``), else None."""
+    if not line:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for number, text in enumerate(fh, 1):
+                if number == line:
+                    text = text.strip()
+                    return (text[:60] + "…" if len(text) > 60 else text) if _SHELL_PROMPT.match(text) else None
+    except OSError:
+        return None
+    return None
+
+
 def native_error(
     path: str, captured: str, exc: Exception, columns: Any = None, kind: str = "syntax error"
 ) -> PolicyProblem:
@@ -202,6 +220,15 @@ def native_error(
     if columns is not None and line and col:
         col = columns(line, col)
     where = f" (at {file or path}:{line}:{col})" if line else ""
+    shell = _shell_line(file or path, line)
+    if shell is not None:  # e.g. the docs' `$ deployforge validate ...` pasted with the policy
+        return PolicyProblem(
+            file or path,
+            line,
+            f"line {line} is not Rego: it is a shell command ({shell})",
+            hint="delete the line, or keep it as a comment: start it with #",
+            col=1,
+        )
     return PolicyProblem(
         file or path,
         line,
