@@ -208,7 +208,9 @@ class Workspace:
         refs = references(self.config)
         seeded = seed(info.vault_addr, info.vault_token, refs)
         if refs:
-            now = f"; generated now: {', '.join(seeded)}" if seeded else ""
+            from deployforge.ci.workflow_commands import one_line  # references come from the config
+
+            now = f"; generated now: {one_line(', '.join(seeded))}" if seeded else ""
             self.sandbox_notes = (
                 *self.sandbox_notes,
                 f"{len(refs)} vault:// reference(s) resolve to generated sandbox values in the sandbox's "
@@ -447,26 +449,11 @@ def pre_plan_hooks(ws: Workspace, callbacks: HookCallbacks = HookCallbacks()) ->
     ``plan`` and ``run`` both plan, so both run them first: a hook that generates or fetches what the
     plan reads gives a pull request's plan the same inputs as the deploy.
     """
-    from deployforge.hooks import HooksReport, parse_hooks, run_phase
-
-    try:
-        specs = [h for h in parse_hooks(ws.config.hooks) if h.phase == "pre_plan"]
-    except ValueError as exc:
-        from deployforge.deploy.prepare import locator as _locator
-        from deployforge.errors import ConfigIssue
-
-        raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
-    if not specs:
+    hooks = _ApplyHooks(ws, callbacks, phases=("pre_plan",))
+    if not hooks.specs:
         return None
-    runs = run_phase(
-        resolve_hook_env(ws, specs),
-        "pre_plan",
-        context=hook_context(ws),
-        base_dir=str(ws.project_dir),
-        on_output=callbacks.on_output,
-        on_start=callbacks.on_start,
-    )
-    return HooksReport(tuple(runs))
+    hooks.run("pre_plan")
+    return hooks.report
 
 
 def plan(ws: Workspace, out: str | None = None, hook_callbacks: HookCallbacks = HookCallbacks()) -> RunResult:
@@ -557,18 +544,19 @@ def check_saved_plan(saved: Plan, config: Config, state: StateDocument, fresh: P
 
 
 class _ApplyHooks:
-    """The deploy lifecycle hooks of a plain ``apply`` (``run``/``deploy`` run their own, with the canary).
+    """The lifecycle hooks of ``plan`` (pre_plan only) and of a plain ``apply`` (``run``/``deploy`` run
+    their own, with the canary).
 
     pre_plan (not with a saved plan) -> [plan, confirm] -> pre_deploy -> apply -> post_deploy ->
     post_success, or on_failure when any step failed. A failing pre_plan or pre_deploy hook stops
     the apply before anything changed.
     """
 
-    def __init__(self, ws: Workspace, callbacks: HookCallbacks):
+    def __init__(self, ws: Workspace, callbacks: HookCallbacks, phases: tuple[str, ...] | None = None):
         from deployforge.hooks import HooksReport, parse_hooks
 
         try:
-            specs = parse_hooks(ws.config.hooks)
+            specs = [h for h in parse_hooks(ws.config.hooks) if phases is None or h.phase in phases]
         except ValueError as exc:
             from deployforge.deploy.prepare import locator as _locator
             from deployforge.errors import ConfigIssue
@@ -576,7 +564,8 @@ class _ApplyHooks:
             raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
         self.ws = ws
         self.callbacks = callbacks
-        # vault:// values in the hooks' env, read before anything runs (a bad reference: exit 2)
+        # vault:// values in the hooks' env (of ``phases`` only), read before anything runs (a bad
+        # reference: exit 2)
         self.specs = resolve_hook_env(ws, specs)
         self.report = HooksReport()
 
@@ -624,20 +613,13 @@ def apply(
     ensure_audit_writable(ws)  # a change that cannot be recorded is not made
     lifecycle = _ApplyHooks(ws, hooks) if hooks is not None and config.hooks else None
 
+    def result(code: int, **kw: Any) -> RunResult:
+        return RunResult("apply", config.environment, ws.run_id, code, config.path, config.config_hash, **kw)
+
     def stopped(reason: str, the_plan: Plan | None = None) -> RunResult:
         assert lifecycle is not None
         lifecycle.failure(reason)
-        return RunResult(
-            "apply",
-            config.environment,
-            ws.run_id,
-            EXIT_FAILURE,
-            config.path,
-            config.config_hash,
-            plan=the_plan,
-            hooks=lifecycle.report,
-            messages=(reason, "Nothing was changed."),
-        )
+        return result(EXIT_FAILURE, plan=the_plan, hooks=lifecycle.report, messages=(reason, "Nothing was changed."))
 
     if lifecycle is not None and saved is None:
         reason = lifecycle.run("pre_plan")
@@ -656,27 +638,11 @@ def apply(
         cleanup = any(r.name not in config.resources for r in the_plan.resources)
         adopted = any(r.name not in state.resources and r.resource_id for r in the_plan.resources)
         if not the_plan.has_changes and not cleanup and not adopted:
-            return RunResult(
-                "apply",
-                config.environment,
-                ws.run_id,
-                EXIT_OK,
-                config.path,
-                config.config_hash,
-                plan=the_plan,
-                messages=("No changes. The infrastructure matches the configuration.",),
+            return result(
+                EXIT_OK, plan=the_plan, messages=("No changes. The infrastructure matches the configuration.",)
             )
         if saved is None and confirm is not None and not confirm(the_plan):
-            return RunResult(
-                "apply",
-                config.environment,
-                ws.run_id,
-                EXIT_FAILURE,
-                config.path,
-                config.config_hash,
-                plan=the_plan,
-                messages=("Apply cancelled; nothing was changed.",),
-            )
+            return result(EXIT_FAILURE, plan=the_plan, messages=("Apply cancelled; nothing was changed.",))
         # the secrets the changes need, read before the first change (a bad reference: exit 2)
         ws.resolve_plan_secrets(the_plan, state)
         if lifecycle is not None:
@@ -717,13 +683,8 @@ def apply(
                 code = EXIT_FAILURE
                 messages = (*messages, f"{reason} (the changes were applied)")
             lifecycle.failure(reason)
-    return RunResult(
-        "apply",
-        config.environment,
-        ws.run_id,
+    return result(
         code,
-        config.path,
-        config.config_hash,
         plan=the_plan,
         apply=outcome,
         extra=extra,

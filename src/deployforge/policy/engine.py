@@ -202,7 +202,11 @@ def _shell_line(path: str, line: int) -> str | None:
             for number, text in enumerate(fh, 1):
                 if number == line:
                     text = text.strip()
-                    return (text[:60] + "…" if len(text) > 60 else text) if _SHELL_PROMPT.match(text) else None
+                    if not _SHELL_PROMPT.match(text):
+                        return None
+                    from deployforge.ci.workflow_commands import one_line  # PR text: no control characters
+
+                    return one_line(text[:60] + "…" if len(text) > 60 else text)
     except OSError:
         return None
     return None
