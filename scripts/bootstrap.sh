@@ -19,5 +19,8 @@ if ! .venv/bin/python -m uv --version >/dev/null 2>&1; then
 fi
 echo "==> installing deployforge[$extras]"
 # requirements.lock pins what the image ships (scripts/lock.sh); as constraints here, the sandbox
-# and the tests run the same versions of DeployForge's dependencies.
-.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -c requirements.lock -e ".[$extras]"
+# and the tests run the same versions of DeployForge's dependencies; requirements-dev.lock pins the
+# extras (moto, the emulators' wheels, the test tools and linters), so a new release of one of them
+# cannot change what the suite runs.
+.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -c requirements.lock -c requirements-dev.lock \
+  -e ".[$extras]"

@@ -10,4 +10,11 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] && .venv/bin/python -m uv --version >/dev/null 2>&1 || scripts/bootstrap.sh dev >/dev/null
 .venv/bin/python -m uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 \
   --upgrade --quiet --custom-compile-command "scripts/lock.sh" -o requirements.lock
+# requirements-dev.lock pins the dev and sandbox extras (moto, the test tools, the linters) within
+# requirements.lock, so every machine tests with the same tools: the self-test workflow's moto
+# service image is tagged with the moto version pinned here (tests/unit/test_selftest_workflow.py).
+.venv/bin/python -m uv pip compile pyproject.toml --extra dev --extra sandbox --universal --python-version 3.11 \
+  -c requirements.lock --upgrade --quiet --custom-compile-command "scripts/lock.sh" -o requirements-dev.lock
 echo "requirements.lock: $(grep -c '^[a-z]' requirements.lock) packages pinned"
+echo "requirements-dev.lock: $(grep -c '^[a-z]' requirements-dev.lock) packages pinned"
+echo "moto is $(grep '^moto==' requirements-dev.lock): tag .github/workflows/ci.yml's motoserver/moto service to match"

@@ -17,9 +17,9 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _locked() -> dict[str, tuple[str, list[str]]]:
+def _locked(lock: str = "requirements.lock") -> dict[str, tuple[str, list[str]]]:
     """name -> (version, hashes), from the lock's `name==version [; marker] \\` blocks."""
-    text = (ROOT / "requirements.lock").read_text()
+    text = (ROOT / lock).read_text()
     pins: dict[str, tuple[str, list[str]]] = {}
     for block in re.split(r"\n(?=[A-Za-z0-9])", text):
         head = re.match(r"([A-Za-z0-9_.\-]+)==([^\s;\\]+)", block)
@@ -53,3 +53,20 @@ def test_the_image_installs_from_the_lock_with_hashes_required() -> None:
     assert "COPY requirements.lock" in dockerfile
     assert re.search(r"pip install [^\n]*--require-hashes -r /src/requirements\.lock", dockerfile)
     assert re.search(r"pip install [^\n]*--no-deps /src", dockerfile), "DeployForge itself must add no unpinned deps"
+
+
+def test_the_dev_lock_pins_every_extra_and_agrees_with_the_runtime_lock() -> None:
+    """The test venv (scripts/bootstrap.sh) takes both locks as constraints: they must not conflict,
+    and no extra may float (a new moto release once broke CI between two runs of the same commit)."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    runtime, dev = _locked(), _locked("requirements-dev.lock")
+    for spec in extras["dev"] + extras["sandbox"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in dev, f"{req.name} is an extra but not in requirements-dev.lock: run scripts/lock.sh"
+        version = dev[name][0]
+        assert req.specifier.contains(version, prereleases=True), f"{req.name}=={version} outside {req.specifier}"
+    disagree = {n: (v, dev[n][0]) for n, (v, _) in runtime.items() if n in dev and dev[n][0] != v}
+    assert disagree == {}, f"the two locks pin different versions: {disagree}"
+    bootstrap = (ROOT / "scripts/bootstrap.sh").read_text()
+    assert "-c requirements.lock -c requirements-dev.lock" in bootstrap

@@ -24,12 +24,14 @@ def test_the_self_test_needs_no_emulator_in_the_image() -> None:
     assert step["with"].get("sandbox", "false") in ("false", False), "the Action's image has no moto"
     # moto runs beside the job, as a service the Action's container reaches by name
     assert job["services"]["moto"]["image"].startswith("motoserver/moto:")
-    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
-    version = job["services"]["moto"]["image"].split(":")[1]
-    pinned = subprocess.run(
+    # the service runs the moto that requirements-dev.lock pins, and the tests here run that one too
+    lock = (ROOT / "requirements-dev.lock").read_text(encoding="utf-8")
+    [pinned] = [line.split("==")[1].split()[0] for line in lock.splitlines() if line.startswith("moto==")]
+    assert job["services"]["moto"]["image"] == f"motoserver/moto:{pinned}"
+    installed = subprocess.run(
         [sys.executable, "-c", "import moto; print(moto.__version__)"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert version == pinned or f"moto=={version}" in lock
+    assert installed == pinned, "the venv does not follow requirements-dev.lock: run scripts/bootstrap.sh dev"
     config = yaml.safe_load((ROOT / step["with"]["config"]).read_text(encoding="utf-8"))
     assert config["targets"]["aws"]["endpoint_url"].endswith(":-http://moto:5000}")
 
