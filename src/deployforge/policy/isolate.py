@@ -20,6 +20,7 @@ policies, so every call into the engine runs in a forked child (``run_isolated``
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import select
@@ -116,6 +117,9 @@ def _child_setup() -> None:
             signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
+    # a crash here is expected and reported by the parent as a Crash; a faulthandler inherited from
+    # the host (pytest, python -X faulthandler) would also dump the engine's stack onto the user's stderr
+    faulthandler.disable()
     try:
         import resource
 
