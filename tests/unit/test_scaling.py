@@ -1,14 +1,13 @@
 """Linear at every size: cost per item may not grow more than 2x from n to 10n.
 
-Counted where counting is exact (bytes written to state, provider calls), timed only where it
-cannot be counted (parsing), with the best of several runs and sizes large enough to dwarf noise.
+Counted where counting is exact (bytes written to state, bytes allocated, provider calls, garbage
+collections), never timed: timings live in the benchmarks.
 The full-size figures (1k / 10k / 100k) come from ``benchmarks/bench_scaling.py``.
 """
 
 from __future__ import annotations
 
 import gc
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -34,30 +33,24 @@ def _baseline(count: int) -> Baseline:
     return Baseline("prod", "b1", "2026-12-04T00:00:00Z", "c" * 64, resources=resources)
 
 
-def _load_cost(root: Path, count: int) -> tuple[float, float]:
-    """(best seconds per resource over 5 loads, peak bytes allocated per resource) of reading a baseline."""
+def _load_memory(root: Path, count: int) -> float:
+    """Peak bytes allocated per resource while reading a baseline of ``count`` resources."""
     backend = LocalBackend(root / str(count))
     backend.write_baseline(_baseline(count))
-    best = float("inf")
-    for _ in range(5):
-        gc.collect()
-        started = time.process_time()
-        loaded = backend.read_baseline("prod")
-        best = min(best, time.process_time() - started)
-        assert loaded is not None and len(loaded.resources) == count
-        del loaded
+    gc.collect()
     tracemalloc.start()
-    backend.read_baseline("prod")
+    loaded = backend.read_baseline("prod")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return best / count, peak / count
+    assert loaded is not None and len(loaded.resources) == count
+    return peak / count
 
 
-def test_baseline_load_is_linear(tmp_path: Path) -> None:
-    small_time, small_memory = _load_cost(tmp_path, 3_000)
-    large_time, large_memory = _load_cost(tmp_path, 30_000)
-    assert large_memory <= 2 * small_memory, (small_memory, large_memory)
-    assert large_time <= 2 * small_time, (small_time, large_time)
+def test_baseline_load_memory_is_linear(tmp_path: Path) -> None:
+    """Counted, not timed: the load's time (linear, 1k/10k/100k) is benchmarks/bench_scaling.py's
+    figure; what made it superlinear (a collection walking the growing heap) is counted below."""
+    small, large = _load_memory(tmp_path, 2_000), _load_memory(tmp_path, 20_000)
+    assert large <= 2 * small, (small, large)
 
 
 def test_loading_a_baseline_runs_no_garbage_collection_and_reads_compact_json(tmp_path: Path) -> None:
