@@ -22,5 +22,8 @@ echo "==> installing deployforge[$extras]"
 # and the tests run the same versions of DeployForge's dependencies; requirements-dev.lock pins the
 # extras (moto, the emulators' wheels, the test tools and linters), so a new release of one of them
 # cannot change what the suite runs.
-.venv/bin/python -m uv pip install --quiet --python .venv/bin/python -c requirements.lock -c requirements-dev.lock \
-  -e ".[$extras]"
+# --compile-bytecode: uv (unlike pip) leaves packages uncompiled, and where PYTHONDONTWRITEBYTECODE is
+# set (CI images often set it) every command then compiles boto3, botocore and moto from source:
+# 0.45 s of CPU on each `deployforge plan`, and more on each sandbox start.
+.venv/bin/python -m uv pip install --quiet --python .venv/bin/python --compile-bytecode \
+  -c requirements.lock -c requirements-dev.lock -e ".[$extras]"
