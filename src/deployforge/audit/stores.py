@@ -56,10 +56,11 @@ class S3Store:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
             from botocore.config import Config
 
-            session = boto3.session.Session(profile_name=self.profile, region_name=self.region or "us-east-1")
+            from deployforge.providers.aws.session import new_session
+
+            session = new_session(profile_name=self.profile, region_name=self.region or "us-east-1")
             self._client = session.client(
                 "s3",
                 endpoint_url=self.endpoint_url,

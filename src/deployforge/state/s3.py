@@ -105,9 +105,10 @@ class S3Backend:
     @property
     def _s3(self) -> Any:
         if self._client is None:
-            import boto3
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError
+
+            from deployforge.providers.aws.session import new_session
 
             config = Config(
                 retries={"mode": "adaptive", "max_attempts": 3},
@@ -115,7 +116,7 @@ class S3Backend:
                 read_timeout=30,
             )
             try:
-                session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+                session = new_session(profile_name=self.profile, region_name=self.region)
                 self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
             except BotoCoreError as exc:
                 raise self._botocore_error(exc, "connect to") from None

@@ -71,10 +71,10 @@ class AwsProvider:
     def _ensure_session(self) -> Any:
         """The boto3 session (callers hold ``self._lock``)."""
         if self._session is None:
-            import boto3  # imported here so that importing deployforge never loads boto3
+            from deployforge.providers.aws.session import new_session  # loads boto3: not at import time
 
             access_key_id, secret_access_key, session_token = self._credentials
-            session = boto3.session.Session(
+            session = new_session(
                 aws_access_key_id=access_key_id,
                 aws_secret_access_key=secret_access_key,
                 aws_session_token=session_token,
