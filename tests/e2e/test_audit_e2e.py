@@ -23,7 +23,7 @@ def _records(project: Project) -> list[dict]:
 
 def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Project):
     project.write(stack(1))
-    validate = project.run("validate")
+    validate = project.run("validate", "-v")
     assert validate.returncode == 0, validate.stderr
     parent = TRACE.match(validate.stderr)
     assert parent, validate.stderr
@@ -54,7 +54,7 @@ def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Pr
     assert sum(second["api_calls"]["aws"].values()) >= 1, second["api_calls"]  # at least the preflight call
     assert second["cpu_ms"] > 0 and second["peak_memory_mb"] > 0 and second["duration_ms"] > 0
     # the JSON result of a command names its trace
-    as_json = project.run("plan", "--format", "json")
+    as_json = project.run("plan", "--format", "json", CI="true")
     assert json.loads(as_json.stdout)["trace_id"] == TRACE.match(as_json.stderr).group(1)
 
     # the product page's command, with the short form of the id
@@ -72,6 +72,43 @@ def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Pr
 
     shown = project.run("audit", "log", "--trace", parent_id, "--format", "json")
     assert [r["trace_id"] for r in json.loads(shown.stdout)] == [parent_id, child_id]
+
+
+def test_the_trace_header_shows_on_failure_with_v_and_in_ci_logs_only(project: Project):
+    """Issue 17 point 12: a local command that succeeded prints no `trace DF-TRC-...` line; a failure
+    ends with it (after the error, so the id to look it up by is the last thing read); -v and a CI log
+    (GitHub Actions, Jenkins, CI=true) print it first, as before."""
+    project.write(stack(0))
+    quiet = project.run("validate")
+    assert quiet.returncode == 0 and "DF-TRC-" not in quiet.stderr + quiet.stdout, quiet.stderr
+    assert project.run("validate", CI="false").stderr.count("DF-TRC-") == 0
+    for how in (
+        {"args": ("-v",)},
+        {"env": {"DEPLOYFORGE_VERBOSE": "1"}},
+        {"env": {"CI": "true"}},
+        {"env": {"GITHUB_ACTIONS": "true"}},
+        {"env": {"JENKINS_URL": "https://jenkins.example.com/"}},
+    ):
+        shown = project.run("validate", *how.get("args", ()), **how.get("env", {}))
+        assert shown.returncode == 0, shown.stderr
+        first = TRACE.match(shown.stderr)
+        assert first, (how, shown.stderr)
+        assert _records(project)[-1]["trace_id"] == first.group(1)
+    failed = project.run("plan", "-e", "nope")
+    assert failed.returncode == 1, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert lines[0].startswith("error: environment 'nope' is not defined"), lines
+    last = TRACE.match(lines[-1])
+    assert last and lines[-1].endswith("· deployforge plan"), lines
+    assert failed.stderr.count("DF-TRC-") == 1
+    assert _records(project)[-1]["trace_id"] == last.group(1) and _records(project)[-1]["outcome"] == "error"
+    # a finding is not a failure: plan's "changes" (exit 2) stays quiet
+    project.write(stack(1))
+    changes = project.run("plan")
+    assert changes.returncode == 2 and "DF-TRC-" not in changes.stderr, changes.stderr
+    # -v before the failure: the header once, first
+    verbose_failure = project.run("plan", "-e", "nope", "-v")
+    assert TRACE.match(verbose_failure.stderr) and verbose_failure.stderr.count("DF-TRC-") == 1
 
 
 def test_steps_of_a_run_appear_in_its_trace(project: Project):
@@ -120,7 +157,7 @@ def test_audit_log_in_s3_with_object_lock_through_the_cli(project: Project):
         + "audit:\n  storage: s3\n  url: s3://team-audit/infra\n  endpoint_url: $AWS_ENDPOINT\n"
         + "  region: us-east-1\n  retention_days: 1\n  lock_mode: compliance\n"
     )
-    first = project.run("validate")
+    first = project.run("validate", JENKINS_URL="https://ci.example.com/")
     assert first.returncode == 0, first.stderr
     trace_id = TRACE.match(first.stderr).group(1)
     assert project.run("plan").returncode == 0
@@ -144,7 +181,8 @@ def test_export_in_toto_provenance_signed_and_unsigned(project: Project):
 
     project.write(stack(1))
     plan = project.run("plan", "--pipeline", "deployforge.yaml")
-    trace_id = TRACE.match(plan.stderr).group(1)
+    assert plan.returncode == 2 and "DF-TRC-" not in plan.stderr  # a local success: no trace header
+    trace_id = _records(project)[-1]["trace_id"]  # the audit log names it
     exported = project.run("audit", "export", trace_id, "--format=in-toto")
     assert exported.returncode == 0, exported.stderr
     statement = json.loads(exported.stdout)
