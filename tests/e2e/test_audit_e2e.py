@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -254,3 +255,89 @@ def test_audit_log_has_column_headers_over_aligned_records(project: Project):
     for title in ("COMMAND", "ENV", "RESULT", "TRACE"):
         at = header.index(title)
         assert all(row[at - 1] == " " and row[at] != " " for row in rows), (title, rows)
+
+
+def test_a_runs_trace_has_its_hooks_plan_apply_and_canary_steps_in_the_order_they_ran(project: Project):
+    """Issue 17 point 11: hooks, plan, policy gate, apply and the canary (each canary step nested) are
+    steps of the `run` trace, in order; the Mermaid flow follows that order; `steps:` counts them all."""
+    import yaml
+
+    from tests.e2e.test_run_canary import make_stack
+
+    make_stack(project.endpoint)
+    (project.dir / "tags.rego").write_text(
+        'package deployforge.tags\nimport rego.v1\n\ndeny contains msg if {\n  input.resource.tags.owner == "x"\n'
+        '  msg := "no"\n}\n',
+        encoding="utf-8",
+    )
+    hook = [sys.executable, "-c", "print('ok')"]
+    doc = yaml.safe_load(stack(1))
+    doc.update(
+        policies=[{"path": "tags.rego"}],
+        hooks=[
+            {"phase": "pre_plan", "name": "lint", "command": hook},
+            {"phase": "pre_deploy", "name": "migrate", "command": hook},
+            {"phase": "pre_deploy", "name": "warm cache", "command": hook},
+            {"phase": "post_deploy", "name": "smoke", "command": hook},
+        ],
+        deploy={
+            "strategy": "linear-50pct-every-30ms",
+            "shifter": {
+                "type": "aws_alb_listener",
+                "target": "main",
+                "load_balancer": "web",
+                "port": 80,
+                "stable_target_group": "blue",
+                "canary_target_group": "green",
+            },
+        },
+    )
+    project.write(yaml.safe_dump(doc, sort_keys=False))
+    out = project.run("run", "--no-confirm")
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = _records(project)
+    [run] = [r for r in records if r.get("kind") == "run" and r["command"] == "run"]
+    trace_id = run["trace_id"]
+    steps = [r for r in records if r.get("trace_id") == trace_id and r.get("kind") in ("step", "deploy.step")]
+    canary_steps = [r for r in steps if r["kind"] == "deploy.step"]
+    assert len(canary_steps) >= 2  # every canary step joined the trace
+    assert run["steps"] == len(steps)  # the run record counts every step record
+
+    as_json = json.loads(project.run("audit", "trace", trace_id, "--format", "json").stdout)
+    nodes = as_json["nodes"]
+    top = [n["name"] for n in nodes if n["parent"] == trace_id]
+    assert top == [
+        "pre_plan hooks",
+        "plan",
+        "policy gate",
+        "pre_deploy hooks",
+        "preflight",
+        "apply",
+        "canary",
+        "post_deploy hooks",
+    ], top
+    by_name = {n["name"]: n for n in nodes}
+    assert [n["name"] for n in nodes if n["parent"] == by_name["pre_deploy hooks"]["id"]] == [
+        "pre_deploy hook: migrate",
+        "pre_deploy hook: warm cache",
+    ]
+    assert by_name["plan"]["details"]["changes"] == {"create": 1}
+    assert by_name["apply"]["details"]["results"] == {"created": 1} or by_name["apply"]["outcome"] == "ok"
+    in_canary = [n for n in nodes if n["parent"] == by_name["canary"]["id"]]
+    assert len(in_canary) == len(canary_steps) and in_canary[0]["name"].startswith("canary step 1: ")
+    assert [n["name"].split(":")[0] for n in in_canary] == [f"canary step {i}" for i in range(1, len(in_canary) + 1)]
+    assert sum(1 for n in nodes if n["kind"] == "step") == run["steps"]
+
+    drawn = project.run("audit", "trace", trace_id, "--format=mermaid").stdout
+    assert check_flowchart(drawn) == []
+    ids = dict(re.findall(r'^    (n\d+_\w*|n\d+)\["([^<"]*)', drawn, re.MULTILINE))
+    name_to_id = {name.split(" · ")[0]: node for node, name in ids.items()}
+    edges = re.findall(r"^    (\w+) --> (\w+)$", drawn, re.MULTILINE)
+    root = name_to_id["deployforge run"]
+    chain = [name_to_id[name] for name in ["deployforge run", *top]]
+    for before, after in itertools.pairwise(chain):
+        assert (before, after) in edges, (before, after, drawn)  # each step follows the previous one
+    assert sum(1 for before, _ in edges if before == root) == 1  # not every step hanging off the root
+    canary_ids = [name_to_id[n["name"]] for n in in_canary]
+    assert (name_to_id["canary"], canary_ids[0]) in edges
+    assert all((a, b) in edges for a, b in itertools.pairwise(canary_ids))
