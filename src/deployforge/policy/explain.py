@@ -254,7 +254,10 @@ class Explainer:
             if first is None:
                 return None  # this body holds: the rule is false for another reason (not explained)
             failed.append((body, body.expressions[first - 1]))
-        parts = [f"the condition at {body.file}:{e.line} does not hold: {self._shown(body, e)}" for body, e in failed]
+        parts = [
+            f"the condition at {_display(body.file)}:{e.line} does not hold: {self._shown(body, e)}"
+            for body, e in failed
+        ]
         if len(parts) == 1:
             return parts[0]
         return f"none of its {len(parts)} definitions holds: " + "; ".join(parts)
@@ -270,6 +273,17 @@ class Explainer:
             written = m.group("inline") if m is not None and m.group("inline") else e.text
         written = _uncommented(written).strip() or e.text
         return one_line(clip(written, _SHOWN))
+
+
+def _display(path: str) -> str:
+    """``path`` as the user gave it, relative to the working folder when it is inside it."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if os.path.isabs(path) and not rel.startswith("..") else path
 
 
 def _uncommented(text: str) -> str:
