@@ -247,20 +247,29 @@ class Explainer:
         values = _query(self.interp, None, self.bundle)
         if not isinstance(values, list) or len(values) != len(self.kept):
             return None
-        failed: list[tuple[Body, Expression]] = []
+        failed: list[tuple[Body, tuple[Expression, ...]]] = []
         for body in self.bodies:
+            # the longest prefix that holds, then the shortest longer one that does not (a prefix that
+            # is not self-contained, using a variable bound later, may fail before one that holds)
             mine = [(k, v) for (_n, b, k), v in zip(self.kept, values, strict=True) if b is body]
-            first = next((k for k, v in mine if v is not True), None)
+            held = max((k for k, v in mine if v is True), default=0)
+            first = next((k for k, v in mine if k > held and v is not True), None)
             if first is None:
                 return None  # this body holds: the rule is false for another reason (not explained)
-            failed.append((body, body.expressions[first - 1]))
-        parts = [
-            f"the condition at {_display(body.file)}:{e.line} does not hold: {self._shown(body, e)}"
-            for body, e in failed
-        ]
+            # the culprit is between the two (one expression, unless a prefix could not compile alone)
+            failed.append((body, body.expressions[held:first]))
+        parts = [self._part(body, exprs) for body, exprs in failed]
         if len(parts) == 1:
             return parts[0]
         return f"none of its {len(parts)} definitions holds: " + "; ".join(parts)
+
+    def _part(self, body: Body, exprs: tuple[Expression, ...]) -> str:
+        first, last = exprs[0].line, exprs[-1].end_line
+        lines = f"{first}" if len(exprs) == 1 else f"{first}-{last}"
+        what = "the condition" if len(exprs) == 1 else "the conditions"
+        verb = "does" if len(exprs) == 1 else "do"
+        shown = "; ".join(dict.fromkeys(self._shown(body, e) for e in exprs))
+        return f"{what} at {_display(body.file)}:{lines} {verb} not hold: {shown}"
 
     def _shown(self, body: Body, e: Expression) -> str:
         from deployforge.ci.workflow_commands import one_line
