@@ -327,6 +327,11 @@ def test_a_runs_trace_has_its_hooks_plan_apply_and_canary_steps_in_the_order_the
     assert len(in_canary) == len(canary_steps) and in_canary[0]["name"].startswith("canary step 1: ")
     assert [n["name"].split(":")[0] for n in in_canary] == [f"canary step {i}" for i in range(1, len(in_canary) + 1)]
     assert sum(1 for n in nodes if n["kind"] == "step") == run["steps"]
+    # `audit log --steps` names each of them, the canary's steps too
+    listed = project.run("audit", "log", "--trace", trace_id, "--steps").stdout
+    assert "step canary step 1: " in listed and "step pre_deploy hook: migrate (" in listed, listed
+    assert "None" not in listed
+    assert len(re.findall(r"^ *\d+ +\S+ +step ", listed, re.MULTILINE)) == run["steps"]
 
     drawn = project.run("audit", "trace", trace_id, "--format=mermaid").stdout
     assert check_flowchart(drawn) == []

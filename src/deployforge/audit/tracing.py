@@ -83,7 +83,7 @@ def record_kind(record: dict[str, Any]) -> str:
     return "step" if kind == "step" or kind.endswith(".step") else "run"
 
 
-def _as_step(record: dict[str, Any]) -> dict[str, Any]:
+def as_step(record: dict[str, Any]) -> dict[str, Any]:
     """A stage's own step record in the trace layer's step shape (``deploy.step``: one canary step)."""
     if record.get("kind") != "deploy.step" or not isinstance(record.get("step"), dict):
         return record
@@ -207,7 +207,7 @@ def build_trace(records: Iterable[dict[str, Any]], trace_id: str) -> Trace:
         if tid is None:
             continue
         if record_kind(record) == "step":
-            steps.setdefault(tid, []).append(_as_step(record))
+            steps.setdefault(tid, []).append(as_step(record))
         else:
             runs[tid] = record  # a re-recorded run: the last record wins
             parent = record.get("parent_trace_id")
