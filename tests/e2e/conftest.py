@@ -30,7 +30,12 @@ class Project:
         return self.config
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYFORGE_", "GITHUB_"))}
+        # a local user's shell: no CI markers (a CI log shows more, e.g. every command's trace id)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DEPLOYFORGE_", "GITHUB_")) and k not in ("CI", "JENKINS_URL")
+        }
         env.update(
             PYTHONPATH=SRC + os.pathsep + env.get("PYTHONPATH", ""),
             AWS_ENDPOINT=self.endpoint,

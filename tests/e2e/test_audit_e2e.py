@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -23,7 +24,7 @@ def _records(project: Project) -> list[dict]:
 
 def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Project):
     project.write(stack(1))
-    validate = project.run("validate")
+    validate = project.run("validate", "-v")
     assert validate.returncode == 0, validate.stderr
     parent = TRACE.match(validate.stderr)
     assert parent, validate.stderr
@@ -54,7 +55,7 @@ def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Pr
     assert sum(second["api_calls"]["aws"].values()) >= 1, second["api_calls"]  # at least the preflight call
     assert second["cpu_ms"] > 0 and second["peak_memory_mb"] > 0 and second["duration_ms"] > 0
     # the JSON result of a command names its trace
-    as_json = project.run("plan", "--format", "json")
+    as_json = project.run("plan", "--format", "json", CI="true")
     assert json.loads(as_json.stdout)["trace_id"] == TRACE.match(as_json.stderr).group(1)
 
     # the product page's command, with the short form of the id
@@ -72,6 +73,43 @@ def test_every_command_prints_its_trace_id_first_and_records_lineage(project: Pr
 
     shown = project.run("audit", "log", "--trace", parent_id, "--format", "json")
     assert [r["trace_id"] for r in json.loads(shown.stdout)] == [parent_id, child_id]
+
+
+def test_the_trace_header_shows_on_failure_with_v_and_in_ci_logs_only(project: Project):
+    """Issue 17 point 12: a local command that succeeded prints no `trace DF-TRC-...` line; a failure
+    ends with it (after the error, so the id to look it up by is the last thing read); -v and a CI log
+    (GitHub Actions, Jenkins, CI=true) print it first, as before."""
+    project.write(stack(0))
+    quiet = project.run("validate")
+    assert quiet.returncode == 0 and "DF-TRC-" not in quiet.stderr + quiet.stdout, quiet.stderr
+    assert project.run("validate", CI="false").stderr.count("DF-TRC-") == 0
+    for how in (
+        {"args": ("-v",)},
+        {"env": {"DEPLOYFORGE_VERBOSE": "1"}},
+        {"env": {"CI": "true"}},
+        {"env": {"GITHUB_ACTIONS": "true"}},
+        {"env": {"JENKINS_URL": "https://jenkins.example.com/"}},
+    ):
+        shown = project.run("validate", *how.get("args", ()), **how.get("env", {}))
+        assert shown.returncode == 0, shown.stderr
+        first = TRACE.match(shown.stderr)
+        assert first, (how, shown.stderr)
+        assert _records(project)[-1]["trace_id"] == first.group(1)
+    failed = project.run("plan", "-e", "nope")
+    assert failed.returncode == 1, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert lines[0].startswith("error: environment 'nope' is not defined"), lines
+    last = TRACE.match(lines[-1])
+    assert last and lines[-1].endswith("· deployforge plan"), lines
+    assert failed.stderr.count("DF-TRC-") == 1
+    assert _records(project)[-1]["trace_id"] == last.group(1) and _records(project)[-1]["outcome"] == "error"
+    # a finding is not a failure: plan's "changes" (exit 2) stays quiet
+    project.write(stack(1))
+    changes = project.run("plan")
+    assert changes.returncode == 2 and "DF-TRC-" not in changes.stderr, changes.stderr
+    # -v before the failure: the header once, first
+    verbose_failure = project.run("plan", "-e", "nope", "-v")
+    assert TRACE.match(verbose_failure.stderr) and verbose_failure.stderr.count("DF-TRC-") == 1
 
 
 def test_steps_of_a_run_appear_in_its_trace(project: Project):
@@ -120,7 +158,7 @@ def test_audit_log_in_s3_with_object_lock_through_the_cli(project: Project):
         + "audit:\n  storage: s3\n  url: s3://team-audit/infra\n  endpoint_url: $AWS_ENDPOINT\n"
         + "  region: us-east-1\n  retention_days: 1\n  lock_mode: compliance\n"
     )
-    first = project.run("validate")
+    first = project.run("validate", JENKINS_URL="https://ci.example.com/")
     assert first.returncode == 0, first.stderr
     trace_id = TRACE.match(first.stderr).group(1)
     assert project.run("plan").returncode == 0
@@ -144,7 +182,8 @@ def test_export_in_toto_provenance_signed_and_unsigned(project: Project):
 
     project.write(stack(1))
     plan = project.run("plan", "--pipeline", "deployforge.yaml")
-    trace_id = TRACE.match(plan.stderr).group(1)
+    assert plan.returncode == 2 and "DF-TRC-" not in plan.stderr  # a local success: no trace header
+    trace_id = _records(project)[-1]["trace_id"]  # the audit log names it
     exported = project.run("audit", "export", trace_id, "--format=in-toto")
     assert exported.returncode == 0, exported.stderr
     statement = json.loads(exported.stdout)
@@ -216,3 +255,94 @@ def test_audit_log_has_column_headers_over_aligned_records(project: Project):
     for title in ("COMMAND", "ENV", "RESULT", "TRACE"):
         at = header.index(title)
         assert all(row[at - 1] == " " and row[at] != " " for row in rows), (title, rows)
+
+
+def test_a_runs_trace_has_its_hooks_plan_apply_and_canary_steps_in_the_order_they_ran(project: Project):
+    """Issue 17 point 11: hooks, plan, policy gate, apply and the canary (each canary step nested) are
+    steps of the `run` trace, in order; the Mermaid flow follows that order; `steps:` counts them all."""
+    import yaml
+
+    from tests.e2e.test_run_canary import make_stack
+
+    make_stack(project.endpoint)
+    (project.dir / "tags.rego").write_text(
+        'package deployforge.tags\nimport rego.v1\n\ndeny contains msg if {\n  input.resource.tags.owner == "x"\n'
+        '  msg := "no"\n}\n',
+        encoding="utf-8",
+    )
+    hook = [sys.executable, "-c", "print('ok')"]
+    doc = yaml.safe_load(stack(1))
+    doc.update(
+        policies=[{"path": "tags.rego"}],
+        hooks=[
+            {"phase": "pre_plan", "name": "lint", "command": hook},
+            {"phase": "pre_deploy", "name": "migrate", "command": hook},
+            {"phase": "pre_deploy", "name": "warm cache", "command": hook},
+            {"phase": "post_deploy", "name": "smoke", "command": hook},
+        ],
+        deploy={
+            "strategy": "linear-50pct-every-30ms",
+            "shifter": {
+                "type": "aws_alb_listener",
+                "target": "main",
+                "load_balancer": "web",
+                "port": 80,
+                "stable_target_group": "blue",
+                "canary_target_group": "green",
+            },
+        },
+    )
+    project.write(yaml.safe_dump(doc, sort_keys=False))
+    out = project.run("run", "--no-confirm")
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = _records(project)
+    [run] = [r for r in records if r.get("kind") == "run" and r["command"] == "run"]
+    trace_id = run["trace_id"]
+    steps = [r for r in records if r.get("trace_id") == trace_id and r.get("kind") in ("step", "deploy.step")]
+    canary_steps = [r for r in steps if r["kind"] == "deploy.step"]
+    assert len(canary_steps) >= 2  # every canary step joined the trace
+    assert run["steps"] == len(steps)  # the run record counts every step record
+
+    as_json = json.loads(project.run("audit", "trace", trace_id, "--format", "json").stdout)
+    nodes = as_json["nodes"]
+    top = [n["name"] for n in nodes if n["parent"] == trace_id]
+    assert top == [
+        "pre_plan hooks",
+        "plan",
+        "policy gate",
+        "pre_deploy hooks",
+        "preflight",
+        "apply",
+        "canary",
+        "post_deploy hooks",
+    ], top
+    by_name = {n["name"]: n for n in nodes}
+    assert [n["name"] for n in nodes if n["parent"] == by_name["pre_deploy hooks"]["id"]] == [
+        "pre_deploy hook: migrate",
+        "pre_deploy hook: warm cache",
+    ]
+    assert by_name["plan"]["details"]["changes"] == {"create": 1}
+    assert by_name["apply"]["details"]["results"] == {"created": 1} or by_name["apply"]["outcome"] == "ok"
+    in_canary = [n for n in nodes if n["parent"] == by_name["canary"]["id"]]
+    assert len(in_canary) == len(canary_steps) and in_canary[0]["name"].startswith("canary step 1: ")
+    assert [n["name"].split(":")[0] for n in in_canary] == [f"canary step {i}" for i in range(1, len(in_canary) + 1)]
+    assert sum(1 for n in nodes if n["kind"] == "step") == run["steps"]
+    # `audit log --steps` names each of them, the canary's steps too
+    listed = project.run("audit", "log", "--trace", trace_id, "--steps").stdout
+    assert "step canary step 1: " in listed and "step pre_deploy hook: migrate (" in listed, listed
+    assert "None" not in listed
+    assert len(re.findall(r"^ *\d+ +\S+ +step ", listed, re.MULTILINE)) == run["steps"]
+
+    drawn = project.run("audit", "trace", trace_id, "--format=mermaid").stdout
+    assert check_flowchart(drawn) == []
+    ids = dict(re.findall(r'^    (n\d+_\w*|n\d+)\["([^<"]*)', drawn, re.MULTILINE))
+    name_to_id = {name.split(" · ")[0]: node for node, name in ids.items()}
+    edges = re.findall(r"^    (\w+) --> (\w+)$", drawn, re.MULTILINE)
+    root = name_to_id["deployforge run"]
+    chain = [name_to_id[name] for name in ["deployforge run", *top]]
+    for before, after in itertools.pairwise(chain):
+        assert (before, after) in edges, (before, after, drawn)  # each step follows the previous one
+    assert sum(1 for before, _ in edges if before == root) == 1  # not every step hanging off the root
+    canary_ids = [name_to_id[n["name"]] for n in in_canary]
+    assert (name_to_id["canary"], canary_ids[0]) in edges
+    assert all((a, b) in edges for a, b in itertools.pairwise(canary_ids))

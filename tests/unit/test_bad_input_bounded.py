@@ -108,7 +108,7 @@ def test_sigterm_while_parsing_ends_the_command_with_its_record(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DEPLOYFORGE_"))}
     env.update(PYTHONPATH=str(ROOT / "src"), NO_COLOR="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deployforge", "validate"],
+        [sys.executable, "-m", "deployforge", "validate", "-v"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -116,7 +116,8 @@ def test_sigterm_while_parsing_ends_the_command_with_its_record(tmp_path: Path) 
         text=True,
     )
     assert proc.stderr is not None
-    proc.stderr.readline()  # "trace DF-TRC-... · deployforge validate": the handler is in place
+    # -v: "trace DF-TRC-... · deployforge validate" comes first, once the handler is in place
+    assert proc.stderr.readline().startswith("trace DF-TRC-")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err

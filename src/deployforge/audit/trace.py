@@ -34,6 +34,13 @@ to record another outcome without raising. Field values must be JSON values;
 strings pass through the log's ``redact`` hook, so registered secrets are
 masked before anything is hashed or written.
 
+A step timed elsewhere (each hook of a phase that ``hooks.run_phase`` ran in
+one call) is recorded afterwards with ``finished(name, outcome=..., duration_ms=...,
+started_at=...)``; a stage's own record (the canary's ``{"kind": "deploy.step"}``)
+joins the run with ``stage_record(record, parent=step)``, which gives it the
+same ``trace_id`` / ``step_id`` / ``parent_id`` fields. Both count in the run
+record's ``steps``, like every ``step``.
+
 Outside a run (a library call, a unit test without ``recording``) ``step``
 still times the block and fills the ``Step`` it yields (outcome, duration,
 fields); nothing is written anywhere.
@@ -162,7 +169,10 @@ class Recorder:
             return f"{self.trace_id}.{self._counter}"
 
     def finish(self, step: Step) -> None:
-        record = step.record(self.trace_id)
+        self.add(step.record(self.trace_id), step.name)
+
+    def add(self, record: dict[str, Any], label: str) -> None:
+        """Append one step record (counted in ``steps``: the run record's ``steps`` is their number)."""
         with self._lock:
             self.steps.append(record)
         if self.log is not None:
@@ -171,7 +181,7 @@ class Recorder:
             except Exception as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 with self._lock:
-                    self.write_errors.append(f"step {step.name!r}: {message}")
+                    self.write_errors.append(f"step {label!r}: {message}")
 
 
 _active: Recorder | None = None  # the process's current run (one command per process)
@@ -202,6 +212,11 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def now() -> str:
+    """The time as steps record it (RFC 3339 UTC, microseconds): a ``started_at`` for ``finished``."""
+    return _now()
+
+
 @contextmanager
 def step(name: str, **fields: Any) -> Iterator[Step]:
     """Record the block as a step of the current run (see the module docstring)."""
@@ -229,3 +244,57 @@ def step(name: str, **fields: Any) -> Iterator[Step]:
         current.duration_ms = round((time.perf_counter() - began) * 1000, 1)
         _current_step.reset(token)
         recorder.finish(current)
+
+
+def finished(
+    name: str,
+    *,
+    outcome: str,
+    duration_ms: float,
+    started_at: str | None = None,
+    error: str | None = None,
+    parent: Step | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Record a step that already ran, timed by someone else (one hook of a phase that ran them all).
+
+    Its parent is ``parent``, else the enclosing ``step``, else the run; ``started_at`` (RFC 3339)
+    defaults to now. Returns the step record (written only inside a ``recording``).
+    """
+    recorder = _active if _active is not None else Recorder(PREFIX + "LOCAL")
+    enclosing = parent if parent is not None else _current_step.get()
+    done = Step(
+        name=str(name),
+        step_id=recorder.next_id(),
+        parent_id=enclosing.step_id if enclosing is not None else recorder.trace_id,
+        started_at=started_at or _now(),
+        fields=dict(fields),
+        outcome=outcome,
+        error=error,
+        duration_ms=round(duration_ms, 1),
+    )
+    recorder.finish(done)
+    return done.record(recorder.trace_id)
+
+
+def stage_record(record: dict[str, Any], *, parent: Step | None = None, log: _Appender | None = None) -> dict[str, Any]:
+    """Append a stage's own step record (``{"kind": "deploy.step", ...}``: one canary step) as a step of
+    the current run: it gains ``trace_id``, ``step_id`` and ``parent_id`` (``parent``, else the enclosing
+    ``step``, else the run), and counts in the run record's ``steps``.
+
+    Outside a ``recording`` (a library call), the record is appended to ``log`` as it is, when given.
+    """
+    recorder = _active
+    if recorder is None:
+        if log is not None:
+            log.append(record)
+        return record
+    enclosing = parent if parent is not None else _current_step.get()
+    linked = {
+        **record,
+        "trace_id": recorder.trace_id,
+        "step_id": recorder.next_id(),
+        "parent_id": enclosing.step_id if enclosing is not None else recorder.trace_id,
+    }
+    recorder.add(linked, str(record.get("kind") or "step"))
+    return linked

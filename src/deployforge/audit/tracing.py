@@ -7,6 +7,8 @@ before traces existed (no ``kind``/``trace_id``) are read as runs whose trace
 is their ``run_id``.
 
 Mermaid output is a ``flowchart TD`` inside a fenced ```` ```mermaid ```` block,
+steps in the order they ran (each following the previous one; a step's own
+steps hang from it), commands the run started on dotted edges from the run,
 so a file made with ``deployforge audit trace ID --format=mermaid > trace.md``
 renders on GitHub. Node ids are generated, never taken from names: ``n`` plus
 an ASCII slug of the name plus the node's index (``n3_health_gate``), so a
@@ -81,7 +83,7 @@ def record_kind(record: dict[str, Any]) -> str:
     return "step" if kind == "step" or kind.endswith(".step") else "run"
 
 
-def _as_step(record: dict[str, Any]) -> dict[str, Any]:
+def as_step(record: dict[str, Any]) -> dict[str, Any]:
     """A stage's own step record in the trace layer's step shape (``deploy.step``: one canary step)."""
     if record.get("kind") != "deploy.step" or not isinstance(record.get("step"), dict):
         return record
@@ -95,17 +97,22 @@ def _as_step(record: dict[str, Any]) -> dict[str, Any]:
         if failed:
             fields["failed gates"] = ", ".join(dict.fromkeys(failed))
     outcome = {"done": "ok"}.get(str(step.get("outcome")), str(step.get("outcome") or "?"))
-    return {
+    duration = round((ended - started) * 1000, 1) if started is not None and ended is not None else None
+    out = {
         "kind": "step",
         "trace_id": record_trace_id(record),
-        "step_id": f"canary-{step.get('index')}",
+        "step_id": str(record.get("step_id") or f"canary-{step.get('index')}"),
         "name": f"canary step {step.get('index')}: {step.get('description', '')}",
         "outcome": outcome,
-        "duration_ms": round((ended - started) * 1000, 1) if started is not None and ended is not None else None,
-        "started_at": record.get("ts", ""),
+        "duration_ms": duration,
+        # appended when it ended: it started ``duration`` earlier
+        "started_at": _start_of({"ts": record.get("ts"), "duration_ms": duration}) or "",
         "seq": record.get("seq", 0),
         "fields": fields,
     }
+    if isinstance(record.get("parent_id"), str):  # recorded inside a run (trace.stage_record): nested
+        out["parent_id"] = record["parent_id"]
+    return out
 
 
 def resolve_trace_id(known: Iterable[str], given: str, where: str) -> str:
@@ -200,7 +207,7 @@ def build_trace(records: Iterable[dict[str, Any]], trace_id: str) -> Trace:
         if tid is None:
             continue
         if record_kind(record) == "step":
-            steps.setdefault(tid, []).append(_as_step(record))
+            steps.setdefault(tid, []).append(as_step(record))
         else:
             runs[tid] = record  # a re-recorded run: the last record wins
             parent = record.get("parent_trace_id")
@@ -311,8 +318,27 @@ def _class_of(outcome: str) -> str:
     return "other"
 
 
+def flow_edges(trace: Trace) -> list[tuple[str, str, bool]]:
+    """The diagram's edges ``(from, to, started)``, in node order: the steps under a node run one after
+    the other, so the first hangs from that node and each next one follows the previous one; a step's
+    own steps hang from it the same way. A command the run started (``started`` True) hangs from the
+    run that started it."""
+    edges: list[tuple[str, str, bool]] = []
+    last_step: dict[str, str] = {}  # parent id -> its latest step so far
+    for node in trace.nodes:
+        if node.parent is None:
+            continue
+        if node.kind == "run":
+            edges.append((node.parent, node.id, True))
+            continue
+        edges.append((last_step.get(node.parent, node.parent), node.id, False))
+        last_step[node.parent] = node.id
+    return edges
+
+
 def render_mermaid(trace: Trace, *, fence: bool = True) -> str:
-    """A flowchart of the trace (fenced for Markdown unless ``fence`` is false)."""
+    """A flowchart of the trace (fenced for Markdown unless ``fence`` is false): steps in the order
+    they ran (``-->``), commands the run started as dotted edges (``-.->``)."""
     ids = {node.id: mermaid_id(node.name, i) for i, node in enumerate(trace.nodes)}
     lines = ["flowchart TD"]
     for node in trace.nodes:
@@ -321,9 +347,9 @@ def render_mermaid(trace: Trace, *, fence: bool = True) -> str:
             head = f"{node.name} · {node.id}"
         label = f"{mermaid_label(head)}<br/>{mermaid_label(node.outcome)} · {format_duration(node.duration_ms)}"
         lines.append(f'    {ids[node.id]}["{label}"]')
-    for node in trace.nodes:
-        if node.parent is not None and node.parent in ids:
-            lines.append(f"    {ids[node.parent]} --> {ids[node.id]}")
+    for before, after, started in flow_edges(trace):
+        if before in ids and after in ids:
+            lines.append(f"    {ids[before]} {'-.->' if started else '-->'} {ids[after]}")
     for name, style in _CLASSES.items():
         members = [ids[n.id] for n in trace.nodes if _class_of(n.outcome) == name]
         if members:

@@ -226,24 +226,46 @@ def audit_log(
     if fmt == "json":
         _emit_json(records)
         return 0
-    if records:  # the columns of a run record (a step: `step NAME`, its outcome, duration and trace)
-        width = max(len(str(r.get("ts") or "")) for r in records)
-        click.echo(f"{'SEQ':>6}  {'TIME':<{width}}  {'COMMAND':<14} {'ENV':<10} {'RESULT':<6} TRACE")
-    for rec in records:
-        if record_kind(rec) == "step":
-            click.echo(
-                f"{rec.get('seq'):>6}  {rec.get('ts')}    step {rec.get('name', '')!s:<20.20} "
-                f"{rec.get('outcome', ''):<6} {rec.get('duration_ms')} ms  {rec.get('trace_id')}"
+    if records:  # one row a record; a step (--steps, --trace): `  step NAME (duration)` under its run
+        from deployforge.audit.tracing import as_step, format_duration
+        from deployforge.ci.workflow_commands import one_line
+        from deployforge.text import clip, columns
+
+        rows: list[list[str]] = []
+        for rec in records:
+            if record_kind(rec) == "step":
+                step = as_step(rec)
+                duration = step.get("duration_ms")
+                name = clip(one_line(step.get("name") or "?"), 48)
+                rows.append(
+                    [
+                        str(rec.get("seq")),
+                        str(rec.get("ts") or ""),
+                        f"  step {name} ({format_duration(duration if type(duration) in (int, float) else None)})",
+                        "",
+                        one_line(step.get("outcome") or ""),
+                        str(record_trace_id(rec) or ""),
+                    ]
+                )
+                continue
+            command = rec.get("command", "")
+            if isinstance(command, list):
+                command = " ".join(map(str, command))
+            parent = f" (parent {rec['parent_trace_id']})" if rec.get("parent_trace_id") else ""
+            rows.append(
+                [
+                    str(rec.get("seq")),
+                    str(rec.get("ts") or ""),
+                    one_line(command),
+                    one_line(rec.get("environment") or "-"),
+                    one_line(rec.get("outcome", "")),
+                    f"{record_trace_id(rec)}{parent}",
+                ]
             )
-            continue
-        command = rec.get("command", "")
-        if isinstance(command, list):
-            command = " ".join(map(str, command))
-        parent = f" (parent {rec['parent_trace_id']})" if rec.get("parent_trace_id") else ""
-        click.echo(
-            f"{rec.get('seq'):>6}  {rec.get('ts')}  {command:<14} "
-            f"{rec.get('environment') or '-':<10} {rec.get('outcome', ''):<6} {record_trace_id(rec)}{parent}"
-        )
+        seq_width = max(len(r[0]) for r in rows)
+        rows = [[r[0].rjust(seq_width), *r[1:]] for r in rows]
+        for line in columns(["SEQ".rjust(seq_width), "TIME", "COMMAND", "ENV", "RESULT", "TRACE"], rows, indent=""):
+            click.echo(line)
     if not records:
         click.echo("(no audit records)")
     return 0

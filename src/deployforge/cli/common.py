@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,13 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Output format.",
         ),
         click.option("--no-color", is_flag=True, help="No ANSI colours (also: NO_COLOR=1)."),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            envvar="DEPLOYFORGE_VERBOSE",
+            help="Say more on stderr: the trace id first (shown anyway on failure and in CI logs).",
+        ),
     ]
     for deco in reversed(decorators):
         fn = deco(fn)
@@ -137,9 +144,19 @@ def run_project_command(
     """
 
     def decorate(fn: Callable[..., int]) -> Callable[..., None]:
+        import inspect
+
+        wants_verbose = "verbose" in inspect.signature(fn).parameters  # policy test: -v lists passing tests too
+
         @functools.wraps(fn)
         def wrapper(
-            config: str, environment: str | None, sandbox: bool, fmt: str, no_color: bool, **kwargs: Any
+            config: str,
+            environment: str | None,
+            sandbox: bool,
+            fmt: str,
+            no_color: bool,
+            verbose: bool = False,
+            **kwargs: Any,
         ) -> None:
             from deployforge.app import Workspace, record_audit
             from deployforge.audit.lineage import cpu_seconds
@@ -156,8 +173,13 @@ def run_project_command(
             error: DeployForgeError | None = None
             recorder: Any = None
             restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
+            header_first = verbose or running_in_ci(os.environ)
+            crashed = False
+            if wants_verbose:
+                kwargs["verbose"] = verbose
             try:
-                _trace_header(ws, name, style)
+                if header_first:
+                    _trace_header(ws, name, style)
                 with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
                     if finding_exit:
                         with errors_exit_1():
@@ -174,7 +196,7 @@ def run_project_command(
                 code = 130
                 click.echo("Interrupted.", err=True)
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
-                code = 1
+                code, crashed = 1, True
                 from deployforge.ci.workflow_commands import safe
 
                 where = _crash_report(exc)
@@ -220,6 +242,8 @@ def run_project_command(
             if deferred():
                 code = 130
                 click.echo("Interrupted.", err=True)
+            elif not header_first and _failed(name, code, error is not None or crashed):
+                _trace_header(ws, name, style)  # last: the id to look the failure up by (`audit trace ID`)
             sys.exit(code)
 
         return wrapper
@@ -314,8 +338,29 @@ def _step_log(ws: Any) -> Any:
     return audit_log(ws) if enabled else False
 
 
+def running_in_ci(environ: Mapping[str, str]) -> bool:
+    """A CI log (GitHub Actions, Jenkins, or any system that sets ``CI``): every command names its trace."""
+    if environ.get("GITHUB_ACTIONS") == "true" or environ.get("JENKINS_URL"):
+        return True
+    ci = environ.get("CI", "").strip().lower()
+    return bool(ci) and ci not in ("0", "false", "no")
+
+
+def _failed(command: str, code: int, raised: bool) -> bool:
+    """The command failed (its audit outcome is ``error``, as ``app._outcome`` decides): not interrupted,
+    and not a finding (plan's 2 is changes, a drift command's 2 is drift)."""
+    if code == 130:
+        return False  # "Interrupted." stays one line
+    if raised:
+        return True
+    if code == 0:
+        return False
+    return not (code == 2 and (command == "plan" or command.startswith("drift")))
+
+
 def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
-    """``trace DF-TRC-... · deployforge <command>`` on stderr, first thing every project command prints."""
+    """``trace DF-TRC-... · deployforge <command>`` on stderr: first with ``-v`` and in CI logs, last on
+    a failure, and not at all on a local command that succeeded."""
     parent = f" · parent {ws.parent_trace_id}" if ws.parent_trace_id else ""
     click.echo(style(f"trace {ws.run_id} · deployforge {command}{parent}", dim=True), err=True)
 
@@ -323,7 +368,7 @@ def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
 def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
-    # the trace line (run id) is already out: say where this command works
+    # say where this command works
     click.echo(style(f"  environment {config.environment}{extra}", dim=True), err=True)
     for warning in ws.sandbox_warnings:
         click.echo(style(f"warning: sandbox: {warning}", fg="yellow"), err=True)

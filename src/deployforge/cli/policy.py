@@ -98,7 +98,6 @@ def policy() -> None:
 @click.option("--data", "data", multiple=True, metavar="FILE|DIR", help="JSON/YAML files merged into Rego's data.")
 @click.option("--run", "run", metavar="TEXT", help="Only tests whose package.name contains TEXT.")
 @click.option("--junit", type=REPORT_FILE, help="Write the test results as JUnit XML.")
-@click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
 @engine_options
 @run_project_command("policy test")
 def policy_test(
@@ -116,6 +115,8 @@ def policy_test(
     policy_memory: int | None = None,
 ) -> int:
     """Run the test_* rules of the policies in POLICY_DIR (like `opa test`): pass when the rule is true.
+
+    -v also lists the passing tests.
 
     Exit codes: 0 all pass, 1 a test failed or errored, 2 a policy could not be loaded.
     """

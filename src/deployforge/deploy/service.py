@@ -13,6 +13,10 @@ Order of a run::
     canary under the environment's lock; the canary journal is written into the state document
     post_deploy hooks
     success: baseline snapshot, post_success hooks / failure: on_failure hooks
+
+Each stage that ran is a step of the run's audit trace (``deployforge.audit.trace``), in this order:
+a hook phase (its hooks nested in it), ``plan``, ``policy gate``, ``preflight``, ``apply``, ``canary``
+(each canary step, the ``deploy.step`` records, nested in it).
 """
 
 from __future__ import annotations
@@ -111,8 +115,10 @@ def _refuse_if_interrupted(ws: Any) -> None:
 # -- audit ----------------------------------------------------------------------------------------------
 
 
-def _audit_step(ws: Any) -> Callable[[StepRecord], None]:
+def _audit_step(ws: Any, parent: Any = None) -> Callable[[StepRecord], None]:
+    """Each canary step as a ``deploy.step`` record: a step of the run's trace, under ``parent``."""
     from deployforge import app
+    from deployforge.audit import trace
 
     if not ws.config.audit.enabled:
         return lambda record: None
@@ -126,14 +132,8 @@ def _audit_step(ws: Any) -> Callable[[StepRecord], None]:
         log = AuditLog(audit_path(ws))
 
     def record(step: StepRecord) -> None:
-        log.append(
-            {
-                "kind": "deploy.step",
-                "run_id": ws.run_id,
-                "environment": ws.config.environment,
-                "step": step.to_json(),
-            }
-        )
+        fields = {"kind": "deploy.step", "run_id": ws.run_id, "environment": ws.config.environment}
+        trace.stage_record({**fields, "step": step.to_json()}, parent=parent, log=log)
 
     return record
 
@@ -148,14 +148,42 @@ def _context(ws: Any, prepared: DeployPlan, **extra: str) -> dict[str, str]:
 
 
 def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
-    return run_phase(
-        prepared.hooks,
-        phase,
-        context=_context(ws, prepared, **extra),
-        base_dir=str(ws.project_dir),
-        on_output=cb.on_hook_output,
-        on_start=cb.on_hook_start,
-    )
+    """Run a hook phase: a step of the run's trace (``<phase> hooks``), each hook a step in it."""
+    from deployforge.audit import trace
+
+    if not any(h.phase == phase for h in prepared.hooks):
+        return []
+    starts: list[str] = []
+
+    def on_start(spec: HookSpec, target: str | None) -> None:
+        starts.append(trace.now())
+        if cb.on_hook_start is not None:
+            cb.on_hook_start(spec, target)
+
+    with trace.step(f"{phase} hooks", phase=phase) as step:
+        runs = run_phase(
+            prepared.hooks,
+            phase,
+            context=_context(ws, prepared, **extra),
+            base_dir=str(ws.project_dir),
+            on_output=cb.on_hook_output,
+            on_start=on_start,
+        )
+        for i, run_ in enumerate(runs):
+            where = f" @ {run_.target}" if run_.target else ""
+            trace.finished(
+                f"{phase} hook: {run_.name}{where}",
+                outcome=run_.status,
+                duration_ms=run_.duration_s * 1000,
+                started_at=starts[i] if i < len(starts) else None,
+                error=None if run_.ok else run_.describe(),
+                exit_code=run_.exit_code,
+                continue_on_error=run_.continue_on_error,
+            )
+        step.set(hooks=len(runs))
+        if any(not r.ok and not r.continue_on_error for r in runs):
+            step.outcome = "failed"
+    return runs
 
 
 def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
@@ -186,6 +214,7 @@ def run(
 ) -> RunResult:
     """validate -> pre_plan -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> baseline."""
     from deployforge import app
+    from deployforge.audit import trace
     from deployforge.state.base import LockInfo
 
     cb = callbacks or Callbacks()
@@ -215,7 +244,9 @@ def run(
 
     # plan and the policy gate
     state = ws.read_state()
-    the_plan = app.read_plan_file(plan_file) if plan_file else app.compute_plan(ws, state)
+    with trace.step("plan", **({"saved_plan": plan_file} if plan_file else {})) as step:
+        the_plan = app.read_plan_file(plan_file) if plan_file else app.compute_plan(ws, state)
+        step.set(changes={k: v for k, v in the_plan.counts().items() if v})
     policy = None
     if config.policies:
         try:
@@ -225,7 +256,9 @@ def run(
                 "the config has policies:, but this build has no policy engine (deployforge.policy.gate)",
                 hint="remove policies: or install a DeployForge release with the policy engine",
             ) from None
-        policy = check_plan(config, the_plan)
+        with trace.step("policy gate", policies=len(config.policies)) as step:
+            policy = check_plan(config, the_plan)
+            step.outcome = "failed" if policy.failed else "ok"
         if policy.failed:
             cb.on_message("Policy gate failed: nothing was changed.")
             return result(EXIT_FAILURE, plan=the_plan, policy=policy, messages=("policy gate failed",))
@@ -248,16 +281,22 @@ def run(
 
     # preflight before anything changes: shifter and alarm gates (exit 2 when missing)
     shifter = None
-    if prepared.shifter_kind:
-        assert prepared.shifter_target
-        shifter = build_shifter(ws, prepared.shifter_kind, prepared.shifter_target, prepared.shifter_settings)
-        shifter.preflight()
-    gates = build_gates(ws, prepared)
-    for gate in gates.values():
-        gate.preflight()
+    with trace.step("preflight", shifter=prepared.shifter_kind, gates=len(prepared.gates)):
+        if prepared.shifter_kind:
+            assert prepared.shifter_target
+            shifter = build_shifter(ws, prepared.shifter_kind, prepared.shifter_target, prepared.shifter_settings)
+            shifter.preflight()
+        gates = build_gates(ws, prepared)
+        for gate in gates.values():
+            gate.preflight()
 
     # the infrastructure change (its own lock and state journal)
-    apply_result = app.apply(ws, plan_file=plan_file, confirm=lambda p: True, cancel=cancel, ci_run_url=ci_run_url)
+    with trace.step("apply") as step:
+        apply_result = app.apply(ws, plan_file=plan_file, confirm=lambda p: True, cancel=cancel, ci_run_url=ci_run_url)
+        if apply_result.apply is not None:
+            step.set(results={k: v for k, v in apply_result.apply.counts().items() if v})
+        if not apply_result.ok:
+            step.outcome = "interrupted" if apply_result.exit_code == EXIT_INTERRUPTED else "failed"
     if not apply_result.ok:
         code = apply_result.exit_code
         reason = "apply failed" if code != EXIT_INTERRUPTED else "interrupted during apply"
@@ -288,16 +327,18 @@ def run(
             )
             from deployforge.deploy.controller import Controller
 
-            controller = Controller(
-                prepared.compiled,
-                shifter,
-                gates,
-                cancel=cancel,
-                on_event=cb.on_event,
-                record=_audit_step(ws),
-                journal=journal.write,
-            )
-            report = controller.run()
+            with trace.step("canary", strategy=prepared.compiled.name, shifter=prepared.shifter_kind) as step:
+                controller = Controller(
+                    prepared.compiled,
+                    shifter,
+                    gates,
+                    cancel=cancel,
+                    on_event=cb.on_event,
+                    record=_audit_step(ws, step),
+                    journal=journal.write,
+                )
+                report = controller.run()
+                step.outcome = "ok" if report.ok else report.verdict
         finally:
             backend.release_lock(lock)
 

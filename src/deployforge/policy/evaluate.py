@@ -347,12 +347,16 @@ def _interpret(
             checks.append(Check(base_id, target, where_file, address))
             if v is not True:
                 label = address or doc.label
+                from deployforge.policy.explain import why_false  # the condition that failed (explain.py)
+
+                why = why_false(engine, package, rule, document)
                 out.append(
                     Finding(
                         base_id,
                         "high",
                         Outcome.FAILURE,
-                        f"{label} is not allowed by policy {package} (allow is {json.dumps(v)})",
+                        f"{label} is not allowed by policy {package} (allow is {json.dumps(v)})"
+                        + (f": {why}" if why else ""),
                         where_file,
                         where_line,
                         address,

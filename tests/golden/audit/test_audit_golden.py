@@ -5,7 +5,8 @@ Regenerate after an intended change:  DEPLOYFORGE_REGEN_GOLDEN=1 pytest tests/go
 
 There is no Mermaid CLI on this machine (and mermaid's own parser needs a browser DOM), so
 ``check_flowchart`` is a strict validator of the flowchart subset the renderer emits: a fenced
-``flowchart TD``, node statements ``ID["LABEL"]``, edges ``ID --> ID``, ``classDef`` and ``class``.
+``flowchart TD``, node statements ``ID["LABEL"]``, edges ``ID --> ID`` (the order steps ran in) and
+``ID -.-> ID`` (a command the run started), ``classDef`` and ``class``.
 It enforces Mermaid's rules for that subset: ids are ``[A-Za-z][A-Za-z0-9_]*`` and not a keyword,
 defined once, edges join defined nodes, labels hold no raw ``"``, and ``#`` only starts an entity
 code (``#quot;``, ``#35;``), ``<`` only in ``<br/>``.
@@ -35,7 +36,7 @@ KEYWORDS = {
 }  # fmt: skip
 ID = r"[A-Za-z][A-Za-z0-9_]*"
 NODE = re.compile(rf'^    ({ID})\["([^"\n]*)"\]$')
-EDGE = re.compile(rf"^    ({ID}) --> ({ID})$")
+EDGE = re.compile(rf"^    ({ID}) (?:-->|-\.->) ({ID})$")
 CLASSDEF = re.compile(rf"^    classDef ({ID}) ([a-z-]+:[#A-Za-z0-9.()%-]+(?:,[a-z-]+:[#A-Za-z0-9.()%-]+)*)$")
 CLASS = re.compile(rf"^    class ({ID}(?:,{ID})*) ({ID})$")
 ENTITY = re.compile(r"#(?:[a-z]+|\d+);")
@@ -117,6 +118,64 @@ def test_pipeline_trace_has_the_child_run_and_nesting():
     assert parents["deployforge policy"] == cases.RUN
     assert parents["金丝雀 déploiement"] == cases.CHILD
     assert [n.name for n in trace.children(cases.RUN)][:2] == ["plan", "deploy (canary)"]  # start order
+
+
+def test_steps_follow_one_another_in_the_order_they_ran():
+    """Issue 17 point 11: each step follows the previous one (not all hanging off the run); a step's own
+    steps hang from it in order; a command the run started hangs from the run on a dotted edge."""
+    from deployforge.audit.tracing import flow_edges
+
+    trace = build_trace(cases.pipeline(), cases.RUN)
+    name = {n.id: n.name for n in trace.nodes}
+    edges = [(name[a], name[b], started) for a, b, started in flow_edges(trace)]
+    assert edges == [
+        ("deployforge run", "plan", False),
+        ("plan", "deploy (canary)", False),
+        ("deploy (canary)", "canary 5% → health ✓", False),
+        ("canary 5% → health ✓", "end", False),
+        ("end", 'say "hi" <script>#1</script> `x`', False),
+        ("deploy (canary)", "post_success hook: pytest system_tests/", False),
+        ("deployforge run", "deployforge policy", True),
+        ("deployforge policy", "金丝雀 déploiement", False),
+    ]
+    text = render_mermaid(trace)
+    assert text.count("    n0_deployforge_run --> ") == 1 and "n0_deployforge_run -.-> n7_deployforge_policy" in text
+
+
+def test_canary_steps_recorded_inside_a_run_nest_under_their_stage_step():
+    """A ``deploy.step`` record linked by ``trace.stage_record`` (step_id, parent_id) hangs from the canary
+    step, after it, and starts ``duration`` before it was appended."""
+    records = [
+        {
+            "kind": "deploy.step",
+            "run_id": cases.RUN,
+            "trace_id": cases.RUN,
+            "step_id": f"{cases.RUN}.2",
+            "parent_id": f"{cases.RUN}.1",
+            "ts": "2026-11-26T03:15:02.000000Z",
+            "seq": 1,
+            "step": {"index": 1, "description": "shift 50%", "started_s": 0.5, "ended_s": 1.5, "outcome": "done"},
+        },
+        {
+            "kind": "step",
+            "trace_id": cases.RUN,
+            "step_id": f"{cases.RUN}.1",
+            "parent_id": cases.RUN,
+            "name": "canary",
+            "outcome": "ok",
+            "started_at": "2026-11-26T03:15:00.500000Z",
+            "duration_ms": 1600.0,
+        },
+        {"kind": "run", "trace_id": cases.RUN, "command": "run", "outcome": "ok", "ts": "2026-11-26T03:15:03Z"},
+    ]
+    trace = build_trace(records, cases.RUN)
+    canary, step = trace.nodes[1], trace.nodes[2]
+    assert (canary.name, step.name, step.parent, step.started) == (
+        "canary",
+        "canary step 1: shift 50%",
+        canary.id,
+        "2026-11-26T03:15:01.000Z",
+    )
 
 
 def test_bare_mermaid_has_no_fence():
