@@ -22,6 +22,7 @@ from typing import Any
 from deployforge.errors import (
     EXIT_CHANGES,
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     ConfigError,
     DeployForgeError,
@@ -33,8 +34,6 @@ from deployforge.model.plan import PLAN_FORMAT, Action, Plan
 from deployforge.model.result import RunResult
 from deployforge.providers.base import Provider
 from deployforge.state.base import LockInfo, StateBackend, StateDocument
-
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)

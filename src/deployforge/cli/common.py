@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from deployforge.errors import DeployForgeError
+from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -193,7 +193,7 @@ def run_project_command(
                 error, code = exc, exc.exit_code
                 _report_error(exc, fmt, ws.run_id)
             except KeyboardInterrupt:
-                code = 130
+                code = EXIT_INTERRUPTED
                 click.echo("Interrupted.", err=True)
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
                 code, crashed = 1, True
@@ -240,7 +240,7 @@ def run_project_command(
                     err=True,
                 )
             if deferred():
-                code = 130
+                code = EXIT_INTERRUPTED
                 click.echo("Interrupted.", err=True)
             elif not header_first and _failed(name, code, error is not None or crashed):
                 _trace_header(ws, name, style)  # last: the id to look the failure up by (`audit trace ID`)
@@ -349,7 +349,7 @@ def running_in_ci(environ: Mapping[str, str]) -> bool:
 def _failed(command: str, code: int, raised: bool) -> bool:
     """The command failed (its audit outcome is ``error``, as ``app._outcome`` decides): not interrupted,
     and not a finding (plan's 2 is changes, a drift command's 2 is drift)."""
-    if code == 130:
+    if code == EXIT_INTERRUPTED:
         return False  # "Interrupted." stays one line
     if raised:
         return True

@@ -35,6 +35,7 @@ from deployforge.deploy.prepare import DeployPlan, prepare
 from deployforge.deploy.shifters.base import ShifterContext, TrafficShifter, make_shifter
 from deployforge.errors import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     DeployForgeError,
     StateError,
@@ -42,8 +43,6 @@ from deployforge.errors import (
 )
 from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase
 from deployforge.model.result import RunResult
-
-EXIT_INTERRUPTED = 130
 
 
 class InterruptedCanaryError(StateError):
