@@ -316,8 +316,8 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     for i, rule in enumerate(config.self_healing_rules):
         rtype = str(rule.get("resource_type", ""))
         if rtype and canonical_type(rtype) not in known:
-            from deployforge.config.validate import did_you_mean
             from deployforge.deploy.prepare import locator as _locator
+            from deployforge.text import did_you_mean
 
             locate = _locator(view)
             path = ("self_healing_rules", i, "resource_type")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 _IRREGULAR = {"was": "were", "is": "are", "has": "have"}
 
@@ -36,3 +37,11 @@ def clip(text: str, limit: int = 300) -> str:
     if space >= limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:(") + "…"
+
+
+def did_you_mean(word: str, choices: Any) -> str | None:
+    """``did you mean 'x'?`` for the closest of ``choices`` to a mistyped ``word``, or None."""
+    import difflib
+
+    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else None

@@ -88,3 +88,65 @@ def test_the_graph_sees_function_level_imports() -> None:
 
 def test_no_import_circle_in_deployforge() -> None:
     assert cycles(import_graph()) == []
+
+
+# The layers docs/architecture.md names, top to bottom. A module may import its own layer or any
+# layer below it; an import from a lower layer to a higher one runs upward.
+FRONT_DOORS, USE_CASES, DOMAIN, ADAPTERS, HELPERS = range(5)
+LAYER_NAMES = ("front door", "use case", "domain", "adapter", "pure helper")
+# use cases besides app.py and the */service.py modules: commands' orchestration that lives beside
+# its domain package
+USE_CASE_MODULES = {"deployforge.drift.adopt", "deployforge.drift.watch"}
+ADAPTER_PACKAGES = {"providers", "state", "ci", "notify", "vault", "secrets"}
+HELPER_MODULES = {"errors", "text", "durations", "model"}
+# config/refs.py is the `${VAR}` / `vault://` reference syntax: pure functions over strings, importing
+# only model/ (the secrets adapters and the sandbox parse references with it)
+HELPER_SUBMODULES = {"deployforge.config.refs"}
+
+# Upward imports that exist today, each with the reason it is still there. The test fails when a new
+# one appears, and when one of these is gone (take it off the list: the list only shrinks).
+KNOWN_UPWARD = {
+    # the Jenkins adapter renders its own reports; the use case should hand it rendered text
+    ("deployforge.ci.jenkins", "deployforge.render.html"),
+    ("deployforge.ci.jenkins", "deployforge.render.markdown"),
+    # Slack text goes through the one Markdown guard
+    ("deployforge.notify.slack", "deployforge.render.safe_md"),
+    # the Cloud Run shifter lives with the Google provider, the AWS shifters under deploy/shifters
+    ("deployforge.providers.google.cloudrun", "deployforge.deploy.shifters.base"),
+}
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    if module in ("deployforge", "deployforge.__main__") or top in ("cli", "action"):
+        return FRONT_DOORS
+    if top == "app" or parts[-1] == "service" or module in USE_CASE_MODULES:
+        return USE_CASES
+    if top in HELPER_MODULES or module in HELPER_SUBMODULES:
+        return HELPERS
+    if top in ADAPTER_PACKAGES:
+        return ADAPTERS
+    return DOMAIN
+
+
+def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(a, b) for a, targets in graph.items() for b in targets if layer(b) < layer(a)}
+
+
+def test_the_layer_rule_sees_an_upward_import() -> None:
+    graph = {"deployforge.model.plan": {"deployforge.engine.diff"}, "deployforge.cli.main": {"deployforge.app"}}
+    assert upward_imports(graph) == {("deployforge.model.plan", "deployforge.engine.diff")}
+    assert layer("deployforge.drift.service") == USE_CASES and layer("deployforge.state.s3") == ADAPTERS
+
+
+def test_imports_run_one_way() -> None:
+    found = upward_imports(import_graph())
+    new = sorted(found - KNOWN_UPWARD)
+    assert new == [], "\n".join(
+        f"{a} ({LAYER_NAMES[layer(a)]}) imports {b} ({LAYER_NAMES[layer(b)]}): imports run front doors -> use cases"
+        " -> domain -> adapters, with pure helpers at the bottom (docs/architecture.md)"
+        for a, b in new
+    )
+    gone = sorted(KNOWN_UPWARD - found)
+    assert gone == [], f"no longer upward, take them off KNOWN_UPWARD: {gone}"

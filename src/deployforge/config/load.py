@@ -24,12 +24,13 @@ from deployforge.config.refs import (
     walk_strings,
 )
 from deployforge.config.schema import config_schema
-from deployforge.config.validate import SchemaValidator, did_you_mean
+from deployforge.config.validate import SchemaValidator
 from deployforge.config.yamlpos import Positions, load_yaml
 from deployforge.engine.dag import find_cycle
 from deployforge.errors import ConfigError, ConfigIssue, DeployForgeError, Location, UsageError
 from deployforge.model.config import AuditSettings, AuditSigning, Config, Resource, SecretRef, StateSettings, Target
 from deployforge.providers.registry import canonical_type, resource_type_infos
+from deployforge.text import did_you_mean
 
 DEFAULT_CONFIG = "deployforge.yaml"
 DEFAULT_ENVIRONMENT = "default"

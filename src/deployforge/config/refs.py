@@ -67,7 +67,7 @@ def interpolate(value: str, environ: Mapping[str, str], variables: Mapping[str, 
             if inner.startswith(("var.", "vars.")):
                 key = inner.split(".", 1)[1]
                 if key not in variables:
-                    from deployforge.config.validate import did_you_mean
+                    from deployforge.text import did_you_mean
 
                     raise RefProblem(
                         f"unknown variable '{key}' in '{value}'",

@@ -14,13 +14,13 @@ accepted wherever a value of another type is expected: it is resolved later.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from deployforge.config.yamlpos import Path_, Positions
 from deployforge.errors import ConfigIssue
+from deployforge.text import did_you_mean
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -37,11 +37,6 @@ _pattern_cache: dict[str, re.Pattern[str]] = {}
 # C0 controls (TAB too), DEL, C1 controls, and the Unicode line and paragraph separators
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAME_KEYS = frozenset({"name"})
-
-
-def did_you_mean(word: str, choices: Any) -> str | None:
-    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else None
 
 
 def _pattern(p: str) -> re.Pattern[str]:

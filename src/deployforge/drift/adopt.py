@@ -55,8 +55,8 @@ class Adopted:
 
 def resolve_address(config: Any, address: str) -> str:
     """The config's resource name for ``address`` (``NAME`` or ``TYPE.NAME``)."""
-    from deployforge.config.validate import did_you_mean
     from deployforge.providers.registry import canonical_type
+    from deployforge.text import did_you_mean
 
     text = address.strip()
     if text in config.resources:

@@ -18,9 +18,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deployforge.config.validate import did_you_mean
 from deployforge.engine.dag import find_cycle, topological_order
 from deployforge.errors import ConfigError, ConfigIssue, Location
+from deployforge.text import did_you_mean
 from deployforge.workflow.catalog import actions_for, lookup
 from deployforge.workflow.model import Step, Workflow
 
