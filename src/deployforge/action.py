@@ -24,6 +24,7 @@ from typing import Any
 COMMANDS = ("validate", "plan", "run", "deploy", "drift")
 COMMENT_MODES = ("update", "new", "off")
 FAIL_ON = ("error", "policy", "drift", "changes", "never")
+REPORTS_DIR = ".deployforge/reports"  # relative to working-directory: the summary and the full report
 PR_EVENTS = ("pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment")
 
 
@@ -636,21 +637,26 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             line=note.line,
             column=note.column,
         )
-    summary_file = ".deployforge/reports/summary.md"
+    summary_file = Path(REPORTS_DIR) / "summary.md"  # what the job summary got
+    report_file = Path(REPORTS_DIR) / "report.md"  # every row: where a cut comment or summary points
     ctx = RenderContext(
         workflow=settings.workflow,
         run_url=settings.run_url,
         commit=settings.commit or None,
         summary_url=settings.run_url,
-        artifact=summary_file,
+        artifact=_from_workspace(str(report_file), settings),
         repository=settings.repository,
         server_url=settings.server_url,
     )
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
     summary = render_summary(result, ctx)
-    Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(summary_file).write_text(summary, encoding="utf-8")
+    try:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(summary, encoding="utf-8")
+        report_file.write_text(render_summary(result, ctx, limit=None), encoding="utf-8")
+    except OSError as exc:
+        sink.annotate("warning", f"the report files could not be written: {exc}")
     sink.write_summary(summary)
     try:
         written = write_reports(settings, result)

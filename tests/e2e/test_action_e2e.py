@@ -148,6 +148,8 @@ def test_first_run_creates_the_comment_second_updates_it(runner: Runner) -> None
     assert outputs["run-id"].startswith("DF-")
     assert json.loads((runner.workspace / outputs["plan-path"]).read_text())["environment"] == "staging"
     assert "DeployForge plan" in summary and "2 to create" in summary
+    report = runner.workspace / ".deployforge/reports/report.md"  # the full report, beside the others
+    assert "2 to create" in report.read_text(encoding="utf-8") and report.stat().st_mode & 0o777 == 0o644
     assert f"::add-mask::{fake.token}" in proc.stdout  # the token never shows in the log
     writes = [r for r in fake.requests if r.method != "GET"]
     assert [(r.method, r.path) for r in writes] == [("POST", f"/repos/{REPO}/issues/{PR}/comments")]
