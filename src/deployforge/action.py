@@ -23,6 +23,7 @@ from typing import Any
 
 COMMANDS = ("validate", "plan", "run", "deploy", "drift")
 COMMENT_MODES = ("update", "new", "off")
+CHECK_RUN_MODES = ("auto", "always", "off")
 FAIL_ON = ("error", "policy", "drift", "changes", "never")
 REPORTS_DIR = ".deployforge/reports"  # relative to working-directory: the summary and the full report
 PR_EVENTS = ("pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment")
@@ -76,6 +77,15 @@ INPUTS: tuple[Input, ...] = (
     ),
 )
 
+INPUTS += (
+    Input(
+        "check-run",
+        "auto",
+        "auto: a check run carries every annotation when there are more than the 10 per type a step shows "
+        "(needs checks: write); always; off.",
+    ),
+)
+
 OUTPUTS: tuple[Output, ...] = (
     Output("result", "ok, changes, failed, needs-confirmation or drift."),
     Output("changes", "Number of resources the plan changes."),
@@ -115,6 +125,8 @@ class Settings:
     working_directory: str
     sandbox: bool
     allow_fork_code: bool = False
+    check_run: str = "auto"
+    label: str = ""
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -252,6 +264,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         working_directory=get_input(env, "working-directory") or ".",
         sandbox=_bool(env, "sandbox"),
         allow_fork_code=_bool(env, "allow-fork-code"),
+        check_run=_choice(env, "check-run", CHECK_RUN_MODES),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -524,6 +537,16 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
         return 1
     if settings.token:
         sink.mask(settings.token)
+    from deployforge.ci.annotation_budget import AnnotationBudget
+
+    budget = AnnotationBudget(sink)  # the runner shows 10 per type and step: the most important first
+    try:
+        return _start(settings, environ, budget, started)
+    finally:
+        budget.flush()
+
+
+def _start(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
     masking: Any = None
     try:
         from deployforge.secrets import masking  # every secret the core resolves gets ::add-mask::
@@ -628,7 +651,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         from dataclasses import replace
 
         result = replace(result, messages=(fork_note, *result.messages))
-    for note in annotations_for(result):
+    for note in annotations_for(result, _resource_locator(settings)):
         sink.annotate(
             note.level,
             note.message,
@@ -636,6 +659,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             file=_relative(note.file, settings),
             line=note.line,
             column=note.column,
+            rank=note.rank,
         )
     summary_file = Path(REPORTS_DIR) / "summary.md"  # what the job summary got
     report_file = Path(REPORTS_DIR) / "report.md"  # every row: where a cut comment or summary points
@@ -718,8 +742,96 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("warning", f"the audit record could not be written: {type(exc).__name__}: {exc}")
     if outcome["fail_reasons"]:
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
-        return 1
-    return 0
+    _check_run(settings, environ, sink, result, bool(outcome["fail_reasons"]), ctx)
+    return 1 if outcome["fail_reasons"] else 0
+
+
+def check_run_name(settings: Settings, environment: str | None, label: str = "") -> str:
+    """One check run per (workflow, label, environment)."""
+    parts = [p for p in (settings.workflow, label, environment) if p]
+    return "DeployForge" + (f" ({' · '.join(parts)})" if parts else "")
+
+
+def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result: Any, failed: bool, ctx: Any) -> None:
+    """Every annotation in a check run, when the runner would not show them all (``check-run: auto``)
+    or always (``always``). Without ``checks: write`` (403): a warning naming the permission, and the
+    annotations stay plain ones (the most important 10 of each type)."""
+    notes = getattr(sink, "notes", None)
+    if notes is None or settings.check_run == "off":
+        return
+    if settings.check_run == "auto" and not sink.over():
+        return
+    if not (settings.token and settings.repository and settings.commit):
+        sink.annotate(
+            "warning",
+            "no check run could carry every annotation (it needs github-token, GITHUB_REPOSITORY and a commit)",
+            title="DeployForge check run",
+        )
+        return
+    from deployforge.ci.github import CHECK_LEVELS, CheckRunPublisher
+
+    config_path = _relative(settings.config, settings) or settings.config
+    annotations = []
+    for n in sorted(notes, key=lambda n: (("error", "warning", "notice").index(n.level), n.rank)):
+        item: dict[str, Any] = {
+            "path": n.file or config_path,  # the Checks API needs a file: the config for run-wide ones
+            "start_line": n.line or 1,
+            "end_line": n.line or 1,
+            "annotation_level": CHECK_LEVELS[n.level],
+            "message": n.message[:60000],
+        }
+        if n.title:
+            item["title"] = n.title[:255]
+        annotations.append(item)
+    counts = {level: sum(1 for n in notes if n.level == level) for level in ("error", "warning", "notice")}
+    name = check_run_name(settings, result.environment, settings.label)
+    title = f"{result.command}: " + ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
+    summary = f"Every annotation of DeployForge {result.command}"
+    summary += f" in `{result.environment}`" if result.environment else ""
+    summary += f"; the full report is in {ctx.artifact}" if ctx.artifact else ""
+    summary += f" ([workflow run]({settings.run_url}))." if settings.run_url else "."
+    publisher = CheckRunPublisher(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+    )
+    done = publisher.publish(name, settings.commit, "failure" if failed else "success", title, summary, annotations)
+    if done.status == "created":
+        sink.where = f"the check run '{name}' ({done.url})"
+        sink.info(f"check run '{name}': {len(annotations)} annotations in {done.calls} API calls: {done.url}")
+        return
+    report = f" and {ctx.artifact}" if ctx.artifact else ""
+    sink.where = "the job summary" + report
+    if done.forbidden:
+        sink.annotate(
+            "warning",
+            f"the check run carrying all {len(annotations)} annotations was refused: the token lacks the "
+            "`checks: write` permission (add it to the job's permissions, or set check-run: off); "
+            "the most important annotations are shown instead",
+            title="DeployForge check run",
+        )
+    else:
+        sink.annotate("warning", f"the check run could not be written: {done.warning}", title="DeployForge check run")
+
+
+def _resource_locator(settings: Settings) -> Any:
+    """``resource name -> (config file, line)`` from the config's YAML positions (the drift
+    annotations' place); None when the config cannot be read."""
+    from deployforge.config.yamlpos import load_yaml
+    from deployforge.errors import DeployForgeError
+
+    try:
+        text = Path(settings.config).read_text(encoding="utf-8")
+        _data, positions = load_yaml(text, settings.config)
+    except (OSError, UnicodeDecodeError, DeployForgeError, ValueError):
+        return None
+
+    def locate(resource: str) -> tuple[str, int] | None:
+        where = positions.keys.get(("resources", resource))
+        return (settings.config, where[0]) if where else None
+
+    return locate
 
 
 def path_problem(settings: Settings, name: str, value: str, base: Path, *, temp_ok: bool = True) -> str | None:

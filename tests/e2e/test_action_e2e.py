@@ -352,3 +352,58 @@ def test_with_a_working_directory_outputs_and_sarif_paths_are_from_the_workspace
         for loc in res["locations"]
     }
     assert uris == {"infra/deployforge.yaml"}  # code scanning resolves it from the repository root
+
+
+# -- annotations: 10 per type and step, a check run with all of them (issue 14 point 3) -------------
+
+MANY_FINDINGS = """\
+package deployforge.policies
+import rego.v1
+deny contains msg if {
+  some i in numbers.range(1, 60)
+  msg := sprintf("rule %d: no owner tag", [i])
+}
+"""
+
+
+def annotation_lines(stdout: str, level: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(f"::{level}")]
+
+
+def test_annotations_are_capped_at_ten_per_type_and_a_check_run_carries_all(runner: Runner) -> None:
+    (runner.workspace / "many.rego").write_text(MANY_FINDINGS)
+    proc, _, _ = runner.run(policy="many.rego", **{"comment-mode": "off"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    errors = annotation_lines(proc.stdout, "error")
+    assert len(errors) == 10, errors  # what the runner shows: 10 per type and step
+    assert "DeployForge: " in errors[0] and "policy failure" in errors[0]  # the step's own verdict first
+    assert re.search(r"::error title=DeployForge%3A 112 more errors::112 more errors not shown here", errors[-1])
+    runs = runner.fake.check_runs(REPO)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["name"] == "DeployForge (pr · staging)" and run["conclusion"] == "failure"
+    assert run["head_sha"] == "9f2c1e0b7a6d5c4b3a2910fedcba987654321000"  # the PR's head commit
+    assert len(run["annotations"]) == 121  # 120 findings + the verdict, every one
+    assert all(a["path"] and a["start_line"] >= 1 for a in run["annotations"])
+    assert f"every one is in the check run '{run['name']}'" in errors[-1]
+    writes = [r for r in runner.fake.requests if "/check-runs" in r.path]
+    assert [r.method for r in writes] == ["POST", "PATCH", "PATCH"]  # batches of at most 50 (the API's limit)
+    assert [len(r.body["output"]["annotations"]) for r in writes] == [50, 50, 21]
+
+
+def test_without_checks_write_the_annotations_degrade_with_a_warning(runner: Runner) -> None:
+    (runner.workspace / "many.rego").write_text(MANY_FINDINGS)
+    runner.fake.no_checks = True
+    proc, _, _ = runner.run(policy="many.rego", **{"comment-mode": "off"})
+    assert proc.returncode == 1
+    warnings = annotation_lines(proc.stdout, "warning")
+    assert any("lacks the `checks: write` permission" in w for w in warnings), warnings
+    errors = annotation_lines(proc.stdout, "error")
+    assert len(errors) == 10 and "job summary and .deployforge/reports/report.md" in errors[-1]
+    assert runner.fake.check_runs(REPO) == []
+
+
+def test_few_annotations_need_no_check_run(runner: Runner) -> None:
+    proc, _, _ = runner.run(**{"comment-mode": "off"})
+    assert proc.returncode == 0
+    assert not [r for r in runner.fake.requests if "/check-runs" in r.path]

@@ -214,3 +214,72 @@ class StickyComment(GitHubRepoClient):
         issue = self._repo.get_issue(number)
         created = self._call("comment on the pull request", lambda: issue.create_comment(body))
         return CommentOutcome("created", created.html_url, self.calls, None, self.retries)
+
+
+# -- the check run carrying every annotation -------------------------------------------------------
+
+CHECK_RUN_BATCH = 50  # the Checks API takes at most 50 annotations per request
+CHECK_LEVELS = {"error": "failure", "warning": "warning", "notice": "notice"}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    status: str  # created | degraded
+    url: str | None = None
+    calls: int = 0
+    warning: str | None = None
+    forbidden: bool = False  # the token lacks checks: write (403)
+
+
+class CheckRunUnavailable(GitHubUnavailable):
+    """The check run could not be written; the message says why (becomes a warning)."""
+
+
+class CheckRunPublisher(GitHubRepoClient):
+    """One check run per (workflow, label, environment) with every annotation of the run: the
+    runner shows only 10 annotations of each type per step, a check run shows them all.
+
+    Created with the first 50 annotations (``POST /repos/{o}/{r}/check-runs``); each further 50 go
+    in one ``PATCH .../check-runs/{id}`` (GitHub appends them), the last one completing the run.
+    Needs ``permissions: checks: write``; a 403 comes back as ``degraded`` with ``forbidden``.
+    """
+
+    unavailable = CheckRunUnavailable
+    forbidden_hint = "add `checks: write` to the job's permissions"
+    user_agent = "deployforge-action"
+
+    def publish(
+        self,
+        name: str,
+        head_sha: str,
+        conclusion: str,
+        title: str,
+        summary: str,
+        annotations: list[dict[str, Any]],
+    ) -> CheckOutcome:
+        batches = [annotations[i : i + CHECK_RUN_BATCH] for i in range(0, len(annotations), CHECK_RUN_BATCH)] or [[]]
+        try:
+
+            def output(batch: list[dict[str, Any]]) -> dict[str, Any]:
+                return {"title": title, "summary": summary[:65535], "annotations": batch}
+
+            last = len(batches) == 1
+            done: dict[str, Any] = {"status": "completed", "conclusion": conclusion} if last else {}
+            run = self._call(
+                "create a check run",
+                lambda: self._repo.create_check_run(
+                    name=name,
+                    head_sha=head_sha,
+                    output=output(batches[0]),
+                    **({"status": "in_progress"} | done),
+                ),
+            )
+            for index, batch in enumerate(batches[1:], start=2):
+                finish = {"status": "completed", "conclusion": conclusion} if index == len(batches) else {}
+                self._call(
+                    "add annotations to the check run",
+                    lambda b=batch, f=finish: run.edit(output=output(b), **f),  # type: ignore[misc]
+                )
+            return CheckOutcome("created", str(run.html_url), self.calls)
+        except CheckRunUnavailable as exc:
+            return CheckOutcome("degraded", None, self.calls, str(exc), forbidden="(403" in str(exc))

@@ -652,10 +652,17 @@ class Annotation:
     line: int | None = None
     column: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    rank: int = 5  # 1 most important (config errors, critical findings, security drift) .. 5 least
 
 
-def annotations_for(result: Any) -> list[Annotation]:
-    """Annotations on the right lines: config issues, policy findings, drift (pure)."""
+_SEVERITY_RANK = {"critical": 1, "high": 2, "medium": 3, "low": 4, "info": 5}
+_DRIFT_RANK = {"security-critical": 1, "performance-impacting": 3, "informational": 5}
+
+
+def annotations_for(result: Any, locate: Callable[[str], tuple[str, int] | None] | None = None) -> list[Annotation]:
+    """Annotations on the right lines: config issues, policy findings, drift (pure), each with a
+    rank (most important first). ``locate(resource)`` gives a resource's (file, line) in the config
+    where known: drift annotations point there."""
     out: list[Annotation] = []
     for i in result.issues:
         loc = i.location
@@ -667,6 +674,7 @@ def annotations_for(result: Any) -> list[Annotation]:
                 loc.file if loc else None,
                 (loc.line or None) if loc else None,
                 (loc.column or None) if loc else None,
+                rank=1,
             )
         )
     if result.policy is not None:
@@ -679,6 +687,7 @@ def annotations_for(result: Any) -> list[Annotation]:
                     f"policy {f.get('rule_id', '')} ({f.get('severity', '')})",
                     f.get("file"),
                     f.get("line") or None,
+                    rank=_SEVERITY_RANK.get(str(f.get("severity", "")), 5),
                 )
             )
     if result.drift is not None:
@@ -686,11 +695,15 @@ def annotations_for(result: Any) -> list[Annotation]:
             if "ignored" in r or r.get("status") == "NOT_CHECKED":
                 continue
             paths = ", ".join(c.get("path", "") for c in r.get("changes", []))
+            where = locate(str(r.get("resource"))) if locate is not None else None
             out.append(
                 Annotation(
                     "error" if r.get("severity") == "security-critical" else "warning",
                     f"{r.get('resource')} drifted ({paths or r.get('status')})",
                     f"drift {r.get('id')} ({r.get('severity')})",
+                    where[0] if where else None,
+                    where[1] if where else None,
+                    rank=_DRIFT_RANK.get(str(r.get("severity") or ""), 5),
                 )
             )
     return out
