@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -79,6 +80,12 @@ INPUTS: tuple[Input, ...] = (
 
 INPUTS += (
     Input(
+        "label",
+        "",
+        "Names this step's PR comment and check run (one per stack); empty: working-directory and config "
+        "when they are not the defaults.",
+    ),
+    Input(
         "check-run",
         "auto",
         "auto: a check run carries every annotation when there are more than the 10 per type a step shows "
@@ -97,6 +104,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("sarif-path", "The SARIF report."),
     Output("comment-url", "The PR comment's URL (empty when none was written)."),
     Output("run-id", "The DeployForge run id (audit log, traces)."),
+    Output("label", "The label naming this step's comment and check run (the input, or derived)."),
 )
 
 _TRUE = {"true", "True", "TRUE"}
@@ -212,6 +220,40 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+LABEL_MAX = 64
+_LABEL_BAD = re.compile(r"--|[<>\"\\`]|[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def label_problem(label: str) -> str | None:
+    """Why a label cannot name a comment (it sits in an HTML comment, the marker), or None."""
+    if len(label) > LABEL_MAX:
+        return f"it is {len(label)} characters long (at most {LABEL_MAX})"
+    bad = _LABEL_BAD.search(label)
+    if bad is not None:
+        what = {"--": "'--' (it would end the comment's hidden marker)", ">": "'>'", "<": "'<'"}.get(
+            bad.group(0), f"the character {bad.group(0)!r}"
+        )
+        return f"it holds {what}"
+    return None
+
+
+def derived_label(working_directory: str, config: str) -> str:
+    """The default label: working-directory and the config path where they are not the defaults
+    (``infra/app``, ``infra/app/prod.yaml``, ``prod.yaml``); '' for the defaults. Characters a
+    marker cannot carry become '-'."""
+    import posixpath
+
+    parts = []
+    wd = posixpath.normpath(working_directory.replace("\\", "/")) if working_directory else "."
+    if wd not in (".", ""):
+        parts.append(wd.strip("/"))
+    config_path = posixpath.normpath(config.replace("\\", "/")) if config else "deployforge.yaml"
+    if config_path != "deployforge.yaml":
+        parts.append(config_path)
+    label = _LABEL_BAD.sub("-", "/".join(parts))
+    return label[-LABEL_MAX:] if len(label) > LABEL_MAX else label
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     """Every input and the run's context, checked. Raises ActionInputError with a clear message."""
     command = _choice(env, "command", COMMANDS)
@@ -276,6 +318,19 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         workspace=env.get("GITHUB_WORKSPACE", ""),
         runner_temp=env.get("RUNNER_TEMP", ""),
     )
+    label = get_input(env, "label")
+    if label:
+        problem = label_problem(label)
+        if problem is not None:
+            raise ActionInputError(
+                f"input 'label' is {json.dumps(label)[:100]}: a label names the PR comment in a hidden HTML "
+                f"marker, and {problem}; use letters, digits, spaces and . _ / : + - (e.g. infra/app)"
+            )
+    else:
+        label = derived_label(settings.working_directory, settings.config)
+    from dataclasses import replace
+
+    settings = replace(settings, label=label)
     if settings.pr_number and settings.comment_mode != "off" and not settings.token:
         raise ActionInputError(
             "input 'github-token' is empty, and a pull request comment was asked for; "
@@ -671,6 +726,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         artifact=_from_workspace(str(report_file), settings),
         repository=settings.repository,
         server_url=settings.server_url,
+        label=settings.label,
+        kind="drift" if settings.command == "drift" else "",
     )
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
@@ -701,7 +758,9 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             author=environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,  # another GitHub App's token: its bot
         )
         where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
-        done = publisher.upsert(number, marker(settings.workflow, where), body, settings.comment_mode)
+        done = publisher.upsert(
+            number, marker(settings.workflow, where, settings.label, ctx.kind), body, settings.comment_mode
+        )
         if done.status == "degraded":
             sink.annotate("warning", f"{done.warning}; the report is in the job summary instead", title="PR comment")
         else:
@@ -723,6 +782,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "sarif-path": written.get("sarif-path", ""),
         "comment-url": comment_url,
         "run-id": ws.run_id,
+        "label": settings.label,
     }
     for name, value in outputs.items():
         sink.set_output(name, value)

@@ -407,3 +407,33 @@ def test_few_annotations_need_no_check_run(runner: Runner) -> None:
     proc, _, _ = runner.run(**{"comment-mode": "off"})
     assert proc.returncode == 0
     assert not [r for r in runner.fake.requests if "/check-runs" in r.path]
+
+
+def test_two_working_directories_keep_two_comments_named_by_label(runner: Runner) -> None:
+    config = (runner.workspace / "deployforge.yaml").read_text()
+    for stack in ("app", "db"):
+        folder = runner.workspace / "stacks" / stack
+        folder.mkdir(parents=True)
+        (folder / "deployforge.yaml").write_text(
+            config.replace("-artifacts", f"-{stack}-a").replace("-logs", f"-{stack}-l")
+        )
+    urls = []
+    for _ in range(2):  # the second round updates the two comments, each its own
+        for stack in ("app", "db"):
+            proc, outputs, _ = runner.run(**{"working-directory": f"stacks/{stack}"})
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert outputs["label"] == f"stacks/{stack}"
+            urls.append(outputs["comment-url"])
+    comments = runner.fake.comments(REPO, PR)
+    assert len(comments) == 2 and urls[:2] == urls[2:]
+    assert comments[0]["body"].startswith(
+        '<!-- deployforge:comment workflow="pr" label="stacks/app" environment="staging" -->'
+    )
+    assert "· `stacks/db`" in comments[1]["body"].splitlines()[1]
+
+
+def test_a_label_a_marker_cannot_carry_is_an_input_error(runner: Runner) -> None:
+    proc, outputs, _ = runner.run(label="a-->b")
+    assert proc.returncode == 1 and outputs["result"] == "failed"
+    assert re.search(r"::error title=DeployForge input::input 'label' is .*'--'", proc.stdout), proc.stdout
+    assert runner.fake.comments(REPO, PR) == []

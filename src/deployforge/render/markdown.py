@@ -47,6 +47,8 @@ class RenderContext:
     artifact: str | None = None  # the report file / artifact name holding the full report
     repository: str | None = None
     server_url: str = "https://github.com"
+    label: str = ""  # names one comment per stack (the Action's label input)
+    kind: str = ""  # "drift": a drift step's comment, apart from the plan's
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,16 @@ class Section:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def marker(workflow: str, environment: str | None, label: str = "") -> str:
-    """The hidden marker naming one (workflow, label, environment) comment. Without a label it is
-    the marker of earlier versions, so their comments are still found and updated."""
+def marker(workflow: str, environment: str | None, label: str = "", kind: str = "") -> str:
+    """The hidden marker naming one (workflow, label, environment) comment, and a drift step's
+    apart from a plan step's (``kind``). Without label and kind it is the marker of earlier
+    versions, so their comments are still found and updated."""
 
     def clean(text: str) -> str:
         return " ".join(text.replace("--", "- -").replace(">", "").replace("<", "").split()) or "-"
 
     named = f" label={json.dumps(clean(label))}" if label else ""
+    named += f" kind={json.dumps(clean(kind))}" if kind else ""
     return (
         f"{MARKER_PREFIX} workflow={json.dumps(clean(workflow))}{named} "
         f"environment={json.dumps(clean(environment or ''))} -->"
@@ -498,9 +502,10 @@ def verdict(result: Any, secs: Sequence[Section]) -> tuple[str, str]:
     return OK, "passed"
 
 
-def header(result: Any, secs: Sequence[Section]) -> list[str]:
+def header(result: Any, secs: Sequence[Section], label: str = "") -> list[str]:
     icon, words = verdict(result, secs)
     env = f" · {code(result.environment)}" if result.environment else ""
+    env += f" · {code(label)}" if label else ""
     out = [f"### {icon} DeployForge {result.command}{env}: {words}", ""]
     if secs:
         out += ["| Stage | | Result |", "|---|---|---|"]
@@ -618,12 +623,16 @@ def fit_details(
     return [block(s, body(i)) for i, s in enumerate(secs)], left_out
 
 
-def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT, label: str = "") -> str:
+def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """The PR comment; never longer than ``limit`` characters (GitHub's limit counts characters).
     Rows are cut inside the details (largest section first); each cut says how many rows and where
     all of them are."""
     secs = sections(result)
-    head = [marker(ctx.workflow, result.environment, label), *header(result, secs), *attention(secs)]
+    head = [
+        marker(ctx.workflow, result.environment, ctx.label, ctx.kind),
+        *header(result, secs, ctx.label),
+        *attention(secs),
+    ]
     foot = footer(result, ctx)
     where = where_the_rest_is(ctx)
     top_note = f"> {WARN} Some rows were left out to fit GitHub's comment size limit; every one is in {where}."

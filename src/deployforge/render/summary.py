@@ -37,7 +37,7 @@ def utf8_size(text: str) -> int:
 
 def render_summary(result: Any, ctx: RenderContext, *, limit: int | None = SUMMARY_BUDGET) -> str:
     secs = sections(result)
-    head = [*header(result, secs), *attention(secs)]
+    head = [*header(result, secs, ctx.label), *attention(secs)]
     foot = footer(result, ctx)
     where = full_report(ctx)
 
