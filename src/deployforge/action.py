@@ -146,6 +146,7 @@ class Settings:
     workflow: str = ""
     workspace: str = ""
     runner_temp: str = ""
+    runner_workspace: str = ""  # RUNNER_WORKSPACE: a host path even inside the container
 
     @property
     def pr_number(self) -> int | None:
@@ -317,6 +318,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         workflow=env.get("GITHUB_WORKFLOW", ""),
         workspace=env.get("GITHUB_WORKSPACE", ""),
         runner_temp=env.get("RUNNER_TEMP", ""),
+        runner_workspace=env.get("RUNNER_WORKSPACE", ""),
     )
     label = get_input(env, "label")
     if label:
@@ -547,11 +549,42 @@ def write_reports(settings: Settings, result: Any) -> dict[str, str]:
     return written
 
 
+CONTAINER_WORKSPACE = "/github/workspace"  # where the runner mounts the workspace in a Docker action
+CONTAINER_TEMP = "/github/runner_temp"
+
+
 def _from_workspace(path: str, settings: Settings) -> str:
-    """An output path as the next steps see it: they run in the workspace, not in working-directory."""
-    if not settings.workspace or os.path.isabs(path):
-        return path
-    return os.path.relpath(os.path.abspath(path), os.path.abspath(settings.workspace))
+    """An output path as the next steps see it: they run in the workspace, not in working-directory,
+    and on the host, not in this container.
+
+    A relative path is given relative to the workspace (what later steps and upload-artifact
+    resolve it against). An absolute one is translated back to the host when it is under a folder
+    the runner mounted (actions/runner ``ContainerActionHandler``: ``$GITHUB_WORKSPACE`` at
+    /github/workspace, ``$RUNNER_TEMP`` at /github/runner_temp; it translates the inputs' host
+    paths in, but not the outputs back): the host workspace is ``$RUNNER_WORKSPACE/<repository
+    name>`` and the host temp folder ``<work folder>/_temp`` (``RUNNER_WORKSPACE``, the host's
+    ``<work folder>/<repository>``, is not under a mount, so the container sees it unchanged).
+    Where the host path cannot be known, an absolute path in the workspace is given relative to it."""
+    if not os.path.isabs(path):
+        if not settings.workspace:
+            return path
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(settings.workspace))
+    path = os.path.normpath(path)
+    host_run = settings.runner_workspace
+    known = bool(host_run) and os.path.isabs(host_run) and not host_run.startswith("/github/")
+    for mount, host in (
+        (CONTAINER_WORKSPACE, os.path.join(host_run, settings.repository.rpartition("/")[2]) if known else ""),
+        (CONTAINER_TEMP, os.path.join(os.path.dirname(host_run.rstrip("/")), "_temp") if known else ""),
+    ):
+        if settings.workspace.rstrip("/") != CONTAINER_WORKSPACE:
+            break  # not in the runner's container: paths are the host's already
+        if path == mount or path.startswith(mount + "/"):
+            rest = path[len(mount) :].lstrip("/")
+            if host and settings.repository:
+                return os.path.join(host, rest) if rest else host
+            if mount == CONTAINER_WORKSPACE:
+                return rest or "."
+    return path
 
 
 def _relative(file: str | None, settings: Settings) -> str | None:
@@ -959,14 +992,32 @@ def _mtime(path: Path | None) -> int | None:
 
 
 def _environment_of(ws: Any) -> str:
-    """The environment a run was for, also when it stopped on an error: the chosen one, the config's
-    only one, or ``default``."""
+    """The environment a run was for, also when its config did not load, so that the failure lands
+    in the comment the run would have updated: the chosen one (the ``environment`` input, else
+    ``DEPLOYFORGE_ENVIRONMENT``), else what the config would choose when it still parses as YAML
+    (its only environment, or ``default_environment``), else ``default``."""
     from deployforge.errors import DeployForgeError
 
     try:
         return str(ws.config.environment)
     except DeployForgeError:
-        return str(ws.options.environment or "default")
+        pass
+    chosen = ws.options.environment or (ws.options.environ or {}).get("DEPLOYFORGE_ENVIRONMENT")
+    if chosen:
+        return str(chosen)
+    try:
+        from deployforge.config.yamlpos import load_yaml
+
+        document, _ = load_yaml(Path(ws.options.config).read_text(encoding="utf-8"), str(ws.options.config))
+    except (OSError, UnicodeDecodeError, ValueError, DeployForgeError):
+        return "default"
+    envs = document.get("environments") if isinstance(document, dict) else None
+    if isinstance(envs, dict) and len(envs) == 1:
+        return str(next(iter(envs)))
+    default = document.get("default_environment") if isinstance(document, dict) else None
+    if isinstance(envs, dict) and isinstance(default, str) and default in envs:
+        return default
+    return "default"
 
 
 def entrypoint() -> None:

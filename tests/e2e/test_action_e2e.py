@@ -437,3 +437,19 @@ def test_a_label_a_marker_cannot_carry_is_an_input_error(runner: Runner) -> None
     assert proc.returncode == 1 and outputs["result"] == "failed"
     assert re.search(r"::error title=DeployForge input::input 'label' is .*'--'", proc.stdout), proc.stdout
     assert runner.fake.comments(REPO, PR) == []
+
+
+def test_a_post_that_landed_before_a_502_is_not_posted_twice(runner: Runner) -> None:
+    runner.fake.fail(502, times=1, method="POST", path=r"/issues/\d+/comments$", after=True)  # the write landed
+    proc, outputs, _ = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    comments = runner.fake.comments(REPO, PR)
+    assert len(comments) == 1 and outputs["comment-url"] == comments[0]["html_url"]
+    posts = [r.status for r in runner.fake.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert posts == [502]  # looked (listed again) instead of posting again
+    runner.fake.fail(502, times=1, method="POST", path=r"/issues/\d+/comments$")  # this one did not land
+    runner.fake.requests.clear()
+    proc, outputs, _ = runner.run(**{"comment-mode": "new"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    posts = [r.status for r in runner.fake.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert posts == [502, 201] and len(runner.fake.comments(REPO, PR)) == 2

@@ -112,6 +112,7 @@ class _Fault:
     message: str
     method: str | None = None
     path: re.Pattern[str] | None = None
+    after: bool = False  # the request is carried out, then answered with the error (a gateway timeout)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method != method:
@@ -232,10 +233,13 @@ class FakeGitHub:
         path: str | None = None,
         message: str = "Server Error",
         headers: dict[str, str] | None = None,
+        after: bool = False,
     ) -> None:
+        """The next ``times`` matching requests fail with ``status``; ``after``: each is carried out
+        first (GitHub's 502/504 after the write landed)."""
         with self._lock:
             self._faults.append(
-                _Fault(status, times, headers or {}, message, method, re.compile(path) if path else None)
+                _Fault(status, times, headers or {}, message, method, re.compile(path) if path else None, after)
             )
 
     def add_pull_request(
@@ -413,10 +417,22 @@ class FakeGitHub:
     def _dispatch(
         self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
     ) -> tuple[int, dict[str, str], Any]:
+        late: _Fault | None = None
         for fault in self._faults:
             if fault.times > 0 and fault.matches(method, path):
                 fault.times -= 1
-                raise _Error(fault.status, fault.message, dict(fault.headers))
+                if not fault.after:
+                    raise _Error(fault.status, fault.message, dict(fault.headers))
+                late = fault
+                break
+        answer = self._serve(method, path, query, headers, body)
+        if late is not None:
+            raise _Error(late.status, late.message, dict(late.headers))
+        return answer
+
+    def _serve(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         if path == "/rate_limit" and method == "GET":
             core = {"limit": 5000, "remaining": 4999, "reset": int(time.time()) + 3600, "used": 1}
             return 200, {}, {"resources": {"core": core}, "rate": core}

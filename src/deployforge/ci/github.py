@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable
+from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable, ServerTrouble
 
 T = TypeVar("T")
 
@@ -212,8 +212,23 @@ class StickyComment(GitHubRepoClient):
             previous = existing[-1]
             self._call("hide the previous comment", lambda: previous.minimize("OUTDATED"))
         issue = self._repo.get_issue(number)
-        created = self._call("comment on the pull request", lambda: issue.create_comment(body))
-        return CommentOutcome("created", created.html_url, self.calls, None, self.retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                created = self._call(
+                    "comment on the pull request", lambda: issue.create_comment(body), idempotent=False
+                )
+                return CommentOutcome("created", created.html_url, self.calls, None, self.retries)
+            except ServerTrouble as exc:
+                # the POST may have landed (a 502 after the write): look before posting again, or
+                # the pull request gets the comment twice
+                known = {c.id for c in existing}
+                landed = [c for c in self._find(number, marker) if c.id not in known and c.body == body]
+                if landed:
+                    return CommentOutcome("created", landed[-1].html_url, self.calls, None, self.retries)
+                if not self._backoff(attempt):
+                    raise CommentUnavailable(str(exc)) from None
 
 
 # -- the check run carrying every annotation -------------------------------------------------------
