@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 COMMANDS = ("validate", "plan", "run", "deploy", "drift")
-COMMENT_MODES = ("update", "new", "off")
+COMMENT_MODES = ("always", "update", "changes-only", "new", "off")  # always: update's other name
+RESULT_LABELS = ("deployforge:failed", "deployforge:policy-failed", "deployforge:changes", "deployforge:no-changes")
 CHECK_RUN_MODES = ("auto", "always", "off")
 FAIL_ON = ("error", "policy", "drift", "changes", "never")
 REPORTS_DIR = ".deployforge/reports"  # relative to working-directory: the summary and the full report
@@ -60,7 +61,12 @@ INPUTS: tuple[Input, ...] = (
     Input("evolve-strategy", "", "Canary strategy for run/deploy, e.g. 5percent-step."),
     Input("timeout", "", "Deploy timeout (seconds, or 30m / 1h); empty: the config's deploy.timeout (default 1h)."),
     Input("github-token", "${{ github.token }}", "Token for the PR comment; needs pull-requests: write."),
-    Input("comment-mode", "update", "update: one comment kept up to date; new: hide the old one, post anew; off."),
+    Input(
+        "comment-mode",
+        "always",
+        "always (or update): one comment kept up to date; changes-only: none until there is something to "
+        "report, then kept up to date; new: hide the old one, post anew; off.",
+    ),
     Input("junit-path", ".deployforge/reports/junit.xml", "Where to write the JUnit report (empty: none)."),
     Input("sarif-path", ".deployforge/reports/deployforge.sarif", "Where to write SARIF (empty: none)."),
     Input("plan-path", ".deployforge/reports/plan.json", "Where to save the plan (plan, run, deploy)."),
@@ -79,6 +85,12 @@ INPUTS: tuple[Input, ...] = (
 )
 
 INPUTS += (
+    Input(
+        "labels",
+        "false",
+        "true: label the pull request by result (deployforge:changes, deployforge:no-changes, "
+        "deployforge:policy-failed, deployforge:failed); needs pull-requests: write.",
+    ),
     Input(
         "label",
         "",
@@ -135,6 +147,7 @@ class Settings:
     allow_fork_code: bool = False
     check_run: str = "auto"
     label: str = ""
+    pr_labels: bool = False
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -259,6 +272,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     """Every input and the run's context, checked. Raises ActionInputError with a clear message."""
     command = _choice(env, "command", COMMANDS)
     comment_mode = _choice(env, "comment-mode", COMMENT_MODES)
+    comment_mode = "update" if comment_mode == "always" else comment_mode
     timeout_text = get_input(env, "timeout").strip()
     timeout: float | None = None
     if timeout_text:
@@ -308,6 +322,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         sandbox=_bool(env, "sandbox"),
         allow_fork_code=_bool(env, "allow-fork-code"),
         check_run=_choice(env, "check-run", CHECK_RUN_MODES),
+        pr_labels=_bool(env, "labels"),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -779,6 +794,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         written = {}
     comment_url = ""
     number = settings.pr_number
+    outcome = outcome_of(settings, result)
+    quiet = outcome["result"] == "ok" and not outcome["changes"] and not outcome["policy_failures"]
     if settings.comment_mode != "off" and number and settings.repository:
         from deployforge.ci.github import StickyComment
 
@@ -792,16 +809,23 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         )
         where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
         done = publisher.upsert(
-            number, marker(settings.workflow, where, settings.label, ctx.kind), body, settings.comment_mode
+            number,
+            marker(settings.workflow, where, settings.label, ctx.kind),
+            body,
+            "update" if settings.comment_mode == "changes-only" else settings.comment_mode,
+            create=not (settings.comment_mode == "changes-only" and quiet),
         )
-        if done.status == "degraded":
+        if done.status == "skipped":
+            sink.info("comment-mode changes-only: nothing changes and no comment exists yet, so none was written")
+        elif done.status == "degraded":
             sink.annotate("warning", f"{done.warning}; the report is in the job summary instead", title="PR comment")
         else:
             comment_url = done.url or ""
             sink.info(f"PR comment {done.status}: {comment_url} ({done.calls} API calls)")
     elif settings.comment_mode != "off" and not number:
         sink.info(f"no pull request in a '{settings.event_name or 'local'}' event: the job summary holds the report")
-    outcome = outcome_of(settings, result)
+    if settings.pr_labels and number and settings.repository and settings.token:
+        _label_pull_request(settings, environ, sink, number, outcome)
     outputs = {
         "result": outcome["result"],
         "changes": str(outcome["changes"]),
@@ -837,6 +861,34 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
     _check_run(settings, environ, sink, result, bool(outcome["fail_reasons"]), ctx)
     return 1 if outcome["fail_reasons"] else 0
+
+
+def result_label(outcome: Mapping[str, Any]) -> str:
+    """The pull request label for a run's outcome (``labels: true``)."""
+    if outcome["policy_failures"]:
+        return "deployforge:policy-failed"
+    if outcome["result"] == "failed":
+        return "deployforge:failed"
+    return "deployforge:changes" if outcome["changes"] or outcome["drifted"] else "deployforge:no-changes"
+
+
+def _label_pull_request(
+    settings: Settings, environ: Mapping[str, str], sink: Any, number: int, outcome: Mapping[str, Any]
+) -> None:
+    from deployforge.ci.github import PullRequestLabels
+
+    wanted = result_label(outcome)
+    client = PullRequestLabels(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+    )
+    problem = client.set_one(number, wanted, RESULT_LABELS)
+    if problem:
+        sink.annotate("warning", f"the pull request label {wanted} was not set: {problem}", title="PR labels")
+    else:
+        sink.info(f"pull request labelled {wanted} ({client.calls} API calls)")
 
 
 def check_run_name(settings: Settings, environment: str | None, label: str = "") -> str:

@@ -453,3 +453,46 @@ def test_a_post_that_landed_before_a_502_is_not_posted_twice(runner: Runner) -> 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     posts = [r.status for r in runner.fake.requests if r.method == "POST" and r.path.endswith("/comments")]
     assert posts == [502, 201] and len(runner.fake.comments(REPO, PR)) == 2
+
+
+# -- comment-mode changes-only and PR labels (issue 14 point 6) -----------------------------------
+
+
+def test_changes_only_writes_no_comment_until_something_changes_then_keeps_it(runner: Runner) -> None:
+    off = {"comment-mode": "off"}
+    proc, _, _ = runner.run(command="deploy", **off)  # everything exists: the next plan has no changes
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runner.fake.requests.clear()
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    assert proc.returncode == 0 and outputs["changes"] == "0" and outputs["comment-url"] == ""
+    assert runner.fake.comments(REPO, PR) == []
+    assert [r.method for r in runner.fake.requests] == ["GET"]  # looked for a comment, wrote nothing
+    (runner.workspace / "deployforge.yaml").write_text(
+        (runner.workspace / "deployforge.yaml").read_text().replace("versioning: true", "versioning: false")
+    )
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    assert outputs["changes"] == "1" and len(runner.fake.comments(REPO, PR)) == 1  # something to review
+    (runner.workspace / "deployforge.yaml").write_text(
+        (runner.workspace / "deployforge.yaml").read_text().replace("versioning: false", "versioning: true")
+    )
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    comments = runner.fake.comments(REPO, PR)
+    assert outputs["changes"] == "0" and len(comments) == 1 and "no changes" in comments[0]["body"]  # updated
+
+
+def test_labels_follow_the_result(runner: Runner) -> None:
+    def labels() -> list[str]:
+        return [lab["name"] for issue in runner.fake.issues(REPO) for lab in issue["labels"]]
+
+    runner.fake._repo(REPO).issues[PR]["labels"].append({"name": "team:infra", "id": 1})  # someone else's label
+    proc, outputs, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert proc.returncode == 0 and outputs["changes"] == "2"
+    assert labels() == ["team:infra", "deployforge:changes"]
+    runner.run(command="deploy", **{"comment-mode": "off"})
+    proc, _, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert labels() == ["team:infra", "deployforge:no-changes"]  # the old result's label removed
+    runner.fake.read_only = True  # a fork's token: the label cannot change, the step goes on with a warning
+    cfg = runner.workspace / "deployforge.yaml"
+    cfg.write_text(cfg.read_text().replace("versioning: true", "versioning: false"))
+    proc, _, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert proc.returncode == 0 and "::warning title=PR labels::the pull request label" in proc.stdout

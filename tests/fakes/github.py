@@ -481,9 +481,17 @@ class FakeGitHub:
         if (m2 := re.fullmatch(r"/issues/(\d+)/labels(?:/([^/]+))?", rest)) is not None:
             issue = self._issue(r, int(m2.group(1)))
             if method == "POST" and not m2.group(2):
-                fields = self._fields(body, required={"labels": list}, optional={})
+                # GitHub takes {"labels": [...]}, or the array itself (what PyGithub sends)
+                given = (
+                    body
+                    if isinstance(body, list)
+                    else self._fields(body, required={"labels": list}, optional={})["labels"]
+                )
+                given = [x.get("name") if isinstance(x, dict) else x for x in given]
+                if not given or not all(isinstance(x, str) and x for x in given):
+                    raise _Error(422, "labels must be a non-empty list of names")
                 names = [lab["name"] for lab in issue["labels"]]
-                for name in fields["labels"]:
+                for name in given:
                     if name not in names:
                         issue["labels"].append({"name": name, "id": abs(hash(name)) % 10**6})
                 return 200, {}, list(issue["labels"])
@@ -543,8 +551,10 @@ class FakeGitHub:
                 return 201, {}, self._public(doc)
         if (m2 := re.fullmatch(r"/issues/(\d+)", rest)) is not None:
             issue = self._issue(r, int(m2.group(1)))
-            if method == "GET":
-                return 200, {}, self._public(issue)
+            if method == "GET":  # API urls under the prefix of this request (/api/v3 on Enterprise)
+                here = f"{self._repo_url(r)}/issues/{issue['number']}"
+                urls = {"url": here, "comments_url": f"{here}/comments", "repository_url": self._repo_url(r)}
+                return 200, {}, self._public(issue) | urls
             if method == "PATCH":
                 fields = self._fields(
                     body,

@@ -191,17 +191,22 @@ class StickyComment(GitHubRepoClient):
         hidden = self._minimized(found)
         return [c for c in found if str(c.node_id) not in hidden]
 
-    def upsert(self, number: int, marker: str, body: str, mode: str = "update") -> CommentOutcome:
-        """Create or update this run's comment. Never raises for GitHub trouble: returns 'degraded'."""
+    def upsert(
+        self, number: int, marker: str, body: str, mode: str = "update", *, create: bool = True
+    ) -> CommentOutcome:
+        """Create or update this run's comment (``create=False``: only update one that exists, else
+        'skipped'). Never raises for GitHub trouble: returns 'degraded'."""
         try:
-            return self._upsert(number, marker, body, mode)
+            return self._upsert(number, marker, body, mode, create)
         except CommentUnavailable as exc:
             return CommentOutcome("degraded", None, self.calls, str(exc), self.retries)
 
-    def _upsert(self, number: int, marker: str, body: str, mode: str) -> CommentOutcome:
+    def _upsert(self, number: int, marker: str, body: str, mode: str, create: bool = True) -> CommentOutcome:
         if not body.startswith(marker):
             raise ValueError("the comment body must start with its marker")
         existing = self._find(number, marker)
+        if not existing and not create:
+            return CommentOutcome("skipped", None, self.calls, None, self.retries)
         if mode == "update" and existing:
             comment = existing[-1]
             if comment.body == body:
@@ -298,3 +303,34 @@ class CheckRunPublisher(GitHubRepoClient):
             return CheckOutcome("created", str(run.html_url), self.calls)
         except CheckRunUnavailable as exc:
             return CheckOutcome("degraded", None, self.calls, str(exc), forbidden="(403" in str(exc))
+
+
+class LabelsUnavailable(GitHubUnavailable):
+    """The labels could not be set; the message says why (becomes a warning)."""
+
+
+class PullRequestLabels(GitHubRepoClient):
+    """The pull request carries one of a family of labels (``labels: true``): the wanted one added
+    (``POST /repos/{o}/{r}/issues/{n}/labels``; GitHub creates a label that does not exist yet), the
+    family's others removed (``DELETE .../labels/{name}``), the rest of the labels untouched."""
+
+    unavailable = LabelsUnavailable
+    forbidden_hint = "the token needs pull-requests: write (issues: write for labels)"
+    user_agent = "deployforge-action"
+
+    def set_one(self, number: int, wanted: str, family: tuple[str, ...]) -> str | None:
+        """None when done, else why not (never raises for GitHub trouble)."""
+        try:
+            issue = self._call("read the pull request", lambda: self._repo.get_issue(number))
+            present = {str(label.name) for label in issue.labels}
+            for name in sorted(present & set(family) - {wanted}):
+
+                def remove(n: str = name) -> None:
+                    issue.remove_from_labels(n)
+
+                self._call("remove a label", remove)
+            if wanted not in present:
+                self._call("add a label", lambda: issue.add_to_labels(wanted))
+            return None
+        except LabelsUnavailable as exc:
+            return str(exc)
