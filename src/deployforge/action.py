@@ -92,6 +92,12 @@ INPUTS += (
         "deployforge:policy-failed, deployforge:failed); needs pull-requests: write.",
     ),
     Input(
+        "apply-reviewed-plan",
+        "false",
+        "true (run/deploy): re-plan and apply only if the plan's digest is the one the pull request's comment "
+        "recorded (the PR of the pushed commit, or of an issue comment); else fail with failure-reason plan-changed.",
+    ),
+    Input(
         "label",
         "",
         "Names this step's PR comment and check run (one per stack); empty: working-directory and config "
@@ -117,6 +123,15 @@ OUTPUTS: tuple[Output, ...] = (
     Output("comment-url", "The PR comment's URL (empty when none was written)."),
     Output("run-id", "The DeployForge run id (audit log, traces)."),
     Output("label", "The label naming this step's comment and check run (the input, or derived)."),
+    Output(
+        "plan-digest", "sha256 of the planned changes (recorded in the PR comment; apply-reviewed-plan compares it)."
+    ),
+    Output(
+        "failure-reason",
+        "Why a failing run failed: plan-changed, no-reviewed-plan, state-locked, policy-failed, validation-failed, "
+        "apply-failed, canary-failed, hook-failed, drift-detected, changes or error; empty when it did not.",
+    ),
+    Output("lock-info", "When the state was locked: the lock's id and holder (JSON); else empty."),
 )
 
 _TRUE = {"true", "True", "TRUE"}
@@ -148,6 +163,7 @@ class Settings:
     check_run: str = "auto"
     label: str = ""
     pr_labels: bool = False
+    apply_reviewed_plan: bool = False
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -323,6 +339,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         allow_fork_code=_bool(env, "allow-fork-code"),
         check_run=_choice(env, "check-run", CHECK_RUN_MODES),
         pr_labels=_bool(env, "labels"),
+        apply_reviewed_plan=_bool(env, "apply-reviewed-plan"),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -451,6 +468,12 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
             )
         from deployforge.deploy import service as deploy_service
 
+        plan_file: str | None = None
+        if settings.apply_reviewed_plan:
+            checked_plan = _check_reviewed_plan(settings, ws, hooks)
+            if not isinstance(checked_plan, str):
+                return checked_plan  # no reviewed plan, or it changed: nothing applied
+            plan_file = checked_plan
         cancel = threading.Event()
         # the canary stops itself at its timeout (verdict "timeout"); this backstop only covers what
         # runs outside the canary (apply, hooks), a minute later, as a clean stop (rollback), not a kill
@@ -468,6 +491,7 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
                 callbacks=deploy_service.Callbacks(on_hook_start=hooks.on_start, on_hook_output=hooks.on_output),
                 command=settings.command,
                 ci_run_url=settings.run_url,
+                plan_file=plan_file,  # the reviewed plan: apply refuses it if the state moved since
             )
         finally:
             timer.cancel()
@@ -479,6 +503,141 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
 
         return drift_service.detect_command(ws, "drift")  # the CLI's `deployforge drift` use case
     raise UsageError(f"unknown command '{settings.command}'")  # read_settings already refuses it
+
+
+class NoReviewedPlan(Exception):
+    """apply-reviewed-plan found no plan a reviewer saw; the message says why and what to do."""
+
+
+def _reviewed_record(settings: Settings, environment: str) -> tuple[int, dict[str, Any]]:
+    """(pull request, plan record) of the plan comment a reviewer saw for this label and
+    environment: the pull request of this event (an issue comment or a pull request event), else
+    the one the pushed commit came from. Raises NoReviewedPlan."""
+    from deployforge.ci.github import CommentUnavailable, StickyComment
+    from deployforge.render.markdown import MARKER_PREFIX, read_plan_record
+
+    if not (settings.token and settings.repository):
+        raise NoReviewedPlan(
+            "input 'apply-reviewed-plan' needs github-token and GITHUB_REPOSITORY to read the pull request"
+        )
+    client = StickyComment(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(os.environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+        author=os.environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,
+    )
+    try:
+        number = settings.pr_number or (client.pull_for_commit(settings.sha) if settings.sha else None)
+        if number is None:
+            raise NoReviewedPlan(
+                "input 'apply-reviewed-plan' is true, but no pull request was found for commit "
+                f"{settings.sha[:12] or '?'} "
+                f"(event {settings.event_name or '?'}): run it on the push of a merged pull request or on an "
+                "'/deployforge apply' comment, or set apply-reviewed-plan: false"
+            )
+        needles = [f"environment={json.dumps(environment)}"]
+        needles.append(f"label={json.dumps(settings.label)}" if settings.label else "")
+        bodies = client.reviewed_bodies(number, MARKER_PREFIX, tuple(n for n in needles if n))
+    except CommentUnavailable as exc:
+        raise NoReviewedPlan(f"input 'apply-reviewed-plan': the pull request could not be read: {exc}") from None
+    records = [
+        r for r in (read_plan_record(b) for b in bodies if settings.label or " label=" not in b.split("\n", 1)[0]) if r
+    ]
+    if not records:
+        raise NoReviewedPlan(
+            f"input 'apply-reviewed-plan' is true, but pull request #{number} has no DeployForge plan comment for "
+            f"environment '{environment}'"
+            + (f" and label '{settings.label}'" if settings.label else "")
+            + ": run the plan on the pull request first (command: plan, the same label and environment)"
+        )
+    return number, records[-1]
+
+
+def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
+    """Re-plan and compare with what the pull request showed: the saved plan's path when the digests
+    match, else the RunResult that says what differs (failure-reason plan-changed or no-reviewed-plan)."""
+    import tempfile
+    from dataclasses import replace
+
+    from deployforge import app
+    from deployforge.model.digest import differences, plan_digest, resource_digests
+    from deployforge.model.result import RunResult
+
+    environment = str(ws.config.environment)
+    try:
+        number, record = _reviewed_record(settings, environment)
+    except NoReviewedPlan as exc:
+        return RunResult(
+            settings.command,
+            environment,
+            ws.run_id,
+            1,
+            ws.config.path,
+            ws.config.config_hash,
+            messages=(str(exc), "Nothing was applied."),
+            extra={"failure_reason": "no-reviewed-plan"},
+            error="NoReviewedPlan",
+        )
+    out = settings.plan_path or os.path.join(tempfile.gettempdir(), f"deployforge-reviewed-{ws.run_id}.json")
+    planned = app.plan(ws, out=out, hook_callbacks=hooks)
+    if planned.plan is None or planned.error is not None:
+        return replace(planned, command=settings.command)
+    now = plan_digest(planned.plan)
+    if now == record["digest"]:
+        return out
+    what = differences(record.get("resources") or {}, resource_digests(planned.plan)) if "resources" in record else []
+    message = (
+        f"the plan changed since it was reviewed in pull request #{number}: reviewed {record['digest'][:19]}, "
+        f"now {now[:19]}" + (f" ({'; '.join(what)})" if what else "") + ". Nothing was applied: review the new plan"
+    )
+    return replace(
+        planned,
+        command=settings.command,
+        exit_code=1,
+        messages=(*planned.messages, message),
+        extra={**planned.extra, "failure_reason": "plan-changed"},
+        error="PlanChanged",
+    )
+
+
+def failure_reason(settings: Settings, result: Any, outcome: Mapping[str, Any], error: Any) -> str:
+    """The ``failure-reason`` output of a run that failed (or that fail-on fails); '' otherwise."""
+    if outcome["result"] != "failed" and not outcome["fail_reasons"]:
+        return ""
+    if result.extra.get("failure_reason"):
+        return str(result.extra["failure_reason"])
+    from deployforge.errors import InputError, LockHeldError
+
+    if isinstance(error, LockHeldError):
+        return "state-locked"
+    if result.issues or isinstance(error, InputError):
+        return "validation-failed"
+    if outcome["policy_failures"]:
+        return "policy-failed"
+    apply = result.apply.to_json() if result.apply is not None else {}
+    if any(r.get("outcome") == "failed" for r in apply.get("resources", [])) or apply.get("interrupted"):
+        return "apply-failed"
+    if result.canary is not None and result.canary.to_json().get("verdict") != "promoted":
+        return "canary-failed"
+    hooks = result.hooks.to_json() if result.hooks is not None else {}
+    runs = (hooks.get("runs") or hooks.get("hooks") or []) if isinstance(hooks, dict) else hooks
+    if any(isinstance(h, dict) and str(h.get("status", "ok")) != "ok" for h in runs or []):
+        return "hook-failed"
+    if outcome["result"] == "failed":
+        return "error"
+    if outcome["drifted"] and "drift" in settings.fail_on:
+        return "drift-detected"
+    return "changes" if outcome["changes"] else "error"
+
+
+def lock_info(error: Any) -> str:
+    """The ``lock-info`` output: the held lock's id and holder as JSON ('' when no lock was held)."""
+    from deployforge.errors import LockHeldError
+
+    if not isinstance(error, LockHeldError):
+        return ""
+    return json.dumps({"lock_id": error.lock_id, **{str(k): v for k, v in error.holder.items()}}, default=str)
 
 
 def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
@@ -824,6 +983,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             sink.info(f"PR comment {done.status}: {comment_url} ({done.calls} API calls)")
     elif settings.comment_mode != "off" and not number:
         sink.info(f"no pull request in a '{settings.event_name or 'local'}' event: the job summary holds the report")
+    from deployforge.model.digest import plan_digest
+
     if settings.pr_labels and number and settings.repository and settings.token:
         _label_pull_request(settings, environ, sink, number, outcome)
     outputs = {
@@ -840,7 +1001,12 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "comment-url": comment_url,
         "run-id": ws.run_id,
         "label": settings.label,
+        "plan-digest": plan_digest(result.plan) if result.plan is not None else "",
+        "failure-reason": failure_reason(settings, result, outcome, error),
+        "lock-info": lock_info(error),
     }
+    if result.extra.get("failure_reason") in ("plan-changed", "no-reviewed-plan"):
+        sink.annotate("error", plain_message(result.messages), title="DeployForge apply-reviewed-plan")
     for name, value in outputs.items():
         sink.set_output(name, value)
     try:
@@ -861,6 +1027,14 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
     _check_run(settings, environ, sink, result, bool(outcome["fail_reasons"]), ctx)
     return 1 if outcome["fail_reasons"] else 0
+
+
+def plain_message(messages: tuple[str, ...]) -> str:
+    """The message that says why (the one naming the input or what differs)."""
+    for m in messages:
+        if "apply-reviewed-plan" in m or "plan changed" in m:
+            return m
+    return "; ".join(messages)
 
 
 def result_label(outcome: Mapping[str, Any]) -> str:

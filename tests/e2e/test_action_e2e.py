@@ -322,6 +322,7 @@ def test_confirm_policy_input_and_plan_path(runner: Runner) -> None:
     proc, outputs, _ = runner.run(command="plan", policy="policies/", **off, **{"sarif-path": "r.sarif"})
     assert proc.returncode == 1, proc.stdout
     assert outputs["result"] == "failed" and int(outputs["policy-failures"]) >= 2
+    assert outputs["failure-reason"] == "policy-failed" and outputs["lock-info"] == ""
     assert outputs["sarif-path"] == "r.sarif" and (runner.workspace / "r.sarif").is_file()
     assert outputs["plan-path"] == "" and not (runner.workspace / ".deployforge/reports/plan.json").exists()
     # fail-on without policy: a policy failure alone does not fail the step (it is not an error)
@@ -496,3 +497,82 @@ def test_labels_follow_the_result(runner: Runner) -> None:
     cfg.write_text(cfg.read_text().replace("versioning: true", "versioning: false"))
     proc, _, _ = runner.run(labels="true", **{"comment-mode": "off"})
     assert proc.returncode == 0 and "::warning title=PR labels::the pull request label" in proc.stdout
+
+
+# -- apply only what was reviewed (issue 14 point 5) --------------------------------------------------
+
+MERGE_SHA = "abcdef0123456789abcdef0123456789abcdef01"  # the Runner's GITHUB_SHA: the merge commit pushed
+
+
+def push_event() -> dict[str, object]:
+    return {"ref": "refs/heads/main", "after": MERGE_SHA, "repository": {"full_name": REPO}}
+
+
+def test_apply_reviewed_plan_applies_the_plan_the_pull_request_showed(runner: Runner) -> None:
+    proc, outputs, _ = runner.run()  # the PR's plan: the comment records its digest
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    body = runner.fake.comments(REPO, PR)[0]["body"]
+    assert outputs["plan-digest"].startswith("sha256:") and f'"digest": "{outputs["plan-digest"]}"' in body
+    assert f"plan `{outputs['plan-digest'][:19]}`" in body
+    runner.fake._repo(REPO).issues[PR]["_merge_sha"] = MERGE_SHA  # merged
+    proc, outputs, summary = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "ok" and "2 succeeded" in summary and outputs["failure-reason"] == ""
+    found = [r for r in runner.fake.requests if r.path.endswith(f"/commits/{MERGE_SHA}/pulls")]
+    assert len(found) == 1  # the PR found through the pushed commit
+
+
+def test_apply_reviewed_plan_refuses_a_plan_that_changed_and_says_what_differs(runner: Runner) -> None:
+    runner.run()
+    runner.fake._repo(REPO).issues[PR]["_merge_sha"] = MERGE_SHA
+    cfg = runner.workspace / "deployforge.yaml"
+    cfg.write_text(
+        cfg.read_text() + "  extra:\n    type: aws_s3_bucket\n    properties:\n      bucket: dfx-extra-bucket\n"
+    )
+    proc, outputs, _ = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 1
+    assert outputs["result"] == "failed" and outputs["failure-reason"] == "plan-changed"
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert any(
+        "title=DeployForge apply-reviewed-plan::the plan changed since it was reviewed in pull request #42" in e
+        and "aws_s3_bucket.extra is new in the plan (create)" in e
+        for e in errors
+    ), errors
+    proc, outputs, _ = runner.run(**{"comment-mode": "off"})
+    assert outputs["changes"] == "3"  # nothing was applied
+
+
+def test_apply_reviewed_plan_without_a_pull_request_is_a_clear_error(runner: Runner) -> None:
+    proc, outputs, _ = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert outputs["failure-reason"] == "no-reviewed-plan"
+    assert "input 'apply-reviewed-plan' is true, but no pull request was found for commit abcdef012345" in proc.stdout
+    proc, outputs, _ = runner.run(**{"comment-mode": "off"})
+    assert outputs["changes"] == "2"  # nothing was applied
+
+
+def test_a_locked_state_fails_with_failure_reason_and_lock_info(runner: Runner) -> None:
+    lock = {
+        "lock_id": "L-0123456789",
+        "environment": "staging",
+        "run_id": "DF-TRC-OTHERRUN01",
+        "actor": "ci-bot",
+        "host": "another-runner",  # another machine: the lock is held, not stale
+        "pid": 4242,
+        "created_at": time.time(),
+        "ci_run_url": "https://github.example.com/octo/infra/actions/runs/776",
+        "operation": "apply",
+    }
+    (runner.workspace / ".deployforge" / "locks").mkdir(parents=True)
+    (runner.workspace / ".deployforge" / "locks" / "staging.lock").write_text(json.dumps(lock))
+    proc, outputs, _ = runner.run(command="deploy", **{"comment-mode": "off"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert outputs["failure-reason"] == "state-locked"
+    info = json.loads(outputs["lock-info"])
+    assert info["lock_id"] == "L-0123456789" and info["actor"] == "ci-bot" and info["run_id"] == "DF-TRC-OTHERRUN01"

@@ -191,6 +191,27 @@ class StickyComment(GitHubRepoClient):
         hidden = self._minimized(found)
         return [c for c in found if str(c.node_id) not in hidden]
 
+    def reviewed_bodies(self, number: int, prefix: str, needles: tuple[str, ...]) -> list[str]:
+        """The bodies of our comments (oldest first, hidden ones left out) that start with
+        ``prefix`` and hold every one of ``needles`` (a label, an environment): the plan comments
+        a reviewer saw, whichever workflow wrote them. Raises CommentUnavailable."""
+        return [
+            str(c.body) for c in self._find(number, prefix) if all(n in str(c.body).split("\n", 1)[0] for n in needles)
+        ]
+
+    def pull_for_commit(self, sha: str) -> int | None:
+        """The pull request a pushed commit came from (``GET /repos/{o}/{r}/commits/{sha}/pulls``):
+        the one merged as this commit, else one whose head it is. Raises CommentUnavailable."""
+
+        def ask() -> list[Any]:
+            return list(self._repo.get_commit(sha).get_pulls())
+
+        pulls = self._call("find the pull request of the commit", ask)
+        merged = [p for p in pulls if getattr(p, "merge_commit_sha", None) == sha]
+        heads = [p for p in pulls if (p.head.sha if p.head else None) == sha]
+        chosen = merged or heads or pulls
+        return int(chosen[0].number) if chosen else None
+
     def upsert(
         self, number: int, marker: str, body: str, mode: str = "update", *, create: bool = True
     ) -> CommentOutcome:

@@ -533,6 +533,10 @@ def footer(result: Any, ctx: RenderContext) -> list[str]:
         parts.append(f"commit {code(ctx.commit[:12])}")
     # the run's trace id: `deployforge audit trace <id> --format=mermaid` draws the run
     parts.append(f"trace {code(result.trace_id or result.run_id)}")
+    if result.plan is not None:  # what a reviewer approved: apply-reviewed-plan applies only this
+        from deployforge.model.digest import plan_digest
+
+        parts.append(f"plan {code(plan_digest(result.plan)[:19])}")
     if checkpoint := audit_footer_part(result):  # the signed audit checkpoint: a witness (docs/audit.md)
         parts.append(checkpoint)
     return ["<sub>" + " · ".join(parts) + "</sub>"]
@@ -623,6 +627,41 @@ def fit_details(
     return [block(s, body(i)) for i, s in enumerate(secs)], left_out
 
 
+PLAN_RECORD_PREFIX = "<!-- deployforge:plan "
+PLAN_RECORD_MAX = 8000  # characters of per-resource digests kept in the comment (else the digest alone)
+
+
+def plan_record(result: Any) -> str | None:
+    """The hidden record of the reviewed plan (``apply-reviewed-plan`` compares against it): its
+    digest and, when they fit, one short digest per changed resource. JSON inside an HTML comment,
+    with ``-``, ``<``, ``>`` and ``&`` escaped so nothing in it can end the comment or read as a tag."""
+    if result.plan is None:
+        return None
+    from deployforge.model.digest import plan_digest, resource_digests
+
+    record: dict[str, Any] = {"digest": plan_digest(result.plan), "environment": result.environment}
+    resources = resource_digests(result.plan)
+    if len(json.dumps(resources)) <= PLAN_RECORD_MAX:
+        record["resources"] = resources
+    text = json.dumps(record, sort_keys=True)
+    for char in "-<>&":  # nothing in it can end the comment or read as a tag
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return f"{PLAN_RECORD_PREFIX}{text} -->"
+
+
+def read_plan_record(body: str) -> dict[str, Any] | None:
+    """The plan record of a comment written by ``render_comment``; None when it has none."""
+    for line in body.splitlines():
+        if line.startswith(PLAN_RECORD_PREFIX) and line.endswith(" -->"):
+            try:
+                data = json.loads(line[len(PLAN_RECORD_PREFIX) : -4])
+            except ValueError:
+                return None
+            if isinstance(data, dict) and isinstance(data.get("digest"), str):
+                return data
+    return None
+
+
 def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """The PR comment; never longer than ``limit`` characters (GitHub's limit counts characters).
     Rows are cut inside the details (largest section first); each cut says how many rows and where
@@ -634,6 +673,8 @@ def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMME
         *attention(secs),
     ]
     foot = footer(result, ctx)
+    if (record := plan_record(result)) is not None:
+        foot = [*foot, record]
     where = where_the_rest_is(ctx)
     top_note = f"> {WARN} Some rows were left out to fit GitHub's comment size limit; every one is in {where}."
     fixed = len("\n".join(head + foot)) + len(top_note) + 8
