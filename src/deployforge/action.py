@@ -64,8 +64,7 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "comment-mode",
         "always",
-        "always (or update): one comment kept up to date; changes-only: none until there is something to "
-        "report, then kept up to date; new: hide the old one, post anew; off.",
+        "always (or update): one comment kept up to date; changes-only: none until there is something; new; off.",
     ),
     Input("junit-path", ".deployforge/reports/junit.xml", "Where to write the JUnit report (empty: none)."),
     Input("sarif-path", ".deployforge/reports/deployforge.sarif", "Where to write SARIF (empty: none)."),
@@ -88,26 +87,22 @@ INPUTS += (
     Input(
         "labels",
         "false",
-        "true: label the pull request by result (deployforge:changes, deployforge:no-changes, "
-        "deployforge:policy-failed, deployforge:failed); needs pull-requests: write.",
+        "true: label the pull request by result (deployforge:changes, :no-changes, :policy-failed, :failed).",
     ),
     Input(
         "apply-reviewed-plan",
         "false",
-        "true (run/deploy): re-plan and apply only if the plan's digest is the one the pull request's comment "
-        "recorded (the PR of the pushed commit, or of an issue comment); else fail with failure-reason plan-changed.",
+        "true (run/deploy): apply only if the new plan's digest is the one the pull request's comment showed.",
     ),
     Input(
         "label",
         "",
-        "Names this step's PR comment and check run (one per stack); empty: working-directory and config "
-        "when they are not the defaults.",
+        "Names this step's comment and check run (one per stack); empty: from working-directory and config.",
     ),
     Input(
         "check-run",
         "auto",
-        "auto: a check run carries every annotation when there are more than the 10 per type a step shows "
-        "(needs checks: write); always; off.",
+        "auto: a check run holds every annotation when a step has over 10 of a type (checks: write); always; off.",
     ),
 )
 
@@ -128,8 +123,7 @@ OUTPUTS: tuple[Output, ...] = (
     ),
     Output(
         "failure-reason",
-        "Why a failing run failed: plan-changed, no-reviewed-plan, state-locked, policy-failed, validation-failed, "
-        "apply-failed, canary-failed, hook-failed, drift-detected, changes or error; empty when it did not.",
+        "Why a failing run failed: plan-changed, state-locked, policy-failed, validation-failed, ... (docs/action.md).",
     ),
     Output("lock-info", "When the state was locked: the lock's id and holder (JSON); else empty."),
 )
