@@ -822,7 +822,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
-    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment
+    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment, sections
     from deployforge.render.summary import render_summary
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
@@ -932,11 +932,12 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     )
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
-    summary = render_summary(result, ctx)
+    secs = sections(result)  # rendered once for the summary, the full report and the comment
+    summary = render_summary(result, ctx, secs=secs)
     try:
         summary_file.parent.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(summary, encoding="utf-8")
-        report_file.write_text(render_summary(result, ctx, limit=None), encoding="utf-8")
+        report_file.write_text(render_summary(result, ctx, limit=None, secs=secs), encoding="utf-8")
     except OSError as exc:
         sink.annotate("warning", f"the report files could not be written: {exc}")
     sink.write_summary(summary)
@@ -952,7 +953,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     if settings.comment_mode != "off" and number and settings.repository:
         from deployforge.ci.github import StickyComment
 
-        body = render_comment(result, ctx)
+        body = render_comment(result, ctx, secs=secs)
         publisher = StickyComment(
             settings.api_url,
             settings.token,

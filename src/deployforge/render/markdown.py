@@ -662,11 +662,14 @@ def read_plan_record(body: str) -> dict[str, Any] | None:
     return None
 
 
-def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_comment(
+    result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT, secs: Sequence[Section] | None = None
+) -> str:
     """The PR comment; never longer than ``limit`` characters (GitHub's limit counts characters).
     Rows are cut inside the details (largest section first); each cut says how many rows and where
-    all of them are."""
-    secs = sections(result)
+    all of them are. ``secs``: the result's ``sections`` when already rendered (they are most of
+    the cost)."""
+    secs = sections(result) if secs is None else secs
     head = [
         marker(ctx.workflow, result.environment, ctx.label, ctx.kind),
         *header(result, secs, ctx.label),

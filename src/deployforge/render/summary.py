@@ -12,10 +12,12 @@ left out and where the full report is; the status line, the table and the attent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from deployforge.render.markdown import (
     RenderContext,
+    Section,
     _masked,
     attention,
     cut_note,
@@ -35,8 +37,11 @@ def utf8_size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def render_summary(result: Any, ctx: RenderContext, *, limit: int | None = SUMMARY_BUDGET) -> str:
-    secs = sections(result)
+def render_summary(
+    result: Any, ctx: RenderContext, *, limit: int | None = SUMMARY_BUDGET, secs: Sequence[Section] | None = None
+) -> str:
+    """``secs``: the result's ``sections`` when already rendered (they are most of the cost)."""
+    secs = sections(result) if secs is None else secs
     head = [*header(result, secs, ctx.label), *attention(secs)]
     foot = footer(result, ctx)
     where = full_report(ctx)
