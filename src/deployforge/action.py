@@ -1083,19 +1083,27 @@ def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result
         )
         return
     from deployforge.ci.github import CHECK_LEVELS, CheckRunPublisher
+    from deployforge.secrets.masking import mask  # the API is no log: ::add-mask:: does not cover it
 
     config_path = _relative(settings.config, settings) or settings.config
+
+    def in_repository(file: str | None) -> str:
+        """The Checks API needs a file of the repository: the config for run-wide annotations."""
+        if not file or os.path.isabs(file) or file.split("/")[0] == "..":
+            return config_path
+        return file
+
     annotations = []
     for n in sorted(notes, key=lambda n: (("error", "warning", "notice").index(n.level), n.rank)):
         item: dict[str, Any] = {
-            "path": n.file or config_path,  # the Checks API needs a file: the config for run-wide ones
+            "path": in_repository(n.file),
             "start_line": n.line or 1,
             "end_line": n.line or 1,
             "annotation_level": CHECK_LEVELS[n.level],
-            "message": n.message[:60000],
+            "message": mask(n.message)[:60000],
         }
         if n.title:
-            item["title"] = n.title[:255]
+            item["title"] = mask(n.title)[:255]
         annotations.append(item)
     counts = {level: sum(1 for n in notes if n.level == level) for level in ("error", "warning", "notice")}
     name = check_run_name(settings, result.environment, settings.label)

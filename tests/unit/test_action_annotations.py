@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tests.fakes.github import FakeGitHub, github_fake_fixture, github_fake_server_fixture  # noqa: F401
+
 from deployforge.ci.annotation_budget import PER_TYPE, AnnotationBudget
 from deployforge.render.markdown import annotations_for
 
@@ -83,3 +85,43 @@ def test_the_action_locates_resources_in_the_config(tmp_path, monkeypatch) -> No
     monkeypatch.chdir(tmp_path)
     locate = _resource_locator(read_settings({}))
     assert locate("sg") == ("deployforge.yaml", 6) and locate("nope") is None
+
+
+def test_the_check_run_gets_masked_messages_and_repository_paths(
+    github_fake: FakeGitHub, tmp_path, monkeypatch
+) -> None:
+    from deployforge.action import _check_run, read_settings
+    from deployforge.render.markdown import RenderContext
+    from deployforge.secrets import masking
+
+    secret = "s3cr3t-Value-From-Vault"
+    masking.register(secret)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deployforge.yaml").write_text("version: 1\n")
+    settings = read_settings(
+        {
+            "INPUT_GITHUB-TOKEN": github_fake.token,
+            "INPUT_CHECK-RUN": "always",
+            "GITHUB_REPOSITORY": "octo/app",
+            "GITHUB_API_URL": github_fake.api_url,
+            "GITHUB_SHA": "c" * 40,
+            "GITHUB_WORKSPACE": str(tmp_path),
+            "GITHUB_WORKFLOW": "pr",
+        }
+    )
+    budget = AnnotationBudget(Capture())
+    budget.annotate("error", f"hook printed {secret}", title="hook", file="/etc/passwd", line=3, rank=1)
+    budget.annotate("warning", "drift", file="stacks/app.yaml", line=9, rank=3)
+
+    @dataclass(frozen=True)
+    class Done:
+        environment: str = "staging"
+        command: str = "plan"
+
+    _check_run(settings, {}, budget, Done(), True, RenderContext(artifact=".deployforge/reports/report.md"))
+    [run] = github_fake.check_runs("octo/app")
+    assert run["name"] == "DeployForge (pr · staging)" and run["conclusion"] == "failure"
+    first, second = run["annotations"]
+    assert first["message"] == "hook printed ***" and secret not in str(run)  # the API is not the masked log
+    assert first["path"] == "deployforge.yaml" and first["start_line"] == 3  # outside the repository: the config
+    assert (second["path"], second["annotation_level"]) == ("stacks/app.yaml", "warning")
