@@ -81,9 +81,6 @@ INPUTS: tuple[Input, ...] = (
         "false",
         "true: run a fork's hooks and config on pull_request_target/workflow_run (fork code gets this job's token).",
     ),
-)
-
-INPUTS += (
     Input(
         "labels",
         "false",
@@ -601,10 +598,12 @@ def failure_reason(settings: Settings, result: Any, outcome: Mapping[str, Any], 
         return ""
     if result.extra.get("failure_reason"):
         return str(result.extra["failure_reason"])
-    from deployforge.errors import InputError, LockHeldError
+    from deployforge.errors import InputError, LockHeldError, StalePlanError
 
     if isinstance(error, LockHeldError):
         return "state-locked"
+    if isinstance(error, StalePlanError):  # the state moved between the reviewed plan and its apply
+        return "plan-changed"
     if result.issues or isinstance(error, InputError):
         return "validation-failed"
     if outcome["policy_failures"]:
