@@ -576,3 +576,19 @@ def test_a_locked_state_fails_with_failure_reason_and_lock_info(runner: Runner) 
     assert outputs["failure-reason"] == "state-locked"
     info = json.loads(outputs["lock-info"])
     assert info["lock_id"] == "L-0123456789" and info["actor"] == "ci-bot" and info["run_id"] == "DF-TRC-OTHERRUN01"
+
+
+def test_apply_reviewed_plan_on_a_deployforge_apply_comment(runner: Runner) -> None:
+    runner.run()  # the PR's plan comment
+    comment_event = {
+        "action": "created",
+        "issue": {"number": PR, "pull_request": {"url": f"https://api.github.example.com/repos/{REPO}/pulls/{PR}"}},
+        "comment": {"body": "/deployforge apply", "user": {"login": "maintainer"}},
+        "repository": {"full_name": REPO},
+    }
+    proc, outputs, summary = runner.run(
+        event_name="issue_comment", event=comment_event, command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "ok" and "2 succeeded" in summary
+    assert not [r for r in runner.fake.requests if "/commits/" in r.path]  # the comment's own PR, no lookup
