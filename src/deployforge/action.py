@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -22,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 COMMANDS = ("validate", "plan", "run", "deploy", "drift")
-COMMENT_MODES = ("update", "new", "off")
+COMMENT_MODES = ("always", "update", "changes-only", "new", "off")  # always: update's other name
+RESULT_LABELS = ("deployforge:failed", "deployforge:policy-failed", "deployforge:changes", "deployforge:no-changes")
+CHECK_RUN_MODES = ("auto", "always", "off")
 FAIL_ON = ("error", "policy", "drift", "changes", "never")
+REPORTS_DIR = ".deployforge/reports"  # relative to working-directory: the summary and the full report
 PR_EVENTS = ("pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment")
 
 
@@ -57,7 +61,11 @@ INPUTS: tuple[Input, ...] = (
     Input("evolve-strategy", "", "Canary strategy for run/deploy, e.g. 5percent-step."),
     Input("timeout", "", "Deploy timeout (seconds, or 30m / 1h); empty: the config's deploy.timeout (default 1h)."),
     Input("github-token", "${{ github.token }}", "Token for the PR comment; needs pull-requests: write."),
-    Input("comment-mode", "update", "update: one comment kept up to date; new: hide the old one, post anew; off."),
+    Input(
+        "comment-mode",
+        "always",
+        "always (or update): one comment kept up to date; changes-only: none until there is something; new; off.",
+    ),
     Input("junit-path", ".deployforge/reports/junit.xml", "Where to write the JUnit report (empty: none)."),
     Input("sarif-path", ".deployforge/reports/deployforge.sarif", "Where to write SARIF (empty: none)."),
     Input("plan-path", ".deployforge/reports/plan.json", "Where to save the plan (plan, run, deploy)."),
@@ -73,6 +81,26 @@ INPUTS: tuple[Input, ...] = (
         "false",
         "true: run a fork's hooks and config on pull_request_target/workflow_run (fork code gets this job's token).",
     ),
+    Input(
+        "labels",
+        "false",
+        "true: label the pull request by result (deployforge:changes, :no-changes, :policy-failed, :failed).",
+    ),
+    Input(
+        "apply-reviewed-plan",
+        "false",
+        "true (run/deploy): apply only if the new plan's digest is the one the pull request's comment showed.",
+    ),
+    Input(
+        "label",
+        "",
+        "Names this step's comment and check run (one per stack); empty: from working-directory and config.",
+    ),
+    Input(
+        "check-run",
+        "auto",
+        "auto: a check run holds every annotation when a step has over 10 of a type (checks: write); always; off.",
+    ),
 )
 
 OUTPUTS: tuple[Output, ...] = (
@@ -86,6 +114,15 @@ OUTPUTS: tuple[Output, ...] = (
     Output("sarif-path", "The SARIF report."),
     Output("comment-url", "The PR comment's URL (empty when none was written)."),
     Output("run-id", "The DeployForge run id (audit log, traces)."),
+    Output("label", "The label naming this step's comment and check run (the input, or derived)."),
+    Output(
+        "plan-digest", "sha256 of the planned changes (recorded in the PR comment; apply-reviewed-plan compares it)."
+    ),
+    Output(
+        "failure-reason",
+        "Why a failing run failed: plan-changed, state-locked, policy-failed, validation-failed, ... (docs/action.md).",
+    ),
+    Output("lock-info", "When the state was locked: the lock's id and holder (JSON); else empty."),
 )
 
 _TRUE = {"true", "True", "TRUE"}
@@ -114,6 +151,10 @@ class Settings:
     working_directory: str
     sandbox: bool
     allow_fork_code: bool = False
+    check_run: str = "auto"
+    label: str = ""
+    pr_labels: bool = False
+    apply_reviewed_plan: bool = False
     # the run's context
     event_name: str = ""
     event: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +166,7 @@ class Settings:
     workflow: str = ""
     workspace: str = ""
     runner_temp: str = ""
+    runner_workspace: str = ""  # RUNNER_WORKSPACE: a host path even inside the container
 
     @property
     def pr_number(self) -> int | None:
@@ -199,10 +241,45 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+LABEL_MAX = 64
+_LABEL_BAD = re.compile(r"--|[<>\"\\`]|[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def label_problem(label: str) -> str | None:
+    """Why a label cannot name a comment (it sits in an HTML comment, the marker), or None."""
+    if len(label) > LABEL_MAX:
+        return f"it is {len(label)} characters long (at most {LABEL_MAX})"
+    bad = _LABEL_BAD.search(label)
+    if bad is not None:
+        what = {"--": "'--' (it would end the comment's hidden marker)", ">": "'>'", "<": "'<'"}.get(
+            bad.group(0), f"the character {bad.group(0)!r}"
+        )
+        return f"it holds {what}"
+    return None
+
+
+def derived_label(working_directory: str, config: str) -> str:
+    """The default label: working-directory and the config path where they are not the defaults
+    (``infra/app``, ``infra/app/prod.yaml``, ``prod.yaml``); '' for the defaults. Characters a
+    marker cannot carry become '-'."""
+    import posixpath
+
+    parts = []
+    wd = posixpath.normpath(working_directory.replace("\\", "/")) if working_directory else "."
+    if wd not in (".", ""):
+        parts.append(wd.strip("/"))
+    config_path = posixpath.normpath(config.replace("\\", "/")) if config else "deployforge.yaml"
+    if config_path != "deployforge.yaml":
+        parts.append(config_path)
+    label = _LABEL_BAD.sub("-", "/".join(parts))
+    return label[-LABEL_MAX:] if len(label) > LABEL_MAX else label
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     """Every input and the run's context, checked. Raises ActionInputError with a clear message."""
     command = _choice(env, "command", COMMANDS)
     comment_mode = _choice(env, "comment-mode", COMMENT_MODES)
+    comment_mode = "update" if comment_mode == "always" else comment_mode
     timeout_text = get_input(env, "timeout").strip()
     timeout: float | None = None
     if timeout_text:
@@ -251,6 +328,9 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         working_directory=get_input(env, "working-directory") or ".",
         sandbox=_bool(env, "sandbox"),
         allow_fork_code=_bool(env, "allow-fork-code"),
+        check_run=_choice(env, "check-run", CHECK_RUN_MODES),
+        pr_labels=_bool(env, "labels"),
+        apply_reviewed_plan=_bool(env, "apply-reviewed-plan"),
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event=event,
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -261,7 +341,21 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         workflow=env.get("GITHUB_WORKFLOW", ""),
         workspace=env.get("GITHUB_WORKSPACE", ""),
         runner_temp=env.get("RUNNER_TEMP", ""),
+        runner_workspace=env.get("RUNNER_WORKSPACE", ""),
     )
+    label = get_input(env, "label")
+    if label:
+        problem = label_problem(label)
+        if problem is not None:
+            raise ActionInputError(
+                f"input 'label' is {json.dumps(label)[:100]}: a label names the PR comment in a hidden HTML "
+                f"marker, and {problem}; use letters, digits, spaces and . _ / : + - (e.g. infra/app)"
+            )
+    else:
+        label = derived_label(settings.working_directory, settings.config)
+    from dataclasses import replace
+
+    settings = replace(settings, label=label)
     if settings.pr_number and settings.comment_mode != "off" and not settings.token:
         raise ActionInputError(
             "input 'github-token' is empty, and a pull request comment was asked for; "
@@ -365,6 +459,12 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
             )
         from deployforge.deploy import service as deploy_service
 
+        plan_file: str | None = None
+        if settings.apply_reviewed_plan:
+            checked_plan = _check_reviewed_plan(settings, ws, hooks)
+            if not isinstance(checked_plan, str):
+                return checked_plan  # no reviewed plan, or it changed: nothing applied
+            plan_file = checked_plan
         cancel = threading.Event()
         # the canary stops itself at its timeout (verdict "timeout"); this backstop only covers what
         # runs outside the canary (apply, hooks), a minute later, as a clean stop (rollback), not a kill
@@ -382,6 +482,7 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
                 callbacks=deploy_service.Callbacks(on_hook_start=hooks.on_start, on_hook_output=hooks.on_output),
                 command=settings.command,
                 ci_run_url=settings.run_url,
+                plan_file=plan_file,  # the reviewed plan: apply refuses it if the state moved since
             )
         finally:
             timer.cancel()
@@ -393,6 +494,143 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
 
         return drift_service.detect_command(ws, "drift")  # the CLI's `deployforge drift` use case
     raise UsageError(f"unknown command '{settings.command}'")  # read_settings already refuses it
+
+
+class NoReviewedPlan(Exception):
+    """apply-reviewed-plan found no plan a reviewer saw; the message says why and what to do."""
+
+
+def _reviewed_record(settings: Settings, environment: str) -> tuple[int, dict[str, Any]]:
+    """(pull request, plan record) of the plan comment a reviewer saw for this label and
+    environment: the pull request of this event (an issue comment or a pull request event), else
+    the one the pushed commit came from. Raises NoReviewedPlan."""
+    from deployforge.ci.github import CommentUnavailable, StickyComment
+    from deployforge.render.markdown import MARKER_PREFIX, read_plan_record
+
+    if not (settings.token and settings.repository):
+        raise NoReviewedPlan(
+            "input 'apply-reviewed-plan' needs github-token and GITHUB_REPOSITORY to read the pull request"
+        )
+    client = StickyComment(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(os.environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+        author=os.environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,
+    )
+    try:
+        number = settings.pr_number or (client.pull_for_commit(settings.sha) if settings.sha else None)
+        if number is None:
+            raise NoReviewedPlan(
+                "input 'apply-reviewed-plan' is true, but no pull request was found for commit "
+                f"{settings.sha[:12] or '?'} "
+                f"(event {settings.event_name or '?'}): run it on the push of a merged pull request or on an "
+                "'/deployforge apply' comment, or set apply-reviewed-plan: false"
+            )
+        needles = [f"environment={json.dumps(environment)}"]
+        needles.append(f"label={json.dumps(settings.label)}" if settings.label else "")
+        bodies = client.reviewed_bodies(number, MARKER_PREFIX, tuple(n for n in needles if n))
+    except CommentUnavailable as exc:
+        raise NoReviewedPlan(f"input 'apply-reviewed-plan': the pull request could not be read: {exc}") from None
+    records = [
+        r for r in (read_plan_record(b) for b in bodies if settings.label or " label=" not in b.split("\n", 1)[0]) if r
+    ]
+    if not records:
+        raise NoReviewedPlan(
+            f"input 'apply-reviewed-plan' is true, but pull request #{number} has no DeployForge plan comment for "
+            f"environment '{environment}'"
+            + (f" and label '{settings.label}'" if settings.label else "")
+            + ": run the plan on the pull request first (command: plan, the same label and environment)"
+        )
+    return number, records[-1]
+
+
+def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
+    """Re-plan and compare with what the pull request showed: the saved plan's path when the digests
+    match, else the RunResult that says what differs (failure-reason plan-changed or no-reviewed-plan)."""
+    import tempfile
+    from dataclasses import replace
+
+    from deployforge import app
+    from deployforge.model.digest import differences, plan_digest, resource_digests
+    from deployforge.model.result import RunResult
+
+    environment = str(ws.config.environment)
+    try:
+        number, record = _reviewed_record(settings, environment)
+    except NoReviewedPlan as exc:
+        return RunResult(
+            settings.command,
+            environment,
+            ws.run_id,
+            1,
+            ws.config.path,
+            ws.config.config_hash,
+            messages=(str(exc), "Nothing was applied."),
+            extra={"failure_reason": "no-reviewed-plan"},
+            error="NoReviewedPlan",
+        )
+    out = settings.plan_path or os.path.join(tempfile.gettempdir(), f"deployforge-reviewed-{ws.run_id}.json")
+    planned = app.plan(ws, out=out, hook_callbacks=hooks)
+    if planned.plan is None or planned.error is not None:
+        return replace(planned, command=settings.command)
+    now = plan_digest(planned.plan)
+    if now == record["digest"]:
+        return out
+    what = differences(record.get("resources") or {}, resource_digests(planned.plan)) if "resources" in record else []
+    message = (
+        f"the plan changed since it was reviewed in pull request #{number}: reviewed {record['digest'][:19]}, "
+        f"now {now[:19]}" + (f" ({'; '.join(what)})" if what else "") + ". Nothing was applied: review the new plan"
+    )
+    return replace(
+        planned,
+        command=settings.command,
+        exit_code=1,
+        messages=(*planned.messages, message),
+        extra={**planned.extra, "failure_reason": "plan-changed"},
+        error="PlanChanged",
+    )
+
+
+def failure_reason(settings: Settings, result: Any, outcome: Mapping[str, Any], error: Any) -> str:
+    """The ``failure-reason`` output of a run that failed (or that fail-on fails); '' otherwise."""
+    if outcome["result"] != "failed" and not outcome["fail_reasons"]:
+        return ""
+    if result.extra.get("failure_reason"):
+        return str(result.extra["failure_reason"])
+    from deployforge.errors import InputError, LockHeldError, StalePlanError
+
+    if isinstance(error, LockHeldError):
+        return "state-locked"
+    if isinstance(error, StalePlanError):  # the state moved between the reviewed plan and its apply
+        return "plan-changed"
+    if result.issues or isinstance(error, InputError):
+        return "validation-failed"
+    if outcome["policy_failures"]:
+        return "policy-failed"
+    apply = result.apply.to_json() if result.apply is not None else {}
+    if any(r.get("outcome") == "failed" for r in apply.get("resources", [])) or apply.get("interrupted"):
+        return "apply-failed"
+    if result.canary is not None and result.canary.to_json().get("verdict") != "promoted":
+        return "canary-failed"
+    hooks = result.hooks.to_json() if result.hooks is not None else {}
+    runs = (hooks.get("runs") or hooks.get("hooks") or []) if isinstance(hooks, dict) else hooks
+    if any(isinstance(h, dict) and str(h.get("status", "ok")) != "ok" for h in runs or []):
+        return "hook-failed"
+    if outcome["result"] == "failed":
+        return "error"
+    if outcome["drifted"] and "drift" in settings.fail_on:
+        return "drift-detected"
+    return "changes" if outcome["changes"] else "error"
+
+
+def lock_info(error: Any) -> str:
+    """The ``lock-info`` output: the held lock's id and holder as JSON ('' when no lock was held)."""
+    from deployforge.errors import LockHeldError
+
+    if not isinstance(error, LockHeldError):
+        return ""
+    return json.dumps({"lock_id": error.lock_id, **{str(k): v for k, v in error.holder.items()}}, default=str)
 
 
 def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
@@ -478,11 +716,42 @@ def write_reports(settings: Settings, result: Any) -> dict[str, str]:
     return written
 
 
+CONTAINER_WORKSPACE = "/github/workspace"  # where the runner mounts the workspace in a Docker action
+CONTAINER_TEMP = "/github/runner_temp"
+
+
 def _from_workspace(path: str, settings: Settings) -> str:
-    """An output path as the next steps see it: they run in the workspace, not in working-directory."""
-    if not settings.workspace or os.path.isabs(path):
-        return path
-    return os.path.relpath(os.path.abspath(path), os.path.abspath(settings.workspace))
+    """An output path as the next steps see it: they run in the workspace, not in working-directory,
+    and on the host, not in this container.
+
+    A relative path is given relative to the workspace (what later steps and upload-artifact
+    resolve it against). An absolute one is translated back to the host when it is under a folder
+    the runner mounted (actions/runner ``ContainerActionHandler``: ``$GITHUB_WORKSPACE`` at
+    /github/workspace, ``$RUNNER_TEMP`` at /github/runner_temp; it translates the inputs' host
+    paths in, but not the outputs back): the host workspace is ``$RUNNER_WORKSPACE/<repository
+    name>`` and the host temp folder ``<work folder>/_temp`` (``RUNNER_WORKSPACE``, the host's
+    ``<work folder>/<repository>``, is not under a mount, so the container sees it unchanged).
+    Where the host path cannot be known, an absolute path in the workspace is given relative to it."""
+    if not os.path.isabs(path):
+        if not settings.workspace:
+            return path
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(settings.workspace))
+    path = os.path.normpath(path)
+    host_run = settings.runner_workspace
+    known = bool(host_run) and os.path.isabs(host_run) and not host_run.startswith("/github/")
+    for mount, host in (
+        (CONTAINER_WORKSPACE, os.path.join(host_run, settings.repository.rpartition("/")[2]) if known else ""),
+        (CONTAINER_TEMP, os.path.join(os.path.dirname(host_run.rstrip("/")), "_temp") if known else ""),
+    ):
+        if settings.workspace.rstrip("/") != CONTAINER_WORKSPACE:
+            break  # not in the runner's container: paths are the host's already
+        if path == mount or path.startswith(mount + "/"):
+            rest = path[len(mount) :].lstrip("/")
+            if host and settings.repository:
+                return os.path.join(host, rest) if rest else host
+            if mount == CONTAINER_WORKSPACE:
+                return rest or "."
+    return path
 
 
 def _relative(file: str | None, settings: Settings) -> str | None:
@@ -523,6 +792,16 @@ def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
         return 1
     if settings.token:
         sink.mask(settings.token)
+    from deployforge.ci.annotation_budget import AnnotationBudget
+
+    budget = AnnotationBudget(sink)  # the runner shows 10 per type and step: the most important first
+    try:
+        return _start(settings, environ, budget, started)
+    finally:
+        budget.flush()
+
+
+def _start(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
     masking: Any = None
     try:
         from deployforge.secrets import masking  # every secret the core resolves gets ::add-mask::
@@ -542,7 +821,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
-    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment
+    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment, sections
     from deployforge.render.summary import render_summary
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
@@ -627,7 +906,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         from dataclasses import replace
 
         result = replace(result, messages=(fork_note, *result.messages))
-    for note in annotations_for(result):
+    for note in annotations_for(result, _resource_locator(settings)):
         sink.annotate(
             note.level,
             note.message,
@@ -635,22 +914,31 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             file=_relative(note.file, settings),
             line=note.line,
             column=note.column,
+            rank=note.rank,
         )
-    summary_file = ".deployforge/reports/summary.md"
+    summary_file = Path(REPORTS_DIR) / "summary.md"  # what the job summary got
+    report_file = Path(REPORTS_DIR) / "report.md"  # every row: where a cut comment or summary points
     ctx = RenderContext(
         workflow=settings.workflow,
         run_url=settings.run_url,
         commit=settings.commit or None,
         summary_url=settings.run_url,
-        artifact=summary_file,
+        artifact=_from_workspace(str(report_file), settings),
         repository=settings.repository,
         server_url=settings.server_url,
+        label=settings.label,
+        kind="drift" if settings.command == "drift" else "",
     )
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
-    summary = render_summary(result, ctx)
-    Path(summary_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(summary_file).write_text(summary, encoding="utf-8")
+    secs = sections(result)  # rendered once for the summary, the full report and the comment
+    summary = render_summary(result, ctx, secs=secs)
+    try:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(summary, encoding="utf-8")
+        report_file.write_text(render_summary(result, ctx, limit=None, secs=secs), encoding="utf-8")
+    except OSError as exc:
+        sink.annotate("warning", f"the report files could not be written: {exc}")
     sink.write_summary(summary)
     try:
         written = write_reports(settings, result)
@@ -659,10 +947,12 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         written = {}
     comment_url = ""
     number = settings.pr_number
+    outcome = outcome_of(settings, result)
+    quiet = outcome["result"] == "ok" and not outcome["changes"] and not outcome["policy_failures"]
     if settings.comment_mode != "off" and number and settings.repository:
         from deployforge.ci.github import StickyComment
 
-        body = render_comment(result, ctx)
+        body = render_comment(result, ctx, secs=secs)
         publisher = StickyComment(
             settings.api_url,
             settings.token,
@@ -671,15 +961,26 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             author=environ.get("DEPLOYFORGE_COMMENT_AUTHOR") or None,  # another GitHub App's token: its bot
         )
         where = result.environment or _environment_of(ws)  # the same comment whether the run failed or not
-        done = publisher.upsert(number, marker(settings.workflow, where), body, settings.comment_mode)
-        if done.status == "degraded":
+        done = publisher.upsert(
+            number,
+            marker(settings.workflow, where, settings.label, ctx.kind),
+            body,
+            "update" if settings.comment_mode == "changes-only" else settings.comment_mode,
+            create=not (settings.comment_mode == "changes-only" and quiet),
+        )
+        if done.status == "skipped":
+            sink.info("comment-mode changes-only: nothing changes and no comment exists yet, so none was written")
+        elif done.status == "degraded":
             sink.annotate("warning", f"{done.warning}; the report is in the job summary instead", title="PR comment")
         else:
             comment_url = done.url or ""
             sink.info(f"PR comment {done.status}: {comment_url} ({done.calls} API calls)")
     elif settings.comment_mode != "off" and not number:
         sink.info(f"no pull request in a '{settings.event_name or 'local'}' event: the job summary holds the report")
-    outcome = outcome_of(settings, result)
+    from deployforge.model.digest import plan_digest
+
+    if settings.pr_labels and number and settings.repository and settings.token:
+        _label_pull_request(settings, environ, sink, number, outcome)
     outputs = {
         "result": outcome["result"],
         "changes": str(outcome["changes"]),
@@ -693,7 +994,13 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "sarif-path": written.get("sarif-path", ""),
         "comment-url": comment_url,
         "run-id": ws.run_id,
+        "label": settings.label,
+        "plan-digest": plan_digest(result.plan) if result.plan is not None else "",
+        "failure-reason": failure_reason(settings, result, outcome, error),
+        "lock-info": lock_info(error),
     }
+    if result.extra.get("failure_reason") in ("plan-changed", "no-reviewed-plan"):
+        sink.annotate("error", plain_message(result.messages), title="DeployForge apply-reviewed-plan")
     for name, value in outputs.items():
         sink.set_output(name, value)
     try:
@@ -712,8 +1019,140 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("warning", f"the audit record could not be written: {type(exc).__name__}: {exc}")
     if outcome["fail_reasons"]:
         sink.annotate("error", "DeployForge: " + "; ".join(outcome["fail_reasons"]), title="DeployForge")
-        return 1
-    return 0
+    _check_run(settings, environ, sink, result, bool(outcome["fail_reasons"]), ctx)
+    return 1 if outcome["fail_reasons"] else 0
+
+
+def plain_message(messages: tuple[str, ...]) -> str:
+    """The message that says why (the one naming the input or what differs)."""
+    for m in messages:
+        if "apply-reviewed-plan" in m or "plan changed" in m:
+            return m
+    return "; ".join(messages)
+
+
+def result_label(outcome: Mapping[str, Any]) -> str:
+    """The pull request label for a run's outcome (``labels: true``)."""
+    if outcome["policy_failures"]:
+        return "deployforge:policy-failed"
+    if outcome["result"] == "failed":
+        return "deployforge:failed"
+    return "deployforge:changes" if outcome["changes"] or outcome["drifted"] else "deployforge:no-changes"
+
+
+def _label_pull_request(
+    settings: Settings, environ: Mapping[str, str], sink: Any, number: int, outcome: Mapping[str, Any]
+) -> None:
+    from deployforge.ci.github import PullRequestLabels
+
+    wanted = result_label(outcome)
+    client = PullRequestLabels(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+    )
+    problem = client.set_one(number, wanted, RESULT_LABELS)
+    if problem:
+        sink.annotate("warning", f"the pull request label {wanted} was not set: {problem}", title="PR labels")
+    else:
+        sink.info(f"pull request labelled {wanted} ({client.calls} API calls)")
+
+
+def check_run_name(settings: Settings, environment: str | None, label: str = "") -> str:
+    """One check run per (workflow, label, environment)."""
+    parts = [p for p in (settings.workflow, label, environment) if p]
+    return "DeployForge" + (f" ({' · '.join(parts)})" if parts else "")
+
+
+def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result: Any, failed: bool, ctx: Any) -> None:
+    """Every annotation in a check run, when the runner would not show them all (``check-run: auto``)
+    or always (``always``). Without ``checks: write`` (403): a warning naming the permission, and the
+    annotations stay plain ones (the most important 10 of each type)."""
+    notes = getattr(sink, "notes", None)
+    if notes is None or settings.check_run == "off":
+        return
+    if settings.check_run == "auto" and not sink.over():
+        return
+    if not (settings.token and settings.repository and settings.commit):
+        sink.annotate(
+            "warning",
+            "no check run could carry every annotation (it needs github-token, GITHUB_REPOSITORY and a commit)",
+            title="DeployForge check run",
+        )
+        return
+    from deployforge.ci.github import CHECK_LEVELS, CheckRunPublisher
+    from deployforge.secrets.masking import mask  # the API is no log: ::add-mask:: does not cover it
+
+    config_path = _relative(settings.config, settings) or settings.config
+
+    def in_repository(file: str | None) -> str:
+        """The Checks API needs a file of the repository: the config for run-wide annotations."""
+        if not file or os.path.isabs(file) or file.split("/")[0] == "..":
+            return config_path
+        return file
+
+    annotations = []
+    for n in sorted(notes, key=lambda n: (("error", "warning", "notice").index(n.level), n.rank)):
+        item: dict[str, Any] = {
+            "path": in_repository(n.file),
+            "start_line": n.line or 1,
+            "end_line": n.line or 1,
+            "annotation_level": CHECK_LEVELS[n.level],
+            "message": mask(n.message)[:60000],
+        }
+        if n.title:
+            item["title"] = mask(n.title)[:255]
+        annotations.append(item)
+    counts = {level: sum(1 for n in notes if n.level == level) for level in ("error", "warning", "notice")}
+    name = check_run_name(settings, result.environment, settings.label)
+    title = f"{result.command}: " + ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
+    summary = f"Every annotation of DeployForge {result.command}"
+    summary += f" in `{result.environment}`" if result.environment else ""
+    summary += f"; the full report is in {ctx.artifact}" if ctx.artifact else ""
+    summary += f" ([workflow run]({settings.run_url}))." if settings.run_url else "."
+    publisher = CheckRunPublisher(
+        settings.api_url,
+        settings.token,
+        settings.repository,
+        max_wait=float(environ.get("DEPLOYFORGE_GITHUB_MAX_WAIT", "60")),
+    )
+    done = publisher.publish(name, settings.commit, "failure" if failed else "success", title, summary, annotations)
+    if done.status == "created":
+        sink.where = f"the check run '{name}' ({done.url})"
+        sink.info(f"check run '{name}': {len(annotations)} annotations in {done.calls} API calls: {done.url}")
+        return
+    report = f" and {ctx.artifact}" if ctx.artifact else ""
+    sink.where = "the job summary" + report
+    if done.forbidden:
+        sink.annotate(
+            "warning",
+            f"the check run carrying all {len(annotations)} annotations was refused: the token lacks the "
+            "`checks: write` permission (add it to the job's permissions, or set check-run: off); "
+            "the most important annotations are shown instead",
+            title="DeployForge check run",
+        )
+    else:
+        sink.annotate("warning", f"the check run could not be written: {done.warning}", title="DeployForge check run")
+
+
+def _resource_locator(settings: Settings) -> Any:
+    """``resource name -> (config file, line)`` from the config's YAML positions (the drift
+    annotations' place); None when the config cannot be read."""
+    from deployforge.config.yamlpos import load_yaml
+    from deployforge.errors import DeployForgeError
+
+    try:
+        text = Path(settings.config).read_text(encoding="utf-8")
+        _data, positions = load_yaml(text, settings.config)
+    except (OSError, UnicodeDecodeError, DeployForgeError, ValueError):
+        return None
+
+    def locate(resource: str) -> tuple[str, int] | None:
+        where = positions.keys.get(("resources", resource))
+        return (settings.config, where[0]) if where else None
+
+    return locate
 
 
 def path_problem(settings: Settings, name: str, value: str, base: Path, *, temp_ok: bool = True) -> str | None:
@@ -781,14 +1220,32 @@ def _mtime(path: Path | None) -> int | None:
 
 
 def _environment_of(ws: Any) -> str:
-    """The environment a run was for, also when it stopped on an error: the chosen one, the config's
-    only one, or ``default``."""
+    """The environment a run was for, also when its config did not load, so that the failure lands
+    in the comment the run would have updated: the chosen one (the ``environment`` input, else
+    ``DEPLOYFORGE_ENVIRONMENT``), else what the config would choose when it still parses as YAML
+    (its only environment, or ``default_environment``), else ``default``."""
     from deployforge.errors import DeployForgeError
 
     try:
         return str(ws.config.environment)
     except DeployForgeError:
-        return str(ws.options.environment or "default")
+        pass
+    chosen = ws.options.environment or (ws.options.environ or {}).get("DEPLOYFORGE_ENVIRONMENT")
+    if chosen:
+        return str(chosen)
+    try:
+        from deployforge.config.yamlpos import load_yaml
+
+        document, _ = load_yaml(Path(ws.options.config).read_text(encoding="utf-8"), str(ws.options.config))
+    except (OSError, UnicodeDecodeError, ValueError, DeployForgeError):
+        return "default"
+    envs = document.get("environments") if isinstance(document, dict) else None
+    if isinstance(envs, dict) and len(envs) == 1:
+        return str(next(iter(envs)))
+    default = document.get("default_environment") if isinstance(document, dict) else None
+    if isinstance(envs, dict) and isinstance(default, str) and default in envs:
+        return default
+    return "default"
 
 
 def entrypoint() -> None:

@@ -148,6 +148,8 @@ def test_first_run_creates_the_comment_second_updates_it(runner: Runner) -> None
     assert outputs["run-id"].startswith("DF-")
     assert json.loads((runner.workspace / outputs["plan-path"]).read_text())["environment"] == "staging"
     assert "DeployForge plan" in summary and "2 to create" in summary
+    report = runner.workspace / ".deployforge/reports/report.md"  # the full report, beside the others
+    assert "2 to create" in report.read_text(encoding="utf-8") and report.stat().st_mode & 0o777 == 0o644
     assert f"::add-mask::{fake.token}" in proc.stdout  # the token never shows in the log
     writes = [r for r in fake.requests if r.method != "GET"]
     assert [(r.method, r.path) for r in writes] == [("POST", f"/repos/{REPO}/issues/{PR}/comments")]
@@ -320,6 +322,7 @@ def test_confirm_policy_input_and_plan_path(runner: Runner) -> None:
     proc, outputs, _ = runner.run(command="plan", policy="policies/", **off, **{"sarif-path": "r.sarif"})
     assert proc.returncode == 1, proc.stdout
     assert outputs["result"] == "failed" and int(outputs["policy-failures"]) >= 2
+    assert outputs["failure-reason"] == "policy-failed" and outputs["lock-info"] == ""
     assert outputs["sarif-path"] == "r.sarif" and (runner.workspace / "r.sarif").is_file()
     assert outputs["plan-path"] == "" and not (runner.workspace / ".deployforge/reports/plan.json").exists()
     # fail-on without policy: a policy failure alone does not fail the step (it is not an error)
@@ -350,3 +353,242 @@ def test_with_a_working_directory_outputs_and_sarif_paths_are_from_the_workspace
         for loc in res["locations"]
     }
     assert uris == {"infra/deployforge.yaml"}  # code scanning resolves it from the repository root
+
+
+# -- annotations: 10 per type and step, a check run with all of them (issue 14 point 3) -------------
+
+MANY_FINDINGS = """\
+package deployforge.policies
+import rego.v1
+deny contains msg if {
+  some i in numbers.range(1, 60)
+  msg := sprintf("rule %d: no owner tag", [i])
+}
+"""
+
+
+def annotation_lines(stdout: str, level: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(f"::{level}")]
+
+
+def test_annotations_are_capped_at_ten_per_type_and_a_check_run_carries_all(runner: Runner) -> None:
+    (runner.workspace / "many.rego").write_text(MANY_FINDINGS)
+    proc, _, _ = runner.run(policy="many.rego", **{"comment-mode": "off"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    errors = annotation_lines(proc.stdout, "error")
+    assert len(errors) == 10, errors  # what the runner shows: 10 per type and step
+    assert "DeployForge: " in errors[0] and "policy failure" in errors[0]  # the step's own verdict first
+    assert re.search(r"::error title=DeployForge%3A 112 more errors::112 more errors not shown here", errors[-1])
+    runs = runner.fake.check_runs(REPO)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["name"] == "DeployForge (pr · staging)" and run["conclusion"] == "failure"
+    assert run["head_sha"] == "9f2c1e0b7a6d5c4b3a2910fedcba987654321000"  # the PR's head commit
+    assert len(run["annotations"]) == 121  # 120 findings + the verdict, every one
+    assert all(a["path"] and a["start_line"] >= 1 for a in run["annotations"])
+    assert f"every one is in the check run '{run['name']}'" in errors[-1]
+    writes = [r for r in runner.fake.requests if "/check-runs" in r.path]
+    assert [r.method for r in writes] == ["POST", "PATCH", "PATCH"]  # batches of at most 50 (the API's limit)
+    assert [len(r.body["output"]["annotations"]) for r in writes] == [50, 50, 21]
+
+
+def test_without_checks_write_the_annotations_degrade_with_a_warning(runner: Runner) -> None:
+    (runner.workspace / "many.rego").write_text(MANY_FINDINGS)
+    runner.fake.no_checks = True
+    proc, _, _ = runner.run(policy="many.rego", **{"comment-mode": "off"})
+    assert proc.returncode == 1
+    warnings = annotation_lines(proc.stdout, "warning")
+    assert any("lacks the `checks: write` permission" in w for w in warnings), warnings
+    errors = annotation_lines(proc.stdout, "error")
+    assert len(errors) == 10 and "job summary and .deployforge/reports/report.md" in errors[-1]
+    assert runner.fake.check_runs(REPO) == []
+
+
+def test_few_annotations_need_no_check_run(runner: Runner) -> None:
+    proc, _, _ = runner.run(**{"comment-mode": "off"})
+    assert proc.returncode == 0
+    assert not [r for r in runner.fake.requests if "/check-runs" in r.path]
+
+
+def test_two_working_directories_keep_two_comments_named_by_label(runner: Runner) -> None:
+    config = (runner.workspace / "deployforge.yaml").read_text()
+    for stack in ("app", "db"):
+        folder = runner.workspace / "stacks" / stack
+        folder.mkdir(parents=True)
+        (folder / "deployforge.yaml").write_text(
+            config.replace("-artifacts", f"-{stack}-a").replace("-logs", f"-{stack}-l")
+        )
+    urls = []
+    for _ in range(2):  # the second round updates the two comments, each its own
+        for stack in ("app", "db"):
+            proc, outputs, _ = runner.run(**{"working-directory": f"stacks/{stack}"})
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert outputs["label"] == f"stacks/{stack}"
+            urls.append(outputs["comment-url"])
+    comments = runner.fake.comments(REPO, PR)
+    assert len(comments) == 2 and urls[:2] == urls[2:]
+    assert comments[0]["body"].startswith(
+        '<!-- deployforge:comment workflow="pr" label="stacks/app" environment="staging" -->'
+    )
+    assert "· `stacks/db`" in comments[1]["body"].splitlines()[1]
+
+
+def test_a_label_a_marker_cannot_carry_is_an_input_error(runner: Runner) -> None:
+    proc, outputs, _ = runner.run(label="a-->b")
+    assert proc.returncode == 1 and outputs["result"] == "failed"
+    assert re.search(r"::error title=DeployForge input::input 'label' is .*'--'", proc.stdout), proc.stdout
+    assert runner.fake.comments(REPO, PR) == []
+
+
+def test_a_post_that_landed_before_a_502_is_not_posted_twice(runner: Runner) -> None:
+    runner.fake.fail(502, times=1, method="POST", path=r"/issues/\d+/comments$", after=True)  # the write landed
+    proc, outputs, _ = runner.run()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    comments = runner.fake.comments(REPO, PR)
+    assert len(comments) == 1 and outputs["comment-url"] == comments[0]["html_url"]
+    posts = [r.status for r in runner.fake.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert posts == [502]  # looked (listed again) instead of posting again
+    runner.fake.fail(502, times=1, method="POST", path=r"/issues/\d+/comments$")  # this one did not land
+    runner.fake.requests.clear()
+    proc, outputs, _ = runner.run(**{"comment-mode": "new"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    posts = [r.status for r in runner.fake.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert posts == [502, 201] and len(runner.fake.comments(REPO, PR)) == 2
+
+
+# -- comment-mode changes-only and PR labels (issue 14 point 6) -----------------------------------
+
+
+def test_changes_only_writes_no_comment_until_something_changes_then_keeps_it(runner: Runner) -> None:
+    off = {"comment-mode": "off"}
+    proc, _, _ = runner.run(command="deploy", **off)  # everything exists: the next plan has no changes
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runner.fake.requests.clear()
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    assert proc.returncode == 0 and outputs["changes"] == "0" and outputs["comment-url"] == ""
+    assert runner.fake.comments(REPO, PR) == []
+    assert [r.method for r in runner.fake.requests] == ["GET"]  # looked for a comment, wrote nothing
+    (runner.workspace / "deployforge.yaml").write_text(
+        (runner.workspace / "deployforge.yaml").read_text().replace("versioning: true", "versioning: false")
+    )
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    assert outputs["changes"] == "1" and len(runner.fake.comments(REPO, PR)) == 1  # something to review
+    (runner.workspace / "deployforge.yaml").write_text(
+        (runner.workspace / "deployforge.yaml").read_text().replace("versioning: false", "versioning: true")
+    )
+    proc, outputs, _ = runner.run(**{"comment-mode": "changes-only"})
+    comments = runner.fake.comments(REPO, PR)
+    assert outputs["changes"] == "0" and len(comments) == 1 and "no changes" in comments[0]["body"]  # updated
+
+
+def test_labels_follow_the_result(runner: Runner) -> None:
+    def labels() -> list[str]:
+        return [lab["name"] for issue in runner.fake.issues(REPO) for lab in issue["labels"]]
+
+    runner.fake._repo(REPO).issues[PR]["labels"].append({"name": "team:infra", "id": 1})  # someone else's label
+    proc, outputs, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert proc.returncode == 0 and outputs["changes"] == "2"
+    assert labels() == ["team:infra", "deployforge:changes"]
+    runner.run(command="deploy", **{"comment-mode": "off"})
+    proc, _, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert labels() == ["team:infra", "deployforge:no-changes"]  # the old result's label removed
+    runner.fake.read_only = True  # a fork's token: the label cannot change, the step goes on with a warning
+    cfg = runner.workspace / "deployforge.yaml"
+    cfg.write_text(cfg.read_text().replace("versioning: true", "versioning: false"))
+    proc, _, _ = runner.run(labels="true", **{"comment-mode": "off"})
+    assert proc.returncode == 0 and "::warning title=PR labels::the pull request label" in proc.stdout
+
+
+# -- apply only what was reviewed (issue 14 point 5) --------------------------------------------------
+
+MERGE_SHA = "abcdef0123456789abcdef0123456789abcdef01"  # the Runner's GITHUB_SHA: the merge commit pushed
+
+
+def push_event() -> dict[str, object]:
+    return {"ref": "refs/heads/main", "after": MERGE_SHA, "repository": {"full_name": REPO}}
+
+
+def test_apply_reviewed_plan_applies_the_plan_the_pull_request_showed(runner: Runner) -> None:
+    proc, outputs, _ = runner.run()  # the PR's plan: the comment records its digest
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    body = runner.fake.comments(REPO, PR)[0]["body"]
+    assert outputs["plan-digest"].startswith("sha256:") and f'"digest": "{outputs["plan-digest"]}"' in body
+    assert f"plan `{outputs['plan-digest'][:19]}`" in body
+    runner.fake._repo(REPO).issues[PR]["_merge_sha"] = MERGE_SHA  # merged
+    proc, outputs, summary = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "ok" and "2 succeeded" in summary and outputs["failure-reason"] == ""
+    found = [r for r in runner.fake.requests if r.path.endswith(f"/commits/{MERGE_SHA}/pulls")]
+    assert len(found) == 1  # the PR found through the pushed commit
+
+
+def test_apply_reviewed_plan_refuses_a_plan_that_changed_and_says_what_differs(runner: Runner) -> None:
+    runner.run()
+    runner.fake._repo(REPO).issues[PR]["_merge_sha"] = MERGE_SHA
+    cfg = runner.workspace / "deployforge.yaml"
+    cfg.write_text(
+        cfg.read_text() + "  extra:\n    type: aws_s3_bucket\n    properties:\n      bucket: dfx-extra-bucket\n"
+    )
+    proc, outputs, _ = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 1
+    assert outputs["result"] == "failed" and outputs["failure-reason"] == "plan-changed"
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("::error")]
+    assert any(
+        "title=DeployForge apply-reviewed-plan::the plan changed since it was reviewed in pull request #42" in e
+        and "aws_s3_bucket.extra is new in the plan (create)" in e
+        for e in errors
+    ), errors
+    proc, outputs, _ = runner.run(**{"comment-mode": "off"})
+    assert outputs["changes"] == "3"  # nothing was applied
+
+
+def test_apply_reviewed_plan_without_a_pull_request_is_a_clear_error(runner: Runner) -> None:
+    proc, outputs, _ = runner.run(
+        event_name="push", event=push_event(), command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert outputs["failure-reason"] == "no-reviewed-plan"
+    assert "input 'apply-reviewed-plan' is true, but no pull request was found for commit abcdef012345" in proc.stdout
+    proc, outputs, _ = runner.run(**{"comment-mode": "off"})
+    assert outputs["changes"] == "2"  # nothing was applied
+
+
+def test_a_locked_state_fails_with_failure_reason_and_lock_info(runner: Runner) -> None:
+    lock = {
+        "lock_id": "L-0123456789",
+        "environment": "staging",
+        "run_id": "DF-TRC-OTHERRUN01",
+        "actor": "ci-bot",
+        "host": "another-runner",  # another machine: the lock is held, not stale
+        "pid": 4242,
+        "created_at": time.time(),
+        "ci_run_url": "https://github.example.com/octo/infra/actions/runs/776",
+        "operation": "apply",
+    }
+    (runner.workspace / ".deployforge" / "locks").mkdir(parents=True)
+    (runner.workspace / ".deployforge" / "locks" / "staging.lock").write_text(json.dumps(lock))
+    proc, outputs, _ = runner.run(command="deploy", **{"comment-mode": "off"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert outputs["failure-reason"] == "state-locked"
+    info = json.loads(outputs["lock-info"])
+    assert info["lock_id"] == "L-0123456789" and info["actor"] == "ci-bot" and info["run_id"] == "DF-TRC-OTHERRUN01"
+
+
+def test_apply_reviewed_plan_on_a_deployforge_apply_comment(runner: Runner) -> None:
+    runner.run()  # the PR's plan comment
+    comment_event = {
+        "action": "created",
+        "issue": {"number": PR, "pull_request": {"url": f"https://api.github.example.com/repos/{REPO}/pulls/{PR}"}},
+        "comment": {"body": "/deployforge apply", "user": {"login": "maintainer"}},
+        "repository": {"full_name": REPO},
+    }
+    proc, outputs, summary = runner.run(
+        event_name="issue_comment", event=comment_event, command="deploy", **{"apply-reviewed-plan": "true"}
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs["result"] == "ok" and "2 succeeded" in summary
+    assert not [r for r in runner.fake.requests if "/commits/" in r.path]  # the comment's own PR, no lookup

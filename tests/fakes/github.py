@@ -16,6 +16,14 @@ ignored):
                                                             paginated; pull requests included (as GitHub does)
     POST   /repos/{o}/{r}/issues                            {"title", "body", "labels", "assignees"} -> 201
     PATCH  /repos/{o}/{r}/issues/{n}                        {"title", "body", "state", "state_reason", "labels"}
+    POST   /repos/{o}/{r}/check-runs                        {"name", "head_sha", "status", "conclusion",
+                                                            "output": {"title", "summary", "annotations"}} -> 201
+    PATCH  /repos/{o}/{r}/check-runs/{id}                   the same fields; output.annotations are appended
+                                                            (GitHub: at most 50 annotations per request, else 422)
+    GET    /repos/{o}/{r}/check-runs/{id}/annotations       paginated
+    POST   /repos/{o}/{r}/issues/{n}/labels                 {"labels": [...]} -> 200, the issue's labels
+    DELETE /repos/{o}/{r}/issues/{n}/labels/{name}          -> 200, 404 when the issue lacks it
+    GET    /repos/{o}/{r}/commits/{sha}/pulls               the pull requests whose head (or merge) commit is sha
     POST   /graphql  (and /api/graphql)                     minimizeComment / unminimizeComment
     GET    /rate_limit
     GET    /user                                            a personal access token's user; 403 "Resource
@@ -36,6 +44,8 @@ Switchable per test (reset by the ``github_fake`` fixture):
     fake.rate_limit(times=1, reset_in=1, status=403)       # primary limit: X-RateLimit-Remaining 0 + Reset
     fake.fail(500, times=1, method="POST", path=r"/comments$")
     fake.read_only = True                                  # every token is read-only
+    fake.no_checks = True                                  # the token lacks checks: write (403 on check runs)
+    fake.check_runs("octo/app")                            # check runs with every annotation they got
     fake.requests                                          # list[Recorded]: method, path, query, body
     fake.comments("octo/app", 7), fake.issues("octo/app")  # what the server holds
     fake.seed_comments("octo/app", 7, ["a", "b", ...])     # comments written by someone else (returns ids)
@@ -102,6 +112,7 @@ class _Fault:
     message: str
     method: str | None = None
     path: re.Pattern[str] | None = None
+    after: bool = False  # the request is carried out, then answered with the error (a gateway timeout)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method != method:
@@ -115,6 +126,7 @@ class _Repo:
     name: str
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment (+ "_issue")
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> check run (+ "_annotations")
 
 
 class _Error(Exception):
@@ -182,6 +194,7 @@ class FakeGitHub:
             self._faults: list[_Fault] = []
             self.requests: list[Recorded] = []
             self.read_only = False
+            self.no_checks = False
             self._next_id = 1000
             self._prefix = ""
 
@@ -220,17 +233,24 @@ class FakeGitHub:
         path: str | None = None,
         message: str = "Server Error",
         headers: dict[str, str] | None = None,
+        after: bool = False,
     ) -> None:
+        """The next ``times`` matching requests fail with ``status``; ``after``: each is carried out
+        first (GitHub's 502/504 after the write landed)."""
         with self._lock:
             self._faults.append(
-                _Fault(status, times, headers or {}, message, method, re.compile(path) if path else None)
+                _Fault(status, times, headers or {}, message, method, re.compile(path) if path else None, after)
             )
 
-    def add_pull_request(self, repo: str, number: int, *, head_sha: str = "0" * 40, title: str = "A change") -> None:
+    def add_pull_request(
+        self, repo: str, number: int, *, head_sha: str = "0" * 40, title: str = "A change", merge_sha: str | None = None
+    ) -> None:
+        """A pull request (an issue with ``pull_request``); ``merge_sha``: it was merged as that commit."""
         with self._lock:
             r = self._repo(repo)
             r.issues[number] = self._issue_doc(r, number, title, "", [], pull=True)
             r.issues[number]["_head_sha"] = head_sha
+            r.issues[number]["_merge_sha"] = merge_sha
 
     def seed_comments(
         self, repo: str, number: int, bodies: list[str], *, user: dict[str, Any] | None = None
@@ -259,6 +279,13 @@ class FakeGitHub:
     def issues(self, repo: str) -> list[dict[str, Any]]:
         with self._lock:
             return [self._public(i) for i in self._repo(repo).issues.values()]
+
+    def check_runs(self, repo: str) -> list[dict[str, Any]]:
+        """The repository's check runs, each with ``annotations``: every one it was given, in order."""
+        with self._lock:
+            return [
+                self._public(c) | {"annotations": list(c["_annotations"])} for c in self._repo(repo).check_runs.values()
+            ]
 
     def calls(self, method: str | None = None) -> list[Recorded]:
         """Recorded API requests (control endpoints excluded), optionally of one method."""
@@ -390,10 +417,22 @@ class FakeGitHub:
     def _dispatch(
         self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
     ) -> tuple[int, dict[str, str], Any]:
+        late: _Fault | None = None
         for fault in self._faults:
             if fault.times > 0 and fault.matches(method, path):
                 fault.times -= 1
-                raise _Error(fault.status, fault.message, dict(fault.headers))
+                if not fault.after:
+                    raise _Error(fault.status, fault.message, dict(fault.headers))
+                late = fault
+                break
+        answer = self._serve(method, path, query, headers, body)
+        if late is not None:
+            raise _Error(late.status, late.message, dict(late.headers))
+        return answer
+
+    def _serve(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         if path == "/rate_limit" and method == "GET":
             core = {"limit": 5000, "remaining": 4999, "reset": int(time.time()) + 3600, "used": 1}
             return 200, {}, {"resources": {"core": core}, "rate": core}
@@ -425,6 +464,55 @@ class FakeGitHub:
                     "default_branch": "main",
                 },
             )
+        if rest == "/check-runs" and method == "POST":
+            return self._check_run(r, None, token, body)
+        if (m2 := re.fullmatch(r"/check-runs/(\d+)(/annotations)?", rest)) is not None:
+            run = r.check_runs.get(int(m2.group(1)))
+            if run is None:
+                raise _Error(404, "Not Found")
+            if m2.group(2) and method == "GET":
+                return self._page(
+                    list(run["_annotations"]), query, f"{self._repo_url(r)}/check-runs/{run['id']}/annotations"
+                )
+            if not m2.group(2) and method == "GET":
+                return 200, {}, self._public(run)
+            if not m2.group(2) and method == "PATCH":
+                return self._check_run(r, run, token, body)
+        if (m2 := re.fullmatch(r"/issues/(\d+)/labels(?:/([^/]+))?", rest)) is not None:
+            issue = self._issue(r, int(m2.group(1)))
+            if method == "POST" and not m2.group(2):
+                # GitHub takes {"labels": [...]}, or the array itself (what PyGithub sends)
+                given = (
+                    body
+                    if isinstance(body, list)
+                    else self._fields(body, required={"labels": list}, optional={})["labels"]
+                )
+                given = [x.get("name") if isinstance(x, dict) else x for x in given]
+                if not given or not all(isinstance(x, str) and x for x in given):
+                    raise _Error(422, "labels must be a non-empty list of names")
+                names = [lab["name"] for lab in issue["labels"]]
+                for name in given:
+                    if name not in names:
+                        issue["labels"].append({"name": name, "id": abs(hash(name)) % 10**6})
+                return 200, {}, list(issue["labels"])
+            if method == "DELETE" and m2.group(2):
+                from urllib.parse import unquote
+
+                name = unquote(m2.group(2))
+                if name not in [lab["name"] for lab in issue["labels"]]:
+                    raise _Error(404, "Label does not exist")
+                issue["labels"] = [lab for lab in issue["labels"] if lab["name"] != name]
+                return 200, {}, list(issue["labels"])
+            if method == "GET" and not m2.group(2):
+                return 200, {}, list(issue["labels"])
+        if (m2 := re.fullmatch(r"/commits/([0-9a-f]{7,40})/pulls", rest)) is not None and method == "GET":
+            sha = m2.group(1)
+            pulls = [
+                self._pull_doc(r, i)
+                for i in r.issues.values()
+                if "pull_request" in i and sha in (i.get("_head_sha"), i.get("_merge_sha"))
+            ]
+            return self._page(pulls, query, f"{self._repo_url(r)}/commits/{sha}/pulls")
         if (m2 := re.fullmatch(r"/issues/(\d+)/comments", rest)) is not None:
             issue = self._issue(r, int(m2.group(1)))
             if method == "GET":
@@ -463,8 +551,10 @@ class FakeGitHub:
                 return 201, {}, self._public(doc)
         if (m2 := re.fullmatch(r"/issues/(\d+)", rest)) is not None:
             issue = self._issue(r, int(m2.group(1)))
-            if method == "GET":
-                return 200, {}, self._public(issue)
+            if method == "GET":  # API urls under the prefix of this request (/api/v3 on Enterprise)
+                here = f"{self._repo_url(r)}/issues/{issue['number']}"
+                urls = {"url": here, "comments_url": f"{here}/comments", "repository_url": self._repo_url(r)}
+                return 200, {}, self._public(issue) | urls
             if method == "PATCH":
                 fields = self._fields(
                     body,
@@ -483,6 +573,105 @@ class FakeGitHub:
                 issue["updated_at"] = _now()
                 return 200, {}, self._public(issue)
         raise _Error(404, "Not Found")
+
+    _LEVELS = ("notice", "warning", "failure")
+    _CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out")
+
+    def _check_run(
+        self, r: _Repo, run: dict[str, Any] | None, token: str, body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        """Create (``run`` None) or update a check run, checked as GitHub's Checks API checks it."""
+        if self.no_checks:
+            raise _Error(403, "Resource not accessible by integration")
+        known: dict[str, type] = {"name": str, "head_sha": str, "status": str, "conclusion": str, "output": dict}
+        known |= {"details_url": str, "external_id": str, "started_at": str, "completed_at": str, "actions": list}
+        required = {"name": str, "head_sha": str} if run is None else {}
+        if isinstance(body, dict) and isinstance(body.get("actions"), list):
+            body = dict(body, actions=[])  # (objects, not strings: not checked here)
+        fields = self._fields(body, required=required, optional={k: v for k, v in known.items() if k not in required})
+        status = fields.get("status", (run or {}).get("status", "queued"))
+        if status not in ("queued", "in_progress", "completed"):
+            raise _Error(422, f"status: '{status}' is not valid")
+        conclusion = fields.get("conclusion", (run or {}).get("conclusion"))
+        if conclusion is not None and conclusion not in self._CONCLUSIONS:
+            raise _Error(422, f"conclusion: '{conclusion}' is not valid")
+        if status == "completed" and conclusion is None:
+            raise _Error(422, "conclusion is required when status is completed")
+        annotations: list[dict[str, Any]] = []
+        output = fields.get("output")
+        if output is not None:
+            if not isinstance(output.get("title"), str) or not isinstance(output.get("summary"), str):
+                raise _Error(422, "output.title and output.summary are required")
+            if len(output["summary"]) > 65535 or len(output.get("text") or "") > 65535:
+                raise _Error(422, "output.summary is too long (maximum is 65535 characters)")
+            annotations = output.get("annotations") or []
+            if not isinstance(annotations, list):
+                raise _Error(422, "output.annotations must be an array")
+            if len(annotations) > 50:  # the Checks API's documented limit per request
+                raise _Error(422, "Only 50 annotations are allowed per request")
+            for a in annotations:
+                if not isinstance(a, dict) or not isinstance(a.get("path"), str) or not a["path"]:
+                    raise _Error(422, "annotations: path is required")
+                if not all(isinstance(a.get(k), int) and a[k] >= 1 for k in ("start_line", "end_line")):
+                    raise _Error(422, "annotations: start_line and end_line are required integers")
+                if a.get("annotation_level") not in self._LEVELS:
+                    raise _Error(422, f"annotations: annotation_level {a.get('annotation_level')!r} is not valid")
+                if not isinstance(a.get("message"), str) or not a["message"]:
+                    raise _Error(422, "annotations: message is required")
+                if len(a["message"]) > 65535:
+                    raise _Error(422, "annotations: message is too long")
+        if run is None:
+            ident = self._id()
+            run = {
+                "id": ident,
+                "node_id": f"CR_kw{ident}",
+                "name": fields["name"],
+                "head_sha": fields["head_sha"],
+                "external_id": fields.get("external_id", ""),
+                "url": f"{self._repo_url(r)}/check-runs/{ident}",
+                "html_url": f"{self.html_base}/{r.owner}/{r.name}/runs/{ident}",
+                "details_url": fields.get("details_url"),
+                "status": status,
+                "conclusion": conclusion,
+                "started_at": _now(),
+                "completed_at": _now() if status == "completed" else None,
+                "output": {"title": None, "summary": None, "text": None, "annotations_count": 0},
+                "app": {"slug": "github-actions", "id": 15368, "name": "GitHub Actions"},
+                "_annotations": [],
+            }
+            r.check_runs[ident] = run
+            created = 201
+        else:
+            created = 200
+            for name in ("name", "details_url", "external_id"):
+                if name in fields:
+                    run[name] = fields[name]
+            run["status"], run["conclusion"] = status, conclusion
+        if output is not None:
+            run["_annotations"] += annotations
+            run["output"] = {
+                "title": output["title"],
+                "summary": output["summary"],
+                "text": output.get("text"),
+                "annotations_count": len(run["_annotations"]),
+                "annotations_url": f"{run['url']}/annotations",
+            }
+        return created, {}, self._public(run)
+
+    def _pull_doc(self, r: _Repo, issue: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": issue["id"],
+            "number": issue["number"],
+            "state": issue["state"],
+            "title": issue["title"],
+            "html_url": issue["html_url"],
+            "url": f"{self._repo_url(r)}/pulls/{issue['number']}",
+            "head": {"sha": issue.get("_head_sha"), "ref": "feature"},
+            "base": {"ref": "main"},
+            "merge_commit_sha": issue.get("_merge_sha"),
+            "merged_at": _now() if issue.get("_merge_sha") else None,
+            "user": OTHER_USER,
+        }
 
     def _issue(self, r: _Repo, number: int) -> dict[str, Any]:
         issue = r.issues.get(number)

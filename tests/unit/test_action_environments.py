@@ -53,3 +53,53 @@ def test_the_example_drift_workflow_uses_the_matrix() -> None:
     steps = flow["jobs"]["environments"]["steps"]
     assert any("deployforge environments --matrix" in s.get("run", "") for s in steps)
     assert flow["jobs"]["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.matrix) }}"
+
+
+# -- issue 14: host paths in outputs, the marker of a config that did not load ---------------------
+
+
+def test_absolute_output_paths_are_translated_back_to_the_host() -> None:
+    from deployforge.action import _from_workspace, read_settings
+
+    inside = {
+        "GITHUB_WORKSPACE": "/github/workspace",  # what the runner sets in a Docker action
+        "RUNNER_WORKSPACE": "/home/runner/work/infra",  # not under a mount: the host's path
+        "GITHUB_REPOSITORY": "octo/infra",
+    }
+    s = read_settings(inside)
+    assert _from_workspace("/github/workspace/out/plan.json", s) == "/home/runner/work/infra/infra/out/plan.json"
+    assert _from_workspace("/github/runner_temp/plan.json", s) == "/home/runner/work/_temp/plan.json"
+    assert _from_workspace("/elsewhere/plan.json", s) == "/elsewhere/plan.json"
+    unknown = read_settings({"GITHUB_WORKSPACE": "/github/workspace", "GITHUB_REPOSITORY": "octo/infra"})
+    assert _from_workspace("/github/workspace/out/plan.json", unknown) == "out/plan.json"  # later steps resolve it
+    host = read_settings(
+        {"GITHUB_WORKSPACE": "/home/runner/work/infra/infra", "RUNNER_WORKSPACE": "/home/runner/work/infra"}
+    )
+    assert _from_workspace("/home/runner/work/infra/infra/p.json", host) == "/home/runner/work/infra/infra/p.json"
+
+
+class _Unloadable:
+    def __init__(self, config: str, environment: str | None = None, environ: dict[str, str] | None = None):
+        from deployforge.app import Options
+
+        self.options = Options(config=config, environment=environment, environ=environ or {})
+
+    @property
+    def config(self):
+        from deployforge.errors import ConfigError, ConfigIssue
+
+        raise ConfigError([ConfigIssue("broken", None)])
+
+
+def test_a_config_that_does_not_load_keeps_the_environment_it_would_have_chosen(tmp_path) -> None:
+    from deployforge.action import _environment_of
+
+    cfg = tmp_path / "deployforge.yaml"
+    cfg.write_text("version: 1\nenvironments: {staging: {}, prod: {}}\ndefault_environment: prod\nresources: 7\n")
+    assert _environment_of(_Unloadable(str(cfg))) == "prod"  # the config's default
+    assert _environment_of(_Unloadable(str(cfg), "staging")) == "staging"  # the input
+    assert _environment_of(_Unloadable(str(cfg), None, {"DEPLOYFORGE_ENVIRONMENT": "qa"})) == "qa"
+    cfg.write_text("version: 1\nenvironments: {only: {}}\nresources: [\n")  # not even YAML
+    assert _environment_of(_Unloadable(str(cfg))) == "default"
+    cfg.write_text("version: 1\nenvironments: {only: {}}\nresources: 7\n")
+    assert _environment_of(_Unloadable(str(cfg))) == "only"

@@ -112,3 +112,45 @@ def test_control_endpoints(github_fake: FakeGitHub) -> None:
     assert [(e["method"], e["status"]) for e in log] == [("POST", 201)]
     state = json.load(urllib.request.urlopen(github_fake.url + "/_fake/state"))
     assert state[REPO]["comments"][0]["body"] == "hi"
+
+
+def test_check_runs_take_at_most_50_annotations_per_request_and_append_on_update(github_fake: FakeGitHub) -> None:
+    repo = client(github_fake).get_repo(REPO)
+
+    def notes(n: int, start: int = 0) -> list[dict]:
+        level = {"annotation_level": "warning", "path": "deployforge.yaml"}
+        return [level | {"start_line": i + 1, "end_line": i + 1, "message": f"m{i}"} for i in range(start, start + n)]
+
+    with pytest.raises(GithubException) as info:
+        repo.create_check_run("DeployForge", "a" * 40, output={"title": "t", "summary": "s", "annotations": notes(51)})
+    assert info.value.status == 422  # as GitHub: "Only 50 annotations are allowed per request"
+    run = repo.create_check_run(
+        "DeployForge", "a" * 40, status="in_progress", output={"title": "t", "summary": "s", "annotations": notes(50)}
+    )
+    run.edit(
+        status="completed", conclusion="failure", output={"title": "t", "summary": "s", "annotations": notes(7, 50)}
+    )
+    [stored] = github_fake.check_runs(REPO)
+    assert [a["message"] for a in stored["annotations"]] == [f"m{i}" for i in range(57)]
+    assert stored["conclusion"] == "failure" and stored["output"]["annotations_count"] == 57
+    with pytest.raises(GithubException) as info:
+        repo.create_check_run("x", "a" * 40, status="completed", output={"title": "t", "summary": "s"})
+    assert info.value.status == 422  # completed needs a conclusion
+    github_fake.no_checks = True
+    with pytest.raises(GithubException) as info:
+        repo.create_check_run("x", "a" * 40)
+    assert info.value.status == 403
+
+
+def test_labels_and_the_pulls_of_a_commit(github_fake: FakeGitHub) -> None:
+    github_fake.add_pull_request(REPO, 7, head_sha="b" * 40, merge_sha="c" * 40)
+    repo = client(github_fake).get_repo(REPO)
+    issue = repo.get_issue(7)
+    issue.add_to_labels("deployforge:changes")
+    issue.remove_from_labels("deployforge:changes")
+    with pytest.raises(GithubException) as info:
+        issue.remove_from_labels("deployforge:changes")
+    assert info.value.status == 404
+    assert [p.number for p in repo.get_commit("c" * 40).get_pulls()] == [7]
+    assert [p.number for p in repo.get_commit("b" * 40).get_pulls()] == [7]
+    assert list(repo.get_commit("d" * 40).get_pulls()) == []

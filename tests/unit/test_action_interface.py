@@ -96,3 +96,33 @@ def test_fail_on_must_say_something_and_never_stands_alone():
     assert read_settings({"INPUT_FAIL-ON": "never"}).fail_on == frozenset({"never"})
     with pytest.raises(ActionInputError, match="never cannot be combined"):
         read_settings({"INPUT_FAIL-ON": "never,error"})
+
+
+def test_label_defaults_to_working_directory_and_config_and_bad_labels_are_refused() -> None:
+    import pytest
+
+    assert read_settings({}).label == ""  # the defaults: the marker of earlier versions
+    assert read_settings({"INPUT_WORKING-DIRECTORY": "infra/app/"}).label == "infra/app"
+    assert read_settings({"INPUT_WORKING-DIRECTORY": "./infra", "INPUT_CONFIG": "prod.yaml"}).label == "infra/prod.yaml"
+    assert read_settings({"INPUT_CONFIG": "stacks/db.yaml"}).label == "stacks/db.yaml"
+    assert read_settings({"INPUT_LABEL": "payments api"}).label == "payments api"
+    assert read_settings({"INPUT_WORKING-DIRECTORY": "a--b>c"}).label == "a-b-c"  # derived: made safe
+    for bad, why in (
+        ("a--b", "'--'"),
+        ("x>y", "'>'"),
+        ("two\nlines", "'\\n'"),
+        ("x" * 65, "65 characters long (at most 64)"),
+    ):
+        with pytest.raises(ActionInputError) as info:
+            read_settings({"INPUT_LABEL": bad})
+        assert str(info.value).startswith("input 'label' is ") and why in str(info.value), str(info.value)
+
+
+def test_the_marker_carries_label_and_kind_and_stays_the_same_without_them() -> None:
+    from deployforge.render.markdown import marker
+
+    assert marker("pr", "staging") == '<!-- deployforge:comment workflow="pr" environment="staging" -->'
+    assert marker("pr", "staging", "infra/app") == (
+        '<!-- deployforge:comment workflow="pr" label="infra/app" environment="staging" -->'
+    )
+    assert marker("pr", "staging", "", "drift") != marker("pr", "staging")

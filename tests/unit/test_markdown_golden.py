@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from deployforge.errors import ConfigIssue, Location
 from deployforge.model.plan import Plan
 from deployforge.model.result import RunResult
 from deployforge.render.markdown import GITHUB_COMMENT_LIMIT, RenderContext, marker, render_comment
-from deployforge.render.summary import render_summary
+from deployforge.render.summary import SUMMARY_LIMIT, render_summary, utf8_size
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CASES = sorted(p.stem for p in (GOLDEN / "comment" / "cases").glob("*.json"))
@@ -31,7 +32,7 @@ CTX = RenderContext(
     run_url="https://github.com/octo/infra/actions/runs/777",
     commit="9f2c1e0b7a6d5c4b3a29",
     summary_url="https://github.com/octo/infra/actions/runs/777",
-    artifact=".deployforge/reports/summary.md",
+    artifact=".deployforge/reports/report.md",
 )
 
 
@@ -130,8 +131,97 @@ def test_a_huge_plan_is_cut_to_the_limit_keeping_the_summary() -> None:
     text = render_comment(big, CTX)
     assert len(text) <= GITHUB_COMMENT_LIMIT
     assert "| Plan |" in text and "**Destructive changes**" in text and "**Policy failures**" in text
-    assert "cut to fit GitHub's comment size limit" in text and "[job summary](" in text
+    assert "left out to fit GitHub's comment size limit" in text and "[job summary](" in text
     assert "<sub>[workflow run]" in text  # the footer survives
     s = structure(text)
     assert s["details_open"] == s["details_close"] and text.count("```") % 2 == 0
     assert len(render_comment(big, CTX, limit=20000)) <= 20000
+
+
+# -- byte budgets (issue 14 point 2) -----------------------------------------------------------------
+
+
+def japanese_findings(n: int) -> RunResult:
+    """The japanese case with ``n`` findings (as many as a big monorepo's tag policy reports)."""
+    from dataclasses import replace
+
+    base = load_case("japanese")
+    data = base.policy.to_json()
+    template = data["findings"]
+    findings = [dict(template[i % len(template)], rule_id=f"TAG-{i:05d}") for i in range(n)]
+    for i, f in enumerate(findings):
+        f["message"] = f"タグ「所有者」がありません、バケット番号{i}は本番環境のデータを保存しています" * 2
+    failures = sum(1 for f in findings if f["outcome"] == "failure")
+    counts = dict(data["counts"], checks=n + 5, failures=failures, warnings=n - failures)
+    return replace(base, policy=SectionDoc(dict(data, findings=findings, counts=counts)))
+
+
+def details_of(text: str, title: str) -> str:
+    start = text.index(f"<summary>{title}")
+    return text[start : text.index("</details>", start)]
+
+
+def test_summary_budget_is_bytes_and_cuts_rows_inside_sections_never_a_section() -> None:
+    result = japanese_findings(3500)
+    full = render_summary(result, CTX, limit=None)
+    assert utf8_size(full) > SUMMARY_LIMIT > len(full)  # over the runner's limit in bytes, not in characters
+    text = render_summary(result, CTX)
+    assert utf8_size(text) < SUMMARY_LIMIT  # the runner keeps it (it drops a summary over 1 MiB whole)
+    plan = details_of(text, "Plan:")  # the small section is untouched: the largest one is cut
+    assert plan.count("```diff") == 6 and "left out" not in plan
+    policy = details_of(text, "Policy:")
+    kept = policy.count("| failure |") + policy.count("| warning |")
+    assert 1000 < kept < 3500
+    assert f"{3500 - kept:,} of 3,500 findings left out here" in policy
+    assert "every one is in the full report `.deployforge/reports/report.md`" in policy
+    assert "| failure | high | `TAG-00000` |" in policy  # the most important rows stay
+    assert "本番環境" in policy and "\\u" not in text  # non-ASCII as is
+
+
+def test_comment_budget_cuts_the_largest_section_first_and_says_where_the_rest_is() -> None:
+    result = japanese_findings(3500)
+    text = render_comment(result, CTX)
+    assert len(text) <= GITHUB_COMMENT_LIMIT
+    assert details_of(text, "Plan:").count("```diff") == 6  # the plan (small) keeps every row
+    policy = details_of(text, "Policy:")
+    cut = r"[\d,]+ of 3,500 findings left out here to fit the size limit; every one is in the \[job summary\]"
+    assert re.search(cut, policy)
+    assert "Some rows were left out to fit GitHub's comment size limit" in text
+
+
+def test_a_cut_comment_never_ends_with_an_empty_diff_block() -> None:
+    from dataclasses import replace
+
+    base = load_case("full_run")
+    assert base.plan is not None
+    res = base.plan.resources[3]
+    many = tuple(type(res)(f"b{i:04d}", res.type, res.target, res.action, res.changes) for i in range(400))
+    big = replace(base, plan=replace(base.plan, resources=base.plan.resources + many))
+    for limit in range(6000, 66000, 1999):
+        text = render_comment(big, CTX, limit=limit)
+        assert len(text) <= limit
+        blocks = re.findall(r"```diff\n(.*?)```", text, flags=re.S)
+        assert all(b.strip() for b in blocks), limit  # every diff block has its lines
+        assert limit < 40000 or len(blocks) > 10
+        assert text.count("```") % 2 == 0
+        s = structure(text)
+        assert s["details_open"] == s["details_close"]
+
+
+def test_summaries_of_details_show_values_in_code_tags_never_backticks() -> None:
+    from dataclasses import replace
+
+    base = load_case("full_run")
+    canary = dict(base.canary.to_json(), strategy="blue`green")
+    text = render_comment(replace(base, canary=SectionDoc(canary)), CTX)
+    summaries = re.findall(r"<summary>(.*?)</summary>", text)
+    assert "Canary (<code>blue&#96;green</code>)" in summaries
+    assert not any("`" in x for x in summaries)
+
+
+@pytest.mark.parametrize("kind", ["comment", "summary"])
+def test_cut_golden(kind: str) -> None:
+    """What a reader sees when rows were cut: the notes, the kept rows, the footer."""
+    result = japanese_findings(60)
+    text = render_comment(result, CTX, limit=9000) if kind == "comment" else render_summary(result, CTX, limit=12000)
+    check_golden(GOLDEN / kind / "japanese_cut.md", text)

@@ -183,8 +183,8 @@ def live_text(text: str) -> list[str]:
     """Text GitHub would turn into a mention, reference or link (outside code)."""
     found = []
     for t in _walk(MD.parse(text)):
-        if t.type == "html_block" and t.content.startswith("<!-- deployforge:comment"):
-            continue  # the hidden marker: an HTML comment is never shown (marker() keeps it closed)
+        if t.type == "html_block" and t.content.startswith(("<!-- deployforge:comment", "<!-- deployforge:plan ")):
+            continue  # the hidden marker and plan record: HTML comments are never shown (kept closed)
         if t.type in ("text", "html_block") and LIVE.search(t.content):
             found.append(t.content)
     return found

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable
+from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable, ServerTrouble
 
 T = TypeVar("T")
 
@@ -191,17 +191,43 @@ class StickyComment(GitHubRepoClient):
         hidden = self._minimized(found)
         return [c for c in found if str(c.node_id) not in hidden]
 
-    def upsert(self, number: int, marker: str, body: str, mode: str = "update") -> CommentOutcome:
-        """Create or update this run's comment. Never raises for GitHub trouble: returns 'degraded'."""
+    def reviewed_bodies(self, number: int, prefix: str, needles: tuple[str, ...]) -> list[str]:
+        """The bodies of our comments (oldest first, hidden ones left out) that start with
+        ``prefix`` and hold every one of ``needles`` (a label, an environment): the plan comments
+        a reviewer saw, whichever workflow wrote them. Raises CommentUnavailable."""
+        return [
+            str(c.body) for c in self._find(number, prefix) if all(n in str(c.body).split("\n", 1)[0] for n in needles)
+        ]
+
+    def pull_for_commit(self, sha: str) -> int | None:
+        """The pull request a pushed commit came from (``GET /repos/{o}/{r}/commits/{sha}/pulls``):
+        the one merged as this commit, else one whose head it is. Raises CommentUnavailable."""
+
+        def ask() -> list[Any]:
+            return list(self._repo.get_commit(sha).get_pulls())
+
+        pulls = self._call("find the pull request of the commit", ask)
+        merged = [p for p in pulls if getattr(p, "merge_commit_sha", None) == sha]
+        heads = [p for p in pulls if (p.head.sha if p.head else None) == sha]
+        chosen = merged or heads or pulls
+        return int(chosen[0].number) if chosen else None
+
+    def upsert(
+        self, number: int, marker: str, body: str, mode: str = "update", *, create: bool = True
+    ) -> CommentOutcome:
+        """Create or update this run's comment (``create=False``: only update one that exists, else
+        'skipped'). Never raises for GitHub trouble: returns 'degraded'."""
         try:
-            return self._upsert(number, marker, body, mode)
+            return self._upsert(number, marker, body, mode, create)
         except CommentUnavailable as exc:
             return CommentOutcome("degraded", None, self.calls, str(exc), self.retries)
 
-    def _upsert(self, number: int, marker: str, body: str, mode: str) -> CommentOutcome:
+    def _upsert(self, number: int, marker: str, body: str, mode: str, create: bool = True) -> CommentOutcome:
         if not body.startswith(marker):
             raise ValueError("the comment body must start with its marker")
         existing = self._find(number, marker)
+        if not existing and not create:
+            return CommentOutcome("skipped", None, self.calls, None, self.retries)
         if mode == "update" and existing:
             comment = existing[-1]
             if comment.body == body:
@@ -212,5 +238,120 @@ class StickyComment(GitHubRepoClient):
             previous = existing[-1]
             self._call("hide the previous comment", lambda: previous.minimize("OUTDATED"))
         issue = self._repo.get_issue(number)
-        created = self._call("comment on the pull request", lambda: issue.create_comment(body))
-        return CommentOutcome("created", created.html_url, self.calls, None, self.retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                created = self._call(
+                    "comment on the pull request", lambda: issue.create_comment(body), idempotent=False
+                )
+                return CommentOutcome("created", created.html_url, self.calls, None, self.retries)
+            except ServerTrouble as exc:
+                # the POST may have landed (a 502 after the write): look before posting again, or
+                # the pull request gets the comment twice
+                known = {c.id for c in existing}
+                landed = [c for c in self._find(number, marker) if c.id not in known and c.body == body]
+                if landed:
+                    return CommentOutcome("created", landed[-1].html_url, self.calls, None, self.retries)
+                if not self._backoff(attempt):
+                    raise CommentUnavailable(str(exc)) from None
+
+
+# -- the check run carrying every annotation -------------------------------------------------------
+
+CHECK_RUN_BATCH = 50  # the Checks API takes at most 50 annotations per request
+CHECK_LEVELS = {"error": "failure", "warning": "warning", "notice": "notice"}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    status: str  # created | degraded
+    url: str | None = None
+    calls: int = 0
+    warning: str | None = None
+    forbidden: bool = False  # the token lacks checks: write (403)
+
+
+class CheckRunUnavailable(GitHubUnavailable):
+    """The check run could not be written; the message says why (becomes a warning)."""
+
+
+class CheckRunPublisher(GitHubRepoClient):
+    """One check run per (workflow, label, environment) with every annotation of the run: the
+    runner shows only 10 annotations of each type per step, a check run shows them all.
+
+    Created with the first 50 annotations (``POST /repos/{o}/{r}/check-runs``); each further 50 go
+    in one ``PATCH .../check-runs/{id}`` (GitHub appends them), the last one completing the run.
+    Needs ``permissions: checks: write``; a 403 comes back as ``degraded`` with ``forbidden``.
+    """
+
+    unavailable = CheckRunUnavailable
+    forbidden_hint = "add `checks: write` to the job's permissions"
+    user_agent = "deployforge-action"
+
+    def publish(
+        self,
+        name: str,
+        head_sha: str,
+        conclusion: str,
+        title: str,
+        summary: str,
+        annotations: list[dict[str, Any]],
+    ) -> CheckOutcome:
+        batches = [annotations[i : i + CHECK_RUN_BATCH] for i in range(0, len(annotations), CHECK_RUN_BATCH)] or [[]]
+        try:
+
+            def output(batch: list[dict[str, Any]]) -> dict[str, Any]:
+                return {"title": title, "summary": summary[:65535], "annotations": batch}
+
+            last = len(batches) == 1
+            done: dict[str, Any] = {"status": "completed", "conclusion": conclusion} if last else {}
+            run = self._call(
+                "create a check run",
+                lambda: self._repo.create_check_run(
+                    name=name,
+                    head_sha=head_sha,
+                    output=output(batches[0]),
+                    **({"status": "in_progress"} | done),
+                ),
+            )
+            for index, batch in enumerate(batches[1:], start=2):
+                finish = {"status": "completed", "conclusion": conclusion} if index == len(batches) else {}
+                self._call(
+                    "add annotations to the check run",
+                    lambda b=batch, f=finish: run.edit(output=output(b), **f),  # type: ignore[misc]
+                )
+            return CheckOutcome("created", str(run.html_url), self.calls)
+        except CheckRunUnavailable as exc:
+            return CheckOutcome("degraded", None, self.calls, str(exc), forbidden="(403" in str(exc))
+
+
+class LabelsUnavailable(GitHubUnavailable):
+    """The labels could not be set; the message says why (becomes a warning)."""
+
+
+class PullRequestLabels(GitHubRepoClient):
+    """The pull request carries one of a family of labels (``labels: true``): the wanted one added
+    (``POST /repos/{o}/{r}/issues/{n}/labels``; GitHub creates a label that does not exist yet), the
+    family's others removed (``DELETE .../labels/{name}``), the rest of the labels untouched."""
+
+    unavailable = LabelsUnavailable
+    forbidden_hint = "the token needs pull-requests: write (issues: write for labels)"
+    user_agent = "deployforge-action"
+
+    def set_one(self, number: int, wanted: str, family: tuple[str, ...]) -> str | None:
+        """None when done, else why not (never raises for GitHub trouble)."""
+        try:
+            issue = self._call("read the pull request", lambda: self._repo.get_issue(number))
+            present = {str(label.name) for label in issue.labels}
+            for name in sorted(present & set(family) - {wanted}):
+
+                def remove(n: str = name) -> None:
+                    issue.remove_from_labels(n)
+
+                self._call("remove a label", remove)
+            if wanted not in present:
+                self._call("add a label", lambda: issue.add_to_labels(wanted))
+            return None
+        except LabelsUnavailable as exc:
+            return str(exc)

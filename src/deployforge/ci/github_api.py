@@ -22,6 +22,10 @@ class GitHubUnavailable(Exception):
     """GitHub could not be used; the message says why (becomes a warning)."""
 
 
+class ServerTrouble(GitHubUnavailable):
+    """A write that is not safe to repeat blindly met a 5xx or a broken connection: it may have landed."""
+
+
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     for key, value in (headers or {}).items():
         if key.lower() == name:
@@ -105,7 +109,10 @@ class GitHubRepoClient:
         self.sleep(min(2.0 ** (attempt - 1), self.max_wait))
         return True
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
+        """``fn()`` with the retry policy. ``idempotent=False`` (a POST that creates something): a 5xx
+        or a broken connection is not retried here, it raises ``ServerTrouble``: the write may have
+        landed, and the caller looks before it tries again."""
         from github import GithubException
 
         error = self.unavailable
@@ -128,6 +135,8 @@ class GitHubRepoClient:
                         f"GitHub's rate limit was still hit after {_plural(attempt, 'attempt')} to {what} "
                         f"(GitHub asked to wait {wait:.0f}s)"
                     ) from None
+                if exc.status >= 500 and not idempotent:
+                    raise ServerTrouble(f"could not {what}: HTTP {exc.status} {message}".rstrip()) from None
                 if exc.status >= 500 and self._backoff(attempt):
                     continue
                 if exc.status == 403:
@@ -140,6 +149,8 @@ class GitHubRepoClient:
                     raise error(f"could not {what}: 404 (no such repository, or the token cannot see it)") from None
                 raise error(f"could not {what}: HTTP {exc.status} {message}".rstrip()) from None
             except OSError as exc:  # connection refused, DNS, timeouts (requests' errors are OSErrors)
+                if not idempotent:
+                    raise ServerTrouble(f"could not reach the GitHub API to {what}: {exc}") from None
                 if self._backoff(attempt):
                     continue
                 raise error(f"could not reach the GitHub API to {what}: {exc}") from None

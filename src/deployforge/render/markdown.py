@@ -47,6 +47,26 @@ class RenderContext:
     artifact: str | None = None  # the report file / artifact name holding the full report
     repository: str | None = None
     server_url: str = "https://github.com"
+    label: str = ""  # names one comment per stack (the Action's label input)
+    kind: str = ""  # "drift": a drift step's comment, apart from the plan's
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a section's details: ``head`` lines kept whole (a table's header, an intro), then
+    ``rows``, the units a size budget may cut (one table row, one resource's whole diff block),
+    most important first. A cut leaves out rows from the end and says how many (``noun``)."""
+
+    head: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    noun: str = "row"
+
+    def text(self, kept: int | None = None, note: str = "") -> str:
+        rows = self.rows if kept is None else self.rows[:kept]
+        out = "\n".join([*self.head, *rows])
+        if note and len(rows) < len(self.rows):
+            out += ("\n\n" if out else "") + note + "\n"  # blank lines: a table ends, the next part starts
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,21 +77,31 @@ class Section:
     headline: str  # the table cell
     attention_title: str = ""
     attention: tuple[str, ...] = ()  # markdown list items, most important first
-    details: str = ""  # markdown body (may be long)
-    details_summary: str = ""
+    parts: tuple[Part, ...] = ()  # the details (may be long): cut row by row to fit a budget
+    details_summary: str = ""  # HTML (inside <summary>): values in <code>, never backticks
+
+    @property
+    def details(self) -> str:
+        """The whole details body, uncut."""
+        return "\n".join(p.text() for p in self.parts if p.head or p.rows)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def marker(workflow: str, environment: str | None) -> str:
-    """The hidden marker naming one (workflow, environment) comment."""
+def marker(workflow: str, environment: str | None, label: str = "", kind: str = "") -> str:
+    """The hidden marker naming one (workflow, label, environment) comment, and a drift step's
+    apart from a plan step's (``kind``). Without label and kind it is the marker of earlier
+    versions, so their comments are still found and updated."""
 
     def clean(text: str) -> str:
         return " ".join(text.replace("--", "- -").replace(">", "").replace("<", "").split()) or "-"
 
+    named = f" label={json.dumps(clean(label))}" if label else ""
+    named += f" kind={json.dumps(clean(kind))}" if kind else ""
     return (
-        f"{MARKER_PREFIX} workflow={json.dumps(clean(workflow))} environment={json.dumps(clean(environment or ''))} -->"
+        f"{MARKER_PREFIX} workflow={json.dumps(clean(workflow))}{named} "
+        f"environment={json.dumps(clean(environment or ''))} -->"
     )
 
 
@@ -88,6 +118,23 @@ def code(text: Any) -> str:
     return safe_md.code(text)
 
 
+def html_code(text: Any) -> str:
+    """A value inside raw HTML (``<summary>``, where Markdown is not parsed): ``<code>`` around the
+    HTML-escaped text, a backtick as an entity (never a literal code-span fence)."""
+    return "<code>" + safe_md.html(text).replace("`", "&#96;") + "</code>"
+
+
+def summary_html(text: str) -> str:
+    """A ``<summary>`` label: any Markdown code span becomes ``<code>`` (GitHub shows backticks
+    literally inside HTML), any other backtick an entity."""
+    import re
+
+    def to_code(m: re.Match[str]) -> str:
+        return "<code>" + m.group(2).strip().replace("`", "&#96;") + "</code>"
+
+    return re.sub(r"(`+)(.+?)\1", to_code, text).replace("`", "&#96;")
+
+
 def cell(text: Any) -> str:
     """A Markdown fragment (code spans, escaped text) made safe inside a table cell."""
     return safe_md.cell(str(text))
@@ -99,7 +146,9 @@ def plain(text: Any, limit: int = 300) -> str:
 
 
 def short_value(value: Any, limit: int = 80) -> str:
-    text = _masked(json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value)
+    if not isinstance(value, str):  # non-ASCII shown as is, never as \u672c escapes
+        value = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    text = _masked(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -137,21 +186,20 @@ def plan_section(result: Any) -> Section | None:
         + (f": {plain(r['note'], 120)}" if r.get("note") else "")
         for r in destructive
     ]
-    lines = ["| | resource | action | attributes |", "|---|---|---|---|"]
+    rows = []
     for r in changed:
         keys = [
             c["key"] + (" (forces replacement)" if c.get("forces_replacement") else "") for c in r.get("changes", [])
         ]
         attrs = ", ".join(keys[:8]) + (f", +{len(keys) - 8}" if len(keys) > 8 else "")
-        lines.append(
+        rows.append(
             f"| {code(_ACTION_SYMBOL[r['action']])} | {cell(code(r['type'] + '.' + r['name']))} | {r['action']} "
             f"| {cell(plain(attrs)) or '-'} |"
         )
-    attr_lines: list[str] = []
+    diffs: list[str] = []  # one row per resource: its title and its whole diff block (never cut apart)
     for r in changed:
         if not r.get("changes"):
             continue
-        attr_lines.append(f"\n**{code(r['type'] + '.' + r['name'])}** ({r['action']})\n")
         diff: list[str] = []
         for c in r["changes"]:
             after = "(known after apply)" if c.get("after_unknown") else short_value(c.get("after"), 200)
@@ -160,8 +208,9 @@ def plan_section(result: Any) -> Section | None:
                 diff.append(f"- {key}: {safe_md.one_line(short_value(c.get('before'), 200))}")
             if r["action"] != "delete":
                 diff.append(f"+ {key}: {safe_md.one_line(after)}")
-        attr_lines += safe_md.fence(diff, "diff")
-    details = "\n".join(lines + attr_lines)
+        if diff:
+            block = [f"\n**{code(r['type'] + '.' + r['name'])}** ({r['action']})\n", *safe_md.fence(diff, "diff")]
+            diffs.append("\n".join(block))
     return Section(
         "plan",
         "Plan",
@@ -169,7 +218,10 @@ def plan_section(result: Any) -> Section | None:
         headline + (f" ({plural(len(destructive), 'destructive change')})" if destructive else ""),
         "Destructive changes",
         capped(attention),
-        details,
+        (
+            Part(("| | resource | action | attributes |", "|---|---|---|---|"), tuple(rows), "resource"),
+            Part((), tuple(diffs), "attribute diff"),
+        ),
         f"Plan: {plural(len(changed), 'change')}",
     )
 
@@ -203,15 +255,17 @@ def policy_section(result: Any) -> Section | None:
         f"{plain(f.get('message', ''), 200)}"
         for f in failures
     ]
-    lines = ["| outcome | severity | rule | where | message |", "|---|---|---|---|---|"]
+    rows = []
     for f in [*failures, *warnings, *[f for f in findings if f.get("outcome") == "exception"]]:
-        lines.append(
-            f"| {plain(f.get('outcome'), 40)} | {plain(f.get('severity'), 40)} | {cell(code(f.get('rule_id')))} "
-            f"| {cell(where(f)) or '-'} | {cell(plain(f.get('message', ''), 300))} |"
-        )
+        message = cell(plain(f.get("message", ""), 300))
         if f.get("remediation"):
-            lines[-1] = lines[-1][:-1] + f"fix: {cell(plain(f['remediation'], 200))} |"
-    details = "\n".join(lines) if len(lines) > 2 else "Every check passed."
+            message += f" — fix: {cell(plain(f['remediation'], 200))}"
+        rows.append(
+            f"| {plain(f.get('outcome'), 40)} | {plain(f.get('severity'), 40)} | {cell(code(f.get('rule_id')))} "
+            f"| {cell(where(f)) or '-'} | {message} |"
+        )
+    head = ("| outcome | severity | rule | where | message |", "|---|---|---|---|---|")
+    body = (Part(head, tuple(rows), "finding"),) if rows else (Part(("Every check passed.",)),)
     return Section(
         "policy",
         "Policy",
@@ -219,7 +273,7 @@ def policy_section(result: Any) -> Section | None:
         ", ".join(parts),
         "Policy failures",
         capped(attention),
-        details,
+        body,
         f"Policy: {plural(counts.get('checks', 0), 'check')}",
     )
 
@@ -238,7 +292,7 @@ def canary_section(result: Any) -> Section | None:
             f"gate {code(gate.get('gate'))} failed at {plain(gate.get('weight'), 20)}%: value "
             f"{code(short_value(gate.get('value')))}, expected {code(short_value(gate.get('expected')))}"
         )
-    lines = ["| step | what | weight | outcome | gates |", "|---|---|---|---|---|"]
+    lines: list[str] = []
     for step in data.get("steps", []):
         gates = ", ".join(
             f"{plain(g.get('gate'), 60)} {'pass' if g.get('passed') else 'FAIL'}" for g in step.get("gates", [])
@@ -254,8 +308,8 @@ def canary_section(result: Any) -> Section | None:
         cell(headline),
         "Canary",
         tuple(attention),
-        "\n".join(lines),
-        f"Canary ({safe_md.html(data.get('strategy', ''))})",
+        (Part(("| step | what | weight | outcome | gates |", "|---|---|---|---|---|"), tuple(lines), "step"),),
+        f"Canary ({html_code(data.get('strategy', ''))})",
     )
 
 
@@ -287,7 +341,7 @@ def drift_section(result: Any) -> Section | None:
         if r.get("severity") == "security-critical"
     ]
     attention += [f"{code(r.get('resource'))} not checked: {plain(r.get('error') or '', 160)}" for r in not_checked]
-    lines = ["| id | severity | resource | change (baseline → live) |", "|---|---|---|---|"]
+    lines: list[str] = []
     for r in active:
         # the drift's own diff lines (``+ ingress tcp/22 from 0.0.0.0/0``), each whole
         diff = [d for c in r.get("changes") or [] for d in c.get("diff") or _diff_lines(c)]
@@ -303,8 +357,14 @@ def drift_section(result: Any) -> Section | None:
         ", ".join(parts),
         "Security-critical drift",
         capped(attention),
-        "\n".join(lines),
-        f"Drift in <code>{safe_md.html(data.get('environment', ''))}</code>",
+        (
+            Part(
+                ("| id | severity | resource | change (baseline → live) |", "|---|---|---|---|"),
+                tuple(lines),
+                "drift line",
+            ),
+        ),
+        f"Drift in {html_code(data.get('environment', ''))}",
     )
 
 
@@ -334,8 +394,7 @@ def hooks_section(result: Any) -> Section | None:
         return f"{code(h.get('name') or h.get('command') or '?')}{where}"
 
     failed, allowed = [h for h in runs if blocking(h)], [h for h in runs if tolerated(h)]
-    lines = ["| phase | hook | result |", "|---|---|---|"]
-    lines += [f"| {plain(h.get('phase', ''), 40)} | {cell(label(h))} | {cell(plain(outcome(h), 160))} |" for h in runs]
+    lines = [f"| {plain(h.get('phase', ''), 40)} | {cell(label(h))} | {cell(plain(outcome(h), 160))} |" for h in runs]
     summary = plural(len(runs), "hook") + (f", {len(failed)} failed" if failed else "")
     summary += f", {len(allowed)} failed but allowed" if allowed else ""
     return Section(
@@ -345,7 +404,7 @@ def hooks_section(result: Any) -> Section | None:
         summary,
         "Failed hooks",
         tuple(f"{plain(h.get('phase', ''), 40)} {label(h)}: {plain(outcome(h), 160)}" for h in failed),
-        "\n".join(lines),
+        (Part(("| phase | hook | result |", "|---|---|---|"), tuple(lines), "hook"),),
         "Hooks",
     )
 
@@ -366,7 +425,7 @@ def issues_section(result: Any) -> Section | None:
         plural(len(items), "problem"),
         "Config problems",
         capped(items),
-        "\n".join(f"- {x}" for x in items),
+        (Part((), tuple(f"- {x}" for x in items), "problem"),),
         "Config problems",
     )
 
@@ -382,7 +441,7 @@ def apply_section(result: Any) -> Section | None:
     def addr(r: dict[str, Any]) -> str:
         return code(f"{r.get('type')}.{r.get('name')}")
 
-    lines = ["| resource | action | outcome | detail |", "|---|---|---|---|"]
+    lines: list[str] = []
     for r in touched:
         detail = r.get("error") or r.get("reason") or ""
         lines.append(
@@ -398,7 +457,9 @@ def apply_section(result: Any) -> Section | None:
         + (" (interrupted)" if data.get("interrupted") else ""),
         "Apply failures",
         capped([f"{addr(r)}: {plain(r.get('error') or '', 200)}" for r in failed]),
-        "\n".join(lines) if touched else "",
+        (Part(("| resource | action | outcome | detail |", "|---|---|---|---|"), tuple(lines), "resource"),)
+        if touched
+        else (),
         "Apply",
     )
 
@@ -441,9 +502,10 @@ def verdict(result: Any, secs: Sequence[Section]) -> tuple[str, str]:
     return OK, "passed"
 
 
-def header(result: Any, secs: Sequence[Section]) -> list[str]:
+def header(result: Any, secs: Sequence[Section], label: str = "") -> list[str]:
     icon, words = verdict(result, secs)
     env = f" · {code(result.environment)}" if result.environment else ""
+    env += f" · {code(label)}" if label else ""
     out = [f"### {icon} DeployForge {result.command}{env}: {words}", ""]
     if secs:
         out += ["| Stage | | Result |", "|---|---|---|"]
@@ -471,6 +533,10 @@ def footer(result: Any, ctx: RenderContext) -> list[str]:
         parts.append(f"commit {code(ctx.commit[:12])}")
     # the run's trace id: `deployforge audit trace <id> --format=mermaid` draws the run
     parts.append(f"trace {code(result.trace_id or result.run_id)}")
+    if result.plan is not None:  # what a reviewer approved: apply-reviewed-plan applies only this
+        from deployforge.model.digest import plan_digest
+
+        parts.append(f"plan {code(plan_digest(result.plan)[:19])}")
     if checkpoint := audit_footer_part(result):  # the signed audit checkpoint: a witness (docs/audit.md)
         parts.append(checkpoint)
     return ["<sub>" + " · ".join(parts) + "</sub>"]
@@ -478,7 +544,7 @@ def footer(result: Any, ctx: RenderContext) -> list[str]:
 
 def details_block(s: Section, body: str, *, open_: bool = False) -> list[str]:
     return [
-        f"<details{' open' if open_ else ''}><summary>{s.details_summary or s.title}</summary>",
+        f"<details{' open' if open_ else ''}><summary>{summary_html(s.details_summary or s.title)}</summary>",
         "",
         body,
         "",
@@ -494,60 +560,138 @@ def where_the_rest_is(ctx: RenderContext) -> str:
     else:
         places.append("the job summary of this run")
     if ctx.artifact:
-        places.append(f"the report file {code(ctx.artifact)}")
+        places.append(f"the full report {code(ctx.artifact)} (uploaded with the reports)")
     return " and ".join(places)
 
 
-def _closing_fence(text: str) -> str:
-    """What closes a fenced code block left open at the end of ``text`` ('' when none is)."""
-    import re
-
-    open_fence: str | None = None
-    for line in text.split("\n"):
-        m = re.fullmatch(r"(`{3,})(.*)", line)
-        if m is None:
-            continue
-        if open_fence is None:
-            open_fence = m.group(1)
-        elif m.group(2).strip() == "" and len(m.group(1)) >= len(open_fence):
-            open_fence = None
-    return "" if open_fence is None else "\n" + open_fence
+def full_report(ctx: RenderContext) -> str:
+    """Where every row is: the full report file (beside the other reports; upload it as an artifact)."""
+    if ctx.artifact:
+        return f"the full report {code(ctx.artifact)}"
+    return "the full report file"
 
 
-def render_comment(result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
-    """The PR comment; never longer than ``limit`` characters (details are cut first)."""
-    secs = sections(result)
-    head = [marker(ctx.workflow, result.environment), *header(result, secs), *attention(secs)]
+def cut_note(left_out: int, total: int, noun: str, where: str) -> str:
+    nouns = noun if total == 1 else noun + "s"
+    return f"> {WARN} {left_out:,} of {total:,} {nouns} left out here to fit the size limit; every one is in {where}."
+
+
+def fit_details(
+    secs: Sequence[Section],
+    room: int,
+    *,
+    size: Callable[[str], int],
+    block: Callable[[Section, str], str],
+    note: Callable[[int, int, str], str],
+) -> tuple[list[str], int]:
+    """The details blocks of ``secs`` (``block(section, body)``), together at most ``room`` as
+    measured by ``size`` (characters for the comment, UTF-8 bytes for the job summary).
+
+    Rows are cut inside sections, from the currently largest section first, the least important
+    rows (the end of the section's last part) first; a section is never left out (its head and the
+    note stay). Each part that lost rows ends with ``note(left_out, total, noun)``. Returns the
+    blocks and how many rows were left out. ValueError when even every section's head is too big."""
+    secs = [s for s in secs if s.parts]
+    kept = [[len(p.rows) for p in s.parts] for s in secs]
+
+    def body(i: int) -> str:
+        return "\n".join(
+            p.text(k, note(len(p.rows) - k, len(p.rows), p.noun))
+            for p, k in zip(secs[i].parts, kept[i], strict=True)
+            if p.head or p.rows
+        )
+
+    sizes = [size(block(s, body(i))) for i, s in enumerate(secs)]
+    total = sum(sizes)
+    left_out = 0
+    while total > room:
+        while total > room:  # cheap: estimated sizes, one row at a time from the largest section
+            candidates = [i for i in range(len(secs)) if any(kept[i])]
+            if not candidates:
+                raise ValueError(f"the details do not fit in {room} even with every row cut")
+            i = max(candidates, key=lambda c: sizes[c])
+            j = max(j for j, k in enumerate(kept[i]) if k)
+            part = secs[i].parts[j]
+            if kept[i][j] == len(part.rows):  # its first cut: the note comes in
+                grow = size(note(len(part.rows), len(part.rows), part.noun)) + 2
+                sizes[i] += grow
+                total += grow
+            kept[i][j] -= 1
+            left_out += 1
+            shrink = size(part.rows[kept[i][j]]) + 1
+            sizes[i] -= shrink
+            total -= shrink
+        # exact sizes again (the estimate missed a newline here and a digit of a note there)
+        sizes = [size(block(s, body(i))) for i, s in enumerate(secs)]
+        total = sum(sizes)
+    return [block(s, body(i)) for i, s in enumerate(secs)], left_out
+
+
+PLAN_RECORD_PREFIX = "<!-- deployforge:plan "
+PLAN_RECORD_MAX = 8000  # characters of per-resource digests kept in the comment (else the digest alone)
+
+
+def plan_record(result: Any) -> str | None:
+    """The hidden record of the reviewed plan (``apply-reviewed-plan`` compares against it): its
+    digest and, when they fit, one short digest per changed resource. JSON inside an HTML comment,
+    with ``-``, ``<``, ``>`` and ``&`` escaped so nothing in it can end the comment or read as a tag."""
+    if result.plan is None:
+        return None
+    from deployforge.model.digest import plan_digest, resource_digests
+
+    record: dict[str, Any] = {"digest": plan_digest(result.plan), "environment": result.environment}
+    resources = resource_digests(result.plan)
+    if len(json.dumps(resources)) <= PLAN_RECORD_MAX:
+        record["resources"] = resources
+    text = json.dumps(record, sort_keys=True)
+    for char in "-<>&":  # nothing in it can end the comment or read as a tag
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return f"{PLAN_RECORD_PREFIX}{text} -->"
+
+
+def read_plan_record(body: str) -> dict[str, Any] | None:
+    """The plan record of a comment written by ``render_comment``; None when it has none."""
+    for line in body.splitlines():
+        if line.startswith(PLAN_RECORD_PREFIX) and line.endswith(" -->"):
+            try:
+                data = json.loads(line[len(PLAN_RECORD_PREFIX) : -4])
+            except ValueError:
+                return None
+            if isinstance(data, dict) and isinstance(data.get("digest"), str):
+                return data
+    return None
+
+
+def render_comment(
+    result: Any, ctx: RenderContext, *, limit: int = GITHUB_COMMENT_LIMIT, secs: Sequence[Section] | None = None
+) -> str:
+    """The PR comment; never longer than ``limit`` characters (GitHub's limit counts characters).
+    Rows are cut inside the details (largest section first); each cut says how many rows and where
+    all of them are. ``secs``: the result's ``sections`` when already rendered (they are most of
+    the cost)."""
+    secs = sections(result) if secs is None else secs
+    head = [
+        marker(ctx.workflow, result.environment, ctx.label, ctx.kind),
+        *header(result, secs, ctx.label),
+        *attention(secs),
+    ]
     foot = footer(result, ctx)
-    cut_note = (
-        f"> {WARN} Some details were cut to fit GitHub's comment size limit; "
-        f"the full report is in {where_the_rest_is(ctx)}."
-    )
-    fixed = len("\n".join(head + foot)) + len(cut_note) + 4
+    if (record := plan_record(result)) is not None:
+        foot = [*foot, record]
+    where = where_the_rest_is(ctx)
+    top_note = f"> {WARN} Some rows were left out to fit GitHub's comment size limit; every one is in {where}."
+    fixed = len("\n".join(head + foot)) + len(top_note) + 8
     if fixed > limit:  # even the summary does not fit (only with an absurdly small limit)
         raise ValueError(f"the comment's summary alone is {fixed} characters, over the limit of {limit}")
-    body: list[str] = []
-    used = fixed
-    cut = False
-    for s in secs:
-        if not s.details:
-            continue
-        block = "\n".join(details_block(s, s.details)) + "\n"
-        if used + len(block) <= limit:
-            body.append(block)
-            used += len(block)
-            continue
-        cut = True
-        room = limit - used - len("\n".join(details_block(s, ""))) - 200
-        if room > 500:
-            kept = s.details[:room].rsplit("\n", 1)[0]
-            kept += _closing_fence(kept)  # never leave a code fence open
-            note = f"\n\n…cut here; the rest is in {where_the_rest_is(ctx)}."
-            block = "\n".join(details_block(s, kept + note)) + "\n"
-            body.append(block)
-            used += len(block)
-    parts = head + ([cut_note, ""] if cut else []) + ["".join(body).rstrip("\n"), ""] + foot
-    text = _masked("\n".join(p for p in parts if p is not None).replace("\n\n\n", "\n\n"))  # masks can only shorten
+    blocks, left_out = fit_details(
+        secs,
+        limit - fixed,
+        size=len,
+        block=lambda s, body: "\n".join(details_block(s, body)) + "\n",
+        note=lambda n, total, noun: cut_note(n, total, noun, where),
+    )
+    parts = head + ([top_note, ""] if left_out else []) + ["".join(blocks).rstrip("\n"), ""] + foot
+    text = _masked("\n".join(parts).replace("\n\n\n", "\n\n"))  # masks can only shorten
     assert len(text) <= limit, len(text)
     return text + "\n" if len(text) < limit else text
 
@@ -561,10 +705,17 @@ class Annotation:
     line: int | None = None
     column: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    rank: int = 5  # 1 most important (config errors, critical findings, security drift) .. 5 least
 
 
-def annotations_for(result: Any) -> list[Annotation]:
-    """Annotations on the right lines: config issues, policy findings, drift (pure)."""
+_SEVERITY_RANK = {"critical": 1, "high": 2, "medium": 3, "low": 4, "info": 5}
+_DRIFT_RANK = {"security-critical": 1, "performance-impacting": 3, "informational": 5}
+
+
+def annotations_for(result: Any, locate: Callable[[str], tuple[str, int] | None] | None = None) -> list[Annotation]:
+    """Annotations on the right lines: config issues, policy findings, drift (pure), each with a
+    rank (most important first). ``locate(resource)`` gives a resource's (file, line) in the config
+    where known: drift annotations point there."""
     out: list[Annotation] = []
     for i in result.issues:
         loc = i.location
@@ -576,6 +727,7 @@ def annotations_for(result: Any) -> list[Annotation]:
                 loc.file if loc else None,
                 (loc.line or None) if loc else None,
                 (loc.column or None) if loc else None,
+                rank=1,
             )
         )
     if result.policy is not None:
@@ -588,6 +740,7 @@ def annotations_for(result: Any) -> list[Annotation]:
                     f"policy {f.get('rule_id', '')} ({f.get('severity', '')})",
                     f.get("file"),
                     f.get("line") or None,
+                    rank=_SEVERITY_RANK.get(str(f.get("severity", "")), 5),
                 )
             )
     if result.drift is not None:
@@ -595,11 +748,15 @@ def annotations_for(result: Any) -> list[Annotation]:
             if "ignored" in r or r.get("status") == "NOT_CHECKED":
                 continue
             paths = ", ".join(c.get("path", "") for c in r.get("changes", []))
+            where = locate(str(r.get("resource"))) if locate is not None else None
             out.append(
                 Annotation(
                     "error" if r.get("severity") == "security-critical" else "warning",
                     f"{r.get('resource')} drifted ({paths or r.get('status')})",
                     f"drift {r.get('id')} ({r.get('severity')})",
+                    where[0] if where else None,
+                    where[1] if where else None,
+                    rank=_DRIFT_RANK.get(str(r.get("severity") or ""), 5),
                 )
             )
     return out
