@@ -817,7 +817,8 @@ def _start(settings: Settings, environ: dict[str, str], sink: Any, started: floa
 
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
-    from deployforge.app import Options, Workspace, audit_log, record_audit
+    from deployforge.app import Options, Workspace, audit_log, record_audit, step_log
+    from deployforge.audit.trace import recording
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
@@ -875,8 +876,10 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     plan_file = Path(settings.plan_path) if settings.plan_path else None
     plan_before = _mtime(plan_file)  # the plan-path output names a plan this run wrote, never an old one
     sink.start_group(f"deployforge {settings.command}")
+    recorder: Any = None
     try:
-        result = run_core(settings, ws, sink)
+        with recording(step_log(ws), ws.run_id) as recorder:  # hooks, plan, apply, canary: steps of the trace
+            result = run_core(settings, ws, sink)
     except DeployForgeError as exc:
         error = exc
         issues = tuple(getattr(exc, "issues", ()))
@@ -1003,6 +1006,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         sink.annotate("error", plain_message(result.messages), title="DeployForge apply-reviewed-plan")
     for name, value in outputs.items():
         sink.set_output(name, value)
+    for problem in recorder.write_errors if recorder is not None else ():
+        sink.annotate("warning", f"an audit step record was not written: {problem}")
     try:
         record_audit(
             ws,
@@ -1012,6 +1017,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             error=error,
             exit_code=result.exit_code,
             started=started,
+            steps=len(recorder.steps) if recorder is not None else None,
         )
     except (DeployForgeError, OSError) as exc:
         sink.annotate("warning", f"the audit record could not be written: {exc}")

@@ -785,6 +785,31 @@ def audit_log(ws: Workspace) -> Any:
     return open_log(ws)
 
 
+class _StepLog:
+    """Opens the audit log on the first step (a command without steps never opens it)."""
+
+    def __init__(self, ws: Workspace):
+        self._ws = ws
+        self._log: Any = None
+
+    def append(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        if self._log is None:
+            try:
+                enabled = self._ws.config.audit.enabled
+            except DeployForgeError:
+                enabled = True
+            self._log = audit_log(self._ws) if enabled else False
+        if self._log is False:  # audit disabled in the config
+            return None
+        result: dict[str, Any] = self._log.append(fields)
+        return result
+
+
+def step_log(ws: Workspace) -> _StepLog:
+    """Where a command's trace steps go (``audit.trace.recording``): the audit log, opened lazily."""
+    return _StepLog(ws)
+
+
 def ensure_audit_writable(ws: Workspace) -> None:
     """Raise StateError (before anything changes) when this command's audit record could not be appended."""
     if ws.config.audit.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -46,3 +47,16 @@ def test_the_footer_carries_the_signed_checkpoint_and_it_verifies(runner: Runner
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "2 records, chain intact, signed checkpoint verified, matches the witness" in verify.stdout
+
+
+def test_an_action_deploy_records_its_steps_in_the_runs_trace(runner: Runner) -> None:
+    done, outputs, _ = runner.run(command="deploy", **{"comment-mode": "off"})
+    assert done.returncode == 0, done.stderr
+    log = runner.workspace / ".deployforge" / "audit" / "audit.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    [run] = [r for r in records if r.get("kind") == "run" and r["command"] == "action:deploy"]
+    assert run["trace_id"] == outputs["run-id"]
+    steps = [r for r in records if r.get("trace_id") == run["trace_id"] and r.get("kind") in ("step", "deploy.step")]
+    names = [s["name"] for s in steps if s.get("kind") == "step"]
+    assert "plan" in names and "apply" in names and names.index("plan") < names.index("apply"), names
+    assert run["steps"] == len(steps)  # the run record counts them, as a CLI run's does

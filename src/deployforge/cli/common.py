@@ -158,7 +158,7 @@ def run_project_command(
             verbose: bool = False,
             **kwargs: Any,
         ) -> None:
-            from deployforge.app import Workspace, record_audit
+            from deployforge.app import Workspace, record_audit, step_log
             from deployforge.audit.lineage import cpu_seconds
             from deployforge.audit.trace import recording
             from deployforge.secrets.masking import install_output_masking, register_environment
@@ -180,7 +180,7 @@ def run_project_command(
             try:
                 if header_first:
                     _trace_header(ws, name, style)
-                with recording(_StepLog(lambda: _step_log(ws)), ws.run_id) as recorder:
+                with recording(step_log(ws), ws.run_id) as recorder:
                     if finding_exit:
                         with errors_exit_1():
                             code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
@@ -310,32 +310,6 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
     from deployforge.ci.workflow_commands import safe
 
     click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
-
-
-class _StepLog:
-    """Opens the audit log on the first step (a command without steps never opens it twice)."""
-
-    def __init__(self, opener: Callable[[], Any]):
-        self._opener = opener
-        self._log: Any = None
-
-    def append(self, fields: dict[str, Any]) -> dict[str, Any] | None:
-        if self._log is None:
-            self._log = self._opener()
-        if self._log is False:  # audit disabled in the config
-            return None
-        result: dict[str, Any] = self._log.append(fields)
-        return result
-
-
-def _step_log(ws: Any) -> Any:
-    from deployforge.app import audit_log
-
-    try:
-        enabled = ws.config.audit.enabled
-    except DeployForgeError:
-        enabled = True
-    return audit_log(ws) if enabled else False
 
 
 def running_in_ci(environ: Mapping[str, str]) -> bool:
