@@ -64,6 +64,15 @@ def test_the_action_log_never_masks_braces(capsys):
     assert lines == ['::add-mask::"private_key": "PEMDATA-LINE"']
 
 
+def test_the_action_log_announces_each_mask_once(capsys):
+    from deployforge.ci.github import GitHubSink
+
+    sink = GitHubSink()
+    for value in ("ghs_token-one", "ghs_token-one", "other-secret", "ghs_token-one"):
+        sink.mask(value)  # the token is registered by the inputs, the environment and the API client
+    assert capsys.readouterr().out.splitlines() == ["::add-mask::ghs_token-one", "::add-mask::other-secret"]
+
+
 def test_the_hooks_section_names_each_hook_and_what_happened():
     from deployforge.hooks import HookRun, HooksReport
     from deployforge.render.markdown import hooks_section

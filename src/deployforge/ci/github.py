@@ -46,6 +46,7 @@ class GitHubSink:
 
         self._core = core
         self.log = log or default_log()
+        self._masked: set[str] = set()  # each value is announced once: the runner keeps every mask for the job
 
     def info(self, message: str) -> None:
         self.log.info(message)
@@ -77,7 +78,8 @@ class GitHubSink:
         if value:
             for line in split_lines(value) or [value]:
                 line = line.strip()
-                if len(line) >= 4 and any(ch.isalnum() for ch in line):
+                if len(line) >= 4 and any(ch.isalnum() for ch in line) and line not in self._masked:
+                    self._masked.add(line)
                     self.log.command("add-mask", None, line)
 
     def write_summary(self, markdown: str) -> bool:
