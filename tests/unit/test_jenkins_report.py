@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.fakes.github import FakeGitHub, github_fake_fixture, github_fake_server_fixture  # noqa: F401
 
-from deployforge.ci.jenkins import main, result_from_document
+from deployforge.ci.service import jenkins_report
 from deployforge.model.plan import Action, AttributeChange, Plan, ResourcePlan
 from deployforge.model.result import RunResult
 
@@ -62,14 +62,22 @@ def _report(tmp_path: Path, doc: object, env: dict[str, str], *extra: str, code:
     result_file = tmp_path / f"{command}-result.json"
     if doc is not None:
         result_file.write_text(json.dumps(doc), encoding="utf-8")
-    argv = ["report", "--command", command, "--result", str(result_file), "--exit-code", str(code)]
-    argv += ["--out-dir", str(tmp_path / "reports"), "--html", f"{command}-report.html", *extra]
-    return main(argv, env)
+    jenkins_report(
+        command=command,
+        result_path=str(result_file),
+        exit_code=code,
+        out_dir=str(tmp_path / "reports"),
+        environ=env,
+        html=f"{command}-report.html",
+        comment="--comment" in extra,
+        token_env=TOKEN_VALUE_NAME if TOKEN_VALUE_NAME in extra else "GITHUB_TOKEN",
+    )
+    return 0
 
 
 def test_the_document_round_trips_into_the_same_result():
     original = _plan_result()
-    again = result_from_document(original.to_json(), "plan", 2)
+    again = RunResult.from_document(original.to_json(), "plan", 2)
     assert again.plan == original.plan
     assert (again.command, again.environment, again.run_id, again.exit_code, again.ok) == (
         "plan",
@@ -190,3 +198,24 @@ def test_pr_comment_skipped_with_a_reason(tmp_path: Path, github_fake: FakeGitHu
     _report(tmp_path, _plan_result().to_json(), no_token, "--comment", "--token-env", TOKEN_VALUE_NAME)
     assert f"no GitHub token in ${TOKEN_VALUE_NAME}" in capsys.readouterr().out
     assert github_fake.calls() == []
+
+
+def test_an_unwritable_reports_folder_is_a_clear_error_through_the_cli(tmp_path: Path):
+    """The CLI front door: the use case's error is printed the one way, exit 1, no traceback."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the folder should be")
+    (tmp_path / "plan-result.json").write_text(json.dumps(_plan_result().to_json()))
+    args = ["--command", "plan", "--result", str(tmp_path / "plan-result.json"), "--exit-code", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "deployforge", "jenkins", "report", *args, "--out-dir", str(blocker)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "could not write the report: FileExistsError" in done.stderr and "writable folder" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ from deployforge.cli.common import (
     _emit_json,
     config_option,
     project_options,
+    reported_errors,
     run_project_command,
 )
 
@@ -431,14 +432,13 @@ def audit_verify_export(statement_file: str, public_key: str) -> None:
     """
     import base64
     import json
-    import sys
     from pathlib import Path
 
     from deployforge.audit.provenance import verify_record_byproduct
     from deployforge.audit.signing import public_key_file
-    from deployforge.errors import DeployForgeError, UsageError
+    from deployforge.errors import UsageError
 
-    try:
+    with reported_errors():
         try:
             document = json.loads(Path(statement_file).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -453,9 +453,6 @@ def audit_verify_export(statement_file: str, public_key: str) -> None:
         if not isinstance(document, dict):
             raise UsageError(f"{statement_file} is not an in-toto statement")
         record = verify_record_byproduct(document, public_key_file(public_key))
-    except DeployForgeError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(exc.exit_code)
     click.echo(
         f"{statement_file}: audit record {record.get('seq')} ({record.get('command')}, {record.get('trace_id')}) "
         "is signed by the log's key; its content matches its hash"

@@ -426,6 +426,18 @@ REPORT_FILE = ReportFile()
 
 
 @contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """For commands outside ``run_project_command`` (no project, no audit record): a DeployForgeError
+    is printed the one way (``_report_error``: through the output guard) and ends the command with its
+    exit code."""
+    try:
+        yield
+    except DeployForgeError as exc:
+        _report_error(exc, "text", "-")
+        sys.exit(exc.exit_code)
+
+
+@contextlib.contextmanager
 def errors_exit_1() -> Iterator[None]:
     """Re-raise an error whose exit code is 2 (bad input) with exit code 1."""
     from deployforge.errors import DeployForgeError

@@ -1,6 +1,6 @@
 """``deployforge jenkins report``: what the Jenkins shared library runs after each CLI command.
 
-A thin front door over ``deployforge.ci.jenkins`` (its ``main`` holds the logic): it reads the
+A thin front door over the use case ``deployforge.ci.service.jenkins_report``: it reads the
 command's JSON result document, renders the same Markdown as the GitHub Action's PR comment,
 writes ``<command>-report.md`` and the HTML page for ``publishHTML`` into ``--out-dir``, prints the
 Markdown to the build log and, with ``--comment``, creates or updates the sticky PR comment. The
@@ -11,11 +11,9 @@ reports on already did).
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from deployforge.cli.common import CONTEXT
+from deployforge.cli.common import CONTEXT, reported_errors
 
 
 @click.group(context_settings=CONTEXT)
@@ -57,12 +55,19 @@ def report(
 
     Exit codes: 0 rendered (GitHub trouble is a warning in the log), 1 the report could not be written.
     """
-    from deployforge.ci.jenkins import main
+    import os
 
-    argv = ["report", "--command", command_name, "--result", result, "--exit-code", str(exit_code)]
-    argv += ["--out-dir", out_dir, "--token-env", token_env]
-    if html:
-        argv += ["--html", html]
-    if comment:
-        argv.append("--comment")
-    sys.exit(main(argv))
+    from deployforge.ci.service import jenkins_report
+
+    with reported_errors():
+        jenkins_report(
+            command=command_name,
+            result_path=result,
+            exit_code=exit_code,
+            out_dir=out_dir,
+            environ=os.environ,
+            html=html,
+            comment=comment,
+            token_env=token_env,
+            echo=click.echo,
+        )

@@ -12,8 +12,9 @@ import click
 from deployforge.cli.common import (
     CONTEXT,
     config_option,
+    reported_errors,
 )
-from deployforge.errors import EXIT_INPUT, DeployForgeError
+from deployforge.errors import EXIT_INPUT
 
 # -- sandbox ------------------------------------------------------------------
 
@@ -38,11 +39,8 @@ def _sandbox_root(config: str) -> Path:
 
 
 def _sandbox_call(fn: Callable[[], Any]) -> Any:
-    try:
+    with reported_errors():
         return fn()
-    except DeployForgeError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(exc.exit_code)
 
 
 @sandbox.command("up", context_settings=CONTEXT)

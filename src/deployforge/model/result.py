@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployforge.errors import ConfigIssue
+from deployforge.errors import ConfigIssue, Location
 from deployforge.model.plan import ApplyResult, Plan
 
 
@@ -46,6 +47,55 @@ class RunResult:
             return False
         return self.exit_code in (0,) or (self.command == "plan" and self.exit_code == 2 and not self.issues)
 
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any] | None, command: str, exit_code: int) -> RunResult:
+        """The result a ``--format json`` document describes (a result, an error payload, or nothing:
+        the command crashed or was killed before writing one). Stage sections come back as their JSON,
+        which is all the renderers read."""
+        if not doc:
+            return cls(
+                command,
+                None,
+                "-",
+                exit_code,
+                messages=(f"deployforge {command} wrote no result document (exit status {exit_code}); see the log",),
+            )
+        issues = tuple(
+            ConfigIssue(
+                str(i.get("message", "")),
+                Location(str(i["file"]), int(i.get("line") or 0), int(i.get("column") or 0)) if i.get("file") else None,
+                i.get("hint"),
+            )
+            for i in doc.get("issues") or ()
+        )
+        messages = [str(m) for m in doc.get("messages") or ()]
+        if doc.get("error") and not issues:
+            hint = f" (hint: {doc['hint']})" if doc.get("hint") else ""
+            messages.append(f"error: {doc['error']}{hint}")
+        sections = {
+            name: _DocumentSection(doc[name])
+            for name in ("policy", "canary", "hooks", "drift", "workflow")
+            if doc.get(name) is not None
+        }
+        return cls(
+            str(doc.get("command") or command),
+            doc.get("environment"),
+            str(doc.get("run_id") or "-"),
+            int(doc.get("exit_code", exit_code)),
+            doc.get("config"),
+            doc.get("config_hash"),
+            issues=issues,
+            plan=Plan.from_json(doc["plan"]) if doc.get("plan") else None,
+            apply=_DocumentSection(doc["apply"]) if doc.get("apply") else None,  # type: ignore[arg-type]
+            messages=tuple(messages),
+            trace_id=doc.get("trace_id"),
+            policy=sections.get("policy"),
+            canary=sections.get("canary"),
+            hooks=sections.get("hooks"),
+            drift=sections.get("drift"),
+            workflow=sections.get("workflow"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "command": self.command,
@@ -73,3 +123,13 @@ class RunResult:
             out["error"] = self.error
         out.update(self.extra)
         return out
+
+
+@dataclass(frozen=True)
+class _DocumentSection:
+    """A result section read back from a JSON document; renderers only call ``to_json()``."""
+
+    data: Any
+
+    def to_json(self) -> Any:
+        return self.data
