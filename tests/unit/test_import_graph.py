@@ -108,8 +108,6 @@ HELPER_SUBMODULES = {"deployforge.config.refs"}
 KNOWN_UPWARD = {
     # Slack text goes through the one Markdown guard
     ("deployforge.notify.slack", "deployforge.render.safe_md"),
-    # the Cloud Run shifter lives with the Google provider, the AWS shifters under deploy/shifters
-    ("deployforge.providers.google.cloudrun", "deployforge.deploy.shifters.base"),
 }
 
 

@@ -22,7 +22,7 @@ Semantics every shifter guarantees:
 * ``rollback()`` sends all traffic back to stable (canary weight 0), reads back and verifies.
 * Every foreign exception is translated into a ``DeployForgeError`` at this boundary.
 
-Registering a shifter (e.g. Google Cloud Run, from ``providers/google/``): add one line to
+Registering a shifter (each lives in this package: aws_alb, aws_lambda, google_cloudrun): add one line to
 ``SHIFTERS`` below (``"kind": "module.path:factory"``, imported only when used), or call
 ``register_shifter("kind", factory)`` at import time of a module that is already loaded. A factory
 is ``factory(settings: Mapping[str, Any], context: ShifterContext) -> TrafficShifter``.
@@ -127,8 +127,8 @@ SHIFTERS: dict[str, ShifterEntry] = {
     "cloud_run_service": ShifterEntry(
         "cloud_run_service",
         "google",
-        "deployforge.providers.google.cloudrun:cloud_run_shifter",
-        "deployforge.providers.google.cloudrun:validate_settings",
+        "deployforge.deploy.shifters.google_cloudrun:cloud_run_shifter",
+        "deployforge.deploy.shifters.google_cloudrun:validate_settings",
         "a Cloud Run service splitting traffic between two revisions (Admin API v2)",
     ),
 }

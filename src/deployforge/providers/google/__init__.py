@@ -1,8 +1,9 @@
 """The Google Cloud provider (google-auth + ``AuthorizedSession`` over the documented REST APIs).
 
 Importing this package loads no Google library: ``types`` holds the SDK-free type metadata,
-``provider`` (loaded on first use) the live provider; ``cloudrun`` the Cloud Run traffic shifter;
-``actions`` the workflow actions ``dataflow.start`` and ``storage.copy``.
+``provider`` (loaded on first use) the live provider; ``actions`` the workflow actions
+``dataflow.start`` and ``storage.copy``. The Cloud Run traffic shifter lives with the other
+shifters, in ``deploy/shifters/google_cloudrun.py``.
 """
 
 from __future__ import annotations
