@@ -1,6 +1,6 @@
 """The state-backend contract (``deployforge.state.base.StateBackend``), one suite run against every
 backend: ``LocalBackend`` on a temporary folder and ``S3Backend`` against moto's server (the worker's
-``moto_server``, emptied per test by ``moto_endpoint``).
+``moto_server``, a new bucket per test).
 
 A case gives a *factory*: every call is a new backend over the same storage, the way separate runs
 (or processes, or CI jobs) see it. Where backends legitimately differ the case says so and the test
@@ -58,7 +58,9 @@ def _s3_factory(request: pytest.FixtureRequest) -> Factory:
 
     from deployforge.state.s3 import S3Backend
 
-    endpoint = request.getfixturevalue("moto_endpoint")
+    # the worker's moto server, not reset: a bucket of its own isolates the test (a reset re-creates
+    # every service moto has loaded in this worker, about a second once EC2 is among them)
+    endpoint = request.getfixturevalue("moto_server")
     bucket = f"df-contract-{uuid.uuid4().hex[:12]}"
     boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
 
@@ -160,7 +162,8 @@ def test_write_then_read_round_trips_for_every_run(make: Factory) -> None:
 
 def test_environments_lists_every_environment_with_state_sorted(make: Factory) -> None:
     backend = make()
-    names = [f"env-{n:02d}" for n in range(5)]
+    # every name the config allows (letters, digits, '_', '-', '.' not first) is stored as it is
+    names = sorted([*(f"env-{n:02d}" for n in range(4)), "eu.prod", "Team_B-2"])
     for name in reversed(names):
         backend.write(_doc(name))
     # a lock, a baseline or a drift register alone does not make an environment with state
@@ -168,6 +171,8 @@ def test_environments_lists_every_environment_with_state_sorted(make: Factory) -
     backend.write_baseline(_baseline("baseline-only", "20261204T010000Z-aaaaaa", 1))
     backend.write_drift_register("drift-only", {"environment": "drift-only", "records": {}})
     assert list(make().environments()) == names
+    for name in names:
+        assert make().read(name).environment == name  # type: ignore[union-attr]
 
 
 def test_a_failed_write_leaves_the_previous_document_readable(case: Case, make: Factory) -> None:
