@@ -1,8 +1,15 @@
 """The provider contract (``deployforge.providers.base``), one suite run against every provider.
 
-Each case is one resource type of one provider: the in-memory reference provider, and the AWS
-provider against a real moto server (one representative spec per AWS type). Specs are written in
-the canonical shapes ``read`` reports (sorted sets), so ``spec_matches`` compares plain values.
+Each case is one resource type of one provider: the in-memory reference provider, the AWS
+provider against a real moto server (one representative spec per AWS type), and the Google provider
+against the local GCP fake (fake-gcs-server behind an OAuth bearer-token check, ``tests/fakes/gcp.py``).
+Specs are written in the canonical shapes ``read`` reports (sorted sets), so ``spec_matches``
+compares plain values.
+
+Where a cloud differs from the contract as first written, the case says how, and every test still
+runs: Google has labels (a property), not tags, so its case has ``tags=False``; its specs carry no
+``tags:``, its label changes are ordinary property changes, and a spec that does carry ``tags:`` is
+refused (never silently dropped, which would leave the planner a change it can never apply).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from tests.fakes.gcp import GcpFake, gcp_fake_server  # noqa: F401
 
 from deployforge.errors import ProviderError
 from deployforge.providers.base import LiveResource, Provider, ResourceSpec
@@ -62,7 +70,7 @@ class Case:
     """One resource type of one provider, and what the contract tests do with it."""
 
     id: str
-    provider: str  # "memory" or "aws"
+    provider: str  # "memory", "aws" or "google"
     spec: ResourceSpec
     changed: Mapping[str, Any]  # properties an update asks for (named in ``changes``)
     unasked: Mapping[str, Any]  # properties the new spec also changes but ``changes`` does not name
@@ -70,6 +78,9 @@ class Case:
     broken: ResourceSpec  # its create fails part-way (memory: ``fail_on``)
     missing_id: str  # an id that was never created
     prerequisites: tuple[ResourceSpec, ...] = field(default=())
+    # False: the cloud has no tags (Google: labels, an ordinary property). Then ``spec.tags`` and
+    # ``new_tags`` are empty, and a spec that declares ``tags:`` is refused with a ProviderError.
+    tags: bool = True
 
     def natural_key(self, spec: ResourceSpec, provider: Provider) -> str:
         return str(spec.properties.get(provider.type_info(spec.type).natural_key, spec.name))
@@ -273,6 +284,32 @@ CASES = [
         ),
         missing_id="contract-never-created",
     ),
+    Case(
+        id="google_storage_bucket",
+        provider="google",
+        tags=False,
+        spec=_spec(
+            "logs",
+            "google_storage_bucket",
+            {
+                "name": "contract-logs",
+                "location": "EU",
+                "storage_class": "STANDARD",
+                "versioning": False,
+                "labels": {"team": "core"},
+                "uniform_bucket_level_access": True,
+                "public_access_prevention": "enforced",
+            },
+        ),
+        # labels are Google's tags: a changed label set (one added, none removed here; the
+        # integration test removes one) is asked for like any property
+        changed={"versioning": True, "labels": {"env": "test", "team": "core"}},
+        unasked={"uniform_bucket_level_access": False, "public_access_prevention": "inherited"},
+        new_tags={},
+        # Cloud Storage refuses the name (uppercase, underscore): nothing may be left behind
+        broken=_spec("broken", "google_storage_bucket", {"name": "Contract_Broken"}),
+        missing_id="contract-never-created",
+    ),
 ]
 
 
@@ -286,12 +323,34 @@ def provider(case: Case, request: pytest.FixtureRequest) -> Provider:
     made: Provider
     if case.provider == "memory":
         made = MemoryProvider(fail_on={"broken"})
+    elif case.provider == "google":
+        made = _google_provider(request.getfixturevalue("gcp_fake"))
     else:
         from deployforge.providers.aws import AwsProvider
 
         made = AwsProvider(target="contract", region=MOTO_REGION, endpoint_url=request.getfixturevalue("moto_endpoint"))
     for prerequisite in case.prerequisites:
         made.create(prerequisite)
+    return made
+
+
+_GOOGLE_KEYS: dict[str, dict[str, str]] = {}  # one service-account key per fake (an RSA key costs time)
+
+
+def _google_provider(fake: GcpFake) -> Provider:
+    """A GoogleProvider with a service-account key the fake's OAuth endpoint honours; the fake's
+    buckets of earlier contract tests are removed first (the fake lives for the whole session)."""
+    from deployforge.providers.google import google_provider_for_target
+
+    key = _GOOGLE_KEYS.get(fake.url)
+    if key is None:
+        key = _GOOGLE_KEYS[fake.url] = fake.service_account(project="contract-1234")
+    made = google_provider_for_target(
+        "contract", {"project": "contract-1234", "endpoint_url": fake.url, "credentials": key}
+    )
+    for live in made.list("google_storage_bucket"):
+        if live.id.startswith("contract-"):
+            made.delete("google_storage_bucket", live.id)
     return made
 
 
@@ -362,7 +421,7 @@ def test_update_changes_only_what_was_asked(case: Case, provider: Provider) -> N
         properties={**case.spec.properties, **case.changed, **case.unasked},
         tags=case.new_tags,
     )
-    changes = frozenset({*case.changed, "tags"})
+    changes = frozenset({*case.changed, *(["tags"] if case.tags else [])})
 
     updated = provider.update(wanted, before, changes)
 
@@ -370,12 +429,37 @@ def test_update_changes_only_what_was_asked(case: Case, provider: Provider) -> N
     assert after is not None and after.id == before.id == updated.id
     for key, value in case.changed.items():
         assert same_value(value, after.attributes[key]), key
-    assert after.attributes["tags"] == dict(case.new_tags)
+    if case.tags:
+        assert after.attributes["tags"] == dict(case.new_tags)
+    else:
+        assert not after.attributes.get("tags")
     for key in case.unasked:
         assert after.attributes.get(key) == before.attributes.get(key), f"{key} changed without being asked"
     untouched = set(case.spec.properties) - set(case.changed) - set(case.unasked)
     for key in untouched:
         assert same_value(case.spec.properties[key], after.attributes.get(key)), key
+
+
+def test_declared_tags_are_written_or_refused_never_dropped(case: Case, provider: Provider) -> None:
+    """Tags the cloud cannot hold must not vanish silently: the planner would then show the same
+    tags change on every plan, and every apply would report it done."""
+    tagged = _with(case.spec, tags={"team": "core", "cost-center": "42"})
+    if case.tags:
+        created = provider.create(tagged)
+        read = provider.read(tagged.type, created.id)
+        assert read is not None and read.attributes["tags"] == dict(tagged.tags)
+        return
+    with pytest.raises(ProviderError) as failure:
+        provider.create(tagged)
+    assert tagged.address in str(failure.value) or failure.value.resource == tagged.address
+    assert "labels" in (failure.value.hint or "")
+    assert provider.lookup(tagged) is None
+
+    created = provider.create(case.spec)
+    with pytest.raises(ProviderError):
+        provider.update(tagged, created, frozenset({"tags"}))
+    read = provider.read(case.spec.type, created.id)
+    assert read is not None and spec_matches(case.spec, read)
 
 
 def test_delete_is_idempotent(case: Case, provider: Provider) -> None:

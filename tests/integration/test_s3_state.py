@@ -1,12 +1,14 @@
-"""S3Backend against moto's real HTTP server (fixture ``moto_endpoint``): no decorators, no mocks."""
+"""S3Backend against moto's real HTTP server (fixture ``moto_endpoint``): no decorators, no mocks.
+
+What is particular to S3 (key layout, conditional writes refusing a lost update, listing pages,
+botocore errors translated); what every backend must do is the state backend contract:
+tests/contract/test_state_backend_contract.py."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +17,7 @@ import boto3
 import pytest
 
 import deployforge
-from deployforge.errors import LockHeldError, StateError
+from deployforge.errors import StateError
 from deployforge.state.base import LockInfo, StateDocument
 from deployforge.state.s3 import S3Backend
 
@@ -100,11 +102,6 @@ def test_bucket_root_without_prefix(moto_endpoint: str, bucket: str) -> None:
     assert list(backend.environments()) == ["prod"]
 
 
-def test_missing_environment_reads_none(backend: S3Backend) -> None:
-    assert backend.read("nope") is None
-    assert backend.read_lock("nope") is None
-
-
 def test_corrupt_state_object_is_a_state_error(backend: S3Backend, bucket: str, moto_endpoint: str) -> None:
     _client(moto_endpoint).put_object(Bucket=bucket, Key=f"{PREFIX}/dev/state.json", Body=b"{not json")
     with pytest.raises(StateError) as caught:
@@ -139,124 +136,6 @@ def test_write_refuses_when_state_appeared_after_reading_none(moto_endpoint: str
     second.write(_doc(serial=5))
     with pytest.raises(StateError, match="changed since this run read it"):
         first.write(_doc(serial=1))
-
-
-def test_lock_held_names_the_holder(backend: S3Backend) -> None:
-    holder = LockInfo.new("dev", "run-holder-42", "apply", ci_run_url="https://ci.example/runs/42")
-    assert backend.acquire_lock(holder) == holder
-    assert backend.read_lock("dev") == holder
-
-    with pytest.raises(LockHeldError) as caught:
-        backend.acquire_lock(LockInfo.new("dev", "run-other", "apply"))
-    error = caught.value
-    assert error.lock_id == holder.lock_id
-    assert "run-holder-42" in error.message
-    assert holder.actor in error.message and holder.host in error.message
-    assert "https://ci.example/runs/42" in error.message
-    assert "stale" not in error.message
-    assert error.hint and holder.lock_id in error.hint
-    assert error.holder["run_id"] == "run-holder-42"
-
-
-def test_lock_of_dead_local_process_is_reported_stale(backend: S3Backend) -> None:
-    dead = LockInfo(
-        lock_id=str(uuid.uuid4()),
-        environment="dev",
-        run_id="run-dead",
-        actor="ci",
-        host=socket.gethostname(),
-        pid=_dead_pid(),
-        created_at=time.time(),
-    )
-    backend.acquire_lock(dead)
-    with pytest.raises(LockHeldError) as caught:
-        backend.acquire_lock(LockInfo.new("dev", "run-new", "apply"))
-    assert "stale" in caught.value.message
-    assert f"deployforge state unlock {dead.lock_id}" in (caught.value.hint or "")
-
-
-def test_locks_are_per_environment(backend: S3Backend) -> None:
-    backend.acquire_lock(LockInfo.new("dev", "r1", "apply"))
-    backend.acquire_lock(LockInfo.new("prod", "r2", "apply"))
-    assert backend.read_lock("dev").run_id == "r1"  # type: ignore[union-attr]
-    assert backend.read_lock("prod").run_id == "r2"  # type: ignore[union-attr]
-
-
-def _race(backends: list[S3Backend], environment: str) -> tuple[list[LockInfo], list[LockHeldError]]:
-    barrier = threading.Barrier(len(backends))
-    winners: list[LockInfo] = []
-    losers: list[LockHeldError] = []
-    others: list[BaseException] = []
-
-    def contend(backend: S3Backend, n: int) -> None:
-        info = LockInfo.new(environment, f"run-{n}", "apply")
-        barrier.wait()
-        try:
-            winners.append(backend.acquire_lock(info))
-        except LockHeldError as exc:
-            losers.append(exc)
-        except BaseException as exc:
-            others.append(exc)
-
-    threads = [threading.Thread(target=contend, args=(b, n)) for n, b in enumerate(backends)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not others, others
-    return winners, losers
-
-
-def test_racing_threads_exactly_one_wins(moto_endpoint: str, bucket: str) -> None:
-    contenders = 3
-    backends = [_backend(moto_endpoint, bucket) for _ in range(contenders)]
-    for backend in backends:
-        backend.read_lock("warm-up")  # create each client before the race starts
-    for round_ in range(20):
-        environment = f"race-{round_}"
-        winners, losers = _race(backends, environment)
-        assert len(winners) == 1, f"round {round_}: {len(winners)} winners"
-        assert len(losers) == contenders - 1
-        assert all(loser.lock_id == winners[0].lock_id for loser in losers)
-        assert backends[0].read_lock(environment) == winners[0]
-
-
-def test_release_only_removes_own_lock(backend: S3Backend) -> None:
-    mine = LockInfo.new("dev", "run-mine", "apply")
-    theirs = LockInfo.new("dev", "run-theirs", "apply")
-    backend.acquire_lock(mine)
-
-    backend.release_lock(theirs)  # not the holder: nothing happens
-    assert backend.read_lock("dev") == mine
-
-    backend.release_lock(mine)
-    assert backend.read_lock("dev") is None
-    backend.release_lock(mine)  # already gone: no error
-
-    # A lock force-removed and retaken by another run is not released by the first run.
-    backend.acquire_lock(mine)
-    backend.force_unlock(mine.lock_id, force=True)  # this test process holds it: still running
-    backend.acquire_lock(theirs)
-    backend.release_lock(mine)
-    assert backend.read_lock("dev") == theirs
-
-
-def test_force_unlock_finds_the_lock_in_any_environment(backend: S3Backend) -> None:
-    dev = LockInfo.new("dev", "r-dev", "apply")
-    prod = LockInfo.new("prod", "r-prod", "apply")
-    backend.acquire_lock(dev)
-    backend.acquire_lock(prod)
-
-    removed = backend.force_unlock(prod.lock_id, force=True)
-    assert removed == prod
-    assert backend.read_lock("prod") is None
-    assert backend.read_lock("dev") == dev
-
-    with pytest.raises(StateError) as caught:
-        backend.force_unlock("no-such-lock")
-    assert "no lock with id no-such-lock" in caught.value.message
-    assert caught.value.exit_code == 2  # a lock id nobody holds is bad input
-    assert caught.value.hint
 
 
 def test_environments_follow_every_page(backend: S3Backend, moto_endpoint: str, bucket: str) -> None:
@@ -311,23 +190,6 @@ def test_bad_urls_are_state_errors() -> None:
 def test_description_names_bucket_and_prefix(moto_endpoint: str, bucket: str) -> None:
     backend = _backend(moto_endpoint, bucket, prefix="/a/b/")
     assert backend.description == f"s3://{bucket}/a/b at {moto_endpoint}"
-
-
-def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: S3Backend) -> None:
-    import dataclasses
-
-    from deployforge.errors import LockHeldError
-
-    live = LockInfo.new("dev", "r-live", "apply")  # held by this (running) process
-    backend.acquire_lock(live)
-    with pytest.raises(LockHeldError) as caught:
-        backend.force_unlock(live.lock_id)
-    assert "is in use" in caught.value.message and "--force" in (caught.value.hint or "")
-    assert backend.read_lock("dev") == live
-    backend.force_unlock(live.lock_id, force=True)
-    gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
-    backend.acquire_lock(gone)
-    assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force
 
 
 def test_an_apply_writes_s3_state_in_batches_and_every_write_stays_conditional(moto_endpoint: str, bucket: str) -> None:

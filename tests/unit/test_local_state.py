@@ -1,9 +1,11 @@
-"""LocalBackend: the same behaviours the S3 backend's integration tests check, on the filesystem."""
+"""LocalBackend, what is particular to the filesystem (file layout, temporary files, damaged files,
+a lock taken by another process, file modes). What every backend must do (round trips, locks and
+their races, release and force-unlock, baselines, the drift register, crash recovery) is the state
+backend contract: tests/contract/test_state_backend_contract.py."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -57,12 +59,6 @@ def test_round_trip(backend: LocalBackend) -> None:
     loaded.serial = 2
     backend.write(loaded)
     assert backend.read("dev").serial == 2  # type: ignore[union-attr]
-
-
-def test_missing_environment_reads_none(backend: LocalBackend) -> None:
-    assert backend.read("nope") is None
-    assert backend.read_lock("nope") is None
-    assert list(backend.environments()) == []
 
 
 def test_atomic_write_leaves_no_temporary_files(backend: LocalBackend) -> None:
@@ -128,73 +124,6 @@ def test_unreadable_lock_file_is_a_state_error(backend: LocalBackend) -> None:
     assert caught.value.hint and str(path) in caught.value.hint
 
 
-def test_lock_held_names_the_holder(backend: LocalBackend) -> None:
-    holder = LockInfo.new("dev", "run-holder-42", "apply", ci_run_url="https://ci.example/runs/42")
-    assert backend.acquire_lock(holder) == holder
-    assert backend.read_lock("dev") == holder
-
-    with pytest.raises(LockHeldError) as caught:
-        backend.acquire_lock(LockInfo.new("dev", "run-other", "apply"))
-    error = caught.value
-    assert error.lock_id == holder.lock_id
-    assert "run-holder-42" in error.message
-    assert holder.actor in error.message and holder.host in error.message
-    assert "stale" not in error.message  # this test process is alive
-    assert error.hint and holder.lock_id in error.hint
-    assert error.holder["run_id"] == "run-holder-42"
-
-
-def test_locks_are_per_environment(backend: LocalBackend) -> None:
-    backend.acquire_lock(LockInfo.new("dev", "r1", "apply"))
-    backend.acquire_lock(LockInfo.new("prod", "r2", "apply"))
-    assert backend.read_lock("dev").run_id == "r1"  # type: ignore[union-attr]
-    assert backend.read_lock("prod").run_id == "r2"  # type: ignore[union-attr]
-
-
-def _contend(
-    root: str,
-    environment: str,
-    n: int,
-    start: multiprocessing.synchronize.Event,
-    results: multiprocessing.Queue,
-) -> None:
-    backend = LocalBackend(Path(root))
-    info = LockInfo.new(environment, f"run-{n}", "apply")
-    start.wait(10)
-    try:
-        backend.acquire_lock(info)
-        results.put(("won", info.lock_id))
-    except LockHeldError as exc:
-        results.put(("held", exc.lock_id))
-    except BaseException as exc:
-        results.put(("error", repr(exc)))
-
-
-def test_racing_processes_exactly_one_wins(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    root = tmp_path / ".deployforge"
-    contenders = 4
-    for round_ in range(10):
-        environment = f"race-{round_}"
-        start = ctx.Event()
-        results: multiprocessing.Queue = ctx.Queue()
-        procs = [
-            ctx.Process(target=_contend, args=(str(root), environment, n, start, results)) for n in range(contenders)
-        ]
-        for proc in procs:
-            proc.start()
-        start.set()
-        outcomes = [results.get(timeout=30) for _ in procs]
-        for proc in procs:
-            proc.join(10)
-        winners = [lock_id for kind, lock_id in outcomes if kind == "won"]
-        assert len(winners) == 1, outcomes
-        assert LocalBackend(root).read_lock(environment).lock_id == winners[0]  # type: ignore[union-attr]
-        # the lock file appears complete (written aside, then linked into place): every loser reads
-        # the winner, none a half-written file
-        assert all(kind == "held" and detail == winners[0] for kind, detail in outcomes if kind != "won"), outcomes
-
-
 def test_lock_left_by_a_dead_process_is_reported_stale(backend: LocalBackend) -> None:
     script = textwrap.dedent(
         """
@@ -231,70 +160,10 @@ def test_lock_left_by_a_dead_process_is_reported_stale(backend: LocalBackend) ->
     backend.acquire_lock(LockInfo.new("dev", "run-next", "apply"))
 
 
-def test_release_only_removes_own_lock(backend: LocalBackend) -> None:
-    mine = LockInfo.new("dev", "run-mine", "apply")
-    theirs = LockInfo.new("dev", "run-theirs", "apply")
-    backend.acquire_lock(mine)
-
-    backend.release_lock(theirs)
-    assert backend.read_lock("dev") == mine
-
-    backend.release_lock(mine)
-    assert backend.read_lock("dev") is None
-    backend.release_lock(mine)  # already gone: no error
-
-    backend.acquire_lock(mine)
-    backend.force_unlock(mine.lock_id, force=True)  # this test process holds it: still running
-    backend.acquire_lock(theirs)
-    backend.release_lock(mine)
-    assert backend.read_lock("dev") == theirs
-
-
-def test_force_unlock_finds_the_lock_in_any_environment(backend: LocalBackend) -> None:
-    dev = LockInfo.new("dev", "r-dev", "apply")
-    prod = LockInfo.new("prod", "r-prod", "apply")
-    backend.acquire_lock(dev)
-    backend.acquire_lock(prod)
-
-    assert backend.force_unlock(prod.lock_id, force=True) == prod
-    assert backend.read_lock("prod") is None
-    assert backend.read_lock("dev") == dev
-
-    with pytest.raises(StateError) as caught:
-        backend.force_unlock("no-such-lock")
-    assert "no lock with id no-such-lock" in caught.value.message
-    assert caught.value.exit_code == 2  # a lock id nobody holds is bad input
-    assert caught.value.hint
-
-
-def test_environments_lists_state_files_sorted(backend: LocalBackend) -> None:
-    for name in ("prod", "dev", "staging"):
-        backend.write(_doc(name))
-    backend.acquire_lock(LockInfo.new("locked-only", "r", "apply"))
-    assert list(backend.environments()) == ["dev", "prod", "staging"]
-
-
 def test_state_file_is_readable_json(backend: LocalBackend) -> None:
     backend.write(_doc())
     data = json.loads((backend.root / "state" / "dev.json").read_text(encoding="utf-8"))
     assert data["version"] == 1 and data["environment"] == "dev" and data["serial"] == 1
-
-
-def test_unlocking_a_lock_whose_run_is_still_running_here_needs_force(backend: LocalBackend) -> None:
-    import dataclasses
-
-    from deployforge.errors import LockHeldError
-
-    live = LockInfo.new("dev", "r-live", "apply")  # held by this (running) process
-    backend.acquire_lock(live)
-    with pytest.raises(LockHeldError) as caught:
-        backend.force_unlock(live.lock_id)
-    assert "is in use" in caught.value.message and "--force" in (caught.value.hint or "")
-    assert backend.read_lock("dev") == live
-    backend.force_unlock(live.lock_id, force=True)
-    gone = dataclasses.replace(LockInfo.new("dev", "r-gone", "apply"), pid=2**22 + 7)  # no such process
-    backend.acquire_lock(gone)
-    assert backend.force_unlock(gone.lock_id) == gone  # a stale lock needs no --force
 
 
 def test_a_saved_plan_or_state_is_readable_by_another_user(tmp_path: Path) -> None:

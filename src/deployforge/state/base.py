@@ -37,10 +37,29 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from deployforge.errors import StateError
+
 if TYPE_CHECKING:
     from deployforge.state.baseline import Baseline
 
 STATE_VERSION = 1
+
+
+def checked_environment(environment: str, where: str) -> str:
+    """``environment`` when it can name stored objects (a file name, one S3 key segment); StateError
+    otherwise. The config refuses such names first; a backend does not rely on every caller to, since
+    a name holding a path (``../x``) would read or write outside the environment's place."""
+    if not environment or environment in (".", "..") or any(c in environment for c in "/\\\0"):
+        raise StateError(
+            f"'{environment}' cannot be used as an environment name in {where}",
+            hint="environment names must be non-empty, not '.' or '..', and contain no '/', '\\' or NUL",
+        )
+    return environment
+
+
+def is_plain_id(baseline_id: str) -> bool:
+    """Whether a baseline id can name a stored object of its environment (no path in it)."""
+    return bool(baseline_id) and baseline_id not in (".", "..") and not any(c in baseline_id for c in "/\\\0")
 
 
 @dataclass(frozen=True)

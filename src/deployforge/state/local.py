@@ -27,7 +27,7 @@ from typing import Any
 
 from deployforge.errors import LockHeldError, StateError
 from deployforge.state import jsonio
-from deployforge.state.base import LockInfo, StateDocument
+from deployforge.state.base import LockInfo, StateDocument, checked_environment, is_plain_id
 from deployforge.state.baseline import Baseline
 
 # The journal is compacted when it grows past the document's size (and at least this much): the
@@ -154,14 +154,17 @@ class LocalBackend:
         self.bytes_written = 0
         self.fsyncs = 0
 
+    def _name(self, environment: str) -> str:
+        return checked_environment(environment, self.description)
+
     def _state_path(self, environment: str) -> Path:
-        return self.root / "state" / f"{environment}.json"
+        return self.root / "state" / f"{self._name(environment)}.json"
 
     def _journal_path(self, environment: str) -> Path:
-        return self.root / "state" / f"{environment}.journal"
+        return self.root / "state" / f"{self._name(environment)}.journal"
 
     def _lock_path(self, environment: str) -> Path:
-        return self.root / "locks" / f"{environment}.lock"
+        return self.root / "locks" / f"{self._name(environment)}.lock"
 
     def read(self, environment: str) -> StateDocument | None:
         path = self._state_path(environment)
@@ -415,7 +418,7 @@ class LocalBackend:
     # -- baselines ----------------------------------------------------------------------
 
     def _baseline_dir(self, environment: str) -> Path:
-        return self.root / "baselines" / environment
+        return self.root / "baselines" / self._name(environment)
 
     def write_baseline(self, baseline: Baseline) -> None:
         folder = self._baseline_dir(baseline.environment)
@@ -442,7 +445,10 @@ class LocalBackend:
             if not ids:
                 return None
             baseline_id = ids[-1]
-        path = self._baseline_dir(environment) / f"{baseline_id}.json"
+        folder = self._baseline_dir(environment)
+        if not is_plain_id(baseline_id):  # a path, not an id: never another environment's baseline
+            return None
+        path = folder / f"{baseline_id}.json"
         try:
             blob = path.read_bytes()
             with jsonio.gc_paused(len(blob)):
@@ -457,7 +463,7 @@ class LocalBackend:
     # -- the drift register ---------------------------------------------------------------
 
     def _register_path(self, environment: str) -> Path:
-        return self.root / "drift" / f"{environment}.json"
+        return self.root / "drift" / f"{self._name(environment)}.json"
 
     def read_drift_register(self, environment: str) -> dict[str, Any] | None:
         path = self._register_path(environment)

@@ -36,7 +36,7 @@ from typing import Any
 
 from deployforge.errors import StateError
 from deployforge.state import jsonio
-from deployforge.state.base import LockInfo, StateDocument
+from deployforge.state.base import LockInfo, StateDocument, checked_environment, is_plain_id
 from deployforge.state.baseline import Baseline
 from deployforge.state.local import LATEST_BASELINE, UnknownLockError, latest_last, lock_held_error, refuse_live_unlock
 
@@ -130,11 +130,7 @@ class S3Backend:
         return "the S3 endpoint"
 
     def _key(self, environment: str, name: str) -> str:
-        if not environment or "/" in environment:
-            raise StateError(
-                f"'{environment}' cannot be used as an environment name in {self.description}",
-                hint="environment names must be non-empty and contain no '/'",
-            )
+        checked_environment(environment, self.description)
         return f"{self.prefix}/{environment}/{name}" if self.prefix else f"{environment}/{name}"
 
     def _where(self, key: str | None) -> str:
@@ -491,6 +487,9 @@ class S3Backend:
             if not ids:
                 return None
             baseline_id = ids[-1]
+        if not is_plain_id(baseline_id):  # a path, not an id: never another environment's baseline
+            self._key(environment, STATE_OBJECT)  # the environment name is still checked
+            return None
         key = self._key(environment, f"baselines/{baseline_id}.json")
         found = self._get_json(key, "read baseline")
         if found is None:

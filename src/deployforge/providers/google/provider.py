@@ -216,8 +216,9 @@ class GoogleProvider:
 
     def create(self, spec: ResourceSpec) -> LiveResource:
         self.type_info(spec.type)
+        _refuse_tags(spec)
         props = {**TYPE_INFOS[spec.type].defaults, **dict(spec.properties)}
-        body = _bucket_body(props, spec.tags)
+        body = _bucket_body(props)
         body["name"] = props.get("name") or spec.name
         body["location"] = props.get("location") or "US"
         if not self.project:
@@ -237,8 +238,10 @@ class GoogleProvider:
         return _bucket_live(got)
 
     def update(self, spec: ResourceSpec, live: LiveResource, changes: frozenset[str]) -> LiveResource:
+        self.type_info(spec.type)
+        _refuse_tags(spec)
         props = {**TYPE_INFOS[spec.type].defaults, **dict(spec.properties)}
-        body = _bucket_body({k: v for k, v in props.items() if k in changes}, spec.tags)
+        body = _bucket_body({k: v for k, v in props.items() if k in changes})
         if "labels" in body:  # PATCH merges labels: name the removed ones with null
             old = dict(live.attributes.get("labels") or {})
             body["labels"] = {**{k: None for k in old if k not in body["labels"]}, **body["labels"]}
@@ -315,13 +318,25 @@ def _from_info(info: dict[str, Any]) -> tuple[Any, str | None]:
     raise ValueError(f"unsupported credentials type {kind!r}")
 
 
-def _bucket_body(props: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+def _refuse_tags(spec: ResourceSpec) -> None:
+    """Google has labels, not tags. Tags written nowhere would read back as absent, so every plan
+    would show them as a change and every apply would report it made: refuse them instead."""
+    if spec.tags:
+        raise ProviderError(
+            f"{spec.address}: Google Cloud resources have labels, not tags ({', '.join(sorted(spec.tags))})",
+            hint="move them under properties: as labels: {...}",
+            resource=spec.address,
+            code="TagsUnsupported",
+        )
+
+
+def _bucket_body(props: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if "storage_class" in props:
         body["storageClass"] = props["storage_class"]
     if "versioning" in props:
         body["versioning"] = {"enabled": bool(props["versioning"])}
-    if "labels" in props:  # Google has labels, not tags: `tags:` of a google resource are not written
+    if "labels" in props:  # Google has labels, not tags (``tags:`` are refused: _refuse_tags)
         body["labels"] = {str(k): str(v) for k, v in dict(props.get("labels") or {}).items()}
     iam: dict[str, Any] = {}
     if "uniform_bucket_level_access" in props:
