@@ -259,6 +259,7 @@ class CompiledSet:
     slots: dict[str, tuple[str, str]]
     query: str
     safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
+    batch_bundle: Any = None  # the same rules over an array of documents (batch.py), when that is exact
 
 
 # The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
@@ -646,7 +647,8 @@ class Engine:
             text = "".join(captured)
             # build() can also "succeed" after printing errors (the bundle then fails every query)
             if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
-                return CompiledSet(bundle, slots, query, safe_bundle)
+                batch_bundle = self._batch_bundle(slots, name, module, query)
+                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle)
             failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
@@ -658,6 +660,47 @@ class Engine:
             self._broken.add(culprit.path)
             self._interp = self._fresh_interpreter()
         raise PolicyCompileError(PolicyProblem("(policies)", 0, "the policies do not compile"))
+
+    def _batch_bundle(self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str) -> Any:
+        """The wrapper's query over an array of documents (``batch.py``), or None when the policies
+        cannot be evaluated that way exactly (or rego-cpp does not build it: never an error, the
+        documents are then evaluated one at a time)."""
+        import regopy
+
+        from deployforge.policy.batch import NotBatchable, batch_module
+
+        by_package: dict[str, set[str]] = {}
+        for package, rule in slots.values():
+            by_package.setdefault(package, set()).add(rule)
+        everywhere = {rule for _package, rule in slots.values()}
+        texts: dict[str, str] = {}
+        try:
+            for pf in self.files:
+                if pf.path not in self._broken:
+                    texts[pf.path] = batch_module(self._texts[pf.path], by_package.get(pf.package, set()), everywhere)
+        except NotBatchable:
+            return None
+        with captured_fd1() as captured:
+            try:
+                interp = regopy.Interpreter()
+                interp.strict_built_in_errors = True
+                for doc in self.data:
+                    plain, modules = split_data(doc)
+                    if plain:
+                        interp.add_data(plain)
+                    for data_name, data_module in modules:
+                        interp.add_module(data_name, data_module)
+                interp.add_module("__deployforge_enc__.rego", ENCODER_MODULE)
+                for path, text in texts.items():
+                    interp.add_module(path, text)
+                interp.add_module(name, module)
+                bundle = interp.build(query, [])
+            except Exception:  # regopy.RegoError, UnreadableValue: evaluated one document at a time
+                return None
+        text = "".join(captured)
+        if "Errors:" in text or _LOC_RE.search(text):
+            return None
+        return bundle
 
     def query_rule(self, document: Any, package: str, rule: str) -> tuple[bool, Any]:
         """One rule against one document, without the bundle (used to pin down an engine error).
@@ -750,31 +793,83 @@ def _read_safe(text: str) -> dict[str, Any]:
     return {k: (decode_value(v) if v is not None else None) for k, v in slots.items()}
 
 
+def _read_batch(text: str, slots: dict[str, tuple[str, str]], n: int) -> list[dict[str, Any]]:
+    """The batch bundle's answer (each slot a set of [document index, value] pairs) as each
+    document's slot values; accepted only under ``_read_fast``'s conditions, and only when every
+    pair names a document of the batch (otherwise the batch is evaluated one document at a time)."""
+    if "\\" in text:
+        raise _Doubt("backslash")
+    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
+    if text.count('"') != 2 * _strings(parsed):
+        raise _Doubt("a quote inside a string")
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    if not isinstance(got, dict) or set(got) != set(slots):
+        raise _Doubt("slots")
+    out: list[dict[str, Any]] = [{slot: [] for slot in slots} for _ in range(n)]
+    for slot, pairs in got.items():
+        if not isinstance(pairs, list):
+            raise _Doubt("not a set")
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int and 0 <= pair[0] < n):
+                raise _Doubt("not a pair")
+            out[pair[0]][slot].append(pair[1])
+    return out
+
+
+BATCH_SIZE = 16  # documents per query with the batch bundle (rego-cpp slows down on big inputs)
+
+
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
-    """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote."""
+    """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote.
+
+    With a batch bundle, ``BATCH_SIZE`` documents go in one query; a batch that fails (an engine
+    error in one document) or whose answer is in doubt is evaluated again one document at a time,
+    so an error is pinned on its document and never drops another document's findings."""
     import regopy
 
     interp = regopy.Interpreter()
     interp.strict_built_in_errors = True
     out: list[Any] = []
     with captured_fd1() as printed:
-        for i in range(lo, hi):
-            interp.set_input(documents[i])
-            ok, text = raw_query(interp, bundle=compiled.bundle)
-            if not ok:
-                out.append(None)  # an engine error: the caller finds which rule, one by one
-                continue
-            try:
-                out.append(_read_fast(text, compiled.slots))
-                continue
-            except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
-                pass
-            ok, text = raw_query(interp, bundle=compiled.safe_bundle)
-            try:
-                out.append(_read_safe(text) if ok else None)
-            except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
-                out.append(None)
+        start = lo
+        while start < hi:
+            end = min(hi, start + BATCH_SIZE)
+            if compiled.batch_bundle is not None and end - start > 1:
+                interp.set_input(list(documents[start:end]))
+                ok, text = raw_query(interp, bundle=compiled.batch_bundle)
+                if ok:
+                    try:
+                        out.extend(_read_batch(text, compiled.slots, end - start))
+                        start = end
+                        continue
+                    except (ValueError, _Doubt, AttributeError, KeyError, TypeError):
+                        pass
+            _evaluate_each(interp, compiled, documents, start, end, out)
+            start = end
     return out, "".join(printed)
+
+
+def _evaluate_each(
+    interp: Any, compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int, out: list[Any]
+) -> None:
+    """documents[lo:hi] one query each (fast bundle, then the safe one when the answer is in doubt)."""
+    for i in range(lo, hi):
+        interp.set_input(documents[i])
+        ok, text = raw_query(interp, bundle=compiled.bundle)
+        if not ok:
+            out.append(None)  # an engine error: the caller finds which rule, one by one
+            continue
+        try:
+            out.append(_read_fast(text, compiled.slots))
+            continue
+        except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
+            pass
+        ok, text = raw_query(interp, bundle=compiled.safe_bundle)
+        try:
+            out.append(_read_safe(text) if ok else None)
+        except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
+            out.append(None)
 
 
 def evaluate_documents(
