@@ -22,7 +22,7 @@ import glob
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -347,8 +347,25 @@ def _tolerant_loader() -> Any:
 _LOADERS: dict[Any, Any] = {}
 
 
+# A YAML file this large is read in slices by forked workers, one slice per CPU (see _yaml_in_slices).
+PARALLEL_YAML_CHARS = 512 * 1024
+_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
+
+
 def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None]:
     """Each document of a (multi-document) YAML file on its own, with its first line."""
+    if len(text) >= PARALLEL_YAML_CHARS:
+        sliced = _yaml_in_slices(path, text)
+        if sliced is not None:
+            return _finish_yaml(path, sliced[0], sliced[1]), None
+    found, count, problem = _read_yaml(path, text)
+    if problem is not None:
+        return found, problem
+    return _finish_yaml(path, found, count), None
+
+
+def _read_yaml(path: str, text: str, line_offset: int = 0) -> tuple[list[InputDoc], int, InputProblem | None]:
+    """(the documents that are not empty, how many documents the text holds, the first error)."""
     import yaml
 
     loader_cls = _tolerant_loader()
@@ -366,33 +383,83 @@ def yaml_docs(path: str, text: str) -> tuple[list[InputDoc], InputProblem | None
             if data is None:
                 continue
             anchors: dict[str, int] = {}
-            _anchor_lines(node, anchors, depth=0)
-            docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1, i, anchors=anchors))
+            _anchor_lines(node, anchors, 0, line_offset)
+            docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1 + line_offset, i, anchors=anchors))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
+        line = mark.line + 1 + line_offset if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        return docs, InputProblem(path, line, f"invalid YAML: {problem}")
+        return docs, index, InputProblem(path, line, f"invalid YAML: {problem}")
     finally:
         loader.dispose()
-    if index <= 1:  # a single-document file: no #index in labels
+    return docs, index, None
+
+
+def _finish_yaml(path: str, docs: list[InputDoc], count: int) -> list[InputDoc]:
+    if count <= 1:  # a single-document file: no #index in labels
         docs = [InputDoc(d.file, d.kind, d.document, d.line, None, anchors=d.anchors) for d in docs]
     if not docs:  # an empty or comment-only file: conftest evaluates it with input = null
         docs.append(InputDoc(path, "yaml", None, 1))
-    return docs, None
+    return docs
 
 
-def _anchor_lines(node: Any, out: dict[str, int], depth: int) -> None:
+def _yaml_in_slices(path: str, text: str) -> tuple[list[InputDoc], int] | None:
+    """A large multi-document file read in slices cut at document starts (``---`` at a line's start),
+    one forked worker per CPU; None (read it whole) when it cannot be cut or a slice fails.
+
+    libyaml ends every scalar and collection at a ``---`` line (inside a quoted scalar or a flow
+    collection it is an error), so the documents of the slices are those of the whole file; a slice
+    that fails or a crash of a worker means the whole file is read again in one piece, which gives
+    the error exactly as before. Directives (``%YAML``, ``%TAG``) belong to the next document: a
+    file with one is read whole."""
+    from deployforge.policy.isolate import Crash, Limits, run_parallel
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or not hasattr(os, "fork") or re.search(r"^%", text, re.M):
+        return None
+    starts = [m.start() for m in _DOC_START.finditer(text)]
+    cuts: list[int] = [0]
+    for k in range(1, cpus):
+        target = len(text) * k // cpus
+        cut = next((s for s in starts if s >= target and s > cuts[-1]), None)
+        if cut is None:
+            break
+        cuts.append(cut)
+    if len(cuts) < 2:
+        return None
+    bounds = list(zip(cuts, [*cuts[1:], len(text)], strict=True))
+    from functools import partial
+
+    results = run_parallel(
+        [partial(_read_slice, path, text[a:b], text.count("\n", 0, a)) for a, b in bounds],
+        Limits(timeout_s=300.0, memory_mb=4096),
+    )
+    docs: list[InputDoc] = []
+    count = 0
+    for result in results:
+        if isinstance(result, Crash) or result[2] is not None:
+            return None
+        found, n, _problem = result
+        docs.extend(replace(d, index=d.index + count) if d.index is not None else d for d in found)
+        count += n
+    return docs, count
+
+
+def _read_slice(path: str, text: str, line_offset: int) -> tuple[list[InputDoc], int, InputProblem | None]:
+    return _read_yaml(path, text, line_offset)
+
+
+def _anchor_lines(node: Any, out: dict[str, int], depth: int, line_offset: int = 0) -> None:
     import yaml
 
     if depth > 2 or not isinstance(node, yaml.MappingNode):
         return
     for key, value in node.value:
         if isinstance(key, yaml.ScalarNode):
-            out.setdefault(str(key.value), key.start_mark.line + 1)
+            out.setdefault(str(key.value), key.start_mark.line + 1 + line_offset)
             if key.value == "name" and isinstance(value, yaml.ScalarNode):
-                out.setdefault(str(value.value), value.start_mark.line + 1)
-        _anchor_lines(value, out, depth + 1)
+                out.setdefault(str(value.value), value.start_mark.line + 1 + line_offset)
+        _anchor_lines(value, out, depth + 1, line_offset)
 
 
 # -- DeployForge's own documents ---------------------------------------------------
