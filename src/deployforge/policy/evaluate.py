@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -192,7 +192,9 @@ def _run_phase(
     if parts <= 1:
         result = run_isolated(partial(_engine_phase, policy_files, data_docs, docs, options, limits), limits)
     else:
-        fns = [partial(_engine_phase, policy_files, data_docs, docs, options, limits, (i, parts)) for i in range(parts)]
+        fns: list[Callable[[], Any]] = [
+            partial(_engine_phase, policy_files, data_docs, docs, options, limits, (i, parts)) for i in range(parts)
+        ]
         results = run_parallel(fns, limits)
         result = next((r for r in results if isinstance(r, Crash)), None) or _join(results)
     if isinstance(result, Crash):
@@ -379,23 +381,22 @@ def _interpret(
     where_line = res.line if res is not None else doc.line
     address = res.address if res is not None else None
     target = f"{address} ({where_file})" if address else doc.label
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    values: dict[tuple[str, str], Any] = {}
+    errors: dict[tuple[str, str], str] = {}
     if value is None:  # the bundle raised: find which rule, one at a time
-        for _slot, (package, rule) in slots.items():
-            ok, v = engine.query_rule(document, package, rule)
+        for _slot, key in slots.items():
+            ok, v = engine.query_rule(document, *key)
             if ok:
-                values[f"{package}\0{rule}"] = v
+                values[key] = v
             else:
-                errors[f"{package}\0{rule}"] = f"the Rego engine raised an error evaluating this rule: {v}"
+                errors[key] = f"the Rego engine raised an error evaluating this rule: {v}"
     else:
-        for slot, (package, rule) in slots.items():
-            values[f"{package}\0{rule}"] = value.get(slot)
+        for slot, key in slots.items():
+            values[key] = value.get(slot)
 
     # exceptions: conftest's `exception contains rules` with rule-name suffixes
     excepted: dict[str, set[str]] = {}
-    for key, v in values.items():
-        package, rule = key.split("\0")
+    for (package, rule), v in values.items():
         if rule == "exception" and v:
             names: set[str] = set()
             for item in v if isinstance(v, list) else [v]:
@@ -406,7 +407,7 @@ def _interpret(
             excepted.setdefault(package, set()).update(names)
 
     for key in list(values) + [k for k in errors if k not in values]:
-        package, rule = key.split("\0")
+        package, rule = key
         if rule == "exception":
             continue
         base_id = f"{package}.{rule}"
@@ -429,6 +430,9 @@ def _interpret(
             checks.append(Check(base_id, target, where_file, address))
             continue
         v = values[key]
+        if v == [] and rule != "allow":  # the common case: a set rule with nothing found
+            checks.append(Check(base_id, target, where_file, address))
+            continue
         if rule == "allow":
             checks.append(Check(base_id, target, where_file, address))
             if v is not True:

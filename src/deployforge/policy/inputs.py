@@ -52,19 +52,23 @@ class InputDoc:
         return f"{self.file}#{self.index}" if self.index is not None else self.file
 
     def line_for(self, *texts: str) -> tuple[int, str | None]:
-        """The line (and resource address) a finding's message or metadata points at, if any."""
+        """The line (and resource address) a finding's message or metadata points at, if any.
+
+        (Each pattern is tried only where its name occurs in the text at all: compiling a pattern
+        per name and message cost more than the rest of reading the engine's answers.)"""
+        texts = tuple(t for t in texts if t)
         for res in self.resources:
             for text in texts:
-                if text and re.search(rf"(?<![\w.-]){re.escape(res.address)}(?![\w-])", text):
+                if res.address in text and re.search(rf"(?<![\w.-]){re.escape(res.address)}(?![\w-])", text):
                     return res.line, res.address
         for res in self.resources:
             name = res.address.rsplit(".", 1)[-1]
             for text in texts:
-                if text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
                     return res.line, res.address
         for name, line in self.anchors.items():
             for text in texts:
-                if text and len(name) > 2 and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if len(name) > 2 and name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
                     return line, None
         return self.line, None
 
