@@ -383,7 +383,10 @@ def _read_yaml(path: str, text: str, line_offset: int = 0) -> tuple[list[InputDo
             i, index = index, index + 1
             if node is None:
                 continue
-            data = loader.construct_document(node)
+            try:
+                data = _construct_plain(loader, node, {}, set())
+            except (_NotPlain, RecursionError):  # PyYAML builds deep documents without recursing
+                data = loader.construct_document(node)
             if data is None:
                 continue
             anchors: dict[str, int] = {}
@@ -397,6 +400,62 @@ def _read_yaml(path: str, text: str, line_offset: int = 0) -> tuple[list[InputDo
     finally:
         loader.dispose()
     return docs, index, None
+
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_STR = "tag:yaml.org,2002:str"
+_PLAIN_SCALARS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+class _NotPlain(Exception):
+    """The node needs PyYAML's own constructor (a tag, a merge key, a recursive alias...)."""
+
+
+def _construct_plain(loader: Any, node: Any, made: dict[int, Any], busy: set[int]) -> Any:
+    """What ``loader.construct_document(node)`` gives, built directly for plain documents (maps,
+    sequences and the core scalar tags), which is most of the cost of reading a large file (PyYAML's
+    generic constructor spends about half of its time on bookkeeping). Scalars other than strings
+    go through the loader's own constructor for their tag; an alias gives the same object, as in
+    PyYAML. Anything else raises ``_NotPlain`` and the document is built by PyYAML instead
+    (tests/unit/test_policy_inputs_parallel.py compares the two)."""
+    key = id(node)
+    if key in made:
+        return made[key]
+    tag = node.tag
+    if tag == _STR and node.id == "scalar":
+        return node.value
+    if key in busy:
+        raise _NotPlain("recursive")
+    if tag == _MAP and node.id == "mapping":
+        busy.add(key)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.id != "scalar" or key_node.tag not in _PLAIN_SCALARS:
+                raise _NotPlain("a merge key, a tagged or composite key")
+            k = _construct_plain(loader, key_node, made, busy)
+            mapping[k] = _construct_plain(loader, value_node, made, busy)
+        busy.discard(key)
+        made[key] = mapping
+        return mapping
+    if tag == _SEQ and node.id == "sequence":
+        busy.add(key)
+        items = [_construct_plain(loader, item, made, busy) for item in node.value]
+        busy.discard(key)
+        made[key] = items
+        return items
+    if tag in _PLAIN_SCALARS and node.id == "scalar":
+        value = loader.yaml_constructors[tag](loader, node)
+        made[key] = value
+        return value
+    raise _NotPlain(tag)
 
 
 def _finish_yaml(path: str, docs: list[InputDoc], count: int) -> list[InputDoc]:
