@@ -190,3 +190,36 @@ def test_batch_module_rewrites_set_rules_and_keeps_lines() -> None:
 def test_batch_module_refuses_what_it_cannot_rewrite_exactly(text: str) -> None:
     with pytest.raises(NotBatchable):
         batch_module(text, {"deny", "warn"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, True, False, None, "é ✓ \\ \" ' \t x"], "c": {}, "d": [], "e": {"f": {"g": [[]]}}},
+        [None, 0, -1, 2**62, 1e300, "", {"k": "v"}],
+        "just a string",
+        None,
+        {"tuple": (1, 2)},  # not a type the fast builder takes: regopy's own builder
+    ],
+)
+def test_make_input_gives_the_engine_the_same_input_as_regopy(value: object) -> None:
+    import regopy
+
+    interp = regopy.Interpreter()
+    interp.set_input(engine_mod.make_input(value))
+    ours = engine_mod.raw_query(interp, "x := input")  # raw: rego-cpp does not escape what it prints
+    interp.set_input(regopy.Input(value))
+    assert ours == engine_mod.raw_query(interp, "x := input")
+    assert ours[0] and '"x":' in ours[1]
+
+
+def test_a_yaml_date_is_the_string_written_as_conftest_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.rego").write_text(
+        "package main\nimport rego.v1\ndeny contains msg if {\n  is_string(input.when)\n  msg := input.when\n}\n"
+    )
+    (tmp_path / "in.yaml").write_text("when: 2024-01-02\nat: 2024-01-02T03:04:05Z\n")
+    monkeypatch.chdir(tmp_path)
+    code, findings, _checks = _report(["in.yaml"], PolicyOptions(policies=("p.rego",)))
+    assert code == 1 and [f[2] for f in findings] == ["2024-01-02"]  # before: the engine could not take it (exit 2)

@@ -817,6 +817,65 @@ def _read_batch(text: str, slots: dict[str, tuple[str, str]], n: int) -> list[di
     return out
 
 
+def make_input(value: Any) -> Any:
+    """``regopy.Input(value)``, built with the same C calls in about 60% of the time (exact types
+    first, no ABC checks, no per-string buffer copy): rego-cpp's input is built value by value, which
+    cost 0.15 ms a document, a fifth of a batched evaluation. A type other than dict, list, str,
+    int, float, bool and None goes through regopy's own builder (which refuses what it cannot take)."""
+    import regopy
+    from regopy import rego_shared as native
+
+    lib = native.rego
+    handle = native.rego_new_input()
+    string, obj, item, array = lib.regoInputString, lib.regoInputObject, lib.regoInputObjectItem, lib.regoInputArray
+
+    def add(v: Any) -> None:
+        t = type(v)
+        if t is str:
+            code = string(handle, v.encode("utf-8"))
+        elif t is dict:
+            for k, x in v.items():
+                add(k)
+                add(x)
+                if item(handle):
+                    raise _Unbuilt
+            code = obj(handle, len(v))
+        elif t is list:
+            for x in v:
+                add(x)
+            code = array(handle, len(v))
+        elif t is bool:
+            code = lib.regoInputBoolean(handle, v)
+        elif t is int:
+            code = lib.regoInputInt(handle, v)
+        elif t is float:
+            code = lib.regoInputFloat(handle, v)
+        elif v is None:
+            code = lib.regoInputNull(handle)
+        else:
+            raise _Unbuilt
+        if code:
+            raise _Unbuilt
+
+    made = regopy.Input.__new__(regopy.Input)
+    made._impl = handle  # freed by Input.__del__, as regopy's own
+    try:
+        add(value)
+    except (_Unbuilt, TypeError, OverflowError, ctypes_error()):
+        return regopy.Input(value)
+    return made
+
+
+class _Unbuilt(Exception):
+    pass
+
+
+def ctypes_error() -> type[Exception]:
+    import ctypes
+
+    return ctypes.ArgumentError
+
+
 BATCH_SIZE = 32  # documents per query with the batch bundle (rego-cpp slows down on big inputs)
 
 
@@ -836,7 +895,7 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
         while start < hi:
             end = min(hi, start + BATCH_SIZE)
             if compiled.batch_bundle is not None and end - start > 1:
-                interp.set_input(list(documents[start:end]))
+                interp.set_input(make_input(list(documents[start:end])))
                 ok, text = raw_query(interp, bundle=compiled.batch_bundle)
                 if ok:
                     try:
@@ -855,7 +914,7 @@ def _evaluate_each(
 ) -> None:
     """documents[lo:hi] one query each (fast bundle, then the safe one when the answer is in doubt)."""
     for i in range(lo, hi):
-        interp.set_input(documents[i])
+        interp.set_input(make_input(documents[i]))
         ok, text = raw_query(interp, bundle=compiled.bundle)
         if not ok:
             out.append(None)  # an engine error: the caller finds which rule, one by one

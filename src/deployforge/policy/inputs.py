@@ -343,7 +343,14 @@ def _tolerant_loader() -> Any:
             return loader.construct_sequence(node, deep=True)
         return loader.construct_mapping(node, deep=True)
 
+    def as_written(loader: Any, node: Any) -> Any:
+        return loader.construct_scalar(node)
+
     Tolerant.add_multi_constructor("!", untagged)
+    # A date or time (`2024-01-02`, `2024-01-02T03:04:05Z`) stays the string written, as conftest's
+    # YAML reader gives it (go-yaml keeps timestamps as strings when decoding into interface{}).
+    # PyYAML's datetime could not even be handed to the engine: the whole run failed.
+    Tolerant.add_constructor("tag:yaml.org,2002:timestamp", as_written)
     _LOADERS[base] = Tolerant
     return Tolerant
 
