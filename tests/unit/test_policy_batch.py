@@ -37,17 +37,21 @@ def _both(monkeypatch: pytest.MonkeyPatch, inputs: list[str], options: PolicyOpt
     original = engine_mod.Engine._batch_bundle
 
     def counting(self: object, *args: object) -> object:
-        bundle = original(self, *args)  # type: ignore[arg-type]
+        bundle, names = original(self, *args)  # type: ignore[arg-type]
         if bundle is not None:
-            built.append(bundle)
-        return bundle
+            built.append(names is not None)  # True: the package queried itself, no wrapper
+        return bundle, names
 
     monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", counting)
     batched = _report(inputs, options)
-    monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", lambda self, *a: None)
+    monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", lambda self, *a: (None, None))
     alone = _report(inputs, options)
     monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", original)
+    DIRECT.extend(built)
     return batched, alone, len(built)
+
+
+DIRECT: list[bool] = []
 
 
 def _options(case: Case) -> PolicyOptions:
@@ -62,6 +66,7 @@ def _options(case: Case) -> PolicyOptions:
 
 def test_every_conformance_case_is_the_same_batched_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     batchable = 0
+    DIRECT.clear()
     for case in [c for c in CASES if c.kind == "validate"]:
         folder = tmp_path / case.id
         for name, text in case.files.items():
@@ -74,6 +79,7 @@ def test_every_conformance_case_is_the_same_batched_or_not(tmp_path: Path, monke
         batchable += built > 0
     print(f"{batchable} conformance cases evaluated in batches")
     assert batchable >= 10  # the equivalence is exercised, not skipped
+    assert any(DIRECT) and not all(DIRECT)  # both ways: the package itself, and the wrapper
 
 
 POLICY = """package main
@@ -185,6 +191,8 @@ def test_batch_module_rewrites_set_rules_and_keeps_lines() -> None:
         'package main\nimport rego.v1\ndeny := {"x"} if input.a\n',
         "package main\nimport rego.v1\nf(x) := input.a\ndeny contains 1 if f(1)\n",
         "package main\nimport input.a as b\ndeny contains 1 if b\n",
+        'package main\ndeny contains "x" if { input.a } { input.b }\n',
+        'package main\nimport rego.v1\n  deny contains [0, "x"] if { true }\n',  # an indented head
     ],
 )
 def test_batch_module_refuses_what_it_cannot_rewrite_exactly(text: str) -> None:

@@ -166,6 +166,8 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
         raise NotBatchable(f"line {name.line}: 'if' without a body")
     opener = item[after]
     braced = opener.text == "{" and _depth0(item, after) == [after]
+    if opener.text == "{" and not braced:  # `{ ... } { ... }` or `{...} == x`: not read here
+        raise NotBatchable(f"line {name.line}: a body this reader does not take apart")
     if braced:
         if last.text != "}":
             raise NotBatchable(f"line {name.line}: text after the body")
