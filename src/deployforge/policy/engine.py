@@ -10,8 +10,10 @@ What it guards against (regopy/rego-cpp differs from OPA, see ../shared/NOTES.md
   around module loading and the text becomes a located ``PolicyProblem``.
 
 Speed: all selected rules are gathered into one generated module and compiled once into a bundle
-(``build``); each document is then one ``set_input`` + ``query_bundle``. Large batches are split
-over the machine's cores with forked workers that share the compiled bundle.
+(``build``). Where ``batch.py`` can rewrite the policies exactly, 32 documents go in one query
+(``BATCH_SIZE``); otherwise each document is one ``set_input`` + ``query_bundle``. Many documents
+are split over the machine's cores (``evaluate._run_phase``: one part per CPU, each loading the
+policies itself; ``evaluate_documents`` still forks workers when called on its own).
 """
 
 from __future__ import annotations
