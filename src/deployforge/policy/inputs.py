@@ -131,6 +131,23 @@ def _expand_one(path: str, suffixes: tuple[str, ...]) -> list[str]:
 
 
 def read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
+    """The documents of ``files`` and the problems found reading them.
+
+    The cyclic garbage collector is paused meanwhile: a 5,000-document YAML file or a 20,000-block
+    ``.tf`` is hundreds of thousands of new objects, none in a cycle, and the collections they
+    trigger grew the time worse than linearly (a 20,000-block ``.tf``: 1.6-1.9 s with them)."""
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_inputs(files)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     docs: list[InputDoc] = []
     problems: list[InputProblem] = []
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
