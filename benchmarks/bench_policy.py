@@ -20,7 +20,14 @@ The .tf parse alone is printed too (issue 18: a 5,000-block .tf in under 1 s).
 Setup (installs what it compares against, through pip, into ~/.cache/deployforge-bench):
     python benchmarks/bench_policy.py --install   # OPA wheel (py3.14 tag, ctypes only) + checkov venv
 Run:
-    python benchmarks/bench_policy.py [--sizes 1000,5000] [--repeats 3]
+    python benchmarks/bench_policy.py [--sizes 500,5000,20000] [--repeats 3] [--json results.json]
+
+After the sizes, a linearity statement per input kind: the per-resource time (wall and CPU) of
+``deployforge validate`` at each size, and whether it stays within 1.3x from the middle size to the
+largest (below a few thousand resources the fixed costs, interpreter start-up and policy loading,
+dominate, so the smallest size is shown but not judged). The machine's load average is printed
+with every figure: the CLI spreads its work over the CPUs and OPA's loop uses one, so a machine
+busy with other work hurts the wall-clock ratio (the CPU figures are the steadier comparison).
 """
 
 from __future__ import annotations
@@ -267,7 +274,8 @@ def install() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="1000,5000")
+    parser.add_argument("--sizes", default="500,5000,20000")
+    parser.add_argument("--json", default="", help="also write the figures to this JSON file")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--install", action="store_true", help="install OPA (wheel) and checkov into ~/.cache/deployforge-bench"
@@ -284,7 +292,9 @@ def main() -> None:
     print(f"{RULES} distinct rules; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     if not have_opa:
         print("OPA not installed (run --install): compared against the issue's figures only")
-    for n in [int(s) for s in args.sizes.split(",")]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, Any] = {"rules": RULES, "cpus": os.cpu_count(), "runs": []}
+    for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for kind in ("yaml", "tf"):
@@ -302,21 +312,78 @@ def main() -> None:
 
                     walls, cpus, _ = measure(partial(read_inputs, [str(path)]), args.repeats)
                     print(f"  parse .tf only:           {fmt(walls, cpus)}")
+                row: dict[str, Any] = {"size": n, "kind": kind, "load_average": round(os.getloadavg()[0], 2)}
+                if kind == "tf":
+                    row["parse_tf"] = _figures(walls, cpus)
                 walls, cpus, ours = measure(partial(run_cli, policy, path), args.repeats)
-                print(f"  deployforge validate:     {fmt(walls, cpus)}   {ours} denials")
-                ours_med = statistics.median(walls)
+                print(f"  deployforge validate:     {fmt(walls, cpus)}   {ours} denials  (load {load()})")
+                ours_med, ours_cpu = statistics.median(walls), statistics.median(cpus)
+                row["deployforge"] = _figures(walls, cpus, denials=ours)
                 if "naive" not in skip:
                     query = f"data.{package}"
                     walls, cpus, got = measure(partial(naive, policy, path, query, per_resource), 1)
-                    print(f"  naive regopy loop:        {fmt(walls, cpus)}   {got} denials")
+                    print(f"  naive regopy loop:        {fmt(walls, cpus)}   {got} denials  (load {load()})")
+                    print(f"  ratio naive / deployforge (median wall): {statistics.median(walls) / ours_med:.2f}x")
+                    row["naive"] = _figures(walls, cpus, denials=got)
+                    assert got == ours, f"the naive loop found {got} denials, deployforge {ours}"
                 if have_opa:
                     walls, cpus, got = measure(partial(opa, policy, path, package, per_resource), args.repeats)
-                    print(f"  OPA eval per resource:    {fmt(walls, cpus)}   {got} denials")
-                    print(f"  ratio OPA / deployforge (median wall): {statistics.median(walls) / ours_med:.2f}x")
+                    print(f"  OPA eval per resource:    {fmt(walls, cpus)}   {got} denials  (load {load()})")
+                    ratio_wall = statistics.median(walls) / ours_med
+                    ratio_cpu = statistics.median(cpus) / ours_cpu
+                    verdict = "deployforge faster" if ratio_wall > 1 else "OPA faster"
+                    print(
+                        f"  ratio OPA / deployforge: median wall {ratio_wall:.2f}x ({verdict}), "
+                        f"median CPU {ratio_cpu:.2f}x"
+                    )
+                    row["opa"] = _figures(walls, cpus, denials=got)
                     assert got == ours, f"OPA found {got} denials, deployforge {ours}"
+                results["runs"].append(row)
                 if have_checkov and kind == "tf":
                     walls, cpus, got = measure(partial(checkov, path), 1)
                     print(f"  checkov -f main.tf:       {fmt(walls, cpus)}   {got}")
+    results["linearity"] = linearity(results["runs"], sizes)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _figures(walls: list[float], cpus: list[float], **extra: Any) -> dict[str, Any]:
+    return {
+        "wall_min_s": round(min(walls), 3),
+        "wall_median_s": round(statistics.median(walls), 3),
+        "cpu_min_s": round(min(cpus), 3),
+        "cpu_median_s": round(statistics.median(cpus), 3),
+        **extra,
+    }
+
+
+def linearity(runs: list[dict[str, Any]], sizes: list[int]) -> dict[str, str]:
+    """Per input kind: deployforge's per-resource time at each size, and a verdict from the middle
+    size to the largest (the smallest is dominated by fixed costs)."""
+    out: dict[str, str] = {}
+    print("\n== linearity (deployforge validate, per resource: median wall / median CPU)")
+    for kind in ("yaml", "tf"):
+        rows = sorted((r for r in runs if r["kind"] == kind), key=lambda r: r["size"])
+        if not rows:
+            continue
+        per = [(r["size"], r["deployforge"]["wall_median_s"], r["deployforge"]["cpu_median_s"]) for r in rows]
+        per = [(n, w / n * 1e3, c / n * 1e3) for n, w, c in per]
+        text = ", ".join(f"{n}: {w:.3f} / {c:.3f} ms" for n, w, c in per)
+        if len(per) >= 2:
+            base = per[len(per) // 2] if len(per) >= 3 else per[0]
+            last = per[-1]
+            growth = last[2] / base[2] if base[2] else float("inf")
+            verdict = "linear" if growth <= 1.3 else "worse than linear"
+            statement = f"{verdict}: CPU per resource x{growth:.2f} from {base[0]} to {last[0]} resources"
+        else:
+            statement = "one size only"
+        print(f"  {kind}: {text}; {statement}")
+        out[kind] = f"{text}; {statement}"
+    return out
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ What it guards against (regopy/rego-cpp differs from OPA, see ../shared/NOTES.md
   around module loading and the text becomes a located ``PolicyProblem``.
 
 Speed: all selected rules are gathered into one generated module and compiled once into a bundle
-(``build``); each document is then one ``set_input`` + ``query_bundle``. Large batches are split
-over the machine's cores with forked workers that share the compiled bundle.
+(``build``). Where ``batch.py`` can rewrite the policies exactly, 32 documents go in one query
+(``BATCH_SIZE``); otherwise each document is one ``set_input`` + ``query_bundle``. Many documents
+are split over the machine's cores (``evaluate._run_phase``: one part per CPU, each loading the
+policies itself; ``evaluate_documents`` still forks workers when called on its own).
 """
 
 from __future__ import annotations
@@ -259,6 +261,8 @@ class CompiledSet:
     slots: dict[str, tuple[str, str]]
     query: str
     safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
+    batch_bundle: Any = None  # the same rules over an array of documents (batch.py), when that is exact
+    batch_names: dict[str, str] | None = None  # rule -> slot when the batch bundle queries the package itself
 
 
 # The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
@@ -646,7 +650,8 @@ class Engine:
             text = "".join(captured)
             # build() can also "succeed" after printing errors (the bundle then fails every query)
             if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
-                return CompiledSet(bundle, slots, query, safe_bundle)
+                batch_bundle, batch_names = self._batch_bundle(slots, name, module, query)
+                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle, batch_names)
             failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
@@ -658,6 +663,60 @@ class Engine:
             self._broken.add(culprit.path)
             self._interp = self._fresh_interpreter()
         raise PolicyCompileError(PolicyProblem("(policies)", 0, "the policies do not compile"))
+
+    def _batch_bundle(
+        self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str
+    ) -> tuple[Any, dict[str, str] | None]:
+        """The wrapper's query over an array of documents (``batch.py``), or None when the policies
+        cannot be evaluated that way exactly (or rego-cpp does not build it: never an error, the
+        documents are then evaluated one at a time).
+
+        When one package is evaluated and all its rules are slots, the bundle queries the package
+        itself (``x := data.main``), which skips the wrapper's rules (about 10% of the query), and
+        the rule -> slot names come back too; its answer must then hold exactly those rules."""
+        import regopy
+
+        from deployforge.policy.batch import NotBatchable, batch_module
+
+        by_package: dict[str, set[str]] = {}
+        for package, rule in slots.values():
+            by_package.setdefault(package, set()).add(rule)
+        everywhere = {rule for _package, rule in slots.values()}
+        texts: dict[str, str] = {}
+        try:
+            for pf in self.files:
+                if pf.path not in self._broken:
+                    texts[pf.path] = batch_module(self._texts[pf.path], by_package.get(pf.package, set()), everywhere)
+        except NotBatchable:
+            return None, None
+        names: dict[str, str] | None = None
+        if len(by_package) == 1:
+            ((package, rules),) = by_package.items()
+            if {h.name for h in self.rules_of(package)} == rules and len(rules) == len(slots):
+                names = {rule: slot for slot, (_p, rule) in slots.items()}
+                query = f"x := data.{package}"
+        with captured_fd1() as captured:
+            try:
+                interp = regopy.Interpreter()
+                interp.strict_built_in_errors = True
+                for doc in self.data:
+                    plain, modules = split_data(doc)
+                    if plain:
+                        interp.add_data(plain)
+                    for data_name, data_module in modules:
+                        interp.add_module(data_name, data_module)
+                interp.add_module("__deployforge_enc__.rego", ENCODER_MODULE)
+                for path, text in texts.items():
+                    interp.add_module(path, text)
+                if names is None:
+                    interp.add_module(name, module)
+                bundle = interp.build(query, [])
+            except Exception:  # regopy.RegoError, UnreadableValue: evaluated one document at a time
+                return None, None
+        text = "".join(captured)
+        if "Errors:" in text or _LOC_RE.search(text):
+            return None, None
+        return bundle, names
 
     def query_rule(self, document: Any, package: str, rule: str) -> tuple[bool, Any]:
         """One rule against one document, without the bundle (used to pin down an engine error).
@@ -750,31 +809,148 @@ def _read_safe(text: str) -> dict[str, Any]:
     return {k: (decode_value(v) if v is not None else None) for k, v in slots.items()}
 
 
+def _read_batch(
+    text: str, slots: dict[str, tuple[str, str]], n: int, names: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The batch bundle's answer (each slot a set of [document index, value] pairs) as each
+    document's slot values; accepted only under ``_read_fast``'s conditions, and only when every
+    pair names a document of the batch (otherwise the batch is evaluated one document at a time)."""
+    if "\\" in text:
+        raise _Doubt("backslash")
+    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
+    if text.count('"') != 2 * _strings(parsed):
+        raise _Doubt("a quote inside a string")
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    if isinstance(got, dict) and names is not None:  # the package itself: its rules, by name
+        if set(got) != set(names):
+            raise _Doubt("rules")
+        got = {names[rule]: value for rule, value in got.items()}
+    if not isinstance(got, dict) or set(got) != set(slots):
+        raise _Doubt("slots")
+    out: list[dict[str, Any]] = [{slot: [] for slot in slots} for _ in range(n)]
+    for slot, pairs in got.items():
+        if not isinstance(pairs, list):
+            raise _Doubt("not a set")
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int and 0 <= pair[0] < n):
+                raise _Doubt("not a pair")
+            out[pair[0]][slot].append(pair[1])
+    return out
+
+
+def make_input(value: Any) -> Any:
+    """``regopy.Input(value)``, built with the same C calls in about 60% of the time (exact types
+    first, no ABC checks, no per-string buffer copy): rego-cpp's input is built value by value, which
+    cost 0.15 ms a document, a fifth of a batched evaluation. A type other than dict, list, str,
+    int, float, bool and None goes through regopy's own builder (which refuses what it cannot take)."""
+    import regopy
+    from regopy import rego_shared as native
+
+    lib = native.rego
+    handle = native.rego_new_input()
+    string, obj, item, array = lib.regoInputString, lib.regoInputObject, lib.regoInputObjectItem, lib.regoInputArray
+
+    def add(v: Any) -> None:
+        t = type(v)
+        if t is str:
+            code = string(handle, v.encode("utf-8"))
+        elif t is dict:
+            for k, x in v.items():
+                add(k)
+                add(x)
+                if item(handle):
+                    raise _Unbuilt
+            code = obj(handle, len(v))
+        elif t is list:
+            for x in v:
+                add(x)
+            code = array(handle, len(v))
+        elif t is bool:
+            code = lib.regoInputBoolean(handle, v)
+        elif t is int:
+            code = lib.regoInputInt(handle, v)
+        elif t is float:
+            code = lib.regoInputFloat(handle, v)
+        elif v is None:
+            code = lib.regoInputNull(handle)
+        else:
+            raise _Unbuilt
+        if code:
+            raise _Unbuilt
+
+    made = regopy.Input.__new__(regopy.Input)
+    made._impl = handle  # freed by Input.__del__, as regopy's own
+    try:
+        add(value)
+    except (_Unbuilt, TypeError, OverflowError, ctypes_error()):
+        return regopy.Input(value)
+    return made
+
+
+class _Unbuilt(Exception):
+    pass
+
+
+def ctypes_error() -> type[Exception]:
+    import ctypes
+
+    return ctypes.ArgumentError
+
+
+BATCH_SIZE = 32  # documents per query with the batch bundle (rego-cpp slows down on big inputs)
+
+
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
-    """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote."""
+    """Slot values for documents[lo:hi] (None where the engine raised an error), and what print() wrote.
+
+    With a batch bundle, ``BATCH_SIZE`` documents go in one query; a batch that fails (an engine
+    error in one document) or whose answer is in doubt is evaluated again one document at a time,
+    so an error is pinned on its document and never drops another document's findings."""
     import regopy
 
     interp = regopy.Interpreter()
     interp.strict_built_in_errors = True
     out: list[Any] = []
     with captured_fd1() as printed:
-        for i in range(lo, hi):
-            interp.set_input(documents[i])
-            ok, text = raw_query(interp, bundle=compiled.bundle)
-            if not ok:
-                out.append(None)  # an engine error: the caller finds which rule, one by one
-                continue
-            try:
-                out.append(_read_fast(text, compiled.slots))
-                continue
-            except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
-                pass
-            ok, text = raw_query(interp, bundle=compiled.safe_bundle)
-            try:
-                out.append(_read_safe(text) if ok else None)
-            except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
-                out.append(None)
+        start = lo
+        while start < hi:
+            end = min(hi, start + BATCH_SIZE)
+            if compiled.batch_bundle is not None and end - start > 1:
+                interp.set_input(make_input(list(documents[start:end])))
+                ok, text = raw_query(interp, bundle=compiled.batch_bundle)
+                if ok:
+                    try:
+                        out.extend(_read_batch(text, compiled.slots, end - start, compiled.batch_names))
+                        start = end
+                        continue
+                    except (ValueError, _Doubt, AttributeError, KeyError, TypeError):
+                        pass
+            _evaluate_each(interp, compiled, documents, start, end, out)
+            start = end
     return out, "".join(printed)
+
+
+def _evaluate_each(
+    interp: Any, compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int, out: list[Any]
+) -> None:
+    """documents[lo:hi] one query each (fast bundle, then the safe one when the answer is in doubt)."""
+    for i in range(lo, hi):
+        interp.set_input(make_input(documents[i]))
+        ok, text = raw_query(interp, bundle=compiled.bundle)
+        if not ok:
+            out.append(None)  # an engine error: the caller finds which rule, one by one
+            continue
+        try:
+            out.append(_read_fast(text, compiled.slots))
+            continue
+        except (ValueError, _Doubt, UnreadableValue, AttributeError, KeyError, TypeError):
+            pass
+        ok, text = raw_query(interp, bundle=compiled.safe_bundle)
+        try:
+            out.append(_read_safe(text) if ok else None)
+        except (ValueError, UnreadableValue, AttributeError, KeyError, TypeError):
+            out.append(None)
 
 
 def evaluate_documents(

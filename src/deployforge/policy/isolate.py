@@ -88,6 +88,25 @@ class Crash:
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def _resident_mb(pid: int) -> float | None:
+    """The child's resident memory (shared pages included), in MB: cheap to read (``statm``)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _over_limit(pid: int, limit_mb: int) -> bool:
+    """Whether the child's own memory is past the limit. Its private memory is never more than its
+    resident memory, so ``smaps_rollup`` (costly: about 7 ms a read for an engine process, ten reads
+    a second) is only read when the resident memory alone is past the limit."""
+    resident = _resident_mb(pid)
+    if resident is not None and resident <= limit_mb:
+        return False
+    return _private_mb(pid) > limit_mb
+
+
 def _private_mb(pid: int) -> float:
     """The child's own memory (pages it does not share with the parent after fork), in MB."""
     try:
@@ -212,7 +231,7 @@ def run_parallel(fns: list[Callable[[], Any]], limits: Limits) -> list[Any]:
             if now >= next_mem_check:
                 next_mem_check = now + 0.1
                 for fd, pid in list(open_fds.items()):
-                    if _private_mb(pid) > limits.memory_mb:
+                    if _over_limit(pid, limits.memory_mb):
                         killed[pid] = "memory"
                         _kill(pid)
                         os.close(fd)
