@@ -600,5 +600,6 @@ def test_tags_on_a_google_resource_are_refused_where_they_are_written(tmp_path):
             "Google Cloud resources have labels: move them under properties: as labels: {...}",
         )
     ]
-    labelled = write(tmp_path, Path(path).read_text().replace("    tags:\n      team: data\n", "      labels: {team: data}\n"))
+    text = Path(path).read_text().replace("    tags:\n      team: data\n", "      labels: {team: data}\n")
+    labelled = write(tmp_path, text)
     assert load_config(labelled, environ={}).resources["data"].properties["labels"] == {"team": "data"}
