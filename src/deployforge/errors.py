@@ -2,8 +2,9 @@
 
 Every failure a user can see is one of these. Adapters (boto3, the state
 backends, the sandbox) translate foreign exceptions at their boundary; only the
-CLI's error layer (``deployforge.cli.errors``) prints them, and nothing else
-calls ``sys.exit``.
+front doors print them and end the process: the CLI's error layer
+(``deployforge.cli.common``: ``run_project_command`` and ``reported_errors``) and
+the Action's entrypoint (``deployforge.action``, as annotations).
 
 Exit codes (documented in the README):
 
@@ -12,6 +13,7 @@ Exit codes (documented in the README):
     2  bad input: config errors, usage errors, a stale saved plan
        (``plan`` also exits 2 when it found changes, like
        ``terraform plan -detailed-exitcode``)
+  130  interrupted (Ctrl-C, or SIGTERM from a CI runner cancelling the job)
 
 The tree::
 

@@ -24,6 +24,7 @@ ignored):
     POST   /repos/{o}/{r}/issues/{n}/labels                 {"labels": [...]} -> 200, the issue's labels
     DELETE /repos/{o}/{r}/issues/{n}/labels/{name}          -> 200, 404 when the issue lacks it
     GET    /repos/{o}/{r}/commits/{sha}/pulls               the pull requests whose head (or merge) commit is sha
+    GET    /repos/{o}/{r}/commits/{sha}/check-runs          check_name=; {"total_count", "check_runs"}, newest first
     POST   /graphql  (and /api/graphql)                     minimizeComment / unminimizeComment
     GET    /rate_limit
     GET    /user                                            a personal access token's user; 403 "Resource
@@ -505,6 +506,15 @@ class FakeGitHub:
                 return 200, {}, list(issue["labels"])
             if method == "GET" and not m2.group(2):
                 return 200, {}, list(issue["labels"])
+        if (m2 := re.fullmatch(r"/commits/([0-9a-f]{7,40})/check-runs", rest)) is not None and method == "GET":
+            name = query.get("check_name", [None])[0]
+            runs = [
+                self._public(c)
+                for c in sorted(r.check_runs.values(), key=lambda c: -c["id"])
+                if c["head_sha"] == m2.group(1) and name in (None, c["name"])
+            ]
+            status, headers, chunk = self._page(runs, query, f"{self._repo_url(r)}/commits/{m2.group(1)}/check-runs")
+            return status, headers, {"total_count": len(runs), "check_runs": chunk}
         if (m2 := re.fullmatch(r"/commits/([0-9a-f]{7,40})/pulls", rest)) is not None and method == "GET":
             sha = m2.group(1)
             pulls = [

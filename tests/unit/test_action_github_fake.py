@@ -154,3 +154,30 @@ def test_labels_and_the_pulls_of_a_commit(github_fake: FakeGitHub) -> None:
     assert [p.number for p in repo.get_commit("c" * 40).get_pulls()] == [7]
     assert [p.number for p in repo.get_commit("b" * 40).get_pulls()] == [7]
     assert list(repo.get_commit("d" * 40).get_pulls()) == []
+
+
+def test_a_check_run_post_answered_502_after_the_write_is_not_posted_twice(github_fake: FakeGitHub) -> None:
+    """GitHub can answer 5xx after it created the run: the publisher finds it by its external_id
+    (GET commits/{sha}/check-runs) instead of creating a second one, then adds the other batches."""
+    from deployforge.ci.github import CheckRunPublisher
+
+    sha = "c" * 40
+    notes = [
+        {"path": "deployforge.yaml", "start_line": 1, "end_line": 1, "annotation_level": "failure", "message": f"n{i}"}
+        for i in range(60)
+    ]
+    github_fake.fail(502, times=1, method="POST", path=r"/check-runs$", after=True)  # the write landed
+    done = CheckRunPublisher(github_fake.api_url, github_fake.token, REPO, sleep=lambda _s: None).publish(
+        "DeployForge · prod", sha, "failure", "60 findings", "summary", notes
+    )
+    assert done.status == "created", done
+    [run] = github_fake.check_runs(REPO)  # one run, not two
+    assert len(run["annotations"]) == 60 and run["conclusion"] == "failure"
+    assert [r.path.rsplit("/", 1)[-1] for r in github_fake.calls("GET") if "check-runs" in r.path] == ["check-runs"]
+    # without the write landing, the POST is tried again after the back-off: still one run
+    github_fake.fail(502, times=1, method="POST", path=r"/check-runs$")
+    again = CheckRunPublisher(github_fake.api_url, github_fake.token, REPO, sleep=lambda _s: None).publish(
+        "DeployForge · dev", sha, "success", "ok", "summary", notes[:3]
+    )
+    assert again.status == "created"
+    assert sorted(r["name"] for r in github_fake.check_runs(REPO)) == ["DeployForge · dev", "DeployForge · prod"]

@@ -571,3 +571,35 @@ def test_every_patterned_field_says_its_form_in_words() -> None:
 
     walk(config_schema()["properties"]["resources"], "resources")
     assert missing == [] or all("cidr" in m or "sg-" in m or "subnet-" in m or "[0-9]{1,3}" in m for m in missing)
+
+
+def test_tags_on_a_google_resource_are_refused_where_they_are_written(tmp_path):
+    """Google has labels: tags written nowhere would show as a change in every plan (the provider also
+    refuses them at apply; validate says so first, with the place)."""
+    path = write(
+        tmp_path,
+        """\
+        targets:
+          gcp:
+            provider: google
+            project: galaxy-1234
+        resources:
+          data:
+            type: google_storage_bucket
+            properties:
+              name: galaxy-data
+            tags:
+              team: data
+        """,
+    )
+    assert issues_of(path) == [
+        (
+            10,
+            5,
+            "resource 'data': google_storage_bucket takes no tags",
+            "Google Cloud resources have labels: move them under properties: as labels: {...}",
+        )
+    ]
+    text = Path(path).read_text().replace("    tags:\n      team: data\n", "      labels: {team: data}\n")
+    labelled = write(tmp_path, text)
+    assert load_config(labelled, environ={}).resources["data"].properties["labels"] == {"team": "data"}

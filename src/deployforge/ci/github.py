@@ -308,15 +308,7 @@ class CheckRunPublisher(GitHubRepoClient):
 
             last = len(batches) == 1
             done: dict[str, Any] = {"status": "completed", "conclusion": conclusion} if last else {}
-            run = self._call(
-                "create a check run",
-                lambda: self._repo.create_check_run(
-                    name=name,
-                    head_sha=head_sha,
-                    output=output(batches[0]),
-                    **({"status": "in_progress"} | done),
-                ),
-            )
+            run = self._create(name, head_sha, output(batches[0]), {"status": "in_progress"} | done)
             for index, batch in enumerate(batches[1:], start=2):
                 finish = {"status": "completed", "conclusion": conclusion} if index == len(batches) else {}
                 self._call(
@@ -326,6 +318,35 @@ class CheckRunPublisher(GitHubRepoClient):
             return CheckOutcome("created", str(run.html_url), self.calls)
         except CheckRunUnavailable as exc:
             return CheckOutcome("degraded", None, self.calls, str(exc), forbidden="(403" in str(exc))
+
+    def _create(self, name: str, head_sha: str, output: dict[str, Any], status: dict[str, Any]) -> Any:
+        """POST the check run once: after a 5xx the run may exist (GitHub answered after writing it), so
+        it is looked up by the ``external_id`` this attempt sent before posting again."""
+        import uuid
+
+        external_id = f"deployforge-{uuid.uuid4().hex}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._call(
+                    "create a check run",
+                    lambda: self._repo.create_check_run(
+                        name=name, head_sha=head_sha, external_id=external_id, output=output, **status
+                    ),
+                    idempotent=False,
+                )
+            except ServerTrouble as exc:
+
+                def ours() -> list[Any]:
+                    runs = self._repo.get_commit(head_sha).get_check_runs(check_name=name)
+                    return [r for r in runs if r.external_id == external_id]
+
+                landed = self._call("look for the check run", ours)
+                if landed:
+                    return landed[0]
+                if not self._backoff(attempt):
+                    raise CheckRunUnavailable(str(exc)) from None
 
 
 class LabelsUnavailable(GitHubUnavailable):

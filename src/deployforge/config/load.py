@@ -478,6 +478,16 @@ def _build(
                     (*rp, "target"),
                 )
             )
+        if raw.get("tags") and not info.takes_tags:  # written nowhere, they would show as a change forever
+            p = (*rp, "tags")
+            issues.append(
+                ConfigIssue(
+                    f"resource '{name}': {rtype} takes no tags",
+                    pos.location(p, key=True),
+                    "Google Cloud resources have labels: move them under properties: as labels: {...}",
+                    p,
+                )
+            )
         properties = dict(raw.get("properties") or {})
         # the natural key defaults to the resource's name
         properties.setdefault(info.natural_key, name)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployforge.drift.model import DriftRecord, DriftReport, Remediation, Severity, Status
+from deployforge.text import plural
 
 Style = Callable[..., str]
 
@@ -87,7 +88,7 @@ def summary_line(report: DriftReport) -> str:
         extra.append(f"{c['not_checked']} NOT CHECKED (could not be read)")
     if report.hidden:
         extra.append(f"{report.hidden} left out by the filter")
-    return f"{len(report.active)} drift(s): {', '.join(parts)}; {', '.join(extra)}."
+    return f"{plural(len(report.active), 'drift')}: {', '.join(parts)}; {', '.join(extra)}."
 
 
 def render_record(record: DriftRecord) -> str:

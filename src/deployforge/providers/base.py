@@ -67,6 +67,8 @@ class TypeInfo:
     description: str = ""
     # JSON-Schema fragment for the ``properties`` of this type (editor completion, validation)
     properties_schema: Mapping[str, Any] = field(default_factory=dict)
+    # False: the cloud has no tags for this type (Google: labels), so `validate` refuses `tags:`
+    takes_tags: bool = True
 
 
 @dataclass(frozen=True)

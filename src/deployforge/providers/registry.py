@@ -49,5 +49,5 @@ def provider_for_target(kind: str, target: str, settings: dict[str, Any]) -> Pro
         return google_provider_for_target(target, settings)
     raise UsageError(
         f"target '{target}': the {kind} provider has no resource types in this release",
-        hint="Google Cloud resources arrive with the multi-cloud release; use an aws target for resources",
+        hint="resources go on an aws or google target",
     )

@@ -57,6 +57,7 @@ STORAGE_BUCKET = TypeInfo(
         "public_access_prevention": "inherited",
     },
     natural_key="name",
+    takes_tags=False,  # Google has labels, not tags
     description="A Cloud Storage bucket (JSON API): versioning, labels, uniform access, public access prevention.",
     properties_schema=_BUCKET_SCHEMA,
 )
