@@ -202,7 +202,7 @@ class Workspace:
         if info is None or not info.vault_addr:
             return SecretResolver(self.options.environ)
         # the sandbox's OpenBao: every vault:// of the config resolves there, to a generated value
-        from deployforge.providers.sandbox_clouds import references, seed
+        from deployforge.providers.sandbox.clouds import references, seed
 
         refs = references(self.config)
         seeded = seed(info.vault_addr, info.vault_token, refs)

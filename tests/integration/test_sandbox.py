@@ -259,7 +259,7 @@ def test_state_from_another_moto_version_is_set_aside(root: Path) -> None:
 def test_only_requests_that_can_change_state_trigger_a_save(environ: dict, changes: bool) -> None:
     import io
 
-    from deployforge.providers.sandbox import _may_change_state
+    from deployforge.providers.sandbox.server import _may_change_state
 
     body = environ.pop("_body", b"")
     environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.fakes.vault import openbao_server  # noqa: F401
 
 from deployforge.model.config import SecretRef
-from deployforge.providers.sandbox_clouds import references, seed
+from deployforge.providers.sandbox.clouds import references, seed
 
 
 def test_references_are_found_in_every_corner_of_a_config() -> None:
