@@ -244,18 +244,20 @@ def test_parallel_verify_uses_workers_and_survives_their_failure(tmp_path, monke
     log = make_log(tmp_path, 30)
     monkeypatch.setattr(audit_log_module, "PARALLEL_MIN_BYTES", 1)
     answers = []
-    real_finish = audit_log_module._finish_worker
+    real_finish = audit_log_module.finish_worker
 
     def spy(child):
         answers.append(real_finish(child))
         return answers[-1]
 
-    monkeypatch.setattr(audit_log_module, "_finish_worker", spy)
+    monkeypatch.setattr(audit_log_module, "finish_worker", spy)
     report = log.verify(workers=3)
     assert report.ok and report.records == 30
     assert len(answers) == 2 and all(start is not None and rep.ok for start, rep in answers)
     assert sum(rep.records for _, rep in answers) < 30  # this process verified the first slice
-    monkeypatch.setattr(audit_log_module, "_WORKER_CODE", "raise SystemExit(3)")
+    from deployforge.audit import verify_worker
+
+    monkeypatch.setattr(verify_worker, "_WORKER_CODE", "raise SystemExit(3)")
     assert log.verify(workers=3) == report  # failed workers: the walk goes on sequentially
 
 

@@ -26,7 +26,6 @@ and a new log starts.
 from __future__ import annotations
 
 import fcntl
-import itertools
 import json
 import os
 import time
@@ -53,6 +52,7 @@ from deployforge.audit.chain import (
     verify_slice,
 )
 from deployforge.audit.signing import RECORD, Checkpoint, Signer
+from deployforge.audit.verify_worker import finish_worker, range_lines, slice_bounds, start_worker
 from deployforge.errors import Location, StateError
 
 # Logs at least this big are verified by several processes (one slice each).
@@ -242,7 +242,7 @@ class AuditLog:
         """Walk the whole chain (hashes only) and refuse when any record is damaged."""
         with open(fd, "rb", buffering=_BLOCK * 16, closefd=False) as fh:
             fh.seek(0)
-            report = verify_lines(_range_lines(fh, size))
+            report = verify_lines(range_lines(fh, size))
         if not report.ok:
             bad = report.first_bad
             assert bad is not None
@@ -546,7 +546,7 @@ class AuditLog:
                     report = self._verify_parallel(size, head, workers)
                 else:
                     with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
-                        report = verify_lines(_range_lines(fh, size), witness=head)
+                        report = verify_lines(range_lines(fh, size), witness=head)
             except OSError as exc:
                 raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         if not report.ok:
@@ -580,12 +580,12 @@ class AuditLog:
         re-imports ``__main__`` and breaks under a REPL or an unguarded script);
         if any of them fails the walk simply goes on sequentially.
         """
-        bounds = _slice_bounds(self.path, size, workers)
-        children = [_start_worker(self.path, slice_, head) for slice_ in bounds[1:]]
+        bounds = slice_bounds(self.path, size, workers)
+        children = [start_worker(self.path, slice_, head) for slice_ in bounds[1:]]
         try:
             with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
-                results = [verify_slice(_range_lines(fh, bounds[0][1]), witness=head)]
-            results += [_finish_worker(child) for child in children]
+                results = [verify_slice(range_lines(fh, bounds[0][1]), witness=head)]
+            results += [finish_worker(child) for child in children]
         finally:
             for child in children:
                 if child is not None and child.poll() is None:
@@ -601,7 +601,7 @@ class AuditLog:
                 # sequentially, so the report is exactly the one a single walk gives
                 with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
                     fh.seek(offset)
-                    rest = verify_lines(_range_lines(fh, size), start=point, witness=head, first_line=count + 1)
+                    rest = verify_lines(range_lines(fh, size), start=point, witness=head, first_line=count + 1)
                 return VerifyReport(rest.ok, count + rest.records, rest.first_bad, rest.last)
             point = report.last
             count += report.records
@@ -640,7 +640,7 @@ class AuditLog:
             pos = 0
             try:
                 with open(self.path, "rb", buffering=_BLOCK * 16) as fh:
-                    for line in _range_lines(fh, size):
+                    for line in range_lines(fh, size):
                         offsets.append(pos)
                         pos += len(line)
             except FileNotFoundError:
@@ -701,7 +701,7 @@ class AuditLog:
         except OSError as exc:
             raise StateError(f"cannot read the audit log {self.path}: {exc.strerror}") from None
         with fh:
-            lines: Iterable[bytes] = _lines_backwards(fh.fileno(), size) if reverse else _range_lines(fh, size)
+            lines: Iterable[bytes] = _lines_backwards(fh.fileno(), size) if reverse else range_lines(fh, size)
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -828,90 +828,3 @@ def _lines_backwards(fd: int, end: int, block: int = _BLOCK) -> Iterator[bytes]:
             yield tail
         for piece in reversed(pieces):
             yield piece + b"\n"
-
-
-def _slice_bounds(path: Path, size: int, count: int) -> list[tuple[int, int]]:
-    """Split ``path`` into about ``count`` byte ranges that start at line starts."""
-    cuts = [0]
-    with open(path, "rb") as fh:
-        for i in range(1, count):
-            fh.seek(max(size * i // count - 1, cuts[-1]))
-            fh.readline()
-            cut = fh.tell()
-            if cut >= size:
-                break
-            if cut > cuts[-1]:
-                cuts.append(cut)
-    cuts.append(size)
-    return list(itertools.pairwise(cuts))
-
-
-def _range_lines(fh: Any, end: int) -> Iterator[bytes]:
-    pos = fh.tell()
-    for line in fh:
-        yield line
-        pos += len(line)
-        if pos >= end:
-            return
-
-
-_WORKER_CODE = "from deployforge.audit.log import _worker_main; _worker_main()"
-_WORKER_FAILED: tuple[ChainPoint | None, VerifyReport] = (None, VerifyReport(False, 0))
-
-
-def _start_worker(path: Path, bounds: tuple[int, int], witness: ChainPoint | None) -> Any:
-    import subprocess
-    import sys
-
-    import deployforge
-
-    package_root = str(Path(deployforge.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    args = [str(path), str(bounds[0]), str(bounds[1])]
-    if witness is not None:
-        args += [str(witness.seq), witness.hash]
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CODE, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-    except OSError:
-        return None
-
-
-def _finish_worker(child: Any) -> tuple[ChainPoint | None, VerifyReport]:
-    """A worker's answer, or ``_WORKER_FAILED`` (the caller then verifies that slice itself)."""
-    if child is None:
-        return _WORKER_FAILED
-    out, _ = child.communicate()
-    if child.returncode != 0:
-        return _WORKER_FAILED
-    try:
-        data = json.loads(out)
-        start = ChainPoint(*data["start"]) if data["start"] else None
-        report = VerifyReport(bool(data["ok"]), int(data["records"]), None, ChainPoint(*data["last"]))
-    except (ValueError, TypeError, KeyError):
-        return _WORKER_FAILED
-    return start, report
-
-
-def _worker_main() -> None:
-    """Entry point of a verify worker: ``PATH START END [WITNESS_SEQ WITNESS_HASH]``; prints JSON."""
-    import sys
-
-    path, offset, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    witness = ChainPoint(int(sys.argv[4]), sys.argv[5]) if len(sys.argv) > 5 else None
-    with open(path, "rb", buffering=_BLOCK * 16) as fh:
-        fh.seek(offset)
-        start, report = verify_slice(_range_lines(fh, end), witness=witness)
-    result = {
-        "start": [start.seq, start.hash] if start else None,
-        "ok": report.ok,
-        "records": report.records,
-        "last": [report.last.seq, report.last.hash],
-    }
-    sys.stdout.write(json.dumps(result))
