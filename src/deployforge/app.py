@@ -570,11 +570,11 @@ class _ApplyHooks:
 
     def run(self, phase: str, **extra: str) -> str | None:
         """Run ``phase``; the failure reason when a hook of it failed, else None."""
-        from deployforge.hooks import run_phase
+        from deployforge.hooks import run_phase_traced
 
         if not any(s.phase == phase for s in self.specs):
             return None
-        runs = run_phase(
+        runs = run_phase_traced(
             self.specs,
             phase,
             context=hook_context(self.ws, **extra),
@@ -624,11 +624,17 @@ def apply(
         reason = lifecycle.run("pre_plan")
         if reason:
             return stopped(reason)
+    from contextlib import nullcontext
+
+    from deployforge.audit import trace
+
+    top = not trace.in_step()  # `run` and `deploy` call this inside their own "apply" step
     backend = ws.backend
     lock = backend.acquire_lock(LockInfo.new(config.environment, ws.run_id, "apply", ci_run_url))
     try:
         state = ws.read_state()
-        fresh = compute_plan(ws, state)
+        with trace.step("plan") if top else nullcontext():
+            fresh = compute_plan(ws, state)
         if saved is not None:
             check_saved_plan(saved, config, state, fresh)
             the_plan = replace(saved, run_id=ws.run_id)
@@ -660,7 +666,12 @@ def apply(
             on_event=on_event,
             resolve_secrets=ws.resolve_spec_secrets,
         )
-        outcome = applier.run()
+        with trace.step("apply") if top else nullcontext() as step:
+            outcome = applier.run()
+            if step is not None:
+                step.set(results={k: v for k, v in outcome.counts().items() if v})
+                if not outcome.ok:
+                    step.outcome = "interrupted" if outcome.interrupted else "failed"
     finally:
         backend.release_lock(lock)
     code = EXIT_OK if outcome.ok else (EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILURE)

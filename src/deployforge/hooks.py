@@ -364,6 +364,45 @@ def run_phase(
     return runs
 
 
+def run_phase_traced(
+    hooks: Sequence[HookSpec],
+    phase: str,
+    *,
+    context: Mapping[str, str],
+    base_dir: str,
+    on_output: Callable[[HookSpec, str], None] | None = None,
+    on_start: Callable[[HookSpec, str | None], None] | None = None,
+) -> list[HookRun]:
+    """``run_phase`` as a step of the command's audit trace (``<phase> hooks``), each hook a step in it
+    (``run``, ``deploy`` and ``apply`` all record their hooks this way)."""
+    from deployforge.audit import trace
+
+    starts: list[str] = []
+
+    def started(spec: HookSpec, target: str | None) -> None:
+        starts.append(trace.now())
+        if on_start is not None:
+            on_start(spec, target)
+
+    with trace.step(f"{phase} hooks", phase=phase) as step:
+        runs = run_phase(hooks, phase, context=context, base_dir=base_dir, on_output=on_output, on_start=started)
+        for i, run_ in enumerate(runs):
+            where = f" @ {run_.target}" if run_.target else ""
+            trace.finished(
+                f"{phase} hook: {run_.name}{where}",
+                outcome=run_.status,
+                duration_ms=run_.duration_s * 1000,
+                started_at=starts[i] if i < len(starts) else None,
+                error=None if run_.ok else run_.describe(),
+                exit_code=run_.exit_code,
+                continue_on_error=run_.continue_on_error,
+            )
+        step.set(hooks=len(runs))
+        if any(not r.ok and not r.continue_on_error for r in runs):
+            step.outcome = "failed"
+    return runs
+
+
 def to_junit_suite(report: HooksReport, environment: str | None = None) -> list[Any]:
     """The hooks as JUnit (render/junit's model): one case per hook execution; [] when none ran.
 

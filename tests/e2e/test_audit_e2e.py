@@ -346,3 +346,27 @@ def test_a_runs_trace_has_its_hooks_plan_apply_and_canary_steps_in_the_order_the
     canary_ids = [name_to_id[n["name"]] for n in in_canary]
     assert (name_to_id["canary"], canary_ids[0]) in edges
     assert all((a, b) in edges for a, b in itertools.pairwise(canary_ids))
+
+
+def test_a_plain_applys_trace_has_its_hooks_plan_and_apply_in_order(project: Project):
+    """`apply` runs the lifecycle hooks (issue 17 point 1) and records them, the plan and the apply as
+    steps of its trace, as `run` does; `run`, which calls the same apply inside its own step, does
+    not record them twice."""
+    import yaml
+
+    doc = yaml.safe_load(stack(1))
+    doc["hooks"] = [
+        {"phase": "pre_deploy", "name": "migrate", "command": "echo migrating"},
+        {"phase": "post_deploy", "name": "smoke", "command": "echo smoke"},
+    ]
+    project.write(yaml.safe_dump(doc, sort_keys=False))
+    done = project.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = _records(project)
+    [run] = [r for r in records if r.get("kind") == "run" and r["command"] == "apply"]
+    steps = [r for r in records if r.get("trace_id") == run["trace_id"] and r.get("kind") == "step"]
+    top = [s["name"] for s in steps if s["parent_id"] == run["trace_id"]]
+    assert top == ["plan", "pre_deploy hooks", "apply", "post_deploy hooks"], top
+    [phase] = [s for s in steps if s["name"] == "pre_deploy hooks"]
+    assert [s["name"] for s in steps if s["parent_id"] == phase["step_id"]] == ["pre_deploy hook: migrate"]
+    assert run["steps"] == len(steps)

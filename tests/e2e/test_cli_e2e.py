@@ -43,9 +43,9 @@ def test_validate_plan_apply_plan_cycle(project: Project):
     assert set(baseline["resources"]) == {"sg0", "sg1", "logs"}
     assert baseline["resources"]["logs"]["attributes"]["versioning"] is True
     assert "Baseline" in applied.stdout
-    # every command left an audit record and the chain verifies
+    # every command left an audit record (apply also its plan and apply steps) and the chain verifies
     verify = project.run("audit", "verify")
-    assert verify.returncode == 0 and "4 records, chain intact" in verify.stdout
+    assert verify.returncode == 0 and "6 records, chain intact" in verify.stdout
 
 
 def test_config_errors_are_located_exit_2_no_traceback(project: Project):

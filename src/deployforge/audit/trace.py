@@ -193,6 +193,11 @@ def active() -> Recorder | None:
     return _active
 
 
+def in_step() -> bool:
+    """A step is open here: a use case called by another's step records no steps of its own."""
+    return _current_step.get() is not None
+
+
 @contextmanager
 def recording(log: _Appender | None, trace_id: str) -> Iterator[Recorder]:
     """Record the steps of run ``trace_id`` into ``log`` while the block runs."""

@@ -41,7 +41,7 @@ from deployforge.errors import (
     StateError,
     UsageError,
 )
-from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase
+from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase_traced
 from deployforge.model.result import RunResult
 
 
@@ -148,41 +148,16 @@ def _context(ws: Any, prepared: DeployPlan, **extra: str) -> dict[str, str]:
 
 def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
     """Run a hook phase: a step of the run's trace (``<phase> hooks``), each hook a step in it."""
-    from deployforge.audit import trace
-
     if not any(h.phase == phase for h in prepared.hooks):
         return []
-    starts: list[str] = []
-
-    def on_start(spec: HookSpec, target: str | None) -> None:
-        starts.append(trace.now())
-        if cb.on_hook_start is not None:
-            cb.on_hook_start(spec, target)
-
-    with trace.step(f"{phase} hooks", phase=phase) as step:
-        runs = run_phase(
-            prepared.hooks,
-            phase,
-            context=_context(ws, prepared, **extra),
-            base_dir=str(ws.project_dir),
-            on_output=cb.on_hook_output,
-            on_start=on_start,
-        )
-        for i, run_ in enumerate(runs):
-            where = f" @ {run_.target}" if run_.target else ""
-            trace.finished(
-                f"{phase} hook: {run_.name}{where}",
-                outcome=run_.status,
-                duration_ms=run_.duration_s * 1000,
-                started_at=starts[i] if i < len(starts) else None,
-                error=None if run_.ok else run_.describe(),
-                exit_code=run_.exit_code,
-                continue_on_error=run_.continue_on_error,
-            )
-        step.set(hooks=len(runs))
-        if any(not r.ok and not r.continue_on_error for r in runs):
-            step.outcome = "failed"
-    return runs
+    return run_phase_traced(
+        prepared.hooks,
+        phase,
+        context=_context(ws, prepared, **extra),
+        base_dir=str(ws.project_dir),
+        on_output=cb.on_hook_output,
+        on_start=cb.on_hook_start,
+    )
 
 
 def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
