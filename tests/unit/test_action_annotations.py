@@ -125,3 +125,5 @@ def test_the_check_run_gets_masked_messages_and_repository_paths(
     assert first["message"] == "hook printed ***" and secret not in str(run)  # the API is not the masked log
     assert first["path"] == "deployforge.yaml" and first["start_line"] == 3  # outside the repository: the config
     assert (second["path"], second["annotation_level"]) == ("stacks/app.yaml", "warning")
+    # the summary is Markdown: the environment and the report path sit in code spans
+    assert "in `staging`; the full report is in `.deployforge/reports/report.md`" in run["output"]["summary"]

@@ -397,9 +397,11 @@ def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result
     counts = {level: sum(1 for n in notes if n.level == level) for level in ("error", "warning", "notice")}
     name = check_run_name(settings, result.environment, settings.label)
     title = f"{result.command}: " + ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in counts.items())
+    from deployforge.render.safe_md import code  # the summary is Markdown: names go in code spans
+
     summary = f"Every annotation of DeployForge {result.command}"
-    summary += f" in `{result.environment}`" if result.environment else ""
-    summary += f"; the full report is in {ctx.artifact}" if ctx.artifact else ""
+    summary += f" in {code(result.environment)}" if result.environment else ""
+    summary += f"; the full report is in {code(ctx.artifact)}" if ctx.artifact else ""
     summary += f" ([workflow run]({settings.run_url}))." if settings.run_url else "."
     publisher = CheckRunPublisher(
         settings.api_url,

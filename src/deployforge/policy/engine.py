@@ -786,13 +786,7 @@ def _read_fast(text: str, slots: dict[str, tuple[str, str]]) -> dict[str, Any]:
     slots. Otherwise the document is evaluated again through the safe (base64) bundle."""
     if text.strip() == "undefined":
         return {}
-    if "\\" in text:
-        raise _Doubt("backslash")
-    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
-    if text.count('"') != 2 * _strings(parsed):
-        raise _Doubt("a quote inside a string")
-    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
-    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    got = _unbent_bindings(text)
     if not isinstance(got, dict) or set(got) != set(slots):
         raise _Doubt("slots")
     out: dict[str, Any] = {}
@@ -800,6 +794,19 @@ def _read_fast(text: str, slots: dict[str, tuple[str, str]]) -> dict[str, Any]:
         v = got[slot]
         out[slot] = decode_value(v) if rule == "allow" and v is not None else v
     return out
+
+
+def _unbent_bindings(text: str) -> Any:
+    """The query's ``x`` binding, when no string in the answer can have bent its structure: no
+    backslash, exactly two quotes per string of the parsed value, JSON without a duplicate key
+    (``_Doubt`` otherwise: the caller evaluates through the safe bundle)."""
+    if "\\" in text:
+        raise _Doubt("backslash")
+    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
+    if text.count('"') != 2 * _strings(parsed):
+        raise _Doubt("a quote inside a string")
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    return (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
 
 
 def _read_safe(text: str) -> dict[str, Any]:
@@ -815,13 +822,7 @@ def _read_batch(
     """The batch bundle's answer (each slot a set of [document index, value] pairs) as each
     document's slot values; accepted only under ``_read_fast``'s conditions, and only when every
     pair names a document of the batch (otherwise the batch is evaluated one document at a time)."""
-    if "\\" in text:
-        raise _Doubt("backslash")
-    parsed = json.loads(text, object_pairs_hook=_no_duplicates)
-    if text.count('"') != 2 * _strings(parsed):
-        raise _Doubt("a quote inside a string")
-    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
-    got = (first.get("bindings") or {}).get("x") if isinstance(first, dict) else None
+    got = _unbent_bindings(text)
     if isinstance(got, dict) and names is not None:  # the package itself: its rules, by name
         if set(got) != set(names):
             raise _Doubt("rules")
