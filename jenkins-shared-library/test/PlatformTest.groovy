@@ -60,7 +60,7 @@ test('the product page stage verbatim: withCredentials([awsWebIdentityTokenFile(
 }
 
 test('drift found: the unstable step marks the stage, not only currentBuild.result') { Harness h ->
-    cli(h, [[2, [command: 'drift', exit_code: 2, drift: [records: []]]]])
+    cli(h, [[2, [command: 'drift', exit_code: 2, drift: [records: []], outcome: [status: 'drift', exit_code: 2]]]])
     h.step('deployforgeDrift', [environment: 'prod', docker: false])
     assert h.calls('unstable')*.message == ['deployforge drift detect found drift (exit 2); onDrift maps this to UNSTABLE']
     assert h.stageResult == 'UNSTABLE' && h.currentBuild.result == 'UNSTABLE'
@@ -75,7 +75,7 @@ test('propagate: false marks the stage through catchError and goes on') { Harnes
 }
 
 test('Checks API: one check per step with the verdict and the Markdown report; absent plugin is a log line') { Harness h ->
-    cli(h, [[2, [command: 'plan', exit_code: 2, plan: [summary: [create: 2]]]]])
+    cli(h, [[2, [command: 'plan', exit_code: 2, plan: [summary: [create: 2]], outcome: [status: 'changes', exit_code: 2]]]])
     h.files['deployforge-reports/plan-report.md'] = '## DeployForge plan\n' + ('x' * 70000)
     h.step('deployforgePlan', [environment: 'dev', docker: false])
     def check = h.calls('publishChecks')[0]
@@ -121,7 +121,8 @@ test('Warnings NG: SARIF of validate --policy goes to recordIssues; absent plugi
 
 test('require_confirmation: the step pauses on input, then runs again with --confirm') { Harness h ->
     Map needs = [error: "environment 'prod' requires confirmation, and there is no terminal to ask",
-                 exit_code: 2, input_error: true, reason: 'needs-confirmation']
+                 exit_code: 2, input_error: true, reason: 'needs-confirmation',
+                 outcome: [status: 'needs-confirmation', exit_code: 2, input_error: true]]
     cli(h, [[2, needs], [0, [command: 'run', exit_code: 0]]])
     def r = h.step('deployforgeRun', [environment: 'prod', approvers: 'ops', docker: false])
     assert r.result == 'SUCCESS' && r.status == 0
@@ -134,7 +135,8 @@ test('require_confirmation: the step pauses on input, then runs again with --con
 }
 
 test('require_confirmation: a rejected input aborts; approval: false or confirm: false never asks') { Harness h ->
-    Map needs = [error: 'requires confirmation', exit_code: 2, input_error: true, reason: 'needs-confirmation']
+    Map needs = [error: 'requires confirmation', exit_code: 2, input_error: true, reason: 'needs-confirmation',
+                 outcome: [status: 'needs-confirmation', exit_code: 2, input_error: true]]
     h.approve = false
     cli(h, [[2, needs]])
     def e = h.failure { h.step('deployforgeRun', [environment: 'prod', docker: false]) }

@@ -173,7 +173,7 @@ test('credentials: bound with withCredentials, never inside an sh script') { Har
 }
 
 test('PR detection: the comment is asked for on a change request with a token') { Harness h ->
-    fakeCli(h, 2, [command: 'plan', plan: [summary: [create: 1]]])
+    fakeCli(h, 2, [command: 'plan', plan: [summary: [create: 1]], outcome: [status: 'changes', exit_code: 2]])
     h.step('deployforgePlan', [docker: false, githubCredentialsId: 'gh'])
     assert !h.scripts()[2].contains('--comment')          // a branch build: no PR to comment on
     h.env.CHANGE_ID = '7'
@@ -186,7 +186,7 @@ test('PR detection: the comment is asked for on a change request with a token') 
 }
 
 test('report step: `deployforge jenkins report`, the exit status goes in as a literal') { Harness h ->
-    fakeCli(h, 2, [command: 'plan', plan: [summary: [update: 2]]])
+    fakeCli(h, 2, [command: 'plan', plan: [summary: [update: 2]], outcome: [status: 'changes', exit_code: 2]])
     h.step('deployforgePlan', [docker: false])
     assert h.scripts()[2] == "deployforge jenkins report --command 'plan' " +
         "--result 'deployforge-reports/plan-result.json' --exit-code 2 --out-dir 'deployforge-reports' " +

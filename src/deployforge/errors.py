@@ -89,6 +89,9 @@ class DeployForgeError(Exception):
     """Base of every error DeployForge reports to a user."""
 
     exit_code: int = EXIT_FAILURE
+    # why the run failed, in the words of the Action's ``failure-reason`` output and the JSON
+    # document's ``outcome.failure_reason`` (``model/outcome.py``); ``reason`` overrides it
+    failure_reason: str = "error"
 
     def __init__(
         self,
@@ -116,6 +119,7 @@ class DeployForgeError(Exception):
 
 class InputError(DeployForgeError):
     exit_code = EXIT_INPUT
+    failure_reason = "validation-failed"
 
 
 class ConfigError(InputError):
@@ -137,7 +141,7 @@ class UsageError(InputError):
 
 
 class StalePlanError(InputError):
-    pass
+    failure_reason = "plan-changed"  # the state moved between the reviewed plan and its apply
 
 
 class ReferenceResolutionError(InputError):
@@ -149,6 +153,8 @@ class StateError(DeployForgeError):
 
 
 class LockHeldError(StateError):
+    failure_reason = "state-locked"
+
     def __init__(self, message: str, *, lock_id: str, holder: dict[str, object], hint: str | None = None):
         super().__init__(message, hint=hint)
         self.lock_id = lock_id
@@ -174,7 +180,7 @@ class EndpointUnreachableError(ProviderError):
 
 
 class ApplyFailedError(DeployForgeError):
-    pass
+    failure_reason = "apply-failed"
 
 
 class SandboxError(DeployForgeError):

@@ -59,6 +59,14 @@ resources:
     result = project.run("plan", "--format", "json")
     assert result.returncode == 1  # in plan, 2 means "changes": bad input exits 1 there
     assert json.loads(result.stdout)["input_error"] is True
+    # the outcome Jenkins and the Action read: decided by the CLI (model/outcome.py), not by them
+    assert json.loads(result.stdout)["outcome"] == {
+        **json.loads(result.stdout)["outcome"],
+        "status": "failed",
+        "exit_code": 1,
+        "failure_reason": "validation-failed",
+        "input_error": True,
+    }
     assert "deployforge.yaml:2:25: unknown key 'regoin' in targets.main" in result.stderr
     assert "did you mean 'region'?" in result.stderr
     assert "deployforge.yaml:4:16:" in result.stderr
@@ -312,6 +320,9 @@ def test_apply_json_output_is_pure_json(project: Project):
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["apply"]["summary"]["succeeded"] == 1 and payload["plan"]["summary"]["create"] == 1
+    assert payload["outcome"]["status"] == "ok" and payload["outcome"]["changes"] == 1
+    planned = json.loads(project.run("plan", "--format", "json").stdout)  # applied: nothing left to change
+    assert planned["outcome"] == {**planned["outcome"], "status": "ok", "exit_code": 0, "changes": 0}
     assert "Plan for environment" in result.stderr
 
 

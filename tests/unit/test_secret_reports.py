@@ -48,10 +48,9 @@ def test_junit_masks_before_xml_escaping(tmp_path):
 
 def test_an_error_result_is_a_failure_even_with_exit_code_2():
     """A plan that stopped on bad input (exit 2) is not "changes found"."""
-    from deployforge.render.markdown import completed
 
     stopped = RunResult("plan", "staging", "DF-TRC-TEST", 2, messages=("no key",), error="ReferenceResolutionError")
-    assert not stopped.ok and not completed(stopped) and stopped.to_json()["error"] == "ReferenceResolutionError"
+    assert not stopped.ok and not stopped.outcome.completed and stopped.to_json()["error"] == "ReferenceResolutionError"
     assert RunResult("plan", "staging", "DF-TRC-TEST", 2).ok  # without an error, 2 is "changes"
     assert "✅" not in render_comment(stopped, RenderContext(workflow="pr"))
 

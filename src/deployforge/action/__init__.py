@@ -166,17 +166,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             result = run_core(settings, ws, sink)
     except DeployForgeError as exc:
         error = exc
-        issues = tuple(getattr(exc, "issues", ()))
-        result = RunResult(
-            settings.command,
-            settings.environment,
-            ws.run_id,
-            exc.exit_code,
-            issues=issues,
-            messages=() if issues else (exc.message + (f" (hint: {exc.hint})" if exc.hint else ""),),
-            error=type(exc).__name__,
-        )
-        if not issues:
+        result = RunResult.for_error(settings.command, settings.environment, ws.run_id, exc)
+        if not result.issues:
             loc = exc.location
             sink.annotate(
                 "error",
@@ -283,10 +274,10 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "run-id": ws.run_id,
         "label": settings.label,
         "plan-digest": plan_digest(result.plan) if result.plan is not None else "",
-        "failure-reason": failure_reason(settings, result, outcome, error),
+        "failure-reason": failure_reason(settings, result, outcome),
         "lock-info": lock_info(error),
     }
-    if result.extra.get("failure_reason") in ("plan-changed", "no-reviewed-plan"):
+    if result.failure_reason in ("plan-changed", "no-reviewed-plan"):
         sink.annotate("error", plain_message(result.messages), title="DeployForge apply-reviewed-plan")
     for name, value in outputs.items():
         sink.set_output(name, value)

@@ -213,8 +213,8 @@ def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
             ws.config.path,
             ws.config.config_hash,
             messages=(str(exc), "Nothing was applied."),
-            extra={"failure_reason": "no-reviewed-plan"},
             error="NoReviewedPlan",
+            failure_reason="no-reviewed-plan",
         )
     out = settings.plan_path or os.path.join(tempfile.gettempdir(), f"deployforge-reviewed-{ws.run_id}.json")
     planned = app.plan(ws, out=out, hook_callbacks=hooks)
@@ -233,38 +233,19 @@ def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
         command=settings.command,
         exit_code=1,
         messages=(*planned.messages, message),
-        extra={**planned.extra, "failure_reason": "plan-changed"},
         error="PlanChanged",
+        failure_reason="plan-changed",
     )
 
 
-def failure_reason(settings: Settings, result: Any, outcome: Mapping[str, Any], error: Any) -> str:
-    """The ``failure-reason`` output of a run that failed (or that fail-on fails); '' otherwise."""
+def failure_reason(settings: Settings, result: Any, outcome: Mapping[str, Any]) -> str:
+    """The ``failure-reason`` output of a run that failed (or that fail-on fails); '' otherwise. The run's
+    own reason is its outcome's (``model/outcome.py``); only fail-on's own failures are added here."""
     if outcome["result"] != "failed" and not outcome["fail_reasons"]:
         return ""
-    if result.extra.get("failure_reason"):
-        return str(result.extra["failure_reason"])
-    from deployforge.errors import InputError, LockHeldError, StalePlanError
-
-    if isinstance(error, LockHeldError):
-        return "state-locked"
-    if isinstance(error, StalePlanError):  # the state moved between the reviewed plan and its apply
-        return "plan-changed"
-    if result.issues or isinstance(error, InputError):
-        return "validation-failed"
-    if outcome["policy_failures"]:
-        return "policy-failed"
-    apply = result.apply.to_json() if result.apply is not None else {}
-    if any(r.get("outcome") == "failed" for r in apply.get("resources", [])) or apply.get("interrupted"):
-        return "apply-failed"
-    if result.canary is not None and result.canary.to_json().get("verdict") != "promoted":
-        return "canary-failed"
-    hooks = result.hooks.to_json() if result.hooks is not None else {}
-    runs = (hooks.get("runs") or hooks.get("hooks") or []) if isinstance(hooks, dict) else hooks
-    if any(isinstance(h, dict) and str(h.get("status", "ok")) != "ok" for h in runs or []):
-        return "hook-failed"
-    if outcome["result"] == "failed":
-        return "error"
+    decided = result.outcome
+    if not decided.completed:
+        return decided.failure_reason or "error"
     if outcome["drifted"] and "drift" in settings.fail_on:
         return "drift-detected"
     return "changes" if outcome["changes"] else "error"
@@ -280,32 +261,14 @@ def lock_info(error: Any) -> str:
 
 
 def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
-    """What the run amounted to: the output values and whether the step fails (pure)."""
-    plan = result.plan
-    changed = plan.changed() if plan is not None else ()
-    destructive = sum(1 for r in changed if r.action.destructive)
-    policy = result.policy.to_json() if result.policy is not None else {}
-    policy_failures = int(policy.get("counts", {}).get("failures", 0)) + int(policy.get("counts", {}).get("errors", 0))
-    drift = result.drift.to_json() if result.drift is not None else {}
-    drifted = any(
-        "ignored" not in r and str(r.get("status", "")).upper() != "NOT_CHECKED" for r in drift.get("records", [])
-    )
-    from deployforge.render.markdown import completed
-
-    # stopped only by the policy gate (no error, nothing applied): that is a policy failure, which
-    # fail-on's "policy" governs, not "error"
-    policy_stop = result.policy is not None and result.policy.failed and result.error is None and result.apply is None
-    errored = not completed(result) and not policy_stop
-    if errored or policy_stop:
-        word = "failed"
-    elif result.extra.get("confirm"):
-        word = "needs-confirmation"
-    elif drifted:
-        word = "drift"
-    elif changed and result.apply is None:
-        word = "changes"
-    else:
-        word = "ok"
+    """What the run amounted to, as the step's outputs say it, and whether ``fail-on`` fails the step
+    (pure). The outcome itself is the result's (``model/outcome.py``), decided once for every front door."""
+    decided = result.outcome
+    changed = decided.changes
+    policy_failures = decided.policy_failures
+    drifted = decided.drifted
+    errored = decided.status in ("failed", "interrupted")
+    word = "failed" if not decided.completed else decided.status
     reasons = []
     fail_on = settings.fail_on - {"never"} if "never" not in settings.fail_on else frozenset()
     if "error" in fail_on and errored:
@@ -315,11 +278,11 @@ def outcome_of(settings: Settings, result: Any) -> dict[str, Any]:
     if "drift" in fail_on and drifted:
         reasons.append("drift detected")
     if "changes" in fail_on and changed and result.apply is None:
-        reasons.append(f"the plan has {len(changed)} change{'s' if len(changed) != 1 else ''}")
+        reasons.append(f"the plan has {changed} change{'s' if changed != 1 else ''}")
     return {
         "result": word,
-        "changes": len(changed),
-        "destructive": destructive,
+        "changes": changed,
+        "destructive": decided.destructive,
         "policy_failures": policy_failures,
         "drifted": drifted,
         "fail_reasons": reasons,

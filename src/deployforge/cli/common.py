@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
+from deployforge.model.outcome import of_exit
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -174,7 +175,6 @@ def run_project_command(
             recorder: Any = None
             restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
             header_first = verbose or running_in_ci(os.environ)
-            crashed = False
             if wants_verbose:
                 kwargs["verbose"] = verbose
             try:
@@ -191,12 +191,12 @@ def run_project_command(
 
                 point_to_sandbox(ws, exc)
                 error, code = exc, exc.exit_code
-                _report_error(exc, fmt, ws.run_id)
+                _report_error(exc, fmt, ws.run_id, name)
             except KeyboardInterrupt:
                 code = EXIT_INTERRUPTED
                 click.echo("Interrupted.", err=True)
             except Exception as exc:  # a bug: say so plainly, keep the traceback in a file
-                code, crashed = 1, True
+                code = 1
                 from deployforge.ci.workflow_commands import safe
 
                 where = _crash_report(exc)
@@ -242,7 +242,7 @@ def run_project_command(
             if deferred():
                 code = EXIT_INTERRUPTED
                 click.echo("Interrupted.", err=True)
-            elif not header_first and _failed(name, code, error is not None or crashed):
+            elif not header_first and of_exit(name, code, error).status == "failed":
                 _trace_header(ws, name, style)  # last: the id to look the failure up by (`audit trace ID`)
             sys.exit(code)
 
@@ -290,22 +290,24 @@ def _sigterm_deferred() -> Callable[[], bool]:
     return done
 
 
-def _report_error(exc: DeployForgeError, fmt: str, run_id: str) -> None:
+def _report_error(exc: DeployForgeError, fmt: str, run_id: str, command: str = "") -> None:
     if fmt == "json":
         from deployforge.errors import ConfigError
 
+        outcome = of_exit(command, exc.exit_code, exc)
         payload: dict[str, Any] = {
             "error": exc.message,
             "hint": exc.hint,
             "exit_code": exc.exit_code,
-            # bad input (exit 2, or 1 in plan and drift, where 2 is a finding): Jenkins reads this
-            "input_error": exc.exit_code == 2 or bool(getattr(exc, "input_error", False)),
+            # bad input (exit 2, or 1 in plan and drift, where 2 is a finding)
+            "input_error": outcome.input_error,
             "run_id": run_id,
         }
         if exc.reason:
             payload["reason"] = exc.reason
         if isinstance(exc, ConfigError):
             payload["issues"] = [issue.to_json() for issue in exc.issues]
+        payload["outcome"] = outcome.to_json()  # what Jenkins and the Action read (model/outcome.py)
         _emit_json(payload)
     from deployforge.ci.workflow_commands import safe
 
@@ -318,18 +320,6 @@ def running_in_ci(environ: Mapping[str, str]) -> bool:
         return True
     ci = environ.get("CI", "").strip().lower()
     return bool(ci) and ci not in ("0", "false", "no")
-
-
-def _failed(command: str, code: int, raised: bool) -> bool:
-    """The command failed (its audit outcome is ``error``, as ``app._outcome`` decides): not interrupted,
-    and not a finding (plan's 2 is changes, a drift command's 2 is drift)."""
-    if code == EXIT_INTERRUPTED:
-        return False  # "Interrupted." stays one line
-    if raised:
-        return True
-    if code == 0:
-        return False
-    return not (code == 2 and (command == "plan" or command.startswith("drift")))
 
 
 def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:

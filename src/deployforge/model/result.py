@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from deployforge.errors import ConfigIssue, Location
+from deployforge.model.outcome import Outcome, decide
 from deployforge.model.plan import ApplyResult, Plan
 
 
@@ -35,17 +37,46 @@ class RunResult:
     # set when the command stopped on an error (the error's class name): exit code 2 then means bad
     # input, not "changes" (plan) or "drift found" (drift)
     error: str | None = None
+    # why it failed, when the code that stopped it knows better than the sections can tell
+    # (the error's ``failure_reason``, "plan-changed", "no-reviewed-plan"); see model/outcome.py
+    failure_reason: str | None = None
+    # the outcome a JSON document already carries (``from_document``): read, never decided again
+    recorded_outcome: Outcome | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # the run id is the run's trace id (DF-TRC-...): every rendering of the result carries it
         if self.trace_id is None and self.run_id.startswith("DF-TRC-"):
             object.__setattr__(self, "trace_id", self.run_id)
 
+    @cached_property
+    def outcome(self) -> Outcome:
+        """What the run amounted to (``model/outcome.py``): decided here, once, for every front door."""
+        return self.recorded_outcome or decide(self)
+
     @property
     def ok(self) -> bool:
-        if self.error is not None:
-            return False
-        return self.exit_code in (0,) or (self.command == "plan" and self.exit_code == 2 and not self.issues)
+        """The command did its work (a plan's changes and a drift command's drift are work done)."""
+        return self.outcome.completed
+
+    @classmethod
+    def for_error(cls, command: str, environment: str | None, run_id: str, error: Any, **fields: Any) -> RunResult:
+        """The result of a command stopped by ``error`` (a DeployForgeError): its issues, or its message."""
+        from deployforge.model.outcome import error_reason, of_exit
+
+        issues = tuple(getattr(error, "issues", ()))
+        message = error.message + (f" (hint: {error.hint})" if error.hint else "")
+        return cls(
+            command,
+            environment,
+            run_id,
+            error.exit_code,
+            issues=issues,
+            messages=() if issues else (message,),
+            error=type(error).__name__,
+            failure_reason=error_reason(error),
+            recorded_outcome=of_exit(command, error.exit_code, error),
+            **fields,
+        )
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any] | None, command: str, exit_code: int) -> RunResult:
@@ -94,6 +125,7 @@ class RunResult:
             hooks=sections.get("hooks"),
             drift=sections.get("drift"),
             workflow=sections.get("workflow"),
+            recorded_outcome=Outcome.from_json(doc["outcome"]) if isinstance(doc.get("outcome"), Mapping) else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +154,7 @@ class RunResult:
         if self.error is not None:
             out["error"] = self.error
         out.update(self.extra)
+        out["outcome"] = self.outcome.to_json()
         return out
 
 

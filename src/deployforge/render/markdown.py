@@ -483,16 +483,9 @@ def sections(result: Any) -> list[Section]:
 # -- the document ----------------------------------------------------------------------------------
 
 
-def completed(result: Any) -> bool:
-    """The command did its work: exit 0, or 2 where 2 is a finding (plan: changes; drift: drift found)."""
-    if getattr(result, "error", None) is not None:
-        return False
-    return bool(result.ok) or (result.command == "drift" and result.exit_code == 2 and not result.issues)
-
-
 def verdict(result: Any, secs: Sequence[Section]) -> tuple[str, str]:
     """(icon, words) for the status line."""
-    if any(s.status == FAIL for s in secs) or not completed(result):
+    if any(s.status == FAIL for s in secs) or not result.outcome.completed:
         failing = [s.title.lower() for s in secs if s.status == FAIL]
         return FAIL, "failed" + (f" ({', '.join(failing)})" if failing else "")
     if any(s.status == WARN for s in secs):

@@ -3,16 +3,21 @@ package org.deployforge.jenkins
 import com.cloudbees.groovy.cps.NonCPS
 
 /**
- * Maps the CLI's exit status (and its JSON result document) to a Jenkins build result, with the
- * reason to print in the log. Pure (@NonCPS).
+ * Maps a CLI run to a Jenkins build result, with the reason to print in the log. Pure (@NonCPS).
  *
- *   0    SUCCESS   (plan: no changes; drift: no drift)
- *   1    FAILURE   (validate with policies: policy failures -> onPolicyFailure, default FAILURE)
- *   2    plan: changes found -> onChanges (default SUCCESS)
- *        drift detect/list: drift found -> onDrift (default UNSTABLE)
- *        otherwise, or when the result document is an error: bad input -> FAILURE
- *   130  ABORTED   (interrupted; the CLI recorded every finished operation)
- *   any other status: FAILURE
+ * The CLI decides what a run amounted to once (deployforge's model/outcome.py) and writes it into
+ * its JSON document as `outcome`; this class only maps that status to a build result:
+ *
+ *   ok                  SUCCESS
+ *   changes             onChanges (default SUCCESS)          plan found changes
+ *   drift               onDrift (default UNSTABLE)           drift found
+ *   policy-failed       onPolicyFailure (default FAILURE)    policies denied
+ *   needs-confirmation  FAILURE, bad input (run/deploy ask for approval first, see DeployForge.needsApproval)
+ *   interrupted         ABORTED
+ *   failed              FAILURE (bad input when `outcome.input_error`)
+ *
+ * Without an `outcome` (no document: the CLI crashed, was killed, or is not installed), the exit
+ * status decides: 0 SUCCESS, 130 ABORTED, 2 bad input, anything else FAILURE.
  */
 class BuildResult implements Serializable {
 
@@ -21,39 +26,39 @@ class BuildResult implements Serializable {
         String step = "deployforge ${command == 'drift' ? 'drift ' + (settings.action ?: 'detect') : command}"
         String error = doc?.error ? doc.error.toString() : null
         String detail = error ? ": ${error}" : ''
-        if (status == 0) {
+        Map decided = doc?.outcome instanceof Map ? doc.outcome as Map : null
+        String kind = decided?.status ? decided.status.toString() : null
+        if (kind == 'ok' || (kind == null && status == 0)) {
             String what = command == 'plan' ? 'no changes' : command == 'drift' ? 'no drift' : 'succeeded'
-            return outcome('SUCCESS', 'success', "${step}: ${what} (exit 0)")
+            return outcome('SUCCESS', 'success', "${step}: ${what} (exit ${status})")
         }
-        if (status == 130) {
-            return outcome('ABORTED', 'interrupted', "${step} was interrupted (exit 130); finished operations are recorded")
+        if (kind == 'interrupted' || (kind == null && status == 130)) {
+            return outcome('ABORTED', 'interrupted', "${step} was interrupted (exit ${status}); finished operations are recorded")
         }
-        if (status == 2 && doc != null && !error) {
-            if (command == 'plan') {
-                Map summary = (doc.plan instanceof Map ? doc.plan.summary : null) ?: [:]
-                String counts = summary.findAll { k, v -> v && k != 'no-op' }.collect { k, v -> "${v} to ${k}" }.join(', ')
-                return outcome(settings.onChanges, 'changes',
-                    "${step} found changes${counts ? ' (' + counts + ')' : ''} (exit 2); onChanges maps this to ${settings.onChanges}")
-            }
-            if (command == 'drift' && (settings.action ?: 'detect') in ['detect', 'list', 'show']) {
-                return outcome(settings.onDrift, 'drift',
-                    "${step} found drift (exit 2); onDrift maps this to ${settings.onDrift}")
-            }
+        if (kind == 'changes') {
+            Map summary = (doc.plan instanceof Map ? doc.plan.summary : null) ?: [:]
+            String counts = summary.findAll { k, v -> v && k != 'no-op' }.collect { k, v -> "${v} to ${k}" }.join(', ')
+            return outcome(settings.onChanges, 'changes',
+                "${step} found changes${counts ? ' (' + counts + ')' : ''} (exit ${status}); onChanges maps this to ${settings.onChanges}")
         }
-        if (status == 2 || (status == 1 && doc?.input_error == true)) {
-            // plan and drift exit 1 on bad input (2 is their finding); their error document says input_error
+        if (kind == 'drift') {
+            return outcome(settings.onDrift, 'drift',
+                "${step} found drift (exit ${status}); onDrift maps this to ${settings.onDrift}")
+        }
+        if (kind == 'policy-failed') {
+            return outcome(settings.onPolicyFailure, 'policy',
+                "${step}: policy failures (exit ${status}); onPolicyFailure maps this to ${settings.onPolicyFailure}")
+        }
+        if (decided?.input_error == true || (kind == null && status == 2)) {
             String why = error ?: (doc == null ? 'no result document was written' : 'see the log above')
             return outcome('FAILURE', 'input', "${step}: bad input (exit ${status}): ${why}")
         }
-        if (status == 1 && doc != null && !error && command == 'validate' && settings.policy != null) {
-            return outcome(settings.onPolicyFailure, 'policy',
-                "${step}: policy failures (exit 1); onPolicyFailure maps this to ${settings.onPolicyFailure}")
-        }
-        if (status == 1) {
-            return outcome('FAILURE', 'failure', "${step} failed (exit 1)${detail}")
-        }
-        if (status == 127) {
+        if (kind == null && status == 127) {
             return outcome('FAILURE', 'failure', "${step}: the deployforge command was not found (exit 127)")
+        }
+        if (status == 1 || kind != null) {
+            String why = decided?.failure_reason && decided.failure_reason != 'error' && !error ? " (${decided.failure_reason})" : ''
+            return outcome('FAILURE', 'failure', "${step} failed (exit ${status})${why}${detail}")
         }
         return outcome('FAILURE', 'failure', "${step} ended with exit status ${status}${detail}")
     }
