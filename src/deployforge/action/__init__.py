@@ -56,15 +56,10 @@ __all__ = [
 def main(env: Mapping[str, str] | None = None, sink: Any = None) -> int:
     started = time.monotonic()
     environ = dict(os.environ if env is None else env)
-    if sink is None:
-        if environ.get("GITHUB_ACTIONS") == "true":
-            from deployforge.ci.github import GitHubSink
+    if sink is None:  # the runner's (workflow commands, GITHUB_OUTPUT), or plain lines off GitHub
+        from deployforge.ci.platform import detect
 
-            sink = GitHubSink()
-        else:
-            from deployforge.ci.local import LocalSink
-
-            sink = LocalSink(environ)
+        sink = detect(environ).sink(environ)
     from deployforge import __version__
 
     sink.info(f"DeployForge {__version__} action: {environ.get('INPUT_COMMAND') or 'plan'}")

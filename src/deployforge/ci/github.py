@@ -21,12 +21,69 @@ the job summary. Rate limits are retried a bounded number of times, waiting what
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from deployforge.ci.github_api import GitHubRepoClient, GitHubUnavailable, ServerTrouble
 
 T = TypeVar("T")
+
+_PR_REF = re.compile(r"^refs/pull/(\d+)/(?:merge|head)$")
+
+
+class GitHubActionsPlatform:
+    """GitHub Actions as a CI platform (``ci/platform.py``): every ``GITHUB_*``/``RUNNER_*`` read
+    outside the Action's own inputs is here."""
+
+    name = "github-actions"
+    workflow_commands = True
+
+    def detect(self, environ: Mapping[str, str]) -> bool:
+        return environ.get("GITHUB_ACTIONS") == "true"
+
+    def context(self, env: Mapping[str, str]) -> dict[str, Any]:
+        server = (env.get("GITHUB_SERVER_URL") or "https://github.com").strip().rstrip("/")
+        repository = (env.get("GITHUB_REPOSITORY") or "").strip() or None
+        run_id = (env.get("GITHUB_RUN_ID") or "").strip() or None
+        attempt = env.get("GITHUB_RUN_ATTEMPT")
+        ref = env.get("GITHUB_REF")
+        out: dict[str, Any] = {
+            "system": self.name,
+            "actor": env.get("GITHUB_ACTOR"),
+            "repository": repository,
+            "run_id": run_id,
+            "commit": env.get("GITHUB_SHA"),
+            "ref": ref,
+            "branch": env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME"),
+            "workflow": env.get("GITHUB_WORKFLOW"),
+            "job": env.get("GITHUB_JOB"),
+            "event": env.get("GITHUB_EVENT_NAME"),
+            "host": env.get("RUNNER_NAME"),
+        }
+        if repository and run_id:
+            out["run_url"] = f"{server}/{repository}/actions/runs/{run_id}"
+            if attempt and attempt != "1":
+                out["run_url"] += f"/attempts/{attempt}"
+        if attempt and attempt.isdigit():
+            out["attempt"] = int(attempt)
+        match = _PR_REF.match(ref or "")
+        if match:
+            out["pr"] = int(match.group(1))
+            if repository:
+                out["pr_url"] = f"{server}/{repository}/pull/{match.group(1)}"
+            out["branch"] = env.get("GITHUB_HEAD_REF") or None
+        return {key: value for key, value in out.items() if value not in (None, "")}
+
+    def workspace(self, environ: Mapping[str, str]) -> str | None:
+        return environ.get("GITHUB_WORKSPACE") or None
+
+    def sink(self, environ: Mapping[str, str]) -> GitHubSink:
+        return GitHubSink()
+
+
+GITHUB_ACTIONS = GitHubActionsPlatform()
 
 
 class GitHubSink:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 _PULL = re.compile(r"^/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pull/(?P<number>\d+)/?$")
 
@@ -133,6 +134,58 @@ def comment_target(environ: Mapping[str, str]) -> CommentTarget:
             f"change {ctx.change_id} is not a GitHub pull request (CHANGE_URL: {ctx.change_url or 'not set'})",
         )
     return CommentTarget(pr)
+
+
+# -- Jenkins as a CI platform (ci/platform.py) -----------------------------------------------------
+
+
+class JenkinsPlatform:
+    """Jenkins as a CI platform: detection, the build's audit context and workspace."""
+
+    name = "jenkins"
+    workflow_commands = False
+
+    def detect(self, environ: Mapping[str, str]) -> bool:
+        return detect(environ) is not None
+
+    def context(self, env: Mapping[str, str]) -> dict[str, Any]:
+        change = env.get("CHANGE_ID")
+        out = {
+            "system": self.name,
+            "actor": env.get("BUILD_USER_ID") or env.get("CHANGE_AUTHOR"),
+            "run_id": env.get("BUILD_TAG"),
+            "run_url": env.get("BUILD_URL"),
+            "repository": _without_credentials(env.get("GIT_URL")),
+            "commit": env.get("GIT_COMMIT"),
+            "branch": env.get("CHANGE_BRANCH") or env.get("BRANCH_NAME") or env.get("GIT_BRANCH"),
+            "pr": (int(change) if change.isdigit() else change) if change else None,
+            "pr_url": env.get("CHANGE_URL"),
+            "job": env.get("JOB_NAME"),
+            "host": env.get("NODE_NAME"),
+        }
+        return {key: value for key, value in out.items() if value not in (None, "")}
+
+    def workspace(self, environ: Mapping[str, str]) -> str | None:
+        return environ.get("WORKSPACE") or None
+
+    def sink(self, environ: Mapping[str, str]) -> Any:
+        from deployforge.ci.local import LocalSink
+
+        return LocalSink(environ)
+
+
+JENKINS = JenkinsPlatform()
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """A repository URL without the user and password Jenkins may embed (https://user:token@host/...)."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url  # scp-like git@host:org/repo.git: a user name, no secret
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 # -- the report step the shared library runs after the CLI ------------------------------------------

@@ -11,7 +11,40 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+
+class GenericCIPlatform:
+    """A CI system DeployForge has no module for, known only by ``CI`` being set (as most set it)."""
+
+    name = "ci"
+    workflow_commands = False
+
+    def detect(self, environ: Mapping[str, str]) -> bool:
+        value = environ.get("CI", "").strip().lower()
+        return bool(value) and value not in ("0", "false", "no")
+
+    def context(self, environ: Mapping[str, str]) -> dict[str, Any]:
+        return {"system": self.name}
+
+    def workspace(self, environ: Mapping[str, str]) -> str | None:
+        return None  # the current directory
+
+    def sink(self, environ: Mapping[str, str]) -> LocalSink:
+        return LocalSink(environ)
+
+
+class LocalPlatform(GenericCIPlatform):
+    """No CI: a laptop or a shell. Detected last, always."""
+
+    name = "local"
+
+    def detect(self, environ: Mapping[str, str]) -> bool:
+        return True
+
+
+GENERIC_CI = GenericCIPlatform()
+LOCAL = LocalPlatform()
 
 
 class LocalSink:

@@ -13,12 +13,13 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from deployforge.ci.platform import in_ci
 from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
 from deployforge.model.outcome import of_exit
 
@@ -174,7 +175,7 @@ def run_project_command(
             error: DeployForgeError | None = None
             recorder: Any = None
             restore = _sigterm_as_interrupt()  # a CI runner cancels with SIGTERM: end like Ctrl-C, recorded
-            header_first = verbose or running_in_ci(os.environ)
+            header_first = verbose or in_ci(os.environ)
             if wants_verbose:
                 kwargs["verbose"] = verbose
             try:
@@ -314,14 +315,6 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str, command: str = "
     click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
 
 
-def running_in_ci(environ: Mapping[str, str]) -> bool:
-    """A CI log (GitHub Actions, Jenkins, or any system that sets ``CI``): every command names its trace."""
-    if environ.get("GITHUB_ACTIONS") == "true" or environ.get("JENKINS_URL"):
-        return True
-    ci = environ.get("CI", "").strip().lower()
-    return bool(ci) and ci not in ("0", "false", "no")
-
-
 def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
     """``trace DF-TRC-... · deployforge <command>`` on stderr: first with ``-v`` and in CI logs, last on
     a failure, and not at all on a local command that succeeded."""
@@ -343,21 +336,20 @@ def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
 
 
 def _ci_run_url() -> str | None:
-    env = os.environ
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    return env.get("BUILD_URL")
+    from deployforge.ci.platform import run_url
+
+    return run_url(os.environ)
 
 
 def hook_callbacks(style: Callable[..., str]) -> Any:
     """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
     each output line indented."""
     from deployforge.app import HookCallbacks
+    from deployforge.ci.platform import reads_workflow_commands
     from deployforge.ci.workflow_commands import Log, one_line
 
     # in a GitHub Actions step the output is also fenced from workflow-command processing
-    log = Log(_StderrProxy()) if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    log = Log(_StderrProxy()) if reads_workflow_commands(os.environ) else None
 
     def on_start(spec: Any, target: str | None) -> None:
         where = f" on {one_line(target)}" if target else ""

@@ -207,9 +207,12 @@ _WORKFLOW_KEY = re.compile(r"""^workflow\s+(?:"([^"]+)"|'([^']+)')\s*$""")
 
 
 def workspace_root(config_dir: str, environ: Mapping[str, str]) -> str:
-    """What a config's paths must stay inside: the CI workspace (``GITHUB_WORKSPACE``, Jenkins'
-    ``WORKSPACE``) or the current directory, unless the config lives elsewhere (then its folder)."""
-    for candidate in (environ.get("GITHUB_WORKSPACE"), environ.get("WORKSPACE"), os.getcwd()):
+    """What a config's paths must stay inside: the CI workspace (the CI platform's: GitHub's
+    ``GITHUB_WORKSPACE``, Jenkins' ``WORKSPACE``...) or the current directory, unless the config
+    lives elsewhere (then its folder)."""
+    from deployforge.ci.platform import detect
+
+    for candidate in (detect(environ).workspace(environ), os.getcwd()):
         if candidate:
             root = os.path.realpath(candidate)
             if _inside(os.path.realpath(config_dir), root):

@@ -87,13 +87,11 @@ def issue_title(report: DriftReport) -> str:
 
 
 def run_url_from_env(environ: Mapping[str, str]) -> str | None:
-    """``GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`` when the run is known."""
-    run_id = (environ.get("GITHUB_RUN_ID") or "").strip()
-    repository = (environ.get("GITHUB_REPOSITORY") or "").strip()
-    if not run_id or not repository:
-        return None
-    server = (environ.get("GITHUB_SERVER_URL") or "https://github.com").strip().rstrip("/")
-    return f"{server}/{repository}/actions/runs/{run_id}"
+    """The GitHub Actions run's link (``GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID``)
+    when the run is known: the GitHub platform's (``ci/github.py``)."""
+    from deployforge.ci.github import GITHUB_ACTIONS
+
+    return GITHUB_ACTIONS.context(environ).get("run_url")
 
 
 def _value(value: Any, mask: Callable[[str], str]) -> str:

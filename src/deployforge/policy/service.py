@@ -89,10 +89,10 @@ def write_reports(report: PolicyReport, junit: str | None, sarif: str | None) ->
 
 def annotations_text(report: PolicyReport, environ: Mapping[str, str] | None = None) -> str:
     """``::error file=..,line=..::`` lines when running under GitHub Actions, else ''."""
+    from deployforge.ci.platform import reads_workflow_commands
     from deployforge.policy.report import to_annotations
     from deployforge.render.annotations import render_annotations
 
-    env = os.environ if environ is None else environ
-    if env.get("GITHUB_ACTIONS") != "true":
+    if not reads_workflow_commands(os.environ if environ is None else environ):
         return ""
     return render_annotations(to_annotations(report))

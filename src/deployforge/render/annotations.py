@@ -52,10 +52,3 @@ def render_annotation(a: Annotation) -> str:
 
 def render_annotations(items: Iterable[Annotation]) -> str:
     return "".join(render_annotation(a) + "\n" for a in items)
-
-
-def running_in_github_actions(environ: dict[str, str] | None = None) -> bool:
-    import os
-
-    env = os.environ if environ is None else environ
-    return env.get("GITHUB_ACTIONS") == "true"

@@ -79,7 +79,9 @@ class LockInfo:
     @classmethod
     def new(cls, environment: str, run_id: str, operation: str, ci_run_url: str | None = None) -> LockInfo:
         try:
-            actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("BUILD_USER_ID") or getpass.getuser()
+            from deployforge.ci.platform import actor as ci_actor
+
+            actor = ci_actor(os.environ) or getpass.getuser()
         except (KeyError, OSError):
             actor = "unknown"
         return cls(

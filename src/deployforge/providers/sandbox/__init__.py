@@ -270,7 +270,9 @@ def _require_moto() -> None:
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
         import os
 
-        in_action = os.environ.get("GITHUB_ACTIONS") == "true" and os.path.isdir("/opt/deployforge")
+        from deployforge.ci.platform import GITHUB_ACTIONS, detect
+
+        in_action = detect(os.environ) is GITHUB_ACTIONS and os.path.isdir("/opt/deployforge")
         raise SandboxError(
             "the AWS sandbox needs moto's server, which is not installed"
             + (" (the Action's image leaves it out to stay small)" if in_action else ""),
