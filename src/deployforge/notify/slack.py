@@ -49,6 +49,14 @@ class SlackError(DeployForgeError):
     """The Slack webhook could not be reached or refused the message."""
 
 
+def slack(value: Any) -> str:
+    """Text for Slack mrkdwn, masked, with its three control characters escaped (no mention, link or
+    command): Slack's own escaping (api.slack.com, "Escaping text")."""
+    from deployforge.secrets.masking import mask
+
+    return mask(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def redacted(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/…" if parts.scheme and parts.netloc else "(the webhook)"
@@ -63,8 +71,6 @@ def message(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A webhook payload: plain ``text`` (notifications, old clients) plus Block Kit ``blocks``."""
-    from deployforge.render.safe_md import slack
-
     safe = [slack(line) for line in lines]  # untrusted text: no <!channel>, <@U..> or <url|link>
     body = fit_lines(safe, SECTION_LIMIT)
     text = f"{title}\n{fit_lines(safe, TEXT_LIMIT - len(title) - 1)}".strip()

@@ -1,5 +1,6 @@
 """One safe-Markdown module: untrusted text (names, tags, messages, provider errors) placed in the
-PR comment, the job summary, drift issues and Slack can never change the document's structure.
+PR comment, the job summary and drift issues can never change the document's structure (Slack's
+own escaping is ``notify/slack.slack``).
 
 Pure functions; every one masks secrets first (a cut or escaped secret would no longer match).
 
@@ -13,8 +14,6 @@ Pure functions; every one masks secrets first (a cut or escaped secret would no 
 * ``cell(markdown)``: a Markdown fragment made safe inside a table cell (pipes escaped, one line).
 * ``html(text)``: text inside raw HTML (``<summary>``): HTML-escaped, links and mentions broken.
 * ``fence(lines, info)``: a fenced code block whose fence is longer than any backtick run inside.
-* ``slack(text)``: Slack mrkdwn: ``&``, ``<``, ``>`` escaped, which is what Slack needs to keep
-  ``<!channel>``, ``<@U123>`` and ``<url|text>`` from being read as mentions and links.
 """
 
 from __future__ import annotations
@@ -94,8 +93,3 @@ def fence(lines: Sequence[str], info: str = "") -> list[str]:
     longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
     mark = "`" * max(3, longest + 1)
     return [mark + info, *body, mark]
-
-
-def slack(value: Any) -> str:
-    """Text for Slack mrkdwn: its three control characters escaped (no mention, link or command)."""
-    return _masked(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
