@@ -6,7 +6,7 @@ events the controller emitted. It renders to, beside it in ``canary/``:
 
 - ``<case>.progress.txt``: the live progress lines (``deploy.render.render_event``, stderr);
 - ``<case>.console.txt``: the canary timeline (``deploy.render.render_canary``);
-- ``<case>.summary.txt``: the whole console summary (``deploy.render.render_summary``, stdout);
+- ``<case>.summary.txt``: the whole console summary (``deploy.render.render_run_summary``, stdout);
 - ``<case>.junit.xml``: the ``--junit`` report (``render.suites.junit_suites``: a case per gate check, then the hooks).
 
 Durations and latencies are normalised (``#``) so the goldens hold none; a test below checks that
@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from deployforge.deploy.model import CanaryReport, GateResult, StepRecord
-from deployforge.deploy.render import render_canary, render_event, render_summary
+from deployforge.deploy.render import render_canary, render_event, render_run_summary
 from deployforge.deploy.shifters.base import Weights
 from deployforge.hooks import HookRun, HooksReport
 from deployforge.model.result import RunResult
@@ -163,7 +163,7 @@ def test_canary_timeline(case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_console_summary(case: str) -> None:
     result, _ = load_case(case)
-    check(f"{case}.summary.txt", render_summary(result) + "\n")
+    check(f"{case}.summary.txt", render_run_summary(result) + "\n")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -193,7 +193,7 @@ def test_the_aborted_canary_says_which_gate_failed_with_what_value() -> None:
     assert "final weights (read back): stable 100% / canary 0%" in timeline
     lines = progress(events)
     assert "holding at 40%: 1/2 failed checks" in lines and lines.index("holding") < lines.index("Rolling back")
-    summary = render_summary(result)
+    summary = render_run_summary(result)
     assert "hook on_failure 'page on-call': failed (exit code 22)" in summary
     assert summary.rstrip().endswith("deployforge run failed (exit 1)")
 

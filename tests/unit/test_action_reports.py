@@ -62,12 +62,12 @@ def test_every_junit_suite_names_the_runs_trace_id(monkeypatch):
     result = SimpleNamespace(
         trace_id="DF-TRC-2QBB3T9B12", run_id="DF-TRC-2QBB3T9B12", policy=None, canary=None, drift=Section()
     )
-    monkeypatch.setattr(suites, "JUNIT_PRODUCERS", {"drift": "tests.unit.test_action_reports:_one_suite"})
+    monkeypatch.setattr(suites, "JUNIT_PRODUCERS", {"drift": _one_suite})
     [suite] = suites.junit_suites(result)
     assert ("deployforge.trace_id", "DF-TRC-2QBB3T9B12") in suite.properties
 
 
-def _one_suite(section):
+def _one_suite(section, environment):
     from deployforge.render.junit import JUnitSuite
 
     return JUnitSuite(name="drift")

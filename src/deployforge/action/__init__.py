@@ -101,8 +101,8 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
-    from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment, sections
-    from deployforge.render.summary import render_summary
+    from deployforge.render.markdown import RenderContext, marker
+    from deployforge.render.publish import publish, write_report
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
     workdir = (base / settings.working_directory).resolve()
@@ -179,16 +179,6 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         from dataclasses import replace
 
         result = replace(result, messages=(fork_note, *result.messages))
-    for note in annotations_for(result, _resource_locator(settings)):
-        sink.annotate(
-            note.level,
-            note.message,
-            title=note.title,
-            file=_relative(note.file, settings),
-            line=note.line,
-            column=note.column,
-            rank=note.rank,
-        )
     summary_file = Path(REPORTS_DIR) / "summary.md"  # what the job summary got
     report_file = Path(REPORTS_DIR) / "report.md"  # every row: where a cut comment or summary points
     ctx = RenderContext(
@@ -204,17 +194,27 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     )
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
-    secs = sections(result)  # rendered once for the summary, the full report and the comment
-    summary = render_summary(result, ctx, secs=secs)
+    pub = publish(result, ctx)  # every rendering below comes from it (render/publish.py)
+    for note in pub.annotations(_resource_locator(settings)):
+        sink.annotate(
+            note.level,
+            note.message,
+            title=note.title,
+            file=_relative(note.file, settings),
+            line=note.line,
+            column=note.column,
+            rank=note.rank,
+        )
+    summary = pub.summary
     try:
         summary_file.parent.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(summary, encoding="utf-8")
-        report_file.write_text(render_summary(result, ctx, limit=None, secs=secs), encoding="utf-8")
+        write_report(pub, "markdown", str(report_file))
     except OSError as exc:
         sink.annotate("warning", f"the report files could not be written: {exc}")
     sink.write_summary(summary)
     try:
-        written = write_reports(settings, result)
+        written = write_reports(settings, pub)
     except (OSError, DeployForgeError) as exc:
         sink.annotate("warning", f"the JUnit/SARIF reports could not be written: {exc}")
         written = {}
@@ -225,7 +225,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     if settings.comment_mode != "off" and number and settings.repository:
         from deployforge.ci.github import StickyComment
 
-        body = render_comment(result, ctx, secs=secs)
+        body = pub.comment
         publisher = StickyComment(
             settings.api_url,
             settings.token,

@@ -11,35 +11,17 @@ from deployforge.action.inputs import Settings
 # -- reports -------------------------------------------------------------------------------------
 
 
-# JUnit: every present section's suite (render/suites.py, shared with the CLI's --junit).
-SARIF_PRODUCER = "deployforge.policy.report:to_sarif"
+def write_reports(settings: Settings, pub: Any) -> dict[str, str]:
+    """JUnit (every present section) and SARIF (policy findings) of a publication
+    (``render/publish.py``, shared with the CLI), or of a result; returns the outputs naming the
+    files written."""
+    from deployforge.render.publish import Publication, publish, write_report
 
-
-def _load(target: str) -> Any:
-    import importlib
-
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def write_reports(settings: Settings, result: Any) -> dict[str, str]:
-    """JUnit (every present section) and SARIF (policy findings); returns the paths written."""
-    from deployforge import __version__
-
+    pub = pub if isinstance(pub, Publication) else publish(pub)
     written: dict[str, str] = {}
-    from deployforge.render.suites import junit_suites
-
-    suites = junit_suites(result)
-    if settings.junit_path and suites:
-        from deployforge.render.junit import write_junit
-
-        write_junit(settings.junit_path, suites)
+    if settings.junit_path and write_report(pub, "junit", settings.junit_path):
         written["junit-path"] = _from_workspace(settings.junit_path, settings)
-    if settings.sarif_path and result.policy is not None:
-        from deployforge.render.sarif import write_sarif
-
-        base = settings.workspace or os.getcwd()
-        write_sarif(settings.sarif_path, _load(SARIF_PRODUCER)(result.policy, __version__, base))
+    if settings.sarif_path and write_report(pub, "sarif", settings.sarif_path, base=settings.workspace or os.getcwd()):
         written["sarif-path"] = _from_workspace(settings.sarif_path, settings)
     return written
 

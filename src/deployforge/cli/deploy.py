@@ -102,11 +102,10 @@ def _write_junit(result: Any, junit: str | None, style: Callable[..., str]) -> N
     """The run's JUnit report (policy gate, canary gate evaluations, hooks); ``<testsuites/>`` when none ran."""
     if junit is None:
         return
-    from deployforge.render.junit import write_junit
-    from deployforge.render.suites import junit_suites
+    from deployforge.render.publish import publish, write_report
 
     try:
-        write_junit(junit, junit_suites(result))
+        write_report(publish(result), "junit", junit, empty=True)
     except OSError as exc:  # the deploy already happened: say so, keep its result and exit code
         click.echo(
             style(f"warning: could not write the JUnit report {junit}: {exc.strerror or exc}", fg="yellow"), err=True
@@ -117,9 +116,9 @@ def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
     if fmt == "json":
         _emit_json(result.to_json())
         return
-    from deployforge.deploy.render import render_summary
+    from deployforge.deploy.render import render_run_summary
 
-    click.echo(render_summary(result, style))
+    click.echo(render_run_summary(result, style))
 
 
 def _execute(

@@ -75,11 +75,10 @@ def _settings(ignore_file: str | None, rules: tuple[str, ...], fail_on: str) -> 
 def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None:
     from pathlib import Path
 
-    if junit:
-        from deployforge.drift.report import to_junit_suite
-        from deployforge.render.junit import write_junit
+    if junit:  # the drift section's suite, as every front door writes it (render/publish.py)
+        from deployforge.render.publish import publish, write_report
 
-        write_junit(junit, [to_junit_suite(result.drift)])
+        write_report(publish(result), "junit", junit, empty=True)
     if markdown:
         from deployforge.drift.report import render_markdown
 

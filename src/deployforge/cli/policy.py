@@ -72,7 +72,7 @@ def run_validate_policy(
     result = service.validate(ws, paths, options, engine or {})
     holder["result"] = result
     report = result.policy
-    written = service.write_reports(report, junit, sarif)
+    written = _write_reports(result, junit, sarif)
     if fmt == "json":
         _emit_json(result.to_json())
         return int(result.exit_code)
@@ -85,6 +85,21 @@ def run_validate_policy(
     for path in written:
         click.echo(style(f"wrote {path}", dim=True), err=True)
     return int(result.exit_code)
+
+
+def _write_reports(result: Any, junit: str | None, sarif: str | None) -> list[str]:
+    """``--junit`` / ``--sarif`` through the one publish pipeline; returns what was written."""
+    from deployforge.errors import UsageError
+    from deployforge.render.publish import publish, write_report
+
+    pub, written = publish(result), []
+    try:
+        for fmt, path in (("junit", junit), ("sarif", sarif)):
+            if path and write_report(pub, fmt, path, empty=True):
+                written.append(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None
+    return written
 
 
 @click.group(context_settings=CONTEXT)

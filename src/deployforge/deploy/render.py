@@ -102,7 +102,7 @@ def render_canary(report: CanaryReport, style: Style = _plain) -> str:
     return "\n".join(lines)
 
 
-def render_summary(result: Any, style: Style = _plain) -> str:
+def render_run_summary(result: Any, style: Style = _plain) -> str:
     from deployforge.render.console import render_apply
 
     parts: list[str] = []

@@ -10,27 +10,49 @@ Suites come in the order of ``JUNIT_PRODUCERS``, and each carries the run's trac
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from deployforge.render.junit import JUnitSuite
 
-# section of RunResult -> "module:function"; the function takes the section (and, where the name
-# says so, ``environment=``) and returns a suite or a list of suites (empty when nothing ran)
-JUNIT_PRODUCERS = {
-    "policy": "deployforge.policy.report:to_junit_suite",
-    "canary": "deployforge.deploy.render:to_junit_suite",
-    "drift": "deployforge.drift.report:to_junit_suite",
-    "hooks": "deployforge.hooks:to_junit_suite",
+# each stage's producer, imported when its section is present (a stage's package is not a cheap
+# import): the section and the run's environment in, a suite or a list of suites out (empty when
+# nothing ran). Cases of the canary and the hooks are named after the environment, as the CLI, the
+# Action and Jenkins name them.
+
+
+def _policy(section: Any, environment: str | None) -> Any:
+    from deployforge.policy.report import to_junit_suite
+
+    return to_junit_suite(section)
+
+
+def _canary(section: Any, environment: str | None) -> Any:
+    from deployforge.deploy.render import to_junit_suite
+
+    return to_junit_suite(section, environment=environment)
+
+
+def _drift(section: Any, environment: str | None) -> Any:
+    from deployforge.drift.report import to_junit_suite
+
+    return to_junit_suite(section)
+
+
+def _hooks(section: Any, environment: str | None) -> Any:
+    from deployforge.hooks import to_junit_suite
+
+    return to_junit_suite(section, environment=environment)
+
+
+# section of RunResult -> its producer, in the order the suites are written
+JUNIT_PRODUCERS: dict[str, Callable[[Any, str | None], Any]] = {
+    "policy": _policy,
+    "canary": _canary,
+    "drift": _drift,
+    "hooks": _hooks,
 }
-# producers that name their cases after the environment (as the CLI, the Action and Jenkins do)
-NEEDS_ENVIRONMENT = frozenset({"canary", "hooks"})
-
-
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def junit_suites(result: Any) -> list[JUnitSuite]:
@@ -40,8 +62,7 @@ def junit_suites(result: Any) -> list[JUnitSuite]:
         section = getattr(result, name, None)
         if section is None:
             continue
-        extra = {"environment": getattr(result, "environment", None)} if name in NEEDS_ENVIRONMENT else {}
-        made = _load(producer)(section, **extra)
+        made = producer(section, getattr(result, "environment", None))
         suites += list(made) if isinstance(made, list | tuple) else [made]
     trace = getattr(result, "trace_id", None) or getattr(result, "run_id", None)
     if trace:
