@@ -190,7 +190,9 @@ def _detect_like(name: str, help_text: str) -> click.Command:
             issue = None
             if issue_settings is not None:
                 from deployforge.drift.issues import sync_issue
+                from deployforge.drift.model import DriftReport
 
+                assert isinstance(result.drift, DriftReport)  # the drift use case's section
                 issue = sync_issue(result.drift, issue_settings)
                 if issue.warning:  # GitHub trouble is a warning in the report, never a failed check
                     warnings = (*result.drift.warnings, f"GitHub issue not updated: {issue.warning}")

@@ -72,6 +72,9 @@ def run_validate_policy(
     result = service.validate(ws, paths, options, engine or {})
     holder["result"] = result
     report = result.policy
+    from deployforge.policy.model import PolicyReport
+
+    assert isinstance(report, PolicyReport)  # the policy use case's section
     written = _write_reports(result, junit, sarif)
     if fmt == "json":
         _emit_json(result.to_json())

@@ -77,6 +77,9 @@ def run_cmd(
     result = service.run(ws, name, parallelism=parallelism, on_event=on_event)
     holder["result"] = result
     wf = result.workflow
+    from deployforge.workflow.model import WorkflowResult
+
+    assert isinstance(wf, WorkflowResult)  # the workflow use case's section
     if fmt == "json":
         _emit_json(result.to_json())
     else:

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from deployforge.errors import ConfigIssue, Location
 from deployforge.model.outcome import Outcome, decide
 from deployforge.model.plan import ApplyResult, Plan
+
+
+class ResultSection(Protocol):
+    """A stage's section of the result (policy/model.PolicyReport, deploy/model.CanaryReport,
+    hooks.HooksReport, drift/model.DriftReport, workflow/model.WorkflowResult, or one read back from
+    a JSON document): renderers and the outcome read its JSON."""
+
+    def to_json(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -27,11 +35,11 @@ class RunResult:
     # Stage sections filled by later stages; each is a frozen dataclass with ``to_json()`` defined
     # in its own package (policy/, deploy/, drift/, hooks.py, engine/workflow). Renderers for the
     # PR comment, job summary and JUnit render whichever are present.
-    policy: Any = None
-    canary: Any = None
-    hooks: Any = None
-    drift: Any = None
-    workflow: Any = None
+    policy: ResultSection | None = None
+    canary: ResultSection | None = None
+    hooks: ResultSection | None = None
+    drift: ResultSection | None = None
+    workflow: ResultSection | None = None
     trace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # set when the command stopped on an error (the error's class name): exit code 2 then means bad
