@@ -141,9 +141,13 @@ test('the outcome the CLI decided is read, not decided again from the exit statu
                      outcome: [status: 'failed', exit_code: 1, failure_reason: 'validation-failed', input_error: true]])
     def i = h3.failure { h3.step('deployforgePlan', [docker: false]) }
     assert i.message == 'deployforge plan: bad input (exit 1): no such target'
-    // no outcome at all (an exit 2 document from a crash half-way): bad input by the exit status
+    // a document without an outcome (a CLI older than `outcome`): the exit status and the document decide
     def h4 = new Harness(h.root)
     cliExits(h4, 2, [command: 'plan', exit_code: 2, plan: [summary: [create: 1]]])
-    def n = h4.failure { h4.step('deployforgePlan', [docker: false]) }
-    assert n.message.startsWith('deployforge plan: bad input (exit 2)')
+    assert h4.step('deployforgePlan', [docker: false]).outcome == 'changes'
+    // an outcome of another exit status (the CLI wrote `ok`, then was killed): the status decides
+    def h5 = new Harness(h.root)
+    cliExits(h5, 130, [command: 'run', exit_code: 0, outcome: [status: 'ok', exit_code: 0]])
+    def k = h5.failure { h5.step('deployforgeRun', [docker: false]) }
+    assert k.message.contains('interrupted (exit 130)') && h5.currentBuild.result == 'ABORTED'
 }

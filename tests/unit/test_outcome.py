@@ -101,6 +101,40 @@ CASES = [
     ),
     ("interrupted", RunResult("apply", "s", "r", 130), "interrupted", "interrupted", False),
     (
+        "an apply cut short by the Action's backstop",
+        RunResult("run", "s", "r", 130, apply=_Json({"interrupted": True, "resources": []})),
+        "interrupted",
+        "apply-failed",
+        False,
+    ),
+    (
+        "drift remediate fixed its record (exit 0)",
+        RunResult("drift remediate", "s", "r", 0, drift=_Json({"records": [{"status": "MODIFIED"}]})),
+        "ok",
+        "",
+        False,
+    ),
+    (
+        "drift auto-resolve left a record blocked (exit 2)",
+        RunResult("drift auto-resolve", "s", "r", 2, drift=_Json({"records": [{"status": "MODIFIED"}]})),
+        "drift",
+        "",
+        False,
+    ),
+    (
+        "warnings under fail_on_warn",
+        RunResult(
+            "validate",
+            "s",
+            "r",
+            1,
+            policy=_Json({"passed": False, "fail_on_warn": True, "counts": {"warnings": 2, "failures": 0}}),
+        ),
+        "policy-failed",
+        "policy-failed",
+        False,
+    ),
+    (
         "stopped by the reviewed-plan check",
         RunResult("deploy", "s", "r", 1, error="PlanChanged", failure_reason="plan-changed"),
         "failed",
@@ -139,6 +173,20 @@ def test_errors_carry_their_failure_reason():
         )
 
 
+def test_a_confirmation_the_cli_could_not_ask_is_no_success():
+    """The CLI stops (exit 2) before changing anything; the comment and the report must not say passed."""
+    from deployforge.errors import UsageError
+
+    stopped = RunResult.for_error("run", "prod", "r", UsageError("requires confirmation", reason="needs-confirmation"))
+    assert stopped.outcome.status == "needs-confirmation" and not stopped.outcome.completed
+    assert "❌" in render_comment(stopped, RenderContext(workflow="pr")).splitlines()[1]
+    doc = json.loads(json.dumps(stopped.to_json()))
+    assert not RunResult.from_document(doc, "run", 2).ok
+    # the Action's plan before an approval (exit 0) did its work
+    asked = RunResult("deploy", "prod", "r", 0, extra={"confirm": 1})
+    assert asked.outcome.status == "needs-confirmation" and asked.outcome.completed
+
+
 def test_exit_statuses_without_a_result():
     assert of_exit("plan", 2).status == "changes"
     assert of_exit("drift auto-resolve", 2).status == "drift"
@@ -155,6 +203,7 @@ def test_the_action_and_the_comment_read_the_same_outcome(tmp_path, what, result
     settings = read_settings({"INPUT_COMMAND": command, "INPUT_FAIL-ON": "error"})
     out = outcome_of(settings, result)
     assert out["result"] == ("failed" if status in ("failed", "policy-failed", "interrupted") else status)
+    assert out["policy_failures"] == result.outcome.policy_failures
     if status in ("failed", "policy-failed", "interrupted"):
         assert failure_reason(settings, result, out) == reason
     status_line = render_comment(result, RenderContext(workflow="pr")).splitlines()[1]

@@ -243,7 +243,7 @@ def run_project_command(
             if deferred():
                 code = EXIT_INTERRUPTED
                 click.echo("Interrupted.", err=True)
-            elif not header_first and of_exit(name, code, error).status == "failed":
+            elif not header_first and not of_exit(name, code, error).completed and code != EXIT_INTERRUPTED:
                 _trace_header(ws, name, style)  # last: the id to look the failure up by (`audit trace ID`)
             sys.exit(code)
 

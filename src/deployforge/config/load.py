@@ -207,12 +207,14 @@ _WORKFLOW_KEY = re.compile(r"""^workflow\s+(?:"([^"]+)"|'([^']+)')\s*$""")
 
 
 def workspace_root(config_dir: str, environ: Mapping[str, str]) -> str:
-    """What a config's paths must stay inside: the CI workspace (the CI platform's: GitHub's
-    ``GITHUB_WORKSPACE``, Jenkins' ``WORKSPACE``...) or the current directory, unless the config
-    lives elsewhere (then its folder)."""
+    """What a config's paths must stay inside: ``DEPLOYFORGE_WORKSPACE`` when set (the Action sets it
+    to its workspace), else the CI workspace (the CI platform's: GitHub's ``GITHUB_WORKSPACE``,
+    Jenkins' ``WORKSPACE``...), else the current directory; unless the config lives elsewhere
+    (then its folder)."""
     from deployforge.ci.platform import detect
 
-    for candidate in (detect(environ).workspace(environ), os.getcwd()):
+    explicit = environ.get("DEPLOYFORGE_WORKSPACE")
+    for candidate in (explicit, detect(environ).workspace(environ), os.getcwd()):
         if candidate:
             root = os.path.realpath(candidate)
             if _inside(os.path.realpath(config_dir), root):

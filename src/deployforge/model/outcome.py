@@ -47,7 +47,11 @@ class Outcome:
 
     @property
     def completed(self) -> bool:
-        """The command did its work (a finding such as changes or drift is work done)."""
+        """The command did its work (a finding such as changes or drift is work done). A run that
+        stopped to ask for a confirmation did its work only where that is its answer (exit 0: the
+        Action's plan before an approval); the CLI's exit 2 there is a step that did not run."""
+        if self.status == "needs-confirmation":
+            return self.exit_code == 0
         return self.status in COMPLETED
 
     @property
@@ -118,6 +122,8 @@ def decide(result: Any) -> Outcome:
     policy = _json(result.policy)
     counts = policy.get("counts", {}) if isinstance(policy, Mapping) else {}
     policy_failures = int(counts.get("failures", 0)) + int(counts.get("errors", 0))
+    if isinstance(policy, Mapping) and policy.get("fail_on_warn"):  # warnings fail the gate: they count
+        policy_failures += int(counts.get("warnings", 0))
     drift = _json(result.drift)
     drifted = any(
         "ignored" not in r and str(r.get("status", "")).upper() != "NOT_CHECKED"
@@ -129,8 +135,13 @@ def decide(result: Any) -> Outcome:
         "policy_failures": policy_failures,
         "drifted": drifted,
     }
-    if exit_code == EXIT_INTERRUPTED:
-        return Outcome("interrupted", exit_code, "interrupted", **figures)
+    if exit_code == EXIT_INTERRUPTED:  # an apply cut short says so (the Action's failure-reason before)
+        reason = (
+            "apply-failed"
+            if isinstance(_json(result.apply), Mapping) and _json(result.apply).get("interrupted")
+            else ""
+        )
+        return Outcome("interrupted", exit_code, reason or "interrupted", **figures)
     policy_failed = isinstance(policy, Mapping) and policy.get("passed") is False
     # stopped by the policy gate (no error, nothing applied): a policy failure, not an error; a policy
     # that could not be evaluated (a broken module, an unreadable input) is bad input, whatever the gate
@@ -143,8 +154,8 @@ def decide(result: Any) -> Outcome:
         return Outcome("policy-failed", exit_code, "policy-failed", **figures)
     if result.extra.get("confirm"):
         status = "needs-confirmation"
-    elif drifted:
-        status = "drift"
+    elif drifted and (result.command == "drift" or finding(result.command, exit_code)):
+        status = "drift"  # found (exit 2); a remediation that fixed its record (exit 0) is ok
     elif changed and result.apply is None:
         status = "changes"
     else:

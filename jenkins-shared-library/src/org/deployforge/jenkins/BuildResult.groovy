@@ -16,8 +16,11 @@ import com.cloudbees.groovy.cps.NonCPS
  *   interrupted         ABORTED
  *   failed              FAILURE (bad input when `outcome.input_error`)
  *
- * Without an `outcome` (no document: the CLI crashed, was killed, or is not installed), the exit
- * status decides: 0 SUCCESS, 130 ABORTED, 2 bad input, anything else FAILURE.
+ * Without an `outcome` of this run (no document: the CLI crashed or is not installed; a CLI older
+ * than `outcome`; or a process that ended with another status than its document says, e.g. killed
+ * after writing it), the exit status and the document decide as before: 0 SUCCESS, 130 ABORTED,
+ * plan/drift 2 changes/drift, validate 1 with `policy` onPolicyFailure, 2 or `input_error` bad input,
+ * anything else FAILURE.
  */
 class BuildResult implements Serializable {
 
@@ -27,40 +30,84 @@ class BuildResult implements Serializable {
         String error = doc?.error ? doc.error.toString() : null
         String detail = error ? ": ${error}" : ''
         Map decided = doc?.outcome instanceof Map ? doc.outcome as Map : null
-        String kind = decided?.status ? decided.status.toString() : null
-        if (kind == 'ok' || (kind == null && status == 0)) {
+        // the outcome of this run: one the process ended with (a kill or crash after the document was
+        // written ends with another status, and then the status says what happened)
+        String kind = decided?.status && (decided.exit_code as Integer) == status ? decided.status.toString() : null
+        if (kind == null) {
+            return byExitStatus(step, command, settings, status, doc)
+        }
+        if (kind == 'ok') {
             String what = command == 'plan' ? 'no changes' : command == 'drift' ? 'no drift' : 'succeeded'
             return outcome('SUCCESS', 'success', "${step}: ${what} (exit ${status})")
         }
-        if (kind == 'interrupted' || (kind == null && status == 130)) {
+        if (kind == 'interrupted') {
             return outcome('ABORTED', 'interrupted', "${step} was interrupted (exit ${status}); finished operations are recorded")
         }
         if (kind == 'changes') {
-            Map summary = (doc.plan instanceof Map ? doc.plan.summary : null) ?: [:]
-            String counts = summary.findAll { k, v -> v && k != 'no-op' }.collect { k, v -> "${v} to ${k}" }.join(', ')
-            return outcome(settings.onChanges, 'changes',
-                "${step} found changes${counts ? ' (' + counts + ')' : ''} (exit ${status}); onChanges maps this to ${settings.onChanges}")
+            return changes(step, settings, status, doc)
         }
         if (kind == 'drift') {
-            return outcome(settings.onDrift, 'drift',
-                "${step} found drift (exit ${status}); onDrift maps this to ${settings.onDrift}")
+            return outcome(settings.onDrift, 'drift', "${step} found drift (exit ${status}); onDrift maps this to ${settings.onDrift}")
         }
         if (kind == 'policy-failed') {
-            return outcome(settings.onPolicyFailure, 'policy',
-                "${step}: policy failures (exit ${status}); onPolicyFailure maps this to ${settings.onPolicyFailure}")
+            return policy(step, settings, status)
         }
-        if (decided?.input_error == true || (kind == null && status == 2)) {
+        if (decided.input_error == true) {
+            return outcome('FAILURE', 'input', "${step}: bad input (exit ${status}): ${error ?: 'see the log above'}")
+        }
+        String why = decided.failure_reason && decided.failure_reason != 'error' && !error ? " (${decided.failure_reason})" : ''
+        return outcome('FAILURE', 'failure', "${step} failed (exit ${status})${why}${detail}")
+    }
+
+    /** Without an outcome of this run (no document, a damaged one, a CLI older than `outcome`, or a
+     *  process that ended otherwise than its document says): the exit status and the document. */
+    @NonCPS
+    private static Map byExitStatus(String step, String command, Map settings, int status, Map doc) {
+        String error = doc?.error ? doc.error.toString() : null
+        String detail = error ? ": ${error}" : ''
+        if (status == 0) {
+            String what = command == 'plan' ? 'no changes' : command == 'drift' ? 'no drift' : 'succeeded'
+            return outcome('SUCCESS', 'success', "${step}: ${what} (exit 0)")
+        }
+        if (status == 130) {
+            return outcome('ABORTED', 'interrupted', "${step} was interrupted (exit 130); finished operations are recorded")
+        }
+        if (status == 2 && doc != null && !error) {
+            if (command == 'plan') {
+                return changes(step, settings, status, doc)
+            }
+            if (command == 'drift' && (settings.action ?: 'detect') in ['detect', 'list', 'show']) {
+                return outcome(settings.onDrift, 'drift', "${step} found drift (exit 2); onDrift maps this to ${settings.onDrift}")
+            }
+        }
+        if (status == 2 || (status == 1 && doc?.input_error == true)) {
             String why = error ?: (doc == null ? 'no result document was written' : 'see the log above')
             return outcome('FAILURE', 'input', "${step}: bad input (exit ${status}): ${why}")
         }
-        if (kind == null && status == 127) {
+        if (status == 1 && doc != null && !error && command == 'validate' && settings.policy != null) {
+            return policy(step, settings, status)
+        }
+        if (status == 1) {
+            return outcome('FAILURE', 'failure', "${step} failed (exit 1)${detail}")
+        }
+        if (status == 127) {
             return outcome('FAILURE', 'failure', "${step}: the deployforge command was not found (exit 127)")
         }
-        if (status == 1 || kind != null) {
-            String why = decided?.failure_reason && decided.failure_reason != 'error' && !error ? " (${decided.failure_reason})" : ''
-            return outcome('FAILURE', 'failure', "${step} failed (exit ${status})${why}${detail}")
-        }
         return outcome('FAILURE', 'failure', "${step} ended with exit status ${status}${detail}")
+    }
+
+    @NonCPS
+    private static Map changes(String step, Map settings, int status, Map doc) {
+        Map summary = (doc?.plan instanceof Map ? doc.plan.summary : null) ?: [:]
+        String counts = summary.findAll { k, v -> v && k != 'no-op' }.collect { k, v -> "${v} to ${k}" }.join(', ')
+        return outcome(settings.onChanges, 'changes',
+            "${step} found changes${counts ? ' (' + counts + ')' : ''} (exit ${status}); onChanges maps this to ${settings.onChanges}")
+    }
+
+    @NonCPS
+    private static Map policy(String step, Map settings, int status) {
+        return outcome(settings.onPolicyFailure, 'policy',
+            "${step}: policy failures (exit ${status}); onPolicyFailure maps this to ${settings.onPolicyFailure}")
     }
 
     @NonCPS

@@ -52,12 +52,13 @@ class DeployForge implements Serializable {
 
     /**
      * `run`/`deploy` to an environment with require_confirmation, with `confirm` not given: the CLI
-     * stops before changing anything and its error document's `outcome.status` is `needs-confirmation`.
+     * stops before changing anything and its error document's `outcome.status` (and `reason`) is `needs-confirmation`.
      */
     @NonCPS
     static boolean needsApproval(String command, Map settings, Map outcome) {
         return command in ['run', 'deploy'] && settings.confirm == null && settings.approval != false &&
-               outcome.status == 2 && outcome.document?.outcome?.status == 'needs-confirmation'
+               outcome.status == 2 && (outcome.document?.outcome?.status == 'needs-confirmation' ||
+                                       outcome.document?.reason == 'needs-confirmation')  // a CLI older than `outcome`
     }
 
     /** Pauses on the `input` step; a rejection (or a timeout) aborts the build as `input` does. */
