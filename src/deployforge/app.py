@@ -298,32 +298,29 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     """What `run`, `deploy` and drift self-healing would refuse in the config, found by `validate`:
     the deploy section and hooks compiled (strategy, gates, shifter, timeouts), and each
     self-healing rule's resource_type known (a mistyped one would never match anything)."""
-    from types import SimpleNamespace
-
     from deployforge.errors import ConfigIssue
     from deployforge.providers.registry import TYPE_ALIASES, canonical_type, resource_type_infos
 
     issues: list[Any] = []
-    view = SimpleNamespace(config=config, options=ws.options)
     if config.deploy or config.hooks:  # imported only then: the deploy stage is not a cheap import
         from deployforge.deploy.prepare import prepare
 
         try:
-            prepare(view)
+            prepare(config)
         except ConfigError as exc:
             issues += exc.issues
     known = set(resource_type_infos()) | set(TYPE_ALIASES)
     for i, rule in enumerate(config.self_healing_rules):
         rtype = str(rule.get("resource_type", ""))
         if rtype and canonical_type(rtype) not in known:
-            from deployforge.deploy.prepare import locator as _locator
             from deployforge.text import did_you_mean
 
-            locate = _locator(view)
             path = ("self_healing_rules", i, "resource_type")
             hint = did_you_mean(rtype, sorted(known)) or "`deployforge schema` lists the resource types"
             issues.append(
-                ConfigIssue(f"unknown resource type '{rtype}': this rule can never apply", locate(path), hint, path)
+                ConfigIssue(
+                    f"unknown resource type '{rtype}': this rule can never apply", config.locate(path), hint, path
+                )
             )
     return issues
 
@@ -557,10 +554,9 @@ class _ApplyHooks:
         try:
             specs = [h for h in parse_hooks(ws.config.hooks) if phases is None or h.phase in phases]
         except ValueError as exc:
-            from deployforge.deploy.prepare import locator as _locator
             from deployforge.errors import ConfigIssue
 
-            raise ConfigError([ConfigIssue(str(exc), _locator(ws)(("hooks",)), None, ("hooks",))]) from None
+            raise ConfigError([ConfigIssue(str(exc), ws.config.locate(("hooks",)), None, ("hooks",))]) from None
         self.ws = ws
         self.callbacks = callbacks
         # vault:// values in the hooks' env (of ``phases`` only), read before anything runs (a bad

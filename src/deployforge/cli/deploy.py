@@ -150,7 +150,7 @@ def _execute(
         if fmt == "json":
             _emit_json(result.to_json())
         else:
-            prepared = service.prepare(ws, strategy=strategy, timeout=seconds)
+            prepared = service.prepare(ws.config, strategy=strategy, timeout=seconds)
             click.echo(render_steps(prepared.compiled))
         return result.exit_code
     _progress_header(ws, command, style)

@@ -690,6 +690,7 @@ def _build(
         policies=tuple(resolved.get("policies") or ()),
         notifications=resolved.get("notifications") or {},
         warnings=tuple(warnings),
+        positions=pos,
     )
 
 

@@ -161,7 +161,7 @@ def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: st
 
 
 def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
-    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    prepared = prepare(ws.config, strategy=strategy, timeout=timeout)
     config = ws.config
     return RunResult(
         command,
@@ -194,7 +194,7 @@ def run(
     cb = callbacks or Callbacks()
     cancel = cancel or threading.Event()
     config = ws.config
-    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    prepared = prepare(ws.config, strategy=strategy, timeout=timeout)
     too_long = prepared.compiled.too_long()
     if too_long:
         cb.on_message(f"warning: {too_long}")
