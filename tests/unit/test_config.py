@@ -395,7 +395,8 @@ def test_an_environment_is_refused_when_the_config_defines_none(tmp_path):
 
 def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
     """`validate` compiles deploy: and hooks: as `run` does, and checks self-healing rule types."""
-    from deployforge import app
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
 
     path = write(
         tmp_path,
@@ -413,9 +414,9 @@ def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
             actions: [{type: rolling_restart}]
         """,
     )
-    ws = app.Workspace(app.Options(config=path, environ={}))
+    ws = Workspace(Options(config=path, environ={}))
     with pytest.raises(ConfigError) as caught:
-        app.validate(ws)
+        validate(ws)
     text = caught.value.render()
     assert "a cloudwatch_alarm gate needs alarm_name" in text
     assert "unknown resource type 'aws_auto_scaling_grup': this rule can never apply" in text
@@ -451,7 +452,8 @@ def test_validate_parses_the_config_file_once(tmp_path, monkeypatch, environment
     are located through them, not by reading and parsing the file again."""
     import yaml
 
-    from deployforge import app
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
 
     path = write(tmp_path, SECTIONS)
     parses: list[str] = []
@@ -462,9 +464,9 @@ def test_validate_parses_the_config_file_once(tmp_path, monkeypatch, environment
         return compose_all(stream, *args, **kwargs)
 
     monkeypatch.setattr(yaml, "compose_all", counting)
-    ws = app.Workspace(app.Options(config=path, environment=environment, environ={}))
+    ws = Workspace(Options(config=path, environment=environment, environ={}))
     with pytest.raises(ConfigError) as caught:
-        app.validate(ws)
+        validate(ws)
     messages = [i.message for i in caught.value.issues]
     assert any("unknown target 'mian'" in m for m in messages)
     assert any("aws_auto_scaling_grup" in m for m in messages)
@@ -472,12 +474,13 @@ def test_validate_parses_the_config_file_once(tmp_path, monkeypatch, environment
 
 
 def test_a_deploy_section_issue_carries_its_line_and_column(tmp_path):
-    from deployforge import app
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
 
     path = write(tmp_path, SECTIONS)
-    ws = app.Workspace(app.Options(config=path, environment="dev", environ={}))
+    ws = Workspace(Options(config=path, environment="dev", environ={}))
     with pytest.raises(ConfigError) as caught:
-        app.validate(ws)
+        validate(ws)
     where = {i.message.split(":")[0]: i.location for i in caught.value.issues}
     target = where["deploy.shifter names unknown target 'mian'"]
     assert (target.file, target.line, target.column) == (path, 8, 13)  # the value `mian`

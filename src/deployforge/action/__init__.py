@@ -1,4 +1,4 @@
-"""The GitHub Action entrypoint: environment -> settings -> the core (app.py) -> outputs.
+"""The GitHub Action entrypoint: environment -> settings -> the core (``usecases/``) -> outputs.
 
 The runner starts the container with every input as ``INPUT_<NAME>`` (upper-cased, hyphens kept:
 ``INPUT_GITHUB-TOKEN``), the workspace mounted and the working directory set. This module turns
@@ -101,13 +101,14 @@ def _start(settings: Settings, environ: dict[str, str], sink: Any, started: floa
 
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
-    from deployforge.app import Options, Workspace, audit_log, record_audit, step_log
     from deployforge.audit.trace import recording
     from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
     from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment, sections
     from deployforge.render.summary import render_summary
+    from deployforge.usecases.audit import audit_log, record_audit, step_log
+    from deployforge.usecases.workspace import Options, Workspace
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
     workdir = (base / settings.working_directory).resolve()

@@ -22,8 +22,8 @@ def _policy_check(settings: Settings, ws: Any) -> Any:
     """The ``policy`` input evaluated on the config (a PolicyReport), or None without the input."""
     if not settings.policy:
         return None
-    from deployforge.policy import service
     from deployforge.policy.evaluate import PolicyOptions
+    from deployforge.usecases import policy as service
 
     return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
@@ -33,9 +33,10 @@ def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
 
     Hooks show in the step's log group through the sink, which guards them (their names cannot
     break the line; their output is fenced from workflow-command processing and prefixed)."""
-    from deployforge import app
     from deployforge.ci.workflow_commands import one_line
     from deployforge.model.result import RunResult
+    from deployforge.usecases.hooks import HookCallbacks
+    from deployforge.usecases.validate import validate as validate_config
 
     if sink is None:
         from deployforge.ci.local import LocalSink
@@ -48,15 +49,15 @@ def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
     def hook_output(spec: Any, line: str) -> None:
         sink.hook_output(line)
 
-    hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
+    hooks = HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
         if settings.policy or ws.config.policies:  # the input, else the config's policies:
-            from deployforge.policy import service
             from deployforge.policy.evaluate import PolicyOptions
+            from deployforge.usecases import policy as service
 
             policies = (settings.policy,) if settings.policy else ()
             return service.validate(ws, (), PolicyOptions(policies=policies))
-        return app.validate(ws)
+        return validate_config(ws)
     checked = _policy_check(settings, ws)
     if checked is not None and checked.failed:  # before planning: nothing is planned or changed
         return RunResult(
@@ -85,15 +86,16 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
     import threading
     from dataclasses import replace
 
-    from deployforge import app
     from deployforge.errors import EXIT_CHANGES, UsageError
+    from deployforge.usecases.plan import plan as plan_use_case
+    from deployforge.usecases.plan import write_plan_file
 
     if settings.command == "plan":
-        return app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
+        return plan_use_case(ws, out=settings.plan_path or None, hook_callbacks=hooks)
     if settings.command in ("run", "deploy"):
         if ws.config.require_confirmation and not settings.confirm:
             # as the CLI without --confirm: an environment that requires confirmation is only planned
-            result = app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
+            result = plan_use_case(ws, out=settings.plan_path or None, hook_callbacks=hooks)
             note = (
                 f"environment '{ws.config.environment}' requires confirmation, so nothing was applied: review the "
                 "plan, then rerun with confirm: true (e.g. in a job behind an environment protection rule)."
@@ -103,7 +105,7 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
             return replace(
                 result, command=settings.command, exit_code=0, messages=(*result.messages, note), extra={"confirm": 1}
             )
-        from deployforge.deploy import service as deploy_service
+        from deployforge.usecases import deploy as deploy_service
 
         plan_file: str | None = None
         if settings.apply_reviewed_plan:
@@ -133,10 +135,10 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
         finally:
             timer.cancel()
         if result.plan is not None and settings.plan_path:
-            app.write_plan_file(settings.plan_path, result.plan)
+            write_plan_file(settings.plan_path, result.plan)
         return result
     if settings.command == "drift":
-        from deployforge.drift import service as drift_service
+        from deployforge.usecases import drift as drift_service
 
         return drift_service.detect_command(ws, "drift")  # the CLI's `deployforge drift` use case
     raise UsageError(f"unknown command '{settings.command}'")  # read_settings already refuses it
@@ -197,9 +199,9 @@ def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
     import tempfile
     from dataclasses import replace
 
-    from deployforge import app
     from deployforge.model.digest import differences, plan_digest, resource_digests
     from deployforge.model.result import RunResult
+    from deployforge.usecases.plan import plan as plan_use_case
 
     environment = str(ws.config.environment)
     try:
@@ -217,7 +219,7 @@ def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
             error="NoReviewedPlan",
         )
     out = settings.plan_path or os.path.join(tempfile.gettempdir(), f"deployforge-reviewed-{ws.run_id}.json")
-    planned = app.plan(ws, out=out, hook_callbacks=hooks)
+    planned = plan_use_case(ws, out=out, hook_callbacks=hooks)
     if planned.plan is None or planned.error is not None:
         return replace(planned, command=settings.command)
     now = plan_digest(planned.plan)

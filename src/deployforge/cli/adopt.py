@@ -39,8 +39,8 @@ def _make(name: str) -> click.Command:
     def command(
         ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], address: str, resource_id: str
     ) -> int:
-        from deployforge.app import command_line
-        from deployforge.drift.adopt import adopt
+        from deployforge.usecases.adopt import adopt
+        from deployforge.usecases.workspace import command_line
 
         with errors_exit_1():
             _progress_header(ws, name, style)
@@ -49,7 +49,7 @@ def _make(name: str) -> click.Command:
         if fmt == "json":
             _emit_json(result.to_json())
             return 0
-        from deployforge.drift.adopt import Adopted
+        from deployforge.usecases.adopt import Adopted
 
         data = dict(result.extra["adopted"])
         done = Adopted(

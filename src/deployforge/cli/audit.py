@@ -63,9 +63,9 @@ def audit_verify(
     missing or not covered by a valid signature (the first one is named).
     Reading the log does not append to it.
     """
-    from deployforge.app import audit_log
     from deployforge.audit.settings import storage_settings, verifier_for
     from deployforge.audit.verify import verify_log
+    from deployforge.usecases.audit import audit_log
 
     log = audit_log(ws)
     verifier = verifier_for(ws, public_key)
@@ -117,9 +117,9 @@ def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[
       deployforge audit verify --checkpoint 'deployforge audit checkpoint log=... seq=...'
     Exits 1 when the log has no signed checkpoint (audit.signing is not set).
     """
-    from deployforge.app import audit_log
     from deployforge.audit.ci import checkpoint_line
     from deployforge.errors import StateError
+    from deployforge.usecases.audit import audit_log
 
     log = audit_log(ws)
     checkpoint = log.head_checkpoint()
@@ -147,8 +147,8 @@ def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict
     never deleted); record 1 of the new log (kind "segment") names the old
     file, its sha256, how far its chain verified and its first bad record.
     """
-    from deployforge.app import audit_log
     from deployforge.errors import UsageError
+    from deployforge.usecases.audit import audit_log
 
     log = audit_log(ws)
     if not hasattr(log, "new_segment"):
@@ -205,11 +205,11 @@ def audit_log(
     limit: int,
 ) -> int:
     """Show audit records, newest last (filter by environment, time, trace)."""
-    from deployforge import app
     from deployforge.audit.tracing import record_kind, record_trace_id
+    from deployforge.usecases.audit import audit_log as open_audit_log
 
     env = None if all_environments else ws.options.environment
-    log = app.audit_log(ws)
+    log = open_audit_log(ws)
     records: list[dict[str, Any]] = []
     for rec in log.records(since=since, until=until, reverse=True):  # from the end: fast on a long log
         if len(records) >= limit:
@@ -273,10 +273,10 @@ def audit_log(
 
 
 def _load_trace(ws: Any, trace_id: str) -> Any:
-    from deployforge import app
     from deployforge.audit.tracing import build_trace, record_trace_id, resolve_trace_id
+    from deployforge.usecases.audit import audit_log as open_audit_log
 
-    log = app.audit_log(ws)
+    log = open_audit_log(ws)
     records = list(log.records())
     known = {tid for tid in (record_trace_id(r) for r in records) if tid}
     full = resolve_trace_id(known, trace_id, f"the audit log {log.describe()}")
@@ -394,8 +394,8 @@ def _export_command(
         )
     audit = None
     if isinstance(runs[-1].get("sig"), str):
-        from deployforge.app import audit_log
         from deployforge.audit.chain import content_digest
+        from deployforge.usecases.audit import audit_log
 
         log = audit_log(ws)
         checkpoint = log.head_checkpoint()

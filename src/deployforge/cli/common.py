@@ -99,7 +99,7 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _options(config: str, environment: str | None, sandbox: bool, parallelism: int = 10) -> Any:
-    from deployforge.app import Options
+    from deployforge.usecases.workspace import Options
 
     return Options(
         config=config,
@@ -158,10 +158,11 @@ def run_project_command(
             verbose: bool = False,
             **kwargs: Any,
         ) -> None:
-            from deployforge.app import Workspace, record_audit, step_log
             from deployforge.audit.lineage import cpu_seconds
             from deployforge.audit.trace import recording
             from deployforge.secrets.masking import install_output_masking, register_environment
+            from deployforge.usecases.audit import record_audit, step_log
+            from deployforge.usecases.workspace import Workspace
 
             install_output_masking()  # every resolved secret is masked in whatever this command prints
             register_environment(os.environ)  # and the credentials it (and its hooks) can see
@@ -187,7 +188,7 @@ def run_project_command(
                     else:
                         code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
             except DeployForgeError as exc:
-                from deployforge.app import point_to_sandbox
+                from deployforge.usecases.workspace import point_to_sandbox
 
                 point_to_sandbox(ws, exc)
                 error, code = exc, exc.exit_code
@@ -321,7 +322,7 @@ def running_in_ci(environ: Mapping[str, str]) -> bool:
 
 
 def _failed(command: str, code: int, raised: bool) -> bool:
-    """The command failed (its audit outcome is ``error``, as ``app._outcome`` decides): not interrupted,
+    """The command failed (its audit outcome is ``error``, as ``usecases.audit._outcome`` decides): not interrupted,
     and not a finding (plan's 2 is changes, a drift command's 2 is drift)."""
     if code == EXIT_INTERRUPTED:
         return False  # "Interrupted." stays one line
@@ -363,8 +364,8 @@ def _ci_run_url() -> str | None:
 def hook_callbacks(style: Callable[..., str]) -> Any:
     """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
     each output line indented."""
-    from deployforge.app import HookCallbacks
     from deployforge.ci.workflow_commands import Log, one_line
+    from deployforge.usecases.hooks import HookCallbacks
 
     # in a GitHub Actions step the output is also fenced from workflow-command processing
     log = Log(_StderrProxy()) if os.environ.get("GITHUB_ACTIONS") == "true" else None

@@ -87,7 +87,7 @@ def _render_event(style: Callable[..., str]) -> Callable[[str, dict[str, Any]], 
 
 
 def _callbacks(style: Callable[..., str]) -> Any:
-    from deployforge.deploy.service import Callbacks
+    from deployforge.usecases.deploy import Callbacks
 
     hooks = hook_callbacks(style)
     return Callbacks(
@@ -139,18 +139,19 @@ def _execute(
     import signal
     import threading
 
-    from deployforge.deploy import service
+    from deployforge.deploy.prepare import prepare
     from deployforge.deploy.strategy import render_steps
+    from deployforge.usecases import deploy as use_cases
 
     seconds = _timeout(timeout)
     if dry_run:
-        result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
+        result = use_cases.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
         holder["result"] = result
         _write_junit(result, junit, style)  # nothing was checked: an empty report, so CI's reader finds one
         if fmt == "json":
             _emit_json(result.to_json())
         else:
-            prepared = service.prepare(ws.config, strategy=strategy, timeout=seconds)
+            prepared = prepare(ws.config, strategy=strategy, timeout=seconds)
             click.echo(render_steps(prepared.compiled))
         return result.exit_code
     _progress_header(ws, command, style)
@@ -179,7 +180,7 @@ def _execute(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = service.run(
+        result = use_cases.run(
             ws,
             strategy=strategy,
             timeout=seconds,
@@ -260,9 +261,9 @@ def deploy(
     With --rollback: send the traffic of an interrupted canary (killed hard) back to stable.
     """
     if rollback:
-        from deployforge.deploy import service
+        from deployforge.usecases import deploy as use_cases
 
-        result = service.rollback(ws)
+        result = use_cases.rollback(ws)
         holder["result"] = result
         _write_junit(result, junit, style)
         if fmt == "json":

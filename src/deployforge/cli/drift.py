@@ -67,7 +67,7 @@ def drift_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _settings(ignore_file: str | None, rules: tuple[str, ...], fail_on: str) -> Any:
     from deployforge.drift.model import Severity
-    from deployforge.drift.service import DriftSettings
+    from deployforge.usecases.drift import DriftSettings
 
     return DriftSettings(ignore_file=ignore_file, rules=tuple(rules), fail_on=Severity(fail_on))
 
@@ -91,7 +91,7 @@ def _environment_from_id(ws: Any, drift_id: str | None) -> None:
     whose last detection saw the id (an ambiguous or unknown id is an error listing what exists)."""
     if not drift_id:
         return
-    from deployforge.drift.service import resolve_environment
+    from deployforge.usecases.drift import resolve_environment
 
     env = resolve_environment(ws.options, drift_id)
     if env is not None:
@@ -168,8 +168,8 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         unmanaged: bool,
         github_issue: bool,
     ) -> int:
-        from deployforge.drift import service
         from deployforge.drift.model import Severity, Status
+        from deployforge.usecases import drift as use_cases
 
         with errors_exit_1():
             _progress_header(ws, f"drift {name}", style)
@@ -180,7 +180,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
                 issue_settings = issue_settings_from_env(ws.options.environ)
             settings = replace(_settings(ignore_file, rules, fail_on), unmanaged=unmanaged)
             wanted = [Status(s) for s in statuses] or ([Status.UNMANAGED] if unmanaged else [])
-            result = service.detect_command(
+            result = use_cases.detect_command(
                 ws,
                 f"drift {name}",
                 settings,
@@ -233,14 +233,14 @@ def show(
     drift_id: str | None,
 ) -> int:
     """Everything about one drift: its exact diff (+ added, - removed, ~ changed), classification, first/last seen."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift as use_cases
 
     with errors_exit_1():
         wanted = drift_id or drift_id_arg
         if not wanted:
             raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
         _environment_from_id(ws, wanted)
-        result = service.show(ws, wanted, _settings(ignore_file, rules, fail_on))
+        result = use_cases.show(ws, wanted, _settings(ignore_file, rules, fail_on))
         holder["result"] = result
         _write_reports(result, junit, markdown)
     _emit(result, fmt, style, record=True)
@@ -294,12 +294,12 @@ def remediate(
     expires: str | None,
 ) -> int:
     """Plan (--dry-run) or carry out a remediation: revert, adopt or ignore with a reason and expiry."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift as use_cases
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift remediate", style)
-        result = service.remediate(
+        result = use_cases.remediate(
             ws,
             drift_id,
             strategy=strategy,
@@ -336,12 +336,12 @@ def auto_resolve(
     confirmed: bool,
 ) -> int:
     """Apply the self_healing_rules: impact analysis, then rolling_restart / reapply / rollback, notify_slack."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift_heal as use_cases
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift auto-resolve", style)
-        result = service.auto_resolve(
+        result = use_cases.auto_resolve(
             ws,
             drift_id,
             dry_run=dry_run,
@@ -394,7 +394,7 @@ def _watch_body(
 ) -> int:
     import json as _json
 
-    from deployforge.drift import watch as watcher
+    from deployforge.usecases import drift_watch as watcher
 
     settings = _settings(ignore_file, rules, fail_on)
     with errors_exit_1():
@@ -420,9 +420,9 @@ def _watch_body(
 
 
 def _watch_result(ws: Any, report: Any) -> Any:
-    from deployforge.drift.service import _result
+    from deployforge.usecases.drift import drift_result
 
-    return _result(ws, "drift watch", report.drift, report.drift.exit_code)
+    return drift_result(ws, "drift watch", report.drift, report.drift.exit_code)
 
 
 _watch_run = run_project_command("drift watch")(_watch_body)
@@ -458,7 +458,7 @@ def watch(ctx: click.Context, **kwargs: Any) -> None:
 @run_project_command("drift watch setup")
 def watch_setup(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """Create (idempotently) the EventBridge rule, the SQS queue, its dead-letter queue and its policy."""
-    from deployforge.drift import watch as watcher
+    from deployforge.usecases import drift_watch as watcher
 
     with errors_exit_1():
         _progress_header(ws, "drift watch setup", style)

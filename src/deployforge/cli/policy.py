@@ -12,7 +12,7 @@ from deployforge.cli.common import CONTEXT, REPORT_FILE, _emit_json, project_opt
 
 def echo_policy(report: Any, style: Callable[..., str]) -> None:
     from deployforge.policy.report import render_table
-    from deployforge.policy.service import annotations_text
+    from deployforge.usecases.policy import annotations_text
 
     click.echo("")
     click.echo(render_table(report, style))
@@ -64,22 +64,22 @@ def run_validate_policy(
     fail_on_warn: bool,
     engine: dict[str, Any] | None = None,
 ) -> int:
-    from deployforge.policy import service
     from deployforge.policy.evaluate import PolicyOptions
     from deployforge.policy.report import render_table
+    from deployforge.usecases import policy as use_cases
 
     options = PolicyOptions(tuple(policies), tuple(namespaces), all_namespaces, tuple(data), fail_on_warn)
-    result = service.validate(ws, paths, options, engine or {})
+    result = use_cases.validate(ws, paths, options, engine or {})
     holder["result"] = result
     report = result.policy
-    written = service.write_reports(report, junit, sarif)
+    written = use_cases.write_reports(report, junit, sarif)
     if fmt == "json":
         _emit_json(result.to_json())
         return int(result.exit_code)
     if result.config_path:
         click.echo(style(f"{result.config_path}: config valid", fg="green"))
     click.echo(render_table(report, style))
-    annotations = service.annotations_text(report)
+    annotations = use_cases.annotations_text(report)
     if annotations:
         click.echo(annotations, nl=False)
     for path in written:

@@ -48,7 +48,7 @@ def run_cmd(
     cannot be resolved, credentials that do not work). With --dry-run: 0 when every step's
     parameters and credentials resolve, 2 when one does not; nothing is created.
     """
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
     from deployforge.workflow.model import FAILED, FAILED_ALLOWED, SKIPPED, SUCCEEDED
 
     if dry_run:
@@ -74,7 +74,7 @@ def run_cmd(
                 line += f": needs {', '.join(result.skipped_because)}, which failed"
             click.echo(style(line, fg=colours.get(result.status)), err=True)
 
-    result = service.run(ws, name, parallelism=parallelism, on_event=on_event)
+    result = use_cases.run(ws, name, parallelism=parallelism, on_event=on_event)
     holder["result"] = result
     wf = result.workflow
     if fmt == "json":
@@ -94,9 +94,9 @@ def run_cmd(
 def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
     from deployforge.errors import EXIT_INPUT, EXIT_OK
     from deployforge.text import columns
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
 
-    wf, rows, ok = service.dry_run(ws, name)
+    wf, rows, ok = use_cases.dry_run(ws, name)
     if fmt == "json":
         _emit_json({"workflow": wf.name, "dry_run": True, "ok": ok, "steps": rows})
         return EXIT_OK if ok else EXIT_INPUT
@@ -130,9 +130,9 @@ def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
 @run_project_command("workflow list")
 def list_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """List the workflows of the config and their steps."""
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
 
-    workflows = service.list_workflows(ws)
+    workflows = use_cases.list_workflows(ws)
     if fmt == "json":
         _emit_json({"workflows": [w.to_json() for w in workflows]})
     elif not workflows:
@@ -173,10 +173,10 @@ def _graph_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @run_project_command("workflow graph")
 def graph_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str) -> int:
     """Print workflow NAME's DAG (Mermaid flowchart by default). Touches no cloud."""
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
     from deployforge.workflow.graph import to_mermaid, to_text
 
-    wf = service.load_workflow(ws, name)
+    wf = use_cases.load_workflow(ws, name)
     if fmt == "json":
         _emit_json(wf.to_json())
     elif fmt == "text":

@@ -16,6 +16,8 @@ from deployforge.model.result import RunResult
 from deployforge.policy.evaluate import PolicyOptions, engine_settings, evaluate, evaluate_paths
 from deployforge.policy.gate import gate_exit_code, plan_gate
 from deployforge.policy.model import PolicyReport
+from deployforge.usecases.validate import validate as validate_config
+from deployforge.usecases.workspace import Workspace
 
 __all__ = ["annotations_text", "gate_exit_code", "plan_gate", "validate", "wants_policy", "write_reports"]
 
@@ -25,7 +27,7 @@ def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
 
 
 def validate(
-    ws: Any, paths: Sequence[str], options: PolicyOptions, engine: Mapping[str, Any] | None = None
+    ws: Workspace, paths: Sequence[str], options: PolicyOptions, engine: Mapping[str, Any] | None = None
 ) -> RunResult:
     """``deployforge validate [--policy ...] [PATHS...]``.
 
@@ -33,12 +35,10 @@ def validate(
     (when it does not, none is required). Without PATHS but with --policy: evaluate on the config
     and its resources. Without --policy, the config's ``policies:`` are used.
     """
-    from deployforge import app
-
     config_exists = Path(ws.options.config).is_file()
     base: RunResult | None = None
     if config_exists or not paths:
-        base = app.validate(ws)
+        base = validate_config(ws)
     policies = tuple(options.policies)
     if not policies and base is not None:
         from deployforge.policy.gate import policy_entries
