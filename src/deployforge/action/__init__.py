@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployforge.action.core import _core_environ, failure_reason, lock_info, outcome_of, run_core
 from deployforge.action.inputs import (
@@ -35,6 +35,9 @@ from deployforge.action.inputs import (
 )
 from deployforge.action.reports import _from_workspace, _relative, write_reports
 from deployforge.errors import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 __all__ = [
     "COMMANDS",
@@ -102,12 +105,11 @@ def _start(settings: Settings, environ: dict[str, str], sink: Any, started: floa
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
     from deployforge.audit.trace import recording
-    from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
     from deployforge.render.markdown import RenderContext, annotations_for, marker, render_comment, sections
     from deployforge.render.summary import render_summary
-    from deployforge.usecases.audit import audit_log, record_audit, step_log
+    from deployforge.usecases.audit import audit_log, current_checkpoint_line, record_audit, step_log
     from deployforge.usecases.workspace import Options, Workspace
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
@@ -512,7 +514,7 @@ def _mtime(path: Path | None) -> int | None:
         return None
 
 
-def _environment_of(ws: Any) -> str:
+def _environment_of(ws: Workspace) -> str:
     """The environment a run was for, also when its config did not load, so that the failure lands
     in the comment the run would have updated: the chosen one (the ``environment`` input, else
     ``DEPLOYFORGE_ENVIRONMENT``), else what the config would choose when it still parses as YAML

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployforge.action.inputs import Settings
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 # -- running the core ----------------------------------------------------------------------------
 
@@ -18,7 +21,7 @@ def _core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("INPUT_")}  # the token stays out of the core
 
 
-def _policy_check(settings: Settings, ws: Any) -> Any:
+def _policy_check(settings: Settings, ws: Workspace) -> Any:
     """The ``policy`` input evaluated on the config (a PolicyReport), or None without the input."""
     if not settings.policy:
         return None
@@ -28,7 +31,7 @@ def _policy_check(settings: Settings, ws: Any) -> Any:
     return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
 
-def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
+def run_core(settings: Settings, ws: Workspace, sink: Any = None) -> Any:
     """Call the use case for the command; return its RunResult (DeployForgeError propagates).
 
     Hooks show in the step's log group through the sink, which guards them (their names cannot
@@ -82,7 +85,7 @@ def _with_policy(result: Any, checked: Any) -> Any:
     return replace(result, policy=checked if result.policy is None else checked.merged(result.policy))
 
 
-def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
+def _run_command(settings: Settings, ws: Workspace, hooks: Any) -> Any:
     import threading
     from dataclasses import replace
 
@@ -193,7 +196,7 @@ def _reviewed_record(settings: Settings, environment: str) -> tuple[int, dict[st
     return number, records[-1]
 
 
-def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
+def _check_reviewed_plan(settings: Settings, ws: Workspace, hooks: Any) -> Any:
     """Re-plan and compare with what the pull request showed: the saved plan's path when the digests
     match, else the RunResult that says what differs (failure-reason plan-changed or no-reviewed-plan)."""
     import tempfile

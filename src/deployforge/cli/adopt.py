@@ -4,7 +4,7 @@ management. Exit codes: 0 adopted (or already managed), 1 refused or failed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 HELP = """Take an object that already exists (created by hand, by another tool, or by an interrupted
 apply) under management: read it back, record it in state and the baseline. Nothing in the cloud
@@ -37,7 +40,7 @@ def _make(name: str) -> click.Command:
     @click.argument("resource_id", metavar="ID")
     @run_project_command(name)
     def command(
-        ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], address: str, resource_id: str
+        ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], address: str, resource_id: str
     ) -> int:
         from deployforge.usecases.adopt import adopt
         from deployforge.usecases.workspace import command_line

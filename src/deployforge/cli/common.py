@@ -15,11 +15,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -333,14 +336,14 @@ def _failed(command: str, code: int, raised: bool) -> bool:
     return not (code == 2 and (command == "plan" or command.startswith("drift")))
 
 
-def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+def _trace_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
     """``trace DF-TRC-... · deployforge <command>`` on stderr: first with ``-v`` and in CI logs, last on
     a failure, and not at all on a local command that succeeded."""
     parent = f" · parent {ws.parent_trace_id}" if ws.parent_trace_id else ""
     click.echo(style(f"trace {ws.run_id} · deployforge {command}{parent}", dim=True), err=True)
 
 
-def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+def _progress_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
     # say where this command works

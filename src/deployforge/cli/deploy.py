@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from deployforge.cli.common import (
     run_project_command,
 )
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 def _timeout(value: str | None) -> float | None:
@@ -123,7 +126,7 @@ def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
 
 
 def _execute(
-    ws: Any,
+    ws: Workspace,
     *,
     fmt: str,
     style: Callable[..., str],
@@ -205,7 +208,7 @@ def _execute(
 @_deploy_options
 @run_project_command("run")
 def run(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -243,7 +246,7 @@ def run(
 @_deploy_options
 @run_project_command("deploy")
 def deploy(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],

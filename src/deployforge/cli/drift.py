@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,9 @@ from deployforge.cli.common import (
     run_project_command,
 )
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 SEVERITIES = ["security-critical", "performance-impacting", "informational"]
 STATUSES = ["MODIFIED", "DELETED", "UNMANAGED", "NOT_CHECKED"]
@@ -86,7 +89,7 @@ def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None
         Path(markdown).write_text(render_markdown(result.drift), encoding="utf-8")
 
 
-def _environment_from_id(ws: Any, drift_id: str | None) -> None:
+def _environment_from_id(ws: Workspace, drift_id: str | None) -> None:
     """A drift id names its environment: with several environments and no --environment, use the one
     whose last detection saw the id (an ambiguous or unknown id is an error listing what exists)."""
     if not drift_id:
@@ -154,7 +157,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
     )
     @run_project_command(f"drift {name}")
     def command(
-        ws: Any,
+        ws: Workspace,
         fmt: str,
         style: Callable[..., str],
         holder: dict[str, Any],
@@ -220,7 +223,7 @@ drift.add_command(list_)
 @click.option("--drift-id", metavar="ID", help="The drift to show (or give it as the argument).")
 @run_project_command("drift show")
 def show(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -278,7 +281,7 @@ def _expiry(value: str | None) -> dt.date | None:
 @click.option("--expires", metavar="DATE", help="When an ignore entry stops applying: YYYY-MM-DD or 30d.")
 @run_project_command("drift remediate")
 def remediate(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -322,7 +325,7 @@ def remediate(
 @click.option("-y", "--yes", "confirmed", is_flag=True, help="Confirm repairs in a production environment.")
 @run_project_command("drift auto-resolve")
 def auto_resolve(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -379,7 +382,7 @@ Exit codes: 0 no drift in what was checked, 2 drift found, 1 errors.
 
 
 def _watch_body(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -419,7 +422,7 @@ def _watch_body(
                 return code
 
 
-def _watch_result(ws: Any, report: Any) -> Any:
+def _watch_result(ws: Workspace, report: Any) -> Any:
     from deployforge.usecases.drift import drift_result
 
     return drift_result(ws, "drift watch", report.drift, report.drift.exit_code)
@@ -456,7 +459,7 @@ def watch(ctx: click.Context, **kwargs: Any) -> None:
 @watch.command("setup", context_settings=CONTEXT)
 @project_options
 @run_project_command("drift watch setup")
-def watch_setup(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def watch_setup(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """Create (idempotently) the EventBridge rule, the SQS queue, its dead-letter queue and its policy."""
     from deployforge.usecases import drift_watch as watcher
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployforge.cli.common import CONTEXT, REPORT_FILE, _emit_json, project_options, run_project_command
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 def echo_policy(report: Any, style: Callable[..., str]) -> None:
@@ -50,7 +53,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_validate_policy(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -101,7 +104,7 @@ def policy() -> None:
 @engine_options
 @run_project_command("policy test")
 def policy_test(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from deployforge.cli.common import (
 )
 from deployforge.cli.policy import engine_options
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 @click.command(context_settings=CONTEXT)
@@ -44,7 +47,7 @@ from deployforge.errors import UsageError
 @engine_options
 @run_project_command("validate")
 def validate(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -113,7 +116,7 @@ def validate(
 )
 @run_project_command("plan", finding_exit=True)
 def plan(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
+    ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
 ) -> int:
     """Compare the config with live cloud state and show what apply would change.
 
@@ -167,7 +170,7 @@ def plan(
 )
 @run_project_command("apply")
 def apply(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -273,7 +276,7 @@ def schema() -> None:
     _emit_json(config_schema())
 
 
-def _config_policies(ws: Any) -> bool:
+def _config_policies(ws: Workspace) -> bool:
     """The config (of the chosen environment) lists policies: (False when it cannot load: the plain
     validation then reports why)."""
     from deployforge.errors import DeployForgeError

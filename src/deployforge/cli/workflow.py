@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,9 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 @click.group(context_settings=CONTEXT)
@@ -39,7 +42,13 @@ def workflow() -> None:
 )
 @run_project_command("workflow run")
 def run_cmd(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str, parallelism: int, dry_run: bool
+    ws: Workspace,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    name: str,
+    parallelism: int,
+    dry_run: bool,
 ) -> int:
     """Run workflow NAME: steps in dependency order, independent ones in parallel.
 
@@ -91,7 +100,7 @@ def run_cmd(
     return result.exit_code
 
 
-def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
+def _dry_run(ws: Workspace, fmt: str, style: Callable[..., str], name: str) -> int:
     from deployforge.errors import EXIT_INPUT, EXIT_OK
     from deployforge.text import columns
     from deployforge.usecases import workflow as use_cases
@@ -128,7 +137,7 @@ def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
 @workflow.command("list", context_settings=CONTEXT)
 @project_options
 @run_project_command("workflow list")
-def list_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def list_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """List the workflows of the config and their steps."""
     from deployforge.usecases import workflow as use_cases
 
@@ -171,7 +180,7 @@ def _graph_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_graph_options
 @click.argument("name")
 @run_project_command("workflow graph")
-def graph_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str) -> int:
+def graph_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str) -> int:
     """Print workflow NAME's DAG (Mermaid flowchart by default). Touches no cloud."""
     from deployforge.usecases import workflow as use_cases
     from deployforge.workflow.graph import to_mermaid, to_text

@@ -18,6 +18,8 @@ from typing import Any
 
 from deployforge.errors import StateError, UsageError
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
+from deployforge.text import did_you_mean
 from deployforge.usecases.audit import ensure_audit_writable
 from deployforge.usecases.drift import add_other_environments
 from deployforge.usecases.workspace import Workspace
@@ -59,7 +61,6 @@ class Adopted:
 def resolve_address(config: Any, address: str) -> str:
     """The config's resource name for ``address`` (``NAME`` or ``TYPE.NAME``)."""
     from deployforge.providers.registry import canonical_type
-    from deployforge.text import did_you_mean
 
     text = address.strip()
     if text in config.resources:
@@ -77,7 +78,6 @@ def resolve_address(config: Any, address: str) -> str:
 
 def adopt(ws: Workspace, address: str, resource_id: str, *, command: str = "adopt") -> RunResult:
     from deployforge.providers.registry import canonical_type
-    from deployforge.state.base import LockInfo
     from deployforge.state.baseline import Baseline, BaselineResource
 
     config = ws.config

@@ -1,15 +1,22 @@
 """The audit record of a command: where the project's log is (``audit_path``, ``audit_log``), the
-record every command appends (``record_audit``), the log its trace steps go to (``step_log``), and
-the check before a change that the change can be recorded (``ensure_audit_writable``).
+record every command appends (``record_audit``), the log its trace steps go to (``step_log``), the
+check before a change that the change can be recorded (``ensure_audit_writable``), and the signed
+checkpoint line CI reports carry (``current_checkpoint_line``).
+
+The audit modules below take an ``audit.settings.AuditScope``, the plain values they need of the
+project; ``audit_scope`` makes it from the command's workspace.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from deployforge.audit.settings import AuditScope
 from deployforge.errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, DeployForgeError
+from deployforge.model.config import AuditSettings
 from deployforge.model.plan import Plan
 from deployforge.model.result import RunResult
 from deployforge.usecases.workspace import Workspace
@@ -38,11 +45,22 @@ def plan_hash(the_plan: Plan | None) -> str | None:
     return canonical_hash({k: v for k, v in the_plan.to_json().items() if k not in ("created_at", "run_id")})
 
 
+def audit_scope(ws: Workspace) -> AuditScope:
+    """What the audit modules need of this command's project: the config's ``audit:`` section (the
+    local default when the config cannot load: ``audit verify`` still reaches the local log then),
+    where the project is, the environment, and the sandbox's endpoint (asked for when needed)."""
+    try:
+        settings = ws.config.audit
+    except DeployForgeError:
+        settings = AuditSettings()
+    return AuditScope(settings, ws.project_dir, ws.root, ws.options.environ, lambda: ws.sandbox_endpoint)
+
+
 def audit_path(ws: Workspace) -> Path:
     """The local audit log's file (``audit/storage.py`` decides)."""
     from deployforge.audit.storage import audit_path as path_of
 
-    return path_of(ws)
+    return path_of(audit_scope(ws))
 
 
 def audit_log(ws: Workspace) -> Any:
@@ -53,7 +71,7 @@ def audit_log(ws: Workspace) -> Any:
     """
     from deployforge.audit.storage import open_log
 
-    return open_log(ws)
+    return open_log(audit_scope(ws))
 
 
 class _StepLog:
@@ -88,7 +106,7 @@ def ensure_audit_writable(ws: Workspace) -> None:
         log.check_writable()
         from deployforge.audit.witness import check_witness_before_change
 
-        check_witness_before_change(ws, log)
+        check_witness_before_change(audit_scope(ws), log)
 
 
 def record_audit(
@@ -148,5 +166,19 @@ def record_audit(
     record: dict[str, Any] = log.append(fields)
     from deployforge.audit.witness import publish_checkpoint
 
-    publish_checkpoint(ws, log)  # signed checkpoint -> audit.witness (docs/audit.md, Witnesses)
+    publish_checkpoint(audit_scope(ws), log)  # signed checkpoint -> audit.witness (docs/audit.md, Witnesses)
     return record
+
+
+def current_checkpoint_line(ws: Workspace, open_log: Callable[[Workspace], Any] = audit_log) -> str | None:
+    """The project's signed checkpoint as one line, or None (unsigned, disabled, unreadable).
+
+    ``open_log(ws)`` opens the configured log (``audit_log``)."""
+    from deployforge.audit.ci import checkpoint_line
+
+    try:
+        if not ws.config.audit.enabled:
+            return None
+        return checkpoint_line(open_log(ws).head_checkpoint())
+    except (DeployForgeError, OSError):
+        return None

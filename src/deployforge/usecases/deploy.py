@@ -38,11 +38,13 @@ from deployforge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     DeployForgeError,
+    LockHeldError,
     StateError,
     UsageError,
 )
 from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase_traced
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
 from deployforge.usecases.apply import apply, take_baseline
 from deployforge.usecases.audit import audit_log
 from deployforge.usecases.hooks import hook_context, resolve_hook_env
@@ -181,7 +183,6 @@ def run(
 ) -> RunResult:
     """validate -> pre_plan -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> baseline."""
     from deployforge.audit import trace
-    from deployforge.state.base import LockInfo
 
     cb = callbacks or Callbacks()
     cancel = cancel or threading.Event()
@@ -358,8 +359,6 @@ def run(
 
 def rollback(ws: Workspace, *, command: str = "deploy") -> RunResult:
     """Send an interrupted canary's traffic back to stable, using its journal; then clear the journal."""
-    from deployforge.errors import LockHeldError
-    from deployforge.state.base import LockInfo
 
     config = ws.config
     backend = ws.backend

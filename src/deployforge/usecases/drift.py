@@ -21,6 +21,7 @@ from deployforge.drift.model import Status as Status
 from deployforge.drift.remediate import plan_adopt, plan_ignore, plan_revert, run_ignore, run_revert
 from deployforge.errors import ProviderError, StateError, UsageError
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
 from deployforge.state.baseline import Baseline
 from deployforge.usecases.audit import ensure_audit_writable
 from deployforge.usecases.workspace import Options, Workspace
@@ -261,7 +262,6 @@ def _carry_out(
     expires: dt.date | None,
 ) -> Remediation:
     from deployforge.drift.remediate import adopted_baseline
-    from deployforge.state.base import LockInfo
 
     if plan.strategy == "ignore":
         return run_ignore(plan, record, path, reason or "", expires)

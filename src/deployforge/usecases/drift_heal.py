@@ -13,7 +13,9 @@ from deployforge.drift.healing import REPAIRS, Decision, HealingRule, analyze, r
 from deployforge.drift.model import DriftRecord, Notification, Remediation, RemediationStep
 from deployforge.drift.remediate import plan_revert, run_revert
 from deployforge.errors import DeployForgeError
+from deployforge.model.config import SecretRef
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
 from deployforge.state.baseline import Baseline
 from deployforge.usecases.audit import ensure_audit_writable
 from deployforge.usecases.drift import (
@@ -112,7 +114,6 @@ def _describe_action(action: str, record: DriftRecord) -> str:
 def _run_repairs(
     ws: Workspace, record: DriftRecord, baseline: Baseline, rule: HealingRule, repairs: list[str]
 ) -> list[RemediationStep]:
-    from deployforge.state.base import LockInfo
 
     ensure_audit_writable(ws)
     backend = ws.backend
@@ -201,7 +202,6 @@ def _notify(ws: Workspace, record: DriftRecord, rule: HealingRule, remediation: 
 def _webhook(ws: Workspace, value: Any) -> str:
     """The Slack webhook URL: a plain value ($SLACK_WEBHOOK_URL already interpolated) or a vault://
     reference read through the run's secret resolver. Registered for masking either way."""
-    from deployforge.model.config import SecretRef
     from deployforge.notify.slack import SlackError
     from deployforge.secrets import masking, parse_reference
 

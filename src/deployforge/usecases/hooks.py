@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deployforge.errors import ConfigError
+from deployforge.errors import ConfigError, ConfigIssue
 from deployforge.usecases.workspace import Workspace
 
 
@@ -76,8 +76,6 @@ class ApplyHooks:
         try:
             specs = [h for h in parse_hooks(ws.config.hooks) if phases is None or h.phase in phases]
         except ValueError as exc:
-            from deployforge.errors import ConfigIssue
-
             raise ConfigError([ConfigIssue(str(exc), ws.config.locate(("hooks",)), None, ("hooks",))]) from None
         self.ws = ws
         self.callbacks = callbacks

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployforge.errors import EXIT_OK, ConfigError
+from deployforge.errors import EXIT_OK, ConfigError, ConfigIssue
 from deployforge.model.config import Config
 from deployforge.model.result import RunResult
+from deployforge.text import did_you_mean
 from deployforge.usecases.workspace import Workspace
 
 
@@ -49,7 +50,6 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     """What `run`, `deploy` and drift self-healing would refuse in the config, found by `validate`:
     the deploy section and hooks compiled (strategy, gates, shifter, timeouts), and each
     self-healing rule's resource_type known (a mistyped one would never match anything)."""
-    from deployforge.errors import ConfigIssue
     from deployforge.providers.registry import TYPE_ALIASES, canonical_type, resource_type_infos
 
     issues: list[Any] = []
@@ -64,8 +64,6 @@ def section_issues(ws: Workspace, config: Config) -> list[Any]:
     for i, rule in enumerate(config.self_healing_rules):
         rtype = str(rule.get("resource_type", ""))
         if rtype and canonical_type(rtype) not in known:
-            from deployforge.text import did_you_mean
-
             path = ("self_healing_rules", i, "resource_type")
             hint = did_you_mean(rtype, sorted(known)) or "`deployforge schema` lists the resource types"
             issues.append(

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from deployforge.errors import EXIT_FAILURE, EXIT_OK, ReferenceResolutionError
+from deployforge.config.refs import RefProblem, interpolate, walk_strings
+from deployforge.errors import EXIT_FAILURE, EXIT_OK, DeployForgeError, ReferenceResolutionError
 from deployforge.model.result import RunResult
 from deployforge.usecases.workspace import Workspace
 from deployforge.workflow.catalog import lookup
@@ -40,7 +41,6 @@ def prepare(ws: Workspace, workflow: Workflow) -> Workflow:
     Runs before any step does, so a missing variable, an unreachable Vault or a missing secret key
     stops the run (exit 2) with nothing done. ``${steps...}`` stays for the engine.
     """
-    from deployforge.config.refs import RefProblem, interpolate, walk_strings
 
     environ = ws.options.environ
     variables = ws.config.variables
@@ -85,7 +85,6 @@ def dry_run(ws: Workspace, name: str) -> tuple[Workflow, list[dict[str, Any]], b
 
     Returns the workflow, one row per step and whether everything resolved. Nothing is created.
     """
-    from deployforge.errors import DeployForgeError
 
     workflow = load_workflow(ws, name)
     problems: dict[str, str] = {}
