@@ -37,6 +37,7 @@ from deployforge.action.reports import _from_workspace, _relative, write_reports
 from deployforge.errors import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
+    from deployforge.model.config import Config
     from deployforge.usecases.workspace import Workspace
 
 __all__ = [
@@ -196,7 +197,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         from dataclasses import replace
 
         result = replace(result, messages=(fork_note, *result.messages))
-    for note in annotations_for(result, _resource_locator(settings)):
+    for note in annotations_for(result, _resource_locator(settings, ws.loaded_config())):
         sink.annotate(
             note.level,
             note.message,
@@ -431,11 +432,23 @@ def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result
         sink.annotate("warning", f"the check run could not be written: {done.warning}", title="DeployForge check run")
 
 
-def _resource_locator(settings: Settings) -> Any:
+def _resource_locator(settings: Settings, config: Config | None = None) -> Any:
     """``resource name -> (config file, line)`` from the config's YAML positions (the drift
-    annotations' place); None when the config cannot be read."""
+    annotations' place); None when the config cannot be read. With the ``config`` the command loaded,
+    its own positions (the file is not parsed again); without (the config did not load), the file is
+    parsed here."""
     from deployforge.config.yamlpos import load_yaml
     from deployforge.errors import DeployForgeError
+
+    if config is not None and config.positions is not None:
+        loaded = config
+
+        def declared(resource: str) -> tuple[str, int] | None:
+            found = loaded.resources.get(resource)
+            where = found.location if found is not None else None
+            return (settings.config, where.line) if where is not None and where.line else None
+
+        return declared
 
     try:
         text = Path(settings.config).read_text(encoding="utf-8")

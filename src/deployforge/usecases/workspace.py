@@ -61,6 +61,12 @@ class Workspace:
         deferred = self.deferred_credentials or self.sandboxed
         return load_config(self.options.config, environment=env, environ=self.options.environ, deferred=deferred)
 
+    def loaded_config(self) -> Config | None:
+        """The config, when this command has loaded it (None when it has not, or loading failed):
+        what a front door reads after the command without loading or parsing anything again."""
+        loaded = self.__dict__.get("config")
+        return loaded if isinstance(loaded, Config) else None
+
     @property
     def project_dir(self) -> Path:
         return Path(self.options.config).resolve().parent
