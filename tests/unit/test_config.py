@@ -473,6 +473,25 @@ def test_validate_parses_the_config_file_once(tmp_path, monkeypatch, environment
     assert len(parses) == 1
 
 
+@pytest.mark.parametrize("args", [[], ["-e", "prod"]])
+def test_the_validate_command_parses_the_config_file_once(tmp_path, monkeypatch, args):
+    """Through the CLI too: the command's policy check, the config of the chosen environment and every
+    environment's config (no environment chosen) are built from one parse."""
+    import yaml
+    from click.testing import CliRunner
+
+    from deployforge.cli.main import cli
+
+    path = write(tmp_path, SECTIONS.split("deploy:")[0])
+    parses: list[str] = []
+    compose_all = yaml.compose_all
+    monkeypatch.setattr(yaml, "compose_all", lambda *a, **k: parses.append("parse") or compose_all(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["validate", "-c", path, *args])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and len(parses) == 1
+
+
 def test_a_deploy_section_issue_carries_its_line_and_column(tmp_path):
     from deployforge.usecases.validate import validate
     from deployforge.usecases.workspace import Options, Workspace

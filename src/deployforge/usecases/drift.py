@@ -294,14 +294,15 @@ def resolve_environment(options: Options, drift_id: str) -> str | None:
     Reads each environment's register (written by every detection): no cloud reads. An id found in
     several registers is an error listing the candidates; an id found in none lists what exists.
     """
-    from deployforge.config.load import load_every_environment
+    from deployforge.config.load import load_every_environment, parse_config
     from deployforge.drift.ids import is_drift_id
 
     if options.environment or options.environ.get("DEPLOYFORGE_ENVIRONMENT"):
         return None
     if not is_drift_id(drift_id):
         raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
-    configs = load_every_environment(options.config, environ=options.environ)
+    parsed = parse_config(options.config, options.environ)  # once, for every environment's workspace
+    configs = load_every_environment(options.config, environ=options.environ, parsed=parsed)
     if len(configs) <= 1:
         return None
     wanted = drift_id.strip().upper()
@@ -309,7 +310,7 @@ def resolve_environment(options: Options, drift_id: str) -> str | None:
     known: dict[str, list[str]] = {}
     for config in configs:
         env = config.environment
-        ws = Workspace(replace(options, environment=env))
+        ws = Workspace(replace(options, environment=env), parsed=parsed)
         try:
             register = ws.backend.read_drift_register(env)
         except StateError:

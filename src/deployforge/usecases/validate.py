@@ -19,7 +19,9 @@ def validate(ws: Workspace) -> RunResult:
     configs = (
         [ws.config]
         if chosen
-        else load_every_environment(ws.options.config, environ=ws.options.environ, deferred=ws.deferred_credentials)
+        else load_every_environment(
+            ws.options.config, environ=ws.options.environ, deferred=ws.deferred_credentials, parsed=ws.parsed_config
+        )
     )
     issues: list[Any] = []
     for each in configs:

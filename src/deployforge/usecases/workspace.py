@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployforge.errors import DeployForgeError, UsageError
 from deployforge.model.config import Config
 from deployforge.model.plan import Action, Plan
 from deployforge.providers.base import Provider
 from deployforge.state.base import StateBackend, StateDocument
+
+if TYPE_CHECKING:
+    from deployforge.config.load import ParsedConfig
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,13 @@ class Options:
 class Workspace:
     """One command's view of a project: its config, state backend, providers and audit log."""
 
-    def __init__(self, options: Options, run_id: str | None = None):
+    def __init__(self, options: Options, run_id: str | None = None, parsed: ParsedConfig | None = None):
+        """``parsed``: the config file as this command already parsed it (another environment's
+        workspace of the same command), so it is not parsed again."""
         from deployforge.audit.trace import new_trace_id, parent_from
+
+        if parsed is not None:
+            self.__dict__["parsed_config"] = parsed
 
         self.options = options
         # the run id is the run's trace id, DF-TRC-XXXXXXXXXX (audit/trace.py)
@@ -53,13 +61,27 @@ class Workspace:
     deferred_credentials = False
 
     @cached_property
+    def parsed_config(self) -> ParsedConfig:
+        """The config file read and parsed (with positions) once for this command: every
+        environment's ``Config`` it loads is built from it."""
+        from deployforge.config.load import parse_config
+
+        return parse_config(self.options.config, self.options.environ)
+
+    @cached_property
     def config(self) -> Config:
         from deployforge.config.load import load_config
 
         env = self.options.environment or self.options.environ.get("DEPLOYFORGE_ENVIRONMENT") or None
         # on the sandbox, every target's credentials are the sandbox's: an unset $VAR there is no matter
         deferred = self.deferred_credentials or self.sandboxed
-        return load_config(self.options.config, environment=env, environ=self.options.environ, deferred=deferred)
+        return load_config(
+            self.options.config,
+            environment=env,
+            environ=self.options.environ,
+            deferred=deferred,
+            parsed=self.parsed_config,
+        )
 
     def loaded_config(self) -> Config | None:
         """The config, when this command has loaded it (None when it has not, or loading failed):
