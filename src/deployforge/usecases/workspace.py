@@ -25,6 +25,8 @@ from deployforge.state.base import StateBackend, StateDocument
 
 if TYPE_CHECKING:
     from deployforge.config.load import ParsedConfig
+    from deployforge.secrets import SecretResolver
+    from deployforge.secrets.properties import SecretIndex
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ class Workspace:
         return any(secret_keys(r.properties) for r in self.config.resources.values())
 
     @cached_property
-    def secret_index(self) -> Any:
+    def secret_index(self) -> SecretIndex:
         """Which managed objects have secret-valued attributes (from the state document)."""
         from deployforge.secrets.properties import SecretIndex
 
@@ -210,7 +212,7 @@ class Workspace:
                 self.secrets.resolve(ref, where)
 
     @cached_property
-    def secrets(self) -> Any:
+    def secrets(self) -> SecretResolver:
         """Resolves ``vault://`` references for this command (each secret path read once; values masked)."""
         from deployforge.secrets import SecretResolver
 
