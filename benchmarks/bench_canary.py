@@ -40,8 +40,8 @@ def _real_hooks(endpoint: str) -> dict[str, object]:
     project with local state and a local audit log."""
     import tempfile
 
-    from deployforge.app import Options, Workspace
-    from deployforge.deploy.service import Journal, _audit_step
+    from deployforge.usecases.deploy import Journal, _audit_step
+    from deployforge.usecases.workspace import Options, Workspace
 
     root = Path(tempfile.mkdtemp(prefix="bench-canary-"))
     config = root / "deployforge.yaml"

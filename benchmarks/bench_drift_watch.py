@@ -34,9 +34,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 import boto3
 
-from deployforge import app
-from deployforge.drift import service, watch
 from deployforge.providers import sandbox
+from deployforge.usecases import drift as service
+from deployforge.usecases import drift_watch as watch
+from deployforge.usecases.workspace import Options, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,9 +75,9 @@ def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def workspace(project: Path) -> app.Workspace:
+def workspace(project: Path) -> Workspace:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYFORGE_")}
-    return app.Workspace(app.Options(config=str(project / "deployforge.yaml"), sandbox=True, environ=environ))
+    return Workspace(Options(config=str(project / "deployforge.yaml"), sandbox=True, environ=environ))
 
 
 def client(endpoint: str, name: str):
@@ -101,7 +102,7 @@ def change(endpoint: str, group_id: str, open_it: bool) -> None:
     )
 
 
-def calls_of(ws: app.Workspace) -> int:
+def calls_of(ws: Workspace) -> int:
     return sum(ws.api_calls().values())
 
 

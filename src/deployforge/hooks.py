@@ -24,8 +24,8 @@ or fetch inputs; a failure aborts: nothing planned, nothing changed); ``pre_depl
 changes (a failure aborts the deploy); ``post_deploy`` after the traffic stage ended (promoted or
 rolled back); ``post_success`` after a successful deploy and its baseline; ``on_failure`` after any
 failure, once traffic is back on stable (its own failure is reported but never hides the original
-one). The deploy use case that runs them in this order is ``deployforge.deploy.service.run``;
-``deployforge.app.plan`` runs the ``pre_plan`` hooks alone.
+one). The deploy use case that runs them in this order is ``deployforge.usecases.deploy.run``;
+``deployforge.usecases.plan.plan`` runs the ``pre_plan`` hooks alone.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[HookSpec]:
 
 def _env_text(value: Any) -> str:
     """An ``env:`` value as text; a ``vault://`` reference stays its reference (resolved before the
-    run by ``deployforge.app.resolve_hook_env``)."""
+    run by ``deployforge.usecases.hooks.resolve_hook_env``)."""
     raw = getattr(value, "raw", None)  # a parsed SecretRef
     return str(raw) if isinstance(raw, str) else str(value)
 

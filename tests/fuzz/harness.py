@@ -80,7 +80,8 @@ def check_config(text: str, folder: Path, seconds: float = 10.0) -> Outcome:
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
 
     def run() -> None:
-        from deployforge.app import Options, Workspace, validate
+        from deployforge.usecases.validate import validate
+        from deployforge.usecases.workspace import Options, Workspace
 
         validate(Workspace(Options(config=str(path), environ={"HOME": str(folder)})))
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from deployforge import app
 from deployforge.engine.planner import refresh
 from deployforge.providers.aws import AwsProvider
 from deployforge.providers.base import ResourceSpec
 from deployforge.state.base import StateDocument
+from deployforge.usecases.apply import apply
+from deployforge.usecases.workspace import Options, Workspace
 
 pytestmark = [
     pytest.mark.integration,
@@ -131,7 +132,7 @@ def test_refresh_reads_each_type_in_batches(moto_endpoint: str, rtype: str) -> N
             assert seen[name].live == live  # the batch read shows what a read of one shows
 
 
-def _project(tmp_path: Path, endpoint: str, groups: int, buckets: int) -> app.Workspace:
+def _project(tmp_path: Path, endpoint: str, groups: int, buckets: int) -> Workspace:
     resources: dict[str, Any] = {
         f"sg{i}": {"type": "aws_security_group", "properties": {"name": f"base-sg-{i}", "description": "x"}}
         for i in range(groups)
@@ -146,12 +147,12 @@ def _project(tmp_path: Path, endpoint: str, groups: int, buckets: int) -> app.Wo
     path = tmp_path / "deployforge.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     environ = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "HOME": str(tmp_path)}
-    return app.Workspace(app.Options(config=str(path), environ=environ))
+    return Workspace(Options(config=str(path), environ=environ))
 
 
 def test_the_baseline_after_an_apply_reads_nothing_again(tmp_path: Path, moto_endpoint: str) -> None:
     ws = _project(tmp_path, moto_endpoint, groups=6, buckets=2)
-    result = app.apply(ws)
+    result = apply(ws)
     assert result.exit_code == 0, result.messages
     calls = ws._providers["main"].api_calls_by_operation  # type: ignore[attr-defined]
     # one read-back per created group, none for the baseline (which used to read each one again)
@@ -167,7 +168,7 @@ def test_the_baseline_after_an_apply_reads_nothing_again(tmp_path: Path, moto_en
 
     # a second apply that changes one group reads the 7 others once (in the plan), not twice
     ws2 = _project(tmp_path, moto_endpoint, groups=7, buckets=2)
-    assert app.apply(ws2).exit_code == 0
+    assert apply(ws2).exit_code == 0
     calls2 = ws2._providers["main"].api_calls_by_operation  # type: ignore[attr-defined]
     assert calls2["ec2.DescribeSecurityGroups"] == 1 + 1  # one batch in the plan, one read-back
     assert calls2["s3.GetBucketVersioning"] == 2  # the plan's reads; the baseline reuses them

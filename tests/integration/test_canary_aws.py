@@ -14,10 +14,11 @@ import pytest
 import yaml
 from tests.fakes.http_probe import ProbeServer
 
-from deployforge import app
-from deployforge.deploy import service
-from deployforge.deploy.service import Callbacks, InterruptedCanaryError
 from deployforge.errors import ConfigError, InputError
+from deployforge.usecases import deploy as service
+from deployforge.usecases.audit import audit_path
+from deployforge.usecases.deploy import Callbacks, InterruptedCanaryError
+from deployforge.usecases.workspace import Options, Workspace
 
 
 def _client(endpoint: str, name: str) -> Any:
@@ -99,8 +100,8 @@ def alb_deploy(**extra: Any) -> dict[str, Any]:
 HEALTH = {"name": "health", "type": "http", "json_field": {"path": "status", "equals": "ok"}}
 
 
-def workspace(config: str) -> app.Workspace:
-    return app.Workspace(app.Options(config=config, environ={}))
+def workspace(config: str) -> Workspace:
+    return Workspace(Options(config=config, environ={}))
 
 
 class Recorder(Callbacks):
@@ -133,13 +134,13 @@ def test_full_promotion_through_5percent_step(tmp_path: Path, moto_endpoint: str
     # baseline taken, journal cleared, every step in the audit log
     assert result.extra["baseline"] == ws.run_id
     assert ws.read_state().canary is None
-    audit = [json.loads(line) for line in Path(app.audit_path(ws)).read_text().splitlines()]
+    audit = [json.loads(line) for line in Path(audit_path(ws)).read_text().splitlines()]
     steps = [r for r in audit if r.get("kind") == "deploy.step"]
     assert len(steps) == len(report.steps) and steps[-1]["step"]["kind"] == "promote"
     assert result.to_json()["canary"]["verdict"] == "promoted"
 
 
-def make_listener_arn(ws: app.Workspace) -> str:
+def make_listener_arn(ws: Workspace) -> str:
     elb = ws.provider("main").client("elbv2")
     lb = elb.describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
     return str(elb.describe_listeners(LoadBalancerArn=lb)["Listeners"][0]["ListenerArn"])

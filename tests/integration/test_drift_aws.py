@@ -12,10 +12,12 @@ import pytest
 from tests.fakes.slack import SlackWebhook
 from tests.fakes.vault import openbao_server  # noqa: F401  (the session fixture `openbao`)
 
-from deployforge import app
-from deployforge.drift import service
 from deployforge.drift.model import Severity, Status
 from deployforge.errors import UsageError
+from deployforge.usecases import drift as service
+from deployforge.usecases.apply import apply
+from deployforge.usecases.drift_heal import auto_resolve
+from deployforge.usecases.workspace import Options, Workspace
 
 CONFIG = """
 targets:
@@ -51,10 +53,10 @@ resources:
 """
 
 
-def ws_for(tmp_path: Path, endpoint: str, env: str = "dev", extra: str = "") -> app.Workspace:
+def ws_for(tmp_path: Path, endpoint: str, env: str = "dev", extra: str = "") -> Workspace:
     (tmp_path / "deployforge.yaml").write_text(textwrap.dedent(CONFIG) + extra, encoding="utf-8")
     environ = {"AWS_ENDPOINT": endpoint, "SLACK_URL": "", "PATH": ""}
-    return app.Workspace(app.Options(config=str(tmp_path / "deployforge.yaml"), environment=env, environ=environ))
+    return Workspace(Options(config=str(tmp_path / "deployforge.yaml"), environment=env, environ=environ))
 
 
 def clients(endpoint: str):
@@ -65,7 +67,7 @@ def clients(endpoint: str):
 @pytest.fixture
 def deployed(tmp_path, moto_endpoint):
     ws = ws_for(tmp_path, moto_endpoint)
-    result = app.apply(ws)
+    result = apply(ws)
     assert result.exit_code == 0 and result.extra.get("baseline")
     return tmp_path, moto_endpoint
 
@@ -116,7 +118,7 @@ def test_first_seen_lives_in_the_state_backend_so_each_ci_run_can_start_from_scr
     first_runner, second_runner = tmp_path / "run1", tmp_path / "run2"
     first_runner.mkdir()
     second_runner.mkdir()
-    assert app.apply(ws_for(first_runner, moto_endpoint, extra=shared)).exit_code == 0
+    assert apply(ws_for(first_runner, moto_endpoint, extra=shared)).exit_code == 0
     change_out_of_band(moto_endpoint)
     monday = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
     first, _ = service.detect(ws_for(first_runner, moto_endpoint, extra=shared), service.DriftSettings(now=monday))
@@ -251,7 +253,7 @@ def test_auto_resolve_within_and_beyond_max_deviation(deployed):
         autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=5)  # 25% <= 30%
         report, _ = service.detect(ws_for(tmp_path, endpoint))
         (record,) = report.active
-        result = service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url), record.id)
+        result = auto_resolve(healing_ws(tmp_path, endpoint, slack.url), record.id)
         rem = result.drift.remediations[0]
         assert rem.outcome == "within-tolerance" and rem.deviation == 25.0 and result.exit_code == 0
         assert slack.messages == []
@@ -262,7 +264,7 @@ def test_auto_resolve_within_and_beyond_max_deviation(deployed):
         autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=6)  # 50% > 30%
         report, _ = service.detect(ws_for(tmp_path, endpoint))
         (record,) = report.active
-        result = service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url), record.id)
+        result = auto_resolve(healing_ws(tmp_path, endpoint, slack.url), record.id)
         rem = result.drift.remediations[0]
         assert rem.outcome == "applied", rem.to_json()
         assert [s.action for s in rem.steps] == ["rolling_restart"] and "replaced 4" in rem.steps[0].description
@@ -283,14 +285,14 @@ def test_security_drift_is_not_reverted_automatically_and_slack_failure_is_repor
     sg = next(r for r in report.active if r.resource == "web_sg")
     with SlackWebhook() as slack:
         slack.status = 500
-        result = service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url), sg.id)
+        result = auto_resolve(healing_ws(tmp_path, endpoint, slack.url), sg.id)
     rem = result.drift.remediations[0]
     assert rem.outcome == "blocked" and "security-critical" in rem.notes[0]
     (note,) = result.drift.notifications
     assert not note.ok and "500" in note.error and "XXXX" not in note.error  # the webhook path is secret
     assert result.exit_code == 2
     # an unreachable Slack does not stop the report either
-    result = service.auto_resolve(healing_ws(tmp_path, endpoint, "http://127.0.0.1:9/services/x"), sg.id)
+    result = auto_resolve(healing_ws(tmp_path, endpoint, "http://127.0.0.1:9/services/x"), sg.id)
     assert result.drift.remediations and not result.drift.notifications[0].ok
     assert "cannot reach Slack" in result.drift.notifications[0].error
 
@@ -303,10 +305,10 @@ def test_production_needs_confirmation(deployed):
     _, autoscaling, _ = clients(endpoint)
     autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=8)
     with SlackWebhook() as slack:
-        result = service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url, env="prod"))
+        result = auto_resolve(healing_ws(tmp_path, endpoint, slack.url, env="prod"))
         assert [r.outcome for r in result.drift.remediations] == ["blocked"]
         assert "confirm" in result.drift.remediations[0].notes[0]
-        result = service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url, env="prod"), confirmed=True)
+        result = auto_resolve(healing_ws(tmp_path, endpoint, slack.url, env="prod"), confirmed=True)
         assert [r.outcome for r in result.drift.remediations] == ["applied"]
         assert len(slack.messages) == 2
 
@@ -319,7 +321,7 @@ def test_audit_records_each_step(deployed):
 
     log = AuditLog(tmp_path / "steps.jsonl")
     with SlackWebhook() as slack, trace.recording(log, "DF-TRC-TEST000001"):
-        service.auto_resolve(healing_ws(tmp_path, endpoint, slack.url))
+        auto_resolve(healing_ws(tmp_path, endpoint, slack.url))
     names = [json.loads(line).get("name") for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert names[:3] == ["drift detection", "drift impact analysis", "drift remediation: rolling_restart"]
     assert "drift notification" in names
@@ -336,7 +338,7 @@ def test_a_slack_webhook_from_vault_is_read_and_posted_to(deployed, openbao):
         (record,) = report.active
         ws = ws_for(tmp_path, endpoint, extra=extra)
         ws.options.environ.update(openbao.env())
-        result = service.auto_resolve(ws, record.id)
+        result = auto_resolve(ws, record.id)
         assert [n.ok for n in result.drift.notifications] == [True], result.drift.notifications
         (message,) = slack.messages
         assert record.id in message["text"]

@@ -14,9 +14,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deployforge import app
-from deployforge.drift import service, watch
+from deployforge.drift.events import parse_message
 from deployforge.errors import StateError, UsageError
+from deployforge.usecases import drift as service
+from deployforge.usecases import drift_watch as watch
+from deployforge.usecases.apply import apply
+from deployforge.usecases.workspace import Options, Workspace
 
 CONFIG = """
 targets:
@@ -30,10 +33,10 @@ resources:
 SETTINGS = service.DriftSettings()
 
 
-def ws_for(tmp_path: Path, endpoint: str) -> app.Workspace:
+def ws_for(tmp_path: Path, endpoint: str) -> Workspace:
     (tmp_path / "deployforge.yaml").write_text(textwrap.dedent(CONFIG), encoding="utf-8")
     environ = {"AWS_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "PATH": ""}
-    return app.Workspace(app.Options(config=str(tmp_path / "deployforge.yaml"), environ=environ))
+    return Workspace(Options(config=str(tmp_path / "deployforge.yaml"), environ=environ))
 
 
 def aws(endpoint: str, service_name: str):
@@ -67,7 +70,7 @@ def cloudtrail(endpoint: str, source: str, name: str, request: dict, event_id: s
 @pytest.fixture
 def watched(tmp_path, moto_endpoint):
     ws = ws_for(tmp_path, moto_endpoint)
-    assert app.apply(ws).exit_code == 0
+    assert apply(ws).exit_code == 0
     service.detect(ws_for(tmp_path, moto_endpoint))  # a recent full check: no reconcile is due
     first = watch.setup(ws_for(tmp_path, moto_endpoint))
     again = watch.setup(ws_for(tmp_path, moto_endpoint))
@@ -161,11 +164,11 @@ def test_a_missing_queue_is_a_clear_error_naming_setup(watched):
 
 
 def test_parse_message_refuses_what_is_not_a_managed_call():
-    assert watch.parse_message("[]") == "not a JSON object"
-    assert "eventSource" in watch.parse_message(json.dumps({"detail-type": "AWS API Call via CloudTrail"}))
+    assert parse_message("[]") == "not a JSON object"
+    assert "eventSource" in parse_message(json.dumps({"detail-type": "AWS API Call via CloudTrail"}))
     foreign = {"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "iam.amazonaws.com"}}
-    assert "foreign" in watch.parse_message(json.dumps(foreign))
+    assert "foreign" in parse_message(json.dumps(foreign))
     body = '{"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "ec2.amazonaws.com", ' + (
         '"requestParameters": ' + '{"x": ' * 5000 + "1" + "}" * 5000 + "}}"
     )
-    assert watch.parse_message(body) == "nested too deeply"  # hostile nesting is skipped, not a crash
+    assert parse_message(body) == "nested too deeply"  # hostile nesting is skipped, not a crash

@@ -223,7 +223,7 @@ def test_an_aws_targets_credentials_from_vault_are_the_identity_it_acts_as(openb
     """targets.X.credentials: vault://PATH (a key pair) is used, not dropped for the machine's identity."""
     import boto3
 
-    from deployforge import app
+    from deployforge.usecases.workspace import Options, Workspace
 
     iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
     user = _name("deployer")
@@ -235,13 +235,13 @@ def test_an_aws_targets_credentials_from_vault_are_the_identity_it_acts_as(openb
         "targets:\n  aws_prod:\n    provider: aws\n    region: us-east-1\n"
         f"    endpoint_url: {moto_endpoint}\n    credentials: vault://secret/{path}\nresources: {{}}\n"
     )
-    ws = app.Workspace(app.Options(config=str(tmp_path / "deployforge.yaml"), environ=openbao.env()))
+    ws = Workspace(Options(config=str(tmp_path / "deployforge.yaml"), environ=openbao.env()))
     sts = ws.provider("aws_prod").client("sts")
     assert sts.get_caller_identity()["Arn"].endswith(f":user/{user}")
     assert masking.mask(key["SecretAccessKey"]) == "***"
 
     openbao.put(path, token="not-a-key-pair-value")  # one field: not a key pair
-    ws = app.Workspace(app.Options(config=str(tmp_path / "deployforge.yaml"), environ=openbao.env()))
+    ws = Workspace(Options(config=str(tmp_path / "deployforge.yaml"), environ=openbao.env()))
     with pytest.raises(Exception, match="credentials must be a secret holding an AWS key pair") as caught:
         ws.provider("aws_prod")
     assert caught.value.exit_code == 2  # type: ignore[attr-defined]

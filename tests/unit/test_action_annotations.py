@@ -87,6 +87,33 @@ def test_the_action_locates_resources_in_the_config(tmp_path, monkeypatch) -> No
     assert locate("sg") == ("deployforge.yaml", 6) and locate("nope") is None
 
 
+def test_the_action_locates_resources_through_the_loaded_config_without_parsing_again(tmp_path, monkeypatch) -> None:
+    """After a command that loaded the config, the drift annotations' places come from the config's
+    own positions: the same lines, and the file is not parsed a second time."""
+    import yaml
+
+    from deployforge.action import _resource_locator, read_settings
+    from deployforge.usecases.workspace import Options, Workspace
+
+    (tmp_path / "deployforge.yaml").write_text(
+        "targets: {main: {provider: aws, region: us-east-1}}\n"
+        "resources:\n  logs:\n    type: aws_s3_bucket\n    properties: {bucket: my-logs}\n"
+        "  sg:\n    type: aws_security_group\n    properties: {name: web}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(Options(config="deployforge.yaml", environ={}))
+    assert ws.loaded_config() is None  # nothing loaded yet: nothing is loaded to answer
+    assert ws.config.environment == "default" and ws.loaded_config() is ws.config
+    parses: list[str] = []
+    compose_all = yaml.compose_all
+    monkeypatch.setattr(yaml, "compose_all", lambda *a, **k: parses.append("parse") or compose_all(*a, **k))
+    locate = _resource_locator(read_settings({}), ws.loaded_config())
+    assert locate("sg") == ("deployforge.yaml", 6) and locate("logs") == ("deployforge.yaml", 3)
+    assert locate("nope") is None and parses == []
+    parsed = _resource_locator(read_settings({}))  # the config did not load: the file is parsed here
+    assert parses == ["parse"] and parsed("sg") == locate("sg") and parsed("logs") == locate("logs")
+
+
 def test_the_check_run_gets_masked_messages_and_repository_paths(
     github_fake: FakeGitHub, tmp_path, monkeypatch
 ) -> None:

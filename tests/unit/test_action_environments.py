@@ -80,7 +80,7 @@ def test_absolute_output_paths_are_translated_back_to_the_host() -> None:
 
 class _Unloadable:
     def __init__(self, config: str, environment: str | None = None, environ: dict[str, str] | None = None):
-        from deployforge.app import Options
+        from deployforge.usecases.workspace import Options
 
         self.options = Options(config=config, environment=environment, environ=environ or {})
 

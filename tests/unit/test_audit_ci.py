@@ -54,7 +54,7 @@ def test_nothing_but_a_checkpoint_line_reaches_the_footer(tmp_path: Path):
 def test_the_action_reads_the_line_from_the_configured_log(tmp_path: Path):
     from types import SimpleNamespace
 
-    from deployforge.audit.witness import current_checkpoint_line
+    from deployforge.usecases.audit import current_checkpoint_line
 
     line = _line(tmp_path)
     ws = SimpleNamespace(config=SimpleNamespace(audit=SimpleNamespace(enabled=True)))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from deployforge.app import Options, Workspace, audit_log, record_audit
 from deployforge.audit import trace
 from deployforge.errors import ProviderError
 from deployforge.secrets import masking
+from deployforge.usecases.audit import audit_log, record_audit
+from deployforge.usecases.workspace import Options, Workspace
 
 SECRET = "hunter2-Pa55w0rd-ZX81"
 

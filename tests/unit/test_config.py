@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployforge.config.load import load_config
-from deployforge.errors import ConfigError, UsageError
+from deployforge.errors import ConfigError, Location, UsageError
 from deployforge.model.config import SecretRef
 
 BASE = """\
@@ -395,7 +395,8 @@ def test_an_environment_is_refused_when_the_config_defines_none(tmp_path):
 
 def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
     """`validate` compiles deploy: and hooks: as `run` does, and checks self-healing rule types."""
-    from deployforge import app
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
 
     path = write(
         tmp_path,
@@ -413,15 +414,107 @@ def test_validate_finds_what_run_and_self_healing_would_refuse(tmp_path):
             actions: [{type: rolling_restart}]
         """,
     )
-    ws = app.Workspace(app.Options(config=path, environ={}))
+    ws = Workspace(Options(config=path, environ={}))
     with pytest.raises(ConfigError) as caught:
-        app.validate(ws)
+        validate(ws)
     text = caught.value.render()
     assert "a cloudwatch_alarm gate needs alarm_name" in text
     assert "unknown resource type 'aws_auto_scaling_grup': this rule can never apply" in text
     assert "did you mean 'aws_auto_scaling_group'?" in text
     lines = {i.message.split(":")[0]: i.location.line for i in caught.value.issues}
     assert lines["unknown resource type 'aws_auto_scaling_grup'"] == 11  # the file starts with a blank line
+
+
+SECTIONS = """\
+targets: {main: {provider: aws, region: us-east-1}}
+resources: {}
+environments: {dev: {}, prod: {}}
+deploy:
+  strategy: all-at-once
+  shifter:
+    type: aws_alb_listener
+    target: mian
+    load_balancer: web
+    port: 80
+    stable_target_group: blue
+    canary_target_group: green
+hooks:
+  - {phase: pre_deploy, command: ./migrate.sh}
+self_healing_rules:
+  - resource_type: aws_auto_scaling_grup
+    actions: [{type: rolling_restart}]
+"""
+
+
+@pytest.mark.parametrize("environment", [None, "prod"])
+def test_validate_parses_the_config_file_once(tmp_path, monkeypatch, environment):
+    """The config keeps its source positions: the deploy section, the hooks and the self-healing rules
+    are located through them, not by reading and parsing the file again."""
+    import yaml
+
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
+
+    path = write(tmp_path, SECTIONS)
+    parses: list[str] = []
+    compose_all = yaml.compose_all
+
+    def counting(stream, *args, **kwargs):
+        parses.append(str(stream)[:20])
+        return compose_all(stream, *args, **kwargs)
+
+    monkeypatch.setattr(yaml, "compose_all", counting)
+    ws = Workspace(Options(config=path, environment=environment, environ={}))
+    with pytest.raises(ConfigError) as caught:
+        validate(ws)
+    messages = [i.message for i in caught.value.issues]
+    assert any("unknown target 'mian'" in m for m in messages)
+    assert any("aws_auto_scaling_grup" in m for m in messages)
+    assert len(parses) == 1
+
+
+@pytest.mark.parametrize("args", [[], ["-e", "prod"]])
+def test_the_validate_command_parses_the_config_file_once(tmp_path, monkeypatch, args):
+    """Through the CLI too: the command's policy check, the config of the chosen environment and every
+    environment's config (no environment chosen) are built from one parse."""
+    import yaml
+    from click.testing import CliRunner
+
+    from deployforge.cli.main import cli
+
+    path = write(tmp_path, SECTIONS.split("deploy:")[0])
+    parses: list[str] = []
+    compose_all = yaml.compose_all
+    monkeypatch.setattr(yaml, "compose_all", lambda *a, **k: parses.append("parse") or compose_all(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["validate", "-c", path, *args])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and len(parses) == 1
+
+
+def test_a_deploy_section_issue_carries_its_line_and_column(tmp_path):
+    from deployforge.usecases.validate import validate
+    from deployforge.usecases.workspace import Options, Workspace
+
+    path = write(tmp_path, SECTIONS)
+    ws = Workspace(Options(config=path, environment="dev", environ={}))
+    with pytest.raises(ConfigError) as caught:
+        validate(ws)
+    where = {i.message.split(":")[0]: i.location for i in caught.value.issues}
+    target = where["deploy.shifter names unknown target 'mian'"]
+    assert (target.file, target.line, target.column) == (path, 8, 13)  # the value `mian`
+    rule = where["unknown resource type 'aws_auto_scaling_grup'"]
+    assert (rule.line, rule.column) == (16, 20)
+
+
+def test_the_positions_are_no_part_of_the_config_value(tmp_path):
+    from dataclasses import replace
+
+    config = load_config(write(tmp_path, SECTIONS), environment="dev", environ={})
+    assert config.positions is not None and config.locate(("hooks", 0, "command")).line == 14
+    bare = replace(config, positions=None)
+    assert bare == config and repr(bare) == repr(config)
+    assert bare.locate(("hooks", 0, "command")) == Location(config.path)  # a Config built in code: the file alone
 
 
 def test_a_vault_value_in_a_number_field_is_refused_at_validate(tmp_path):

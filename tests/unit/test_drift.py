@@ -315,7 +315,7 @@ def test_junit_and_markdown():
 
 def test_a_filter_that_hides_every_drift_does_not_claim_the_cloud_is_in_sync():
     from deployforge.drift.report import render_table
-    from deployforge.drift.service import filtered
+    from deployforge.usecases.drift import filtered
 
     report = build_report(
         environment="dev",

@@ -75,13 +75,13 @@ def test_runs_once_per_target_with_working_directory(tmp_path: Path) -> None:
     assert all(r.output_tail == (str(tmp_path / "sub"),) for r in runs)
 
 
-# -- pre_plan hooks in the deploy use case (deployforge.deploy.service.run), on moto's server --------
+# -- pre_plan hooks in the deploy use case (deployforge.usecases.deploy.run), on moto's server --------
 
 
 def _pre_plan_project(tmp_path: Path, endpoint: str, name: str, hooks: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     import yaml
 
-    from deployforge import app
+    from deployforge.usecases.workspace import Options, Workspace
 
     doc = {
         "targets": {"main": {"provider": "aws", "region": "us-east-1", "endpoint_url": endpoint}},
@@ -93,7 +93,7 @@ def _pre_plan_project(tmp_path: Path, endpoint: str, name: str, hooks: list[dict
     }
     config = tmp_path / "deployforge.yaml"
     config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return app.Workspace(app.Options(config=str(config), environ={}))
+    return Workspace(Options(config=str(config), environ={}))
 
 
 def _group_names(endpoint: str) -> set[str]:
@@ -106,7 +106,7 @@ def _group_names(endpoint: str) -> set[str]:
 
 
 def test_pre_plan_failure_aborts_before_planning_and_changes_nothing(tmp_path: Path, moto_endpoint: str) -> None:
-    from deployforge.deploy import service
+    from deployforge.usecases import deploy as service
 
     ws = _pre_plan_project(
         tmp_path,
@@ -132,7 +132,7 @@ def test_pre_plan_failure_aborts_before_planning_and_changes_nothing(tmp_path: P
 
 
 def test_pre_plan_runs_first_and_its_output_is_there_before_planning(tmp_path: Path, moto_endpoint: str) -> None:
-    from deployforge.deploy import service
+    from deployforge.usecases import deploy as service
 
     marker = tmp_path / "generated.txt"
     ws = _pre_plan_project(

@@ -1,5 +1,6 @@
 """The module import graph has no circle: imports run one way (front doors -> use cases -> domain
--> adapters). Imports inside functions count too: they hide a circle, they do not remove it."""
+-> adapters). Imports inside functions count too: they hide a circle, they do not remove it; so do
+imports under ``if TYPE_CHECKING:`` (a type the domain needs from a use case is a dependency too)."""
 
 from __future__ import annotations
 
@@ -29,22 +30,30 @@ def _import_graph() -> dict[str, frozenset[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
-            for target in targets:
-                # the module itself, or the nearest package of ours that holds it
-                while target and target not in modules:
-                    target = target.rpartition(".")[0]
-                if target and target != name and not name.startswith(target + "."):
-                    graph[name].add(target)
+        graph[name] = imports_of(path.read_text(encoding="utf-8"), name, package, set(modules))
     return {name: frozenset(targets) for name, targets in graph.items()}
+
+
+def imports_of(source: str, name: str, package: str, modules: set[str]) -> set[str]:
+    """The modules of ours that ``source`` (module ``name``) imports, wherever the import statement is:
+    at the top, inside a function, under ``if TYPE_CHECKING:``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        for target in targets:
+            # the module itself, or the nearest package of ours that holds it
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name and not name.startswith(target + "."):
+                found.add(target)
+    return found
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -89,8 +98,22 @@ def test_the_scan_finds_a_circle() -> None:
 
 def test_the_graph_sees_function_level_imports() -> None:
     graph = import_graph()
-    # deploy/service imports app inside functions only
-    assert "deployforge.app" in graph["deployforge.deploy.service"]
+    # cli/project imports its use cases inside the command functions only (the CLI loads lazily)
+    assert "deployforge.usecases.validate" in graph["deployforge.cli.project"]
+
+
+def test_the_graph_sees_imports_under_type_checking() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from deployforge.usecases.workspace import Workspace\n"
+    )
+    modules = {"deployforge.audit.storage", "deployforge.usecases.workspace", "deployforge.usecases"}
+    found = imports_of(source, "deployforge.audit.storage", "deployforge.audit", modules)
+    assert found == {"deployforge.usecases.workspace"}
+    assert upward_imports({"deployforge.audit.storage": found}) == {
+        ("deployforge.audit.storage", "deployforge.usecases.workspace")
+    }
 
 
 def test_no_import_circle_in_deployforge() -> None:
@@ -101,9 +124,8 @@ def test_no_import_circle_in_deployforge() -> None:
 # layer below it; an import from a lower layer to a higher one runs upward.
 FRONT_DOORS, USE_CASES, DOMAIN, ADAPTERS, HELPERS = range(5)
 LAYER_NAMES = ("front door", "use case", "domain", "adapter", "pure helper")
-# use cases besides app.py and the */service.py modules: commands' orchestration that lives beside
-# its domain package
-USE_CASE_MODULES = {"deployforge.drift.adopt", "deployforge.drift.watch"}
+# the use cases are one package, usecases/: one module per command (or family of commands)
+USE_CASE_PACKAGES = {"usecases"}
 ADAPTER_PACKAGES = {"providers", "state", "ci", "notify", "vault", "secrets"}
 HELPER_MODULES = {"errors", "text", "durations", "model"}
 # config/refs.py is the `${VAR}` / `vault://` reference syntax: pure functions over strings, importing
@@ -120,7 +142,7 @@ def layer(module: str) -> int:
     top = parts[1] if len(parts) > 1 else ""
     if module in ("deployforge", "deployforge.__main__") or top in ("cli", "action"):
         return FRONT_DOORS
-    if top == "app" or parts[-1] == "service" or module in USE_CASE_MODULES:
+    if top in USE_CASE_PACKAGES:
         return USE_CASES
     if top in HELPER_MODULES or module in HELPER_SUBMODULES:
         return HELPERS
@@ -134,9 +156,31 @@ def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
 
 
 def test_the_layer_rule_sees_an_upward_import() -> None:
-    graph = {"deployforge.model.plan": {"deployforge.engine.diff"}, "deployforge.cli.main": {"deployforge.app"}}
-    assert upward_imports(graph) == {("deployforge.model.plan", "deployforge.engine.diff")}
-    assert layer("deployforge.drift.service") == USE_CASES and layer("deployforge.state.s3") == ADAPTERS
+    graph = {
+        "deployforge.model.plan": {"deployforge.engine.diff"},
+        "deployforge.cli.main": {"deployforge.usecases.plan"},
+        "deployforge.drift.detect": {"deployforge.usecases.workspace"},
+    }
+    assert upward_imports(graph) == {
+        ("deployforge.model.plan", "deployforge.engine.diff"),
+        ("deployforge.drift.detect", "deployforge.usecases.workspace"),
+    }
+    assert layer("deployforge.usecases.drift") == USE_CASES and layer("deployforge.state.s3") == ADAPTERS
+    # a module named service.py is no use case for its name: the use cases are usecases/
+    assert layer("deployforge.drift.service") == DOMAIN
+
+
+def test_the_use_cases_are_one_package() -> None:
+    """Every use case is a module of usecases/: no app.py or */service.py floor beside it, and no
+    domain, adapter or helper module imports it (not even for a type)."""
+    graph = import_graph()
+    assert "deployforge.app" not in graph
+    assert not [m for m in graph if m.rpartition(".")[2] == "service"]
+    assert len([m for m in graph if layer(m) == USE_CASES]) >= 10
+    below = sorted(
+        (a, b) for a, targets in graph.items() if layer(a) > USE_CASES for b in targets if layer(b) == USE_CASES
+    )
+    assert below == []
 
 
 def test_imports_run_one_way() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from tests.fakes.github import FakeGitHub, github_fake_fixture, github_fake_server_fixture  # noqa: F401
 
-from deployforge.ci.service import jenkins_report
 from deployforge.model.plan import Action, AttributeChange, Plan, ResourcePlan
 from deployforge.model.result import RunResult
+from deployforge.usecases.jenkins import jenkins_report
 
 TOKEN_VALUE_NAME = "JENKINS_GH_TOKEN"
 

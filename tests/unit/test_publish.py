@@ -76,9 +76,8 @@ def test_formats_with_nothing_to_say_write_nothing(tmp_path):
 DIRECT_RENDERING_ALLOWED = {
     "render/": "the renderers themselves and the pipeline",
     "cli/policy.py": "`policy test` reports policy unit tests, not a run's result",
-    "policy/service.py": "write_reports: no caller left; goes with the use-case package move",
-    "ci/service.py": "the Jenkins report: moves to the pipeline with the use-case package",
     "hooks.py": "its own JUnit producer (render/suites.py calls it)",
+    "usecases/policy.py": "annotations_text: policy findings as workflow commands for the CLI's log",
 }
 RENDERING = re.compile(
     r"\b(render_comment|render_summary|write_junit|write_sarif|render_html|to_sarif|to_junit_suite|"

@@ -1,4 +1,4 @@
-"""The GitHub Action entrypoint: environment -> settings -> the core (app.py) -> outputs.
+"""The GitHub Action entrypoint: environment -> settings -> the core (``usecases/``) -> outputs.
 
 The runner starts the container with every input as ``INPUT_<NAME>`` (upper-cased, hyphens kept:
 ``INPUT_GITHUB-TOKEN``), the workspace mounted and the working directory set. This module turns
@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployforge.action.core import _core_environ, failure_reason, lock_info, outcome_of, run_core
 from deployforge.action.inputs import (
@@ -35,6 +35,10 @@ from deployforge.action.inputs import (
 )
 from deployforge.action.reports import _from_workspace, _relative, write_reports
 from deployforge.errors import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from deployforge.model.config import Config
+    from deployforge.usecases.workspace import Workspace
 
 __all__ = [
     "COMMANDS",
@@ -96,13 +100,13 @@ def _start(settings: Settings, environ: dict[str, str], sink: Any, started: floa
 
 
 def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float) -> int:
-    from deployforge.app import Options, Workspace, audit_log, record_audit, step_log
     from deployforge.audit.trace import recording
-    from deployforge.audit.witness import current_checkpoint_line
     from deployforge.errors import DeployForgeError
     from deployforge.model.result import RunResult
     from deployforge.render.markdown import RenderContext, marker
     from deployforge.render.publish import publish, write_report
+    from deployforge.usecases.audit import audit_log, current_checkpoint_line, record_audit, step_log
+    from deployforge.usecases.workspace import Options, Workspace
 
     base = Path(settings.workspace) if settings.workspace else Path.cwd()
     workdir = (base / settings.working_directory).resolve()
@@ -195,7 +199,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
     if checkpoint := current_checkpoint_line(ws, audit_log):  # the report footer: a witness of the audit log
         result.extra["audit_checkpoint"] = checkpoint
     pub = publish(result, ctx)  # every rendering below comes from it (render/publish.py)
-    for note in pub.annotations(_resource_locator(settings)):
+    for note in pub.annotations(_resource_locator(settings, ws.loaded_config())):
         sink.annotate(
             note.level,
             note.message,
@@ -414,11 +418,23 @@ def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result
         sink.annotate("warning", f"the check run could not be written: {done.warning}", title="DeployForge check run")
 
 
-def _resource_locator(settings: Settings) -> Any:
+def _resource_locator(settings: Settings, config: Config | None = None) -> Any:
     """``resource name -> (config file, line)`` from the config's YAML positions (the drift
-    annotations' place); None when the config cannot be read."""
+    annotations' place); None when the config cannot be read. With the ``config`` the command loaded,
+    its own positions (the file is not parsed again); without (the config did not load), the file is
+    parsed here."""
     from deployforge.config.yamlpos import load_yaml
     from deployforge.errors import DeployForgeError
+
+    if config is not None and config.positions is not None:
+        loaded = config
+
+        def declared(resource: str) -> tuple[str, int] | None:
+            found = loaded.resources.get(resource)
+            where = found.location if found is not None else None
+            return (settings.config, where.line) if where is not None and where.line else None
+
+        return declared
 
     try:
         text = Path(settings.config).read_text(encoding="utf-8")
@@ -497,7 +513,7 @@ def _mtime(path: Path | None) -> int | None:
         return None
 
 
-def _environment_of(ws: Any) -> str:
+def _environment_of(ws: Workspace) -> str:
     """The environment a run was for, also when its config did not load, so that the failure lands
     in the comment the run would have updated: the chosen one (the ``environment`` input, else
     ``DEPLOYFORGE_ENVIRONMENT``), else what the config would choose when it still parses as YAML

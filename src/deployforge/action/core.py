@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployforge.action.inputs import Settings
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 # -- running the core ----------------------------------------------------------------------------
 
@@ -22,24 +25,25 @@ def _core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     return core
 
 
-def _policy_check(settings: Settings, ws: Any) -> Any:
+def _policy_check(settings: Settings, ws: Workspace) -> Any:
     """The ``policy`` input evaluated on the config (a PolicyReport), or None without the input."""
     if not settings.policy:
         return None
-    from deployforge.policy import service
     from deployforge.policy.evaluate import PolicyOptions
+    from deployforge.usecases import policy as service
 
     return service.validate(ws, (), PolicyOptions(policies=(settings.policy,))).policy
 
 
-def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
+def run_core(settings: Settings, ws: Workspace, sink: Any = None) -> Any:
     """Call the use case for the command; return its RunResult (DeployForgeError propagates).
 
     Hooks show in the step's log group through the sink, which guards them (their names cannot
     break the line; their output is fenced from workflow-command processing and prefixed)."""
-    from deployforge import app
     from deployforge.ci.workflow_commands import one_line
     from deployforge.model.result import RunResult
+    from deployforge.usecases.hooks import HookCallbacks
+    from deployforge.usecases.validate import validate as validate_config
 
     if sink is None:
         from deployforge.ci.local import LocalSink
@@ -52,15 +56,15 @@ def run_core(settings: Settings, ws: Any, sink: Any = None) -> Any:
     def hook_output(spec: Any, line: str) -> None:
         sink.hook_output(line)
 
-    hooks = app.HookCallbacks(on_start=hook_started, on_output=hook_output)
+    hooks = HookCallbacks(on_start=hook_started, on_output=hook_output)
     if settings.command == "validate":
         if settings.policy or ws.config.policies:  # the input, else the config's policies:
-            from deployforge.policy import service
             from deployforge.policy.evaluate import PolicyOptions
+            from deployforge.usecases import policy as service
 
             policies = (settings.policy,) if settings.policy else ()
             return service.validate(ws, (), PolicyOptions(policies=policies))
-        return app.validate(ws)
+        return validate_config(ws)
     checked = _policy_check(settings, ws)
     if checked is not None and checked.failed:  # before planning: nothing is planned or changed
         return RunResult(
@@ -85,19 +89,20 @@ def _with_policy(result: Any, checked: Any) -> Any:
     return replace(result, policy=checked if result.policy is None else checked.merged(result.policy))
 
 
-def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
+def _run_command(settings: Settings, ws: Workspace, hooks: Any) -> Any:
     import threading
     from dataclasses import replace
 
-    from deployforge import app
     from deployforge.errors import EXIT_CHANGES, UsageError
+    from deployforge.usecases.plan import plan as plan_use_case
+    from deployforge.usecases.plan import write_plan_file
 
     if settings.command == "plan":
-        return app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
+        return plan_use_case(ws, out=settings.plan_path or None, hook_callbacks=hooks)
     if settings.command in ("run", "deploy"):
         if ws.config.require_confirmation and not settings.confirm:
             # as the CLI without --confirm: an environment that requires confirmation is only planned
-            result = app.plan(ws, out=settings.plan_path or None, hook_callbacks=hooks)
+            result = plan_use_case(ws, out=settings.plan_path or None, hook_callbacks=hooks)
             note = (
                 f"environment '{ws.config.environment}' requires confirmation, so nothing was applied: review the "
                 "plan, then rerun with confirm: true (e.g. in a job behind an environment protection rule)."
@@ -107,7 +112,7 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
             return replace(
                 result, command=settings.command, exit_code=0, messages=(*result.messages, note), extra={"confirm": 1}
             )
-        from deployforge.deploy import service as deploy_service
+        from deployforge.usecases import deploy as deploy_service
 
         plan_file: str | None = None
         if settings.apply_reviewed_plan:
@@ -137,10 +142,10 @@ def _run_command(settings: Settings, ws: Any, hooks: Any) -> Any:
         finally:
             timer.cancel()
         if result.plan is not None and settings.plan_path:
-            app.write_plan_file(settings.plan_path, result.plan)
+            write_plan_file(settings.plan_path, result.plan)
         return result
     if settings.command == "drift":
-        from deployforge.drift import service as drift_service
+        from deployforge.usecases import drift as drift_service
 
         return drift_service.detect_command(ws, "drift")  # the CLI's `deployforge drift` use case
     raise UsageError(f"unknown command '{settings.command}'")  # read_settings already refuses it
@@ -195,15 +200,15 @@ def _reviewed_record(settings: Settings, environment: str) -> tuple[int, dict[st
     return number, records[-1]
 
 
-def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
+def _check_reviewed_plan(settings: Settings, ws: Workspace, hooks: Any) -> Any:
     """Re-plan and compare with what the pull request showed: the saved plan's path when the digests
     match, else the RunResult that says what differs (failure-reason plan-changed or no-reviewed-plan)."""
     import tempfile
     from dataclasses import replace
 
-    from deployforge import app
     from deployforge.model.digest import differences, plan_digest, resource_digests
     from deployforge.model.result import RunResult
+    from deployforge.usecases.plan import plan as plan_use_case
 
     environment = str(ws.config.environment)
     try:
@@ -221,7 +226,7 @@ def _check_reviewed_plan(settings: Settings, ws: Any, hooks: Any) -> Any:
             failure_reason="no-reviewed-plan",
         )
     out = settings.plan_path or os.path.join(tempfile.gettempdir(), f"deployforge-reviewed-{ws.run_id}.json")
-    planned = app.plan(ws, out=out, hook_callbacks=hooks)
+    planned = plan_use_case(ws, out=out, hook_callbacks=hooks)
     if planned.plan is None or planned.error is not None:
         return replace(planned, command=settings.command)
     now = plan_digest(planned.plan)

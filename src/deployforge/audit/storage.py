@@ -1,6 +1,6 @@
 """Where a project's audit log lives: local (default), S3 with Object Lock, or GCS with retention.
 
-``open_log(ws)`` reads the config's ``audit:`` section and returns a log with
+``open_log(scope)`` reads the config's ``audit:`` section and returns a log with
 the same interface as the local ``AuditLog`` (``append``, ``check_writable``,
 ``verify``, ``records``, ``describe``). Every log gets the secrets layer's
 masking hook as its ``redact`` function (``secret_redactor``).
@@ -12,10 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deployforge.audit.settings import (
-    signer_factory,
-    storage_settings,
-)
+from deployforge.audit.settings import AuditScope, signer_factory
 
 
 def secret_redactor() -> Callable[[str], str] | None:
@@ -33,27 +30,22 @@ def secret_redactor() -> Callable[[str], str] | None:
     return mask if callable(mask) else None
 
 
-def audit_path(ws: Any) -> Path:
+def audit_path(scope: AuditScope) -> Path:
     """The local audit log's file: ``audit.path`` of the config, else ``.deployforge/audit/audit.jsonl``."""
-    from deployforge.errors import DeployForgeError
-
-    try:
-        custom = ws.config.audit.path
-    except DeployForgeError:
-        custom = None
-    return (ws.project_dir / custom) if custom else ws.root / "audit" / "audit.jsonl"
+    custom = scope.settings.path
+    return (scope.project_dir / custom) if custom else scope.root / "audit" / "audit.jsonl"
 
 
-def open_log(ws: Any) -> Any:
-    """The audit log the workspace's config selects."""
+def open_log(scope: AuditScope) -> Any:
+    """The audit log the project's config selects."""
 
-    settings = storage_settings(ws)
+    settings = scope.settings
     redact = secret_redactor()
     if settings.storage == "s3":
         from deployforge.audit.objectlog import ObjectLog
         from deployforge.audit.stores import S3Store
 
-        endpoint = settings.endpoint_url or getattr(ws, "sandbox_endpoint", None)
+        endpoint = settings.endpoint_url or scope.sandbox_endpoint()
         store: Any = S3Store(
             settings.url or "",
             region=settings.region,
@@ -62,7 +54,7 @@ def open_log(ws: Any) -> Any:
             retention_days=settings.retention_days,
             lock_mode=settings.lock_mode,
         )
-        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
+        return ObjectLog(store, redact, signer=signer_factory(scope, settings, None))
     if settings.storage == "gcs":
         from deployforge.audit.objectlog import ObjectLog
         from deployforge.audit.stores import GCSStore
@@ -70,8 +62,8 @@ def open_log(ws: Any) -> Any:
         store = GCSStore(
             settings.url or "", endpoint_url=settings.endpoint_url, require_retention=settings.require_retention
         )
-        return ObjectLog(store, redact, signer=signer_factory(ws, settings, None))
+        return ObjectLog(store, redact, signer=signer_factory(scope, settings, None))
     from deployforge.audit.log import AuditLog
 
-    path = audit_path(ws)
-    return AuditLog(path, redact=redact, signer=signer_factory(ws, settings, path.parent))
+    path = audit_path(scope)
+    return AuditLog(path, redact=redact, signer=signer_factory(scope, settings, path.parent))

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deployforge.audit.chain import VerifyReport, content_digest
-from deployforge.audit.ci import checkpoint_line
+from deployforge.audit.settings import AuditScope
 from deployforge.audit.signing import Checkpoint, Verifier
-from deployforge.errors import DeployForgeError, StateError, UsageError
+from deployforge.errors import StateError, UsageError
 
 _SEQ_DIGITS = 12
 
@@ -174,16 +174,16 @@ class LineWitness:
         return {self.checkpoint.log: (self.checkpoint, None)}
 
 
-def open_witness(ws: Any, url: str) -> S3Witness:
+def open_witness(scope: AuditScope, url: str) -> S3Witness:
     """The witness at ``url`` (only ``s3://`` for now), reached like the audit section says."""
-    from deployforge.audit.settings import aws_settings, storage_settings
+    from deployforge.audit.settings import aws_settings
 
     if not url.startswith("s3://") or len(url) <= len("s3://"):
         raise UsageError(
             f"'{url}' is not a witness this version can read",
             hint="give an S3 bucket with Object Lock: --witness s3://BUCKET/PREFIX",
         )
-    return S3Witness(url, **aws_settings(storage_settings(ws), ws))
+    return S3Witness(url, **aws_settings(scope.settings, scope))
 
 
 def compare(log: Any, verdict: Any, report: VerifyReport, verifier: Verifier | None, witness: Any) -> None:
@@ -283,22 +283,20 @@ def compare(log: Any, verdict: Any, report: VerifyReport, verifier: Verifier | N
 # -- the writer's side --------------------------------------------------------------------------
 
 
-def witness_for(ws: Any) -> S3Witness | None:
+def witness_for(scope: AuditScope) -> S3Witness | None:
     """The configured witness (``audit.witness``), or None."""
-    from deployforge.audit.settings import storage_settings
-
-    url = storage_settings(ws).witness
-    return open_witness(ws, url) if url else None
+    url = scope.settings.witness
+    return open_witness(scope, url) if url else None
 
 
-def publish_checkpoint(ws: Any, log: Any) -> Checkpoint | None:
+def publish_checkpoint(scope: AuditScope, log: Any) -> Checkpoint | None:
     """Publish the checkpoint of ``log``'s last append to the configured witness; returns it.
 
     Raises ``StateError`` (the caller warns: the next command's checkpoint
     covers this record too) when the witness cannot take it.
     """
     checkpoint: Checkpoint | None = getattr(log, "last_checkpoint", None)
-    witness = witness_for(ws)
+    witness = witness_for(scope)
     if checkpoint is None or witness is None:
         return checkpoint
     first = log.first_record() if hasattr(log, "first_record") else None
@@ -317,9 +315,9 @@ def publish_checkpoint(ws: Any, log: Any) -> Checkpoint | None:
     return checkpoint
 
 
-def check_witness_before_change(ws: Any, log: Any) -> None:
+def check_witness_before_change(scope: AuditScope, log: Any) -> None:
     """Refuse a change when the witness is unreachable or ahead of the log (rolled back, truncated, wiped)."""
-    witness = witness_for(ws)
+    witness = witness_for(scope)
     if witness is None:
         return
     witness.check()
@@ -346,20 +344,3 @@ def check_witness_before_change(ws: Any, log: Any) -> None:
                 hint="run `deployforge audit verify`; restore the log from a backup, or record the loss with "
                 "`deployforge audit new-segment --reason TEXT`",
             )
-
-
-# -- CI: the checkpoint in the job summary / PR comment footer ----------------------------------
-
-
-def current_checkpoint_line(ws: Any, open_log: Any) -> str | None:
-    """The project's signed checkpoint as one line, or None (unsigned, disabled, unreadable).
-
-    ``open_log(ws)`` opens the configured log (``app.audit_log``; passed in, so this module does
-    not import the use-case layer).
-    """
-    try:
-        if not ws.config.audit.enabled:
-            return None
-        return checkpoint_line(open_log(ws).head_checkpoint())
-    except (DeployForgeError, OSError):
-        return None

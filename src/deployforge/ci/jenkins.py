@@ -15,7 +15,7 @@ build, a change that is not a GitHub pull request, no token).
 
 ``post_comment`` creates or updates that comment through the Action's own upsert. The report step
 that renders a result for Jenkins (``deployforge jenkins report``) is the use case
-``deployforge.ci.service.jenkins_report``.
+``deployforge.usecases.jenkins.jenkins_report``.
 """
 
 from __future__ import annotations

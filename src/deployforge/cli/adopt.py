@@ -4,7 +4,7 @@ management. Exit codes: 0 adopted (or already managed), 1 refused or failed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 HELP = """Take an object that already exists (created by hand, by another tool, or by an interrupted
 apply) under management: read it back, record it in state and the baseline. Nothing in the cloud
@@ -37,10 +40,10 @@ def _make(name: str) -> click.Command:
     @click.argument("resource_id", metavar="ID")
     @run_project_command(name)
     def command(
-        ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], address: str, resource_id: str
+        ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], address: str, resource_id: str
     ) -> int:
-        from deployforge.app import command_line
-        from deployforge.drift.adopt import adopt
+        from deployforge.usecases.adopt import adopt
+        from deployforge.usecases.workspace import command_line
 
         with errors_exit_1():
             _progress_header(ws, name, style)
@@ -49,7 +52,7 @@ def _make(name: str) -> click.Command:
         if fmt == "json":
             _emit_json(result.to_json())
             return 0
-        from deployforge.drift.adopt import Adopted
+        from deployforge.usecases.adopt import Adopted
 
         data = dict(result.extra["adopted"])
         done = Adopted(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from deployforge.cli.common import (
     reported_errors,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 # -- audit --------------------------------------------------------------------
 
@@ -47,7 +50,7 @@ def audit() -> None:
 @click.option("--allow-empty", is_flag=True, help="An empty, unsigned log is a new one, not a wiped one.")
 @run_project_command("audit verify", record=False)
 def audit_verify(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -63,13 +66,14 @@ def audit_verify(
     missing or not covered by a valid signature (the first one is named).
     Reading the log does not append to it.
     """
-    from deployforge.app import audit_log
-    from deployforge.audit.settings import storage_settings, verifier_for
+    from deployforge.audit.settings import verifier_for
     from deployforge.audit.verify import verify_log
+    from deployforge.usecases.audit import audit_log, audit_scope
 
     log = audit_log(ws)
-    verifier = verifier_for(ws, public_key)
-    witness_url = witness or storage_settings(ws).witness
+    scope = audit_scope(ws)
+    verifier = verifier_for(scope, public_key)
+    witness_url = witness or scope.settings.witness
     witness_store: Any = None
     if checkpoint_text:
         from deployforge.audit.witness import LineWitness, parse_checkpoint_line
@@ -78,7 +82,7 @@ def audit_verify(
     elif witness_url:
         from deployforge.audit.witness import open_witness
 
-        witness_store = open_witness(ws, witness_url)
+        witness_store = open_witness(scope, witness_url)
     verdict = verify_log(log, verifier=verifier, witness=witness_store, allow_empty=allow_empty)
     path = verdict.location
     if fmt == "json":
@@ -109,7 +113,7 @@ def audit_verify(
 @audit.command("checkpoint", context_settings=CONTEXT)
 @project_options
 @run_project_command("audit checkpoint", record=False)
-def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def audit_checkpoint(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """Print the log's signed checkpoint as one line, for a CI summary or build description.
 
     \b
@@ -117,9 +121,9 @@ def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[
       deployforge audit verify --checkpoint 'deployforge audit checkpoint log=... seq=...'
     Exits 1 when the log has no signed checkpoint (audit.signing is not set).
     """
-    from deployforge.app import audit_log
     from deployforge.audit.ci import checkpoint_line
     from deployforge.errors import StateError
+    from deployforge.usecases.audit import audit_log
 
     log = audit_log(ws)
     checkpoint = log.head_checkpoint()
@@ -139,7 +143,7 @@ def audit_checkpoint(ws: Any, fmt: str, style: Callable[..., str], holder: dict[
 @project_options
 @click.option("--reason", required=True, metavar="TEXT", help="Why: what happened to the log (kept in the record).")
 @run_project_command("audit new-segment")
-def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], reason: str) -> int:
+def audit_new_segment(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], reason: str) -> int:
     """Recover from a damaged log: keep it as evidence, start a new segment that records the damage.
 
     \b
@@ -147,8 +151,8 @@ def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict
     never deleted); record 1 of the new log (kind "segment") names the old
     file, its sha256, how far its chain verified and its first bad record.
     """
-    from deployforge.app import audit_log
     from deployforge.errors import UsageError
+    from deployforge.usecases.audit import audit_log
 
     log = audit_log(ws)
     if not hasattr(log, "new_segment"):
@@ -158,8 +162,9 @@ def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict
         )
     lost = None
     from deployforge.audit.witness import witness_for
+    from deployforge.usecases.audit import audit_scope
 
-    witness = witness_for(ws)
+    witness = witness_for(audit_scope(ws))
     if witness is not None and log.first_record() is None:
         # the log is gone: name the log the witness knows, so verify --witness follows the new segment to it
         witnessed = witness.latest()
@@ -193,7 +198,7 @@ def audit_new_segment(ws: Any, fmt: str, style: Callable[..., str], holder: dict
 )
 @run_project_command("audit log", record=False)
 def audit_log(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -205,11 +210,11 @@ def audit_log(
     limit: int,
 ) -> int:
     """Show audit records, newest last (filter by environment, time, trace)."""
-    from deployforge import app
     from deployforge.audit.tracing import record_kind, record_trace_id
+    from deployforge.usecases.audit import audit_log as open_audit_log
 
     env = None if all_environments else ws.options.environment
-    log = app.audit_log(ws)
+    log = open_audit_log(ws)
     records: list[dict[str, Any]] = []
     for rec in log.records(since=since, until=until, reverse=True):  # from the end: fast on a long log
         if len(records) >= limit:
@@ -272,11 +277,11 @@ def audit_log(
     return 0
 
 
-def _load_trace(ws: Any, trace_id: str) -> Any:
-    from deployforge import app
+def _load_trace(ws: Workspace, trace_id: str) -> Any:
     from deployforge.audit.tracing import build_trace, record_trace_id, resolve_trace_id
+    from deployforge.usecases.audit import audit_log as open_audit_log
 
-    log = app.audit_log(ws)
+    log = open_audit_log(ws)
     records = list(log.records())
     known = {tid for tid in (record_trace_id(r) for r in records) if tid}
     full = resolve_trace_id(known, trace_id, f"the audit log {log.describe()}")
@@ -317,7 +322,7 @@ def audit_trace(trace_id: str, fmt: str, bare: bool, config: str, environment: s
 
 @run_project_command("audit trace", record=False)
 def _trace_command(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
+    ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
 ) -> int:
     from deployforge.audit.tracing import render_mermaid, render_text
 
@@ -370,7 +375,7 @@ def audit_export(
 
 @run_project_command("audit export", record=False)
 def _export_command(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -394,8 +399,8 @@ def _export_command(
         )
     audit = None
     if isinstance(runs[-1].get("sig"), str):
-        from deployforge.app import audit_log
         from deployforge.audit.chain import content_digest
+        from deployforge.usecases.audit import audit_log
 
         log = audit_log(ws)
         checkpoint = log.head_checkpoint()

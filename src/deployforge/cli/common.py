@@ -15,13 +15,16 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployforge.ci.platform import in_ci
 from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
 from deployforge.model.outcome import of_exit
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -101,7 +104,7 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _options(config: str, environment: str | None, sandbox: bool, parallelism: int = 10) -> Any:
-    from deployforge.app import Options
+    from deployforge.usecases.workspace import Options
 
     return Options(
         config=config,
@@ -160,10 +163,11 @@ def run_project_command(
             verbose: bool = False,
             **kwargs: Any,
         ) -> None:
-            from deployforge.app import Workspace, record_audit, step_log
             from deployforge.audit.lineage import cpu_seconds
             from deployforge.audit.trace import recording
             from deployforge.secrets.masking import install_output_masking, register_environment
+            from deployforge.usecases.audit import record_audit, step_log
+            from deployforge.usecases.workspace import Workspace
 
             install_output_masking()  # every resolved secret is masked in whatever this command prints
             register_environment(os.environ)  # and the credentials it (and its hooks) can see
@@ -188,7 +192,7 @@ def run_project_command(
                     else:
                         code = fn(ws, fmt=fmt, style=style, holder=holder, **kwargs)
             except DeployForgeError as exc:
-                from deployforge.app import point_to_sandbox
+                from deployforge.usecases.workspace import point_to_sandbox
 
                 point_to_sandbox(ws, exc)
                 error, code = exc, exc.exit_code
@@ -315,14 +319,14 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str, command: str = "
     click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
 
 
-def _trace_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+def _trace_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
     """``trace DF-TRC-... · deployforge <command>`` on stderr: first with ``-v`` and in CI logs, last on
     a failure, and not at all on a local command that succeeded."""
     parent = f" · parent {ws.parent_trace_id}" if ws.parent_trace_id else ""
     click.echo(style(f"trace {ws.run_id} · deployforge {command}{parent}", dim=True), err=True)
 
 
-def _progress_header(ws: Any, command: str, style: Callable[..., str]) -> None:
+def _progress_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
     # say where this command works
@@ -344,9 +348,9 @@ def _ci_run_url() -> str | None:
 def hook_callbacks(style: Callable[..., str]) -> Any:
     """Lifecycle hooks as they run, on stderr (stdout stays the command's result): a header, then
     each output line indented."""
-    from deployforge.app import HookCallbacks
     from deployforge.ci.platform import reads_workflow_commands
     from deployforge.ci.workflow_commands import Log, one_line
+    from deployforge.usecases.hooks import HookCallbacks
 
     # in a GitHub Actions step the output is also fenced from workflow-command processing
     log = Log(_StderrProxy()) if reads_workflow_commands(os.environ) else None

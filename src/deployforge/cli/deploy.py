@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from deployforge.cli.common import (
     run_project_command,
 )
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 def _timeout(value: str | None) -> float | None:
@@ -87,7 +90,7 @@ def _render_event(style: Callable[..., str]) -> Callable[[str, dict[str, Any]], 
 
 
 def _callbacks(style: Callable[..., str]) -> Any:
-    from deployforge.deploy.service import Callbacks
+    from deployforge.usecases.deploy import Callbacks
 
     hooks = hook_callbacks(style)
     return Callbacks(
@@ -122,7 +125,7 @@ def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
 
 
 def _execute(
-    ws: Any,
+    ws: Workspace,
     *,
     fmt: str,
     style: Callable[..., str],
@@ -138,18 +141,19 @@ def _execute(
     import signal
     import threading
 
-    from deployforge.deploy import service
+    from deployforge.deploy.prepare import prepare
     from deployforge.deploy.strategy import render_steps
+    from deployforge.usecases import deploy as use_cases
 
     seconds = _timeout(timeout)
     if dry_run:
-        result = service.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
+        result = use_cases.dry_run(ws, strategy=strategy, timeout=seconds, command=command)
         holder["result"] = result
         _write_junit(result, junit, style)  # nothing was checked: an empty report, so CI's reader finds one
         if fmt == "json":
             _emit_json(result.to_json())
         else:
-            prepared = service.prepare(ws, strategy=strategy, timeout=seconds)
+            prepared = prepare(ws.config, strategy=strategy, timeout=seconds)
             click.echo(render_steps(prepared.compiled))
         return result.exit_code
     _progress_header(ws, command, style)
@@ -178,7 +182,7 @@ def _execute(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = service.run(
+        result = use_cases.run(
             ws,
             strategy=strategy,
             timeout=seconds,
@@ -203,7 +207,7 @@ def _execute(
 @_deploy_options
 @run_project_command("run")
 def run(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -241,7 +245,7 @@ def run(
 @_deploy_options
 @run_project_command("deploy")
 def deploy(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -259,9 +263,9 @@ def deploy(
     With --rollback: send the traffic of an interrupted canary (killed hard) back to stable.
     """
     if rollback:
-        from deployforge.deploy import service
+        from deployforge.usecases import deploy as use_cases
 
-        result = service.rollback(ws)
+        result = use_cases.rollback(ws)
         holder["result"] = result
         _write_junit(result, junit, style)
         if fmt == "json":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,9 @@ from deployforge.cli.common import (
     run_project_command,
 )
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 SEVERITIES = ["security-critical", "performance-impacting", "informational"]
 STATUSES = ["MODIFIED", "DELETED", "UNMANAGED", "NOT_CHECKED"]
@@ -67,7 +70,7 @@ def drift_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _settings(ignore_file: str | None, rules: tuple[str, ...], fail_on: str) -> Any:
     from deployforge.drift.model import Severity
-    from deployforge.drift.service import DriftSettings
+    from deployforge.usecases.drift import DriftSettings
 
     return DriftSettings(ignore_file=ignore_file, rules=tuple(rules), fail_on=Severity(fail_on))
 
@@ -85,12 +88,12 @@ def _write_reports(result: Any, junit: str | None, markdown: str | None) -> None
         Path(markdown).write_text(render_markdown(result.drift), encoding="utf-8")
 
 
-def _environment_from_id(ws: Any, drift_id: str | None) -> None:
+def _environment_from_id(ws: Workspace, drift_id: str | None) -> None:
     """A drift id names its environment: with several environments and no --environment, use the one
     whose last detection saw the id (an ambiguous or unknown id is an error listing what exists)."""
     if not drift_id:
         return
-    from deployforge.drift.service import resolve_environment
+    from deployforge.usecases.drift import resolve_environment
 
     env = resolve_environment(ws.options, drift_id)
     if env is not None:
@@ -153,7 +156,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
     )
     @run_project_command(f"drift {name}")
     def command(
-        ws: Any,
+        ws: Workspace,
         fmt: str,
         style: Callable[..., str],
         holder: dict[str, Any],
@@ -167,8 +170,8 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         unmanaged: bool,
         github_issue: bool,
     ) -> int:
-        from deployforge.drift import service
         from deployforge.drift.model import Severity, Status
+        from deployforge.usecases import drift as use_cases
 
         with errors_exit_1():
             _progress_header(ws, f"drift {name}", style)
@@ -179,7 +182,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
                 issue_settings = issue_settings_from_env(ws.options.environ)
             settings = replace(_settings(ignore_file, rules, fail_on), unmanaged=unmanaged)
             wanted = [Status(s) for s in statuses] or ([Status.UNMANAGED] if unmanaged else [])
-            result = service.detect_command(
+            result = use_cases.detect_command(
                 ws,
                 f"drift {name}",
                 settings,
@@ -221,7 +224,7 @@ drift.add_command(list_)
 @click.option("--drift-id", metavar="ID", help="The drift to show (or give it as the argument).")
 @run_project_command("drift show")
 def show(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -234,14 +237,14 @@ def show(
     drift_id: str | None,
 ) -> int:
     """Everything about one drift: its exact diff (+ added, - removed, ~ changed), classification, first/last seen."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift as use_cases
 
     with errors_exit_1():
         wanted = drift_id or drift_id_arg
         if not wanted:
             raise UsageError("which drift?", hint="deployforge drift show DF-5XJ-88B")
         _environment_from_id(ws, wanted)
-        result = service.show(ws, wanted, _settings(ignore_file, rules, fail_on))
+        result = use_cases.show(ws, wanted, _settings(ignore_file, rules, fail_on))
         holder["result"] = result
         _write_reports(result, junit, markdown)
     _emit(result, fmt, style, record=True)
@@ -279,7 +282,7 @@ def _expiry(value: str | None) -> dt.date | None:
 @click.option("--expires", metavar="DATE", help="When an ignore entry stops applying: YYYY-MM-DD or 30d.")
 @run_project_command("drift remediate")
 def remediate(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -295,12 +298,12 @@ def remediate(
     expires: str | None,
 ) -> int:
     """Plan (--dry-run) or carry out a remediation: revert, adopt or ignore with a reason and expiry."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift as use_cases
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift remediate", style)
-        result = service.remediate(
+        result = use_cases.remediate(
             ws,
             drift_id,
             strategy=strategy,
@@ -323,7 +326,7 @@ def remediate(
 @click.option("-y", "--yes", "confirmed", is_flag=True, help="Confirm repairs in a production environment.")
 @run_project_command("drift auto-resolve")
 def auto_resolve(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -337,12 +340,12 @@ def auto_resolve(
     confirmed: bool,
 ) -> int:
     """Apply the self_healing_rules: impact analysis, then rolling_restart / reapply / rollback, notify_slack."""
-    from deployforge.drift import service
+    from deployforge.usecases import drift_heal as use_cases
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
         _progress_header(ws, "drift auto-resolve", style)
-        result = service.auto_resolve(
+        result = use_cases.auto_resolve(
             ws,
             drift_id,
             dry_run=dry_run,
@@ -380,7 +383,7 @@ Exit codes: 0 no drift in what was checked, 2 drift found, 1 errors.
 
 
 def _watch_body(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -395,7 +398,7 @@ def _watch_body(
 ) -> int:
     import json as _json
 
-    from deployforge.drift import watch as watcher
+    from deployforge.usecases import drift_watch as watcher
 
     settings = _settings(ignore_file, rules, fail_on)
     with errors_exit_1():
@@ -420,10 +423,10 @@ def _watch_body(
                 return code
 
 
-def _watch_result(ws: Any, report: Any) -> Any:
-    from deployforge.drift.service import _result
+def _watch_result(ws: Workspace, report: Any) -> Any:
+    from deployforge.usecases.drift import drift_result
 
-    return _result(ws, "drift watch", report.drift, report.drift.exit_code)
+    return drift_result(ws, "drift watch", report.drift, report.drift.exit_code)
 
 
 _watch_run = run_project_command("drift watch")(_watch_body)
@@ -457,9 +460,9 @@ def watch(ctx: click.Context, **kwargs: Any) -> None:
 @watch.command("setup", context_settings=CONTEXT)
 @project_options
 @run_project_command("drift watch setup")
-def watch_setup(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def watch_setup(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """Create (idempotently) the EventBridge rule, the SQS queue, its dead-letter queue and its policy."""
-    from deployforge.drift import watch as watcher
+    from deployforge.usecases import drift_watch as watcher
 
     with errors_exit_1():
         _progress_header(ws, "drift watch setup", style)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployforge.cli.common import CONTEXT, _emit_json, project_options, run_project_command
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 def environment_matrix(configs: list[Any]) -> dict[str, Any]:
@@ -34,7 +37,7 @@ def environment_matrix(configs: list[Any]) -> dict[str, Any]:
 @project_options
 @click.option("--matrix", is_flag=True, help="Print a GitHub Actions strategy.matrix as one line of JSON.")
 @run_project_command("environments")
-def environments(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], matrix: bool) -> int:
+def environments(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], matrix: bool) -> int:
     """List the config's environments (every one is loaded and checked)."""
     from deployforge.config.load import load_every_environment
 

@@ -1,6 +1,6 @@
 """``deployforge jenkins report``: what the Jenkins shared library runs after each CLI command.
 
-A thin front door over the use case ``deployforge.ci.service.jenkins_report``: it reads the
+A thin front door over the use case ``deployforge.usecases.jenkins.jenkins_report``: it reads the
 command's JSON result document, renders the same Markdown as the GitHub Action's PR comment,
 writes ``<command>-report.md`` and the HTML page for ``publishHTML`` into ``--out-dir``, prints the
 Markdown to the build log and, with ``--comment``, creates or updates the sticky PR comment. The
@@ -57,7 +57,7 @@ def report(
     """
     import os
 
-    from deployforge.ci.service import jenkins_report
+    from deployforge.usecases.jenkins import jenkins_report
 
     with reported_errors():
         jenkins_report(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployforge.cli.common import CONTEXT, REPORT_FILE, _emit_json, project_options, run_project_command
 
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
+
 
 def echo_policy(report: Any, style: Callable[..., str]) -> None:
     from deployforge.policy.report import render_table
-    from deployforge.policy.service import annotations_text
+    from deployforge.usecases.policy import annotations_text
 
     click.echo("")
     click.echo(render_table(report, style))
@@ -50,7 +53,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_validate_policy(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -64,12 +67,12 @@ def run_validate_policy(
     fail_on_warn: bool,
     engine: dict[str, Any] | None = None,
 ) -> int:
-    from deployforge.policy import service
     from deployforge.policy.evaluate import PolicyOptions
     from deployforge.policy.report import render_table
+    from deployforge.usecases import policy as use_cases
 
     options = PolicyOptions(tuple(policies), tuple(namespaces), all_namespaces, tuple(data), fail_on_warn)
-    result = service.validate(ws, paths, options, engine or {})
+    result = use_cases.validate(ws, paths, options, engine or {})
     holder["result"] = result
     report = result.policy
     from deployforge.policy.model import PolicyReport
@@ -82,7 +85,7 @@ def run_validate_policy(
     if result.config_path:
         click.echo(style(f"{result.config_path}: config valid", fg="green"))
     click.echo(render_table(report, style))
-    annotations = service.annotations_text(report)
+    annotations = use_cases.annotations_text(report)
     if annotations:
         click.echo(annotations, nl=False)
     for path in written:
@@ -119,7 +122,7 @@ def policy() -> None:
 @engine_options
 @run_project_command("policy test")
 def policy_test(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],

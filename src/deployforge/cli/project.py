@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from deployforge.cli.common import (
 )
 from deployforge.cli.policy import engine_options
 from deployforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 @click.command(context_settings=CONTEXT)
@@ -44,7 +47,7 @@ from deployforge.errors import UsageError
 @engine_options
 @run_project_command("validate")
 def validate(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -62,7 +65,7 @@ def validate(
 ) -> int:
     """Check the config (schema, references, targets, cycles; no cloud), and with --policy or PATHS,
     evaluate Rego policies on Terraform/YAML/JSON files or the config. Exit 1 on policy failures."""
-    from deployforge import app
+    from deployforge.usecases.validate import validate as validate_config
 
     ws.deferred_credentials = True  # no cloud call here: an unset $VAR in auth is only a warning
     ws.__dict__.pop("config", None)
@@ -85,7 +88,7 @@ def validate(
             fail_on_warn,
             engine={"rego_version": rego_version, "timeout_s": policy_timeout, "memory_mb": policy_memory},
         )
-    result = app.validate(ws)
+    result = validate_config(ws)
     holder["result"] = result
     if fmt == "json":
         _emit_json(result.to_json())
@@ -113,18 +116,19 @@ def validate(
 )
 @run_project_command("plan", finding_exit=True)
 def plan(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
+    ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], out: str | None, parallelism: int
 ) -> int:
     """Compare the config with live cloud state and show what apply would change.
 
     Exit codes like `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error (bad
     input included: 2 always means changes).
     """
-    from deployforge import app
     from deployforge.render.console import render_plan
+    from deployforge.usecases.plan import plan as plan_use_case
+    from deployforge.usecases.workspace import command_line
 
     _progress_header(ws, "plan", style)
-    result = app.plan(ws, out=out, hook_callbacks=hook_callbacks(style))
+    result = plan_use_case(ws, out=out, hook_callbacks=hook_callbacks(style))
     holder["result"] = result
     if fmt == "json":
         _emit_json(result.to_json())
@@ -138,12 +142,12 @@ def plan(
 
             echo_policy(result.policy, style)
         if out and result.extra.get("plan_file"):
-            apply_line = app.command_line(ws, "apply", out, environment=False)
+            apply_line = command_line(ws, "apply", out, environment=False)
             click.echo(f"\nPlan saved to {out}. Apply exactly this plan with: {apply_line}")
         elif result.plan.has_changes and result.exit_code == 2:
             # the next step, as terraform prints one: both commands paste as they are
-            save = app.command_line(ws, "plan", "--out", "plan.json", environment=False)
-            now = app.command_line(ws, "apply", environment=False)
+            save = command_line(ws, "plan", "--out", "plan.json", environment=False)
+            now = command_line(ws, "apply", environment=False)
             click.echo(f"\nNext: {now} (shows this plan and asks), or save it for review: {save}")
     return result.exit_code
 
@@ -166,7 +170,7 @@ def plan(
 )
 @run_project_command("apply")
 def apply(
-    ws: Any,
+    ws: Workspace,
     fmt: str,
     style: Callable[..., str],
     holder: dict[str, Any],
@@ -188,8 +192,8 @@ def apply(
     import signal
     import threading
 
-    from deployforge import app
     from deployforge.render.console import render_apply, render_event, render_plan
+    from deployforge.usecases.apply import apply as apply_use_case
 
     _progress_header(ws, "apply", style)
     interactive = sys.stdin.isatty()
@@ -238,7 +242,7 @@ def apply(
             err=True,
         )
     try:
-        result = app.apply(
+        result = apply_use_case(
             ws,
             plan_file=plan_file,
             confirm=confirm,
@@ -272,7 +276,7 @@ def schema() -> None:
     _emit_json(config_schema())
 
 
-def _config_policies(ws: Any) -> bool:
+def _config_policies(ws: Workspace) -> bool:
     """The config (of the chosen environment) lists policies: (False when it cannot load: the plain
     validation then reports why)."""
     from deployforge.errors import DeployForgeError

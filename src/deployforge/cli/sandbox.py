@@ -33,7 +33,7 @@ def sandbox() -> None:
 
 
 def _sandbox_root(config: str) -> Path:
-    from deployforge.app import Options, Workspace
+    from deployforge.usecases.workspace import Options, Workspace
 
     return Workspace(Options(config=config)).root
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 # -- state --------------------------------------------------------------------
 
@@ -25,7 +28,7 @@ def state() -> None:
 @state.command("list", context_settings=CONTEXT)
 @project_options
 @run_project_command("state list")
-def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def state_list(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """List the environment's recorded resources and its lock."""
     doc = ws.read_state()
     lock = ws.backend.read_lock(ws.config.environment)
@@ -77,7 +80,7 @@ def state_list(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, A
 )
 @run_project_command("state unlock")
 def state_unlock(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], lock_id: str, force: bool
+    ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], lock_id: str, force: bool
 ) -> int:
     """Release the stale lock LOCK_ID (shown by the error that reported it, or `state list`).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,9 @@ from deployforge.cli.common import (
     project_options,
     run_project_command,
 )
+
+if TYPE_CHECKING:
+    from deployforge.usecases.workspace import Workspace
 
 
 @click.group(context_settings=CONTEXT)
@@ -39,7 +42,13 @@ def workflow() -> None:
 )
 @run_project_command("workflow run")
 def run_cmd(
-    ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str, parallelism: int, dry_run: bool
+    ws: Workspace,
+    fmt: str,
+    style: Callable[..., str],
+    holder: dict[str, Any],
+    name: str,
+    parallelism: int,
+    dry_run: bool,
 ) -> int:
     """Run workflow NAME: steps in dependency order, independent ones in parallel.
 
@@ -48,7 +57,7 @@ def run_cmd(
     cannot be resolved, credentials that do not work). With --dry-run: 0 when every step's
     parameters and credentials resolve, 2 when one does not; nothing is created.
     """
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
     from deployforge.workflow.model import FAILED, FAILED_ALLOWED, SKIPPED, SUCCEEDED
 
     if dry_run:
@@ -74,7 +83,7 @@ def run_cmd(
                 line += f": needs {', '.join(result.skipped_because)}, which failed"
             click.echo(style(line, fg=colours.get(result.status)), err=True)
 
-    result = service.run(ws, name, parallelism=parallelism, on_event=on_event)
+    result = use_cases.run(ws, name, parallelism=parallelism, on_event=on_event)
     holder["result"] = result
     wf = result.workflow
     from deployforge.workflow.model import WorkflowResult
@@ -94,12 +103,12 @@ def run_cmd(
     return result.exit_code
 
 
-def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
+def _dry_run(ws: Workspace, fmt: str, style: Callable[..., str], name: str) -> int:
     from deployforge.errors import EXIT_INPUT, EXIT_OK
     from deployforge.text import columns
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
 
-    wf, rows, ok = service.dry_run(ws, name)
+    wf, rows, ok = use_cases.dry_run(ws, name)
     if fmt == "json":
         _emit_json({"workflow": wf.name, "dry_run": True, "ok": ok, "steps": rows})
         return EXIT_OK if ok else EXIT_INPUT
@@ -131,11 +140,11 @@ def _dry_run(ws: Any, fmt: str, style: Callable[..., str], name: str) -> int:
 @workflow.command("list", context_settings=CONTEXT)
 @project_options
 @run_project_command("workflow list")
-def list_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
+def list_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any]) -> int:
     """List the workflows of the config and their steps."""
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
 
-    workflows = service.list_workflows(ws)
+    workflows = use_cases.list_workflows(ws)
     if fmt == "json":
         _emit_json({"workflows": [w.to_json() for w in workflows]})
     elif not workflows:
@@ -174,12 +183,12 @@ def _graph_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_graph_options
 @click.argument("name")
 @run_project_command("workflow graph")
-def graph_cmd(ws: Any, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str) -> int:
+def graph_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], name: str) -> int:
     """Print workflow NAME's DAG (Mermaid flowchart by default). Touches no cloud."""
-    from deployforge.workflow import service
+    from deployforge.usecases import workflow as use_cases
     from deployforge.workflow.graph import to_mermaid, to_text
 
-    wf = service.load_workflow(ws, name)
+    wf = use_cases.load_workflow(ws, name)
     if fmt == "json":
         _emit_json(wf.to_json())
     elif fmt == "text":

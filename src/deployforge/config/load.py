@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -258,26 +259,50 @@ def _fold_workflow_keys(document: dict[str, Any], pos: Positions) -> None:
                     table[("workflows", name, *path[1:])] = mark
 
 
+@dataclass(frozen=True)
+class ParsedConfig:
+    """The config file read, parsed with positions and schema-checked, before an environment is
+    chosen or a reference resolved: what every environment's ``Config`` is built from (a command
+    parses the file once, however many environments it loads)."""
+
+    path: str
+    document: dict[str, Any]
+    positions: Positions
+
+
+def parse_config(path: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None) -> ParsedConfig:
+    environ = os.environ if environ is None else environ
+    document, pos = _parse(path, environ)
+    return ParsedConfig(path, document, pos)
+
+
 def load_config(
     path: str = DEFAULT_CONFIG,
     *,
     environment: str | None = None,
     environ: Mapping[str, str] | None = None,
     deferred: bool = False,
+    parsed: ParsedConfig | None = None,
 ) -> Config:
+    """The ``Config`` of one environment (``parsed``: the file already parsed by this command)."""
     environ = os.environ if environ is None else environ
-    document, pos = _parse(path, environ)
+    document, pos = (parsed.document, parsed.positions) if parsed is not None else _parse(path, environ)
     env_name = choose_environment(document, environment, pos)
     return _build(document, pos, env_name, environ, path, deferred=deferred)
 
 
 def load_every_environment(
-    path: str = DEFAULT_CONFIG, *, environ: Mapping[str, str] | None = None, deferred: bool = False
+    path: str = DEFAULT_CONFIG,
+    *,
+    environ: Mapping[str, str] | None = None,
+    deferred: bool = False,
+    parsed: ParsedConfig | None = None,
 ) -> list[Config]:
     """The config once per environment it defines (or once, for ``default``), with the problems of
-    every environment reported together: what ``deployforge validate`` checks when none is chosen."""
+    every environment reported together: what ``deployforge validate`` checks when none is chosen.
+    ``parsed``: the file already parsed by this command."""
     environ = os.environ if environ is None else environ
-    document, pos = _parse(path, environ)
+    document, pos = (parsed.document, parsed.positions) if parsed is not None else _parse(path, environ)
     names = list(document.get("environments") or ()) or [DEFAULT_ENVIRONMENT]
     configs: list[Config] = []
     issues: list[ConfigIssue] = []
@@ -695,6 +720,7 @@ def _build(
         policies=tuple(resolved.get("policies") or ()),
         notifications=resolved.get("notifications") or {},
         warnings=tuple(warnings),
+        positions=pos,
     )
 
 

@@ -1,17 +1,18 @@
 """The deploy section and hooks checked and compiled before anything runs (pure of side effects:
-reads the config only). ``deploy/service.py`` runs what this prepares; ``app.validate`` checks it."""
+reads the config only). ``usecases/deploy.py`` runs what this prepares; ``usecases/validate.py`` checks it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deployforge.deploy.gates import validate_gate
 from deployforge.deploy.shifters.base import validate_settings
 from deployforge.deploy.strategy import CompiledStrategy, compile_strategy
-from deployforge.errors import ConfigError, ConfigIssue, DeployForgeError, Location
+from deployforge.errors import ConfigError, ConfigIssue
 from deployforge.hooks import HookSpec, parse_hooks
+from deployforge.model.config import Config
 
 
 @dataclass(frozen=True)
@@ -26,22 +27,11 @@ class DeployPlan:
     hooks: tuple[HookSpec, ...]
 
 
-def locator(ws: Any) -> Callable[[tuple[Any, ...]], Location]:
-    from deployforge.config.load import read_config_text
-    from deployforge.config.yamlpos import load_yaml
-
-    try:
-        _, pos = load_yaml(read_config_text(ws.options.config), ws.options.config)
-    except DeployForgeError:
-        return lambda path: Location(ws.options.config)
-    return lambda path: pos.location(path)
-
-
-def prepare(ws: Any, *, strategy: str | None = None, timeout: float | None = None) -> DeployPlan:
-    """Check ``deploy:`` and ``hooks:`` and compile the strategy; ConfigError (exit 2) lists every problem."""
-    config = ws.config
+def prepare(config: Config, *, strategy: str | None = None, timeout: float | None = None) -> DeployPlan:
+    """Check ``deploy:`` and ``hooks:`` and compile the strategy; ConfigError (exit 2) lists every problem,
+    each located through the config's own source positions (the file is not read again)."""
     deploy = dict(config.deploy or {})
-    locate = locator(ws)
+    locate = config.locate
     issues: list[ConfigIssue] = []
     targets = {name: t.provider for name, t in config.targets.items()}
     gates = tuple(deploy.get("gates") or ())

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from deployforge.errors import Location
+
+
+class SourcePositions(Protocol):
+    """Where each key and value of the parsed file is (``config/yamlpos.Positions``)."""
+
+    def location(self, path: tuple[str | int, ...], *, key: bool = False) -> Location: ...
 
 
 @dataclass(frozen=True)
@@ -117,3 +123,14 @@ class Config:
     # problems that only matter to commands that talk to the cloud (an unset variable in a target's
     # auth or credentials), when loaded for `validate`, which makes no cloud call
     warnings: tuple[str, ...] = ()
+    # the source positions of the file this was loaded from (config/load.py parses with positions), so
+    # an issue found later (the deploy section, hooks, self-healing rules) is located without parsing
+    # the file again; not part of equality, the hash or any JSON
+    positions: SourcePositions | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def locate(self, path: tuple[Any, ...], *, key: bool = False) -> Location:
+        """Where ``path`` (keys and list indexes) is in the config file: its value (its key when ``key``),
+        else the nearest enclosing path that has a position; the file alone for a Config built in code."""
+        if self.positions is None:
+            return Location(self.path)
+        return self.positions.location(path, key=key)

@@ -1,7 +1,7 @@
 """Run a compiled workflow: independent steps in parallel, dependents after what they need.
 
 The scheduler is independent of any cloud: it calls ``execute(step, params, ctx)`` for each step
-(``deployforge.workflow.service`` passes one that dispatches to the provider's action). Semantics:
+(``deployforge.usecases.workflow`` passes one that dispatches to the provider's action). Semantics:
 
 * a step starts when every step it needs has succeeded (or failed with ``continue_on_failure``);
 * a failed step is retried ``retries`` times (backoff 0.5 s, 1 s, 2 s ... capped at 5 s);

@@ -1,4 +1,5 @@
-"""Event-driven, incremental drift: ``deployforge drift watch`` (use cases, and the pure event parsing).
+"""Use case: event-driven, incremental drift, ``deployforge drift watch`` (the pure event parsing is
+``deployforge.drift.events``).
 
 On AWS, CloudTrail records every management API call; an EventBridge rule on the account's default
 bus routes the calls of the services DeployForge manages (``detail-type: AWS API Call via
@@ -25,174 +26,33 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from deployforge.drift.events import Event, WatchReport, event_pattern, parse_message, resource_name, touched
 from deployforge.drift.model import DriftReport
 from deployforge.errors import DeployForgeError, ProviderError, StateError, UsageError
+from deployforge.usecases.drift import DriftSettings, detect, ignore_path
+from deployforge.usecases.workspace import Workspace
 
 logger = logging.getLogger("deployforge.drift.watch")
 
-DETAIL_TYPE = "AWS API Call via CloudTrail"
-# resource type -> the CloudTrail eventSource of its API calls
-EVENT_SOURCES = {
-    "aws_security_group": "ec2.amazonaws.com",
-    "aws_launch_template": "ec2.amazonaws.com",
-    "aws_autoscaling_group": "autoscaling.amazonaws.com",
-    "aws_s3_bucket": "s3.amazonaws.com",
-    "aws_cloudwatch_metric_alarm": "monitoring.amazonaws.com",
-}
 RECONCILE_EVERY = 3600.0
 BATCH = 10  # SQS's maximum per ReceiveMessage
-
-
-def resource_name(environment: str) -> str:
-    """The queue's and the rule's name (one per environment and target)."""
-    return f"deployforge-drift-{environment}"[:64]
-
-
-def event_pattern() -> dict[str, Any]:
-    sources = sorted({"aws." + s.split(".", 1)[0] for s in EVENT_SOURCES.values()})
-    return {
-        "detail-type": [DETAIL_TYPE],
-        "source": sources,
-        "detail": {"eventSource": sorted(set(EVENT_SOURCES.values()))},
-    }
-
-
-# -- pure: messages -> events -> touched resources ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    source: str  # eventSource, e.g. ec2.amazonaws.com
-    name: str  # eventName, e.g. AuthorizeSecurityGroupIngress
-    strings: frozenset[str]  # every string in the call's request, response and resources
-
-
-def _strings(value: Any, out: set[str], depth: int = 0) -> None:
-    if depth > 20:  # a pathological nesting is not a CloudTrail event
-        return
-    if isinstance(value, str):
-        if len(value) <= 2048:
-            out.add(value)
-            if value.startswith("arn:"):
-                out.add(value.rsplit(":", 1)[-1].rsplit("/", 1)[-1])  # the id part of an ARN
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            _strings(item, out, depth + 1)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _strings(item, out, depth + 1)
-
-
-def parse_message(body: str) -> Event | str:
-    """The CloudTrail call an EventBridge message carries, or why it is not one (a string)."""
-    try:
-        data = json.loads(body)
-    except RecursionError:
-        return "nested too deeply"
-    except ValueError:
-        return "not JSON"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if data.get("detail-type") != DETAIL_TYPE:
-        return f"foreign event (detail-type {str(data.get('detail-type'))[:60]!r})"
-    detail = data.get("detail")
-    if not isinstance(detail, dict) or not isinstance(detail.get("eventSource"), str):
-        return "a CloudTrail event without detail.eventSource"
-    source = detail["eventSource"]
-    if source not in EVENT_SOURCES.values():
-        return f"foreign event (eventSource {source[:60]})"
-    found: set[str] = set()
-    for key in ("requestParameters", "responseElements", "resources"):
-        _strings(detail.get(key), found)
-    _strings(data.get("resources"), found)
-    ident = str(detail.get("eventID") or data.get("id") or "")
-    return Event(ident, source, str(detail.get("eventName") or ""), frozenset(found))
-
-
-def touched(events: Iterable[Event], baseline: Any) -> set[str]:
-    """Names of the baseline resources the events touch (by id, name or ARN, within the right service)."""
-    index: dict[tuple[str, str], set[str]] = {}
-    for name, resource in baseline.resources.items():
-        source = EVENT_SOURCES.get(resource.type)
-        if source is None:
-            continue
-        keys = {str(resource.id)}
-        for attr in ("name", "bucket", "alarm_name"):
-            value = resource.attributes.get(attr)
-            if isinstance(value, str):
-                keys.add(value)
-        for key in keys:
-            index.setdefault((source, key), set()).add(name)
-    out: set[str] = set()
-    for event in events:
-        for value in event.strings:
-            out |= index.get((event.source, value), set())
-    return out
-
-
-# -- the report of one drain ----------------------------------------------------------------------
-
-
-@dataclass
-class WatchReport:
-    environment: str
-    queue: str
-    messages: int = 0
-    events: int = 0
-    duplicates: int = 0
-    skipped: list[str] = field(default_factory=list)  # why each malformed/foreign message was skipped
-    touched: list[str] = field(default_factory=list)
-    reads: int = 0  # resources re-read
-    reconciled: bool = False
-    deleted: int = 0
-    drift: DriftReport | None = None
-    latencies: list[float] = field(default_factory=list)  # seconds from the event's time to recorded
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "queue": self.queue,
-            "messages": self.messages,
-            "events": self.events,
-            "duplicates": self.duplicates,
-            "skipped": list(self.skipped),
-            "touched": sorted(self.touched),
-            "reads": self.reads,
-            "reconciled": self.reconciled,
-            "deleted": self.deleted,
-            "drift": self.drift.to_json() if self.drift else None,
-        }
-
-    def render(self) -> str:
-        lines = [
-            f"drift watch {self.environment}: {self.messages} message(s), {self.events} event(s) "
-            f"({self.duplicates} duplicate(s)), {len(self.skipped)} skipped; re-read {self.reads} resource(s)"
-            + ("; full reconcile" if self.reconciled else "")
-        ]
-        lines += [f"  skipped: {why}" for why in self.skipped[:20]]
-        if self.drift is not None:
-            for record in self.drift.active:
-                lines.append(f"  {record.id}  {record.status.value}  {record.severity}  {record.resource}")
-                lines += [f"    {line}" for line in record.diff]
-        return "\n".join(lines)
 
 
 # -- adapters: AWS clients of the environment's target ---------------------------------------------
 
 
-def _aws_targets(ws: Any) -> list[str]:
+def _aws_targets(ws: Workspace) -> list[str]:
     names = [n for n, t in ws.config.targets.items() if t.provider == "aws"]
     if not names:
         raise UsageError("drift watch needs an AWS target", hint="it consumes AWS CloudTrail events")
     return names
 
 
-def _target_for(ws: Any, queue_url: str | None) -> str:
+def _target_for(ws: Workspace, queue_url: str | None) -> str:
     names = _aws_targets(ws)
     if queue_url:
         for name in names:
@@ -223,7 +83,7 @@ def _queue_trouble(exc: Exception, queue: str, env: str) -> DeployForgeError:
     return ProviderError(f"the drift queue {queue}: {code}: {message}", hint=f"check the queue; {setup}", code=code)
 
 
-def setup(ws: Any) -> dict[str, Any]:
+def setup(ws: Workspace) -> dict[str, Any]:
     """Create (or confirm) the queue, its dead-letter queue, its policy and the EventBridge rule."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -231,7 +91,7 @@ def setup(ws: Any) -> dict[str, Any]:
     name = resource_name(env)
     out = []
     for target in _aws_targets(ws):
-        provider = ws.provider(target)
+        provider: Any = ws.provider(target)  # an AWS provider: its boto3 clients
         sqs, events = provider.client("sqs"), provider.client("events")
         try:
             dlq = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})
@@ -282,7 +142,7 @@ def setup(ws: Any) -> dict[str, Any]:
     return {"environment": env, "watch": out}
 
 
-def queue_url(ws: Any, given: str | None) -> str:
+def queue_url(ws: Workspace, given: str | None) -> str:
     if given:
         return given
     from botocore.exceptions import BotoCoreError, ClientError
@@ -290,7 +150,8 @@ def queue_url(ws: Any, given: str | None) -> str:
     target = _target_for(ws, None)
     name = resource_name(ws.config.environment)
     try:
-        return str(ws.provider(target).client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+        provider: Any = ws.provider(target)  # an AWS provider: its boto3 clients
+        return str(provider.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
     except (BotoCoreError, ClientError) as exc:
         raise _queue_trouble(exc, name, ws.config.environment) from exc
 
@@ -298,13 +159,12 @@ def queue_url(ws: Any, given: str | None) -> str:
 # -- incremental detection -----------------------------------------------------------------------
 
 
-def check(ws: Any, settings: Any, names: set[str]) -> tuple[DriftReport, int]:
+def check(ws: Workspace, settings: DriftSettings, names: set[str]) -> tuple[DriftReport, int]:
     """Re-read only ``names`` (baseline resources) and record their drift in the register, keeping the
     register's records of every other resource. Returns the report (those resources only) and reads."""
     from deployforge.drift.classify import is_production
     from deployforge.drift.detect import LiveView, _read_one, build_report, register_document, register_history
     from deployforge.drift.ignore import load_ignore_file
-    from deployforge.drift.service import ignore_path
 
     config = ws.config
     env = config.environment
@@ -346,7 +206,7 @@ def check(ws: Any, settings: Any, names: set[str]) -> tuple[DriftReport, int]:
     return report, len(wanted)
 
 
-def _reconcile_due(ws: Any, every: float) -> bool:
+def _reconcile_due(ws: Workspace, every: float) -> bool:
     try:
         register = ws.backend.read_drift_register(ws.config.environment) or {}
     except StateError:
@@ -368,8 +228,8 @@ def _event_time(body: str) -> float | None:
 
 
 def drain(
-    ws: Any,
-    settings: Any,
+    ws: Workspace,
+    settings: DriftSettings,
     queue: str,
     *,
     wait: float = 0.0,
@@ -383,7 +243,7 @@ def drain(
 
     env = ws.config.environment
     report = WatchReport(env, queue)
-    provider = ws.provider(_target_for(ws, queue))
+    provider: Any = ws.provider(_target_for(ws, queue))  # an AWS provider: its boto3 clients
     sqs = provider.client("sqs")
     received: list[dict[str, Any]] = []
     events: dict[str, Event] = {}
@@ -427,8 +287,6 @@ def drain(
     report.touched = sorted(names)
     try:
         if reconcile_every >= 0 and _reconcile_due(ws, reconcile_every):
-            from deployforge.drift.service import detect
-
             report.drift, _ = detect(ws, settings)
             report.reconciled = True
             report.reads = len(report.drift.checked_names)

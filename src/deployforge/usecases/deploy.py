@@ -9,7 +9,7 @@ Order of a run::
     plan -> policy gate (deployforge.policy.gate.check_plan) -> confirmation (protected envs)
     pre_deploy hooks (a failure aborts: nothing changed)
     shifter + gate preflight (missing listener / alias / alarm: exit 2, no traffic moved)
-    apply the plan (app.apply: its own lock, state journal)
+    apply the plan (usecases/apply.apply: its own lock, state journal)
     canary under the environment's lock; the canary journal is written into the state document
     post_deploy hooks
     success: baseline snapshot, post_success hooks / failure: on_failure hooks
@@ -38,11 +38,18 @@ from deployforge.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     DeployForgeError,
+    LockHeldError,
     StateError,
     UsageError,
 )
 from deployforge.hooks import HookRun, HookSpec, HooksReport, run_phase_traced
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
+from deployforge.usecases.apply import apply, take_baseline
+from deployforge.usecases.audit import audit_log
+from deployforge.usecases.hooks import hook_context, resolve_hook_env
+from deployforge.usecases.plan import compute_plan, read_plan_file
+from deployforge.usecases.workspace import Workspace, command_line
 
 
 class InterruptedCanaryError(StateError):
@@ -57,18 +64,18 @@ class Callbacks:
     on_message: Callable[[str], None] = lambda text: None
 
 
-def build_shifter(ws: Any, kind: str, target: str, settings: Mapping[str, Any]) -> TrafficShifter:
+def build_shifter(ws: Workspace, kind: str, target: str, settings: Mapping[str, Any]) -> TrafficShifter:
     provider = ws.provider(target)
     t = ws.config.targets[target]
     return make_shifter(kind, settings, ShifterContext(target, t.provider, provider, t.settings()))
 
 
-def build_gates(ws: Any, prepared: DeployPlan) -> dict[str, Gate]:
+def build_gates(ws: Workspace, prepared: DeployPlan) -> dict[str, Gate]:
     gates: dict[str, Gate] = {}
     for g in prepared.gates:
         client = boundary = None
         if g["type"] in ("cloudwatch_alarm", "cloudwatch_metric"):
-            provider = ws.provider(g["target"])
+            provider: Any = ws.provider(g["target"])  # an AWS provider: its boto3 clients
             client = provider.client("cloudwatch")
             boundary = getattr(provider, "_boundary", None)
         gates[str(g["name"])] = Gate(str(g["name"]), str(g["type"]), g, client, boundary)
@@ -81,7 +88,7 @@ def build_gates(ws: Any, prepared: DeployPlan) -> dict[str, Gate]:
 class Journal:
     """Writes the canary journal into the environment's state document (the caller holds the lock)."""
 
-    def __init__(self, ws: Any, base: dict[str, Any]):
+    def __init__(self, ws: Workspace, base: dict[str, Any]):
         self.ws = ws
         self.base = base
 
@@ -92,14 +99,12 @@ class Journal:
         backend.write(state)
 
 
-def interrupted_journal(ws: Any) -> dict[str, Any] | None:
+def interrupted_journal(ws: Workspace) -> dict[str, Any] | None:
     state = ws.read_state()
     return getattr(state, "canary", None)
 
 
-def _refuse_if_interrupted(ws: Any) -> None:
-    from deployforge import app
-
+def _refuse_if_interrupted(ws: Workspace) -> None:
     entry = interrupted_journal(ws)
     if entry:
         env = ws.config.environment
@@ -107,28 +112,20 @@ def _refuse_if_interrupted(ws: Any) -> None:
             f"a canary deploy on environment '{env}' (run {entry.get('run_id')}, pid {entry.get('pid')} on "
             f"{entry.get('host')}) was interrupted at canary weight {entry.get('weight')}% "
             f"({entry.get('status')}) and never finished; traffic may still be split",
-            hint=f"send traffic back to stable with: {app.command_line(ws, 'deploy', '--rollback')}",
+            hint=f"send traffic back to stable with: {command_line(ws, 'deploy', '--rollback')}",
         )
 
 
 # -- audit ----------------------------------------------------------------------------------------------
 
 
-def _audit_step(ws: Any, parent: Any = None) -> Callable[[StepRecord], None]:
+def _audit_step(ws: Workspace, parent: Any = None) -> Callable[[StepRecord], None]:
     """Each canary step as a ``deploy.step`` record: a step of the run's trace, under ``parent``."""
-    from deployforge import app
     from deployforge.audit import trace
 
     if not ws.config.audit.enabled:
         return lambda record: None
-    opener = getattr(app, "audit_log", None)
-    if opener is not None:
-        log = opener(ws)
-    else:
-        from deployforge.audit import AuditLog
-        from deployforge.audit.storage import audit_path
-
-        log = AuditLog(audit_path(ws))
+    log = audit_log(ws)
 
     def record(step: StepRecord) -> None:
         fields = {"kind": "deploy.step", "run_id": ws.run_id, "environment": ws.config.environment}
@@ -140,13 +137,11 @@ def _audit_step(ws: Any, parent: Any = None) -> Callable[[StepRecord], None]:
 # -- use cases ----------------------------------------------------------------------------------------
 
 
-def _context(ws: Any, prepared: DeployPlan, **extra: str) -> dict[str, str]:
-    from deployforge import app
-
-    return app.hook_context(ws, DEPLOYFORGE_STRATEGY=prepared.compiled.name, **extra)
+def _context(ws: Workspace, prepared: DeployPlan, **extra: str) -> dict[str, str]:
+    return hook_context(ws, DEPLOYFORGE_STRATEGY=prepared.compiled.name, **extra)
 
 
-def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
+def _hooks(ws: Workspace, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
     """Run a hook phase: a step of the run's trace (``<phase> hooks``), each hook a step in it."""
     if not any(h.phase == phase for h in prepared.hooks):
         return []
@@ -160,8 +155,8 @@ def _hooks(ws: Any, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: st
     )
 
 
-def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
-    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+def dry_run(ws: Workspace, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
+    prepared = prepare(ws.config, strategy=strategy, timeout=timeout)
     config = ws.config
     return RunResult(
         command,
@@ -175,7 +170,7 @@ def dry_run(ws: Any, *, strategy: str | None, timeout: float | None, command: st
 
 
 def run(
-    ws: Any,
+    ws: Workspace,
     *,
     strategy: str | None = None,
     timeout: float | None = None,
@@ -187,20 +182,18 @@ def run(
     ci_run_url: str | None = None,
 ) -> RunResult:
     """validate -> pre_plan -> plan -> policy gate -> pre_deploy -> preflight -> apply -> canary -> baseline."""
-    from deployforge import app
     from deployforge.audit import trace
-    from deployforge.state.base import LockInfo
 
     cb = callbacks or Callbacks()
     cancel = cancel or threading.Event()
     config = ws.config
-    prepared = prepare(ws, strategy=strategy, timeout=timeout)
+    prepared = prepare(ws.config, strategy=strategy, timeout=timeout)
     too_long = prepared.compiled.too_long()
     if too_long:
         cb.on_message(f"warning: {too_long}")
     _refuse_if_interrupted(ws)
     # the hooks' vault:// env values, read before anything runs (a bad reference: exit 2, nothing ran)
-    prepared = replace(prepared, hooks=tuple(app.resolve_hook_env(ws, prepared.hooks)))
+    prepared = replace(prepared, hooks=tuple(resolve_hook_env(ws, prepared.hooks)))
     started = time.monotonic()
 
     def result(code: int, **kw: Any) -> RunResult:
@@ -219,7 +212,7 @@ def run(
     # plan and the policy gate
     state = ws.read_state()
     with trace.step("plan", **({"saved_plan": plan_file} if plan_file else {})) as step:
-        the_plan = app.read_plan_file(plan_file) if plan_file else app.compute_plan(ws, state)
+        the_plan = read_plan_file(plan_file) if plan_file else compute_plan(ws, state)
         step.set(changes={k: v for k, v in the_plan.counts().items() if v})
     policy = None
     if config.policies:
@@ -266,7 +259,7 @@ def run(
 
     # the infrastructure change (its own lock and state journal)
     with trace.step("apply") as step:
-        apply_result = app.apply(ws, plan_file=plan_file, confirm=lambda p: True, cancel=cancel, ci_run_url=ci_run_url)
+        apply_result = apply(ws, plan_file=plan_file, confirm=lambda p: True, cancel=cancel, ci_run_url=ci_run_url)
         if apply_result.apply is not None:
             step.set(results={k: v for k, v in apply_result.apply.counts().items() if v})
         if not apply_result.ok:
@@ -334,7 +327,7 @@ def run(
     post_failed = hooks.failed("post_deploy")
     if ok and not post_failed:
         try:
-            extra["baseline"] = app.take_baseline(ws, ws.read_state()).id
+            extra["baseline"] = take_baseline(ws, ws.read_state()).id
         except DeployForgeError as exc:
             messages.append(f"warning: the baseline snapshot was not saved: {exc.message}")
         hooks = hooks.plus(_hooks(ws, prepared, "post_success", cb, DEPLOYFORGE_VERDICT=verdict))
@@ -364,10 +357,8 @@ def run(
     )
 
 
-def rollback(ws: Any, *, command: str = "deploy") -> RunResult:
+def rollback(ws: Workspace, *, command: str = "deploy") -> RunResult:
     """Send an interrupted canary's traffic back to stable, using its journal; then clear the journal."""
-    from deployforge.errors import LockHeldError
-    from deployforge.state.base import LockInfo
 
     config = ws.config
     backend = ws.backend

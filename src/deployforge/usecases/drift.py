@@ -1,6 +1,8 @@
-"""The drift use cases every front door calls: detect/list/show, remediate, auto-resolve.
+"""The drift use cases every front door calls: detect/list/show and remediate (self-healing is
+``usecases/drift_heal.py``, adoption ``usecases/adopt.py``, the event-driven watch
+``usecases/drift_watch.py``).
 
-Like ``deployforge.app``, nothing here prints or exits; each returns a ``RunResult`` whose ``drift``
+Like every use case, nothing here prints or exits; each returns a ``RunResult`` whose ``drift``
 section is a ``DriftReport``. Every step (detection, impact analysis, remediation, notification) is
 recorded as an audit step through ``deployforge.audit.trace.step``.
 """
@@ -9,18 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployforge.drift.healing import REPAIRS, Decision, HealingRule, analyze, rules_from_config, summary_lines
-from deployforge.drift.model import DriftRecord, DriftReport, Notification, Remediation, RemediationStep, Severity
+from deployforge.drift.model import DriftRecord, DriftReport, Remediation, Severity
 from deployforge.drift.model import Status as Status
 from deployforge.drift.remediate import plan_adopt, plan_ignore, plan_revert, run_ignore, run_revert
-from deployforge.errors import DeployForgeError, ProviderError, StateError, UsageError
+from deployforge.errors import ProviderError, StateError, UsageError
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
 from deployforge.state.baseline import Baseline
+from deployforge.usecases.audit import ensure_audit_writable
+from deployforge.usecases.workspace import Options, Workspace
 
 RULES_FILE = "drift-rules.rego"
 
@@ -34,19 +38,22 @@ class DriftSettings:
     unmanaged: bool = False  # look for unmanaged objects of every supported type, not only the config's
 
 
-def _step(name: str, **fields: Any) -> Any:
+DEFAULT_SETTINGS = DriftSettings()
+
+
+def trace_step(name: str, **fields: Any) -> Any:
     from deployforge.audit import trace
 
     return trace.step(name, **fields)
 
 
-def ignore_path(ws: Any, settings: DriftSettings) -> Path:
+def ignore_path(ws: Workspace, settings: DriftSettings) -> Path:
     from deployforge.drift.ignore import default_path
 
     return Path(settings.ignore_file) if settings.ignore_file else default_path(ws.options.config)
 
 
-def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftReport, Baseline]:
+def detect(ws: Workspace, settings: DriftSettings = DriftSettings()) -> tuple[DriftReport, Baseline]:
     """Compare live state with the environment's latest baseline (reads through the providers)."""
     from deployforge.drift.classify import is_production
     from deployforge.drift.detect import build_report, read_live, register_document, register_history
@@ -55,7 +62,7 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
 
     config = ws.config
     env = config.environment
-    with _step("drift detection", environment=env) as step:
+    with trace_step("drift detection", environment=env) as step:
         baseline = ws.backend.read_baseline(env)
         if baseline is None and settings.unmanaged:  # discovery needs no baseline: nothing is managed yet
             baseline = Baseline(environment=env, id="(none)", taken_at="", config_hash=config.config_hash)
@@ -79,7 +86,7 @@ def detect(ws: Any, settings: DriftSettings = DriftSettings()) -> tuple[DriftRep
         managed: dict[tuple[str, str], set[str]] = {}
         for entry in state.resources.values():
             managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
-        _add_other_environments(ws.backend, env, managed)  # dev's bucket is not unmanaged in prod
+        add_other_environments(ws.backend, env, managed)  # dev's bucket is not unmanaged in prod
         scope = {(r.target, canonical_type(r.type)) for r in config.resources.values()}
         targets = {r.target for r in baseline.resources.values()} | {t for t, _ in scope}
         if settings.unmanaged:
@@ -128,7 +135,7 @@ def discovery_scope(providers: dict[str, Any]) -> set[tuple[str, str]]:
     return out
 
 
-def _add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str], set[str]]) -> None:
+def add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str], set[str]]) -> None:
     """Objects that another environment's state manages (same backend) are managed, not UNMANAGED."""
     try:
         others = [e for e in backend.environments() if e != env]
@@ -143,7 +150,7 @@ def _add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str
             managed.setdefault((entry["target"], entry["type"]), set()).add(str(entry.get("id")))
 
 
-def _result(ws: Any, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
+def drift_result(ws: Workspace, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
     config = ws.config
     return RunResult(
         command,
@@ -171,7 +178,7 @@ def filtered(report: DriftReport, severities: Sequence[Severity] = (), statuses:
 
 
 def detect_command(
-    ws: Any,
+    ws: Workspace,
     command: str,
     settings: DriftSettings = DriftSettings(),
     *,
@@ -180,7 +187,7 @@ def detect_command(
 ) -> RunResult:
     report, _ = detect(ws, settings)
     shown = filtered(report, severities, statuses)
-    return _result(ws, command, shown, shown.exit_code)
+    return drift_result(ws, command, shown, shown.exit_code)
 
 
 def find_record(report: DriftReport, drift_id: str) -> DriftRecord:
@@ -199,13 +206,13 @@ def find_record(report: DriftReport, drift_id: str) -> DriftRecord:
     return record
 
 
-def show(ws: Any, drift_id: str, settings: DriftSettings = DriftSettings()) -> RunResult:
+def show(ws: Workspace, drift_id: str, settings: DriftSettings = DriftSettings()) -> RunResult:
     report, _ = detect(ws, settings)
     record = find_record(report, drift_id)
-    return _result(ws, "drift show", replace(report, records=(record,)), 2 if record.active else 0)
+    return drift_result(ws, "drift show", replace(report, records=(record,)), 2 if record.active else 0)
 
 
-def _type_info(rtype: str) -> Any:
+def type_info(rtype: str) -> Any:
     from deployforge.providers.registry import resource_type_infos
 
     found = resource_type_infos().get(rtype)
@@ -213,7 +220,7 @@ def _type_info(rtype: str) -> Any:
 
 
 def remediate(
-    ws: Any,
+    ws: Workspace,
     drift_id: str,
     *,
     strategy: str = "revert",
@@ -228,7 +235,7 @@ def remediate(
     config = ws.config
     path = ignore_path(ws, settings)
     if strategy == "revert":
-        plan = plan_revert(record, _type_info(record.type))
+        plan = plan_revert(record, type_info(record.type))
     elif strategy == "adopt":
         declared = config.resources.get(record.resource)
         plan = plan_adopt(record, dict(declared.properties) if declared else None)
@@ -238,15 +245,15 @@ def remediate(
         raise UsageError(f"unknown strategy '{strategy}'", hint="use revert, adopt or ignore")
     if not dry_run and plan.outcome == "planned":
         plan = _carry_out(ws, plan, record, baseline, path, reason, expires)
-    with _step("drift remediation", drift_id=record.id, strategy=strategy, dry_run=dry_run) as step:
+    with trace_step("drift remediation", drift_id=record.id, strategy=strategy, dry_run=dry_run) as step:
         step.set(outcome_detail=plan.outcome, steps=[s.to_json() for s in plan.steps])
         step.outcome = plan.outcome
     code = 0 if plan.ok else 1
-    return _result(ws, "drift remediate", replace(report, records=(record,), remediations=(plan,)), code)
+    return drift_result(ws, "drift remediate", replace(report, records=(record,), remediations=(plan,)), code)
 
 
 def _carry_out(
-    ws: Any,
+    ws: Workspace,
     plan: Remediation,
     record: DriftRecord,
     baseline: Baseline,
@@ -254,9 +261,7 @@ def _carry_out(
     reason: str | None,
     expires: dt.date | None,
 ) -> Remediation:
-    from deployforge.app import ensure_audit_writable
     from deployforge.drift.remediate import adopted_baseline
-    from deployforge.state.base import LockInfo
 
     if plan.strategy == "ignore":
         return run_ignore(plan, record, path, reason or "", expires)
@@ -275,209 +280,13 @@ def _carry_out(
         backend.release_lock(lock)
 
 
-# -- self-healing ---------------------------------------------------------------------------------
-
-
-def auto_resolve(
-    ws: Any,
-    drift_id: str | None = None,
-    *,
-    dry_run: bool = False,
-    confirmed: bool = False,
-    settings: DriftSettings = DriftSettings(),
-) -> RunResult:
-    """Apply the self-healing rules to one drift (or every active drift): detection -> impact analysis
-    -> repair -> notification, an audit step each."""
-    from deployforge.drift.classify import is_production
-
-    report, baseline = detect(ws, settings)
-    config = ws.config
-    records = [find_record(report, drift_id)] if drift_id else list(report.active)
-    rules = rules_from_config(config.self_healing_rules)
-    production = is_production(config.environment, config.require_confirmation)
-    remediations: list[Remediation] = []
-    notifications: list[Notification] = []
-    for record in records:
-        with _step("drift impact analysis", drift_id=record.id, resource=record.resource) as step:
-            decision = analyze(record, rules, production=production, confirmed=confirmed)
-            step.set(decision=decision.outcome, reason=decision.reason, deviation=decision.deviation)
-            step.outcome = decision.outcome
-        remediation = _heal(ws, record, baseline, decision, dry_run)
-        remediations.append(remediation)
-        if decision.rule is not None and decision.outcome in ("heal", "blocked") and not dry_run:
-            notifications.extend(_notify(ws, record, decision.rule, remediation))
-    outcome_report = replace(
-        report,
-        records=tuple(records),
-        remediations=tuple(remediations),
-        notifications=tuple(notifications),
-    )
-    if any(r.outcome == "failed" for r in remediations):
-        code = 1
-    elif any(r.outcome in ("blocked", "no-rule", "planned") for r in remediations):
-        code = 2
-    else:
-        code = 0
-    return _result(ws, "drift auto-resolve", outcome_report, code)
-
-
-def _heal(ws: Any, record: DriftRecord, baseline: Baseline, decision: Decision, dry_run: bool) -> Remediation:
-    rule = decision.rule
-    base: dict[str, Any] = dict(
-        drift_id=record.id,
-        resource=record.resource,
-        strategy="self-healing",
-        dry_run=dry_run,
-        deviation=decision.deviation,
-        max_deviation=rule.max_deviation if rule else None,
-    )
-    if decision.outcome != "heal" or rule is None:
-        return Remediation(steps=(), outcome=decision.outcome, notes=(decision.reason,), **base)
-    repairs = [a.type for a in rule.actions if a.type in REPAIRS]
-    if not repairs:
-        return Remediation(steps=(), outcome="within-tolerance", notes=("the rule only notifies",), **base)
-    if dry_run:
-        steps = tuple(RemediationStep(a, _describe_action(a, record), lines=_repair_lines(a, record)) for a in repairs)
-        return Remediation(steps=steps, outcome="planned", notes=(decision.reason,), **base)
-    done = _run_repairs(ws, record, baseline, rule, repairs)
-    outcome = "applied" if all(s.done for s in done) else "failed"
-    return Remediation(steps=tuple(done), outcome=outcome, notes=(decision.reason,), **base)
-
-
-def _repair_lines(action: str, record: DriftRecord) -> tuple[str, ...]:
-    from deployforge.drift.remediate import revert_lines
-
-    return revert_lines(record.changes + (record.ignored_changes if action == "rollback" else ()))
-
-
-def _describe_action(action: str, record: DriftRecord) -> str:
-    if action == "rolling_restart":
-        what = ", ".join(record.paths) or "capacity"
-        return f"restore {what} of {record.resource}, then replace its instances one at a time"
-    if action == "rollback":
-        return f"restore {record.resource} to the baseline snapshot (every drifted attribute, ignored ones too)"
-    return f"revert {', '.join(record.paths)} of {record.resource} to the baseline"
-
-
-def _run_repairs(
-    ws: Any, record: DriftRecord, baseline: Baseline, rule: HealingRule, repairs: list[str]
-) -> list[RemediationStep]:
-    from deployforge.app import ensure_audit_writable
-    from deployforge.state.base import LockInfo
-
-    ensure_audit_writable(ws)
-    backend = ws.backend
-    provider = ws.provider(record.target)
-    resource = baseline.resources.get(record.resource)
-    info = _type_info(record.type)
-    steps: list[RemediationStep] = []
-    lock = backend.acquire_lock(LockInfo.new(record.environment, ws.run_id, "drift auto-resolve"))
-    try:
-        reverted = False
-        for action in repairs:
-            with _step(f"drift remediation: {action}", drift_id=record.id, resource=record.resource) as audit:
-                step = _one_repair(action, record, resource, info, provider, already_reverted=reverted)
-                reverted = reverted or (step.done and action in ("reapply", "rollback", "rolling_restart"))
-                audit.set(done=step.done, error=step.error, description=step.description)
-                audit.outcome = "ok" if step.done else "failed"
-            steps.append(step)
-            if not step.done:
-                break  # a failed repair stops the rest; the report (and notification) says so
-    finally:
-        backend.release_lock(lock)
-    return steps
-
-
-def _one_repair(
-    action: str, record: DriftRecord, resource: Any, info: Any, provider: Any, *, already_reverted: bool
-) -> RemediationStep:
-    if resource is None:
-        return RemediationStep(action, f"{record.resource} is not in the baseline", error="nothing to restore")
-    plan = plan_revert(record, info, include_ignored=(action == "rollback"))
-    description = _describe_action(action, record)
-    if plan.outcome != "planned" and not (action == "rolling_restart" and not record.changes):
-        return RemediationStep(action, description, error=plan.steps[0].description)
-    if plan.outcome == "planned" and not already_reverted:
-        done = run_revert(plan, provider, resource)
-        if done.outcome != "applied":
-            return RemediationStep(action, description, plan.steps[0].attributes, error=done.steps[0].error)
-    lines = _repair_lines(action, record)
-    if action != "rolling_restart":
-        attributes = plan.steps[0].attributes if plan.steps else ()
-        return RemediationStep(action, description, attributes, done=True, lines=lines)
-    restart: Callable[..., Any] | None = getattr(provider, "rolling_restart", None)
-    if restart is None:
-        return RemediationStep(action, description, error=f"the {provider.name} provider cannot restart {record.type}")
-    try:
-        replaced = restart(record.type, str(record.resource_id))
-    except DeployForgeError as exc:
-        return RemediationStep(action, description, error=exc.message)
-    return RemediationStep(action, f"{description}: replaced {len(replaced)} instance(s)", done=True, lines=lines)
-
-
-def _notify(ws: Any, record: DriftRecord, rule: HealingRule, remediation: Remediation) -> list[Notification]:
-    from deployforge.notify import slack
-
-    out = []
-    settings = dict((ws.config.notifications or {}).get("slack") or {})
-    for action in rule.actions:
-        if action.type != "notify_slack":
-            continue
-        channel = action.channel or settings.get("channel")
-        with _step("drift notification", drift_id=record.id, channel=channel) as step:
-            try:
-                url = _webhook(ws, action.webhook_url or settings.get("webhook_url"))
-                detail = "; ".join(remediation.notes) or remediation.outcome
-                done = [s.description for s in remediation.steps if s.done]
-                failed = [f"{s.action}: {s.error}" for s in remediation.steps if s.error]
-                lines = summary_lines(record, remediation.outcome, detail)
-                lines += [f"Done: {d}" for d in done] + [f"Failed: {f}" for f in failed]
-                title = action.message or f"DeployForge drift in {record.environment}: {record.resource}"
-                payload = slack.message(
-                    title,
-                    lines,
-                    channel=channel,
-                    fields={"Environment": record.environment, "Severity": str(record.severity or "unknown")},
-                )
-                slack.post(url, payload)
-                out.append(Notification(channel, True))
-                step.outcome = "ok"
-            except DeployForgeError as exc:
-                out.append(Notification(channel, False, exc.message))
-                step.set(error=exc.message)
-                step.outcome = "failed"
-    return out
-
-
-def _webhook(ws: Any, value: Any) -> str:
-    """The Slack webhook URL: a plain value ($SLACK_WEBHOOK_URL already interpolated) or a vault://
-    reference read through the run's secret resolver. Registered for masking either way."""
-    from deployforge.model.config import SecretRef
-    from deployforge.notify.slack import SlackError
-    from deployforge.secrets import masking, parse_reference
-
-    if value is None or value == "":
-        raise SlackError(
-            "no Slack webhook: notifications.slack.webhook_url (or the action's webhook_url) is empty or "
-            "missing; if it reads an environment variable such as $SLACK_WEBHOOK_URL, set that variable",
-            hint="set notifications.slack.webhook_url (e.g. $SLACK_WEBHOOK_URL) or webhook_url on the action",
-        )
-    if isinstance(value, str) and value.startswith("vault://"):
-        value = parse_reference(value)
-    if isinstance(value, SecretRef):
-        value = ws.secrets.resolve(value, "notifications.slack.webhook_url")
-    value = str(value)
-    masking.register(value)
-    return value
-
-
 _ = ProviderError  # translated errors reach the CLI through DeployForgeError
 
 
 # -- which environment a drift id belongs to ------------------------------------------------------
 
 
-def resolve_environment(options: Any, drift_id: str) -> str | None:
+def resolve_environment(options: Options, drift_id: str) -> str | None:
     """The environment whose drift register holds ``drift_id``, when the command names no environment
     and the config defines several (a drift id belongs to one environment: it hashes the environment's
     name). ``None`` when there is nothing to resolve (an environment was chosen, or there is only one).
@@ -485,15 +294,15 @@ def resolve_environment(options: Any, drift_id: str) -> str | None:
     Reads each environment's register (written by every detection): no cloud reads. An id found in
     several registers is an error listing the candidates; an id found in none lists what exists.
     """
-    from deployforge.app import Workspace
-    from deployforge.config.load import load_every_environment
+    from deployforge.config.load import load_every_environment, parse_config
     from deployforge.drift.ids import is_drift_id
 
     if options.environment or options.environ.get("DEPLOYFORGE_ENVIRONMENT"):
         return None
     if not is_drift_id(drift_id):
         raise UsageError(f"'{drift_id}' is not a drift id", hint="drift ids look like DF-5XJ-88B (see: drift list)")
-    configs = load_every_environment(options.config, environ=options.environ)
+    parsed = parse_config(options.config, options.environ)  # once, for every environment's workspace
+    configs = load_every_environment(options.config, environ=options.environ, parsed=parsed)
     if len(configs) <= 1:
         return None
     wanted = drift_id.strip().upper()
@@ -501,7 +310,7 @@ def resolve_environment(options: Any, drift_id: str) -> str | None:
     known: dict[str, list[str]] = {}
     for config in configs:
         env = config.environment
-        ws = Workspace(replace(options, environment=env))
+        ws = Workspace(replace(options, environment=env), parsed=parsed)
         try:
             register = ws.backend.read_drift_register(env)
         except StateError:

@@ -7,24 +7,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from deployforge.errors import EXIT_FAILURE, EXIT_OK, ReferenceResolutionError
+from deployforge.config.refs import RefProblem, interpolate, walk_strings
+from deployforge.errors import EXIT_FAILURE, EXIT_OK, DeployForgeError, ReferenceResolutionError
 from deployforge.model.result import RunResult
+from deployforge.usecases.workspace import Workspace
 from deployforge.workflow.catalog import lookup
 from deployforge.workflow.engine import ActionContext, run_workflow
 from deployforge.workflow.model import Step, StepResult, Workflow
 from deployforge.workflow.parse import compile_workflow, get_workflow
 
 
-def list_workflows(ws: Any) -> list[Workflow]:
+def list_workflows(ws: Workspace) -> list[Workflow]:
     config = ws.config
     return [compile_workflow(name, doc, config.targets) for name, doc in config.workflows.items()]
 
 
-def load_workflow(ws: Any, name: str) -> Workflow:
+def load_workflow(ws: Workspace, name: str) -> Workflow:
     return get_workflow(ws.config.workflows, name, ws.config.targets)
 
 
-def _resolver(ws: Any) -> Any:
+def _resolver(ws: Workspace) -> Any:
     resolver = getattr(ws, "secrets", None)
     if resolver is None:
         from deployforge.secrets import SecretResolver
@@ -33,13 +35,12 @@ def _resolver(ws: Any) -> Any:
     return resolver
 
 
-def prepare(ws: Any, workflow: Workflow) -> Workflow:
+def prepare(ws: Workspace, workflow: Workflow) -> Workflow:
     """Interpolate ``$ENV`` / ``${var.X}`` and resolve ``vault://`` in every step's ``with:``.
 
     Runs before any step does, so a missing variable, an unreachable Vault or a missing secret key
     stops the run (exit 2) with nothing done. ``${steps...}`` stays for the engine.
     """
-    from deployforge.config.refs import RefProblem, interpolate, walk_strings
 
     environ = ws.options.environ
     variables = ws.config.variables
@@ -78,13 +79,12 @@ def _credentials_source(target: Any) -> str:
     return "the provider's defaults"
 
 
-def dry_run(ws: Any, name: str) -> tuple[Workflow, list[dict[str, Any]], bool]:
+def dry_run(ws: Workspace, name: str) -> tuple[Workflow, list[dict[str, Any]], bool]:
     """What ``workflow run NAME`` would do, checked without running a step: each step with the
     credentials its target needs and whether they work (references resolve, the cloud accepts them).
 
     Returns the workflow, one row per step and whether everything resolved. Nothing is created.
     """
-    from deployforge.errors import DeployForgeError
 
     workflow = load_workflow(ws, name)
     problems: dict[str, str] = {}
@@ -132,7 +132,7 @@ def execute_action(step: Step, params: dict[str, Any], ctx: ActionContext) -> Ma
 
 
 def run(
-    ws: Any,
+    ws: Workspace,
     name: str,
     *,
     parallelism: int = 4,

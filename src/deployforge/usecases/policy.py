@@ -16,8 +16,10 @@ from deployforge.model.result import RunResult
 from deployforge.policy.evaluate import PolicyOptions, engine_settings, evaluate, evaluate_paths
 from deployforge.policy.gate import gate_exit_code, plan_gate
 from deployforge.policy.model import PolicyReport
+from deployforge.usecases.validate import validate as validate_config
+from deployforge.usecases.workspace import Workspace
 
-__all__ = ["annotations_text", "gate_exit_code", "plan_gate", "validate", "wants_policy", "write_reports"]
+__all__ = ["annotations_text", "gate_exit_code", "plan_gate", "validate", "wants_policy"]
 
 
 def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
@@ -25,7 +27,7 @@ def wants_policy(paths: Sequence[str], policies: Sequence[str]) -> bool:
 
 
 def validate(
-    ws: Any, paths: Sequence[str], options: PolicyOptions, engine: Mapping[str, Any] | None = None
+    ws: Workspace, paths: Sequence[str], options: PolicyOptions, engine: Mapping[str, Any] | None = None
 ) -> RunResult:
     """``deployforge validate [--policy ...] [PATHS...]``.
 
@@ -33,12 +35,10 @@ def validate(
     (when it does not, none is required). Without PATHS but with --policy: evaluate on the config
     and its resources. Without --policy, the config's ``policies:`` are used.
     """
-    from deployforge import app
-
     config_exists = Path(ws.options.config).is_file()
     base: RunResult | None = None
     if config_exists or not paths:
-        base = app.validate(ws)
+        base = validate_config(ws)
     policies = tuple(options.policies)
     if not policies and base is not None:
         from deployforge.policy.gate import policy_entries
@@ -65,26 +65,6 @@ def validate(
         return RunResult("validate", None, ws.run_id, report.exit_code, policy=report)
     code = max(base.exit_code, report.exit_code)
     return replace(base, exit_code=code, policy=report)
-
-
-def write_reports(report: PolicyReport, junit: str | None, sarif: str | None) -> list[str]:
-    """Write --junit / --sarif files; returns what was written (for the console)."""
-    from deployforge import __version__
-    from deployforge.policy.report import to_junit_suite, to_sarif
-    from deployforge.render.junit import write_junit
-    from deployforge.render.sarif import write_sarif
-
-    written = []
-    try:
-        if junit:
-            write_junit(junit, [to_junit_suite(report)])
-            written.append(junit)
-        if sarif:
-            write_sarif(sarif, to_sarif(report, version=__version__))
-            written.append(sarif)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report: {exc}") from None
-    return written
 
 
 def annotations_text(report: PolicyReport, environ: Mapping[str, str] | None = None) -> str:

@@ -20,24 +20,26 @@ from deployforge.model.result import RunResult
 
 
 def render_report(result: RunResult, environ: Mapping[str, str], artifact: str | None = None) -> tuple[str, str]:
-    """(Markdown, HTML) of a result: the Action's PR comment, and the same text as an HTML page."""
-    from deployforge.render.html import render_html
-    from deployforge.render.markdown import RenderContext, render_comment
+    """(Markdown, HTML) of a result: the Action's PR comment, and the same text as an HTML page,
+    from the one publish pipeline (``render/publish.py``)."""
+    from deployforge.render.markdown import RenderContext
+    from deployforge.render.publish import publish
 
     ctx = detect(environ)
     pr = github_pull_request(ctx, environ) if ctx else None
-    render_ctx = RenderContext(
-        workflow=WORKFLOW,
-        run_url=ctx.build_url if ctx else None,
-        commit=ctx.commit if ctx else None,
-        summary_url=f"{ctx.build_url.rstrip('/')}/DeployForge/" if ctx and ctx.build_url else None,
-        artifact=artifact,
-        repository=pr.repository if pr else None,
-        server_url=pr.server_url if pr else "https://github.com",
+    pub = publish(
+        result,
+        RenderContext(
+            workflow=WORKFLOW,
+            run_url=ctx.build_url if ctx else None,
+            commit=ctx.commit if ctx else None,
+            summary_url=f"{ctx.build_url.rstrip('/')}/DeployForge/" if ctx and ctx.build_url else None,
+            artifact=artifact,
+            repository=pr.repository if pr else None,
+            server_url=pr.server_url if pr else "https://github.com",
+        ),
     )
-    markdown = render_comment(result, render_ctx)
-    env = f" · {result.environment}" if result.environment else ""
-    return markdown, render_html(markdown, title=f"DeployForge {result.command}{env}")
+    return pub.comment, pub.html
 
 
 def jenkins_report(

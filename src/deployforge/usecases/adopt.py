@@ -1,4 +1,4 @@
-"""``deployforge adopt ADDRESS ID``: take an object that already exists under management (use case).
+"""Use case: ``deployforge adopt ADDRESS ID``, an object that already exists taken under management.
 
 Terraform calls this ``import``. The resource must be declared in the config (its address says which);
 the object is read back through the provider, recorded in the environment's state under that name and
@@ -18,6 +18,11 @@ from typing import Any
 
 from deployforge.errors import StateError, UsageError
 from deployforge.model.result import RunResult
+from deployforge.state.base import LockInfo
+from deployforge.text import did_you_mean
+from deployforge.usecases.audit import ensure_audit_writable
+from deployforge.usecases.drift import add_other_environments
+from deployforge.usecases.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,6 @@ class Adopted:
 def resolve_address(config: Any, address: str) -> str:
     """The config's resource name for ``address`` (``NAME`` or ``TYPE.NAME``)."""
     from deployforge.providers.registry import canonical_type
-    from deployforge.text import did_you_mean
 
     text = address.strip()
     if text in config.resources:
@@ -72,11 +76,8 @@ def resolve_address(config: Any, address: str) -> str:
     raise UsageError(f"'{address}' is not a resource of this config", hint=hint)
 
 
-def adopt(ws: Any, address: str, resource_id: str, *, command: str = "adopt") -> RunResult:
-    from deployforge.app import ensure_audit_writable
-    from deployforge.drift.service import _add_other_environments
+def adopt(ws: Workspace, address: str, resource_id: str, *, command: str = "adopt") -> RunResult:
     from deployforge.providers.registry import canonical_type
-    from deployforge.state.base import LockInfo
     from deployforge.state.baseline import Baseline, BaselineResource
 
     config = ws.config
@@ -111,7 +112,7 @@ def adopt(ws: Any, address: str, resource_id: str, *, command: str = "adopt") ->
                     f"{wanted} is already managed by {rtype}.{other_name} in {env}",
                     hint="one object, one resource: adopt another object, or rename the resource in the config",
                 )
-        _add_other_environments(backend, env, managed)
+        add_other_environments(backend, env, managed)
         if wanted in managed.get((declared.target, rtype), set()):
             raise UsageError(
                 f"{wanted} is already managed by another environment of this project",
@@ -161,7 +162,7 @@ def adopt(ws: Any, address: str, resource_id: str, *, command: str = "adopt") ->
         backend.release_lock(lock)
 
 
-def _result(ws: Any, command: str, done: Adopted) -> RunResult:
+def _result(ws: Workspace, command: str, done: Adopted) -> RunResult:
     config = ws.config
     return RunResult(
         command, config.environment, ws.run_id, 0, config.path, config.config_hash, extra={"adopted": done.to_json()}
