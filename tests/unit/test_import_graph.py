@@ -193,3 +193,46 @@ def test_imports_run_one_way() -> None:
     )
     gone = sorted(KNOWN_UPWARD - found)
     assert gone == [], f"no longer upward, take them off KNOWN_UPWARD: {gone}"
+
+
+GRAPH_START, GRAPH_END = "<!-- module-graph:start -->", "<!-- module-graph:end -->"
+
+
+def package_graph_table(graph: dict[str, frozenset[str]]) -> str:
+    """docs/architecture.md's module graph: one row per package of deployforge (its layer, and the
+    packages its modules import), front doors first."""
+
+    def top(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 else ""
+
+    packages: dict[str, set[str]] = {}
+    layers: dict[str, int] = {}
+    for module, targets in graph.items():
+        name = top(module)
+        if not name or name == "__main__":
+            continue
+        packages.setdefault(name, set()).update(top(t) for t in targets if top(t) not in ("", name))
+        layers[name] = min(layers.get(name, HELPERS), layer(module))
+    rows = ["| package | layer | imports |", "|---|---|---|"]
+    for name in sorted(packages, key=lambda n: (layers[n], n)):
+        targets = sorted(packages[name], key=lambda n: (layers.get(n, HELPERS), n))
+        shown = ", ".join(f"`{t}`" for t in targets) or "nothing of ours"
+        rows.append(f"| `{name}` | {LAYER_NAMES[layers[name]]} | {shown} |")
+    return "\n".join(rows)
+
+
+def test_the_architecture_page_draws_this_graph() -> None:
+    """docs/architecture.md shows the module graph as the code has it (regenerate with
+    DEPLOYFORGE_REGEN_GOLDEN=1)."""
+    import os
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+    text = page.read_text(encoding="utf-8")
+    head, _, rest = text.partition(GRAPH_START)
+    _, _, tail = rest.partition(GRAPH_END)
+    table = package_graph_table(import_graph())
+    current = f"{head}{GRAPH_START}\n{table}\n{GRAPH_END}{tail}"
+    if os.environ.get("DEPLOYFORGE_REGEN_GOLDEN"):
+        page.write_text(current, encoding="utf-8")
+    assert GRAPH_START in text and text == current, "docs/architecture.md's module graph is out of date"
