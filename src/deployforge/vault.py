@@ -103,7 +103,7 @@ class DynamicSecret:
 
     def _vault(self) -> Any:
         if self._client is None:
-            from deployforge.secrets.vault import VaultClient, VaultSettings
+            from deployforge.secrets.vault_client import VaultClient, VaultSettings
 
             self._client = VaultClient(VaultSettings.from_environ(self._environ))
         return self._client

@@ -15,8 +15,8 @@ from deployforge.errors import EndpointUnreachableError, ProviderError
 from deployforge.providers.base import ResourceSpec
 from deployforge.providers.google.errors import CredentialsError
 from deployforge.providers.registry import provider_for_target
-from deployforge.workflow.engine import ActionContext
 from deployforge.workflow.parse import compile_workflow
+from deployforge.workflow.runner import ActionContext
 
 
 def provider(gcp_fake, sa=None, **extra):

@@ -14,8 +14,8 @@ from deployforge.model.config import Target
 from deployforge.providers.aws.actions import lambda_invoke, rds_create, s3_export
 from deployforge.providers.registry import provider_for_target
 from deployforge.secrets import masking
-from deployforge.workflow.engine import ActionContext
 from deployforge.workflow.parse import compile_workflow
+from deployforge.workflow.runner import ActionContext
 
 
 def _provider(endpoint):

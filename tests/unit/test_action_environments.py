@@ -59,7 +59,7 @@ def test_the_example_drift_workflow_uses_the_matrix() -> None:
 
 
 def test_absolute_output_paths_are_translated_back_to_the_host() -> None:
-    from deployforge.action import _from_workspace, read_settings
+    from deployforge.action import from_workspace, read_settings
 
     inside = {
         "GITHUB_WORKSPACE": "/github/workspace",  # what the runner sets in a Docker action
@@ -67,15 +67,15 @@ def test_absolute_output_paths_are_translated_back_to_the_host() -> None:
         "GITHUB_REPOSITORY": "octo/infra",
     }
     s = read_settings(inside)
-    assert _from_workspace("/github/workspace/out/plan.json", s) == "/home/runner/work/infra/infra/out/plan.json"
-    assert _from_workspace("/github/runner_temp/plan.json", s) == "/home/runner/work/_temp/plan.json"
-    assert _from_workspace("/elsewhere/plan.json", s) == "/elsewhere/plan.json"
+    assert from_workspace("/github/workspace/out/plan.json", s) == "/home/runner/work/infra/infra/out/plan.json"
+    assert from_workspace("/github/runner_temp/plan.json", s) == "/home/runner/work/_temp/plan.json"
+    assert from_workspace("/elsewhere/plan.json", s) == "/elsewhere/plan.json"
     unknown = read_settings({"GITHUB_WORKSPACE": "/github/workspace", "GITHUB_REPOSITORY": "octo/infra"})
-    assert _from_workspace("/github/workspace/out/plan.json", unknown) == "out/plan.json"  # later steps resolve it
+    assert from_workspace("/github/workspace/out/plan.json", unknown) == "out/plan.json"  # later steps resolve it
     host = read_settings(
         {"GITHUB_WORKSPACE": "/home/runner/work/infra/infra", "RUNNER_WORKSPACE": "/home/runner/work/infra"}
     )
-    assert _from_workspace("/home/runner/work/infra/infra/p.json", host) == "/home/runner/work/infra/infra/p.json"
+    assert from_workspace("/home/runner/work/infra/infra/p.json", host) == "/home/runner/work/infra/infra/p.json"
 
 
 class _Unloadable:

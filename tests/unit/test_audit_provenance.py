@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deployforge.audit.provenance import PAYLOAD_TYPE, build_statement, envelope, key_signer, pae
-from deployforge.audit.tracing import build_trace
+from deployforge.audit.trace_report import build_trace
 from deployforge.errors import UsageError
 
 RUN = "DF-TRC-2QBB3T9B12"

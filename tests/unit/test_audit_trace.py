@@ -101,7 +101,7 @@ def test_a_log_that_cannot_be_written_does_not_fail_the_step(tmp_path):
 
 
 def test_canary_steps_recorded_by_the_deploy_stage_are_nodes_of_the_run():
-    from deployforge.audit.tracing import build_trace, render_mermaid
+    from deployforge.audit.trace_report import build_trace, render_mermaid
 
     tid = "DF-TRC-2QBB3T9B12"
     step = {"index": 1, "kind": "set_weight", "description": "shift 5% to canary", "weight": 5}

@@ -146,9 +146,9 @@ def test_a_new_ci_system_is_one_module_and_its_registration(monkeypatch, tmp_pat
         "feedbeef",
     )
     assert in_ci(env)
-    from deployforge.cli.common import _ci_run_url
+    from deployforge.cli.common import ci_run_url
 
-    assert _ci_run_url() == "https://drone.example.com/infra/88"
+    assert ci_run_url() == "https://drone.example.com/infra/88"
     assert LockInfo.new("prod", "run-1", "apply").actor == "grace"
     assert workspace_root(str(tmp_path / "infra"), env) == str(tmp_path.resolve())
 

@@ -30,7 +30,7 @@ from deployforge.secrets.properties import (
     secret_keys,
     signature,
 )
-from deployforge.secrets.vault import VaultSecret
+from deployforge.secrets.vault_client import VaultSecret
 from deployforge.state.base import StateDocument
 from deployforge.state.local import LocalBackend
 

@@ -10,10 +10,10 @@ import pytest
 
 from deployforge.config.load import load_config
 from deployforge.errors import ConfigError, ProviderError, UsageError
-from deployforge.workflow.engine import ActionContext, run_workflow, substitute
 from deployforge.workflow.graph import node_id, to_mermaid, to_text
 from deployforge.workflow.model import FAILED, FAILED_ALLOWED, SKIPPED, SUCCEEDED
 from deployforge.workflow.parse import compile_workflow, get_workflow
+from deployforge.workflow.runner import ActionContext, run_workflow, substitute
 
 TARGETS = """
 targets:

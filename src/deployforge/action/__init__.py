@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployforge.action.core import _core_environ, failure_reason, lock_info, outcome_of, run_core
+from deployforge.action.core import core_environ, failure_reason, lock_info, outcome_of, run_core
 from deployforge.action.inputs import (
     COMMANDS,
     INPUTS,
@@ -33,7 +33,7 @@ from deployforge.action.inputs import (
     get_input,
     read_settings,
 )
-from deployforge.action.reports import _from_workspace, _relative, write_reports
+from deployforge.action.reports import from_workspace, relative_path, write_reports
 from deployforge.errors import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         config=settings.config,
         environment=settings.environment,
         sandbox=settings.sandbox,
-        environ=_core_environ(settings, environ),
+        environ=core_environ(settings, environ),
     )
     ws = Workspace(options)
     error: DeployForgeError | None = None
@@ -172,7 +172,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
                 "error",
                 exc.message + (f" (hint: {exc.hint})" if exc.hint else ""),
                 title="DeployForge",
-                file=_relative(loc.file, settings) if loc else None,
+                file=relative_path(loc.file, settings) if loc else None,
                 line=(loc.line or None) if loc else None,
                 column=(loc.column or None) if loc else None,
             )
@@ -190,7 +190,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         run_url=settings.run_url,
         commit=settings.commit or None,
         summary_url=settings.run_url,
-        artifact=_from_workspace(str(report_file), settings),
+        artifact=from_workspace(str(report_file), settings),
         repository=settings.repository,
         server_url=settings.server_url,
         label=settings.label,
@@ -204,7 +204,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
             note.level,
             note.message,
             title=note.title,
-            file=_relative(note.file, settings),
+            file=relative_path(note.file, settings),
             line=note.line,
             column=note.column,
             rank=note.rank,
@@ -264,7 +264,7 @@ def _run(settings: Settings, environ: dict[str, str], sink: Any, started: float)
         "destructive-changes": str(outcome["destructive"]),
         "drift-detected": "true" if outcome["drifted"] else "false",
         "policy-failures": str(outcome["policy_failures"]),
-        "plan-path": _from_workspace(settings.plan_path, settings)
+        "plan-path": from_workspace(settings.plan_path, settings)
         if plan_file and _mtime(plan_file) not in (None, plan_before)
         else "",
         "junit-path": written.get("junit-path", ""),
@@ -364,7 +364,7 @@ def _check_run(settings: Settings, environ: Mapping[str, str], sink: Any, result
     from deployforge.ci.github import CHECK_LEVELS, CheckRunPublisher
     from deployforge.secrets.masking import mask  # the API is no log: ::add-mask:: does not cover it
 
-    config_path = _relative(settings.config, settings) or settings.config
+    config_path = relative_path(settings.config, settings) or settings.config
 
     def in_repository(file: str | None) -> str:
         """The Checks API needs a file of the repository: the config for run-wide annotations."""

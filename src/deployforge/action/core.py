@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # -- running the core ----------------------------------------------------------------------------
 
 
-def _core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+def core_environ(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     """The environment the core sees: the runner's, without the action's inputs, and the step's
     workspace as the one a config's paths must stay inside (also when run off the runner)."""
     core = {k: v for k, v in env.items() if not k.startswith("INPUT_")}  # the token stays out of the core

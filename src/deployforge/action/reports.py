@@ -20,9 +20,9 @@ def write_reports(settings: Settings, pub: Any) -> dict[str, str]:
     pub = pub if isinstance(pub, Publication) else publish(pub)
     written: dict[str, str] = {}
     if settings.junit_path and write_report(pub, "junit", settings.junit_path):
-        written["junit-path"] = _from_workspace(settings.junit_path, settings)
+        written["junit-path"] = from_workspace(settings.junit_path, settings)
     if settings.sarif_path and write_report(pub, "sarif", settings.sarif_path, base=settings.workspace or os.getcwd()):
-        written["sarif-path"] = _from_workspace(settings.sarif_path, settings)
+        written["sarif-path"] = from_workspace(settings.sarif_path, settings)
     return written
 
 
@@ -30,7 +30,7 @@ CONTAINER_WORKSPACE = "/github/workspace"  # where the runner mounts the workspa
 CONTAINER_TEMP = "/github/runner_temp"
 
 
-def _from_workspace(path: str, settings: Settings) -> str:
+def from_workspace(path: str, settings: Settings) -> str:
     """An output path as the next steps see it: they run in the workspace, not in working-directory,
     and on the host, not in this container.
 
@@ -64,7 +64,7 @@ def _from_workspace(path: str, settings: Settings) -> str:
     return path
 
 
-def _relative(file: str | None, settings: Settings) -> str | None:
+def relative_path(file: str | None, settings: Settings) -> str | None:
     """Annotation paths are relative to the repository root (the workspace)."""
     if not file:
         return None

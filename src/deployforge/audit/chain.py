@@ -197,7 +197,7 @@ _JSON_TYPES = {
 }
 
 
-def _structure(record: Any) -> str | None:
+def structure_problem(record: Any) -> str | None:
     """Why a parsed line is not a record of a known format, or None when it is one."""
     if type(record) is not dict:
         return f"not a JSON object (a JSON {_JSON_TYPES.get(type(record), 'value')})"
@@ -233,7 +233,7 @@ def _content_hash(record: dict[str, Any]) -> str | None:
         return None
 
 
-def _parse(line: bytes) -> Any:
+def loads_line(line: bytes) -> Any:
     """``json.loads`` that turns every failure into ``BadLine``."""
     try:
         return json.loads(line.decode("utf-8"))
@@ -257,8 +257,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         line += b"\n"
     if not line.strip():
         raise BadLine("empty line")
-    record = _parse(line)
-    problem = _structure(record)
+    record = loads_line(line)
+    problem = structure_problem(record)
     if problem:
         raise BadLine(problem, _int(record.get("seq")) if type(record) is dict else None)
     digest = hashlib.sha256(line[:-_TAIL_LEN] + b"}").hexdigest()

@@ -42,12 +42,12 @@ from deployforge.audit.chain import (
     BadRecord,
     ChainPoint,
     VerifyReport,
-    _parse,
-    _structure,
     content_digest,
+    loads_line,
     parse_line,
     prepare,
     seal,
+    structure_problem,
     verify_lines,
     verify_slice,
 )
@@ -553,12 +553,12 @@ class AuditLog:
             return report
         end = report.last
         if head_problem is not None:
-            return _bad_end(report, f"its head file {self.head_path.name} {head_problem}")
+            return bad_end(report, f"its head file {self.head_path.name} {head_problem}")
         if not head_check:
             return report
         if head is None:
             if end.seq > 1:  # one record and no head: a crash before the first head write
-                return _bad_end(
+                return bad_end(
                     report,
                     f"its head file {self.head_path.name} is missing, so records removed from the end "
                     "would go unnoticed",
@@ -566,7 +566,7 @@ class AuditLog:
             return report
         if head.seq > end.seq:
             removed = head.seq - end.seq
-            return _bad_end(
+            return bad_end(
                 report,
                 f"records removed from the end: the head file says the log ends at seq {head.seq}, "
                 f"it ends at seq {end.seq} ({removed} record{'s' if removed != 1 else ''} missing)",
@@ -686,7 +686,7 @@ class AuditLog:
             for key, value in (("environment", environment), ("run_id", run_id), ("trace_id", trace_id))
             if value is not None
         ]
-        return self._records(wanted, _bound(since), _bound(until), reverse, strict)
+        return self._records(wanted, time_bound(since), time_bound(until), reverse, strict)
 
     def _records(
         self, wanted: list[tuple[str, str]], low: str | None, high: str | None, reverse: bool, strict: bool
@@ -706,8 +706,8 @@ class AuditLog:
                 if not line.strip():
                     continue
                 try:
-                    record = _parse(line)
-                    problem = _structure(record)
+                    record = loads_line(line)
+                    problem = structure_problem(record)
                     if problem:
                         raise BadLine(problem)
                 except BadLine as bad:
@@ -758,7 +758,7 @@ def _line_count(path: Path, size: int) -> int:
     return count + (0 if last == b"\n" else 1)
 
 
-def _bound(value: datetime | str | None) -> str | None:
+def time_bound(value: datetime | str | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -770,7 +770,7 @@ def _bound(value: datetime | str | None) -> str | None:
     return format_ts(moment)
 
 
-def _bad_end(report: VerifyReport, reason: str) -> VerifyReport:
+def bad_end(report: VerifyReport, reason: str) -> VerifyReport:
     """A report whose first bad 'record' is the one after the last line (what is missing)."""
     end = report.last
     return VerifyReport(False, report.records, BadRecord(report.records + 1, end.seq + 1, reason), end)

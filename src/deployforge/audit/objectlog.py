@@ -43,15 +43,15 @@ from deployforge.audit.chain import (
     BadLine,
     ChainPoint,
     VerifyReport,
-    _parse,
-    _structure,
     content_digest,
+    loads_line,
     parse_line,
     prepare,
     seal,
+    structure_problem,
     verify_lines,
 )
-from deployforge.audit.log import _bad_end, _bound, format_ts
+from deployforge.audit.log import bad_end, format_ts, time_bound
 from deployforge.audit.signing import RECORD, Checkpoint, Signer
 from deployforge.errors import StateError
 
@@ -283,7 +283,7 @@ class ObjectLog:
             return report
         if head is not None and head.seq > report.last.seq:
             removed = head.seq - report.last.seq
-            return _bad_end(
+            return bad_end(
                 report,
                 f"records removed from the end: the head says the log ends at seq {head.seq}, "
                 f"it ends at seq {report.last.seq} ({removed} record{'s' if removed != 1 else ''} missing)",
@@ -316,12 +316,12 @@ class ObjectLog:
             for key, value in (("environment", environment), ("run_id", run_id), ("trace_id", trace_id))
             if value is not None
         ]
-        low, high = _bound(since), _bound(until)
+        low, high = time_bound(since), time_bound(until)
         found = []
         for number, line in enumerate(self._lines(), 1):
             try:
-                record = _parse(line)
-                problem = _structure(record)
+                record = loads_line(line)
+                problem = structure_problem(record)
                 if problem:
                     raise BadLine(problem)
             except BadLine as bad:

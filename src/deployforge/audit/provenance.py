@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from deployforge.audit.chain import canonical
-from deployforge.audit.tracing import Trace
+from deployforge.audit.trace_report import Trace
 from deployforge.errors import UsageError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

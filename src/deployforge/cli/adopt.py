@@ -10,9 +10,9 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
-    _emit_json,
-    _progress_header,
+    emit_json,
     errors_exit_1,
+    progress_header,
     project_options,
     run_project_command,
 )
@@ -46,11 +46,11 @@ def _make(name: str) -> click.Command:
         from deployforge.usecases.workspace import command_line
 
         with errors_exit_1():
-            _progress_header(ws, name, style)
+            progress_header(ws, name, style)
             result = adopt(ws, address, resource_id, command=name)
             holder["result"] = result
         if fmt == "json":
-            _emit_json(result.to_json())
+            emit_json(result.to_json())
             return 0
         from deployforge.usecases.adopt import Adopted
 

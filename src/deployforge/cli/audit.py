@@ -11,8 +11,8 @@ from deployforge.cli.common import (
     CONTEXT,
     POINT_IN_TIME,
     REPORT_FILE,
-    _emit_json,
     config_option,
+    emit_json,
     project_options,
     reported_errors,
     run_project_command,
@@ -86,7 +86,7 @@ def audit_verify(
     verdict = verify_log(log, verifier=verifier, witness=witness_store, allow_empty=allow_empty)
     path = verdict.location
     if fmt == "json":
-        _emit_json(verdict.to_json())
+        emit_json(verdict.to_json())
         return 0 if verdict.ok else 1
     if verdict.ok:
         signed = ", signed checkpoint verified" if verdict.signed_through is not None else ""
@@ -133,7 +133,7 @@ def audit_checkpoint(ws: Workspace, fmt: str, style: Callable[..., str], holder:
             hint="set audit.signing (key_file, kms_key_id or key) so every command signs one (docs/audit.md)",
         )
     if fmt == "json":
-        _emit_json(checkpoint.to_json())
+        emit_json(checkpoint.to_json())
     else:
         click.echo(checkpoint_line(checkpoint))
     return 0
@@ -174,7 +174,7 @@ def audit_new_segment(ws: Workspace, fmt: str, style: Callable[..., str], holder
     record = log.new_segment({"reason": reason, "run_id": ws.run_id}, lost_log=lost)
     previous = record["previous"]
     if fmt == "json":
-        _emit_json(record)
+        emit_json(record)
         return 0
     kept = previous.get("file") or "(no log file)"
     bad = previous.get("first_bad")
@@ -210,7 +210,7 @@ def audit_log(
     limit: int,
 ) -> int:
     """Show audit records, newest last (filter by environment, time, trace)."""
-    from deployforge.audit.tracing import record_kind, record_trace_id
+    from deployforge.audit.trace_report import record_kind, record_trace_id
     from deployforge.usecases.audit import audit_log as open_audit_log
 
     env = None if all_environments else ws.options.environment
@@ -230,10 +230,10 @@ def audit_log(
         records.append(rec)
     records.reverse()
     if fmt == "json":
-        _emit_json(records)
+        emit_json(records)
         return 0
     if records:  # one row a record; a step (--steps, --trace): `  step NAME (duration)` under its run
-        from deployforge.audit.tracing import as_step, format_duration
+        from deployforge.audit.trace_report import as_step, format_duration
         from deployforge.ci.workflow_commands import one_line
         from deployforge.text import clip, columns
 
@@ -278,7 +278,7 @@ def audit_log(
 
 
 def _load_trace(ws: Workspace, trace_id: str) -> Any:
-    from deployforge.audit.tracing import build_trace, record_trace_id, resolve_trace_id
+    from deployforge.audit.trace_report import build_trace, record_trace_id, resolve_trace_id
     from deployforge.usecases.audit import audit_log as open_audit_log
 
     log = open_audit_log(ws)
@@ -324,11 +324,11 @@ def audit_trace(trace_id: str, fmt: str, bare: bool, config: str, environment: s
 def _trace_command(
     ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[str, Any], trace_id: str, bare: bool
 ) -> int:
-    from deployforge.audit.tracing import render_mermaid, render_text
+    from deployforge.audit.trace_report import render_mermaid, render_text
 
     trace, _ = _load_trace(ws, trace_id)
     if fmt == "json":
-        _emit_json(trace.to_json())
+        emit_json(trace.to_json())
     elif fmt == "mermaid":
         click.echo(render_mermaid(trace, fence=not bare), nl=False)
     else:
@@ -388,7 +388,7 @@ def _export_command(
 
     from deployforge import __version__
     from deployforge.audit.provenance import build_statement, envelope, key_signer
-    from deployforge.audit.tracing import record_kind, record_trace_id
+    from deployforge.audit.trace_report import record_kind, record_trace_id
     from deployforge.errors import UsageError
 
     trace, records = _load_trace(ws, trace_id)

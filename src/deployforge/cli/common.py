@@ -42,7 +42,7 @@ def _styler(enabled: bool) -> Callable[..., str]:
     return lambda text, **_: text
 
 
-def _emit_json(data: Any) -> None:
+def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
@@ -313,7 +313,7 @@ def _report_error(exc: DeployForgeError, fmt: str, run_id: str, command: str = "
         if isinstance(exc, ConfigError):
             payload["issues"] = [issue.to_json() for issue in exc.issues]
         payload["outcome"] = outcome.to_json()  # what Jenkins and the Action read (model/outcome.py)
-        _emit_json(payload)
+        emit_json(payload)
     from deployforge.ci.workflow_commands import safe
 
     click.echo(safe(exc.render()), err=True)  # a message quoting PR input cannot start a workflow command
@@ -326,7 +326,7 @@ def _trace_header(ws: Workspace, command: str, style: Callable[..., str]) -> Non
     click.echo(style(f"trace {ws.run_id} · deployforge {command}{parent}", dim=True), err=True)
 
 
-def _progress_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
+def progress_header(ws: Workspace, command: str, style: Callable[..., str]) -> None:
     config = ws.config
     extra = " · sandbox" if ws.sandbox_endpoint else ""
     # say where this command works
@@ -339,7 +339,7 @@ def _progress_header(ws: Workspace, command: str, style: Callable[..., str]) -> 
             click.echo(style(f"sandbox: {note}", fg="cyan"), err=True)
 
 
-def _ci_run_url() -> str | None:
+def ci_run_url() -> str | None:
     from deployforge.ci.platform import run_url
 
     return run_url(os.environ)

@@ -11,10 +11,10 @@ import click
 from deployforge.cli.common import (
     CONTEXT,
     REPORT_FILE,
-    _ci_run_url,
-    _emit_json,
-    _progress_header,
+    ci_run_url,
+    emit_json,
     hook_callbacks,
+    progress_header,
     project_options,
     run_project_command,
 )
@@ -117,7 +117,7 @@ def _write_junit(result: Any, junit: str | None, style: Callable[..., str]) -> N
 
 def _print_result(result: Any, fmt: str, style: Callable[..., str]) -> None:
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
         return
     from deployforge.deploy.render import render_run_summary
 
@@ -151,12 +151,12 @@ def _execute(
         holder["result"] = result
         _write_junit(result, junit, style)  # nothing was checked: an empty report, so CI's reader finds one
         if fmt == "json":
-            _emit_json(result.to_json())
+            emit_json(result.to_json())
         else:
             prepared = prepare(ws.config, strategy=strategy, timeout=seconds)
             click.echo(render_steps(prepared.compiled))
         return result.exit_code
-    _progress_header(ws, command, style)
+    progress_header(ws, command, style)
 
     def ask(the_plan: Any) -> bool:
         if confirm:
@@ -191,7 +191,7 @@ def _execute(
             cancel=cancel,
             callbacks=_callbacks(style),
             command=command,
-            ci_run_url=_ci_run_url(),
+            ci_run_url=ci_run_url(),
         )
     finally:
         for sig, handler in previous.items():
@@ -269,7 +269,7 @@ def deploy(
         holder["result"] = result
         _write_junit(result, junit, style)
         if fmt == "json":
-            _emit_json(result.to_json())
+            emit_json(result.to_json())
         else:
             for message in result.messages:
                 click.echo(message)

@@ -17,9 +17,9 @@ from deployforge.cli.common import (
     CONTEXT,
     REPORT_FILE,
     FindingGroup,
-    _emit_json,
-    _progress_header,
+    emit_json,
     errors_exit_1,
+    progress_header,
     project_options,
     run_project_command,
 )
@@ -104,7 +104,7 @@ def _emit(result: Any, fmt: str, style: Callable[..., str], *, record: bool = Fa
     from deployforge.drift.report import render_record, render_remediation, render_table
 
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
         return
     report = result.drift
     if record:
@@ -174,7 +174,7 @@ def _detect_like(name: str, help_text: str) -> click.Command:
         from deployforge.usecases import drift as use_cases
 
         with errors_exit_1():
-            _progress_header(ws, f"drift {name}", style)
+            progress_header(ws, f"drift {name}", style)
             issue_settings = None
             if github_issue:  # checked first: a missing token or repository fails before detection
                 from deployforge.drift.issues import issue_settings_from_env
@@ -302,7 +302,7 @@ def remediate(
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
-        _progress_header(ws, "drift remediate", style)
+        progress_header(ws, "drift remediate", style)
         result = use_cases.remediate(
             ws,
             drift_id,
@@ -344,7 +344,7 @@ def auto_resolve(
 
     with errors_exit_1():
         _environment_from_id(ws, drift_id)
-        _progress_header(ws, "drift auto-resolve", style)
+        progress_header(ws, "drift auto-resolve", style)
         result = use_cases.auto_resolve(
             ws,
             drift_id,
@@ -407,7 +407,7 @@ def _watch_body(
                 "choose --once (drain and stop) or --follow (keep running)",
                 hint="deployforge drift watch -e ENV --once (a scheduled job), or --follow (a service)",
             )
-        _progress_header(ws, "drift watch", style)
+        progress_header(ws, "drift watch", style)
         url = watcher.queue_url(ws, queue)
         code = 0
         while True:
@@ -465,10 +465,10 @@ def watch_setup(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict
     from deployforge.usecases import drift_watch as watcher
 
     with errors_exit_1():
-        _progress_header(ws, "drift watch setup", style)
+        progress_header(ws, "drift watch setup", style)
         done = watcher.setup(ws)
     if fmt == "json":
-        _emit_json(done)
+        emit_json(done)
         return 0
     for item in done["watch"]:
         click.echo(f"target {item['target']}: rule {item['rule_arn']} -> queue {item['queue_url']}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from deployforge.cli.common import CONTEXT, _emit_json, project_options, run_project_command
+from deployforge.cli.common import CONTEXT, emit_json, project_options, run_project_command
 
 if TYPE_CHECKING:
     from deployforge.usecases.workspace import Workspace
@@ -46,7 +46,7 @@ def environments(ws: Workspace, fmt: str, style: Callable[..., str], holder: dic
     if matrix:
         click.echo(json.dumps(data, separators=(",", ":")))
     elif fmt == "json":
-        _emit_json(data)
+        emit_json(data)
     else:
         for entry in data["include"]:
             note = " (deploys need confirmation)" if entry["require_confirmation"] else ""

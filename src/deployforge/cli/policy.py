@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from deployforge.cli.common import CONTEXT, REPORT_FILE, _emit_json, project_options, run_project_command
+from deployforge.cli.common import CONTEXT, REPORT_FILE, emit_json, project_options, run_project_command
 
 if TYPE_CHECKING:
     from deployforge.usecases.workspace import Workspace
@@ -80,7 +80,7 @@ def run_validate_policy(
     assert isinstance(report, PolicyReport)  # the policy use case's section
     written = _write_reports(result, junit, sarif)
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
         return int(result.exit_code)
     if result.config_path:
         click.echo(style(f"{result.config_path}: config valid", fg="green"))
@@ -151,7 +151,7 @@ def policy_test(
 
         write_junit(junit, [to_junit_suite(report)])
     if fmt == "json":
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
     else:
         click.echo(render_text(report, style, verbose=verbose))
     return report.exit_code

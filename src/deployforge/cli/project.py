@@ -12,10 +12,10 @@ from deployforge.cli.common import (
     CONTEXT,
     REPORT_FILE,
     FindingCommand,
-    _ci_run_url,
-    _emit_json,
-    _progress_header,
+    ci_run_url,
+    emit_json,
     hook_callbacks,
+    progress_header,
     project_options,
     run_project_command,
 )
@@ -91,7 +91,7 @@ def validate(
     result = validate_config(ws)
     holder["result"] = result
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         for message in result.messages:
             click.echo(style(message, fg="yellow"), err=True)
@@ -127,11 +127,11 @@ def plan(
     from deployforge.usecases.plan import plan as plan_use_case
     from deployforge.usecases.workspace import command_line
 
-    _progress_header(ws, "plan", style)
+    progress_header(ws, "plan", style)
     result = plan_use_case(ws, out=out, hook_callbacks=hook_callbacks(style))
     holder["result"] = result
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     elif result.plan is None:  # a pre_plan hook failed: nothing was planned
         for message in result.messages:
             click.echo(style(message, fg="red"), err=True)
@@ -195,7 +195,7 @@ def apply(
     from deployforge.render.console import render_apply, render_event, render_plan
     from deployforge.usecases.apply import apply as apply_use_case
 
-    _progress_header(ws, "apply", style)
+    progress_header(ws, "apply", style)
     interactive = sys.stdin.isatty()
     if not auto_approve and not plan_file and not interactive:
         raise UsageError(
@@ -248,7 +248,7 @@ def apply(
             confirm=confirm,
             cancel=cancel,
             on_event=on_event,
-            ci_run_url=_ci_run_url(),
+            ci_run_url=ci_run_url(),
             hooks=None if no_hooks else hook_callbacks(style),
         )
     finally:
@@ -256,7 +256,7 @@ def apply(
             signal.signal(sig, handler)
     holder["result"] = result
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         for message in result.messages:
             click.echo(message)
@@ -273,7 +273,7 @@ def schema() -> None:
     """Print the config's JSON Schema (for editors: yaml-language-server, VS Code, JetBrains)."""
     from deployforge.config.schema import config_schema
 
-    _emit_json(config_schema())
+    emit_json(config_schema())
 
 
 def _config_policies(ws: Workspace) -> bool:

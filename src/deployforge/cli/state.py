@@ -9,7 +9,7 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
-    _emit_json,
+    emit_json,
     project_options,
     run_project_command,
 )
@@ -33,7 +33,7 @@ def state_list(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[
     doc = ws.read_state()
     lock = ws.backend.read_lock(ws.config.environment)
     if fmt == "json":
-        _emit_json(
+        emit_json(
             {
                 "environment": doc.environment,
                 "serial": doc.serial,

@@ -9,9 +9,9 @@ import click
 
 from deployforge.cli.common import (
     CONTEXT,
-    _emit_json,
-    _progress_header,
     config_option,
+    emit_json,
+    progress_header,
     project_options,
     run_project_command,
 )
@@ -63,7 +63,7 @@ def run_cmd(
     if dry_run:
         return _dry_run(ws, fmt, style, name)
 
-    _progress_header(ws, f"workflow run {name}", style)
+    progress_header(ws, f"workflow run {name}", style)
     colours = {SUCCEEDED: "green", FAILED: "red", FAILED_ALLOWED: "yellow", SKIPPED: "bright_black"}
 
     def on_event(kind: str, step: Any, result: Any) -> None:
@@ -90,7 +90,7 @@ def run_cmd(
 
     assert isinstance(wf, WorkflowResult)  # the workflow use case's section
     if fmt == "json":
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         counts = ", ".join(f"{n} {status}" for status, n in wf.counts().items())
         verdict = style(f"workflow {wf.name} {wf.status}", fg="green" if wf.ok else "red", bold=True)
@@ -110,7 +110,7 @@ def _dry_run(ws: Workspace, fmt: str, style: Callable[..., str], name: str) -> i
 
     wf, rows, ok = use_cases.dry_run(ws, name)
     if fmt == "json":
-        _emit_json({"workflow": wf.name, "dry_run": True, "ok": ok, "steps": rows})
+        emit_json({"workflow": wf.name, "dry_run": True, "ok": ok, "steps": rows})
         return EXIT_OK if ok else EXIT_INPUT
     click.echo(f"workflow {wf.name}: {len(wf.steps)} steps, nothing will run (--dry-run)")
     table = [
@@ -146,7 +146,7 @@ def list_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[st
 
     workflows = use_cases.list_workflows(ws)
     if fmt == "json":
-        _emit_json({"workflows": [w.to_json() for w in workflows]})
+        emit_json({"workflows": [w.to_json() for w in workflows]})
     elif not workflows:
         click.echo("No workflows defined (add them under workflows:).")
     else:
@@ -190,7 +190,7 @@ def graph_cmd(ws: Workspace, fmt: str, style: Callable[..., str], holder: dict[s
 
     wf = use_cases.load_workflow(ws, name)
     if fmt == "json":
-        _emit_json(wf.to_json())
+        emit_json(wf.to_json())
     elif fmt == "text":
         click.echo(to_text(wf), nl=False)
     else:

@@ -99,7 +99,7 @@ def read_live(
                 raise
             warnings = [f"{target}: listing {rtype} failed ({exc.code}); read each resource instead"]
             for name in names:
-                observed[name] = _read_one(provider, rtype, baseline.resources[name].id)
+                observed[name] = read_one(provider, rtype, baseline.resources[name].id)
             return observed, [], warnings
         for name in names:
             observed[name] = listed.get(baseline.resources[name].id)
@@ -126,7 +126,7 @@ def read_live(
     return view
 
 
-def _read_one(provider: Provider, rtype: str, resource_id: str) -> Observed:
+def read_one(provider: Provider, rtype: str, resource_id: str) -> Observed:
     try:
         return provider.read(rtype, resource_id)
     except EndpointUnreachableError:

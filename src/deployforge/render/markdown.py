@@ -105,7 +105,7 @@ def marker(workflow: str, environment: str | None, label: str = "", kind: str = 
     )
 
 
-def _masked(text: Any) -> str:
+def masked(text: Any) -> str:
     """``str(text)`` with every secret the run resolved replaced by ``***``: done first, before a
     helper below shortens or escapes the text (a cut or escaped secret no longer matches)."""
     from deployforge.secrets.masking import mask
@@ -148,7 +148,7 @@ def plain(text: Any, limit: int = 300) -> str:
 def short_value(value: Any, limit: int = 80) -> str:
     if not isinstance(value, str):  # non-ASCII shown as is, never as \u672c escapes
         value = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    text = _masked(value)
+    text = masked(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -684,7 +684,7 @@ def render_comment(
         note=lambda n, total, noun: cut_note(n, total, noun, where),
     )
     parts = head + ([top_note, ""] if left_out else []) + ["".join(blocks).rstrip("\n"), ""] + foot
-    text = _masked("\n".join(parts).replace("\n\n\n", "\n\n"))  # masks can only shorten
+    text = masked("\n".join(parts).replace("\n\n\n", "\n\n"))  # masks can only shorten
     assert len(text) <= limit, len(text)
     return text + "\n" if len(text) < limit else text
 

@@ -18,7 +18,6 @@ from typing import Any
 from deployforge.render.markdown import (
     RenderContext,
     Section,
-    _masked,
     attention,
     cut_note,
     details_block,
@@ -26,6 +25,7 @@ from deployforge.render.markdown import (
     footer,
     full_report,
     header,
+    masked,
     sections,
 )
 
@@ -61,6 +61,6 @@ def render_summary(
             note=lambda n, total, noun: cut_note(n, total, noun, where),
         )
     text = "\n".join([*head, *blocks, *foot]).replace("\n\n\n", "\n\n")
-    out = _masked(text) + "\n"  # masks can only shorten
+    out = masked(text) + "\n"  # masks can only shorten
     assert limit is None or utf8_size(out) <= limit, utf8_size(out)
     return out

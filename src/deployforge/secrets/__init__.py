@@ -3,7 +3,7 @@
 * :mod:`deployforge.secrets.masking`: every resolved value is registered there; every output path
   masks its text through it (``register``, ``mask``, ``values``).
 * :class:`SecretResolver`: resolves ``SecretRef`` values (and ``vault://`` strings) through
-  :mod:`deployforge.secrets.vault` (hvac), with one read per secret path per run.
+  :mod:`deployforge.secrets.vault_client` (hvac), with one read per secret path per run.
 
 A reference without ``#key`` yields the secret's only field, or, when it has several, the whole
 mapping (a service-account key stored field by field). What gets registered for masking: the
@@ -93,7 +93,7 @@ class SecretResolver:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from deployforge.secrets.vault import VaultClient, VaultSettings
+            from deployforge.secrets.vault_client import VaultClient, VaultSettings
 
             self._client = VaultClient(VaultSettings.from_environ(self.environ))
         return self._client

@@ -163,7 +163,7 @@ def check(ws: Workspace, settings: DriftSettings, names: set[str]) -> tuple[Drif
     """Re-read only ``names`` (baseline resources) and record their drift in the register, keeping the
     register's records of every other resource. Returns the report (those resources only) and reads."""
     from deployforge.drift.classify import is_production
-    from deployforge.drift.detect import LiveView, _read_one, build_report, register_document, register_history
+    from deployforge.drift.detect import LiveView, build_report, read_one, register_document, register_history
     from deployforge.drift.ignore import load_ignore_file
 
     config = ws.config
@@ -175,7 +175,7 @@ def check(ws: Workspace, settings: DriftSettings, names: set[str]) -> tuple[Drif
     subset = replace(baseline, resources=wanted)
     view = LiveView()
     for name, resource in wanted.items():
-        view.observed[name] = _read_one(ws.provider(resource.target), resource.type, resource.id)
+        view.observed[name] = read_one(ws.provider(resource.target), resource.type, resource.id)
     register = ws.backend.read_drift_register(env)
     report = build_report(
         environment=env,

@@ -12,9 +12,9 @@ from deployforge.errors import EXIT_FAILURE, EXIT_OK, DeployForgeError, Referenc
 from deployforge.model.result import RunResult
 from deployforge.usecases.workspace import Workspace
 from deployforge.workflow.catalog import lookup
-from deployforge.workflow.engine import ActionContext, run_workflow
 from deployforge.workflow.model import Step, StepResult, Workflow
 from deployforge.workflow.parse import compile_workflow, get_workflow
+from deployforge.workflow.runner import ActionContext, run_workflow
 
 
 def list_workflows(ws: Workspace) -> list[Workflow]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from deployforge.audit.tracing import build_trace, mermaid_id, render_mermaid, render_text
+from deployforge.audit.trace_report import build_trace, mermaid_id, render_mermaid, render_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 import audit_trace_cases as cases
@@ -123,7 +123,7 @@ def test_pipeline_trace_has_the_child_run_and_nesting():
 def test_steps_follow_one_another_in_the_order_they_ran():
     """Issue 17 point 11: each step follows the previous one (not all hanging off the run); a step's own
     steps hang from it in order; a command the run started hangs from the run on a dotted edge."""
-    from deployforge.audit.tracing import flow_edges
+    from deployforge.audit.trace_report import flow_edges
 
     trace = build_trace(cases.pipeline(), cases.RUN)
     name = {n.id: n.name for n in trace.nodes}

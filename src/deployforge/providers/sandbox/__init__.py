@@ -183,7 +183,7 @@ def sandbox_env(info: SandboxInfo) -> dict[str, str]:
 def status(root: Path) -> SandboxInfo | None:
     """The sandbox running for ``root``, or None. Verifies the process answers as that sandbox."""
     root = Path(root).resolve()
-    info = _read_info(root)
+    info = read_info(root)
     if info is None or not _pid_alive(info.pid):
         return None
     health = _health(info.endpoint)
@@ -209,7 +209,7 @@ def up(root: Path, *, port: int = 0, timeout: float = START_TIMEOUT) -> SandboxI
         if running is not None:
             return running
         _require_moto()
-        _remove(root / INFO_FILE)
+        remove_file(root / INFO_FILE)
         proc = _spawn(root, port)
         return _wait_until_ready(root, proc, timeout)
 
@@ -230,16 +230,16 @@ def down(root: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
     if not root.is_dir():
         return False
     with _root_lock(root):
-        info = _read_info(root)
+        info = read_info(root)
         if info is None:
             return False
         if not _pid_alive(info.pid) or not _is_our_server(info):
-            _remove(root / INFO_FILE)
+            remove_file(root / INFO_FILE)
             return False
         try:
             os.kill(info.pid, signal.SIGTERM)
         except ProcessLookupError:
-            _remove(root / INFO_FILE)
+            remove_file(root / INFO_FILE)
             return False
         if not _wait_exit(info.pid, timeout):
             logger.warning("sandbox pid %s did not stop within %.0f s; killing it", info.pid, timeout)
@@ -253,7 +253,7 @@ def down(root: Path, *, timeout: float = STOP_TIMEOUT) -> bool:
                     f"the sandbox process {info.pid} does not stop",
                     hint=f"kill it by hand: kill -9 {info.pid}",
                 )
-        _remove(root / INFO_FILE)
+        remove_file(root / INFO_FILE)
         return True
 
 
@@ -303,7 +303,7 @@ def _root_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _read_info(root: Path) -> SandboxInfo | None:
+def read_info(root: Path) -> SandboxInfo | None:
     try:
         data = json.loads((root / INFO_FILE).read_text(encoding="utf-8"))
         return SandboxInfo.from_json(data, root)
@@ -313,7 +313,7 @@ def _read_info(root: Path) -> SandboxInfo | None:
         return None  # half-written or damaged: treated as "not running"; up() rewrites it
 
 
-def _remove(path: Path) -> None:
+def remove_file(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
@@ -432,7 +432,7 @@ def _wait_until_ready(root: Path, proc: subprocess.Popen[bytes], timeout: float)
                 f"the sandbox server exited with code {code} while starting; its log ends with:\n{_log_tail(root)}",
                 hint=f"full log: {root / LOG_FILE}",
             )
-        info = _read_info(root)
+        info = read_info(root)
         if info is not None and info.pid == proc.pid:
             health = _health(info.endpoint, timeout=1.0)
             if health is not None and health.get("pid") == proc.pid:
@@ -447,7 +447,7 @@ def _wait_until_ready(root: Path, proc: subprocess.Popen[bytes], timeout: float)
         proc.kill()
         proc.wait(5)
     _children.pop(proc.pid, None)
-    _remove(root / INFO_FILE)
+    remove_file(root / INFO_FILE)
     raise SandboxError(
         f"the sandbox server did not answer within {timeout:.0f} s; its log ends with:\n{_log_tail(root)}",
         hint=f"full log: {root / LOG_FILE}; a slow machine may need a longer start timeout",

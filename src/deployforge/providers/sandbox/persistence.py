@@ -24,8 +24,8 @@ from typing import Any
 from deployforge.providers.sandbox import (
     STATE_FILE,
     STATE_FORMAT,
-    _remove,
     logger,
+    remove_file,
 )
 
 # == persistence of moto's backends (runs in the server process) =======================
@@ -160,7 +160,7 @@ class _Placeholder:
 Service = tuple[str, str]  # (module, attribute) naming a moto BackendDict global
 
 
-class _Persistence:
+class Persistence:
     """Saves and restores the server process's moto backends to ``root/sandbox-state.pickle``."""
 
     def __init__(self, root: Path):
@@ -274,7 +274,7 @@ class _Persistence:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except BaseException:
-            _remove(Path(tmp))
+            remove_file(Path(tmp))
             raise
 
     # -- restoring ---------------------------------------------------------------------

@@ -30,11 +30,11 @@ from deployforge.providers.sandbox import (
     SAVE_INTERVAL,
     STOP_TIMEOUT,
     SandboxInfo,
-    _read_info,
-    _remove,
     logger,
+    read_info,
+    remove_file,
 )
-from deployforge.providers.sandbox.persistence import _Persistence
+from deployforge.providers.sandbox.persistence import Persistence
 
 # == the server process ===============================================================
 
@@ -123,7 +123,7 @@ class _Server:
     def __init__(self, root: Path, port: int):
         self.root = root
         self.port = port
-        self.persistence = _Persistence(root)
+        self.persistence = Persistence(root)
         self.lock = _ReadWriteLock()
         self.dirty = False
         self.stopping = threading.Event()
@@ -240,9 +240,9 @@ class _Server:
         thread.join(5)
         self.save(final=True)
         self.httpd.server_close()
-        current = _read_info(self.root)
+        current = read_info(self.root)
         if current is not None and current.pid == os.getpid():
-            _remove(self.root / INFO_FILE)
+            remove_file(self.root / INFO_FILE)
         logger.info("sandbox stopped")
         return 0
 
@@ -257,7 +257,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        _remove(Path(tmp))
+        remove_file(Path(tmp))
         raise
 
 
