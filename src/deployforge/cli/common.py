@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from deployforge.ci.platform import in_ci
-from deployforge.errors import EXIT_INTERRUPTED, DeployForgeError
+from deployforge.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, DeployForgeError
 from deployforge.model.outcome import of_exit
 
 if TYPE_CHECKING:
@@ -431,14 +431,14 @@ def errors_exit_1() -> Iterator[None]:
     try:
         yield
     except DeployForgeError as exc:
-        if exc.exit_code == 2:
-            exc.exit_code = 1
+        if exc.exit_code == EXIT_INPUT:
+            exc.exit_code = EXIT_FAILURE
             exc.input_error = True  # type: ignore[attr-defined]  # still bad input: the JSON says so
         raise
 
 
 class _UsageErrorExit1(click.UsageError):
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class FindingCommand(click.Command):

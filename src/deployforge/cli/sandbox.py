@@ -14,7 +14,7 @@ from deployforge.cli.common import (
     config_option,
     reported_errors,
 )
-from deployforge.errors import EXIT_INPUT
+from deployforge.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_OK
 
 # -- sandbox ------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ def sandbox_status(config: str) -> None:
     click.echo(f"running at {info.endpoint} (pid {info.pid})" if info else "not running")
     for line in _stand_ins(info) if info else ():
         click.echo(line)
-    sys.exit(0 if info else 1)
+    sys.exit(EXIT_OK if info else EXIT_FAILURE)
 
 
 @sandbox.command("endpoint", context_settings=CONTEXT)

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from deployforge.errors import LockHeldError, StateError
+from deployforge.errors import EXIT_INPUT, LockHeldError, StateError
 from deployforge.state import jsonio
 from deployforge.state.base import LockInfo, StateDocument, checked_environment, is_plain_id
 from deployforge.state.baseline import Baseline
@@ -60,7 +60,7 @@ def latest_last(ids: list[str], latest: str | None) -> list[str]:
 class UnknownLockError(StateError):
     """`state unlock` of an id no lock has: bad input (exit 2), not a failure while working."""
 
-    exit_code = 2
+    exit_code = EXIT_INPUT
 
 
 def refuse_live_unlock(holder: LockInfo, force: bool) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from botocore.config import Config
 
-from deployforge.errors import EndpointUnreachableError, ProviderError
+from deployforge.errors import EXIT_INPUT, EndpointUnreachableError, ProviderError
 from deployforge.providers.aws.errors import boundary
 from deployforge.providers.aws.resources import HANDLERS, ResourceHandler
 from deployforge.providers.aws.types import TYPE_INFOS
@@ -89,7 +89,7 @@ class AwsProvider:
                     resource=self.target,
                     code="NoRegion",
                 )
-                error.exit_code = 2  # bad input: the target's setup
+                error.exit_code = EXIT_INPUT  # bad input: the target's setup
                 raise error
             self._region = region
             try:
