@@ -54,23 +54,47 @@ class InputDoc:
     def line_for(self, *texts: str) -> tuple[int, str | None]:
         """The line (and resource address) a finding's message or metadata points at, if any.
 
-        (Each pattern is tried only where its name occurs in the text at all: compiling a pattern
-        per name and message cost more than the rest of reading the engine's answers.)"""
+        A name counts where it stands alone: not preceded by a word character or ``-`` (nor ``.``
+        for an address) and not followed by a word character or ``-`` (``mentions``; no regular
+        expression is compiled per name: with thousands of documents each name is new, and
+        compiling them cost more than the rest of reading the engine's answers)."""
         texts = tuple(t for t in texts if t)
         for res in self.resources:
             for text in texts:
-                if res.address in text and re.search(rf"(?<![\w.-]){re.escape(res.address)}(?![\w-])", text):
+                if mentions(text, res.address, "."):
                     return res.line, res.address
         for res in self.resources:
             name = res.address.rsplit(".", 1)[-1]
             for text in texts:
-                if name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if mentions(text, name):
                     return res.line, res.address
         for name, line in self.anchors.items():
             for text in texts:
-                if len(name) > 2 and name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if len(name) > 2 and mentions(text, name):
                     return line, None
         return self.line, None
+
+
+def _wordish(ch: str) -> bool:
+    """``re``'s ``\\w`` for a str pattern: ``str.isalnum()`` or ``_`` (here with ``-`` too)."""
+    return ch.isalnum() or ch == "_" or ch == "-"
+
+
+def mentions(text: str, name: str, also_before: str = "") -> bool:
+    """Whether ``name`` occurs in ``text`` standing alone: what
+    ``re.search(rf"(?<![\\w{also_before}-]){re.escape(name)}(?![\\w-])", text)`` finds."""
+    if not name:  # an empty name: as the expression does (rare: no need to be quick)
+        return re.search(rf"(?<![\w{re.escape(also_before)}-])(?![\w-])", text) is not None
+    start = text.find(name)
+    end_limit = len(text)
+    while start != -1:
+        end = start + len(name)
+        if (start == 0 or not (_wordish(text[start - 1]) or text[start - 1] in also_before)) and (
+            end == end_limit or not _wordish(text[end])
+        ):
+            return True
+        start = text.find(name, start + 1)
+    return False
 
 
 @dataclass(frozen=True)
