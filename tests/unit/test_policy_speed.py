@@ -112,3 +112,35 @@ def test_findings_from_workers_equal_findings_made_in_one_process(
     assert {f.rule_id for f in parallel.failures} == {"main.deny", "OWN-1"}
     first = next(f for f in parallel.failures if f.rule_id == "main.deny")
     assert (first.message, first.line, first.subject) == ("bucket0 is public", 2, f"{tmp_path / 'in.yaml'}#0")
+
+
+_SCALARS = ["true", "True", "yes", "no", "on", "off", "~", "null", "", "0", "-1", "0x1F", "0o17", "017", "1_000",
+            "1.5", ".inf", "-.Inf", ".nan", "1e3", "6.8523015e+5", "190:20:30", "private", "'true'", '"80"',
+            "2024-01-02", "a b", "-x", "0.", "+12"]  # fmt: skip
+
+
+def test_yaml_tags_remembered_per_value_read_as_pyyaml_reads_them() -> None:
+    """The YAML reader remembers each plain scalar's tag for the file (the second time a value is
+    read it comes from there): every value is read as PyYAML's own safe loader reads it, the first
+    time and the next (timestamps stay strings, as conftest reads them)."""
+    import math
+
+    import yaml
+
+    from deployforge.policy.inputs import yaml_docs
+
+    body = "".join(f"k{i}: {v}\n" for i, v in enumerate(_SCALARS))
+    text = f"first:\n{body}".replace("\nk", "\n  k") + f"again:\n{body}".replace("\nk", "\n  k")
+    docs, problem = yaml_docs("x.yaml", text)
+    assert problem is None
+    expected = yaml.load(text, Loader=yaml.SafeLoader)
+    got = docs[0].document
+    for part in ("first", "again"):
+        for key, want in expected[part].items():
+            value = got[part][key]
+            if key == f"k{_SCALARS.index('2024-01-02')}":
+                assert value == "2024-01-02"
+            elif isinstance(want, float) and math.isnan(want):
+                assert isinstance(value, float) and math.isnan(value)
+            else:
+                assert (type(value), value) == (type(want), want), key

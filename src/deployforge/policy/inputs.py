@@ -370,12 +370,28 @@ def _tolerant_loader() -> Any:
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    scalar = yaml.ScalarNode
     cached = _LOADERS.get(base)
     if cached is not None:
         return cached
 
     class Tolerant(base):  # type: ignore[valid-type,misc]
-        pass
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            # PyYAML's tag of a plain scalar, remembered per value for the file being read: the
+            # composer asks for every scalar (a quarter of reading a large file, for values that
+            # repeat: ``true``, ``private``, ``80``). Without path resolvers (none are registered
+            # here) that tag depends on the value alone, so it is the same answer.
+            self._df_tags: dict[str, str] | None = None if self.yaml_path_resolvers else {}
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            tags = self._df_tags
+            if tags is None or kind is not scalar or not implicit[0]:
+                return super().resolve(kind, value, implicit)
+            tag = tags.get(value)
+            if tag is None:
+                tag = tags[value] = super().resolve(kind, value, implicit)
+            return tag
 
     def untagged(loader: Any, _suffix: str, node: Any) -> Any:
         if isinstance(node, yaml.ScalarNode):
@@ -561,16 +577,18 @@ def _read_slice(path: str, text: str, line_offset: int) -> tuple[list[InputDoc],
 
 
 def _anchor_lines(node: Any, out: dict[str, int], depth: int, line_offset: int = 0) -> None:
-    import yaml
+    """The line of each key (and of a ``name:``'s value) of a mapping, its mappings' and theirs."""
+    from yaml import MappingNode, ScalarNode
 
-    if depth > 2 or not isinstance(node, yaml.MappingNode):
+    if depth > 2 or not isinstance(node, MappingNode):
         return
     for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode):
+        if isinstance(key, ScalarNode):
             out.setdefault(str(key.value), key.start_mark.line + 1 + line_offset)
-            if key.value == "name" and isinstance(value, yaml.ScalarNode):
+            if key.value == "name" and isinstance(value, ScalarNode):
                 out.setdefault(str(value.value), value.start_mark.line + 1 + line_offset)
-        _anchor_lines(value, out, depth + 1, line_offset)
+        if depth < 2 and isinstance(value, MappingNode):  # the only nodes a call would read
+            _anchor_lines(value, out, depth + 1, line_offset)
 
 
 # -- DeployForge's own documents ---------------------------------------------------
