@@ -144,3 +144,188 @@ def test_yaml_tags_remembered_per_value_read_as_pyyaml_reads_them() -> None:
                 assert isinstance(value, float) and math.isnan(value)
             else:
                 assert (type(value), value) == (type(want), want), key
+
+
+# -- rule indexing (batch.py) ----------------------------------------------------------------------------
+
+INDEXED_POLICY = """package main
+import rego.v1
+
+deny_kind contains msg if {
+  input.kind == "Deployment"
+  msg := sprintf("%s: a deployment", [input.name])
+}
+
+deny_not contains msg if { not input.spec.replicas; msg := sprintf("%s: no replicas", [input.name]) }
+
+deny_num contains msg if {
+  input.spec.replicas == 1
+  msg := sprintf("%s: one replica", [input.name])
+}
+
+deny_flip contains msg if {
+  3 < input.spec.replicas
+  input.spec.replicas <= 1e2
+  msg := sprintf("%s: 3 < replicas <= 100", [input.name])
+}
+
+deny_ne contains msg if {
+  input.spec.tier != "gold"
+  msg := sprintf("%s: not gold", [input.name])
+}
+
+deny_bool contains msg if { input.spec.public == true; msg := sprintf("%s: public", [input.name]) }
+
+deny_null contains msg if { input.spec.owner == null; msg := sprintf("%s: owner null", [input.name]) }
+
+deny_false contains msg if {
+  input.spec.logging == false
+  msg := sprintf("%s: logging off", [input.name])
+}
+
+deny_float contains msg if { input.spec.ratio >= 0.5; msg := sprintf("%s: ratio", [input.name]) }
+
+deny_error contains msg if {
+  input.kind == "Job"
+  to_number(input.spec.version) > 1
+  msg := sprintf("%s: new job", [input.name])
+}
+
+deny_late contains msg if {
+  startswith(input.name, "x")
+  input.kind == "Service"
+  msg := sprintf("%s: x service", [input.name])
+}
+
+deny_str_order contains msg if { input.spec.tier > "b"; msg := sprintf("%s: tier after b", [input.name]) }
+
+deny_plain contains sprintf("%s: every", [input.name]) if input.kind == "Pod"
+"""
+
+KINDS = ["Deployment", "Service", "Job", "Pod", '"Deployment"', "Deployment\\", 1, None, True, ["Deployment"]]
+VALUES = [None, True, False, 0, 1, 1.0, 1.0000000001, 3, 3.5, 100, 101, 2**60, 2**60 + 1, "1", "", "gold",
+          '"gold"', "b", "c", "a", [1], {"a": 1}, float("nan"), float("inf"), 0.5, 0.4999999999999]  # fmt: skip
+
+
+def _indexed_docs() -> list[dict[str, object]]:
+    import random
+
+    rng = random.Random(18)
+    docs: list[dict[str, object]] = []
+    for i in range(260):
+        spec: dict[str, object] = {}
+        for key in ("replicas", "tier", "public", "owner", "logging", "ratio", "version"):
+            if rng.random() < 0.8:
+                spec[key] = rng.choice(VALUES)
+        if rng.random() < 0.1:
+            spec['"replicas"'] = 1  # rego-cpp finds this key as input.spec.replicas
+        doc: dict[str, object] = {"name": rng.choice(["x", "y"]) + str(i), "spec": spec}
+        if rng.random() < 0.9:
+            doc["kind"] = rng.choice(KINDS)
+        if rng.random() < 0.05:
+            doc["spec"] = rng.choice([[spec], "spec", None])
+        docs.append(doc)
+    return docs
+
+
+def test_rule_indexing_finds_the_leading_tests_only() -> None:
+    from deployforge.policy.batch import Test, batch_module
+
+    guards: list = []
+    batch_module(INDEXED_POLICY, {r for r in INDEXED_POLICY.split() if r.startswith("deny_")}, None, guards)
+    by_first = {g.tests[0]: g.tests for g in guards}
+    assert by_first[Test(("kind",), "==", "Deployment")] == (Test(("kind",), "==", "Deployment"),)
+    assert Test(("spec", "replicas"), "not") in by_first
+    assert by_first[Test(("spec", "replicas"), ">", 3)] == (
+        Test(("spec", "replicas"), ">", 3),  # `3 < input.x` read as `input.x > 3`
+        Test(("spec", "replicas"), "<=", 100.0),
+    )
+    assert by_first[Test(("kind",), "==", "Job")] == (Test(("kind",), "==", "Job"),)  # to_number(...) is not a test
+    assert Test(("kind",), "==", "Pod") in by_first  # `NAME contains VALUE if EXPR`
+    assert Test(("spec", "tier"), ">", "b") in by_first  # kept, but never used to leave a string out
+    assert not any(t.path == ("kind",) and t.literal == "Service" for g in guards for t in g.tests)  # not leading
+    assert len(guards) == 12
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "input.a == x",  # a variable
+        "input.a = 1",  # unification
+        'input["a"] == 1',  # a bracket
+        "input.a.b[0] == 1",
+        "input.a == 1 + 2",
+        "input.a == input.b",
+        '"a\\"b" == input.a',  # an escape
+        "input.a == `raw`",
+        "count(input.a) == 1",
+        "not input.a == 1",
+        "input.a == 007",
+        "input.a ==\n  1",  # a statement across lines
+        "input.a == 1\n  in x",  # continued by the next line
+        "input.a == 1\n  - 1",
+        "some x in input.a; input.b == 1",
+    ],
+)
+def test_rule_indexing_takes_nothing_else(body: str) -> None:
+    from deployforge.policy.batch import batch_module
+
+    guards: list = []
+    text = f"package main\nimport rego.v1\ndeny contains 1 if {{\n  {body}\n}}\n"
+    batch_module(text, {"deny"}, None, guards)
+    assert guards == []
+
+
+def test_rule_indexing_changes_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same documents (missing keys, other types, 1.0 vs 1, huge integers, NaN, strings with
+    quotes, a key written with its quotes, a guard before an erroring builtin...) evaluated with
+    rule indexing, without it, and one document at a time: the same report."""
+    import yaml
+
+    from deployforge.policy import batch as batch_mod
+    from deployforge.policy import engine as engine_mod
+    from deployforge.policy import isolate
+
+    (tmp_path / "p.rego").write_text(INDEXED_POLICY)
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(_indexed_docs(), sort_keys=False))
+    options = PolicyOptions(policies=(str(tmp_path / "p.rego"),))
+    monkeypatch.setattr(isolate, "run_isolated", lambda fn, limits=None: fn())  # count in this process
+    monkeypatch.setattr(engine_mod, "PARALLEL_THRESHOLD", 10**9)
+    selected: list[int] = []
+    original_clean = batch_mod.clean
+
+    def counting_input(compiled: object, documents: object) -> object:
+        out = original_input(compiled, documents)
+        if isinstance(out, dict):
+            selected.extend(len(v) for v in out["s"].values())
+        return out
+
+    original_input = engine_mod.batch_input
+    monkeypatch.setattr(engine_mod, "batch_input", counting_input)
+
+    def report() -> tuple[object, ...]:
+        r = evaluate_paths([str(tmp_path / "in.yaml")], options)
+        findings = [(f.rule_id, f.outcome.value, f.message, f.line, f.subject) for f in r.findings]
+        return r.exit_code, findings, r.checks
+
+    indexed = report()
+    assert selected and sum(selected) < 12 * 260 * 0.7, "the guards left (almost) no document out"
+    monkeypatch.setattr(engine_mod, "RULE_INDEXING", False)
+    plain = report()
+    monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", lambda self, *a: (None, None))
+    alone = report()
+    assert indexed == plain == alone
+    assert batch_mod.clean is original_clean
+    outcomes = {f[1] for f in indexed[1]}
+    assert {"failure", "error"} <= outcomes  # the erroring builtin is reached where the guard lets it
+
+
+@pytest.mark.parametrize(
+    ("value", "clean"),
+    [("a", True), ('a"b', False), ("a\\b", False), ("a\nb", False), ("a\x00", False), ({"k": ["x", 1]}, True),
+     ({'"k"': 1}, False), ([{"k": "\t"}], False), (None, True), (1.5, True)],
+)  # fmt: skip
+def test_clean_documents(value: object, clean: bool) -> None:
+    from deployforge.policy.batch import clean as is_clean
+
+    assert is_clean(value) is clean

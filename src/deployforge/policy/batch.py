@@ -29,16 +29,49 @@ document is evaluated alone as before) whenever that equivalence is not obvious 
 
 Line numbers never move (every edit stays on its line). Errors never depend on this module: the
 caller evaluates a batch that fails or whose answer is in any doubt again one document at a time.
+
+**Rule indexing** (as OPA indexes rules; asked for with ``guards=[]``): a rewritten rule whose body
+STARTS with tests of a constant input path against a constant, each alone on its line or ended by
+``;``::
+
+    deny contains msg if { input.kind == "Deployment"; not input.spec.replicas; ... }
+
+is given, per batch, only the documents those tests may let through (``Guard.may_match``, computed
+here in Python). The input becomes ``{"d": [documents], "s": {guard id: [indexes]}}`` and the rule
+iterates its own indexes::
+
+    deny contains [__dfb_i, msg] if { __dfb_s := input.s.g0; __dfb_ds := input.d; some __dfb_i in __dfb_s;
+                                      __dfb_d := __dfb_ds[__dfb_i]; __dfb_d.kind == "Deployment"; ... }
+
+(every other rule iterates ``input.d``). The tests stay in the body, so a document let through is
+judged by the engine exactly as before; a document is left out only when a test certainly fails
+for it (the path is missing or not an object on the way, or the value certainly differs: another
+type, another string, another integer; floats within a relative 1e-9, NaN and infinities, and
+string ordering are never used to leave a document out). Rego evaluates a body's statements in
+order and a failed leading test ends it, so the statements after it (an erroring builtin
+included) are not evaluated for that document either way. Only these forms are tests::
+
+    input.a.b == LITERAL   LITERAL == input.a.b   (also !=, <, <=, >, >=)   not input.a.b
+
+where LITERAL is a string without escapes, a number, ``true``, ``false`` or ``null``. Measured on
+25 rules over 5,000 resources, a rule whose test fails costs about a fifth of one iterating every
+document (rego-cpp spends about 8 microseconds per rule and document merely to try one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from deployforge.policy.rewrite import Token, tokenize
 
 INDEX = "__dfb_i"
 DOC = "__dfb_d"
+DOCS = "__dfb_ds"
+SELECTED = "__dfb_s"
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {")", "]", "}"}
 
@@ -92,11 +125,15 @@ def _depth0(item: list[Token], start: int) -> list[int]:
     return out
 
 
-def batch_module(text: str, batched: set[str], referenced: set[str] | None = None) -> str:
+def batch_module(
+    text: str, batched: set[str], referenced: set[str] | None = None, guards: list[Guard] | None = None
+) -> str:
     """``text`` rewritten so that the rules named in ``batched`` (of this module's package) yield
     (index, value) pairs over an input array; raises ``NotBatchable`` when that would not be exact
     (see the module's doc). ``referenced``: the rewritten rules of every package (none may be
-    named outside its head; by default ``batched``)."""
+    named outside its head; by default ``batched``). With ``guards`` (a list, shared by the modules
+    of one bundle): rule indexing, the input is ``{"d": documents, "s": {id: indexes}}`` and the
+    guards found are appended to the list."""
     referenced = batched if referenced is None else referenced | batched
     if "__dfb_" in text:
         raise NotBatchable("the policy uses a name of ours (__dfb_)")
@@ -128,14 +165,14 @@ def batch_module(text: str, batched: set[str], referenced: set[str] | None = Non
             if _reads_input(item):
                 raise NotBatchable(f"line {first.line}: '{name}' reads input and is not a set of findings")
             continue
-        edits.extend(_batch_rule(item))
+        edits.extend(_batch_rule(item, guards))
     out = text
     for start, end, replacement in sorted(edits, reverse=True):
         out = out[:start] + replacement + out[end:]
     return out
 
 
-def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
+def _batch_rule(item: list[Token], guards: list[Guard] | None = None) -> list[tuple[int, int, str]]:
     name = item[0]
     if len(item) < 3 or item[1].text != "contains":
         raise NotBatchable(f"line {name.line}: '{name.text}' is not written 'NAME contains VALUE if ...'")
@@ -150,6 +187,8 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
         raise NotBatchable(f"line {name.line}: no value")
     edits: list[tuple[int, int, str]] = []
     some = f"some {INDEX}, {DOC} in input"
+    if guards is not None:
+        some = f"{DOCS} := input.d; some {INDEX}, {DOC} in {DOCS}"
     for k in range(2, len(item)):
         tok = item[k]
         if tok.kind == "ident" and tok.text == "input" and item[k - 1].text != ".":
@@ -168,6 +207,16 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
     braced = opener.text == "{" and _depth0(item, after) == [after]
     if opener.text == "{" and not braced:  # `{ ... } { ... }` or `{...} == x`: not read here
         raise NotBatchable(f"line {name.line}: a body this reader does not take apart")
+    if guards is not None:
+        body = item[after + 1 : len(item) - 1] if braced else item[after:]
+        tests = _leading_tests(body)
+        if tests:
+            guard = Guard(f"g{len(guards)}", tuple(tests))
+            guards.append(guard)
+            some = (
+                f"{SELECTED} := input.s.{guard.id}; {DOCS} := input.d; some {INDEX} in {SELECTED}; "
+                f"{DOC} := {DOCS}[{INDEX}]"
+            )
     if braced:
         if last.text != "}":
             raise NotBatchable(f"line {name.line}: text after the body")
@@ -180,3 +229,182 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
 
 def _end(tok: Token) -> int:
     return tok.start + len(tok.text)
+
+
+# -- rule indexing -------------------------------------------------------------------------------------
+
+_UNDEFINED = object()
+_LITERALS = {"true": True, "false": False, "null": None}
+_FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+# a token that may start the next statement (anything else might continue the test's expression)
+_CONTINUING = {"in", "with", "as", "else", "if", "contains"}
+
+
+@dataclass(frozen=True)
+class Test:
+    """``input.<path> <op> <literal>`` (``op`` "not": ``not input.<path>``)."""
+
+    path: tuple[str, ...]
+    op: str
+    literal: Any = None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The leading tests of one rewritten rule: a document may match only if it passes all."""
+
+    id: str
+    tests: tuple[Test, ...]
+
+    def selector(self) -> Callable[[list[Any], list[bool]], list[int]]:
+        """A function: (documents, whether each is ``clean``) -> the indexes of those that may match
+        (see ``may_match``; a document that is not clean always may)."""
+        tests = self.tests
+
+        def select(docs: list[Any], clean: list[bool]) -> list[int]:
+            return [i for i, doc in enumerate(docs) if not clean[i] or all(may_match(t, doc) for t in tests)]
+
+        return select
+
+
+def clean(value: Any) -> bool:
+    """Whether no string in ``value`` (keys included) holds a quote, a backslash or a character that
+    is not printable. rego-cpp reads such strings its own way (an input key ``"spec"`` WITH its quotes
+    is found by ``input.spec``; a value ``'"x"'`` or ``'x\\0'`` equals ``"x"``), so a document that is
+    not clean is never left out by a guard: the engine judges it, as without indexing."""
+    t = type(value)
+    if t is str:
+        return '"' not in value and "\\" not in value and value.isprintable()
+    if t is dict:
+        return all(clean(k) and clean(v) for k, v in value.items())
+    if t is list:
+        return all(clean(v) for v in value)
+    return True
+
+
+def _lookup(doc: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if type(doc) is not dict or key not in doc:
+            return _UNDEFINED
+        doc = doc[key]
+    return doc
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "boolean"
+    if type(value) in (int, float):
+        return "number"
+    if type(value) is str:
+        return "string"
+    return "composite"  # arrays, objects (and anything else: never compared here)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Numbers the engine might take as equal: within a relative 1e-9 (rego-cpp compares an integer
+    and a float by value, ``1.0 == 1``; a huge integer may be compared as a double), or not finite."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return True
+    return bool(abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)))
+
+
+def may_match(test: Test, doc: Any) -> bool:
+    """False only when ``test`` certainly fails for ``doc`` (a ``clean`` document) under Rego's
+    semantics, as rego-cpp evaluates them; True otherwise."""
+    value = _lookup(doc, test.path)
+    if test.op == "not":  # `not input.a`: true when undefined or false
+        return value is _UNDEFINED or value is False
+    if value is _UNDEFINED:
+        return False  # an undefined operand: the comparison is undefined, the body fails
+    literal = test.literal
+    kind, literal_kind = _kind(value), _kind(literal)
+    if kind == "composite":
+        return True  # not judged here
+    if test.op in ("==", "!="):
+        if kind != literal_kind:
+            return test.op == "!="  # values of different types are never equal
+        if kind == "number" and _close(value, literal):
+            return True
+        return (value == literal) == (test.op == "==")
+    # ordering: numbers only (Rego orders values of different types, and strings by bytes)
+    if kind != "number" or literal_kind != "number" or _close(value, literal):
+        return True
+    holds = {"<": value < literal, "<=": value <= literal, ">": value > literal, ">=": value >= literal}
+    return holds[test.op]
+
+
+def _literal(tok: Token) -> tuple[bool, Any]:
+    if tok.kind == "string" and "\\" not in tok.text:
+        return True, json.loads(tok.text)
+    if tok.kind == "number":
+        try:
+            return True, json.loads(tok.text)  # as JSON reads it: 007 is no number (no test)
+        except ValueError:
+            return False, None
+    if tok.kind == "ident" and tok.text in _LITERALS:
+        return True, _LITERALS[tok.text]
+    return False, None
+
+
+def _path(tokens: list[Token]) -> tuple[str, ...] | None:
+    """``input.a.b`` (at least one key) as ("a", "b"), else None."""
+    if len(tokens) < 3 or len(tokens) % 2 == 0 or tokens[0].kind != "ident" or tokens[0].text != "input":
+        return None
+    keys = []
+    for k in range(1, len(tokens), 2):
+        if tokens[k].text != "." or tokens[k].kind != "op" or tokens[k + 1].kind != "ident":
+            return None
+        keys.append(tokens[k + 1].text)
+    return tuple(keys)
+
+
+def _test(tokens: list[Token]) -> Test | None:
+    if tokens and tokens[0].kind == "ident" and tokens[0].text == "not":
+        path = _path(tokens[1:])
+        return Test(path, "not") if path else None
+    ops = [k for k, t in enumerate(tokens) if t.kind == "op" and t.text in _FLIP]
+    if len(ops) != 1:
+        return None
+    k = ops[0]
+    op = tokens[k].text
+    left, right = tokens[:k], tokens[k + 1 :]
+    if len(right) == 1:
+        ok, literal = _literal(right[0])
+        path = _path(left)
+        if ok and path:
+            return Test(path, op, literal)
+    if len(left) == 1:
+        ok, literal = _literal(left[0])
+        path = _path(right)
+        if ok and path:
+            return Test(path, _FLIP[op], literal)
+    return None
+
+
+def _leading_tests(body: list[Token]) -> list[Test]:
+    """The tests a rule body starts with (see the module's doc), each alone on its line or ended by ``;``."""
+    tests: list[Test] = []
+    k = 0
+    while k < len(body):
+        line = body[k].line
+        end = k
+        while end < len(body) and body[end].line == line and body[end].text != ";":
+            end += 1
+        test = _test(body[k:end])
+        if test is None:
+            break
+        if end < len(body):  # what follows must start a new statement, not continue this one
+            nxt = body[end]
+            if nxt.text == ";" and nxt.kind == "op":
+                end += 1
+            elif not (
+                (nxt.kind == "ident" and nxt.text not in _CONTINUING)
+                or nxt.kind in ("string", "raw")
+                or (nxt.kind == "number" and not nxt.text.startswith("-"))
+            ):
+                break
+        tests.append(test)
+        k = end
+    return tests

@@ -263,6 +263,7 @@ class CompiledSet:
     safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
     batch_bundle: Any = None  # the same rules over an array of documents (batch.py), when that is exact
     batch_names: dict[str, str] | None = None  # rule -> slot when the batch bundle queries the package itself
+    batch_guards: list[Any] | None = None  # rule indexing (batch.Guard): the batch input is {"d": .., "s": ..}
 
 
 # The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
@@ -650,8 +651,9 @@ class Engine:
             text = "".join(captured)
             # build() can also "succeed" after printing errors (the bundle then fails every query)
             if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
-                batch_bundle, batch_names = self._batch_bundle(slots, name, module, query)
-                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle, batch_names)
+                guards: list[Any] | None = [] if RULE_INDEXING else None
+                batch_bundle, batch_names = self._batch_bundle(slots, name, module, query, guards)
+                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle, batch_names, guards)
             failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
@@ -665,7 +667,7 @@ class Engine:
         raise PolicyCompileError(PolicyProblem("(policies)", 0, "the policies do not compile"))
 
     def _batch_bundle(
-        self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str
+        self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str, guards: list[Any] | None = None
     ) -> tuple[Any, dict[str, str] | None]:
         """The wrapper's query over an array of documents (``batch.py``), or None when the policies
         cannot be evaluated that way exactly (or rego-cpp does not build it: never an error, the
@@ -673,7 +675,9 @@ class Engine:
 
         When one package is evaluated and all its rules are slots, the bundle queries the package
         itself (``x := data.main``), which skips the wrapper's rules (about 10% of the query), and
-        the rule -> slot names come back too; its answer must then hold exactly those rules."""
+        the rule -> slot names come back too; its answer must then hold exactly those rules.
+
+        With ``guards`` (a list), the rules are indexed (``batch.py``: the guards found are put in it)."""
         import regopy
 
         from deployforge.policy.batch import NotBatchable, batch_module
@@ -686,8 +690,12 @@ class Engine:
         try:
             for pf in self.files:
                 if pf.path not in self._broken:
-                    texts[pf.path] = batch_module(self._texts[pf.path], by_package.get(pf.package, set()), everywhere)
+                    texts[pf.path] = batch_module(
+                        self._texts[pf.path], by_package.get(pf.package, set()), everywhere, guards
+                    )
         except NotBatchable:
+            if guards:
+                guards.clear()
             return None, None
         names: dict[str, str] | None = None
         if len(by_package) == 1:
@@ -712,9 +720,11 @@ class Engine:
                     interp.add_module(name, module)
                 bundle = interp.build(query, [])
             except Exception:  # regopy.RegoError, UnreadableValue: evaluated one document at a time
-                return None, None
+                bundle = None
         text = "".join(captured)
-        if "Errors:" in text or _LOC_RE.search(text):
+        if bundle is None or "Errors:" in text or _LOC_RE.search(text):
+            if guards:
+                guards.clear()
             return None, None
         return bundle, names
 
@@ -900,6 +910,19 @@ def ctypes_error() -> type[Exception]:
 
 
 BATCH_SIZE = 32  # documents per query with the batch bundle (rego-cpp slows down on big inputs)
+RULE_INDEXING = True  # batch.py's rule indexing in batch bundles (the tests compare with and without it)
+
+
+def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
+    """The batch bundle's input for ``documents``: the array itself, or with rule indexing
+    (``batch.py``) ``{"d": documents, "s": {guard id: indexes of the documents it lets through}}``."""
+    docs = list(documents)
+    if compiled.batch_guards is None:
+        return docs
+    from deployforge.policy.batch import clean
+
+    clean_docs = [clean(d) for d in docs]
+    return {"d": docs, "s": {guard.id: guard.selector()(docs, clean_docs) for guard in compiled.batch_guards}}
 
 
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
@@ -918,7 +941,7 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
         while start < hi:
             end = min(hi, start + BATCH_SIZE)
             if compiled.batch_bundle is not None and end - start > 1:
-                interp.set_input(make_input(list(documents[start:end])))
+                interp.set_input(make_input(batch_input(compiled, documents[start:end])))
                 ok, text = raw_query(interp, bundle=compiled.batch_bundle)
                 if ok:
                     try:
