@@ -63,6 +63,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,14 +127,19 @@ def _depth0(item: list[Token], start: int) -> list[int]:
 
 
 def batch_module(
-    text: str, batched: set[str], referenced: set[str] | None = None, guards: list[Guard] | None = None
+    text: str,
+    batched: set[str],
+    referenced: set[str] | None = None,
+    guards: list[Guard] | None = None,
+    defined: AbstractSet[str] = frozenset(),
 ) -> str:
     """``text`` rewritten so that the rules named in ``batched`` (of this module's package) yield
     (index, value) pairs over an input array; raises ``NotBatchable`` when that would not be exact
     (see the module's doc). ``referenced``: the rewritten rules of every package (none may be
     named outside its head; by default ``batched``). With ``guards`` (a list, shared by the modules
     of one bundle): rule indexing, the input is ``{"d": documents, "s": {id: indexes}}`` and the
-    guards found are appended to the list."""
+    guards found are appended to the list. ``defined``: the names of the rules and functions of
+    every module (a builtin one of them shadows is never read as a test)."""
     referenced = batched if referenced is None else referenced | batched
     if "__dfb_" in text:
         raise NotBatchable("the policy uses a name of ours (__dfb_)")
@@ -144,7 +150,9 @@ def batch_module(
         if tok.kind in ("other", "badstring"):
             raise NotBatchable("a token the reader does not know")
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in text offsets
-    for item in _items(tokens):
+    items = _items(tokens)
+    shadowed = set(defined) | {item[0].text for item in items if item and item[0].kind == "ident"}
+    for item in items:
         first = item[0]
         if first.kind != "ident":
             raise NotBatchable(f"line {first.line}: a statement that does not start with a name")
@@ -165,14 +173,18 @@ def batch_module(
             if _reads_input(item):
                 raise NotBatchable(f"line {first.line}: '{name}' reads input and is not a set of findings")
             continue
-        edits.extend(_batch_rule(item, guards))
+        edits.extend(_batch_rule(item, guards, shadowed))
     out = text
     for start, end, replacement in sorted(edits, reverse=True):
         out = out[:start] + replacement + out[end:]
     return out
 
 
-def _batch_rule(item: list[Token], guards: list[Guard] | None = None) -> list[tuple[int, int, str]]:
+def _batch_rule(
+    item: list[Token],
+    guards: list[Guard] | None = None,
+    shadowed: AbstractSet[str] = frozenset(),
+) -> list[tuple[int, int, str]]:
     name = item[0]
     if len(item) < 3 or item[1].text != "contains":
         raise NotBatchable(f"line {name.line}: '{name.text}' is not written 'NAME contains VALUE if ...'")
@@ -209,7 +221,7 @@ def _batch_rule(item: list[Token], guards: list[Guard] | None = None) -> list[tu
         raise NotBatchable(f"line {name.line}: a body this reader does not take apart")
     if guards is not None:
         body = item[after + 1 : len(item) - 1] if braced else item[after:]
-        tests = _leading_tests(body)
+        tests = _leading_tests(body, shadowed)
         if tests:
             guard = Guard(f"g{len(guards)}", tuple(tests))
             guards.append(guard)
@@ -238,15 +250,23 @@ _LITERALS = {"true": True, "false": False, "null": None}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 # a token that may start the next statement (anything else might continue the test's expression)
 _CONTINUING = {"in", "with", "as", "else", "if", "contains"}
+_STRING_CALLS: dict[str, Callable[[str, str], bool]] = {
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+    "contains": str.__contains__,
+}
 
 
 @dataclass(frozen=True)
 class Test:
-    """``input.<path> <op> <literal>`` (``op`` "not": ``not input.<path>``)."""
+    """``input.<path> <op> <literal>`` (``op`` "not": ``not input.<path>``; "startswith", "endswith",
+    "contains": that builtin called on the path and a string; "in": ``<literal> in input.<path>``);
+    with ``count``, the comparison is of ``count(input.<path>)``."""
 
     path: tuple[str, ...]
     op: str
     literal: Any = None
+    count: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,13 +332,29 @@ def _close(a: Any, b: Any) -> bool:
 
 def may_match(test: Test, doc: Any) -> bool:
     """False only when ``test`` certainly fails for ``doc`` (a ``clean`` document) under Rego's
-    semantics, as rego-cpp evaluates them; True otherwise."""
+    semantics, as rego-cpp evaluates them; True otherwise. A builtin given a value of a type it does
+    not take raises an error (strict mode): such a document always may match, so the engine raises it."""
     value = _lookup(doc, test.path)
     if test.op == "not":  # `not input.a`: true when undefined or false
         return value is _UNDEFINED or value is False
     if value is _UNDEFINED:
-        return False  # an undefined operand: the comparison is undefined, the body fails
+        return False  # an undefined operand: the comparison (or the call) is undefined, the body fails
     literal = test.literal
+    op = test.op
+    if op in _STRING_CALLS:  # ASCII only: no question of bytes against characters
+        if type(value) is not str or not value.isascii():
+            return True
+        return bool(_STRING_CALLS[op](value, literal))
+    if op == "in":  # "x" in input.a: an element of an array, a value of an object
+        if type(value) is list:
+            return literal in [v for v in value if type(v) is str]
+        if type(value) is dict:  # values (OPA); keys too, in case the engine looked there
+            return literal in value or literal in [v for v in value.values() if type(v) is str]
+        return True
+    if test.count:
+        if type(value) not in (str, list, dict) or (type(value) is str and not value.isascii()):
+            return True
+        value = len(value)
     kind, literal_kind = _kind(value), _kind(literal)
     if kind == "composite":
         return True  # not judged here
@@ -360,10 +396,37 @@ def _path(tokens: list[Token]) -> tuple[str, ...] | None:
     return tuple(keys)
 
 
-def _test(tokens: list[Token]) -> Test | None:
-    if tokens and tokens[0].kind == "ident" and tokens[0].text == "not":
+def _ascii_string(tok: Token) -> str | None:
+    ok, literal = _literal(tok)
+    return literal if ok and type(literal) is str and literal.isascii() else None
+
+
+def _operand(tokens: list[Token], shadowed: AbstractSet[str]) -> tuple[tuple[str, ...] | None, bool]:
+    """(path, counted): ``input.a.b`` or ``count(input.a.b)``."""
+    if len(tokens) > 3 and tokens[0].text == "count" and tokens[1].text == "(" and tokens[-1].text == ")":
+        if "count" in shadowed or tokens[0].kind != "ident":
+            return None, False
+        return _path(tokens[2:-1]), True
+    return _path(tokens), False
+
+
+def _test(tokens: list[Token], shadowed: AbstractSet[str] = frozenset()) -> Test | None:
+    if not tokens:
+        return None
+    first = tokens[0]
+    if first.kind == "ident" and first.text == "not":
         path = _path(tokens[1:])
         return Test(path, "not") if path else None
+    if first.kind == "ident" and first.text in _STRING_CALLS and first.text not in shadowed:
+        # startswith(input.a, "x"): NAME ( REF , STRING )
+        if len(tokens) >= 6 and tokens[1].text == "(" and tokens[-1].text == ")" and tokens[-3].text == ",":
+            path, literal = _path(tokens[2:-3]), _ascii_string(tokens[-2])
+            if path and literal is not None:
+                return Test(path, first.text, literal)
+        return None
+    if len(tokens) >= 4 and tokens[1].kind == "ident" and tokens[1].text == "in":  # "x" in input.a
+        literal, path = _ascii_string(first), _path(tokens[2:])
+        return Test(path, "in", literal) if path and literal is not None else None
     ops = [k for k, t in enumerate(tokens) if t.kind == "op" and t.text in _FLIP]
     if len(ops) != 1:
         return None
@@ -372,18 +435,18 @@ def _test(tokens: list[Token]) -> Test | None:
     left, right = tokens[:k], tokens[k + 1 :]
     if len(right) == 1:
         ok, literal = _literal(right[0])
-        path = _path(left)
-        if ok and path:
-            return Test(path, op, literal)
+        path, counted = _operand(left, shadowed)
+        if ok and path and (not counted or _kind(literal) == "number"):
+            return Test(path, op, literal, counted)
     if len(left) == 1:
         ok, literal = _literal(left[0])
-        path = _path(right)
-        if ok and path:
-            return Test(path, _FLIP[op], literal)
+        path, counted = _operand(right, shadowed)
+        if ok and path and (not counted or _kind(literal) == "number"):
+            return Test(path, _FLIP[op], literal, counted)
     return None
 
 
-def _leading_tests(body: list[Token]) -> list[Test]:
+def _leading_tests(body: list[Token], shadowed: AbstractSet[str]) -> list[Test]:
     """The tests a rule body starts with (see the module's doc), each alone on its line or ended by ``;``."""
     tests: list[Test] = []
     k = 0
@@ -392,7 +455,7 @@ def _leading_tests(body: list[Token]) -> list[Test]:
         end = k
         while end < len(body) and body[end].line == line and body[end].text != ";":
             end += 1
-        test = _test(body[k:end])
+        test = _test(body[k:end], shadowed)
         if test is None:
             break
         if end < len(body):  # what follows must start a new statement, not continue this one

@@ -686,12 +686,15 @@ class Engine:
         for package, rule in slots.values():
             by_package.setdefault(package, set()).add(rule)
         everywhere = {rule for _package, rule in slots.values()}
+        defined = {head.name for pf in self.files for head in pf.rules} | {
+            m.group(1) for pf in self.files for m in re.finditer(r"^([A-Za-z_]\w*)\s*\(", pf.text, re.M)
+        }
         texts: dict[str, str] = {}
         try:
             for pf in self.files:
                 if pf.path not in self._broken:
                     texts[pf.path] = batch_module(
-                        self._texts[pf.path], by_package.get(pf.package, set()), everywhere, guards
+                        self._texts[pf.path], by_package.get(pf.package, set()), everywhere, guards, defined
                     )
         except NotBatchable:
             if guards:
