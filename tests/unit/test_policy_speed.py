@@ -387,3 +387,15 @@ def test_clean_documents(value: object, clean: bool) -> None:
     from deployforge.policy.batch import clean as is_clean
 
     assert is_clean(value) is clean
+
+
+def test_compiled_tests_answer_as_may_match() -> None:
+    from deployforge.policy.batch import Test, _compiled, may_match
+
+    tests = [Test(("a",), "not"), Test(("a", "b"), "==", "x"), Test(("a",), "==", "gold"), Test(("a",), "!=", 1)]
+    docs: list[object] = [{}, None, [1], {"a": None}, {"a": {"b": "x"}}, {"a": {"b": ["x"]}}, {"a": "x"}]
+    docs += [{"a": v} for v in VALUES] + [{"a": {"b": v}} for v in VALUES]
+    for test in tests:
+        fast = _compiled(test)
+        for doc in docs:
+            assert fast(doc) is may_match(test, doc), (test, doc)
