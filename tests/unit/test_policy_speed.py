@@ -399,3 +399,18 @@ def test_compiled_tests_answer_as_may_match() -> None:
         fast = _compiled(test)
         for doc in docs:
             assert fast(doc) is may_match(test, doc), (test, doc)
+
+
+def test_passed_checks_counts_checks_without_a_finding() -> None:
+    from deployforge.policy.model import Finding, Outcome, PolicyReport
+
+    checks = tuple(Check(f"r{i % 3}", f"t{i % 5}", "f") for i in range(40))
+    findings = (
+        Finding("r1", "high", Outcome.FAILURE, "m", subject="t2"),
+        Finding("r0", "high", Outcome.ERROR, "e", subject="t0"),
+        Finding("r9", "high", Outcome.FAILURE, "m", subject="t1"),
+    )
+    report = PolicyReport(findings=findings, checks=checks)
+    hit = {("r1", "t2"), ("r0", "t0")}
+    assert report.passed_checks == sum(1 for c in checks if (c.rule_id, c.target) not in hit) == 40 - 6
+    assert PolicyReport(checks=checks).passed_checks == 40

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 
@@ -102,6 +103,9 @@ class Check(NamedTuple):
         return {"rule_id": self.rule_id, "target": self.target, "file": self.file, "resource": self.resource}
 
 
+_RULE_AND_TARGET = itemgetter(0, 1)  # a Check's (rule_id, target)
+
+
 @dataclass(frozen=True)
 class PolicyReport:
     """Every finding of one policy evaluation, plus what was checked (for passing test cases)."""
@@ -146,7 +150,11 @@ class PolicyReport:
     @property
     def passed_checks(self) -> int:
         hit = {(f.rule_id, f.target) for f in self.findings}  # an errored check did not pass either
-        return sum(1 for c in self.checks if (c.rule_id, c.target) not in hit)
+        if not hit:
+            return len(self.checks)
+        # (rule_id, target) of each check, looked up without a Python loop: 125,000 checks for 25
+        # rules over 5,000 documents
+        return len(self.checks) - sum(map(hit.__contains__, map(_RULE_AND_TARGET, self.checks)))
 
     def merged(self, other: PolicyReport) -> PolicyReport:
         return PolicyReport(
