@@ -11,7 +11,9 @@ What it guards against (regopy/rego-cpp differs from OPA, see ../shared/NOTES.md
 
 Speed: all selected rules are gathered into one generated module and compiled once into a bundle
 (``build``). Where ``batch.py`` can rewrite the policies exactly, 32 documents go in one query
-(``BATCH_SIZE``); otherwise each document is one ``set_input`` + ``query_bundle``. Many documents
+(``BATCH_SIZE``), each rule that starts with tests of constant input paths given only the
+documents those tests may let through (rule indexing, ``batch_input``); otherwise each document
+is one ``set_input`` + ``query_bundle``. Many documents
 are split over the machine's cores (``evaluate._run_phase``: one part per CPU, each loading the
 policies itself; ``evaluate_documents`` still forks workers when called on its own).
 """
