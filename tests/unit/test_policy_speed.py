@@ -414,3 +414,20 @@ def test_passed_checks_counts_checks_without_a_finding() -> None:
     hit = {("r1", "t2"), ("r0", "t0")}
     assert report.passed_checks == sum(1 for c in checks if (c.rule_id, c.target) not in hit) == 40 - 6
     assert PolicyReport(checks=checks).passed_checks == 40
+
+
+def test_guards_never_raise_on_numbers_beyond_a_double() -> None:
+    """An integer such as 10**400 (YAML reads it) cannot be compared as a float: the guard leaves
+    the document to the engine instead of failing the run."""
+    from deployforge.policy.batch import Guard, Test, _compiled, may_match
+
+    big = [10**400, -(10**400), float("inf"), float("nan"), 1]
+    for op in ("==", "!=", "<", "<=", ">", ">="):
+        for literal in (1, 1.5, 1e400, 10**30):
+            test = Test(("a",), op, literal)
+            for v in big:
+                assert may_match(test, {"a": v}) is _compiled(test)({"a": v})
+                if v != 1 and not isinstance(literal, int):
+                    assert may_match(test, {"a": v}) is True
+    guard = Guard("g0", (Test(("a",), "<", 2.5), Test(("a",), ">", 0)))
+    assert guard.selector()([{"a": 10**400}, {"a": 3}], [True, True]) == [0]

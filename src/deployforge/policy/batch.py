@@ -356,9 +356,12 @@ def _kind(value: Any) -> str:
 def _close(a: Any, b: Any) -> bool:
     """Numbers the engine might take as equal: within a relative 1e-9 (rego-cpp compares an integer
     and a float by value, ``1.0 == 1``; a huge integer may be compared as a double), or not finite."""
-    if not (math.isfinite(a) and math.isfinite(b)):
+    try:
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return True
+        return bool(abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)))
+    except OverflowError:  # an integer beyond a double (10**400): not judged here
         return True
-    return bool(abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)))
 
 
 def may_match(test: Test, doc: Any) -> bool:

@@ -927,7 +927,14 @@ def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
     from deployforge.policy.batch import clean
 
     clean_docs = [clean(d) for d in docs]
-    return {"d": docs, "s": {guard.id: guard.selector()(docs, clean_docs) for guard in compiled.batch_guards}}
+    everything = list(range(len(docs)))
+    selected: dict[str, list[int]] = {}
+    for guard in compiled.batch_guards:
+        try:
+            selected[guard.id] = guard.selector()(docs, clean_docs)
+        except Exception:  # a value the guard cannot judge: the engine sees every document (never an error here)
+            selected[guard.id] = everything
+    return {"d": docs, "s": selected}
 
 
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
