@@ -416,6 +416,18 @@ def main() -> None:
                         f"median CPU {ratio_cpu:.2f}x"
                     )
                     row["opa"] = _figures(walls, cpus, denials=got)
+                    if args.breakdown:  # the engines alone: no parsing, no CLI start-up, no report
+                        parse = next(v for k, v in row["breakdown"].items() if k.startswith("parse"))
+                        engine = (
+                            sum(v for k, v in row["breakdown"].items() if not k.startswith("parse"))
+                            - row["breakdown"]["cli_rest"]
+                        )
+                        opa_engine = statistics.median(cpus) - parse
+                        print(
+                            f"  engines alone (CPU): deployforge's engine phase {engine:.2f} s, OPA's loop without "
+                            f"parsing {opa_engine:.2f} s: {opa_engine / engine:.2f}x"
+                        )
+                        row["engines_alone"] = {"deployforge": round(engine, 3), "opa": round(opa_engine, 3)}
                     assert got == ours, f"OPA found {got} denials, deployforge {ours}"
                 results["runs"].append(row)
                 if have_checkov and kind == "tf":
