@@ -261,7 +261,7 @@ def test_rule_indexing_finds_the_leading_tests_only() -> None:
 
     guards: list = []
     batch_module(INDEXED_POLICY, {r for r in INDEXED_POLICY.split() if r.startswith("deny_")}, None, guards)
-    by_first = {g.tests[0]: g.tests for g in guards}
+    by_first = {g.tests[0]: g.tests for g in guards if g.tests}
     assert by_first[Test(("kind",), "==", "Deployment")] == (Test(("kind",), "==", "Deployment"),)
     assert Test(("spec", "replicas"), "not") in by_first
     assert by_first[Test(("spec", "replicas"), ">", 3)] == (
@@ -281,7 +281,7 @@ def test_rule_indexing_finds_the_leading_tests_only() -> None:
     assert Test(("spec", "tags"), ">", 1, count=True) in by_first
     assert Test(("spec", "tier"), "==", 2, count=True) in by_first
     assert Test(("spec", "tags"), "in", "gold") in by_first
-    assert len(guards) == 19
+    assert len([g for g in guards if g.tests]) == 19
 
 
 @pytest.mark.parametrize(
@@ -319,7 +319,7 @@ def test_rule_indexing_takes_nothing_else(body: str) -> None:
     guards: list = []
     text = f"package main\nimport rego.v1\ndeny contains 1 if {{\n  {body}\n}}\n"
     batch_module(text, {"deny"}, None, guards)
-    assert guards == []
+    assert [g for g in guards if g.tests] == []
 
 
 def test_rule_indexing_changes_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,7 +375,7 @@ def test_rule_indexing_leaves_a_shadowed_builtin_alone() -> None:
     assert len(guards) == 1 and len(guards[0].tests) == 2
     guards = []
     batch_module(text, {"deny"}, None, guards, defined={"count"})  # a function named count somewhere
-    assert guards == []
+    assert [g.tests for g in guards] == [()]  # a rule that reads every document
 
 
 @pytest.mark.parametrize(
@@ -431,3 +431,81 @@ def test_guards_never_raise_on_numbers_beyond_a_double() -> None:
                     assert may_match(test, {"a": v}) is True
     guard = Guard("g0", (Test(("a",), "<", 2.5), Test(("a",), ">", 0)))
     assert guard.selector()([{"a": 10**400}, {"a": 3}], [True, True]) == [0]
+
+
+KIND_POLICY = """package main
+import rego.v1
+
+deny contains msg if {
+  input.kind == "Deployment"
+  not input.spec.replicas
+  msg := sprintf("%s: no replicas", [input.name])
+}
+
+deny contains msg if {
+  input.kind == "Service"; input.spec.type == "LoadBalancer"
+  msg := sprintf("%s: a load balancer", [input.name])
+}
+
+warn_job contains msg if {
+  input.kind == "Job"
+  to_number(input.spec.version) > 1
+  msg := sprintf("%s: new job", [input.name])
+}
+"""
+
+
+UNINDEXED_RULE = """
+deny_name contains msg if {
+  regex.match("^x1", input.name)
+  msg := sprintf("%s: x1", [input.name])
+}
+"""
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_documents_no_rule_reads_are_not_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: bool) -> None:
+    """Every rule is indexed (on kind, as Kubernetes policies are written): a document no rule lets
+    through is sent as null, and the report is the one without indexing and one at a time. With
+    one rule that is not indexed (``every``), every document is sent."""
+    import yaml
+
+    from deployforge.policy import engine as engine_mod
+    from deployforge.policy import isolate
+
+    docs = _indexed_docs()
+    for i, doc in enumerate(docs):  # kinds no rule reads, mostly
+        if i % 3:
+            doc["kind"] = "ConfigMap" if i % 2 else doc.get("kind", "Secret")
+    (tmp_path / "p.rego").write_text(KIND_POLICY + (UNINDEXED_RULE if every else ""))
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    options = PolicyOptions(policies=(str(tmp_path / "p.rego"),))
+    monkeypatch.setattr(isolate, "run_isolated", lambda fn, limits=None: fn())
+    monkeypatch.setattr(engine_mod, "PARALLEL_THRESHOLD", 10**9)
+    nulls: list[int] = []
+    original_input = engine_mod.batch_input
+
+    def counting_input(compiled: object, documents: object) -> object:
+        out = original_input(compiled, documents)  # type: ignore[arg-type]
+        if isinstance(out, dict):
+            nulls.append(sum(1 for d in out["d"] if d is None))
+        return out
+
+    monkeypatch.setattr(engine_mod, "batch_input", counting_input)
+
+    def report() -> tuple[object, ...]:
+        r = evaluate_paths([str(tmp_path / "in.yaml")], options)
+        findings = [(f.rule_id, f.outcome.value, f.message, f.line, f.subject) for f in r.findings]
+        return r.exit_code, findings, r.checks
+
+    indexed = report()
+    if every:
+        assert nulls and sum(nulls) == 0
+    else:
+        assert sum(nulls) > len(docs) / 2, "documents no rule reads were sent anyway"
+    monkeypatch.setattr(engine_mod, "RULE_INDEXING", False)
+    plain = report()
+    monkeypatch.setattr(engine_mod.Engine, "_batch_bundle", lambda self, *a: (None, None))
+    alone = report()
+    assert indexed == plain == alone
+    assert {f[0] for f in indexed[1]} >= {"main.deny", "main.warn_job"} | ({"main.deny_name"} if every else set())

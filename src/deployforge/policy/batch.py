@@ -43,7 +43,8 @@ iterates its own indexes::
     deny contains [__dfb_i, msg] if { __dfb_s := input.s.g0; __dfb_ds := input.d; some __dfb_i in __dfb_s;
                                       __dfb_d := __dfb_ds[__dfb_i]; __dfb_d.kind == "Deployment"; ... }
 
-(every other rule iterates ``input.d``). The tests stay in the body, so a document let through is
+(every other rule iterates ``input.d``; when every rule has tests, a document no rule lets
+through is sent as ``null``: none of them looks at it). The tests stay in the body, so a document let through is
 judged by the engine exactly as before; a document is left out only when a test certainly fails
 for it (the path is missing or not an object on the way, or the value certainly differs: another
 type, another string, another integer; floats within a relative 1e-9, NaN and infinities, and
@@ -209,6 +210,7 @@ def _batch_rule(
     edits.append((term_first.start, term_first.start, f"[{INDEX}, "))
     last = item[-1]
     if not ifs:  # `deny contains "x"`: true for every document
+        _reads_every_document(guards)
         edits.append((_end(term_last), _end(term_last), f"] if {{ {some} }}"))
         return edits
     edits.append((_end(term_last), _end(term_last), "]"))
@@ -229,6 +231,8 @@ def _batch_rule(
                 f"{SELECTED} := input.s.{guard.id}; {DOCS} := input.d; some {INDEX} in {SELECTED}; "
                 f"{DOC} := {DOCS}[{INDEX}]"
             )
+        else:
+            _reads_every_document(guards)
     if braced:
         if last.text != "}":
             raise NotBatchable(f"line {name.line}: text after the body")
@@ -237,6 +241,13 @@ def _batch_rule(
         edits.append((opener.start, opener.start, f"{{ {some}; "))
         edits.append((_end(last), _end(last), " }"))
     return edits
+
+
+def _reads_every_document(guards: list[Guard] | None) -> None:
+    """Note, in the guards, that a rule of the bundle iterates every document (``EVERY``, no tests):
+    without one, a document that no guard lets through is not sent to the engine at all."""
+    if guards is not None and EVERY not in guards:
+        guards.append(EVERY)
 
 
 def _end(tok: Token) -> int:
@@ -284,6 +295,9 @@ class Guard:
             (test,) = tests
             return lambda docs, clean: [i for i, doc in enumerate(docs) if not clean[i] or test(doc)]
         return lambda docs, clean: [i for i, doc in enumerate(docs) if not clean[i] or all(test(doc) for test in tests)]
+
+
+EVERY = Guard("", ())  # in a bundle's guards: some rule iterates every document (no index)
 
 
 def clean(value: Any) -> bool:

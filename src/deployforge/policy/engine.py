@@ -920,7 +920,8 @@ RULE_INDEXING = True  # batch.py's rule indexing in batch bundles (the tests com
 
 def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
     """The batch bundle's input for ``documents``: the array itself, or with rule indexing
-    (``batch.py``) ``{"d": documents, "s": {guard id: indexes of the documents it lets through}}``."""
+    (``batch.py``) ``{"d": documents, "s": {guard id: indexes of the documents it lets through}}``
+    (when every rule is indexed, a document no guard lets through is sent as ``null``)."""
     docs = list(documents)
     if compiled.batch_guards is None:
         return docs
@@ -929,11 +930,18 @@ def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
     clean_docs = [clean(d) for d in docs]
     everything = list(range(len(docs)))
     selected: dict[str, list[int]] = {}
+    every = False  # a rule without tests iterates every document
     for guard in compiled.batch_guards:
+        if not guard.tests:
+            every = True
+            continue
         try:
             selected[guard.id] = guard.selector()(docs, clean_docs)
         except Exception:  # a value the guard cannot judge: the engine sees every document (never an error here)
             selected[guard.id] = everything
+    if not every:  # every rule iterates its own indexes: a document none lets through is never looked at
+        wanted = set().union(*selected.values()) if selected else set()
+        docs = [doc if i in wanted else None for i, doc in enumerate(docs)]
     return {"d": docs, "s": selected}
 
 
