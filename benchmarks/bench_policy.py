@@ -232,6 +232,73 @@ def opa(policy: Path, path: Path, package: str, per_resource: bool) -> int:
     return denials
 
 
+def breakdown(policy: Path, path: Path) -> dict[str, float]:
+    """Where deployforge's CPU goes (issue 18 point 6), measured in this process: parsing the input,
+    then the engine phase for all documents as ONE part (the CLI runs one part per CPU, each paying
+    the loading and compiling once), each step timed with ``time.process_time`` around the
+    functions that do it. What the CLI spends besides (interpreter start-up and imports, forking,
+    the parent's rebuilding of findings, the JSON report) is the CLI's CPU minus these."""
+    import gc
+    import pickle
+
+    import deployforge.policy.engine as en
+    import deployforge.policy.evaluate as ev
+    from deployforge.policy.inputs import read_inputs
+
+    spent: dict[str, float] = {}
+    saved: list[tuple[Any, str, Any]] = []
+
+    def timed(owner: Any, name: str, part: str) -> None:
+        original = getattr(owner, name)
+        saved.append((owner, name, original))
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[part] = spent.get(part, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+
+    started = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    docs, _problems = read_inputs([str(path)])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent["parse (YAML / HCL; slices' CPU included)"] = (
+        time.process_time() - started + after.ru_utime - children.ru_utime + after.ru_stime - children.ru_stime
+    )
+    timed(en.Engine, "load", "load + compile the policies (one part)")
+    timed(en.Engine, "compile", "load + compile the policies (one part)")
+    timed(en, "batch_input", "rule indexing: choosing documents per guard")
+    timed(en, "make_input", "building rego-cpp's input")
+    timed(en, "raw_query", "rego-cpp: query (the evaluation)")
+    timed(en, "_read_batch", "reading rego-cpp's answers (JSON)")
+    timed(ev, "_interpret", "answers -> findings and checks")
+    threshold = en.PARALLEL_THRESHOLD
+    en.PARALLEL_THRESHOLD = 1 << 62  # every step in this process, where it is timed
+    gc.disable()  # as in the CLI's engine processes
+    try:
+        from deployforge.policy.isolate import Limits
+
+        options = ev.PolicyOptions(policies=(str(policy),))
+        start = time.process_time()
+        result = ev._engine_phase([str(policy)], [], docs, options, Limits())
+        total = time.process_time() - start
+        start = time.process_time()
+        pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        sent = time.process_time() - start
+    finally:
+        gc.enable()
+        en.PARALLEL_THRESHOLD = threshold
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    accounted = sum(v for k, v in spent.items() if not k.startswith("parse"))
+    spent["rest of the engine phase (set_input, loops)"] = total - accounted
+    spent["sending the result to the parent (pickle)"] = sent
+    return spent
+
+
 def checkov(path: Path) -> str:
     exe = CHECKOV_VENV / "bin" / "checkov"
     out = subprocess.run(
@@ -281,6 +348,9 @@ def main() -> None:
         "--install", action="store_true", help="install OPA (wheel) and checkov into ~/.cache/deployforge-bench"
     )
     parser.add_argument("--skip", default="", help="comma list of: naive,opa,checkov")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also print where deployforge's CPU goes (parse, engine steps, rest)"
+    )
     args = parser.parse_args()
     if args.install:
         install()
@@ -319,6 +389,15 @@ def main() -> None:
                 print(f"  deployforge validate:     {fmt(walls, cpus)}   {ours} denials  (load {load()})")
                 ours_med, ours_cpu = statistics.median(walls), statistics.median(cpus)
                 row["deployforge"] = _figures(walls, cpus, denials=ours)
+                if args.breakdown:
+                    parts = breakdown(policy, path)
+                    print("    where the CPU goes (in one process, all documents as one part):")
+                    for part, cpu in parts.items():
+                        print(f"      {part:<48} {cpu:6.2f} s")
+                    rest = ours_cpu - sum(parts.values())
+                    label = "CLI: start-up, forks, parent, JSON report"
+                    print(f"      {label:<48} {rest:6.2f} s (CLI CPU med - the above)")
+                    row["breakdown"] = {k: round(v, 3) for k, v in parts.items()} | {"cli_rest": round(rest, 3)}
                 if "naive" not in skip:
                     query = f"data.{package}"
                     walls, cpus, got = measure(partial(naive, policy, path, query, per_resource), 1)
@@ -337,6 +416,18 @@ def main() -> None:
                         f"median CPU {ratio_cpu:.2f}x"
                     )
                     row["opa"] = _figures(walls, cpus, denials=got)
+                    if args.breakdown:  # the engines alone: no parsing, no CLI start-up, no report
+                        parse = next(v for k, v in row["breakdown"].items() if k.startswith("parse"))
+                        engine = (
+                            sum(v for k, v in row["breakdown"].items() if not k.startswith("parse"))
+                            - row["breakdown"]["cli_rest"]
+                        )
+                        opa_engine = statistics.median(cpus) - parse
+                        print(
+                            f"  engines alone (CPU): deployforge's engine phase {engine:.2f} s, OPA's loop without "
+                            f"parsing {opa_engine:.2f} s: {opa_engine / engine:.2f}x"
+                        )
+                        row["engines_alone"] = {"deployforge": round(engine, 3), "opa": round(opa_engine, 3)}
                     assert got == ours, f"OPA found {got} denials, deployforge {ours}"
                 results["runs"].append(row)
                 if have_checkov and kind == "tf":

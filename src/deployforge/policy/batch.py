@@ -29,16 +29,51 @@ document is evaluated alone as before) whenever that equivalence is not obvious 
 
 Line numbers never move (every edit stays on its line). Errors never depend on this module: the
 caller evaluates a batch that fails or whose answer is in any doubt again one document at a time.
+
+**Rule indexing** (as OPA indexes rules; asked for with ``guards=[]``): a rewritten rule whose body
+STARTS with tests of a constant input path against a constant, each alone on its line or ended by
+``;``::
+
+    deny contains msg if { input.kind == "Deployment"; not input.spec.replicas; ... }
+
+is given, per batch, only the documents those tests may let through (``Guard.may_match``, computed
+here in Python). The input becomes ``{"d": [documents], "s": {guard id: [indexes]}}`` and the rule
+iterates its own indexes::
+
+    deny contains [__dfb_i, msg] if { __dfb_s := input.s.g0; __dfb_ds := input.d; some __dfb_i in __dfb_s;
+                                      __dfb_d := __dfb_ds[__dfb_i]; __dfb_d.kind == "Deployment"; ... }
+
+(every other rule iterates ``input.d``; when every rule has tests, a document no rule lets
+through is sent as ``null``: none of them looks at it). The tests stay in the body, so a document let through is
+judged by the engine exactly as before; a document is left out only when a test certainly fails
+for it (the path is missing or not an object on the way, or the value certainly differs: another
+type, another string, another integer; floats within a relative 1e-9, NaN and infinities, and
+string ordering are never used to leave a document out). Rego evaluates a body's statements in
+order and a failed leading test ends it, so the statements after it (an erroring builtin
+included) are not evaluated for that document either way. Only these forms are tests::
+
+    input.a.b == LITERAL   LITERAL == input.a.b   (also !=, <, <=, >, >=)   not input.a.b
+
+where LITERAL is a string without escapes, a number, ``true``, ``false`` or ``null``. Measured on
+25 rules over 5,000 resources, a rule whose test fails costs about a fifth of one iterating every
+document (rego-cpp spends about 8 microseconds per rule and document merely to try one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import math
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
 
 from deployforge.policy.rewrite import Token, tokenize
 
 INDEX = "__dfb_i"
 DOC = "__dfb_d"
+DOCS = "__dfb_ds"
+SELECTED = "__dfb_s"
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {")", "]", "}"}
 
@@ -92,11 +127,20 @@ def _depth0(item: list[Token], start: int) -> list[int]:
     return out
 
 
-def batch_module(text: str, batched: set[str], referenced: set[str] | None = None) -> str:
+def batch_module(
+    text: str,
+    batched: set[str],
+    referenced: set[str] | None = None,
+    guards: list[Guard] | None = None,
+    defined: AbstractSet[str] = frozenset(),
+) -> str:
     """``text`` rewritten so that the rules named in ``batched`` (of this module's package) yield
     (index, value) pairs over an input array; raises ``NotBatchable`` when that would not be exact
     (see the module's doc). ``referenced``: the rewritten rules of every package (none may be
-    named outside its head; by default ``batched``)."""
+    named outside its head; by default ``batched``). With ``guards`` (a list, shared by the modules
+    of one bundle): rule indexing, the input is ``{"d": documents, "s": {id: indexes}}`` and the
+    guards found are appended to the list. ``defined``: the names of the rules and functions of
+    every module (a builtin one of them shadows is never read as a test)."""
     referenced = batched if referenced is None else referenced | batched
     if "__dfb_" in text:
         raise NotBatchable("the policy uses a name of ours (__dfb_)")
@@ -107,7 +151,9 @@ def batch_module(text: str, batched: set[str], referenced: set[str] | None = Non
         if tok.kind in ("other", "badstring"):
             raise NotBatchable("a token the reader does not know")
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in text offsets
-    for item in _items(tokens):
+    items = _items(tokens)
+    shadowed = set(defined) | {item[0].text for item in items if item and item[0].kind == "ident"}
+    for item in items:
         first = item[0]
         if first.kind != "ident":
             raise NotBatchable(f"line {first.line}: a statement that does not start with a name")
@@ -128,14 +174,18 @@ def batch_module(text: str, batched: set[str], referenced: set[str] | None = Non
             if _reads_input(item):
                 raise NotBatchable(f"line {first.line}: '{name}' reads input and is not a set of findings")
             continue
-        edits.extend(_batch_rule(item))
+        edits.extend(_batch_rule(item, guards, shadowed))
     out = text
     for start, end, replacement in sorted(edits, reverse=True):
         out = out[:start] + replacement + out[end:]
     return out
 
 
-def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
+def _batch_rule(
+    item: list[Token],
+    guards: list[Guard] | None = None,
+    shadowed: AbstractSet[str] = frozenset(),
+) -> list[tuple[int, int, str]]:
     name = item[0]
     if len(item) < 3 or item[1].text != "contains":
         raise NotBatchable(f"line {name.line}: '{name.text}' is not written 'NAME contains VALUE if ...'")
@@ -150,6 +200,8 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
         raise NotBatchable(f"line {name.line}: no value")
     edits: list[tuple[int, int, str]] = []
     some = f"some {INDEX}, {DOC} in input"
+    if guards is not None:
+        some = f"{DOCS} := input.d; some {INDEX}, {DOC} in {DOCS}"
     for k in range(2, len(item)):
         tok = item[k]
         if tok.kind == "ident" and tok.text == "input" and item[k - 1].text != ".":
@@ -158,6 +210,7 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
     edits.append((term_first.start, term_first.start, f"[{INDEX}, "))
     last = item[-1]
     if not ifs:  # `deny contains "x"`: true for every document
+        _reads_every_document(guards)
         edits.append((_end(term_last), _end(term_last), f"] if {{ {some} }}"))
         return edits
     edits.append((_end(term_last), _end(term_last), "]"))
@@ -168,6 +221,18 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
     braced = opener.text == "{" and _depth0(item, after) == [after]
     if opener.text == "{" and not braced:  # `{ ... } { ... }` or `{...} == x`: not read here
         raise NotBatchable(f"line {name.line}: a body this reader does not take apart")
+    if guards is not None:
+        body = item[after + 1 : len(item) - 1] if braced else item[after:]
+        tests = _leading_tests(body, shadowed)
+        if tests:
+            guard = Guard(f"g{len(guards)}", tuple(tests))
+            guards.append(guard)
+            some = (
+                f"{SELECTED} := input.s.{guard.id}; {DOCS} := input.d; some {INDEX} in {SELECTED}; "
+                f"{DOC} := {DOCS}[{INDEX}]"
+            )
+        else:
+            _reads_every_document(guards)
     if braced:
         if last.text != "}":
             raise NotBatchable(f"line {name.line}: text after the body")
@@ -178,5 +243,279 @@ def _batch_rule(item: list[Token]) -> list[tuple[int, int, str]]:
     return edits
 
 
+def _reads_every_document(guards: list[Guard] | None) -> None:
+    """Note, in the guards, that a rule of the bundle iterates every document (``EVERY``, no tests):
+    without one, a document that no guard lets through is not sent to the engine at all."""
+    if guards is not None and EVERY not in guards:
+        guards.append(EVERY)
+
+
 def _end(tok: Token) -> int:
     return tok.start + len(tok.text)
+
+
+# -- rule indexing -------------------------------------------------------------------------------------
+
+_UNDEFINED = object()
+_LITERALS = {"true": True, "false": False, "null": None}
+_FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+# a token that may start the next statement (anything else might continue the test's expression)
+_CONTINUING = {"in", "with", "as", "else", "if", "contains"}
+_STRING_CALLS: dict[str, Callable[[str, str], bool]] = {
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+    "contains": str.__contains__,
+}
+
+
+@dataclass(frozen=True)
+class Test:
+    """``input.<path> <op> <literal>`` (``op`` "not": ``not input.<path>``; "startswith", "endswith",
+    "contains": that builtin called on the path and a string; "in": ``<literal> in input.<path>``);
+    with ``count``, the comparison is of ``count(input.<path>)``."""
+
+    path: tuple[str, ...]
+    op: str
+    literal: Any = None
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The leading tests of one rewritten rule: a document may match only if it passes all."""
+
+    id: str
+    tests: tuple[Test, ...]
+
+    def selector(self) -> Callable[[list[Any], list[bool]], list[int]]:
+        """A function: (documents, whether each is ``clean``) -> the indexes of those that may match
+        (see ``may_match``; a document that is not clean always may)."""
+        tests = [_compiled(t) for t in self.tests]
+        if len(tests) == 1:
+            (test,) = tests
+            return lambda docs, clean: [i for i, doc in enumerate(docs) if not clean[i] or test(doc)]
+        return lambda docs, clean: [i for i, doc in enumerate(docs) if not clean[i] or all(test(doc) for test in tests)]
+
+
+EVERY = Guard("", ())  # in a bundle's guards: some rule iterates every document (no index)
+
+
+def clean(value: Any) -> bool:
+    """Whether no string in ``value`` (keys included) holds a quote, a backslash or a character that
+    is not printable. rego-cpp reads such strings its own way (an input key ``"spec"`` WITH its quotes
+    is found by ``input.spec``; a value ``'"x"'`` or ``'x\\0'`` equals ``"x"``), so a document that is
+    not clean is never left out by a guard: the engine judges it, as without indexing.
+
+    (Read from the document's JSON text, which the C encoder writes quickly: a quote, a backslash
+    or a control character in a string is written escaped, with a backslash; any other character
+    as it is.)"""
+    try:
+        text = json.dumps(value, ensure_ascii=False, check_circular=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return "\\" not in text and text.isprintable()
+
+
+def _compiled(test: Test) -> Callable[[Any], bool]:
+    """``may_match`` for one test, with quick paths for the common ones (the same answers)."""
+    path = test.path
+    literal = test.literal
+
+    def lookup(doc: Any) -> Any:
+        for key in path:
+            if type(doc) is not dict:
+                return _UNDEFINED
+            doc = doc.get(key, _UNDEFINED)
+            if doc is _UNDEFINED:
+                return _UNDEFINED
+        return doc
+
+    if test.op == "not":
+        return lambda doc: (v := lookup(doc)) is _UNDEFINED or v is False
+    if test.op == "==" and not test.count and type(literal) is str:
+
+        def equal_string(doc: Any) -> bool:
+            v = lookup(doc)
+            if v is _UNDEFINED:
+                return False
+            t = type(v)
+            if t is str:
+                return bool(v == literal)
+            return not (v is None or t is bool or t is int or t is float)  # another type: never equal
+
+        return equal_string
+    return lambda doc: may_match(test, doc)
+
+
+def _lookup(doc: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if type(doc) is not dict or key not in doc:
+            return _UNDEFINED
+        doc = doc[key]
+    return doc
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "boolean"
+    if type(value) in (int, float):
+        return "number"
+    if type(value) is str:
+        return "string"
+    return "composite"  # arrays, objects (and anything else: never compared here)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Numbers the engine might take as equal: within a relative 1e-9 (rego-cpp compares an integer
+    and a float by value, ``1.0 == 1``; a huge integer may be compared as a double), or not finite."""
+    try:
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return True
+        return bool(abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)))
+    except OverflowError:  # an integer beyond a double (10**400): not judged here
+        return True
+
+
+def may_match(test: Test, doc: Any) -> bool:
+    """False only when ``test`` certainly fails for ``doc`` (a ``clean`` document) under Rego's
+    semantics, as rego-cpp evaluates them; True otherwise. A builtin given a value of a type it does
+    not take raises an error (strict mode): such a document always may match, so the engine raises it."""
+    value = _lookup(doc, test.path)
+    if test.op == "not":  # `not input.a`: true when undefined or false
+        return value is _UNDEFINED or value is False
+    if value is _UNDEFINED:
+        return False  # an undefined operand: the comparison (or the call) is undefined, the body fails
+    literal = test.literal
+    op = test.op
+    if op in _STRING_CALLS:  # ASCII only: no question of bytes against characters
+        if type(value) is not str or not value.isascii():
+            return True
+        return bool(_STRING_CALLS[op](value, literal))
+    if op == "in":  # "x" in input.a: an element of an array, a value of an object
+        if type(value) is list:
+            return literal in [v for v in value if type(v) is str]
+        if type(value) is dict:  # values (OPA); keys too, in case the engine looked there
+            return literal in value or literal in [v for v in value.values() if type(v) is str]
+        return True
+    if test.count:
+        if type(value) not in (str, list, dict) or (type(value) is str and not value.isascii()):
+            return True
+        value = len(value)
+    kind, literal_kind = _kind(value), _kind(literal)
+    if kind == "composite":
+        return True  # not judged here
+    if test.op in ("==", "!="):
+        if kind != literal_kind:
+            return test.op == "!="  # values of different types are never equal
+        if kind == "number" and _close(value, literal):
+            return True
+        return (value == literal) == (test.op == "==")
+    # ordering: numbers only (Rego orders values of different types, and strings by bytes)
+    if kind != "number" or literal_kind != "number" or _close(value, literal):
+        return True
+    holds = {"<": value < literal, "<=": value <= literal, ">": value > literal, ">=": value >= literal}
+    return holds[test.op]
+
+
+def _literal(tok: Token) -> tuple[bool, Any]:
+    if tok.kind == "string" and "\\" not in tok.text:
+        return True, json.loads(tok.text)
+    if tok.kind == "number":
+        try:
+            return True, json.loads(tok.text)  # as JSON reads it: 007 is no number (no test)
+        except ValueError:
+            return False, None
+    if tok.kind == "ident" and tok.text in _LITERALS:
+        return True, _LITERALS[tok.text]
+    return False, None
+
+
+def _path(tokens: list[Token]) -> tuple[str, ...] | None:
+    """``input.a.b`` (at least one key) as ("a", "b"), else None."""
+    if len(tokens) < 3 or len(tokens) % 2 == 0 or tokens[0].kind != "ident" or tokens[0].text != "input":
+        return None
+    keys = []
+    for k in range(1, len(tokens), 2):
+        if tokens[k].text != "." or tokens[k].kind != "op" or tokens[k + 1].kind != "ident":
+            return None
+        keys.append(tokens[k + 1].text)
+    return tuple(keys)
+
+
+def _ascii_string(tok: Token) -> str | None:
+    ok, literal = _literal(tok)
+    return literal if ok and type(literal) is str and literal.isascii() else None
+
+
+def _operand(tokens: list[Token], shadowed: AbstractSet[str]) -> tuple[tuple[str, ...] | None, bool]:
+    """(path, counted): ``input.a.b`` or ``count(input.a.b)``."""
+    if len(tokens) > 3 and tokens[0].text == "count" and tokens[1].text == "(" and tokens[-1].text == ")":
+        if "count" in shadowed or tokens[0].kind != "ident":
+            return None, False
+        return _path(tokens[2:-1]), True
+    return _path(tokens), False
+
+
+def _test(tokens: list[Token], shadowed: AbstractSet[str] = frozenset()) -> Test | None:
+    if not tokens:
+        return None
+    first = tokens[0]
+    if first.kind == "ident" and first.text == "not":
+        path = _path(tokens[1:])
+        return Test(path, "not") if path else None
+    if first.kind == "ident" and first.text in _STRING_CALLS and first.text not in shadowed:
+        # startswith(input.a, "x"): NAME ( REF , STRING )
+        if len(tokens) >= 6 and tokens[1].text == "(" and tokens[-1].text == ")" and tokens[-3].text == ",":
+            path, literal = _path(tokens[2:-3]), _ascii_string(tokens[-2])
+            if path and literal is not None:
+                return Test(path, first.text, literal)
+        return None
+    if len(tokens) >= 4 and tokens[1].kind == "ident" and tokens[1].text == "in":  # "x" in input.a
+        literal, path = _ascii_string(first), _path(tokens[2:])
+        return Test(path, "in", literal) if path and literal is not None else None
+    ops = [k for k, t in enumerate(tokens) if t.kind == "op" and t.text in _FLIP]
+    if len(ops) != 1:
+        return None
+    k = ops[0]
+    op = tokens[k].text
+    left, right = tokens[:k], tokens[k + 1 :]
+    if len(right) == 1:
+        ok, literal = _literal(right[0])
+        path, counted = _operand(left, shadowed)
+        if ok and path and (not counted or _kind(literal) == "number"):
+            return Test(path, op, literal, counted)
+    if len(left) == 1:
+        ok, literal = _literal(left[0])
+        path, counted = _operand(right, shadowed)
+        if ok and path and (not counted or _kind(literal) == "number"):
+            return Test(path, _FLIP[op], literal, counted)
+    return None
+
+
+def _leading_tests(body: list[Token], shadowed: AbstractSet[str]) -> list[Test]:
+    """The tests a rule body starts with (see the module's doc), each alone on its line or ended by ``;``."""
+    tests: list[Test] = []
+    k = 0
+    while k < len(body):
+        line = body[k].line
+        end = k
+        while end < len(body) and body[end].line == line and body[end].text != ";":
+            end += 1
+        test = _test(body[k:end], shadowed)
+        if test is None:
+            break
+        if end < len(body):  # what follows must start a new statement, not continue this one
+            nxt = body[end]
+            if nxt.text == ";" and nxt.kind == "op":
+                end += 1
+            elif not (
+                (nxt.kind == "ident" and nxt.text not in _CONTINUING)
+                or nxt.kind in ("string", "raw")
+                or (nxt.kind == "number" and not nxt.text.startswith("-"))
+            ):
+                break
+        tests.append(test)
+        k = end
+    return tests

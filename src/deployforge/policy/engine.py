@@ -11,7 +11,9 @@ What it guards against (regopy/rego-cpp differs from OPA, see ../shared/NOTES.md
 
 Speed: all selected rules are gathered into one generated module and compiled once into a bundle
 (``build``). Where ``batch.py`` can rewrite the policies exactly, 32 documents go in one query
-(``BATCH_SIZE``); otherwise each document is one ``set_input`` + ``query_bundle``. Many documents
+(``BATCH_SIZE``), each rule that starts with tests of constant input paths given only the
+documents those tests may let through (rule indexing, ``batch_input``); otherwise each document
+is one ``set_input`` + ``query_bundle``. Many documents
 are split over the machine's cores (``evaluate._run_phase``: one part per CPU, each loading the
 policies itself; ``evaluate_documents`` still forks workers when called on its own).
 """
@@ -263,6 +265,7 @@ class CompiledSet:
     safe_bundle: Any = None  # every value base64-encoded (slower): used when the fast answer is in doubt
     batch_bundle: Any = None  # the same rules over an array of documents (batch.py), when that is exact
     batch_names: dict[str, str] | None = None  # rule -> slot when the batch bundle queries the package itself
+    batch_guards: list[Any] | None = None  # rule indexing (batch.Guard): the batch input is {"d": .., "s": ..}
 
 
 # The values rules yield travel back from rego-cpp as text it does not escape (a `"` in a message
@@ -650,8 +653,9 @@ class Engine:
             text = "".join(captured)
             # build() can also "succeed" after printing errors (the bundle then fails every query)
             if failure is None and not ("Errors:" in text and _LOC_RE.search(text)):
-                batch_bundle, batch_names = self._batch_bundle(slots, name, module, query)
-                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle, batch_names)
+                guards: list[Any] | None = [] if RULE_INDEXING else None
+                batch_bundle, batch_names = self._batch_bundle(slots, name, module, query, guards)
+                return CompiledSet(bundle, slots, query, safe_bundle, batch_bundle, batch_names, guards)
             failure = failure or RuntimeError("build failed")
             file, _line, _col, _msg = native_location(text)
             culprit = next((pf for pf in self.files if pf.path == file and pf.path not in self._broken), None)
@@ -665,7 +669,7 @@ class Engine:
         raise PolicyCompileError(PolicyProblem("(policies)", 0, "the policies do not compile"))
 
     def _batch_bundle(
-        self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str
+        self, slots: dict[str, tuple[str, str]], name: str, module: str, query: str, guards: list[Any] | None = None
     ) -> tuple[Any, dict[str, str] | None]:
         """The wrapper's query over an array of documents (``batch.py``), or None when the policies
         cannot be evaluated that way exactly (or rego-cpp does not build it: never an error, the
@@ -673,7 +677,9 @@ class Engine:
 
         When one package is evaluated and all its rules are slots, the bundle queries the package
         itself (``x := data.main``), which skips the wrapper's rules (about 10% of the query), and
-        the rule -> slot names come back too; its answer must then hold exactly those rules."""
+        the rule -> slot names come back too; its answer must then hold exactly those rules.
+
+        With ``guards`` (a list), the rules are indexed (``batch.py``: the guards found are put in it)."""
         import regopy
 
         from deployforge.policy.batch import NotBatchable, batch_module
@@ -682,12 +688,19 @@ class Engine:
         for package, rule in slots.values():
             by_package.setdefault(package, set()).add(rule)
         everywhere = {rule for _package, rule in slots.values()}
+        defined = {head.name for pf in self.files for head in pf.rules} | {
+            m.group(1) for pf in self.files for m in re.finditer(r"^([A-Za-z_]\w*)\s*\(", pf.text, re.M)
+        }
         texts: dict[str, str] = {}
         try:
             for pf in self.files:
                 if pf.path not in self._broken:
-                    texts[pf.path] = batch_module(self._texts[pf.path], by_package.get(pf.package, set()), everywhere)
+                    texts[pf.path] = batch_module(
+                        self._texts[pf.path], by_package.get(pf.package, set()), everywhere, guards, defined
+                    )
         except NotBatchable:
+            if guards:
+                guards.clear()
             return None, None
         names: dict[str, str] | None = None
         if len(by_package) == 1:
@@ -712,9 +725,11 @@ class Engine:
                     interp.add_module(name, module)
                 bundle = interp.build(query, [])
             except Exception:  # regopy.RegoError, UnreadableValue: evaluated one document at a time
-                return None, None
+                bundle = None
         text = "".join(captured)
-        if "Errors:" in text or _LOC_RE.search(text):
+        if bundle is None or "Errors:" in text or _LOC_RE.search(text):
+            if guards:
+                guards.clear()
             return None, None
         return bundle, names
 
@@ -900,6 +915,34 @@ def ctypes_error() -> type[Exception]:
 
 
 BATCH_SIZE = 32  # documents per query with the batch bundle (rego-cpp slows down on big inputs)
+RULE_INDEXING = True  # batch.py's rule indexing in batch bundles (the tests compare with and without it)
+
+
+def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
+    """The batch bundle's input for ``documents``: the array itself, or with rule indexing
+    (``batch.py``) ``{"d": documents, "s": {guard id: indexes of the documents it lets through}}``
+    (when every rule is indexed, a document no guard lets through is sent as ``null``)."""
+    docs = list(documents)
+    if compiled.batch_guards is None:
+        return docs
+    from deployforge.policy.batch import clean
+
+    clean_docs = [clean(d) for d in docs]
+    everything = list(range(len(docs)))
+    selected: dict[str, list[int]] = {}
+    every = False  # a rule without tests iterates every document
+    for guard in compiled.batch_guards:
+        if not guard.tests:
+            every = True
+            continue
+        try:
+            selected[guard.id] = guard.selector()(docs, clean_docs)
+        except Exception:  # a value the guard cannot judge: the engine sees every document (never an error here)
+            selected[guard.id] = everything
+    if not every:  # every rule iterates its own indexes: a document none lets through is never looked at
+        wanted = set().union(*selected.values()) if selected else set()
+        docs = [doc if i in wanted else None for i, doc in enumerate(docs)]
+    return {"d": docs, "s": selected}
 
 
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
@@ -918,7 +961,7 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
         while start < hi:
             end = min(hi, start + BATCH_SIZE)
             if compiled.batch_bundle is not None and end - start > 1:
-                interp.set_input(make_input(list(documents[start:end])))
+                interp.set_input(make_input(batch_input(compiled, documents[start:end])))
                 ok, text = raw_query(interp, bundle=compiled.batch_bundle)
                 if ok:
                     try:

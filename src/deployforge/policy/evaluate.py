@@ -6,11 +6,13 @@ call ``evaluate``; nothing here prints or exits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +195,8 @@ def _run_phase(
     checks: list[Check] = []
     printed: list[str] = []
     for set_findings, set_checks, set_printed in per_set:
-        findings.extend(set_findings)
-        checks.extend(set_checks)
+        findings.extend(Finding(*fields) for fields in set_findings)
+        checks.extend(map(Check._make, set_checks))
         printed.append(set_printed)
     return findings, checks, selected, "".join(printed)
 
@@ -205,7 +207,7 @@ def _join(results: list[Any]) -> Any:
     per_set = []
     for k in range(len(first_sets)):
         findings: list[Finding] = []
-        checks: list[Check] = []
+        checks: list[Any] = []
         printed: list[str] = []
         for _pre, sets, _selected in results:
             findings.extend(sets[k][0])
@@ -270,14 +272,14 @@ def _engine_phase(
                 "evaluates package main (conftest) and deployforge.policies (per resource)",
             )
         )
-    per_set: list[tuple[list[Finding], list[Check], list[str]]] = []
+    per_set: list[tuple[list[Finding], list[Any], list[str]]] = []
     try:
         for compiled_set, items, packages, per_resource in (
             (compiled, file_items, file_pkgs, False),
             (compiled_r, res_items, res_pkgs, True),
         ):
             set_findings: list[Finding] = []
-            checks: list[Check] = []
+            checks: list[Any] = []
             printed: list[str] = []
             per_set.append((set_findings, checks, printed))
             if compiled_set is None or not items:
@@ -309,7 +311,17 @@ def _engine_phase(
                     set_findings.extend(_interpret(engine, current.slots, document, value, doc, res, checks))
     except EngineCrash as exc:
         return exc.crash
-    return findings, [(f, c, "".join(p)) for f, c, p in per_set], selected
+    # findings and checks travel to the parent as plain tuples (``_run_phase`` rebuilds them): pickling
+    # thousands of dataclasses cost as much as a fifth of the evaluation
+    return findings, [([_fields(x) for x in f], c, "".join(p)) for f, c, p in per_set], selected
+
+
+_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+
+
+def _fields(finding: Finding) -> tuple[Any, ...]:
+    """A finding as the tuple of its fields, in order (``Finding(*fields)`` rebuilds it)."""
+    return tuple(getattr(finding, name) for name in _FINDING_FIELDS)
 
 
 def _compile(engine: Any, packages: list[str], per_resource: bool, findings: list[Finding]) -> Any:
@@ -363,8 +375,10 @@ def _interpret(
     value: dict[str, Any] | None,
     doc: InputDoc,
     res: Any | None,
-    checks: list[Check],
+    checks: list[tuple[str, str, str | None, str | None]],
 ) -> list[Finding]:
+    """The findings of one document's answer; its checks are appended to ``checks`` as plain
+    tuples (``Check``'s fields: cheap to send from a worker)."""
     out: list[Finding] = []
     where_file = res.file if res is not None else doc.file
     where_line = res.line if res is not None else doc.line
@@ -399,7 +413,7 @@ def _interpret(
         package, rule = key
         if rule == "exception":
             continue
-        base_id = f"{package}.{rule}"
+        base_id = sys.intern(f"{package}.{rule}")  # one string for every document: pickled once
         if key in errors:
             file, line = engine.rule_file(package, rule)
             out.append(
@@ -414,16 +428,17 @@ def _interpret(
                     resource=address,
                     namespace=package,
                     rule=rule,
+                    subject=target,
                 )
             )
-            checks.append(Check(base_id, target, where_file, address))
+            checks.append((base_id, target, where_file, address))
             continue
         v = values[key]
         if v == [] and rule != "allow":  # the common case: a set rule with nothing found
-            checks.append(Check(base_id, target, where_file, address))
+            checks.append((base_id, target, where_file, address))
             continue
         if rule == "allow":
-            checks.append(Check(base_id, target, where_file, address))
+            checks.append((base_id, target, where_file, address))
             if v is not True:
                 label = address or doc.label
                 from deployforge.policy.explain import why_false  # the condition that failed (explain.py)
@@ -441,6 +456,7 @@ def _interpret(
                         address,
                         namespace=package,
                         rule=rule,
+                        subject=target,
                     )
                 )
             continue
@@ -462,9 +478,10 @@ def _interpret(
                         namespace=package,
                         rule=rule,
                         remediation=f"write '{rule} contains msg if {{ ... }}' (Rego v1, add 'import rego.v1')",
+                        subject=target,
                     )
                 )
-            checks.append(Check(base_id, target, where_file, address))
+            checks.append((base_id, target, where_file, address))
             continue
         items: list[Any]
         if v is None or v is False:
@@ -506,11 +523,12 @@ def _interpret(
                     namespace=package,
                     rule=rule,
                     metadata=meta,
+                    subject=target,
                 )
             )
         for rule_id in ids_here or {base_id}:
-            checks.append(Check(rule_id, target, where_file, address))
-    return [replace(f, subject=target) for f in out]
+            checks.append((rule_id, target, where_file, address))
+    return out
 
 
 def _meta_address(meta: dict[str, Any]) -> str | None:

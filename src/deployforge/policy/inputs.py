@@ -54,23 +54,47 @@ class InputDoc:
     def line_for(self, *texts: str) -> tuple[int, str | None]:
         """The line (and resource address) a finding's message or metadata points at, if any.
 
-        (Each pattern is tried only where its name occurs in the text at all: compiling a pattern
-        per name and message cost more than the rest of reading the engine's answers.)"""
+        A name counts where it stands alone: not preceded by a word character or ``-`` (nor ``.``
+        for an address) and not followed by a word character or ``-`` (``mentions``; no regular
+        expression is compiled per name: with thousands of documents each name is new, and
+        compiling them cost more than the rest of reading the engine's answers)."""
         texts = tuple(t for t in texts if t)
         for res in self.resources:
             for text in texts:
-                if res.address in text and re.search(rf"(?<![\w.-]){re.escape(res.address)}(?![\w-])", text):
+                if mentions(text, res.address, "."):
                     return res.line, res.address
         for res in self.resources:
             name = res.address.rsplit(".", 1)[-1]
             for text in texts:
-                if name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if mentions(text, name):
                     return res.line, res.address
         for name, line in self.anchors.items():
             for text in texts:
-                if len(name) > 2 and name in text and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                if len(name) > 2 and mentions(text, name):
                     return line, None
         return self.line, None
+
+
+def _wordish(ch: str) -> bool:
+    """``re``'s ``\\w`` for a str pattern: ``str.isalnum()`` or ``_`` (here with ``-`` too)."""
+    return ch.isalnum() or ch == "_" or ch == "-"
+
+
+def mentions(text: str, name: str, also_before: str = "") -> bool:
+    """Whether ``name`` occurs in ``text`` standing alone: what
+    ``re.search(rf"(?<![\\w{also_before}-]){re.escape(name)}(?![\\w-])", text)`` finds."""
+    if not name:  # an empty name: as the expression does (rare: no need to be quick)
+        return re.search(rf"(?<![\w{re.escape(also_before)}-])(?![\w-])", text) is not None
+    start = text.find(name)
+    end_limit = len(text)
+    while start != -1:
+        end = start + len(name)
+        if (start == 0 or not (_wordish(text[start - 1]) or text[start - 1] in also_before)) and (
+            end == end_limit or not _wordish(text[end])
+        ):
+            return True
+        start = text.find(name, start + 1)
+    return False
 
 
 @dataclass(frozen=True)
@@ -346,12 +370,28 @@ def _tolerant_loader() -> Any:
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    scalar = yaml.ScalarNode
     cached = _LOADERS.get(base)
     if cached is not None:
         return cached
 
     class Tolerant(base):  # type: ignore[valid-type,misc]
-        pass
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            # PyYAML's tag of a plain scalar, remembered per value for the file being read: the
+            # composer asks for every scalar (a quarter of reading a large file, for values that
+            # repeat: ``true``, ``private``, ``80``). Without path resolvers (none are registered
+            # here) that tag depends on the value alone, so it is the same answer.
+            self._df_tags: dict[str, str] | None = None if self.yaml_path_resolvers else {}
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            tags = self._df_tags
+            if tags is None or kind is not scalar or not implicit[0]:
+                return super().resolve(kind, value, implicit)
+            tag = tags.get(value)
+            if tag is None:
+                tag = tags[value] = super().resolve(kind, value, implicit)
+            return tag
 
     def untagged(loader: Any, _suffix: str, node: Any) -> Any:
         if isinstance(node, yaml.ScalarNode):
@@ -537,16 +577,18 @@ def _read_slice(path: str, text: str, line_offset: int) -> tuple[list[InputDoc],
 
 
 def _anchor_lines(node: Any, out: dict[str, int], depth: int, line_offset: int = 0) -> None:
-    import yaml
+    """The line of each key (and of a ``name:``'s value) of a mapping, its mappings' and theirs."""
+    from yaml import MappingNode, ScalarNode
 
-    if depth > 2 or not isinstance(node, yaml.MappingNode):
+    if depth > 2 or not isinstance(node, MappingNode):
         return
     for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode):
+        if isinstance(key, ScalarNode):
             out.setdefault(str(key.value), key.start_mark.line + 1 + line_offset)
-            if key.value == "name" and isinstance(value, yaml.ScalarNode):
+            if key.value == "name" and isinstance(value, ScalarNode):
                 out.setdefault(str(value.value), value.start_mark.line + 1 + line_offset)
-        _anchor_lines(value, out, depth + 1, line_offset)
+        if depth < 2 and isinstance(value, MappingNode):  # the only nodes a call would read
+            _anchor_lines(value, out, depth + 1, line_offset)
 
 
 # -- DeployForge's own documents ---------------------------------------------------

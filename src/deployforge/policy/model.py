@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 
 class Outcome(StrEnum):
@@ -86,9 +87,12 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True)
-class Check:
-    """One (rule, target) pair that was evaluated: the unit JUnit reports as a test case."""
+class Check(NamedTuple):
+    """One (rule, target) pair that was evaluated: the unit JUnit reports as a test case.
+
+    A named tuple, not a dataclass: there is one per rule and document (125,000 for 25 rules over
+    5,000 resources), and the engine's workers send them to the parent as plain tuples
+    (``Check._make`` rebuilds them), which costs a tenth of pickling dataclasses."""
 
     rule_id: str
     target: str
@@ -97,6 +101,9 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return {"rule_id": self.rule_id, "target": self.target, "file": self.file, "resource": self.resource}
+
+
+_RULE_AND_TARGET = itemgetter(0, 1)  # a Check's (rule_id, target)
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,11 @@ class PolicyReport:
     @property
     def passed_checks(self) -> int:
         hit = {(f.rule_id, f.target) for f in self.findings}  # an errored check did not pass either
-        return sum(1 for c in self.checks if (c.rule_id, c.target) not in hit)
+        if not hit:
+            return len(self.checks)
+        # (rule_id, target) of each check, looked up without a Python loop: 125,000 checks for 25
+        # rules over 5,000 documents
+        return len(self.checks) - sum(map(hit.__contains__, map(_RULE_AND_TARGET, self.checks)))
 
     def merged(self, other: PolicyReport) -> PolicyReport:
         return PolicyReport(
