@@ -72,7 +72,9 @@ class RegoClassifier:
             raise _located(str(self.paths[0]) if self.paths else "", "".join(printed), failure) from None
 
     def __call__(self, record: DriftRecord, builtin: Classification, production: bool) -> Classification | None:
-        self._interp.set_input(rego_input(record, builtin, production))
+        from deployforge.policy.engine import make_input  # strings as rego-cpp must be given them
+
+        self._interp.set_input(make_input(rego_input(record, builtin, production)))
         try:
             output = self._interp.query_bundle(self._bundle)
         except self._regopy.RegoError as exc:

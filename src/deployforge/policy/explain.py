@@ -241,7 +241,9 @@ class Explainer:
             return None
         self.used += 1
         try:
-            self.interp.set_input(document)
+            from deployforge.policy.engine import make_input
+
+            self.interp.set_input(make_input(document))
         except Exception:
             return None
         values = _query(self.interp, None, self.bundle)

@@ -190,6 +190,7 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                 InputProblem(f, exc.line, f"invalid HCL: {exc.message}", "fix the syntax; terraform fmt helps")
             )
     variables = _tf_variables(parsed_tf)
+    suspicious = {f for f in tf_files if f in parsed_tf and _may_hold_nul(Path(f).read_text(encoding="utf-8"))}
     for f in files:
         if f in tf_files:
             if f in parsed_tf:
@@ -203,6 +204,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
         except UnicodeDecodeError:
             problems.append(InputProblem(f, 0, "not a UTF-8 text file"))
             continue
+        if _may_hold_nul(text):
+            suspicious.add(f)
         if f.endswith(".json"):
             try:
                 data = json.loads(text)
@@ -221,7 +224,49 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                     f, 0, "unsupported input type", "policy inputs are .tf, .tfvars, .hcl, .yaml, .yml or .json"
                 )
             )
+    if suspicious:
+        docs = _without_nul(docs, suspicious, problems)
     return docs, problems
+
+
+# escapes that make a NUL in JSON, YAML or HCL strings (a raw NUL is checked on its own)
+_NUL_ESCAPES = ("\\x00", "\\0", "\\u0000", "\\U00000000")
+
+
+def _may_hold_nul(text: str) -> bool:
+    return "\x00" in text or any(m in text for m in _NUL_ESCAPES)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _without_nul(docs: list[InputDoc], files: set[str], problems: list[InputProblem]) -> list[InputDoc]:
+    """The documents that hold no NUL character; each one that does is an input error at its line.
+
+    rego-cpp reads a string only up to a NUL (``"private\\u0000x" == "private"`` holds there, not in
+    OPA), so evaluating such a document could pass a policy OPA fails: it is refused, never judged."""
+    kept = []
+    for doc in docs:
+        if doc.file in files and _holds_nul(doc.document):
+            problems.append(
+                InputProblem(
+                    doc.file,
+                    doc.line,
+                    f"{doc.label}: a string holds a NUL character, which the policy engine would read as the "
+                    "end of the string; this document was not evaluated",
+                    "remove the NUL (\\0, \\u0000): no configuration value needs one",
+                )
+            )
+        else:
+            kept.append(doc)
+    return kept
 
 
 class HclSyntaxError(Exception):
