@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sys
 import time
@@ -43,7 +42,11 @@ def _styler(enabled: bool) -> Callable[..., str]:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """A command's ``--format json`` document on stdout (``text.json_text``: indented three levels deep,
+    each deeper value on one line, written by the C encoder)."""
+    from deployforge.text import json_text
+
+    click.echo(json_text(data))
 
 
 # -- shared options -----------------------------------------------------------
