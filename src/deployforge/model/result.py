@@ -48,7 +48,9 @@ class RunResult:
     # why it failed, when the code that stopped it knows better than the sections can tell
     # (the error's ``failure_reason``, "plan-changed", "no-reviewed-plan"); see model/outcome.py
     failure_reason: str | None = None
-    # the outcome a JSON document already carries (``from_document``): read, never decided again
+    # the outcome a JSON document already carries (``from_document``) or an error decided
+    # (``for_error``): read, never decided again. ``dataclasses.replace`` keeps it: pass
+    # ``recorded_outcome=None`` when replacing what decides (the exit code, the error, a section)
     recorded_outcome: Outcome | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
