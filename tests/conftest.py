@@ -6,6 +6,7 @@ import os
 import threading
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,14 +21,36 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A real moto HTTP server on a free loopback port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """A real moto HTTP server on a free loopback port; yields its endpoint URL.
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    moto's server as moto's ThreadedMotoServer builds it, with one difference: it answers one request
+    at a time. moto's backends are not thread-safe (two concurrent create_security_group calls raised
+    "dictionary changed size during iteration" inside moto, a 500 no AWS endpoint gives); AWS answers
+    each request atomically, which a lock around each request reproduces. Clients stay concurrent."""
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+
+    def serialized(environ: dict, start_response: Any) -> list[bytes]:
+        with one_at_a_time:
+            result = app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    server = make_server("127.0.0.1", 0, serialized, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
     yield f"http://{host}:{port}"
-    server.stop()
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture

@@ -198,7 +198,8 @@ def test_sigterm_during_apply_records_work_and_releases_the_lock(project: Projec
     doc = backend.read("default")
     assert doc.pending == [] and backend.read_lock("default") is None
     assert {e["attributes"]["name"] for e in doc.resources.values()} == _groups(project)
-    assert project.run("apply", "--auto-approve").returncode == 0
+    again = project.run("apply", "--auto-approve")
+    assert again.returncode == 0, again.stdout + again.stderr
     assert len(_groups(project)) == 30
 
 
