@@ -58,12 +58,17 @@ def json_text(data: Any, levels: int = 3) -> str:
 
     compact = json.JSONEncoder(separators=(", ", ": "), default=str).encode  # one encoder, many values
 
+    def key(k: Any) -> str:  # a key as json.dumps writes one (True -> "true", None -> "null")
+        if isinstance(k, str):
+            return k
+        return "true" if k is True else "false" if k is False else "null" if k is None else str(k)
+
     def write(value: Any, depth: int, pad: str) -> str:
         if depth >= levels or not isinstance(value, dict | list | tuple) or not value:
             return compact(value)
         inner = pad + "  "
         if isinstance(value, dict):
-            items = [f"{inner}{compact(str(k))}: {write(v, depth + 1, inner)}" for k, v in value.items()]
+            items = [f"{inner}{compact(key(k))}: {write(v, depth + 1, inner)}" for k, v in value.items()]
             return "{\n" + ",\n".join(items) + "\n" + pad + "}"
         return "[\n" + ",\n".join(inner + write(v, depth + 1, inner) for v in value) + "\n" + pad + "]"
 

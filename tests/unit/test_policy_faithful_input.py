@@ -92,3 +92,8 @@ def test_a_nul_in_a_string_is_an_input_error_not_a_pass(tmp_path):
     assert [(f.outcome, f.line) for f in report.findings if f.outcome is Outcome.ERROR] == [(Outcome.ERROR, 3)]
     assert len([f for f in report.findings if f.outcome is Outcome.FAILURE]) == 1
     assert report.exit_code == 2
+    # and HCL's "\u0000" (a .tf file is read once: its text is checked as it is parsed)
+    (tmp_path / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  acl = "private\\u0000x"\n}\n')
+    report = evaluate_paths([str(tmp_path / "main.tf")], PolicyOptions(policies=(str(tmp_path / "p.rego"),)))
+    [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
+    assert error.file.endswith("main.tf") and "NUL" in error.message

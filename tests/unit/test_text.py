@@ -20,3 +20,5 @@ def test_json_text_is_the_same_json_with_deep_values_on_one_line():
     assert '      {"rule_id": "R1", "line": 3, "metadata": {"tags": ["a", "b"]}}' in lines  # a finding, one line
     assert '  "policy": {' in lines and '  "empty": [],' in lines
     assert "\\u00e9" in text and "\\u2028" in text  # escaped as json.dumps does: safe in any log
+    keys = {"x": {True: 1, None: 2, 3: 4, 1.5: 5}, "y": {1: "one", 0: "zero"}}
+    assert json.loads(json_text(keys, levels=2)) == json.loads(json.dumps(keys))

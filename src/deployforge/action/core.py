@@ -41,7 +41,6 @@ def run_core(settings: Settings, ws: Workspace, sink: Any = None) -> Any:
     Hooks show in the step's log group through the sink, which guards them (their names cannot
     break the line; their output is fenced from workflow-command processing and prefixed)."""
     from deployforge.ci.workflow_commands import one_line
-    from deployforge.model.result import RunResult
     from deployforge.usecases.hooks import HookCallbacks
     from deployforge.usecases.validate import validate as validate_config
 
@@ -67,13 +66,9 @@ def run_core(settings: Settings, ws: Workspace, sink: Any = None) -> Any:
         return validate_config(ws)
     checked = _policy_check(settings, ws)
     if checked is not None and checked.failed:  # before planning: nothing is planned or changed
-        return RunResult(
+        return ws.result(
             settings.command,
-            ws.config.environment,
-            ws.run_id,
             checked.exit_code,
-            ws.config.path,
-            ws.config.config_hash,
             policy=checked,
             messages=(f"policy {settings.policy} failed: nothing was planned or changed",),
         )

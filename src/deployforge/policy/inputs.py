@@ -177,10 +177,14 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
     parsed_tf: dict[str, dict[str, Any]] = {}
     tf_lines: dict[str, dict[str, int]] = {}
+    suspicious: set[str] = set()  # files whose text may make a NUL (checked after reading: _without_nul)
     for f in tf_files:
         try:
-            parsed = parse_hcl_with_lines(Path(f).read_text(encoding="utf-8"))
+            tf_text = Path(f).read_text(encoding="utf-8")
+            parsed = parse_hcl_with_lines(tf_text)
             parsed_tf[f], tf_lines[f] = parsed.data, parsed.lines
+            if _may_hold_nul(tf_text):
+                suspicious.add(f)
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -190,7 +194,6 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                 InputProblem(f, exc.line, f"invalid HCL: {exc.message}", "fix the syntax; terraform fmt helps")
             )
     variables = _tf_variables(parsed_tf)
-    suspicious = {f for f in tf_files if f in parsed_tf and _may_hold_nul(Path(f).read_text(encoding="utf-8"))}
     for f in files:
         if f in tf_files:
             if f in parsed_tf:

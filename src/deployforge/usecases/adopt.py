@@ -163,7 +163,4 @@ def adopt(ws: Workspace, address: str, resource_id: str, *, command: str = "adop
 
 
 def _result(ws: Workspace, command: str, done: Adopted) -> RunResult:
-    config = ws.config
-    return RunResult(
-        command, config.environment, ws.run_id, 0, config.path, config.config_hash, extra={"adopted": done.to_json()}
-    )
+    return ws.result(command, 0, extra={"adopted": done.to_json()})

@@ -43,7 +43,7 @@ def apply(
     lifecycle = ApplyHooks(ws, hooks) if hooks is not None and config.hooks else None
 
     def result(code: int, **kw: Any) -> RunResult:
-        return RunResult("apply", config.environment, ws.run_id, code, config.path, config.config_hash, **kw)
+        return ws.result("apply", code, **kw)
 
     def stopped(reason: str, the_plan: Plan | None = None) -> RunResult:
         assert lifecycle is not None

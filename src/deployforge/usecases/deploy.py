@@ -157,14 +157,9 @@ def _hooks(ws: Workspace, prepared: DeployPlan, phase: str, cb: Callbacks, **ext
 
 def dry_run(ws: Workspace, *, strategy: str | None, timeout: float | None, command: str = "run") -> RunResult:
     prepared = prepare(ws.config, strategy=strategy, timeout=timeout)
-    config = ws.config
-    return RunResult(
+    return ws.result(
         command,
-        config.environment,
-        ws.run_id,
         EXIT_OK,
-        config.path,
-        config.config_hash,
         extra={"dry_run": True, "deploy": prepared.compiled.to_json()},
     )
 
@@ -197,7 +192,7 @@ def run(
     started = time.monotonic()
 
     def result(code: int, **kw: Any) -> RunResult:
-        return RunResult(command, config.environment, ws.run_id, code, config.path, config.config_hash, **kw)
+        return ws.result(command, code, **kw)
 
     hooks = HooksReport()
     if not plan_file:  # pre_plan hooks run before planning (a saved plan was planned elsewhere)
@@ -375,13 +370,9 @@ def rollback(ws: Workspace, *, command: str = "deploy") -> RunResult:
     try:
         entry = interrupted_journal(ws)
         if not entry:
-            return RunResult(
+            return ws.result(
                 command,
-                config.environment,
-                ws.run_id,
                 EXIT_OK,
-                config.path,
-                config.config_hash,
                 messages=(f"No interrupted canary on environment '{config.environment}': nothing to roll back.",),
             )
         spec = entry["shifter"]
@@ -398,13 +389,9 @@ def rollback(ws: Workspace, *, command: str = "deploy") -> RunResult:
         backend.write(state)
     finally:
         backend.release_lock(lock)
-    return RunResult(
+    return ws.result(
         command,
-        config.environment,
-        ws.run_id,
         EXIT_OK,
-        config.path,
-        config.config_hash,
         messages=(
             f"Rolled back the canary of run {entry.get('run_id')} on {shifter.description}: "
             f"stable {weights.stable}% / canary {weights.canary}%.",

@@ -151,14 +151,9 @@ def add_other_environments(backend: Any, env: str, managed: dict[tuple[str, str]
 
 
 def drift_result(ws: Workspace, command: str, report: DriftReport, exit_code: int, **extra: Any) -> RunResult:
-    config = ws.config
-    return RunResult(
+    return ws.result(
         command,
-        config.environment,
-        ws.run_id,
         exit_code,
-        config.path,
-        config.config_hash,
         drift=report,
         extra=extra,
     )

@@ -59,13 +59,9 @@ def plan(ws: Workspace, out: str | None = None, hook_callbacks: HookCallbacks = 
     hooks = pre_plan_hooks(ws, hook_callbacks)
     if hooks is not None and hooks.failed("pre_plan"):
         reason = f"pre_plan hook failed: {hooks.failed('pre_plan')[0].describe()}"
-        return RunResult(
+        return ws.result(
             "plan",
-            config.environment,
-            ws.run_id,
             EXIT_FAILURE,
-            config.path,
-            config.config_hash,
             hooks=hooks,
             messages=(reason, "Nothing was planned."),
         )
@@ -77,13 +73,9 @@ def plan(ws: Workspace, out: str | None = None, hook_callbacks: HookCallbacks = 
     if out and not (policy is not None and policy.failed):
         write_plan_file(out, the_plan)
     code = gate_exit_code(policy, EXIT_CHANGES if the_plan.has_changes else EXIT_OK)
-    return RunResult(
+    return ws.result(
         "plan",
-        config.environment,
-        ws.run_id,
         code,
-        config.path,
-        config.config_hash,
         plan=the_plan,
         policy=policy,
         hooks=hooks,

@@ -138,7 +138,6 @@ def run(
     parallelism: int = 4,
     on_event: Callable[[str, Step, StepResult | None], None] | None = None,
 ) -> RunResult:
-    config = ws.config
     workflow = prepare(ws, load_workflow(ws, name))
     providers = {}
     for target in sorted({s.target for s in workflow.steps}):  # credentials and endpoints, before any step
@@ -155,12 +154,8 @@ def run(
         )
 
     result = run_workflow(workflow, execute_action, make_context, parallelism=parallelism, on_event=on_event)
-    return RunResult(
+    return ws.result(
         "workflow run",
-        config.environment,
-        ws.run_id,
         EXIT_OK if result.ok else EXIT_FAILURE,
-        config.path,
-        config.config_hash,
         workflow=result,
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from deployforge.errors import DeployForgeError, UsageError
 from deployforge.model.config import Config
 from deployforge.model.plan import Action, Plan
+from deployforge.model.result import RunResult
 from deployforge.providers.base import Provider
 from deployforge.state.base import StateBackend, StateDocument
 
@@ -61,6 +62,11 @@ class Workspace:
     # set by `validate` before the config is read: it makes no cloud call, so an unset variable in a
     # target's auth/credentials is a warning there, not an error
     deferred_credentials = False
+
+    def result(self, command: str, exit_code: int, **fields: Any) -> RunResult:
+        """The ``RunResult`` of ``command`` on this workspace's config (its environment, path and hash)."""
+        config = self.config
+        return RunResult(command, config.environment, self.run_id, exit_code, config.path, config.config_hash, **fields)
 
     @cached_property
     def parsed_config(self) -> ParsedConfig:
