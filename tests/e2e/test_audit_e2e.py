@@ -370,3 +370,34 @@ def test_a_plain_applys_trace_has_its_hooks_plan_and_apply_in_order(project: Pro
     [phase] = [s for s in steps if s["name"] == "pre_deploy hooks"]
     assert [s["name"] for s in steps if s["parent_id"] == phase["step_id"]] == ["pre_deploy hook: migrate"]
     assert run["steps"] == len(steps)
+
+
+def test_the_record_names_the_policy_bundle_a_run_was_judged_by(project: Project, monkeypatch):
+    """policy_bundle_hash: sha256 over each policy and data file's path and bytes; a changed policy
+    (or data file) is a different bundle, and a run without policies records none."""
+    from deployforge.policy.evaluate import bundle_hash
+
+    project.write(stack(1))
+    policies = project.dir / "policy"
+    policies.mkdir()
+    rego = policies / "tags.rego"
+    rego.write_text('package main\nimport rego.v1\ndeny contains "no owner" if not input.owner\n', encoding="utf-8")
+    (project.dir / "data.json").write_text('{"owners": ["ada"]}', encoding="utf-8")
+    (project.dir / "x.json").write_text('{"owner": "ada"}', encoding="utf-8")
+    args = ("validate", "--policy", "policy", "--data", "data.json", "x.json", "--format", "json")
+    first = project.run(*args)
+    assert first.returncode == 0, first.stderr
+    monkeypatch.chdir(project.dir)
+    expected = bundle_hash([str(Path("policy") / "tags.rego")], ["data.json"])
+    assert json.loads(first.stdout)["policy"]["bundle_hash"] == expected
+    rego.write_text(rego.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    second = project.run(*args)
+    assert second.returncode == 0, second.stderr
+    (project.dir / "data.json").write_text('{"owners": ["grace"]}', encoding="utf-8")
+    third = project.run(*args)
+    plain = project.run("validate")
+    records = _records(project)
+    hashes = [r["policy_bundle_hash"] for r in records]
+    assert hashes[0] == expected and len(set(hashes[:3])) == 3, hashes
+    assert hashes[3] is None  # no policy evaluated, no bundle
+    assert third.returncode == 0 and plain.returncode == 0

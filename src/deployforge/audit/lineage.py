@@ -6,8 +6,8 @@ hex of canonical content:
 - ``file_sha256``: the bytes of a file as stored (the config file holds
   secrets only as references such as ``vault://...`` or ``$VAR``, never values,
   so hashing it leaks nothing);
-- ``policy_bundle_hash``: the policy stage's bundle hash when its result
-  section carries one (``bundle_hash`` attribute or JSON field);
+- ``policy_bundle_hash``: the policy section's ``bundle_hash`` (sha256 over the
+  policy and data files a run was judged by: ``policy.evaluate.bundle_hash``);
 - ``cpu_seconds``: user + system CPU time of this process and its waited-for
   children.
 """
@@ -42,14 +42,6 @@ def cpu_seconds() -> float:
 
 
 def policy_bundle_hash(section: Any) -> str | None:
-    """The policy bundle's hash from a result's ``policy`` section, when it has one."""
-    if section is None:
-        return None
+    """The policy bundle's hash from a result's ``policy`` section (``PolicyReport.bundle_hash``)."""
     value = getattr(section, "bundle_hash", None)
-    if value is None and hasattr(section, "to_json"):
-        try:
-            data = section.to_json()
-        except Exception:
-            return None
-        value = data.get("bundle_hash") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None

@@ -7,6 +7,7 @@ call ``evaluate``; nothing here prints or exits.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 
 from deployforge.policy.inputs import InputDoc, InputProblem, expand_paths, read_inputs
 from deployforge.policy.model import Check, Finding, Outcome, PolicyReport, normalize_severity
+
+DATA_SUFFIXES = (".json", ".yaml", ".yml")  # --data files
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,25 @@ def _evaluate(
         fail_on_warn=options.fail_on_warn,
         duration_ms=(time.perf_counter() - started) * 1000,
         prints=tuple(ln for ln in printed.splitlines() if ln.strip()),
+        bundle_hash=bundle_hash(policy_files, expand_paths(list(options.data), suffixes=DATA_SUFFIXES)[0]),
     )
+
+
+def bundle_hash(policy_files: Sequence[str], data_files: Sequence[str] = ()) -> str | None:
+    """sha256 over the policy bundle: each policy and data file's path (as given, sorted) and the
+    sha256 of its bytes, one line each; None without a policy file. The audit record keeps it
+    (``policy_bundle_hash``), so a record names the exact policies a run was judged by."""
+    if not policy_files:
+        return None
+    lines = []
+    for kind, files in (("policy", policy_files), ("data", data_files)):
+        for path in sorted(set(files)):
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                digest = "unreadable"
+            lines.append(f"{kind}\t{path}\t{digest}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def _culprits(files: list[str], crash: Any, phase: Any, limits: Any) -> list[tuple[str, Any]]:
@@ -353,7 +374,7 @@ def _per_resource(package: str) -> bool:
 
 def _read_data(paths: Sequence[str]) -> tuple[list[Any], list[InputProblem]]:
     """--data files (JSON/YAML), merged into ``data`` like conftest does."""
-    files, problems = expand_paths(list(paths), suffixes=(".json", ".yaml", ".yml"))
+    files, problems = expand_paths(list(paths), suffixes=DATA_SUFFIXES)
     docs, read_problems = read_inputs(files)
     out = []
     for d in docs:
