@@ -449,6 +449,32 @@ def test_address_space_limit_is_explained_not_an_abort(tmp_path):
     assert "address-space limit (ulimit -v)" in out.stdout and "snmalloc" in out.stdout
 
 
+def test_rego_cpp_is_loaded_once_before_the_workers_fork(tmp_path):
+    """The parent loads rego-cpp before forking (the workers share it; each loading its own cost a
+    fifth of a 500-document run), but never under ulimit -v, where loading it aborts the process."""
+    import resource
+    import subprocess
+    import sys
+
+    pol = write(tmp_path, "always.rego", ALWAYS)
+    doc = write(tmp_path, "in.json", "{}")
+    code = (
+        "import sys; from deployforge.policy.evaluate import PolicyOptions, evaluate_paths; "
+        f"r = evaluate_paths([{doc!r}], PolicyOptions(policies=({pol!r},))); "
+        "print('regopy' in sys.modules, r.exit_code)"
+    )
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert free.stdout.split() == ["True", "1"], free.stdout + free.stderr
+    capped = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limited, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert capped.stdout.split() == ["False", "2"], capped.stdout + capped.stderr
+
+
 def test_engine_workers_never_run_the_parents_signal_handlers():
     import signal
 

@@ -196,11 +196,15 @@ def _run_phase(
     from functools import partial
 
     from deployforge.policy.engine import PARALLEL_THRESHOLD
-    from deployforge.policy.isolate import Crash, run_isolated, run_parallel
+    from deployforge.policy.isolate import Crash, preload_engine, run_isolated, run_parallel
 
     items = sum(1 + len(d.resources) for d in docs)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parts = min(cpus, 8) if items >= PARALLEL_THRESHOLD and hasattr(os, "fork") else 1
+    preload_engine()
+    import deployforge.policy.batch
+    import deployforge.policy.rewrite  # noqa: F401  (the workers' modules, loaded once, as rego-cpp)
+
     if parts <= 1:
         result = run_isolated(partial(_engine_phase, policy_files, data_docs, docs, options, limits), limits)
     else:
