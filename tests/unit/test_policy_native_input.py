@@ -219,11 +219,11 @@ def test_what_the_c_builder_does_not_take_goes_the_ctypes_way(value: Any, monkey
 
 def test_keys_that_are_not_strings_are_read_as_today(monkeypatch: pytest.MonkeyPatch) -> None:
     """An int, float, bool or None key is the same scalar call as a value (a later equal key wins)."""
-    value = {1: "one", 2.5: "float", None: "none", "1": "string one"}
+    value = {1: "one", 2.5: "float", None: "none", False: "no", "1": "string one"}
     native, through_ctypes = _both(value, monkeypatch)
     assert _same(native, through_ctypes)
     if engine.native_builder() is not None:
-        handle = engine.native_builder()({1: "one", True: "t", None: "n", 2.5: "x"})
+        handle = engine.native_builder()({1: "one", False: "f", None: "n", 2.5: "x"})
         assert handle is not None
         rego_shared.rego_free_input(handle)
 
@@ -369,13 +369,8 @@ def test_the_benchmarks_findings_are_the_same_on_both_paths(
     per_resource = kind == "tf"
     package = "deployforge.bench" if per_resource else "main"
     policy = tmp_path / "bench.rego"
-    policy.write_text(
-        bench_policy.make_policy(
-            package,
-            "input.resource" if per_resource else "input.spec",
-            "input.address" if per_resource else "input.name",
-        )
-    )
+    prefix, address = ("input.resource", "input.address") if per_resource else ("input.spec", "input.name")
+    policy.write_text(bench_policy.make_policy(package, prefix, address))
     path = tmp_path / ("bench.yaml" if kind == "yaml" else "main.tf")
     path.write_text(bench_policy.make_yaml(450) if kind == "yaml" else bench_policy.make_tf(450))  # forked parts
     answers = []
