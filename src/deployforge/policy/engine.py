@@ -1006,18 +1006,30 @@ def batch_input(compiled: CompiledSet, documents: Sequence[Any]) -> Any:
     everything = list(range(len(docs)))
     selected: dict[str, list[int]] = {}
     every = False  # a rule without tests iterates every document
-    for guard in compiled.batch_guards:
-        if not guard.tests:
+    for guard, selector in _selectors(compiled.batch_guards):
+        if selector is None:
             every = True
             continue
         try:
-            selected[guard.id] = guard.selector()(docs, clean_docs)
+            selected[guard.id] = selector(docs, clean_docs)
         except Exception:  # a value the guard cannot judge: the engine sees every document (never an error here)
             selected[guard.id] = everything
     if not every:  # every rule iterates its own indexes: a document none lets through is never looked at
         wanted = set().union(*selected.values()) if selected else set()
         docs = [doc if i in wanted else None for i, doc in enumerate(docs)]
     return {"d": docs, "s": selected}
+
+
+_last_selectors: tuple[Any, list[tuple[Any, Any]]] = (None, [])
+
+
+def _selectors(guards: list[Any]) -> list[tuple[Any, Any]]:
+    """(guard, its selector, or None for a guard without tests) for each guard, made once per
+    compiled set rather than once per batch (the last set's are kept: one is in use at a time)."""
+    global _last_selectors
+    if _last_selectors[0] is not guards:
+        _last_selectors = (guards, [(g, g.selector() if g.tests else None) for g in guards])
+    return _last_selectors[1]
 
 
 def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi: int) -> tuple[list[Any], str]:
