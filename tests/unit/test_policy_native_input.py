@@ -228,6 +228,15 @@ def test_keys_that_are_not_strings_are_read_as_today(monkeypatch: pytest.MonkeyP
         rego_shared.rego_free_input(handle)
 
 
+def test_a_nul_ends_a_string_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rego-cpp reads a string up to a NUL whichever way it is handed over (``policy/inputs.py``
+    refuses such documents before they get here: ``test_policy_faithful_input.py``)."""
+    value = {"a": "private\x00-but-public", "k\x00ey": ["\x00", "é\x00x"]}
+    native, through_ctypes = _both(value, monkeypatch)
+    assert _same(native, through_ctypes)
+    assert native == {"a": "private", "k": ["", "é"]}
+
+
 def test_a_lone_surrogate_raises_as_it_always_has(monkeypatch: pytest.MonkeyPatch) -> None:
     """``str.encode`` refuses it on the ctypes path (the engine phase reports the error); the C
     builder hands it back, so the error is the same, never a crash."""

@@ -29,8 +29,9 @@
  * with '"' is handed over with one more pair of quotes (rego-cpp's builder drops one pair).
  *
  * No Python code runs during a walk (no __hash__, __eq__ or __del__ can be called: only exact
- * built-in types are read, nothing is allocated but the UTF-8 cache of a string and the builder's
- * own memory), so the containers cannot change under it and borrowed references stay valid.
+ * built-in types are read, nothing is allocated but a temporary UTF-8 copy of a non-ASCII string
+ * and the builder's own memory), so the containers cannot change under it and borrowed references
+ * stay valid.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -78,12 +79,7 @@ typedef struct {
     int is_dict;
 } Frame;
 
-static int add_string(void *handle, PyObject *text) {
-    Py_ssize_t size;
-    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
-    if (utf8 == NULL) {
-        return FALL_BACK; /* a lone surrogate; the error is cleared by build() */
-    }
+static int add_utf8(void *handle, const char *utf8, Py_ssize_t size) {
     if (size > 1 && utf8[0] == '"' && utf8[size - 1] == '"') {
         /* engine.faithful: one more pair of quotes (size > 1 in bytes is size > 1 in characters
          * here, since the first and last bytes are both '"') */
@@ -100,6 +96,25 @@ static int add_string(void *handle, PyObject *text) {
         return code ? FALL_BACK : OK;
     }
     return rego.string(handle, utf8) ? FALL_BACK : OK;
+}
+
+static int add_string(void *handle, PyObject *text) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return FALL_BACK;
+    }
+#endif
+    if (PyUnicode_IS_ASCII(text)) { /* its characters are its UTF-8 bytes, NUL-terminated */
+        return add_utf8(handle, (const char *)PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text));
+    }
+    /* a temporary encoding (as str.encode), not PyUnicode_AsUTF8's copy cached in the document */
+    PyObject *encoded = PyUnicode_AsUTF8String(text);
+    if (encoded == NULL) {
+        return FALL_BACK; /* a lone surrogate; the error is cleared by build() */
+    }
+    int result = add_utf8(handle, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded));
+    Py_DECREF(encoded);
+    return result;
 }
 
 /* A value that is not a container (or a key): the call make_input's add() makes for it. */
