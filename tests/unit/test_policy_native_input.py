@@ -254,6 +254,7 @@ def test_a_lone_surrogate_raises_as_it_always_has(monkeypatch: pytest.MonkeyPatc
 def test_nesting_up_to_the_limit_is_built_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
     """2,048 containers deep (beyond what the YAML, JSON and HCL readers produce): rego-cpp reads it;
     the ctypes path recurses in Python and gives up near 1,000 (RecursionError, as before)."""
+    monkeypatch.setattr(engine, "NATIVE_INPUT", True)
     interp = regopy.Interpreter()
     interp.add_module("m", "package m\nimport rego.v1\nn := count([v | walk(input, [_, v])])\n")
     interp.set_input(engine.make_input({"v": DEEP_OK}))
@@ -346,6 +347,7 @@ def test_a_failure_code_frees_the_half_built_input_and_goes_the_ctypes_way(
     assert handle is not None and counting_builder == {"new": 2, "free": 1}  # the caller owns it
     rego_shared.rego_free_input(handle)
     # through make_input: the ctypes path builds it (its own calls, the real regoInputString)
+    monkeypatch.setattr(engine, "NATIVE_INPUT", True)
     monkeypatch.setattr(engine, "_native_build", _rego_input.build)
     assert _read(engine.make_input(value)) == value
     assert counting_builder == {"new": 3, "free": 2}
