@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 import regopy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from regopy import rego_shared
 
 from deployforge.policy import engine
@@ -391,3 +393,25 @@ def test_the_benchmarks_findings_are_the_same_on_both_paths(
         answers.append(sorted((f.outcome.value, f.file, f.line, f.rule_id, f.message) for f in report.findings))
     assert answers[0] == answers[1]
     assert len([a for a in answers[0] if a[0] == "failure"]) > 100
+
+
+_scalars = (
+    st.text(alphabet=st.sampled_from('ab"\\\n é🎉\u00a0\x7f'), max_size=6)
+    | st.text(max_size=4)
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+_keys = st.text(alphabet=st.sampled_from('k"\\ é'), max_size=4) | st.integers(-3, 3)
+_documents_strategy = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4), max_leaves=25
+)
+
+
+@native_only
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_documents_strategy)
+def test_random_documents_read_the_same_on_both_paths(value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    native, through_ctypes = _both(value, monkeypatch)
+    assert _same(native, through_ctypes)
