@@ -271,7 +271,12 @@ def breakdown(policy: Path, path: Path) -> dict[str, float]:
     timed(en.Engine, "load", "load + compile the policies (one part)")
     timed(en.Engine, "compile", "load + compile the policies (one part)")
     timed(en, "batch_input", "rule indexing: choosing documents per guard")
-    timed(en, "make_input", "building rego-cpp's input")
+    import regopy
+
+    builder = "in C, _rego_input" if en.NATIVE_INPUT and en.native_builder() else "through ctypes"
+    timed(en, "make_input", f"building rego-cpp's input ({builder})")
+    timed(regopy.Interpreter, "set_input", "rego-cpp: set_input")
+    timed(regopy.Input, "__del__", "rego-cpp: freeing each input")
     timed(en, "raw_query", "rego-cpp: query (the evaluation)")
     timed(en, "_read_batch", "reading rego-cpp's answers (JSON)")
     timed(ev, "_interpret", "answers -> findings and checks")
@@ -294,7 +299,7 @@ def breakdown(policy: Path, path: Path) -> dict[str, float]:
         for owner, name, original in saved:
             setattr(owner, name, original)
     accounted = sum(v for k, v in spent.items() if not k.startswith("parse"))
-    spent["rest of the engine phase (set_input, loops)"] = total - accounted
+    spent["rest of the engine phase (loops)"] = total - accounted
     spent["sending the result to the parent (pickle)"] = sent
     return spent
 

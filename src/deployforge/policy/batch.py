@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -321,14 +322,7 @@ def _compiled(test: Test) -> Callable[[Any], bool]:
     path = test.path
     literal = test.literal
 
-    def lookup(doc: Any) -> Any:
-        for key in path:
-            if type(doc) is not dict:
-                return _UNDEFINED
-            doc = doc.get(key, _UNDEFINED)
-            if doc is _UNDEFINED:
-                return _UNDEFINED
-        return doc
+    lookup = _lookup_of(path)
 
     if test.op == "not":
         return lambda doc: (v := lookup(doc)) is _UNDEFINED or v is False
@@ -344,7 +338,97 @@ def _compiled(test: Test) -> Callable[[Any], bool]:
             return not (v is None or t is bool or t is int or t is float)  # another type: never equal
 
         return equal_string
-    return lambda doc: may_match(test, doc)
+    if test.count or test.op not in ("==", "!=", "<", "<=", ">", ">=", *_STRING_CALLS):
+        return lambda doc: may_match(test, doc)
+    if test.op in _STRING_CALLS:
+        call = _STRING_CALLS[test.op]
+
+        def string_call(doc: Any) -> bool:
+            v = lookup(doc)
+            if v is _UNDEFINED:
+                return False
+            if type(v) is not str or not v.isascii():
+                return True
+            return bool(call(v, literal))
+
+        return string_call
+    literal_kind = _kind(literal)
+    small = type(literal) is int and -_SMALL < literal < _SMALL
+    if test.op in ("==", "!="):
+        equal = test.op == "=="
+
+        def compare(doc: Any) -> bool:
+            v = lookup(doc)
+            if v is _UNDEFINED:
+                return False
+            if type(v) is int and small and -_SMALL < v < _SMALL:  # _close: only when equal
+                return v == literal or not equal
+            kind = _kind(v)
+            if kind == "composite":
+                return True
+            if kind != literal_kind:
+                return not equal
+            if kind == "number" and _close(v, literal):
+                return True
+            return (v == literal) == equal
+
+        return compare
+    if literal_kind != "number":  # ordering: numbers only (see may_match)
+        return lambda doc: lookup(doc) is not _UNDEFINED
+    holds = _ORDER[test.op]
+
+    def order(doc: Any) -> bool:
+        v = lookup(doc)
+        if v is _UNDEFINED:
+            return False
+        t = type(v)
+        if t is int and small and -_SMALL < v < _SMALL:  # _close: only when equal
+            return v == literal or bool(holds(v, literal))
+        if (t is not int and t is not float) or _close(v, literal):
+            return True
+        return bool(holds(v, literal))
+
+    return order
+
+
+# integers within this bound are "close" (``_close``) only when equal: 1e-9 of them is below 1
+_SMALL = 1_000_000_000
+
+
+def _lookup_of(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``_lookup`` for one path, unrolled for the short paths policies mostly test."""
+    if len(path) == 1:
+        (k1,) = path
+        return lambda doc: doc.get(k1, _UNDEFINED) if type(doc) is dict else _UNDEFINED
+    if len(path) == 2:
+        k1, k2 = path
+
+        def lookup2(doc: Any) -> Any:
+            if type(doc) is not dict:
+                return _UNDEFINED
+            doc = doc.get(k1, _UNDEFINED)
+            return doc.get(k2, _UNDEFINED) if type(doc) is dict else _UNDEFINED
+
+        return lookup2
+
+    def lookup(doc: Any) -> Any:
+        for key in path:
+            if type(doc) is not dict:
+                return _UNDEFINED
+            doc = doc.get(key, _UNDEFINED)
+            if doc is _UNDEFINED:
+                return _UNDEFINED
+        return doc
+
+    return lookup
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def _lookup(doc: Any, path: tuple[str, ...]) -> Any:
