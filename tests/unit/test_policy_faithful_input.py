@@ -97,3 +97,76 @@ def test_a_nul_in_a_string_is_an_input_error_not_a_pass(tmp_path):
     report = evaluate_paths([str(tmp_path / "main.tf")], PolicyOptions(policies=(str(tmp_path / "p.rego"),)))
     [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
     assert error.file.endswith("main.tf") and "NUL" in error.message
+
+
+SIZE_POLICY = """package main
+
+deny contains "too big" if {
+    input.size > 100
+}
+"""
+
+
+def test_an_integer_outside_64_bits_is_an_input_error_not_a_pass(tmp_path):
+    document = {"size": 2**64}
+    assert _raw(SIZE_POLICY, document) == 0  # regopy (and ctypes): 2**64 wraps to 0, no denial
+    # OPA reads numbers exactly: 18446744073709551616 > 100, denied; ours: not evaluated, an error
+    findings = _ours(tmp_path, SIZE_POLICY, document)
+    [error] = [f for f in findings if f.outcome is Outcome.ERROR]
+    assert error.file.endswith("doc.json") and "64-bit" in error.message
+    assert not [f for f in findings if f.outcome is Outcome.FAILURE]
+    policy = PolicyOptions(policies=(str(tmp_path / "p.rego"),))
+    # YAML: decimal, hex and YAML 1.1's underscores, each on its line; the largest int64 is judged
+    (tmp_path / "many.yaml").write_text(
+        "size: 9223372036854775807\n---\nsize: 18446744073709551616\n---\nsize: 0x10000000000000000\n"
+        "---\nsize: 9_223_372_036_854_775_808\n---\nsize: -9223372036854775809\n"
+    )
+    report = evaluate_paths([str(tmp_path / "many.yaml")], policy)
+    assert [f.line for f in report.findings if f.outcome is Outcome.ERROR] == [3, 5, 7, 9]
+    assert [f.line for f in report.findings if f.outcome is Outcome.FAILURE] == [1]
+    assert report.exit_code == 2
+    # HCL
+    (tmp_path / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  size = 99999999999999999999\n}\n')
+    report = evaluate_paths([str(tmp_path / "main.tf")], policy)
+    [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
+    assert error.file.endswith("main.tf") and "64-bit" in error.message and report.exit_code == 2
+    # a long hex string (an image digest) is a string: walked, judged as usual
+    (tmp_path / "digest.yaml").write_text("size: 500\nimage: app@sha256:" + "0123456789abcdef" * 4 + "\n")
+    report = evaluate_paths([str(tmp_path / "digest.yaml")], policy)
+    assert [f.outcome for f in report.findings] == [Outcome.FAILURE]
+
+
+def test_the_engine_refuses_such_an_integer_from_any_source(tmp_path):
+    """Documents that do not come from files (the config's resources, a plan) reach the engine too:
+    it refuses the value there, as an error of each rule, never a pass."""
+    from deployforge.policy.engine import UnreadableInput
+    from deployforge.policy.evaluate import evaluate
+    from deployforge.policy.inputs import InputDoc
+
+    (tmp_path / "p.rego").write_text(SIZE_POLICY)
+    try:
+        make_input({"size": 2**64})
+    except UnreadableInput as exc:
+        assert "64-bit" in str(exc)
+    else:
+        raise AssertionError("2**64 was built")
+    docs = [InputDoc("a.yaml", "yaml", {"size": 2**70}, 1), InputDoc("b.yaml", "yaml", {"size": 101}, 1)]
+    docs += [InputDoc(f"c{i}.yaml", "yaml", {"size": 5}, 1) for i in range(40)]  # a batch of 32 and more
+    report = evaluate(docs, PolicyOptions(policies=(str(tmp_path / "p.rego"),)))
+    assert [(f.outcome, f.subject) for f in report.findings if f.subject.startswith(("a.", "b."))] == [
+        (Outcome.ERROR, "a.yaml"),
+        (Outcome.FAILURE, "b.yaml"),
+    ]
+    assert report.exit_code == 2
+
+
+def test_json_nested_too_deeply_is_an_input_error(tmp_path):
+    (tmp_path / "p.rego").write_text(SIZE_POLICY)
+    (tmp_path / "deep.json").write_text('{"size": 500, "a": ' + "[" * 3000 + "]" * 3000 + "}")
+    (tmp_path / "ok.json").write_text('{"size": 500}')
+    report = evaluate_paths(
+        [str(tmp_path / "deep.json"), str(tmp_path / "ok.json")], PolicyOptions(policies=(str(tmp_path / "p.rego"),))
+    )
+    [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
+    assert error.file.endswith("deep.json") and "too deeply" in error.message
+    assert [f.file for f in report.findings if f.outcome is Outcome.FAILURE] == [str(tmp_path / "ok.json")]

@@ -205,10 +205,8 @@ HANDED_BACK: list[Any] = [
     {"s": frozenset()},  # regopy's own builder: a set
     {(1, 2): "tuple key"},
     [1, 2, [3, {"deep": [Tag("late")]}]],  # the odd type found late: what was built is freed
-    {"big": 2**63},  # outside int64 (both paths hand it to ctypes, which wraps it as regopy does)
-    {"small": -(2**63) - 1},
-    {"huge": 10**30},
 ]
+OUTSIDE_INT64: list[Any] = [{"big": 2**63}, {"small": -(2**63) - 1}, {"huge": [10**30]}, {"h": (2**64,)}]
 
 
 @native_only
@@ -217,6 +215,18 @@ def test_what_the_c_builder_does_not_take_goes_the_ctypes_way(value: Any, monkey
     assert engine.native_builder()(value) is None
     native, through_ctypes = _both(value, monkeypatch)
     assert _same(native, through_ctypes)
+
+
+@pytest.mark.parametrize("value", OUTSIDE_INT64, ids=lambda v: repr(v)[:40])
+def test_an_integer_outside_int64_is_refused_on_both_paths(value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctypes (and regopy's own builder) would wrap it (2**64 read as 0: a silent pass of ``> 100``):
+    the C builder hands it back and the ctypes path refuses it (``engine.UnreadableInput``)."""
+    if engine.native_builder() is not None:
+        assert engine.native_builder()(value) is None
+    for flag in (True, False):
+        monkeypatch.setattr(engine, "NATIVE_INPUT", flag)
+        with pytest.raises(engine.UnreadableInput, match="64-bit"):
+            engine.make_input(value)
 
 
 def test_keys_that_are_not_strings_are_read_as_today(monkeypatch: pytest.MonkeyPatch) -> None:

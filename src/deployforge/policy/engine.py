@@ -737,7 +737,10 @@ class Engine:
         """One rule against one document, without the bundle (used to pin down an engine error).
 
         Returns (True, value) or (False, the engine's error text)."""
-        self._interp.set_input(make_input(document))
+        try:
+            self._interp.set_input(make_input(document))
+        except UnreadableInput as exc:
+            return False, str(exc)
         return self.query_value(package, rule)
 
     def query_value(self, package: str, rule: str) -> tuple[bool, Any]:
@@ -950,6 +953,8 @@ def _make_input_ctypes(value: Any) -> Any:
         elif t is bool:
             code = lib.regoInputBoolean(handle, v)
         elif t is int:
+            if not _INT64_MIN <= v <= _INT64_MAX:
+                raise UnreadableInput(out_of_range(v))
             code = lib.regoInputInt(handle, v)
         elif t is float:
             code = lib.regoInputFloat(handle, v)
@@ -972,6 +977,8 @@ def _make_input_ctypes(value: Any) -> Any:
 def _faithful_copy(value: Any) -> Any:
     if isinstance(value, str):
         return faithful(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+        raise UnreadableInput(out_of_range(value))
     if isinstance(value, dict):
         return {faithful(k) if isinstance(k, str) else k: _faithful_copy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -981,6 +988,23 @@ def _faithful_copy(value: Any) -> Any:
 
 class _Unbuilt(Exception):
     pass
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class UnreadableInput(Exception):
+    """A value the Rego engine cannot be given as it is: an integer outside the 64-bit range, which
+    rego-cpp's input builder (and ctypes) would silently wrap (2**64 is read as 0, so ``size:
+    18446744073709551616`` would pass ``input.size > 100``). The document is an error, never judged."""
+
+
+def out_of_range(value: int) -> str:
+    """The message for an integer outside int64 (its size, not its digits: a huge one has 100,000)."""
+    return (
+        f"the input holds an integer outside the 64-bit range ({value.bit_length()} bits), which the Rego "
+        "engine cannot read exactly; write it as a string (quoted) if a policy must see it"
+    )
 
 
 def ctypes_error() -> type[Exception]:
@@ -1048,8 +1072,11 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
         while start < hi:
             end = min(hi, start + BATCH_SIZE)
             if compiled.batch_bundle is not None and end - start > 1:
-                interp.set_input(make_input(batch_input(compiled, documents[start:end])))
-                ok, text = raw_query(interp, bundle=compiled.batch_bundle)
+                try:
+                    interp.set_input(make_input(batch_input(compiled, documents[start:end])))
+                    ok, text = raw_query(interp, bundle=compiled.batch_bundle)
+                except UnreadableInput:  # pinned on its document below
+                    ok, text = False, ""
                 if ok:
                     try:
                         out.extend(_read_batch(text, compiled.slots, end - start, compiled.batch_names))
@@ -1067,7 +1094,11 @@ def _evaluate_each(
 ) -> None:
     """documents[lo:hi] one query each (fast bundle, then the safe one when the answer is in doubt)."""
     for i in range(lo, hi):
-        interp.set_input(make_input(documents[i]))
+        try:
+            interp.set_input(make_input(documents[i]))
+        except UnreadableInput:
+            out.append(None)  # _interpret asks each rule, and reports the unreadable value as its error
+            continue
         ok, text = raw_query(interp, bundle=compiled.bundle)
         if not ok:
             out.append(None)  # an engine error: the caller finds which rule, one by one

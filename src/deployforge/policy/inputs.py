@@ -177,7 +177,9 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
     parsed_tf: dict[str, dict[str, Any]] = {}
     tf_lines: dict[str, dict[str, int]] = {}
-    suspicious: set[str] = set()  # files whose text may make a NUL (checked after reading: _without_nul)
+    # files whose text may make a NUL, or an integer outside 64 bits (checked after reading: _without_unreadable)
+    suspicious: set[str] = set()
+    long_numbers: set[str] = set()
     for f in tf_files:
         try:
             tf_text = Path(f).read_text(encoding="utf-8")
@@ -185,6 +187,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             parsed_tf[f], tf_lines[f] = parsed.data, parsed.lines
             if _may_hold_nul(tf_text):
                 suspicious.add(f)
+            if _may_hold_big_int(tf_text):
+                long_numbers.add(f)
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -209,11 +213,23 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             continue
         if _may_hold_nul(text):
             suspicious.add(f)
+        if _may_hold_big_int(text):
+            long_numbers.add(f)
         if f.endswith(".json"):
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 problems.append(InputProblem(f, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+                continue
+            except RecursionError:  # Python's reader gives up near its recursion limit (~1,000 levels)
+                problems.append(
+                    InputProblem(
+                        f,
+                        0,
+                        "the JSON nests arrays and objects too deeply to be read (about 1,000 levels)",
+                        "no configuration nests that deep: flatten it (YAML input stops at 1,000 levels too)",
+                    )
+                )
                 continue
             docs.extend(json_docs(f, data))
         elif f.endswith((".yaml", ".yml")):
@@ -227,8 +243,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                     f, 0, "unsupported input type", "policy inputs are .tf, .tfvars, .hcl, .yaml, .yml or .json"
                 )
             )
-    if suspicious:
-        docs = _without_nul(docs, suspicious, problems)
+    if suspicious or long_numbers:
+        docs = _without_unreadable(docs, suspicious, long_numbers, problems)
     return docs, problems
 
 
@@ -236,39 +252,76 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
 _NUL_ESCAPES = ("\\x00", "\\0", "\\u0000", "\\U00000000")
 
 
+# an integer outside 64 bits is written with at least 16 characters of these, starting with a digit
+# (19 decimal digits, 0x and 16 hex digits, 0o and 21 octal, 0b and 63 binary, YAML 1.1's 1_000_...
+# or sexagesimal 1:20:...): a file without such a run cannot hold one, and is not walked
+_LONG_NUMBER = re.compile(r"[0-9][0-9A-Fa-f_:xXoObB]{15,}")
+
+
+def _may_hold_big_int(text: str) -> bool:
+    return _LONG_NUMBER.search(text) is not None
+
+
 def _may_hold_nul(text: str) -> bool:
     return "\x00" in text or any(m in text for m in _NUL_ESCAPES)
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+def _unreadable(value: Any, nul: bool, big: bool) -> str | None:
+    """Why the policy engine cannot be given ``value`` as it is: "nul" (a string or key holding a
+    NUL), "int" (an integer outside the 64-bit range), or None. Iterative: documents may nest deep."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            if nul and "\x00" in v:
+                return "nul"
+        elif t is dict:
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+        elif big and t is int and not _INT64_MIN <= v <= _INT64_MAX:
+            return "int"
+    return None
 
 
-def _without_nul(docs: list[InputDoc], files: set[str], problems: list[InputProblem]) -> list[InputDoc]:
-    """The documents that hold no NUL character; each one that does is an input error at its line.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-    rego-cpp reads a string only up to a NUL (``"private\\u0000x" == "private"`` holds there, not in
-    OPA), so evaluating such a document could pass a policy OPA fails: it is refused, never judged."""
+_UNREADABLE = {
+    "nul": (
+        "a string holds a NUL character, which the policy engine would read as the end of the string",
+        "remove the NUL (\\0, \\u0000): no configuration value needs one",
+    ),
+    "int": (
+        "a number is an integer outside the 64-bit range, which the policy engine would read wrapped "
+        "around (2^64 as 0)",
+        "write it as a string (quoted) if a policy must see it",
+    ),
+}
+
+
+def _without_unreadable(
+    docs: list[InputDoc], nul_files: set[str], big_files: set[str], problems: list[InputProblem]
+) -> list[InputDoc]:
+    """The documents the policy engine can read exactly; each one it cannot is an input error at its
+    line, refused and never judged.
+
+    rego-cpp reads a string only up to a NUL (``"private\\u0000x" == "private"`` holds there, not
+    in OPA), and its input builder takes 64-bit integers, wrapping bigger ones (``size:
+    18446744073709551616`` is read as 0 and would pass ``input.size > 100``, which OPA, reading it
+    exactly, fails): evaluating such a document could pass a policy OPA fails. (The engine refuses
+    such an integer from any other source too: ``engine.UnreadableInput``.)"""
     kept = []
     for doc in docs:
-        if doc.file in files and _holds_nul(doc.document):
-            problems.append(
-                InputProblem(
-                    doc.file,
-                    doc.line,
-                    f"{doc.label}: a string holds a NUL character, which the policy engine would read as the "
-                    "end of the string; this document was not evaluated",
-                    "remove the NUL (\\0, \\u0000): no configuration value needs one",
-                )
-            )
-        else:
+        why = _unreadable(doc.document, doc.file in nul_files, doc.file in big_files)
+        if why is None:
             kept.append(doc)
+            continue
+        message, hint = _UNREADABLE[why]
+        problems.append(
+            InputProblem(doc.file, doc.line, f"{doc.label}: {message}; this document was not evaluated", hint)
+        )
     return kept
 
 
