@@ -566,9 +566,7 @@ CASES: list[Case] = [
         ("x.json",),
         1,
         (("failure", "private"),),
-        source="OPA evaluates net.cidr_is_valid",
-        known_difference="regopy has no net.cidr_is_valid: DeployForge refuses the policy where the call is "
-        "(exit 2), never a pass",
+        source="OPA evaluates net.cidr_is_valid (regopy lacks it: supplied as Rego by the rewrite)",
     ),
     Case(
         "message-with-quotes",
@@ -640,9 +638,7 @@ test_old_version if {
         ("x.json",),
         1,
         (("failure", 'missing ["env", "owner"]'),),
-        source="OPA: %v formats a value as Rego/JSON",
-        known_difference="rego-cpp formats strings inside a composite %v argument with their escapes "
-        '(missing [\\"env\\", \\"owner\\"]): a cosmetic difference in the message; the denial itself is reported',
+        source="OPA: %v formats a value as Rego/JSON (rego-cpp: [\\\"env\\\", ...]; sprintf is rewritten)",
     ),
     Case(
         "sprintf-s-of-a-rule-value",
@@ -654,9 +650,7 @@ test_old_version if {
         ("x.json",),
         1,
         (("failure", "needs env, owner"),),
-        source="OPA: %s formats a string as it is",
-        known_difference="rego-cpp keeps the JSON quotes of a string built from another rule's value when "
-        'sprintf formats it with %s (needs "env, owner"): cosmetic in a message',
+        source='OPA: %s formats a string as it is (rego-cpp: needs "env, owner"; sprintf is rewritten)',
     ),
     Case(
         "concat-over-a-set-is-sorted",

@@ -89,6 +89,9 @@ class RewriteResult:
     text: str
     refusals: list[Refusal] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)  # what was rewritten (for --explain / tests)
+    # builtins rego-cpp lacks that this text now supplies as Rego functions (``net.cidr_is_valid``):
+    # the engine's static check must not refuse their calls
+    supplied: set[str] = field(default_factory=set)
     # per line: (column in the rewritten text where an edit starts, characters it added)
     _shifts: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
@@ -158,6 +161,7 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     _rewrite_concat(tokens, edits, result)
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
+    helpers = _rewrite_sprintf(tokens, edits, result) | _supply_builtins(tokens, edits, result)
 
     if not edits:
         return result
@@ -179,6 +183,10 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
         out.append(replacement)
         pos = end
     out.append(text[pos:])
+    if helpers:
+        # after the last line: no line of the source moves
+        out.append("\n" if not text.endswith("\n") else "")
+        out.append(helper_functions(helpers))
     result.text = "".join(out)
     result._shifts = shifts
     return result
@@ -608,3 +616,311 @@ def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
         pos = b
     out.append(text[pos:])
     return "".join(out) + f"\n__df_test_input := {values[0]}\n", "__df_test_input"
+
+
+# -- sprintf, formatted as OPA formats it ----------------------------------------------------------
+#
+# rego-cpp 1.5.2's sprintf differs from OPA's (Go's fmt over OPA's values) in ways that change what a
+# message says: strings inside a composite %v keep their JSON escapes ([\"a\"]), a string made by a
+# builtin or bound in a body keeps its JSON quotes under %s when the format has other text, a string
+# holding a quote loses them, %s of a composite or of null is empty, %q is not formatted, and %d of a
+# float is an error. A call whose format is a literal is rewritten into ``__df_sprintf(PIECES, FMT,
+# ARGS)``: the format is split here (Go's verb syntax), and each argument is formatted by Rego
+# functions appended to the module, building the text with concat as OPA's builtin does (strings as
+# they are, composites as OPA's term text, bool and null by name, Go's %!v(T=...) for a verb of the
+# wrong type). Numbers under a numeric verb are still formatted by rego-cpp's sprintf (one number,
+# one verb: it gives Go's answer for integers and floats). A format this does not cover (flags,
+# width or precision on %s/%v/%q, explicit argument indexes, %t, a count of arguments that does
+# not match) keeps rego-cpp's sprintf: the finding is the same, only its text may differ.
+
+_VERB_RE = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?([A-Za-z%])")
+_NUMERIC_VERBS = set("dxXobeEfFgG")
+MAX_TEXT_DEPTH = 6  # composites nested deeper are formatted by rego-cpp (a cosmetic difference)
+
+
+def parse_format(fmt: str) -> list[tuple[str, str | int]] | None:
+    """Go's format string as pieces: ("", literal) and (spec, argument index); None when not covered."""
+    pieces: list[tuple[str, str | int]] = []
+    literal: list[str] = []
+    pos = 0
+    index = 0
+    while pos < len(fmt):
+        at = fmt.find("%", pos)
+        if at < 0:
+            literal.append(fmt[pos:])
+            break
+        literal.append(fmt[pos:at])
+        m = _VERB_RE.match(fmt, at)
+        if m is None:
+            return None  # a trailing %, %[1]s, %*d
+        flags, width, prec, verb = m.groups()
+        if verb == "%" and not (flags or width or prec is not None):
+            literal.append("%")
+            pos = m.end()
+            continue
+        plain = not (flags or width or prec is not None)
+        if verb in "svq" and plain:
+            spec = verb
+        elif verb in _NUMERIC_VERBS:
+            spec = m.group(0)[1:]
+        else:
+            return None
+        if literal:
+            pieces.append(("", "".join(literal)))
+            literal = []
+        pieces.append((spec, index))
+        index += 1
+        pos = m.end()
+    if any(literal):
+        pieces.append(("", "".join(literal)))
+    return pieces
+
+
+def _rego_string(value: str) -> str:
+    if '"' in value or "\\" in value or not value.isprintable():
+        return _b64_call(value)
+    return '"' + value + '"'
+
+
+def _pieces_term(pieces: list[tuple[str, str | int]]) -> str:
+    items = []
+    for spec, what in pieces:
+        if spec == "":
+            items.append(f'["", {_rego_string(str(what))}]')
+        else:
+            items.append(f'["{spec}", {what}]')
+    return "[" + ", ".join(items) + "]"
+
+
+def _literal_array_len(tokens: list[Token], i: int) -> int | None:
+    """The number of elements of an array literal starting at tokens[i] ("["), if it ends the call."""
+    depth = 0
+    count = 0
+    seen = False
+    for j in range(i, len(tokens)):
+        t = tokens[j]
+        if t.text in ("[", "(", "{"):
+            depth += 1
+            if depth == 1:
+                continue
+        elif t.text in ("]", ")", "}"):
+            depth -= 1
+            if depth == 0:
+                if j + 1 < len(tokens) and tokens[j + 1].text == ")":
+                    return count + (1 if seen else 0)
+                return None
+        elif t.kind == "nl" or t.kind == "comment":
+            continue
+        if depth == 1 and t.text == ",":
+            count += 1
+            seen = False
+        elif depth >= 1:
+            seen = True
+    return None
+
+
+def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    for i, t in enumerate(tokens[:-3]):
+        if t.kind != "ident" or t.text != "sprintf" or tokens[i + 1].text != "(" or t.col == 1:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue
+        fmt_tok, comma = tokens[i + 2], tokens[i + 3]
+        if fmt_tok.kind not in ("string", "raw") or comma.text != ",":
+            continue
+        if fmt_tok.kind == "string":
+            try:
+                fmt = decode_string(fmt_tok.text)
+            except ValueError:
+                continue  # an invalid escape: refused by _rewrite_strings
+        else:
+            fmt = fmt_tok.text[1:-1]
+        pieces = parse_format(fmt)
+        if pieces is None:
+            continue
+        verbs = sum(1 for spec, _ in pieces if spec)
+        k = i + 4
+        while k < len(tokens) and tokens[k].kind in ("nl", "comment"):
+            k += 1
+        if k < len(tokens) and tokens[k].text == "[":
+            n = _literal_array_len(tokens, k)
+            if n is not None and n != verbs:
+                continue  # Go writes %!(EXTRA ...) / %!s(MISSING): rego-cpp's sprintf is kept
+        paren = tokens[i + 1]
+        edits.append((t.start, t.start + len(t.text), "__df_sprintf"))
+        edits.append((paren.start + 1, paren.start + 1, _pieces_term(pieces) + ", "))
+        result.rewrites.append(f"{t.line}:{t.col} sprintf formatted as OPA does")
+        used.add("sprintf")
+    return used
+
+
+# -- builtins rego-cpp lacks, supplied as Rego ---------------------------------------------------
+
+
+def _cidr_regex() -> str:
+    """Go's net.ParseCIDR (OPA's net.cidr_is_valid) as one RE2 expression, without a backslash.
+
+    Go (1.22+, net/netip): the address and the prefix are cut at the first "/"; an IPv4 address is
+    four decimal octets of 0-255 without leading zeros; an IPv6 address is at most eight groups of
+    1-4 hex digits, "::" at most once and standing for at least one group, optionally ending in an
+    IPv4 address in place of the last two groups, and no zone (ParseCIDR refuses "%eth0"); the
+    prefix is one or more ASCII digits (leading zeros allowed) at most 32 for IPv4 and 128 for IPv6
+    (IPv4-mapped IPv6 addresses are IPv6: up to 128).
+    """
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+    v4 = f"{octet}(?:[.]{octet}){{3}}"
+    h = "[0-9A-Fa-f]{1,4}"
+
+    def groups(n: int) -> str:
+        return "" if n == 0 else (h if n == 1 else f"{h}(?::{h}){{{n - 1}}}")
+
+    forms = [f"{groups(8)}", f"{groups(6)}:{v4}"]
+    for left in range(8):
+        for right in range(8 - left):
+            if left + right <= 7:
+                forms.append(f"{groups(left)}::{groups(right)}")
+            if left + right <= 5:
+                forms.append(f"{groups(left)}::{groups(right)}{':' if right else ''}{v4}")
+    v6 = "(?:" + "|".join(forms) + ")"
+    p4 = "0*(?:3[0-2]|[12][0-9]|[0-9])"
+    p6 = "0*(?:12[0-8]|1[01][0-9]|[1-9][0-9]|[0-9])"
+    return f"^(?:{v4}/{p4}|{v6}/{p6})$"
+
+
+SUPPLIED_BUILTINS = {"net.cidr_is_valid": "__df_net_cidr_is_valid"}
+
+
+def _imported_names(tokens: list[Token]) -> set[str]:
+    """Names an import binds (``import data.net`` binds net, ``import data.x as y`` binds y)."""
+    names: set[str] = set()
+    for i, t in enumerate(tokens):
+        if t.text != "import" or t.col != 1:
+            continue
+        last = None
+        j = i + 1
+        while j < len(tokens) and tokens[j].kind != "nl":
+            if tokens[j].kind == "ident":
+                last = tokens[j].text
+            j += 1
+        if last is not None:
+            names.add(last)
+    return names
+
+
+def _supply_builtins(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    imported = _imported_names(tokens)
+    for i, t in enumerate(tokens[:-3]):
+        if t.kind != "ident" or (i > 0 and tokens[i - 1].text == ".") or t.text in imported:
+            continue
+        if tokens[i + 1].text != "." or tokens[i + 2].kind != "ident" or tokens[i + 3].text != "(":
+            continue
+        name = f"{t.text}.{tokens[i + 2].text}"
+        if name not in SUPPLIED_BUILTINS:
+            continue
+        end = tokens[i + 2]
+        edits.append((t.start, end.start + len(end.text), SUPPLIED_BUILTINS[name]))
+        result.rewrites.append(f"{t.line}:{t.col} {name} supplied as Rego ({SUPPLIED_BUILTINS[name]})")
+        result.supplied.add(name)
+        used.add(name)
+    return used
+
+
+def _escape_pairs() -> str:
+    """Go's strconv.Quote escapes, as a Rego object (NUL left out: rego-cpp cuts strings at a NUL)."""
+    named = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+             "\t": "\\t", "\v": "\\v"}  # fmt: skip
+    pairs = []
+    for code in [*range(1, 32), 127, ord('"'), ord("\\")]:
+        c = chr(code)
+        esc = named.get(c, f"\\x{code:02x}")
+        pairs.append(f"[{_b64_call(c)}, {_rego_string(esc)}]")
+    return "{p[0]: p[1] | some p in [" + ", ".join(pairs) + "]}"
+
+
+def _text_functions() -> str:
+    lines = [
+        "__df_comp(x) if is_array(x)",
+        "__df_comp(x) if is_object(x)",
+        "__df_comp(x) if is_set(x)",
+        f"__df_escape(c) := object.get({_escape_pairs()}, c, c)",
+        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, concat("", [__df_escape(c) '
+        f'| some c in split(s, "")]), {_b64_call(chr(34))}])',
+        "__df_t0(x) := __df_quote(x) if is_string(x)",
+        '__df_t0(x) := sprintf("%v", [x]) if is_number(x)',
+        '__df_t0(x) := "null" if is_null(x)',
+        '__df_t0(x) := "true" if x == true',
+        '__df_t0(x) := "false" if x == false',
+        '__df_t0(x) := sprintf("%v", [x]) if __df_comp(x)',
+    ]
+    for d in range(1, MAX_TEXT_DEPTH + 1):
+        p = f"__df_t{d - 1}"
+        lines += [
+            f"__df_t{d}(x) := __df_t0(x) if not __df_comp(x)",
+            f'__df_t{d}(x) := concat("", ["[", concat(", ", [{p}(e) | some e in x]), "]"]) if is_array(x)',
+            f'__df_t{d}(x) := "set()" if {{ is_set(x); count(x) == 0 }}',
+            f'__df_t{d}(x) := concat("", ["{{", concat(", ", [{p}(e) | some e in __df_sorted(x)]), "}}"]) '
+            "if { is_set(x); count(x) > 0 }",
+            f'__df_t{d}(x) := concat("", ["{{", concat(", ", [concat(": ", [{p}(k), {p}(x[k])]) '
+            f'| some k in __df_sorted(object.keys(x))]), "}}"]) if is_object(x)',
+        ]
+    lines.append(f"__df_text(x) := __df_t{MAX_TEXT_DEPTH}(x)")
+    return "\n".join(lines)
+
+
+# ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type, then value.
+# Sets of scalars of one kind are ordered here with comparisons (which rego-cpp gets right).
+_SORTED = """\
+__df_rank(x) := 0 if is_null(x)
+__df_rank(x) := 1 if is_boolean(x)
+__df_rank(x) := 2 if is_number(x)
+__df_rank(x) := 3 if is_string(x)
+__df_rank(x) := 4 if is_array(x)
+__df_rank(x) := 5 if is_object(x)
+__df_rank(x) := 6 if is_set(x)
+__df_before(a, b) if __df_rank(a) < __df_rank(b)
+__df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) in {2, 3}; a < b }
+__df_before(a, b) if { a == false; b == true }
+__df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) > 3; json.marshal(a) < json.marshal(b) }
+__df_sorted(s) := [e | some i in numbers.range(0, count(s) - 1); some e in s; count([y | some y in s; __df_before(y, e)]) == i]
+"""
+
+
+def _sprintf_functions() -> str:
+    return """\
+__df_verbs(pieces) := count([1 | some p in pieces; p[0] != ""])
+__df_fits(pieces, args) if { is_array(args); count(args) == __df_verbs(pieces) }
+__df_sprintf(pieces, f, args) := concat("", [__df_piece(p, args) | some p in pieces]) if __df_fits(pieces, args)
+__df_sprintf(pieces, f, args) := sprintf(f, args) if not __df_fits(pieces, args)
+__df_piece(p, args) := p[1] if p[0] == ""
+__df_piece(p, args) := __df_arg(p[0], args[p[1]]) if p[0] != ""
+__df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
+__df_gotype(x) := "int64" if __df_int(x)
+__df_gotype(x) := "float64" if { is_number(x); not __df_int(x) }
+__df_bad(verb, x) := concat("", ["%!", verb, "(", __df_gotype(x), "=", sprintf("%v", [x]), ")"]) if is_number(x)
+__df_bad(verb, x) := concat("", ["%!", verb, "(string=", x, ")"]) if is_string(x)
+__df_bad(verb, x) := concat("", ["%!", verb, "(string=", __df_text(x), ")"]) if { not is_string(x); not is_number(x) }
+__df_arg(spec, x) := x if { spec in {"s", "v"}; is_string(x) }
+__df_arg(spec, x) := __df_text(x) if { spec in {"s", "v"}; not is_string(x); not is_number(x) }
+__df_arg(spec, x) := sprintf("%v", [x]) if { spec == "v"; is_number(x) }
+__df_arg(spec, x) := __df_bad("s", x) if { spec == "s"; is_number(x) }
+__df_arg(spec, x) := __df_quote(x) if { spec == "q"; is_string(x) }
+__df_arg(spec, x) := __df_quote(__df_text(x)) if { spec == "q"; not is_string(x); not is_number(x) }
+__df_arg(spec, x) := sprintf("%q", [x]) if { spec == "q"; is_number(x) }
+__df_arg(spec, x) := sprintf("%d", [x]) if { spec == "d"; __df_int(x) }
+__df_arg(spec, x) := __df_bad("d", x) if { spec == "d"; not __df_int(x) }
+__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if { not spec in {"s", "v", "q", "d"}; is_number(x) }
+__df_arg(spec, x) := __df_bad(substring(spec, count(spec) - 1, 1), x) if { not spec in {"s", "v", "q", "d"}; not is_number(x) }
+"""
+
+
+def helper_functions(used: set[str]) -> str:
+    """The Rego functions a rewritten module calls (appended after its last line)."""
+    parts = ["# appended by DeployForge (policy/rewrite.py): OPA's sprintf and builtins rego-cpp lacks"]
+    if "sprintf" in used:
+        parts += [_sprintf_functions(), _text_functions(), _SORTED]
+    if "net.cidr_is_valid" in used:
+        parts.append(f"__df_net_cidr_is_valid(x) := regex.match({_rego_string(_cidr_regex())}, x) if is_string(x)")
+        parts.append("__df_net_cidr_is_valid(x) := false if not is_string(x)")
+    return "\n".join(parts) + "\n"
