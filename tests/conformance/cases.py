@@ -638,7 +638,7 @@ test_old_version if {
         ("x.json",),
         1,
         (("failure", 'missing ["env", "owner"]'),),
-        source="OPA: %v formats a value as Rego/JSON (rego-cpp: [\\\"env\\\", ...]; sprintf is rewritten)",
+        source='OPA: %v formats a value as Rego/JSON (rego-cpp: [\\"env\\", ...]; sprintf is rewritten)',
     ),
     Case(
         "sprintf-s-of-a-rule-value",

@@ -883,7 +883,8 @@ __df_before(a, b) if __df_rank(a) < __df_rank(b)
 __df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) in {2, 3}; a < b }
 __df_before(a, b) if { a == false; b == true }
 __df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) > 3; json.marshal(a) < json.marshal(b) }
-__df_sorted(s) := [e | some i in numbers.range(0, count(s) - 1); some e in s; count([y | some y in s; __df_before(y, e)]) == i]
+__df_sorted(s) := [e | some i in numbers.range(0, count(s) - 1); some e in s; __df_place(s, e) == i]
+__df_place(s, e) := count([y | some y in s; __df_before(y, e)])
 """
 
 
@@ -910,8 +911,9 @@ __df_arg(spec, x) := __df_quote(__df_text(x)) if { spec == "q"; not is_string(x)
 __df_arg(spec, x) := sprintf("%q", [x]) if { spec == "q"; is_number(x) }
 __df_arg(spec, x) := sprintf("%d", [x]) if { spec == "d"; __df_int(x) }
 __df_arg(spec, x) := __df_bad("d", x) if { spec == "d"; not __df_int(x) }
-__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if { not spec in {"s", "v", "q", "d"}; is_number(x) }
-__df_arg(spec, x) := __df_bad(substring(spec, count(spec) - 1, 1), x) if { not spec in {"s", "v", "q", "d"}; not is_number(x) }
+__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if { not __df_own(spec); is_number(x) }
+__df_arg(spec, x) := __df_bad(substring(spec, count(spec) - 1, 1), x) if { not __df_own(spec); not is_number(x) }
+__df_own(spec) if spec in {"s", "v", "q", "d"}
 """
 
 
