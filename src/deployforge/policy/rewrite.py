@@ -161,7 +161,11 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     _rewrite_concat(tokens, edits, result)
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
-    helpers = _rewrite_sprintf(tokens, edits, result) | _supply_builtins(tokens, edits, result)
+    helpers = (
+        _rewrite_sprintf(tokens, edits, result)
+        | _supply_builtins(tokens, edits, result)
+        | _rewrite_ordering(tokens, edits, result)
+    )
 
     if not edits:
         return result
@@ -872,19 +876,30 @@ def _text_functions() -> str:
 # ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type, then value.
 # Sets of scalars of one kind are ordered here with comparisons (which rego-cpp gets right).
 _SORTED = """\
-__df_rank(x) := 0 if is_null(x)
-__df_rank(x) := 1 if is_boolean(x)
-__df_rank(x) := 2 if is_number(x)
-__df_rank(x) := 3 if is_string(x)
-__df_rank(x) := 4 if is_array(x)
-__df_rank(x) := 5 if is_object(x)
-__df_rank(x) := 6 if is_set(x)
-__df_before(a, b) if __df_rank(a) < __df_rank(b)
-__df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) in {2, 3}; a < b }
-__df_before(a, b) if { a == false; b == true }
-__df_before(a, b) if { __df_rank(a) == __df_rank(b); __df_rank(a) > 3; json.marshal(a) < json.marshal(b) }
-__df_sorted(s) := [e | some i in numbers.range(0, count(s) - 1); some e in s; __df_place(s, e) == i]
-__df_place(s, e) := count([y | some y in s; __df_before(y, e)])
+__df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
+__df_pad(d) := concat("", [substring("00000000000000000000", 0, 20 - count(d)), d])
+__df_key(n, 1) := __df_pad(sprintf("%v", [abs(n)]))
+__df_key(n, 1000000) := concat("|", [__df_pad(sprintf("%v", [round(abs(n) * 1000000)])), sprintf("%v", [n])])
+__df_scale(xs) := 1 if count([1 | some e in xs; not __df_int(e)]) == 0
+__df_scale(xs) := 1000000 if count([1 | some e in xs; not __df_int(e)]) > 0
+__df_bykey(xs, sc) := [m[k] | some k in sort([__df_key(e, sc) | some e in xs])] if {
+	m := {__df_key(e, sc): e | some e in xs}
+}
+__df_numsort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(pos, sc)) if {
+	sc := __df_scale(ns)
+	neg := [e | some e in ns; e < 0]
+	pos := [e | some e in ns; e >= 0]
+}
+__df_jsort(xs) := [m[k] | some k in sort([json.marshal(e) | some e in xs])] if m := {json.marshal(e): e | some e in xs}
+__df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
+	nulls := [e | some e in x; is_null(e)]
+	bools := array.concat([e | some e in x; e == false], [e | some e in x; e == true])
+	scalars := array.concat(array.concat(nulls, bools), __df_numsort([e | some e in x; is_number(e)]))
+	strings := sort([e | some e in x; is_string(e)])
+	arrays := __df_jsort([e | some e in x; is_array(e)])
+	objects := __df_jsort([e | some e in x; is_object(e)])
+	composites := array.concat(array.concat(arrays, objects), __df_jsort([e | some e in x; is_set(e)]))
+}
 """
 
 
@@ -896,7 +911,6 @@ __df_sprintf(pieces, f, args) := concat("", [__df_piece(p, args) | some p in pie
 __df_sprintf(pieces, f, args) := sprintf(f, args) if not __df_fits(pieces, args)
 __df_piece(p, args) := p[1] if p[0] == ""
 __df_piece(p, args) := __df_arg(p[0], args[p[1]]) if p[0] != ""
-__df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
 __df_gotype(x) := "int64" if __df_int(x)
 __df_gotype(x) := "float64" if { is_number(x); not __df_int(x) }
 __df_bad(verb, x) := concat("", ["%!", verb, "(", __df_gotype(x), "=", sprintf("%v", [x]), ")"]) if is_number(x)
@@ -909,19 +923,73 @@ __df_arg(spec, x) := __df_bad("s", x) if { spec == "s"; is_number(x) }
 __df_arg(spec, x) := __df_quote(x) if { spec == "q"; is_string(x) }
 __df_arg(spec, x) := __df_quote(__df_text(x)) if { spec == "q"; not is_string(x); not is_number(x) }
 __df_arg(spec, x) := sprintf("%q", [x]) if { spec == "q"; is_number(x) }
-__df_arg(spec, x) := sprintf("%d", [x]) if { spec == "d"; __df_int(x) }
+__df_arg(spec, x) := sprintf("%v", [x]) if { spec == "d"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), format_int(abs(x), 16)]) if { spec == "x"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), upper(format_int(abs(x), 16))]) if { spec == "X"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), format_int(abs(x), 8)]) if { spec == "o"; __df_int(x) }
+__df_sign(x) := "-" if x < 0
+__df_sign(x) := "" if x >= 0
 __df_arg(spec, x) := __df_bad("d", x) if { spec == "d"; not __df_int(x) }
-__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if { not __df_own(spec); is_number(x) }
+__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if {
+	not __df_own(spec)
+	is_number(x)
+	not __df_base(spec, x)
+}
+__df_base(spec, x) if { spec in {"x", "X", "o"}; __df_int(x) }
 __df_arg(spec, x) := __df_bad(substring(spec, count(spec) - 1, 1), x) if { not __df_own(spec); not is_number(x) }
 __df_own(spec) if spec in {"s", "v", "q", "d"}
 """
+
+
+# -- sort, max and min, ordered as OPA orders -----------------------------------------------------
+#
+# rego-cpp 1.5.2 orders numbers as text in sort, max and min: sort([10, 9, 100]) is [10, 100, 9],
+# max([1, 2, 10]) is 2 (OPA: 10), so `max(ports) >= 1024` can fail to hold where OPA's holds (a
+# silent pass). Mixed types are ordered by their JSON text too (OPA: null < booleans < numbers <
+# strings < arrays < objects < sets). The calls are rewritten to functions that order with
+# comparisons, which rego-cpp gets right; a collection of strings only keeps the builtin (its
+# order is right for strings) and costs no more than before.
+
+ORDERING = {"sort": "__df_sort", "max": "__df_max", "min": "__df_min"}
+
+_ORDERING_FUNCTIONS = """\
+__df_strings(x) if count([1 | some e in x; not is_string(e)]) == 0
+__df_sort(x) := sort(x) if __df_strings(x)
+__df_sort(x) := __df_sorted(x) if { not __df_strings(x); __df_coll(x) }
+__df_sort(x) := sort(x) if { not __df_strings(x); not __df_coll(x) }
+__df_coll(x) if is_array(x)
+__df_coll(x) if is_set(x)
+__df_max(x) := max(x) if __df_strings(x)
+__df_max(x) := s[count(s) - 1] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_max(x) := max(x) if { not __df_strings(x); not __df_coll(x) }
+__df_min(x) := min(x) if __df_strings(x)
+__df_min(x) := s[0] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_min(x) := min(x) if { not __df_strings(x); not __df_coll(x) }
+"""
+
+
+def _rewrite_ordering(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    for i, t in enumerate(tokens[:-1]):
+        if t.kind != "ident" or t.text not in ORDERING or tokens[i + 1].text != "(" or t.col == 1:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue
+        edits.append((t.start, t.start + len(t.text), ORDERING[t.text]))
+        result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {ORDERING[t.text]} (OPA's order)")
+        used.add("ordering")
+    return used
 
 
 def helper_functions(used: set[str]) -> str:
     """The Rego functions a rewritten module calls (appended after its last line)."""
     parts = ["# appended by DeployForge (policy/rewrite.py): OPA's sprintf and builtins rego-cpp lacks"]
     if "sprintf" in used:
-        parts += [_sprintf_functions(), _text_functions(), _SORTED]
+        parts += [_sprintf_functions(), _text_functions()]
+    if "ordering" in used:
+        parts.append(_ORDERING_FUNCTIONS)
+    if "sprintf" in used or "ordering" in used:
+        parts.append(_SORTED)
     if "net.cidr_is_valid" in used:
         parts.append(f"__df_net_cidr_is_valid(x) := regex.match({_rego_string(_cidr_regex())}, x) if is_string(x)")
         parts.append("__df_net_cidr_is_valid(x) := false if not is_string(x)")
