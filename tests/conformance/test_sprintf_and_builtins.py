@@ -50,8 +50,8 @@ def raw_value(policy: str, document: Any) -> Any:
     with captured_fd1():
         interp.add_module("__enc.rego", ENCODER_MODULE)
         interp.add_module("p.rego", policy)
-    interp.set_input(make_input(document))
-    ok, text = raw_query(interp, "data.deployforge_enc__.enc(data.t.x)")
+        interp.set_input(make_input(document))
+        ok, text = raw_query(interp, "data.deployforge_enc__.enc(data.t.x)")
     if not ok:
         return "error"
     if text.strip() == "undefined":
@@ -249,6 +249,39 @@ ORDERING = [
     ),
 ]
 
+# json.marshal (rego-cpp keeps its strings' escapes, and fails on input documents)
+MARSHAL = [
+    ("marshal-a-string", "package t\nimport rego.v1\nx := json.marshal(input.s)\n", {"s": "x"}, '\\"x\\"', '"x"'),
+    (
+        "marshal-escapes",
+        'package t\nimport rego.v1\nx := json.marshal(["<&>", "a\\"b", "\\n\\t\\b"])\n',
+        {},
+        '[\\"<&>\\",\\"a\\\\\\"b\\",\\"\\\\n\\\\t\\\\b\\"]',
+        '["\\u003c\\u0026\\u003e","a\\"b","\\n\\t\\b"]',
+    ),
+    (
+        "marshal-nested",
+        'package t\nimport rego.v1\nx := json.marshal({"z": {2, 1}, "a": [{"k": null, "n": 1.5}], "t": true})\n',
+        {},
+        '{\\"a\\":[{\\"k\\":null,\\"n\\":1.5}],\\"t\\":true,\\"z\\":[1,2]}',
+        '{"a":[{"k":null,"n":1.5}],"t":true,"z":[1,2]}',
+    ),
+    (
+        "marshal-contains",
+        'package t\nimport rego.v1\nx if contains(json.marshal(input.doc), "\\"Action\\":\\"*\\"")\n',
+        {"doc": {"Statement": [{"Effect": "Allow", "Action": "*"}]}},
+        "error",
+        True,
+    ),
+    (
+        "marshal-count",
+        "package t\nimport rego.v1\nx := count(json.marshal(input.doc))\n",
+        {"doc": {"a": ["b", "c"]}},
+        "error",
+        15,
+    ),
+]
+
 # (cidr, OPA's net.cidr_is_valid)
 CIDR = [
     ("10.0.0.0/8", True),
@@ -354,6 +387,12 @@ def test_sprintf_recorded_answers_are_opas():
     engine.close()
 
 
+@pytest.mark.parametrize(("case", "policy", "document", "raw", "opa"), MARSHAL, ids=[r[0] for r in MARSHAL])
+def test_json_marshal_raw_rego_cpp_and_ours_equals_opa(tmp_path, case, policy, document, raw, opa):
+    assert raw_value(policy, document) == raw, "rego-cpp's own answer changed: re-check the rewrite"
+    assert ours(tmp_path, policy, document) == opa
+
+
 @pytest.mark.parametrize(("case", "policy", "document", "raw", "opa"), ORDERING, ids=[r[0] for r in ORDERING])
 def test_ordering_raw_rego_cpp_and_ours_equals_opa(tmp_path, case, policy, document, raw, opa):
     assert raw_value(policy, document) == raw, "rego-cpp's own answer changed: re-check the rewrite"
@@ -364,7 +403,7 @@ def test_ordering_recorded_answers_are_opas():
     engine = opa_engine()
     if engine is None:
         pytest.skip("OPA's Python binding is not installed here: the recorded answers stand")
-    for case, policy, document, _raw, opa in ORDERING:
+    for case, policy, document, _raw, opa in ORDERING + MARSHAL:
         engine.add_policy("p.rego", policy)
         assert engine.eval_document("t", document).get("x") == opa, case
     engine.close()

@@ -792,7 +792,7 @@ def _cidr_regex() -> str:
     return f"^(?:{v4}/{p4}|{v6}/{p6})$"
 
 
-SUPPLIED_BUILTINS = {"net.cidr_is_valid": "__df_net_cidr_is_valid"}
+SUPPLIED_BUILTINS = {"net.cidr_is_valid": "__df_net_cidr_is_valid", "json.marshal": "__df_json_marshal"}
 
 
 def _imported_names(tokens: list[Token]) -> set[str]:
@@ -826,7 +826,8 @@ def _supply_builtins(tokens: list[Token], edits: list[tuple[int, int, str]], res
         end = tokens[i + 2]
         edits.append((t.start, end.start + len(end.text), SUPPLIED_BUILTINS[name]))
         result.rewrites.append(f"{t.line}:{t.col} {name} supplied as Rego ({SUPPLIED_BUILTINS[name]})")
-        result.supplied.add(name)
+        if name == "net.cidr_is_valid":
+            result.supplied.add(name)  # the others are builtins regopy has (with a wrong answer)
         used.add(name)
     return used
 
@@ -873,8 +874,54 @@ def _text_functions() -> str:
     return "\n".join(lines)
 
 
-# ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type, then value.
-# Sets of scalars of one kind are ordered here with comparisons (which rego-cpp gets right).
+MAX_JSON_DEPTH = 16
+
+
+def _json_escape_pairs() -> str:
+    """Go's encoding/json string escapes (OPA's json.marshal), HTML-safe, as a Rego object."""
+    named = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    pairs = []
+    for code in [*range(1, 32), ord('"'), ord("\\"), ord("<"), ord(">"), ord("&"), 0x2028, 0x2029]:
+        c = chr(code)
+        esc = named.get(c, f"\\u{code:04x}")
+        pairs.append(f"[{_b64_call(c)}, {_rego_string(esc)}]")
+    return "{p[0]: p[1] | some p in [" + ", ".join(pairs) + "]}"
+
+
+def _json_functions() -> str:
+    """json.marshal as OPA gives it (rego-cpp 1.5.2 keeps its strings' escapes: json.marshal("x") is
+    the 5 characters \\"x\\", so contains(json.marshal(doc), "\\"Action\\"") never holds)."""
+    q = _b64_call(chr(34))
+    lines = [
+        "__df_comp(x) if is_array(x)",
+        "__df_comp(x) if is_object(x)",
+        "__df_comp(x) if is_set(x)",
+        f"__df_jescape(c) := object.get({_json_escape_pairs()}, c, c)",
+        f'__df_jquote(s) := concat("", [{q}, concat("", [__df_jescape(c) | some c in split(s, "")]), {q}])',
+        "__df_j0(x) := __df_jquote(x) if is_string(x)",
+        '__df_j0(x) := sprintf("%v", [x]) if is_number(x)',
+        '__df_j0(x) := "null" if is_null(x)',
+        '__df_j0(x) := "true" if x == true',
+        '__df_j0(x) := "false" if x == false',
+        # deeper than MAX_JSON_DEPTH: an error (rego-cpp's own json.marshal would say something else)
+        f'__df_j0(x) := to_number("json.marshal: a value nested deeper than {MAX_JSON_DEPTH} levels") '
+        "if __df_comp(x)",
+    ]
+    for d in range(1, MAX_JSON_DEPTH + 1):
+        p = f"__df_j{d - 1}"
+        lines += [
+            f"__df_j{d}(x) := __df_j0(x) if not __df_comp(x)",
+            f'__df_j{d}(x) := concat("", ["[", concat(",", [{p}(e) | some e in x]), "]"]) if is_array(x)',
+            f'__df_j{d}(x) := concat("", ["[", concat(",", [{p}(e) | some e in __df_sorted(x)]), "]"]) if is_set(x)',
+            f'__df_j{d}(x) := concat("", ["{{", concat(",", [concat(":", [__df_jquote(k), {p}(x[k])]) '
+            f'| some k in sort(object.keys(x))]), "}}"]) if is_object(x)',
+        ]
+    lines.append(f"__df_json_marshal(x) := __df_j{MAX_JSON_DEPTH}(x)")
+    return "\n".join(lines)
+
+
+# ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type (null, booleans,
+# numbers, strings, arrays, objects, sets), then value.
 _SORTED = """\
 __df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
 __df_pad(d) := concat("", [substring("00000000000000000000", 0, 20 - count(d)), d])
@@ -988,7 +1035,9 @@ def helper_functions(used: set[str]) -> str:
         parts += [_sprintf_functions(), _text_functions()]
     if "ordering" in used:
         parts.append(_ORDERING_FUNCTIONS)
-    if "sprintf" in used or "ordering" in used:
+    if "json.marshal" in used:
+        parts.append(_json_functions())
+    if used & {"sprintf", "ordering", "json.marshal"}:
         parts.append(_SORTED)
     if "net.cidr_is_valid" in used:
         parts.append(f"__df_net_cidr_is_valid(x) := regex.match({_rego_string(_cidr_regex())}, x) if is_string(x)")
