@@ -567,12 +567,16 @@ def _text(tokens: list[Token], s: int, e: int) -> str:
     return "".join(out)
 
 
-def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
-    """For ``policy test``: the source with every ``with input as V`` of test ``rule`` removed and a
-    rule ``__df_test_input := V`` added, when all of them give the same V (else None).
+def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """For ``policy test``: the source with the ``with`` clauses of test ``rule`` removed, and one helper
+    rule per target (``input``, ``data.a.b``) giving the value the test gives it; None when the test
+    cannot be evaluated that way.
 
-    rego-cpp crashes on some ``with`` expressions; the test is then evaluated with V set as the input
-    of the whole test instead (see docs/policies.md#policy-tests).
+    rego-cpp crashes on some ``with`` expressions; the test is then evaluated again with each value
+    set as the input (or the data) of the whole test (docs/policies.md#policy-tests). A value may use
+    variables bound in the test's earlier statements (``d := {...}`` then ``... with input as d``):
+    the helper rule repeats those statements, which must not read ``input`` themselves. Every clause
+    of one target must give it the same value (as written).
     """
     tokens = tokenize(text)
     start = next((i for i, t in enumerate(tokens) if t.kind == "ident" and t.text == rule and t.col == 1), None)
@@ -582,36 +586,79 @@ def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
         (i for i in range(start + 1, len(tokens)) if tokens[i].col == 1 and tokens[i].kind in ("ident",)),
         len(tokens),
     )
-    values: list[str] = []
-    cuts: list[tuple[int, int]] = []
-    i = start
-    while i < end - 3:
-        if tokens[i].text == "with" and tokens[i + 1].text == "input" and tokens[i + 2].text == "as":
-            j = i + 3
-            depth = 0
-            while j < end:
-                t = tokens[j]
-                if t.text in ("(", "[", "{"):
-                    depth += 1
-                elif t.text in (")", "]", "}"):
-                    if depth == 0:
-                        break
-                    depth -= 1
-                elif depth == 0 and (t.kind == "nl" or t.text in (";", "with")):
-                    break
-                j += 1
-            if j == i + 3:
-                return None
-            last = tokens[j - 1]
-            values.append(text[tokens[i + 3].start : last.start + len(last.text)])
-            cuts.append((tokens[i].start, last.start + len(last.text)))
-            i = j
-            continue
-        if tokens[i].text == "with":
-            return None  # other with-targets (data, functions) are left to the engine
-        i += 1
-    if not values or len(set(values)) != 1:
+    # the body: after the first "{" of the head, or the expression after "if"
+    k = start + 1
+    while k < end and tokens[k].text not in ("{", "if"):
+        k += 1
+    if k >= end:
         return None
+    if tokens[k].text == "if" and k + 1 < end and tokens[k + 1].text == "{":
+        k += 1
+    body_start = k + 1
+    # statements at depth 0 of the body
+    statements: list[list[int]] = [[]]
+    depth = 0
+    for i in range(body_start, end):
+        t = tokens[i]
+        if t.kind == "comment":
+            continue
+        if t.text in ("(", "[", "{"):
+            depth += 1
+        elif t.text in (")", "]", "}"):
+            if depth == 0:
+                break  # the body's closing brace
+            depth -= 1
+        elif depth == 0 and (t.kind == "nl" or t.text == ";"):
+            statements.append([])
+            continue
+        statements[-1].append(i)
+    statements = [st for st in statements if st]
+    values: dict[str, str] = {}
+    cuts: list[tuple[int, int]] = []
+    first_with: int | None = None
+    for n, st in enumerate(statements):
+        j = 0
+        while j < len(st):
+            t = tokens[st[j]]
+            if t.text != "with":
+                j += 1
+                continue
+            first_with = n if first_with is None else first_with
+            # with TARGET as VALUE: TARGET is input or data.a.b; VALUE runs to the next "with"
+            m = j + 1
+            target_parts = []
+            while m < len(st) and tokens[st[m]].text != "as":
+                target_parts.append(tokens[st[m]].text)
+                m += 1
+            target = "".join(target_parts)
+            if m >= len(st) or not re.fullmatch(r"input|data(\.[A-Za-z_]\w*)+", target):
+                return None
+            v_start = m + 1
+            v_end = v_start
+            d = 0
+            while v_end < len(st):
+                tt = tokens[st[v_end]]
+                if tt.text in ("(", "[", "{"):
+                    d += 1
+                elif tt.text in (")", "]", "}"):
+                    d -= 1
+                elif d == 0 and tt.text == "with":
+                    break
+                v_end += 1
+            if v_end == v_start:
+                return None
+            first, last = tokens[st[v_start]], tokens[st[v_end - 1]]
+            value = text[first.start : last.start + len(last.text)]
+            if values.setdefault(target, value) != value:
+                return None
+            cuts.append((t.start, last.start + len(last.text)))
+            j = v_end
+    if not values or first_with is None:
+        return None
+    before = statements[:first_with]
+    if any(tokens[i].kind == "ident" and tokens[i].text == "input" for st in before for i in st):
+        return None
+    pre = "; ".join(text[tokens[st[0]].start : tokens[st[-1]].start + len(tokens[st[-1]].text)] for st in before)
     out = []
     pos = 0
     for a, b in cuts:
@@ -619,8 +666,13 @@ def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
         out.append("\n" * text.count("\n", a, b))
         pos = b
     out.append(text[pos:])
-    return "".join(out) + f"\n__df_test_input := {values[0]}\n", "__df_test_input"
-
+    helpers: list[tuple[str, str]] = []
+    extra = []
+    for n, (target, value) in enumerate(sorted(values.items())):
+        name = f"__df_test_with{n}"
+        helpers.append((target, name))
+        extra.append(f"{name} := __df_v if {{ {pre + '; ' if pre else ''}__df_v := {value} }}")
+    return "".join(out) + "\n" + "\n".join(extra) + "\n", helpers
 
 # -- sprintf, formatted as OPA formats it ----------------------------------------------------------
 #

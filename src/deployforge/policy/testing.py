@@ -145,7 +145,7 @@ def _run_one(
     ok, value = outcome
     if not ok:
         return TestResult(name, file, line, "error", f"the Rego engine raised an error: {value}", elapsed)
-    note = " (evaluated with its 'with input as' value as the test's input: rego-cpp crashed on the 'with')"
+    note = " (evaluated with its 'with' values as the test's input and data: rego-cpp crashed on the 'with')"
     if value is True:
         return TestResult(name, file, line, "pass", note.strip() if lifted else "", elapsed)
     why = "undefined" if value is None else json.dumps(value)
@@ -155,7 +155,7 @@ def _run_one(
 def _lifted(
     files: list[str], data_docs: list[Any], rego_version: str, limits: Any, package: str, rule: str, file: str
 ) -> Any:
-    """Retry a test that crashed rego-cpp with its single ``with input as V`` lifted into the input."""
+    """Retry a test that crashed rego-cpp with its ``with`` values lifted into the input and the data."""
     from pathlib import Path
 
     from deployforge.policy.isolate import run_isolated
@@ -167,7 +167,7 @@ def _lifted(
         return None
     if lifted is None:
         return None
-    text, helper = lifted
+    text, helpers = lifted
 
     def one() -> tuple[bool, Any]:
         from deployforge.policy.engine import Engine
@@ -177,13 +177,55 @@ def _lifted(
         engine = Engine.load(
             files, data_docs, keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
         )
-        ok, value = engine.query_value(package, helper)
-        if not ok:
-            return ok, value
-        engine._interp.set_input(value)
+        given: dict[str, Any] = {}
+        for target, helper in helpers:
+            ok, value = engine.query_value(package, helper)
+            if not ok:
+                return ok, value
+            if value is None:  # never evaluate the test against a missing value: that could pass it
+                return False, f"the value the test gives {target} is undefined outside the 'with'"
+            given[target] = value
+        overrides = {t: v for t, v in given.items() if t != "input"}
+        if overrides:
+            packages = {pf.package.split(".")[0] for pf in engine.files}
+            if any(t.split(".")[1] in packages for t in overrides):
+                return False, "'with data...' replaces a rule of the policies: rego-cpp cannot evaluate it"
+            data = _with_data(data_docs, overrides)
+            engine = Engine.load(
+                files, [data], keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
+            )
+        if "input" in given:
+            engine._interp.set_input(given["input"])
         return engine.query_value(package, rule)
 
     return run_isolated(one, limits)
+
+
+def _with_data(data_docs: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The data documents merged into one, with each ``data.a.b`` of ``overrides`` set (as ``with`` does)."""
+    import copy
+
+    merged: dict[str, Any] = {}
+
+    def merge(into: dict[str, Any], doc: dict[str, Any]) -> None:
+        for k, v in doc.items():
+            if isinstance(v, dict) and isinstance(into.get(k), dict):
+                merge(into[k], v)
+            else:
+                into[k] = copy.deepcopy(v)
+
+    for doc in data_docs:
+        if isinstance(doc, dict):
+            merge(merged, doc)
+    for target, value in overrides.items():
+        keys = target.split(".")[1:]
+        node = merged
+        for key in keys[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[keys[-1]] = value
+    return merged
 
 
 def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> str:
