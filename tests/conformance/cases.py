@@ -1137,3 +1137,29 @@ CASES += [
         source="acceptance: 'Verify command has report flag - success with print output'",
     ),
 ]
+
+CASES += [
+    Case(
+        "semver-compare-gate",
+        {
+            "policy/v.rego": 'package main\nimport rego.v1\ndeny contains sprintf("%s %s is older than 1.10.0", [input.name, input.version]) if semver.compare(input.version, "1.10.0") < 0\n',
+            "x.json": '{"name": "ingress", "version": "1.9.3"}',
+        },
+        ("x.json",),
+        1,
+        (("failure", "ingress 1.9.3 is older than 1.10.0"),),
+        source="OPA: semver.compare compares numbers as numbers (rego-cpp 1.5.2 as text: 1.9.3 > 1.10.0, a "
+        "silent pass before the rewrite)",
+    ),
+    Case(
+        "certificate-expiry-rfc3339-zulu",
+        {
+            "policy/c.rego": 'package main\nimport rego.v1\ndeny contains sprintf("certificate %s expires before 2025", [input.name]) if time.parse_rfc3339_ns(input.not_after) < time.parse_rfc3339_ns("2025-01-01T00:00:00Z")\n',
+            "certs.yaml": "- name: api\n  not_after: '2024-06-30T00:00:00Z'\n- name: web\n  not_after: '2026-01-01T00:00:00Z'\n",
+        },
+        ("certs.yaml",),
+        1,
+        (("failure", "certificate api expires before 2025"),),
+        source="OPA: time.parse_rfc3339_ns takes a Z offset (rego-cpp 1.5.2 refuses it: an error before the rewrite)",
+    ),
+]

@@ -282,6 +282,74 @@ MARSHAL = [
     ),
 ]
 
+# semver.compare, format_int, time.format, time.parse_rfc3339_ns (rego-cpp answers otherwise), and regex
+# patterns with a backslash (kept as written: rego-cpp's regex builtins read the escaped form)
+BUILTINS = [
+    (
+        "semver-compare-numbers",
+        'package t\nimport rego.v1\nx := semver.compare("1.10.0", input.v)\n',
+        {"v": "1.9.0"},
+        -1,
+        1,
+    ),
+    (
+        "semver-compare-prerelease",
+        'package t\nimport rego.v1\nx := [semver.compare("1.0.0-beta.2", "1.0.0-beta.11"), semver.compare("1.0.0-rc.1", "1.0.0"), semver.compare("1.0.0-alpha.1", "1.0.0-alpha.beta"), semver.compare("2.0.0+b1", "2.0.0+b2")]\n',
+        {},
+        [1, 1, -1, -1],
+        [-1, -1, -1, 0],
+    ),
+    (
+        "semver-compare-gate",
+        'package t\nimport rego.v1\nx if semver.compare(input.v, "1.9.0") > 0\n',
+        {"v": "1.10.0"},
+        None,
+        True,
+    ),
+    (
+        "format-int-bases",
+        "package t\nimport rego.v1\nx := [format_int(-7, 2), format_int(10, 2), format_int(3.7, 2), format_int(-7, 16), format_int(-7, 8), format_int(255, 16), format_int(0, 2)]\n",
+        {},
+        ["01", "10", "11", "fffffffffffffff9", "1777777777777777777771", "ff", "00"],
+        ["-111", "1010", "11", "-7", "-7", "ff", "0"],
+    ),
+    (
+        "time-format",
+        "package t\nimport rego.v1\nx := [time.format(0), time.format(1700000000500000000), time.format(1700000000123456789)]\n",
+        {},
+        ["1970-01-01T00:00:00.000000000Z", "2023-11-14T22:13:20.500000000Z", "2023-11-14T22:13:20.123456789Z"],
+        ["1970-01-01T00:00:00Z", "2023-11-14T22:13:20.5Z", "2023-11-14T22:13:20.123456789Z"],
+    ),
+    (
+        "time-parse-rfc3339-zulu",
+        'package t\nimport rego.v1\nx := [time.parse_rfc3339_ns("2024-01-02T03:04:05Z"), time.parse_rfc3339_ns("2024-01-02T03:04:05.25Z")]\n',
+        {},
+        "error",
+        [1704164645000000000, 1704164645250000000],
+    ),
+    (
+        "cert-expiry-gate",
+        'package t\nimport rego.v1\nx if time.parse_rfc3339_ns(input.not_after) < time.parse_rfc3339_ns("2025-01-01T00:00:00Z")\n',
+        {"not_after": "2024-06-30T00:00:00Z"},
+        "error",
+        True,
+    ),
+    (
+        "regex-pattern-with-backslash-raw",
+        'package t\nimport rego.v1\nx := [regex.match(`^\\d+$`, "123"), regex.match(`^\\d+$`, "12a")]\n',
+        {},
+        [True, False],
+        [True, False],
+    ),
+    (
+        "regex-pattern-with-backslash-escaped",
+        'package t\nimport rego.v1\nx := [regex.replace("a.b.c", "\\\\.", "-"), regex.split(`\\s*,\\s*`, "a , b,c")]\n',
+        {},
+        ["a-b-c", ["a", "b", "c"]],
+        ["a-b-c", ["a", "b", "c"]],
+    ),
+]
+
 # (cidr, OPA's net.cidr_is_valid)
 CIDR = [
     ("10.0.0.0/8", True),
@@ -393,6 +461,12 @@ def test_json_marshal_raw_rego_cpp_and_ours_equals_opa(tmp_path, case, policy, d
     assert ours(tmp_path, policy, document) == opa
 
 
+@pytest.mark.parametrize(("case", "policy", "document", "raw", "opa"), BUILTINS, ids=[r[0] for r in BUILTINS])
+def test_builtin_raw_rego_cpp_and_ours_equals_opa(tmp_path, case, policy, document, raw, opa):
+    assert raw_value(policy, document) == raw, "rego-cpp's own answer changed: re-check the rewrite"
+    assert ours(tmp_path, policy, document) == opa
+
+
 @pytest.mark.parametrize(("case", "policy", "document", "raw", "opa"), ORDERING, ids=[r[0] for r in ORDERING])
 def test_ordering_raw_rego_cpp_and_ours_equals_opa(tmp_path, case, policy, document, raw, opa):
     assert raw_value(policy, document) == raw, "rego-cpp's own answer changed: re-check the rewrite"
@@ -403,7 +477,7 @@ def test_ordering_recorded_answers_are_opas():
     engine = opa_engine()
     if engine is None:
         pytest.skip("OPA's Python binding is not installed here: the recorded answers stand")
-    for case, policy, document, _raw, opa in ORDERING + MARSHAL:
+    for case, policy, document, _raw, opa in ORDERING + MARSHAL + BUILTINS:
         engine.add_policy("p.rego", policy)
         assert engine.eval_document("t", document).get("x") == opa, case
     engine.close()

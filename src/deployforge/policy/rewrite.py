@@ -245,6 +245,10 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
             value = t.text[1:-1]
         else:
             continue
+        if _regex_pattern_argument(tokens, i):
+            # rego-cpp reads a regex pattern from its escaped form: the literal as written is right there
+            # (a decoded value holding a backslash is "Invalid escape sequence" to its regex builtins)
+            continue
         if _in_default(tokens, i):
             result.refusals.append(
                 Refusal(
@@ -264,6 +268,43 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
         else:
             edits.append((t.start, t.start + len(t.text), replacement))
         result.rewrites.append(f"{t.line}:{t.col} string {t.text} -> {replacement}")
+
+
+# (builtin, index of a pattern argument)
+_REGEX_PATTERNS = {
+    ("regex.match", 0), ("regex.is_valid", 0), ("regex.split", 0), ("regex.find_n", 0),
+    ("regex.find_all_string_submatch_n", 0), ("regex.replace", 1), ("regex.template_match", 0),
+    ("regex.globs_match", 0), ("regex.globs_match", 1),
+}  # fmt: skip
+
+
+def _regex_pattern_argument(tokens: list[Token], i: int) -> bool:
+    """Whether tokens[i] is, alone, the pattern argument of a regex builtin's call."""
+    nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    if nxt not in (",", ")"):
+        return False
+    depth = 0
+    index = 0
+    j = i - 1
+    while j >= 0:
+        t = tokens[j]
+        if t.text in (")", "]", "}"):
+            depth += 1
+        elif t.text in ("(", "[", "{"):
+            if depth == 0:
+                break
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            index += 1
+        j -= 1
+    if j < 3 or tokens[j].text != "(" or tokens[j - 2].text != ".":
+        return False
+    name = f"{tokens[j - 3].text}.{tokens[j - 1].text}"
+    if j >= 4 and tokens[j - 4].text == ".":
+        return False
+    if tokens[i - 1].text not in ("(", ","):
+        return False
+    return (name, index) in _REGEX_PATTERNS
 
 
 SORTED_CONCAT = "data.deployforge_enc__.sorted_concat"
@@ -844,7 +885,93 @@ def _cidr_regex() -> str:
     return f"^(?:{v4}/{p4}|{v6}/{p6})$"
 
 
-SUPPLIED_BUILTINS = {"net.cidr_is_valid": "__df_net_cidr_is_valid", "json.marshal": "__df_json_marshal"}
+SUPPLIED_BUILTINS = {
+    "net.cidr_is_valid": "__df_net_cidr_is_valid",
+    "json.marshal": "__df_json_marshal",
+    "semver.compare": "__df_semver_compare",
+    "time.format": "__df_time_format",
+    "time.parse_rfc3339_ns": "__df_parse_rfc3339_ns",
+}
+
+# time.format(ns) in rego-cpp 1.5.2 always writes nine fraction digits (OPA, Go's RFC3339Nano, drops the
+# trailing zeros and an empty fraction); time.parse_rfc3339_ns refuses a "Z" offset (it takes +00:00);
+# format_int gets base 2 and negative numbers wrong (format_int(10, 2) is "10", format_int(-7, 16)
+# "fffffffffffffff9"; OPA: "1010", "-7").
+_TIME_FUNCTIONS = """\
+__df_time_format(x) := regex.replace(regex.replace(time.format(x), "0+Z$", "Z"), "[.]Z$", "Z") if is_number(x)
+__df_time_format(x) := time.format(x) if not is_number(x)
+__df_parse_rfc3339_ns(s) := time.parse_rfc3339_ns(concat("", [trim_suffix(s, "Z"), "+00:00"])) if {
+	is_string(s)
+	endswith(s, "Z")
+}
+__df_parse_rfc3339_ns(s) := time.parse_rfc3339_ns(s) if not __df_zulu(s)
+__df_zulu(s) if { is_string(s); endswith(s, "Z") }
+"""
+
+_FORMAT_INT_FUNCTIONS = """\
+__df_format_int(n, b) := format_int(n, b) if not __df_base_ok(n, b)
+__df_format_int(n, b) := concat("", [__df_minus(n), __df_digits(floor(abs(n)), b)]) if __df_base_ok(n, b)
+__df_base_ok(n, b) if { is_number(n); b in {2, 8, 10, 16} }
+__df_minus(n) := "-" if n <= -1
+__df_minus(n) := "" if n > -1
+__df_digits(t, 10) := sprintf("%v", [t])
+__df_digits(t, 16) := format_int(t, 16)
+__df_digits(t, 8) := format_int(t, 8)
+__df_digits(t, 2) := __df_nonempty(trim_left(concat("", [__df_bits[c] | some c in split(format_int(t, 16), "")]), "0"))
+__df_nonempty(s) := s if s != ""
+__df_nonempty(s) := "0" if s == ""
+__df_bits := {"0": "0000", "1": "0001", "2": "0010", "3": "0011", "4": "0100", "5": "0101", "6": "0110", "7": "0111",
+	"8": "1000", "9": "1001", "a": "1010", "b": "1011", "c": "1100", "d": "1101", "e": "1110", "f": "1111"}
+"""
+
+# semver.compare in rego-cpp 1.5.2 compares the numbers as text: semver.compare("1.10.0", "1.9.0") is -1
+# (OPA: 1), so `semver.compare(v, "1.10.0") < 0` fails to hold for 1.8.0 (a silent pass). SemVer 2.0's
+# order: major, minor, patch as numbers; a version with a pre-release is lower than without; pre-release
+# identifiers compared one by one (numbers as numbers, below text; text as text; more is higher);
+# build metadata ignored. Versions rego-cpp's semver.is_valid refuses go to the builtin (its error).
+_SEMVER_FUNCTIONS = """\
+__df_semver_compare(a, b) := semver.compare(a, b) if not __df_semver_ok(a, b)
+__df_semver_compare(a, b) := r if {
+	__df_semver_ok(a, b)
+	x := __df_semver_parts(a)
+	y := __df_semver_parts(b)
+	core := [c | some i in numbers.range(0, 2); c := __df_cmp(x[0][i], y[0][i]); c != 0]
+	r := array.concat(core, [__df_pre_cmp(x[1], y[1])])[0]
+}
+__df_semver_ok(a, b) if { semver.is_valid(a); semver.is_valid(b) }
+__df_semver_parts(v) := [[to_number(n) | some n in split(core, ".")], pre] if {
+	main := split(v, "+")[0]
+	i := indexof(main, "-")
+	core := __df_before_dash(main, i)
+	pre := __df_after_dash(main, i)
+}
+__df_before_dash(m, i) := m if i < 0
+__df_before_dash(m, i) := substring(m, 0, i) if i >= 0
+__df_after_dash(m, i) := "" if i < 0
+__df_after_dash(m, i) := substring(m, i + 1, -1) if i >= 0
+__df_cmp(p, q) := -1 if p < q
+__df_cmp(p, q) := 1 if p > q
+__df_cmp(p, q) := 0 if p == q
+__df_pre_cmp(p, q) := 0 if { p == ""; q == "" }
+__df_pre_cmp(p, q) := 1 if { p == ""; q != "" }
+__df_pre_cmp(p, q) := -1 if { p != ""; q == "" }
+__df_pre_cmp(p, q) := r if {
+	p != ""
+	q != ""
+	xs := split(p, ".")
+	ys := split(q, ".")
+	n := __df_smaller(count(xs), count(ys))
+	ids := [c | some i in numbers.range(0, n - 1); c := __df_id_cmp(xs[i], ys[i]); c != 0]
+	r := array.concat(ids, [__df_cmp(count(xs), count(ys))])[0]
+}
+__df_smaller(a, b) := a if a <= b
+__df_smaller(a, b) := b if a > b
+__df_numeric(x) if regex.match("^[0-9]+$", x)
+__df_id_cmp(x, y) := __df_cmp(to_number(x), to_number(y)) if { __df_numeric(x); __df_numeric(y) }
+__df_id_cmp(x, y) := -1 if { __df_numeric(x); not __df_numeric(y) }
+__df_id_cmp(x, y) := 1 if { not __df_numeric(x); __df_numeric(y) }
+__df_id_cmp(x, y) := __df_cmp(x, y) if { not __df_numeric(x); not __df_numeric(y) }
+"""
 
 
 def _imported_names(tokens: list[Token]) -> set[str]:
@@ -1049,7 +1176,7 @@ __df_own(spec) if spec in {"s", "v", "q", "d"}
 # comparisons, which rego-cpp gets right; a collection of strings only keeps the builtin (its
 # order is right for strings) and costs no more than before.
 
-ORDERING = {"sort": "__df_sort", "max": "__df_max", "min": "__df_min"}
+ORDERING = {"sort": "__df_sort", "max": "__df_max", "min": "__df_min", "format_int": "__df_format_int"}
 
 _ORDERING_FUNCTIONS = """\
 __df_strings(x) if count([1 | some e in x; not is_string(e)]) == 0
@@ -1075,8 +1202,8 @@ def _rewrite_ordering(tokens: list[Token], edits: list[tuple[int, int, str]], re
         if i > 0 and tokens[i - 1].text == ".":
             continue
         edits.append((t.start, t.start + len(t.text), ORDERING[t.text]))
-        result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {ORDERING[t.text]} (OPA's order)")
-        used.add("ordering")
+        result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {ORDERING[t.text]} (OPA's answer)")
+        used.add("format_int" if t.text == "format_int" else "ordering")
     return used
 
 
@@ -1089,6 +1216,12 @@ def helper_functions(used: set[str]) -> str:
         parts.append(_ORDERING_FUNCTIONS)
     if "json.marshal" in used:
         parts.append(_json_functions())
+    if "semver.compare" in used:
+        parts.append(_SEMVER_FUNCTIONS)
+    if used & {"time.format", "time.parse_rfc3339_ns"}:
+        parts.append(_TIME_FUNCTIONS)
+    if "format_int" in used:
+        parts.append(_FORMAT_INT_FUNCTIONS)
     if used & {"sprintf", "ordering", "json.marshal"}:
         parts.append(_SORTED)
     if "net.cidr_is_valid" in used:
