@@ -547,3 +547,25 @@ def test_sprintf_rewrite_keeps_lines_and_maps_columns():
 def test_a_count_mismatch_keeps_rego_cpps_sprintf():
     src = 'package t\nimport rego.v1\nx := sprintf("%s %s", ["a"])\n'
     assert "__df_sprintf" not in rewrite(src).text
+
+
+def test_appended_helpers_are_functions_so_batches_still_apply(tmp_path):
+    """A helper *rule* would be part of the package's document: the batch query over a package
+    (``x := data.main``) would then hold more than its rules, and every document would be evaluated
+    alone (25 s instead of 0.5 s for 200 documents with a composite %v). Helpers are functions."""
+    import re
+
+    from deployforge.policy.rewrite import helper_functions
+
+    everything = helper_functions(
+        {"sprintf", "ordering", "json.marshal", "semver.compare", "time.format", "format_int", "net.cidr_is_valid"}
+    )
+    assert not [line for line in everything.splitlines() if re.match(r"^__df_\w+\s*(:=|=|if|\{)", line)]
+    path = tmp_path / "p.rego"
+    path.write_text(
+        "package main\nimport rego.v1\n"
+        'deny contains sprintf("%s uses %v (%d)", [input.name, [input.image], count(sort(input.tags))]) if input.image\n'
+    )
+    engine = Engine.load([str(path)])
+    compiled = engine.compile(["main"], per_resource=False)
+    assert compiled is not None and compiled.batch_bundle is not None

@@ -715,6 +715,7 @@ def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] |
         extra.append(f"{name} := __df_v if {{ {pre + '; ' if pre else ''}__df_v := {value} }}")
     return "".join(out) + "\n" + "\n".join(extra) + "\n", helpers
 
+
 # -- sprintf, formatted as OPA formats it ----------------------------------------------------------
 #
 # rego-cpp 1.5.2's sprintf differs from OPA's (Go's fmt over OPA's values) in ways that change what a
@@ -816,6 +817,97 @@ def _literal_array_len(tokens: list[Token], i: int) -> int | None:
     return None
 
 
+def _array_commas(tokens: list[Token], k: int) -> tuple[int, list[int]] | None:
+    """For an array literal at tokens[k] that is the call's last argument: (index of its "]", indexes
+    of its top-level commas); None when it is not one (a comprehension, or more follows)."""
+    depth = 0
+    commas: list[int] = []
+    for j in range(k, len(tokens)):
+        t = tokens[j]
+        if t.text in ("[", "(", "{"):
+            depth += 1
+        elif t.text in ("]", ")", "}"):
+            depth -= 1
+            if depth == 0:
+                after = j + 1
+                while after < len(tokens) and tokens[after].kind in ("nl", "comment"):
+                    after += 1
+                if after < len(tokens) and tokens[after].text == ")":
+                    return j, commas
+                return None
+        elif depth == 1 and t.text == ",":
+            commas.append(j)
+        elif depth == 1 and t.text == "|":
+            return None
+    return None
+
+
+def _has_element(tokens: list[Token], open_: int, close: int) -> bool:
+    return any(t.kind not in ("nl", "comment") for t in tokens[open_ + 1 : close])
+
+
+_FMT_FUNCTIONS = {
+    "s": "__df_fmt_s",
+    "v": "__df_fmt_v",
+    "d": "__df_fmt_d",
+    "q": "__df_fmt_q",
+    "x": "__df_fmt_x",
+    "X": "__df_fmt_X",
+    "o": "__df_fmt_o",
+}
+
+
+def _inline_sprintf(
+    tokens: list[Token],
+    i: int,
+    k: int,
+    close: int,
+    commas: list[int],
+    pieces: list[tuple[str, str | int]],
+    edits: list[tuple[int, int, str]],
+) -> None:
+    """``sprintf("a %s b %v", [E0, E1])`` -> ``concat("", ["a ", __df_fmt_s(E0), " b ", __df_fmt_v(E1)])``:
+    only the call's frame and the separators are replaced, so edits inside the elements (hoisted refs,
+    strings) still apply; lines never move."""
+    verbs = [(n, spec) for n, (spec, _what) in enumerate(pieces) if spec]
+
+    def literal_before(v: int) -> str:
+        start = verbs[v - 1][0] + 1 if v > 0 else 0
+        lits = [_rego_string(str(pieces[p][1])) for p in range(start, verbs[v][0])]
+        return "".join(x + ", " for x in lits)
+
+    def opener(spec: str) -> str:
+        name = _FMT_FUNCTIONS.get(spec)
+        return f"{name}(" if name else f'sprintf("%{spec}", ['
+
+    def closer(spec: str) -> str:
+        return ")" if spec in _FMT_FUNCTIONS else "])"
+
+    tail_lits = [_rego_string(str(pieces[p][1])) for p in range(verbs[-1][0] + 1 if verbs else 0, len(pieces))]
+    first = tokens[i]
+    bracket = tokens[k]
+    newlines = "\n" * sum(1 for t in tokens[i:k] if t.kind == "nl")
+    if not verbs:
+        edits.append((first.start, bracket.start + 1, 'concat("", [' + ", ".join(tail_lits) + newlines))
+        last = tokens[close]
+        paren = close + 1
+        while tokens[paren].text != ")":
+            paren += 1
+        edits.append((last.start, tokens[paren].start + 1, "])"))
+        return
+    edits.append((first.start, bracket.start + 1, 'concat("", [' + literal_before(0) + opener(verbs[0][1]) + newlines))
+    for v, comma in enumerate(commas):
+        spec_before, spec_after = verbs[v][1], verbs[v + 1][1]
+        c = tokens[comma]
+        edits.append((c.start, c.start + 1, closer(spec_before) + ", " + literal_before(v + 1) + opener(spec_after)))
+    paren = close + 1
+    while tokens[paren].text != ")":
+        paren += 1
+    tail = "".join(", " + x for x in tail_lits)
+    nl = "\n" * sum(1 for t in tokens[close:paren] if t.kind == "nl")
+    edits.append((tokens[close].start, tokens[paren].start + 1, closer(verbs[-1][1]) + tail + "])" + nl))
+
+
 def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
     used: set[str] = set()
     for i, t in enumerate(tokens[:-3]):
@@ -841,9 +933,15 @@ def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], res
         while k < len(tokens) and tokens[k].kind in ("nl", "comment"):
             k += 1
         if k < len(tokens) and tokens[k].text == "[":
-            n = _literal_array_len(tokens, k)
-            if n is not None and n != verbs:
-                continue  # Go writes %!(EXTRA ...) / %!s(MISSING): rego-cpp's sprintf is kept
+            commas = _array_commas(tokens, k)
+            if commas is not None:
+                close, separators = commas
+                if len(separators) + (1 if close > k + 1 and _has_element(tokens, k, close) else 0) != verbs:
+                    continue  # Go writes %!(EXTRA ...) / %!s(MISSING): rego-cpp's sprintf is kept
+                _inline_sprintf(tokens, i, k, close, separators, pieces, edits)
+                result.rewrites.append(f"{t.line}:{t.col} sprintf formatted as OPA does")
+                used.add("sprintf")
+                continue
         paren = tokens[i + 1]
         edits.append((t.start, t.start + len(t.text), "__df_sprintf"))
         edits.append((paren.start + 1, paren.start + 1, _pieces_term(pieces) + ", "))
@@ -917,10 +1015,11 @@ __df_minus(n) := "" if n > -1
 __df_digits(t, 10) := sprintf("%v", [t])
 __df_digits(t, 16) := format_int(t, 16)
 __df_digits(t, 8) := format_int(t, 8)
-__df_digits(t, 2) := __df_nonempty(trim_left(concat("", [__df_bits[c] | some c in split(format_int(t, 16), "")]), "0"))
+__df_digits(t, 2) := __df_nonempty(trim_left(concat("", [__df_bits(0)[c] | some c in __df_hex(t)]), "0"))
+__df_hex(t) := split(format_int(t, 16), "")
 __df_nonempty(s) := s if s != ""
 __df_nonempty(s) := "0" if s == ""
-__df_bits := {"0": "0000", "1": "0001", "2": "0010", "3": "0011", "4": "0100", "5": "0101", "6": "0110", "7": "0111",
+__df_bits(_) := {"0": "0000", "1": "0001", "2": "0010", "3": "0011", "4": "0100", "5": "0101", "6": "0110", "7": "0111",
 	"8": "1000", "9": "1001", "a": "1010", "b": "1011", "c": "1100", "d": "1101", "e": "1110", "f": "1111"}
 """
 
@@ -1016,9 +1115,9 @@ def _escape_pairs() -> str:
     named = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
              "\t": "\\t", "\v": "\\v"}  # fmt: skip
     pairs = []
-    for code in [*range(1, 32), 127, ord('"'), ord("\\")]:
+    for code in [*range(1, 32), 127, ord('"'), ord("\\"), 0x2028, 0x2029]:
         c = chr(code)
-        esc = named.get(c, f"\\x{code:02x}")
+        esc = named.get(c, f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
         pairs.append(f"[{_b64_call(c)}, {_rego_string(esc)}]")
     return "{p[0]: p[1] | some p in [" + ", ".join(pairs) + "]}"
 
@@ -1028,9 +1127,13 @@ def _text_functions() -> str:
         "__df_comp(x) if is_array(x)",
         "__df_comp(x) if is_object(x)",
         "__df_comp(x) if is_set(x)",
-        f"__df_escape(c) := object.get({_escape_pairs()}, c, c)",
-        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, concat("", [__df_escape(c) '
-        f'| some c in split(s, "")]), {_b64_call(chr(34))}])',
+        f"__df_escapes(_) := {_escape_pairs()}",
+        # a string needing no escape (the usual case) is quoted without looking at each character
+        f"__df_plain(s) if {{ not contains(s, {_b64_call(chr(34))}); not contains(s, {_b64_call(chr(92))}); "
+        'not regex.match("[\\u0001-\\u001f\\u007f\\u2028\\u2029]", s) }',
+        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, s, {_b64_call(chr(34))}]) if __df_plain(s)',
+        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, concat("", [object.get(__df_escapes(0), c, c) '
+        f'| some c in split(s, "")]), {_b64_call(chr(34))}]) if not __df_plain(s)',
         "__df_t0(x) := __df_quote(x) if is_string(x)",
         '__df_t0(x) := sprintf("%v", [x]) if is_number(x)',
         '__df_t0(x) := "null" if is_null(x)',
@@ -1040,13 +1143,17 @@ def _text_functions() -> str:
     ]
     for d in range(1, MAX_TEXT_DEPTH + 1):
         p = f"__df_t{d - 1}"
+        c = f"__df_c{d}"
+        # two bodies where the value is a string (the usual element): rego-cpp evaluates every body
         lines += [
-            f"__df_t{d}(x) := __df_t0(x) if not __df_comp(x)",
-            f'__df_t{d}(x) := concat("", ["[", concat(", ", [{p}(e) | some e in x]), "]"]) if is_array(x)',
-            f'__df_t{d}(x) := "set()" if {{ is_set(x); count(x) == 0 }}',
-            f'__df_t{d}(x) := concat("", ["{{", concat(", ", [{p}(e) | some e in __df_sorted(x)]), "}}"]) '
+            f"__df_t{d}(x) := __df_quote(x) if is_string(x)",
+            f"__df_t{d}(x) := {c}(x) if not is_string(x)",
+            f"{c}(x) := __df_t0(x) if {{ not is_array(x); not is_object(x); not is_set(x) }}",
+            f'{c}(x) := concat("", ["[", concat(", ", [{p}(e) | some e in x]), "]"]) if is_array(x)',
+            f'{c}(x) := "set()" if {{ is_set(x); count(x) == 0 }}',
+            f'{c}(x) := concat("", ["{{", concat(", ", [{p}(e) | some e in __df_sorted(x)]), "}}"]) '
             "if { is_set(x); count(x) > 0 }",
-            f'__df_t{d}(x) := concat("", ["{{", concat(", ", [concat(": ", [{p}(k), {p}(x[k])]) '
+            f'{c}(x) := concat("", ["{{", concat(", ", [concat(": ", [{p}(k), {p}(x[k])]) '
             f'| some k in __df_sorted(object.keys(x))]), "}}"]) if is_object(x)',
         ]
     lines.append(f"__df_text(x) := __df_t{MAX_TEXT_DEPTH}(x)")
@@ -1075,7 +1182,8 @@ def _json_functions() -> str:
         "__df_comp(x) if is_array(x)",
         "__df_comp(x) if is_object(x)",
         "__df_comp(x) if is_set(x)",
-        f"__df_jescape(c) := object.get({_json_escape_pairs()}, c, c)",
+        f"__df_jescapes(_) := {_json_escape_pairs()}",
+        "__df_jescape(c) := object.get(__df_jescapes(0), c, c)",
         f'__df_jquote(s) := concat("", [{q}, concat("", [__df_jescape(c) | some c in split(s, "")]), {q}])',
         "__df_j0(x) := __df_jquote(x) if is_string(x)",
         '__df_j0(x) := sprintf("%v", [x]) if is_number(x)',
@@ -1083,8 +1191,7 @@ def _json_functions() -> str:
         '__df_j0(x) := "true" if x == true',
         '__df_j0(x) := "false" if x == false',
         # deeper than MAX_JSON_DEPTH: an error (rego-cpp's own json.marshal would say something else)
-        f'__df_j0(x) := to_number("json.marshal: a value nested deeper than {MAX_JSON_DEPTH} levels") '
-        "if __df_comp(x)",
+        f'__df_j0(x) := to_number("json.marshal: a value nested deeper than {MAX_JSON_DEPTH} levels") if __df_comp(x)',
     ]
     for d in range(1, MAX_JSON_DEPTH + 1):
         p = f"__df_j{d - 1}"
@@ -1131,6 +1238,22 @@ __df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
 
 def _sprintf_functions() -> str:
     return """\
+__df_fmt_v(x) := x if is_string(x)
+__df_fmt_v(x) := __df_other_v(x) if not is_string(x)
+__df_other_v(x) := sprintf("%v", [x]) if { not is_array(x); not is_object(x); not is_set(x) }
+__df_other_v(x) := __df_text(x) if is_array(x)
+__df_other_v(x) := __df_text(x) if is_object(x)
+__df_other_v(x) := __df_text(x) if is_set(x)
+__df_fmt_s(x) := x if is_string(x)
+__df_fmt_s(x) := __df_other_s(x) if not is_string(x)
+__df_other_s(x) := __df_bad("s", x) if is_number(x)
+__df_other_s(x) := __df_other_v(x) if not is_number(x)
+__df_fmt_d(x) := sprintf("%v", [x]) if __df_int(x)
+__df_fmt_d(x) := __df_bad("d", x) if not __df_int(x)
+__df_fmt_q(x) := __df_arg("q", x)
+__df_fmt_x(x) := __df_arg("x", x)
+__df_fmt_X(x) := __df_arg("X", x)
+__df_fmt_o(x) := __df_arg("o", x)
 __df_verbs(pieces) := count([1 | some p in pieces; p[0] != ""])
 __df_fits(pieces, args) if { is_array(args); count(args) == __df_verbs(pieces) }
 __df_sprintf(pieces, f, args) := concat("", [__df_piece(p, args) | some p in pieces]) if __df_fits(pieces, args)
