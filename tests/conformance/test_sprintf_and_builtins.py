@@ -540,8 +540,16 @@ def test_sprintf_rewrite_keeps_lines_and_maps_columns():
     src = 'package t\nimport rego.v1\nx := sprintf("%s!", [input.a])\ny := 1 +\n'
     out = rewrite(src)
     lines = out.text.splitlines()
-    assert lines[2].startswith("x := __df_sprintf(") and lines[3] == "y := 1 +"
+    assert lines[2].startswith('x := concat("", [') and "__df_fmt_s(input.a)" in lines[2] and lines[3] == "y := 1 +"
     assert out.column(3, lines[2].index("input.a") + 1) == src.splitlines()[2].index("input.a") + 1
+
+
+def test_a_non_literal_argument_list_goes_through_the_general_formatter(tmp_path):
+    policy = (
+        'package t\nimport rego.v1\nargs := [["a", "b"], concat("-", ["x", "y"])]\nx := sprintf("%v and %s", args)\n'
+    )
+    assert "__df_sprintf(" in rewrite(policy).text
+    assert ours(tmp_path, policy, {}) == '["a", "b"] and x-y'
 
 
 def test_a_count_mismatch_keeps_rego_cpps_sprintf():
@@ -569,3 +577,8 @@ def test_appended_helpers_are_functions_so_batches_still_apply(tmp_path):
     engine = Engine.load([str(path)])
     compiled = engine.compile(["main"], per_resource=False)
     assert compiled is not None and compiled.batch_bundle is not None
+
+
+def test_a_function_of_the_module_named_like_a_builtin_is_left_alone():
+    src = "package t\nimport rego.v1\nmax(a, b) := a if a > b\nmax(a, b) := b if a <= b\nx := max(1, 2)\n"
+    assert rewrite(src).text == src

@@ -910,6 +910,8 @@ def _inline_sprintf(
 
 def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
     used: set[str] = set()
+    if "sprintf" in _defined_here(tokens):
+        return used
     for i, t in enumerate(tokens[:-3]):
         if t.kind != "ident" or t.text != "sprintf" or tokens[i + 1].text != "(" or t.col == 1:
             continue
@@ -1317,10 +1319,19 @@ __df_min(x) := min(x) if { not __df_strings(x); not __df_coll(x) }
 """
 
 
+def _defined_here(tokens: list[Token]) -> set[str]:
+    """Names the module defines (a rule or function head at the start of a line): a call of one of
+    them is the module's own, not the builtin of that name."""
+    return {t.text for t in tokens if t.kind == "ident" and t.col == 1}
+
+
 def _rewrite_ordering(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
     used: set[str] = set()
+    own = _defined_here(tokens)
     for i, t in enumerate(tokens[:-1]):
         if t.kind != "ident" or t.text not in ORDERING or tokens[i + 1].text != "(" or t.col == 1:
+            continue
+        if t.text in own:
             continue
         if i > 0 and tokens[i - 1].text == ".":
             continue
