@@ -1163,3 +1163,18 @@ CASES += [
         source="OPA: time.parse_rfc3339_ns takes a Z offset (rego-cpp 1.5.2 refuses it: an error before the rewrite)",
     ),
 ]
+
+CASES += [
+    Case(
+        "policy-test-todo-skipped",
+        {
+            "policy/t.rego": 'package main\nimport rego.v1\ndeny contains "x" if input.x\n',
+            "policy/t_test.rego": 'package main\nimport rego.v1\n\ntest_x if {\n  deny["x"] with input as {"x": true}\n}\n\ntodo_test_later if {\n  deny["y"] with input as {"x": true}\n}\n',
+        },
+        (),
+        0,
+        kind="test",
+        expect_tests={"pass": 1, "fail": 0, "error": 0, "skip": 1},
+        source="OPA/conftest verify: a todo_test_ rule is reported as skipped, never run, never a failure",
+    ),
+]

@@ -22,7 +22,7 @@ class TestResult:
     name: str  # package.test_rule
     file: str
     line: int
-    outcome: str  # pass | fail | error
+    outcome: str  # pass | fail | error | skip (a todo_test_* rule, as OPA and conftest skip it)
     message: str = ""
     duration_ms: float = 0.0
 
@@ -46,13 +46,13 @@ class TestReport:
     def exit_code(self) -> int:
         if self.problems:
             return 2
-        return 1 if any(r.outcome != "pass" for r in self.results) else 0
+        return 1 if any(r.outcome in ("fail", "error") for r in self.results) else 0
 
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "error": 0}
         for r in self.results:
-            out[r.outcome] += 1
-        return out
+            out[r.outcome] = out.get(r.outcome, 0) + 1
+        return out  # "skip" appears when a todo_test_* rule was found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,7 +88,7 @@ def run_tests(
             for pf in engine.files
             if pf.path not in engine._broken
             for head in pf.rules
-            if head.name.startswith("test_") and (run is None or run in f"{pf.package}.{head.name}")
+            if head.name.startswith(("test_", "todo_test_")) and (run is None or run in f"{pf.package}.{head.name}")
         ]
         return [(p.file, p.line, p.message, p.hint) for p in engine.problems], found
 
@@ -98,7 +98,12 @@ def run_tests(
         return TestReport((), tuple(problems))
     load_problems, tests = listed
     problems += load_problems
-    results = [_run_one(files, data_docs, rego_version, limits, *t) for t in tests]
+    results = [
+        TestResult(f"{t[0]}.{t[1]}", t[2], t[3], "skip", "a todo_test_ rule: skipped, as opa test does")
+        if t[1].startswith("todo_test_")
+        else _run_one(files, data_docs, rego_version, limits, *t)
+        for t in tests
+    ]
     return TestReport(tuple(results), tuple(problems))
 
 
@@ -234,7 +239,7 @@ def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> 
     for f, ln, m, h in report.problems:
         where = f"{f}:{ln}" if ln else f
         lines.append(st("ERROR", fg="red", bold=True) + f" {where}: {m}" + (f"\n    hint: {h}" if h else ""))
-    colours = {"pass": "green", "fail": "red", "error": "red"}
+    colours = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
     for r in report.results:
         if r.outcome == "pass" and not verbose:
             continue
@@ -243,7 +248,8 @@ def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> 
         lines.append(f"{mark} {r.name} ({r.file}:{r.line}){tail}")
     c = report.counts()
     total = len(report.results)
-    lines.append(f"{'-' * 40}\n{total} tests: {c['pass']} passed, {c['fail']} failed, {c['error']} errors")
+    skipped = f", {c['skip']} skipped" if c.get("skip") else ""
+    lines.append(f"{'-' * 40}\n{total} tests: {c['pass']} passed, {c['fail']} failed, {c['error']} errors{skipped}")
     if not report.results and not report.problems:
         lines.append("no test_* rules found")
     return "\n".join(lines)
@@ -261,6 +267,7 @@ def to_junit_suite(report: TestReport) -> Any:
                 time=r.duration_ms / 1000,
                 failure=JUnitOutcome(r.message, type="fail") if r.outcome == "fail" else None,
                 error=JUnitOutcome(r.message, type="error") if r.outcome == "error" else None,
+                skipped=JUnitOutcome(r.message, type="skip") if r.outcome == "skip" else None,
                 file=r.file,
                 line=r.line,
             )
