@@ -582,3 +582,9 @@ def test_appended_helpers_are_functions_so_batches_still_apply(tmp_path):
 def test_a_function_of_the_module_named_like_a_builtin_is_left_alone():
     src = "package t\nimport rego.v1\nmax(a, b) := a if a > b\nmax(a, b) := b if a <= b\nx := max(1, 2)\n"
     assert rewrite(src).text == src
+
+
+def test_the_empty_set_literal_is_not_refused(tmp_path):
+    # `set()` is Rego's empty set; it was refused as "'set' is not a builtin ... regopy supports"
+    policy = "package t\nimport rego.v1\nx := [count(set()), count({t | some t in input.tags} | set())]\n"
+    assert ours(tmp_path, policy, {"tags": ["a"]}) == [0, 1]

@@ -1095,6 +1095,12 @@ def _imported_names(tokens: list[Token]) -> set[str]:
 def _supply_builtins(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
     used: set[str] = set()
     imported = _imported_names(tokens)
+    for i, t in enumerate(tokens[:-2]):
+        # `set()` is Rego's empty set, not a call: rego-cpp reads it, but the engine's check of
+        # builtin names would refuse it as a builtin regopy lacks
+        after_dot = i > 0 and tokens[i - 1].text == "."
+        if t.text == "set" and tokens[i + 1].text == "(" and tokens[i + 2].text == ")" and not after_dot:
+            result.supplied.add("set")
     for i, t in enumerate(tokens[:-3]):
         if t.kind != "ident" or (i > 0 and tokens[i - 1].text == ".") or t.text in imported:
             continue
