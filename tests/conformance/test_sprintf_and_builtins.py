@@ -511,9 +511,9 @@ def test_net_cidr_is_valid_recorded_answers_are_opas():
 
 def test_other_missing_net_builtins_stay_refused_where_called(tmp_path):
     path = tmp_path / "p.rego"
-    path.write_text('package t\nimport rego.v1\n\nx if net.cidr_contains("10.0.0.0/8", input.ip)\n')
+    path.write_text('package t\nimport rego.v1\n\nx if net.cidr_intersects("10.0.0.0/8", input.ip)\n')
     (problem,) = Engine.load([str(path)]).problems
-    assert problem.line == 4 and "net.cidr_contains" in problem.message
+    assert problem.line == 4 and "net.cidr_intersects" in problem.message
 
 
 def test_an_imported_net_package_is_not_taken_for_the_builtin():
@@ -588,3 +588,41 @@ def test_the_empty_set_literal_is_not_refused(tmp_path):
     # `set()` is Rego's empty set; it was refused as "'set' is not a builtin ... regopy supports"
     policy = "package t\nimport rego.v1\nx := [count(set()), count({t | some t in input.tags} | set())]\n"
     assert ours(tmp_path, policy, {"tags": ["a"]}) == [0, 1]
+
+
+# net.cidr_contains (IPv4), OPA v1.20.2's answers
+CIDR_CONTAINS = [
+    (("10.0.0.0/8", "10.1.2.3"), True),
+    (("10.0.0.0/8", "11.0.0.1"), False),
+    (("10.0.0.0/8", "10.1.0.0/16"), True),
+    (("10.1.0.0/16", "10.0.0.0/8"), False),
+    (("0.0.0.0/0", "192.168.1.1"), True),
+    (("192.168.1.0/24", "192.168.1.255"), True),
+    (("192.168.1.0/24", "192.168.2.0"), False),
+    (("10.0.0.1/8", "10.200.0.0/9"), True),
+    (("10.0.0.0/32", "10.0.0.0"), True),
+    (("10.0.0.0/32", "10.0.0.1"), False),
+    (("172.16.0.0/12", "172.31.255.255"), True),
+    (("172.16.0.0/12", "172.32.0.0"), False),
+    (("0.0.0.0/0", "0.0.0.0/0"), True),
+    (("255.255.255.255/32", "255.255.255.255"), True),
+]
+CONTAINS_POLICY = "package t\nimport rego.v1\nx := [net.cidr_contains(p[0], p[1]) | some p in input.pairs]\n"
+
+
+def test_net_cidr_contains_ipv4_raw_refused_ours_equals_opa(tmp_path):
+    pairs = [list(p) for p, _ in CIDR_CONTAINS]
+    assert raw_value(CONTAINS_POLICY, {"pairs": pairs}) == "error"  # regopy has no net.cidr_contains
+    assert ours(tmp_path, CONTAINS_POLICY, {"pairs": pairs}) == [v for _, v in CIDR_CONTAINS]
+    engine = opa_engine()
+    if engine is not None:
+        engine.add_policy("p.rego", CONTAINS_POLICY)
+        assert engine.eval_document("t", {"pairs": pairs})["x"] == [v for _, v in CIDR_CONTAINS]
+        engine.close()
+
+
+def test_net_cidr_contains_ipv6_is_an_error_not_an_answer(tmp_path):
+    path = tmp_path / "p.rego"
+    path.write_text('package t\nimport rego.v1\nx := net.cidr_contains("2001:db8::/32", "2001:db8::1")\n')
+    ok, _value = Engine.load([str(path)]).query_value("t", "x")
+    assert not ok

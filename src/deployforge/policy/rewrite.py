@@ -985,8 +985,38 @@ def _cidr_regex() -> str:
     return f"^(?:{v4}/{p4}|{v6}/{p6})$"
 
 
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_V4 = f"{_OCTET}(?:[.]{_OCTET}){{3}}"
+
+# net.cidr_contains for IPv4 (regopy has none): a network (a.b.c.d/p) contains an address or a network
+# (q >= p) when their first p bits agree. IPv6 arguments, or anything that is not IPv4, stop the rule
+# with an error (as a missing builtin would), never an answer.
+_CIDR_CONTAINS = f"""\
+__df_net_cidr_contains(net, x) := r if {{
+	regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", net)
+	a := __df_v4_net(net)
+	b := __df_v4_any(x)
+	r := __df_v4_in(a, b)
+}}
+__df_net_cidr_contains(net, x) := to_number("net.cidr_contains: IPv4 only here") if not __df_v4_pair(net, x)
+__df_v4_pair(net, x) if {{
+	regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", net)
+	__df_v4_any(x)
+}}
+__df_v4_num(s) := ((to_number(p[0]) * 256 + to_number(p[1])) * 256 + to_number(p[2])) * 256 + to_number(p[3]) if {{
+	p := split(s, ".")
+}}
+__df_v4_net(s) := [__df_v4_num(split(s, "/")[0]), to_number(split(s, "/")[1])]
+__df_v4_any(s) := __df_v4_net(s) if regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", s)
+__df_v4_any(s) := [__df_v4_num(s), 32] if regex.match("^{_V4}$", s)
+__df_v4_in(a, b) := true if __df_v4_within(a, b)
+__df_v4_in(a, b) := false if not __df_v4_within(a, b)
+__df_v4_within(a, b) if {{ a[1] <= b[1]; bits.rsh(a[0], 32 - a[1]) == bits.rsh(b[0], 32 - a[1]) }}
+"""
+
 SUPPLIED_BUILTINS = {
     "net.cidr_is_valid": "__df_net_cidr_is_valid",
+    "net.cidr_contains": "__df_net_cidr_contains",
     "json.marshal": "__df_json_marshal",
     "semver.compare": "__df_semver_compare",
     "time.format": "__df_time_format",
@@ -1112,7 +1142,7 @@ def _supply_builtins(tokens: list[Token], edits: list[tuple[int, int, str]], res
         end = tokens[i + 2]
         edits.append((t.start, end.start + len(end.text), SUPPLIED_BUILTINS[name]))
         result.rewrites.append(f"{t.line}:{t.col} {name} supplied as Rego ({SUPPLIED_BUILTINS[name]})")
-        if name == "net.cidr_is_valid":
+        if name in ("net.cidr_is_valid", "net.cidr_contains"):
             result.supplied.add(name)  # the others are builtins regopy has (with a wrong answer)
         used.add(name)
     return used
@@ -1367,4 +1397,6 @@ def helper_functions(used: set[str]) -> str:
     if "net.cidr_is_valid" in used:
         parts.append(f"__df_net_cidr_is_valid(x) := regex.match({_rego_string(_cidr_regex())}, x) if is_string(x)")
         parts.append("__df_net_cidr_is_valid(x) := false if not is_string(x)")
+    if "net.cidr_contains" in used:
+        parts.append(_CIDR_CONTAINS)
     return "\n".join(parts) + "\n"
