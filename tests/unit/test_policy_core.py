@@ -230,14 +230,14 @@ def test_unsupported_builtin_is_an_error_not_a_pass(tmp_path):
         package main
         import rego.v1
         deny contains "private ip" if {
-          net.cidr_contains("10.0.0.0/8", input.ip)
+          net.cidr_intersects("10.0.0.0/8", input.ip)
         }
         """,
     )
     report = run(tmp_path, [j], [pol])
     (err,) = report.errors
     assert (err.file, err.line, err.outcome) == (pol, 4, Outcome.ERROR)
-    assert "net.cidr_contains" in err.message
+    assert "net.cidr_intersects" in err.message
     assert report.exit_code == 2
 
 

@@ -96,7 +96,7 @@ EDGE_DOCUMENTS = [
     "s: !!set {a, b}\no: !!omap [{a: 1}, {b: 2}]\nbin: !!binary aGVsbG8=\nstr: !!str 12\n",
     "? [a, b]\n: complex key\n",
     "&r [1, *r]\n",  # recursive: PyYAML's constructor
-    "k: 1\nk: 2\n1: int key\n1.5: float key\ntrue: bool key\n",
+    "k: 1\nk: 2\n1: int key\n1.5: float key\nfalse: bool key\n",  # keys as JSON strings (conftest's)
     "deep: " + "[" * 400 + "]" * 400 + "\n",
     "text: |\n  line one\n  line two\nfolded: >\n  a\n  b\n",
 ]

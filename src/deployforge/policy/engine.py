@@ -527,7 +527,7 @@ class Engine:
                     )
                 engine._broken.add(pf.path)
                 continue
-            problems = static_problems(replace(pf, text=stripped), interp.is_builtin, functions)
+            problems = static_problems(replace(pf, text=stripped), interp.is_builtin, functions | rewritten.supplied)
             if problems:
                 engine.problems.extend(problems)
                 engine._broken.add(pf.path)

@@ -487,11 +487,13 @@ def _tolerant_loader() -> Any:
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             tags = self._df_tags
-            if tags is None or kind is not scalar or not implicit[0]:
+            if kind is not scalar or not implicit[0]:
                 return super().resolve(kind, value, implicit)
+            if tags is None:
+                return _go_yaml_tag(value, super().resolve(kind, value, implicit))
             tag = tags.get(value)
             if tag is None:
-                tag = tags[value] = super().resolve(kind, value, implicit)
+                tag = tags[value] = _go_yaml_tag(value, super().resolve(kind, value, implicit))
             return tag
 
     def untagged(loader: Any, _suffix: str, node: Any) -> Any:
@@ -514,6 +516,42 @@ def _tolerant_loader() -> Any:
 
 
 _LOADERS: dict[Any, Any] = {}
+
+# go-yaml v2 (conftest's YAML reader, through sigs.k8s.io/yaml) reads a plain scalar as a float when
+# it matches this (after removing "_"): 1e3 and 1.0e3 are numbers there, strings to PyYAML (whose
+# YAML 1.1 floats need a dot and a signed exponent); and it has no sexagesimal numbers (80:80 stays
+# the string "80:80", PyYAML's int 4880).
+_GO_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _go_yaml_tag(value: str, tag: str) -> str:
+    """PyYAML's tag for a plain scalar, corrected where go-yaml v2 reads it otherwise."""
+    if tag in (_INT_TAG, _FLOAT_TAG):
+        return "tag:yaml.org,2002:str" if ":" in value else tag
+    if tag == "tag:yaml.org,2002:str" and value[:1] in "0123456789+-." and _GO_FLOAT.match(value.replace("_", "")):
+        return _FLOAT_TAG
+    return tag
+
+
+def _json_key(key: Any) -> Any:
+    """A mapping key as sigs.k8s.io/yaml writes it to JSON: 80 -> "80", true -> "true", 1.5 -> "1.5"."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return format(key, "g")
+    return key
+
+
+def _string_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_json_key(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
 
 
 # A YAML file this large is read in slices by forked workers, one slice per CPU (see _yaml_in_slices).
@@ -552,8 +590,12 @@ def _read_yaml(path: str, text: str, line_offset: int = 0) -> tuple[list[InputDo
                 data = _construct_plain(loader, node, {}, set())
             except (_NotPlain, RecursionError):  # PyYAML builds deep documents without recursing
                 data = loader.construct_document(node)
-            if data is None:
-                continue
+                try:
+                    data = _string_keys(data)
+                except RecursionError:
+                    pass
+            # an empty or null document is evaluated with input = null, as conftest evaluates each part
+            # of a file it splits at '---' lines (a trailing '---' gives one)
             anchors: dict[str, int] = {}
             _anchor_lines(node, anchors, 0, line_offset)
             docs.append(InputDoc(path, "yaml", data, node.start_mark.line + 1 + line_offset, i, anchors=anchors))
@@ -606,6 +648,8 @@ def _construct_plain(loader: Any, node: Any, made: dict[int, Any], busy: set[int
             if key_node.id != "scalar" or key_node.tag not in _PLAIN_SCALARS:
                 raise _NotPlain("a merge key, a tagged or composite key")
             k = _construct_plain(loader, key_node, made, busy)
+            if not isinstance(k, str):
+                k = _json_key(k)
             mapping[k] = _construct_plain(loader, value_node, made, busy)
         busy.discard(key)
         made[key] = mapping
@@ -624,6 +668,12 @@ def _construct_plain(loader: Any, node: Any, made: dict[int, Any], busy: set[int
 
 
 def _finish_yaml(path: str, docs: list[InputDoc], count: int) -> list[InputDoc]:
+    if count <= 1 and len(docs) == 1 and isinstance(docs[0].document, list):
+        # a single document whose top is a list: one document per element, as conftest (and as a JSON
+        # file holding an array); a list inside a multi-document file stays one document, as there
+        only = docs[0]
+        items = enumerate(only.document)
+        return [InputDoc(path, "yaml", item, only.line, i, anchors=only.anchors) for i, item in items]
     if count <= 1:  # a single-document file: no #index in labels
         docs = [InputDoc(d.file, d.kind, d.document, d.line, None, anchors=d.anchors) for d in docs]
     if not docs:  # an empty or comment-only file: conftest evaluates it with input = null

@@ -89,6 +89,9 @@ class RewriteResult:
     text: str
     refusals: list[Refusal] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)  # what was rewritten (for --explain / tests)
+    # builtins rego-cpp lacks that this text now supplies as Rego functions (``net.cidr_is_valid``):
+    # the engine's static check must not refuse their calls
+    supplied: set[str] = field(default_factory=set)
     # per line: (column in the rewritten text where an edit starts, characters it added)
     _shifts: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
@@ -158,6 +161,11 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     _rewrite_concat(tokens, edits, result)
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
+    helpers = (
+        _rewrite_sprintf(tokens, edits, result)
+        | _supply_builtins(tokens, edits, result)
+        | _rewrite_ordering(tokens, edits, result)
+    )
 
     if not edits:
         return result
@@ -179,6 +187,10 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
         out.append(replacement)
         pos = end
     out.append(text[pos:])
+    if helpers:
+        # after the last line: no line of the source moves
+        out.append("\n" if not text.endswith("\n") else "")
+        out.append(helper_functions(helpers))
     result.text = "".join(out)
     result._shifts = shifts
     return result
@@ -233,6 +245,10 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
             value = t.text[1:-1]
         else:
             continue
+        if _regex_pattern_argument(tokens, i):
+            # rego-cpp reads a regex pattern from its escaped form: the literal as written is right there
+            # (a decoded value holding a backslash is "Invalid escape sequence" to its regex builtins)
+            continue
         if _in_default(tokens, i):
             result.refusals.append(
                 Refusal(
@@ -252,6 +268,43 @@ def _rewrite_strings(tokens: list[Token], edits: list[tuple[int, int, str]], res
         else:
             edits.append((t.start, t.start + len(t.text), replacement))
         result.rewrites.append(f"{t.line}:{t.col} string {t.text} -> {replacement}")
+
+
+# (builtin, index of a pattern argument)
+_REGEX_PATTERNS = {
+    ("regex.match", 0), ("regex.is_valid", 0), ("regex.split", 0), ("regex.find_n", 0),
+    ("regex.find_all_string_submatch_n", 0), ("regex.replace", 1), ("regex.template_match", 0),
+    ("regex.globs_match", 0), ("regex.globs_match", 1),
+}  # fmt: skip
+
+
+def _regex_pattern_argument(tokens: list[Token], i: int) -> bool:
+    """Whether tokens[i] is, alone, the pattern argument of a regex builtin's call."""
+    nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    if nxt not in (",", ")"):
+        return False
+    depth = 0
+    index = 0
+    j = i - 1
+    while j >= 0:
+        t = tokens[j]
+        if t.text in (")", "]", "}"):
+            depth += 1
+        elif t.text in ("(", "[", "{"):
+            if depth == 0:
+                break
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            index += 1
+        j -= 1
+    if j < 3 or tokens[j].text != "(" or tokens[j - 2].text != ".":
+        return False
+    name = f"{tokens[j - 3].text}.{tokens[j - 1].text}"
+    if j >= 4 and tokens[j - 4].text == ".":
+        return False
+    if tokens[i - 1].text not in ("(", ","):
+        return False
+    return (name, index) in _REGEX_PATTERNS
 
 
 SORTED_CONCAT = "data.deployforge_enc__.sorted_concat"
@@ -555,12 +608,16 @@ def _text(tokens: list[Token], s: int, e: int) -> str:
     return "".join(out)
 
 
-def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
-    """For ``policy test``: the source with every ``with input as V`` of test ``rule`` removed and a
-    rule ``__df_test_input := V`` added, when all of them give the same V (else None).
+def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """For ``policy test``: the source with the ``with`` clauses of test ``rule`` removed, and one helper
+    rule per target (``input``, ``data.a.b``) giving the value the test gives it; None when the test
+    cannot be evaluated that way.
 
-    rego-cpp crashes on some ``with`` expressions; the test is then evaluated with V set as the input
-    of the whole test instead (see docs/policies.md#policy-tests).
+    rego-cpp crashes on some ``with`` expressions; the test is then evaluated again with each value
+    set as the input (or the data) of the whole test (docs/policies.md#policy-tests). A value may use
+    variables bound in the test's earlier statements (``d := {...}`` then ``... with input as d``):
+    the helper rule repeats those statements, which must not read ``input`` themselves. Every clause
+    of one target must give it the same value (as written).
     """
     tokens = tokenize(text)
     start = next((i for i, t in enumerate(tokens) if t.kind == "ident" and t.text == rule and t.col == 1), None)
@@ -570,36 +627,79 @@ def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
         (i for i in range(start + 1, len(tokens)) if tokens[i].col == 1 and tokens[i].kind in ("ident",)),
         len(tokens),
     )
-    values: list[str] = []
-    cuts: list[tuple[int, int]] = []
-    i = start
-    while i < end - 3:
-        if tokens[i].text == "with" and tokens[i + 1].text == "input" and tokens[i + 2].text == "as":
-            j = i + 3
-            depth = 0
-            while j < end:
-                t = tokens[j]
-                if t.text in ("(", "[", "{"):
-                    depth += 1
-                elif t.text in (")", "]", "}"):
-                    if depth == 0:
-                        break
-                    depth -= 1
-                elif depth == 0 and (t.kind == "nl" or t.text in (";", "with")):
-                    break
-                j += 1
-            if j == i + 3:
-                return None
-            last = tokens[j - 1]
-            values.append(text[tokens[i + 3].start : last.start + len(last.text)])
-            cuts.append((tokens[i].start, last.start + len(last.text)))
-            i = j
-            continue
-        if tokens[i].text == "with":
-            return None  # other with-targets (data, functions) are left to the engine
-        i += 1
-    if not values or len(set(values)) != 1:
+    # the body: after the first "{" of the head, or the expression after "if"
+    k = start + 1
+    while k < end and tokens[k].text not in ("{", "if"):
+        k += 1
+    if k >= end:
         return None
+    if tokens[k].text == "if" and k + 1 < end and tokens[k + 1].text == "{":
+        k += 1
+    body_start = k + 1
+    # statements at depth 0 of the body
+    statements: list[list[int]] = [[]]
+    depth = 0
+    for i in range(body_start, end):
+        t = tokens[i]
+        if t.kind == "comment":
+            continue
+        if t.text in ("(", "[", "{"):
+            depth += 1
+        elif t.text in (")", "]", "}"):
+            if depth == 0:
+                break  # the body's closing brace
+            depth -= 1
+        elif depth == 0 and (t.kind == "nl" or t.text == ";"):
+            statements.append([])
+            continue
+        statements[-1].append(i)
+    statements = [st for st in statements if st]
+    values: dict[str, str] = {}
+    cuts: list[tuple[int, int]] = []
+    first_with: int | None = None
+    for n, st in enumerate(statements):
+        j = 0
+        while j < len(st):
+            t = tokens[st[j]]
+            if t.text != "with":
+                j += 1
+                continue
+            first_with = n if first_with is None else first_with
+            # with TARGET as VALUE: TARGET is input or data.a.b; VALUE runs to the next "with"
+            m = j + 1
+            target_parts = []
+            while m < len(st) and tokens[st[m]].text != "as":
+                target_parts.append(tokens[st[m]].text)
+                m += 1
+            target = "".join(target_parts)
+            if m >= len(st) or not re.fullmatch(r"input|data(\.[A-Za-z_]\w*)+", target):
+                return None
+            v_start = m + 1
+            v_end = v_start
+            d = 0
+            while v_end < len(st):
+                tt = tokens[st[v_end]]
+                if tt.text in ("(", "[", "{"):
+                    d += 1
+                elif tt.text in (")", "]", "}"):
+                    d -= 1
+                elif d == 0 and tt.text == "with":
+                    break
+                v_end += 1
+            if v_end == v_start:
+                return None
+            first, last = tokens[st[v_start]], tokens[st[v_end - 1]]
+            value = text[first.start : last.start + len(last.text)]
+            if values.setdefault(target, value) != value:
+                return None
+            cuts.append((t.start, last.start + len(last.text)))
+            j = v_end
+    if not values or first_with is None:
+        return None
+    before = statements[:first_with]
+    if any(tokens[i].kind == "ident" and tokens[i].text == "input" for st in before for i in st):
+        return None
+    pre = "; ".join(text[tokens[st[0]].start : tokens[st[-1]].start + len(tokens[st[-1]].text)] for st in before)
     out = []
     pos = 0
     for a, b in cuts:
@@ -607,4 +707,696 @@ def lift_test_input(text: str, rule: str) -> tuple[str, str] | None:
         out.append("\n" * text.count("\n", a, b))
         pos = b
     out.append(text[pos:])
-    return "".join(out) + f"\n__df_test_input := {values[0]}\n", "__df_test_input"
+    helpers: list[tuple[str, str]] = []
+    extra = []
+    for n, (target, value) in enumerate(sorted(values.items())):
+        name = f"__df_test_with{n}"
+        helpers.append((target, name))
+        extra.append(f"{name} := __df_v if {{ {pre + '; ' if pre else ''}__df_v := {value} }}")
+    return "".join(out) + "\n" + "\n".join(extra) + "\n", helpers
+
+
+# -- sprintf, formatted as OPA formats it ----------------------------------------------------------
+#
+# rego-cpp 1.5.2's sprintf differs from OPA's (Go's fmt over OPA's values) in ways that change what a
+# message says: strings inside a composite %v keep their JSON escapes ([\"a\"]), a string made by a
+# builtin or bound in a body keeps its JSON quotes under %s when the format has other text, a string
+# holding a quote loses them, %s of a composite or of null is empty, %q is not formatted, and %d of a
+# float is an error. A call whose format is a literal is rewritten into ``__df_sprintf(PIECES, FMT,
+# ARGS)``: the format is split here (Go's verb syntax), and each argument is formatted by Rego
+# functions appended to the module, building the text with concat as OPA's builtin does (strings as
+# they are, composites as OPA's term text, bool and null by name, Go's %!v(T=...) for a verb of the
+# wrong type). Numbers under a numeric verb are still formatted by rego-cpp's sprintf (one number,
+# one verb: it gives Go's answer for integers and floats). A format this does not cover (flags,
+# width or precision on %s/%v/%q, explicit argument indexes, %t, a count of arguments that does
+# not match) keeps rego-cpp's sprintf: the finding is the same, only its text may differ.
+
+_VERB_RE = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?([A-Za-z%])")
+_NUMERIC_VERBS = set("dxXobeEfFgG")
+MAX_TEXT_DEPTH = 6  # composites nested deeper are formatted by rego-cpp (a cosmetic difference)
+
+
+def parse_format(fmt: str) -> list[tuple[str, str | int]] | None:
+    """Go's format string as pieces: ("", literal) and (spec, argument index); None when not covered."""
+    pieces: list[tuple[str, str | int]] = []
+    literal: list[str] = []
+    pos = 0
+    index = 0
+    while pos < len(fmt):
+        at = fmt.find("%", pos)
+        if at < 0:
+            literal.append(fmt[pos:])
+            break
+        literal.append(fmt[pos:at])
+        m = _VERB_RE.match(fmt, at)
+        if m is None:
+            return None  # a trailing %, %[1]s, %*d
+        flags, width, prec, verb = m.groups()
+        if verb == "%" and not (flags or width or prec is not None):
+            literal.append("%")
+            pos = m.end()
+            continue
+        plain = not (flags or width or prec is not None)
+        if verb in "svq" and plain:
+            spec = verb
+        elif verb in _NUMERIC_VERBS:
+            spec = m.group(0)[1:]
+        else:
+            return None
+        if literal:
+            pieces.append(("", "".join(literal)))
+            literal = []
+        pieces.append((spec, index))
+        index += 1
+        pos = m.end()
+    if any(literal):
+        pieces.append(("", "".join(literal)))
+    return pieces
+
+
+def _rego_string(value: str) -> str:
+    if '"' in value or "\\" in value or not value.isprintable():
+        return _b64_call(value)
+    return '"' + value + '"'
+
+
+def _pieces_term(pieces: list[tuple[str, str | int]]) -> str:
+    items = []
+    for spec, what in pieces:
+        if spec == "":
+            items.append(f'["", {_rego_string(str(what))}]')
+        else:
+            items.append(f'["{spec}", {what}]')
+    return "[" + ", ".join(items) + "]"
+
+
+def _literal_array_len(tokens: list[Token], i: int) -> int | None:
+    """The number of elements of an array literal starting at tokens[i] ("["), if it ends the call."""
+    depth = 0
+    count = 0
+    seen = False
+    for j in range(i, len(tokens)):
+        t = tokens[j]
+        if t.text in ("[", "(", "{"):
+            depth += 1
+            if depth == 1:
+                continue
+        elif t.text in ("]", ")", "}"):
+            depth -= 1
+            if depth == 0:
+                if j + 1 < len(tokens) and tokens[j + 1].text == ")":
+                    return count + (1 if seen else 0)
+                return None
+        elif t.kind == "nl" or t.kind == "comment":
+            continue
+        if depth == 1 and t.text == ",":
+            count += 1
+            seen = False
+        elif depth >= 1:
+            seen = True
+    return None
+
+
+def _array_commas(tokens: list[Token], k: int) -> tuple[int, list[int]] | None:
+    """For an array literal at tokens[k] that is the call's last argument: (index of its "]", indexes
+    of its top-level commas); None when it is not one (a comprehension, or more follows)."""
+    depth = 0
+    commas: list[int] = []
+    for j in range(k, len(tokens)):
+        t = tokens[j]
+        if t.text in ("[", "(", "{"):
+            depth += 1
+        elif t.text in ("]", ")", "}"):
+            depth -= 1
+            if depth == 0:
+                after = j + 1
+                while after < len(tokens) and tokens[after].kind in ("nl", "comment"):
+                    after += 1
+                if after < len(tokens) and tokens[after].text == ")":
+                    return j, commas
+                return None
+        elif depth == 1 and t.text == ",":
+            commas.append(j)
+        elif depth == 1 and t.text == "|":
+            return None
+    return None
+
+
+def _has_element(tokens: list[Token], open_: int, close: int) -> bool:
+    return any(t.kind not in ("nl", "comment") for t in tokens[open_ + 1 : close])
+
+
+_FMT_FUNCTIONS = {
+    "s": "__df_fmt_s",
+    "v": "__df_fmt_v",
+    "d": "__df_fmt_d",
+    "q": "__df_fmt_q",
+    "x": "__df_fmt_x",
+    "X": "__df_fmt_X",
+    "o": "__df_fmt_o",
+}
+
+
+def _inline_sprintf(
+    tokens: list[Token],
+    i: int,
+    k: int,
+    close: int,
+    commas: list[int],
+    pieces: list[tuple[str, str | int]],
+    edits: list[tuple[int, int, str]],
+) -> None:
+    """``sprintf("a %s b %v", [E0, E1])`` -> ``concat("", ["a ", __df_fmt_s(E0), " b ", __df_fmt_v(E1)])``:
+    only the call's frame and the separators are replaced, so edits inside the elements (hoisted refs,
+    strings) still apply; lines never move."""
+    verbs = [(n, spec) for n, (spec, _what) in enumerate(pieces) if spec]
+
+    def literal_before(v: int) -> str:
+        start = verbs[v - 1][0] + 1 if v > 0 else 0
+        lits = [_rego_string(str(pieces[p][1])) for p in range(start, verbs[v][0])]
+        return "".join(x + ", " for x in lits)
+
+    def opener(spec: str) -> str:
+        name = _FMT_FUNCTIONS.get(spec)
+        return f"{name}(" if name else f'sprintf("%{spec}", ['
+
+    def closer(spec: str) -> str:
+        return ")" if spec in _FMT_FUNCTIONS else "])"
+
+    tail_lits = [_rego_string(str(pieces[p][1])) for p in range(verbs[-1][0] + 1 if verbs else 0, len(pieces))]
+    first = tokens[i]
+    bracket = tokens[k]
+    newlines = "\n" * sum(1 for t in tokens[i:k] if t.kind == "nl")
+    if not verbs:
+        edits.append((first.start, bracket.start + 1, 'concat("", [' + ", ".join(tail_lits) + newlines))
+        last = tokens[close]
+        paren = close + 1
+        while tokens[paren].text != ")":
+            paren += 1
+        edits.append((last.start, tokens[paren].start + 1, "])"))
+        return
+    edits.append((first.start, bracket.start + 1, 'concat("", [' + literal_before(0) + opener(verbs[0][1]) + newlines))
+    for v, comma in enumerate(commas):
+        spec_before, spec_after = verbs[v][1], verbs[v + 1][1]
+        c = tokens[comma]
+        edits.append((c.start, c.start + 1, closer(spec_before) + ", " + literal_before(v + 1) + opener(spec_after)))
+    paren = close + 1
+    while tokens[paren].text != ")":
+        paren += 1
+    tail = "".join(", " + x for x in tail_lits)
+    nl = "\n" * sum(1 for t in tokens[close:paren] if t.kind == "nl")
+    edits.append((tokens[close].start, tokens[paren].start + 1, closer(verbs[-1][1]) + tail + "])" + nl))
+
+
+def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    if "sprintf" in _defined_here(tokens):
+        return used
+    for i, t in enumerate(tokens[:-3]):
+        if t.kind != "ident" or t.text != "sprintf" or tokens[i + 1].text != "(" or t.col == 1:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue
+        fmt_tok, comma = tokens[i + 2], tokens[i + 3]
+        if fmt_tok.kind not in ("string", "raw") or comma.text != ",":
+            continue
+        if fmt_tok.kind == "string":
+            try:
+                fmt = decode_string(fmt_tok.text)
+            except ValueError:
+                continue  # an invalid escape: refused by _rewrite_strings
+        else:
+            fmt = fmt_tok.text[1:-1]
+        pieces = parse_format(fmt)
+        if pieces is None:
+            continue
+        verbs = sum(1 for spec, _ in pieces if spec)
+        k = i + 4
+        while k < len(tokens) and tokens[k].kind in ("nl", "comment"):
+            k += 1
+        if k < len(tokens) and tokens[k].text == "[":
+            commas = _array_commas(tokens, k)
+            if commas is not None:
+                close, separators = commas
+                if len(separators) + (1 if close > k + 1 and _has_element(tokens, k, close) else 0) != verbs:
+                    continue  # Go writes %!(EXTRA ...) / %!s(MISSING): rego-cpp's sprintf is kept
+                _inline_sprintf(tokens, i, k, close, separators, pieces, edits)
+                result.rewrites.append(f"{t.line}:{t.col} sprintf formatted as OPA does")
+                used.add("sprintf")
+                continue
+        paren = tokens[i + 1]
+        edits.append((t.start, t.start + len(t.text), "__df_sprintf"))
+        edits.append((paren.start + 1, paren.start + 1, _pieces_term(pieces) + ", "))
+        result.rewrites.append(f"{t.line}:{t.col} sprintf formatted as OPA does")
+        used.add("sprintf")
+    return used
+
+
+# -- builtins rego-cpp lacks, supplied as Rego ---------------------------------------------------
+
+
+def _cidr_regex() -> str:
+    """Go's net.ParseCIDR (OPA's net.cidr_is_valid) as one RE2 expression, without a backslash.
+
+    Go (1.22+, net/netip): the address and the prefix are cut at the first "/"; an IPv4 address is
+    four decimal octets of 0-255 without leading zeros; an IPv6 address is at most eight groups of
+    1-4 hex digits, "::" at most once and standing for at least one group, optionally ending in an
+    IPv4 address in place of the last two groups, and no zone (ParseCIDR refuses "%eth0"); the
+    prefix is one or more ASCII digits (leading zeros allowed) at most 32 for IPv4 and 128 for IPv6
+    (IPv4-mapped IPv6 addresses are IPv6: up to 128).
+    """
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+    v4 = f"{octet}(?:[.]{octet}){{3}}"
+    h = "[0-9A-Fa-f]{1,4}"
+
+    def groups(n: int) -> str:
+        return "" if n == 0 else (h if n == 1 else f"{h}(?::{h}){{{n - 1}}}")
+
+    forms = [f"{groups(8)}", f"{groups(6)}:{v4}"]
+    for left in range(8):
+        for right in range(8 - left):
+            if left + right <= 7:
+                forms.append(f"{groups(left)}::{groups(right)}")
+            if left + right <= 5:
+                forms.append(f"{groups(left)}::{groups(right)}{':' if right else ''}{v4}")
+    v6 = "(?:" + "|".join(forms) + ")"
+    p4 = "0*(?:3[0-2]|[12][0-9]|[0-9])"
+    p6 = "0*(?:12[0-8]|1[01][0-9]|[1-9][0-9]|[0-9])"
+    return f"^(?:{v4}/{p4}|{v6}/{p6})$"
+
+
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_V4 = f"{_OCTET}(?:[.]{_OCTET}){{3}}"
+
+# net.cidr_contains for IPv4 (regopy has none): a network (a.b.c.d/p) contains an address or a network
+# (q >= p) when their first p bits agree. IPv6 arguments, or anything that is not IPv4, stop the rule
+# with an error (as a missing builtin would), never an answer.
+_CIDR_CONTAINS = f"""\
+__df_net_cidr_contains(net, x) := r if {{
+	regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", net)
+	a := __df_v4_net(net)
+	b := __df_v4_any(x)
+	r := __df_v4_in(a, b)
+}}
+__df_net_cidr_contains(net, x) := to_number("net.cidr_contains: IPv4 only here") if not __df_v4_pair(net, x)
+__df_v4_pair(net, x) if {{
+	regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", net)
+	__df_v4_any(x)
+}}
+__df_v4_num(s) := ((to_number(p[0]) * 256 + to_number(p[1])) * 256 + to_number(p[2])) * 256 + to_number(p[3]) if {{
+	p := split(s, ".")
+}}
+__df_v4_net(s) := [__df_v4_num(split(s, "/")[0]), to_number(split(s, "/")[1])]
+__df_v4_any(s) := __df_v4_net(s) if regex.match("^{_V4}/0*(?:3[0-2]|[12][0-9]|[0-9])$", s)
+__df_v4_any(s) := [__df_v4_num(s), 32] if regex.match("^{_V4}$", s)
+__df_v4_in(a, b) := true if __df_v4_within(a, b)
+__df_v4_in(a, b) := false if not __df_v4_within(a, b)
+__df_v4_within(a, b) if {{ a[1] <= b[1]; bits.rsh(a[0], 32 - a[1]) == bits.rsh(b[0], 32 - a[1]) }}
+"""
+
+SUPPLIED_BUILTINS = {
+    "net.cidr_is_valid": "__df_net_cidr_is_valid",
+    "net.cidr_contains": "__df_net_cidr_contains",
+    "json.marshal": "__df_json_marshal",
+    "semver.compare": "__df_semver_compare",
+    "time.format": "__df_time_format",
+    "time.parse_rfc3339_ns": "__df_parse_rfc3339_ns",
+}
+
+# time.format(ns) in rego-cpp 1.5.2 always writes nine fraction digits (OPA, Go's RFC3339Nano, drops the
+# trailing zeros and an empty fraction); time.parse_rfc3339_ns refuses a "Z" offset (it takes +00:00);
+# format_int gets base 2 and negative numbers wrong (format_int(10, 2) is "10", format_int(-7, 16)
+# "fffffffffffffff9"; OPA: "1010", "-7").
+_TIME_FUNCTIONS = """\
+__df_time_format(x) := regex.replace(regex.replace(time.format(x), "0+Z$", "Z"), "[.]Z$", "Z") if is_number(x)
+__df_time_format(x) := time.format(x) if not is_number(x)
+__df_parse_rfc3339_ns(s) := time.parse_rfc3339_ns(concat("", [trim_suffix(s, "Z"), "+00:00"])) if {
+	is_string(s)
+	endswith(s, "Z")
+}
+__df_parse_rfc3339_ns(s) := time.parse_rfc3339_ns(s) if not __df_zulu(s)
+__df_zulu(s) if { is_string(s); endswith(s, "Z") }
+"""
+
+_FORMAT_INT_FUNCTIONS = """\
+__df_format_int(n, b) := format_int(n, b) if not __df_base_ok(n, b)
+__df_format_int(n, b) := concat("", [__df_minus(n), __df_digits(floor(abs(n)), b)]) if __df_base_ok(n, b)
+__df_base_ok(n, b) if { is_number(n); b in {2, 8, 10, 16} }
+__df_minus(n) := "-" if n <= -1
+__df_minus(n) := "" if n > -1
+__df_digits(t, 10) := sprintf("%v", [t])
+__df_digits(t, 16) := format_int(t, 16)
+__df_digits(t, 8) := format_int(t, 8)
+__df_digits(t, 2) := __df_nonempty(trim_left(concat("", [__df_bits(0)[c] | some c in __df_hex(t)]), "0"))
+__df_hex(t) := split(format_int(t, 16), "")
+__df_nonempty(s) := s if s != ""
+__df_nonempty(s) := "0" if s == ""
+__df_bits(_) := {"0": "0000", "1": "0001", "2": "0010", "3": "0011", "4": "0100", "5": "0101", "6": "0110", "7": "0111",
+	"8": "1000", "9": "1001", "a": "1010", "b": "1011", "c": "1100", "d": "1101", "e": "1110", "f": "1111"}
+"""
+
+# semver.compare in rego-cpp 1.5.2 compares the numbers as text: semver.compare("1.10.0", "1.9.0") is -1
+# (OPA: 1), so `semver.compare(v, "1.10.0") < 0` fails to hold for 1.8.0 (a silent pass). SemVer 2.0's
+# order: major, minor, patch as numbers; a version with a pre-release is lower than without; pre-release
+# identifiers compared one by one (numbers as numbers, below text; text as text; more is higher);
+# build metadata ignored. Versions rego-cpp's semver.is_valid refuses go to the builtin (its error).
+_SEMVER_FUNCTIONS = """\
+__df_semver_compare(a, b) := semver.compare(a, b) if not __df_semver_ok(a, b)
+__df_semver_compare(a, b) := r if {
+	__df_semver_ok(a, b)
+	x := __df_semver_parts(a)
+	y := __df_semver_parts(b)
+	core := [c | some i in numbers.range(0, 2); c := __df_cmp(x[0][i], y[0][i]); c != 0]
+	r := array.concat(core, [__df_pre_cmp(x[1], y[1])])[0]
+}
+__df_semver_ok(a, b) if { semver.is_valid(a); semver.is_valid(b) }
+__df_semver_parts(v) := [[to_number(n) | some n in split(core, ".")], pre] if {
+	main := split(v, "+")[0]
+	i := indexof(main, "-")
+	core := __df_before_dash(main, i)
+	pre := __df_after_dash(main, i)
+}
+__df_before_dash(m, i) := m if i < 0
+__df_before_dash(m, i) := substring(m, 0, i) if i >= 0
+__df_after_dash(m, i) := "" if i < 0
+__df_after_dash(m, i) := substring(m, i + 1, -1) if i >= 0
+__df_cmp(p, q) := -1 if p < q
+__df_cmp(p, q) := 1 if p > q
+__df_cmp(p, q) := 0 if p == q
+__df_pre_cmp(p, q) := 0 if { p == ""; q == "" }
+__df_pre_cmp(p, q) := 1 if { p == ""; q != "" }
+__df_pre_cmp(p, q) := -1 if { p != ""; q == "" }
+__df_pre_cmp(p, q) := r if {
+	p != ""
+	q != ""
+	xs := split(p, ".")
+	ys := split(q, ".")
+	n := __df_smaller(count(xs), count(ys))
+	ids := [c | some i in numbers.range(0, n - 1); c := __df_id_cmp(xs[i], ys[i]); c != 0]
+	r := array.concat(ids, [__df_cmp(count(xs), count(ys))])[0]
+}
+__df_smaller(a, b) := a if a <= b
+__df_smaller(a, b) := b if a > b
+__df_numeric(x) if regex.match("^[0-9]+$", x)
+__df_id_cmp(x, y) := __df_cmp(to_number(x), to_number(y)) if { __df_numeric(x); __df_numeric(y) }
+__df_id_cmp(x, y) := -1 if { __df_numeric(x); not __df_numeric(y) }
+__df_id_cmp(x, y) := 1 if { not __df_numeric(x); __df_numeric(y) }
+__df_id_cmp(x, y) := __df_cmp(x, y) if { not __df_numeric(x); not __df_numeric(y) }
+"""
+
+
+def _imported_names(tokens: list[Token]) -> set[str]:
+    """Names an import binds (``import data.net`` binds net, ``import data.x as y`` binds y)."""
+    names: set[str] = set()
+    for i, t in enumerate(tokens):
+        if t.text != "import" or t.col != 1:
+            continue
+        last = None
+        j = i + 1
+        while j < len(tokens) and tokens[j].kind != "nl":
+            if tokens[j].kind == "ident":
+                last = tokens[j].text
+            j += 1
+        if last is not None:
+            names.add(last)
+    return names
+
+
+def _supply_builtins(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    imported = _imported_names(tokens)
+    for i, t in enumerate(tokens[:-2]):
+        # `set()` is Rego's empty set, not a call: rego-cpp reads it, but the engine's check of
+        # builtin names would refuse it as a builtin regopy lacks
+        after_dot = i > 0 and tokens[i - 1].text == "."
+        if t.text == "set" and tokens[i + 1].text == "(" and tokens[i + 2].text == ")" and not after_dot:
+            result.supplied.add("set")
+    for i, t in enumerate(tokens[:-3]):
+        if t.kind != "ident" or (i > 0 and tokens[i - 1].text == ".") or t.text in imported:
+            continue
+        if tokens[i + 1].text != "." or tokens[i + 2].kind != "ident" or tokens[i + 3].text != "(":
+            continue
+        name = f"{t.text}.{tokens[i + 2].text}"
+        if name not in SUPPLIED_BUILTINS:
+            continue
+        end = tokens[i + 2]
+        edits.append((t.start, end.start + len(end.text), SUPPLIED_BUILTINS[name]))
+        result.rewrites.append(f"{t.line}:{t.col} {name} supplied as Rego ({SUPPLIED_BUILTINS[name]})")
+        if name in ("net.cidr_is_valid", "net.cidr_contains"):
+            result.supplied.add(name)  # the others are builtins regopy has (with a wrong answer)
+        used.add(name)
+    return used
+
+
+def _escape_pairs() -> str:
+    """Go's strconv.Quote escapes, as a Rego object (NUL left out: rego-cpp cuts strings at a NUL)."""
+    named = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+             "\t": "\\t", "\v": "\\v"}  # fmt: skip
+    pairs = []
+    for code in [*range(1, 32), 127, ord('"'), ord("\\"), 0x2028, 0x2029]:
+        c = chr(code)
+        esc = named.get(c, f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
+        pairs.append(f"[{_b64_call(c)}, {_rego_string(esc)}]")
+    return "{p[0]: p[1] | some p in [" + ", ".join(pairs) + "]}"
+
+
+def _text_functions() -> str:
+    lines = [
+        "__df_comp(x) if is_array(x)",
+        "__df_comp(x) if is_object(x)",
+        "__df_comp(x) if is_set(x)",
+        f"__df_escapes(_) := {_escape_pairs()}",
+        # a string needing no escape (the usual case) is quoted without looking at each character
+        f"__df_plain(s) if {{ not contains(s, {_b64_call(chr(34))}); not contains(s, {_b64_call(chr(92))}); "
+        'not regex.match("[\\u0001-\\u001f\\u007f\\u2028\\u2029]", s) }',
+        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, s, {_b64_call(chr(34))}]) if __df_plain(s)',
+        f'__df_quote(s) := concat("", [{_b64_call(chr(34))}, concat("", [object.get(__df_escapes(0), c, c) '
+        f'| some c in split(s, "")]), {_b64_call(chr(34))}]) if not __df_plain(s)',
+        "__df_t0(x) := __df_quote(x) if is_string(x)",
+        '__df_t0(x) := sprintf("%v", [x]) if is_number(x)',
+        '__df_t0(x) := "null" if is_null(x)',
+        '__df_t0(x) := "true" if x == true',
+        '__df_t0(x) := "false" if x == false',
+        '__df_t0(x) := sprintf("%v", [x]) if __df_comp(x)',
+    ]
+    for d in range(1, MAX_TEXT_DEPTH + 1):
+        p = f"__df_t{d - 1}"
+        c = f"__df_c{d}"
+        # two bodies where the value is a string (the usual element): rego-cpp evaluates every body
+        lines += [
+            f"__df_t{d}(x) := __df_quote(x) if is_string(x)",
+            f"__df_t{d}(x) := {c}(x) if not is_string(x)",
+            f"{c}(x) := __df_t0(x) if {{ not is_array(x); not is_object(x); not is_set(x) }}",
+            f'{c}(x) := concat("", ["[", concat(", ", [{p}(e) | some e in x]), "]"]) if is_array(x)',
+            f'{c}(x) := "set()" if {{ is_set(x); count(x) == 0 }}',
+            f'{c}(x) := concat("", ["{{", concat(", ", [{p}(e) | some e in __df_sorted(x)]), "}}"]) '
+            "if { is_set(x); count(x) > 0 }",
+            f'{c}(x) := concat("", ["{{", concat(", ", [concat(": ", [{p}(k), {p}(x[k])]) '
+            f'| some k in __df_sorted(object.keys(x))]), "}}"]) if is_object(x)',
+        ]
+    lines.append(f"__df_text(x) := __df_t{MAX_TEXT_DEPTH}(x)")
+    return "\n".join(lines)
+
+
+MAX_JSON_DEPTH = 16
+
+
+def _json_escape_pairs() -> str:
+    """Go's encoding/json string escapes (OPA's json.marshal), HTML-safe, as a Rego object."""
+    named = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    pairs = []
+    for code in [*range(1, 32), ord('"'), ord("\\"), ord("<"), ord(">"), ord("&"), 0x2028, 0x2029]:
+        c = chr(code)
+        esc = named.get(c, f"\\u{code:04x}")
+        pairs.append(f"[{_b64_call(c)}, {_rego_string(esc)}]")
+    return "{p[0]: p[1] | some p in [" + ", ".join(pairs) + "]}"
+
+
+def _json_functions() -> str:
+    """json.marshal as OPA gives it (rego-cpp 1.5.2 keeps its strings' escapes: json.marshal("x") is
+    the 5 characters \\"x\\", so contains(json.marshal(doc), "\\"Action\\"") never holds)."""
+    q = _b64_call(chr(34))
+    lines = [
+        "__df_comp(x) if is_array(x)",
+        "__df_comp(x) if is_object(x)",
+        "__df_comp(x) if is_set(x)",
+        f"__df_jescapes(_) := {_json_escape_pairs()}",
+        "__df_jescape(c) := object.get(__df_jescapes(0), c, c)",
+        f'__df_jquote(s) := concat("", [{q}, concat("", [__df_jescape(c) | some c in split(s, "")]), {q}])',
+        "__df_j0(x) := __df_jquote(x) if is_string(x)",
+        '__df_j0(x) := sprintf("%v", [x]) if is_number(x)',
+        '__df_j0(x) := "null" if is_null(x)',
+        '__df_j0(x) := "true" if x == true',
+        '__df_j0(x) := "false" if x == false',
+        # deeper than MAX_JSON_DEPTH: an error (rego-cpp's own json.marshal would say something else)
+        f'__df_j0(x) := to_number("json.marshal: a value nested deeper than {MAX_JSON_DEPTH} levels") if __df_comp(x)',
+    ]
+    for d in range(1, MAX_JSON_DEPTH + 1):
+        p = f"__df_j{d - 1}"
+        lines += [
+            f"__df_j{d}(x) := __df_j0(x) if not __df_comp(x)",
+            f'__df_j{d}(x) := concat("", ["[", concat(",", [{p}(e) | some e in x]), "]"]) if is_array(x)',
+            f'__df_j{d}(x) := concat("", ["[", concat(",", [{p}(e) | some e in __df_sorted(x)]), "]"]) if is_set(x)',
+            f'__df_j{d}(x) := concat("", ["{{", concat(",", [concat(":", [__df_jquote(k), {p}(x[k])]) '
+            f'| some k in sort(object.keys(x))]), "}}"]) if is_object(x)',
+        ]
+    lines.append(f"__df_json_marshal(x) := __df_j{MAX_JSON_DEPTH}(x)")
+    return "\n".join(lines)
+
+
+# ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type (null, booleans,
+# numbers, strings, arrays, objects, sets), then value.
+_SORTED = """\
+__df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
+__df_pad(d) := concat("", [substring("00000000000000000000", 0, 20 - count(d)), d])
+__df_key(n, 1) := __df_pad(sprintf("%v", [abs(n)]))
+__df_key(n, 1000000) := concat("|", [__df_pad(sprintf("%v", [round(abs(n) * 1000000)])), sprintf("%v", [n])])
+__df_scale(xs) := 1 if count([1 | some e in xs; not __df_int(e)]) == 0
+__df_scale(xs) := 1000000 if count([1 | some e in xs; not __df_int(e)]) > 0
+__df_bykey(xs, sc) := [m[k] | some k in sort([__df_key(e, sc) | some e in xs])] if {
+	m := {__df_key(e, sc): e | some e in xs}
+}
+__df_numsort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(pos, sc)) if {
+	sc := __df_scale(ns)
+	neg := [e | some e in ns; e < 0]
+	pos := [e | some e in ns; e >= 0]
+}
+__df_jsort(xs) := [m[k] | some k in sort([json.marshal(e) | some e in xs])] if m := {json.marshal(e): e | some e in xs}
+__df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
+	nulls := [e | some e in x; is_null(e)]
+	bools := array.concat([e | some e in x; e == false], [e | some e in x; e == true])
+	scalars := array.concat(array.concat(nulls, bools), __df_numsort([e | some e in x; is_number(e)]))
+	strings := sort([e | some e in x; is_string(e)])
+	arrays := __df_jsort([e | some e in x; is_array(e)])
+	objects := __df_jsort([e | some e in x; is_object(e)])
+	composites := array.concat(array.concat(arrays, objects), __df_jsort([e | some e in x; is_set(e)]))
+}
+"""
+
+
+def _sprintf_functions() -> str:
+    return """\
+__df_fmt_v(x) := x if is_string(x)
+__df_fmt_v(x) := __df_other_v(x) if not is_string(x)
+__df_other_v(x) := sprintf("%v", [x]) if { not is_array(x); not is_object(x); not is_set(x) }
+__df_other_v(x) := __df_text(x) if is_array(x)
+__df_other_v(x) := __df_text(x) if is_object(x)
+__df_other_v(x) := __df_text(x) if is_set(x)
+__df_fmt_s(x) := x if is_string(x)
+__df_fmt_s(x) := __df_other_s(x) if not is_string(x)
+__df_other_s(x) := __df_bad("s", x) if is_number(x)
+__df_other_s(x) := __df_other_v(x) if not is_number(x)
+__df_fmt_d(x) := sprintf("%v", [x]) if __df_int(x)
+__df_fmt_d(x) := __df_bad("d", x) if not __df_int(x)
+__df_fmt_q(x) := __df_arg("q", x)
+__df_fmt_x(x) := __df_arg("x", x)
+__df_fmt_X(x) := __df_arg("X", x)
+__df_fmt_o(x) := __df_arg("o", x)
+__df_verbs(pieces) := count([1 | some p in pieces; p[0] != ""])
+__df_fits(pieces, args) if { is_array(args); count(args) == __df_verbs(pieces) }
+__df_sprintf(pieces, f, args) := concat("", [__df_piece(p, args) | some p in pieces]) if __df_fits(pieces, args)
+__df_sprintf(pieces, f, args) := sprintf(f, args) if not __df_fits(pieces, args)
+__df_piece(p, args) := p[1] if p[0] == ""
+__df_piece(p, args) := __df_arg(p[0], args[p[1]]) if p[0] != ""
+__df_gotype(x) := "int64" if __df_int(x)
+__df_gotype(x) := "float64" if { is_number(x); not __df_int(x) }
+__df_bad(verb, x) := concat("", ["%!", verb, "(", __df_gotype(x), "=", sprintf("%v", [x]), ")"]) if is_number(x)
+__df_bad(verb, x) := concat("", ["%!", verb, "(string=", x, ")"]) if is_string(x)
+__df_bad(verb, x) := concat("", ["%!", verb, "(string=", __df_text(x), ")"]) if { not is_string(x); not is_number(x) }
+__df_arg(spec, x) := x if { spec in {"s", "v"}; is_string(x) }
+__df_arg(spec, x) := __df_text(x) if { spec in {"s", "v"}; not is_string(x); not is_number(x) }
+__df_arg(spec, x) := sprintf("%v", [x]) if { spec == "v"; is_number(x) }
+__df_arg(spec, x) := __df_bad("s", x) if { spec == "s"; is_number(x) }
+__df_arg(spec, x) := __df_quote(x) if { spec == "q"; is_string(x) }
+__df_arg(spec, x) := __df_quote(__df_text(x)) if { spec == "q"; not is_string(x); not is_number(x) }
+__df_arg(spec, x) := sprintf("%q", [x]) if { spec == "q"; is_number(x) }
+__df_arg(spec, x) := sprintf("%v", [x]) if { spec == "d"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), format_int(abs(x), 16)]) if { spec == "x"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), upper(format_int(abs(x), 16))]) if { spec == "X"; __df_int(x) }
+__df_arg(spec, x) := concat("", [__df_sign(x), format_int(abs(x), 8)]) if { spec == "o"; __df_int(x) }
+__df_sign(x) := "-" if x < 0
+__df_sign(x) := "" if x >= 0
+__df_arg(spec, x) := __df_bad("d", x) if { spec == "d"; not __df_int(x) }
+__df_arg(spec, x) := sprintf(concat("", ["%", spec]), [x]) if {
+	not __df_own(spec)
+	is_number(x)
+	not __df_base(spec, x)
+}
+__df_base(spec, x) if { spec in {"x", "X", "o"}; __df_int(x) }
+__df_arg(spec, x) := __df_bad(substring(spec, count(spec) - 1, 1), x) if { not __df_own(spec); not is_number(x) }
+__df_own(spec) if spec in {"s", "v", "q", "d"}
+"""
+
+
+# -- sort, max and min, ordered as OPA orders -----------------------------------------------------
+#
+# rego-cpp 1.5.2 orders numbers as text in sort, max and min: sort([10, 9, 100]) is [10, 100, 9],
+# max([1, 2, 10]) is 2 (OPA: 10), so `max(ports) >= 1024` can fail to hold where OPA's holds (a
+# silent pass). Mixed types are ordered by their JSON text too (OPA: null < booleans < numbers <
+# strings < arrays < objects < sets). The calls are rewritten to functions that order with
+# comparisons, which rego-cpp gets right; a collection of strings only keeps the builtin (its
+# order is right for strings) and costs no more than before.
+
+ORDERING = {"sort": "__df_sort", "max": "__df_max", "min": "__df_min", "format_int": "__df_format_int"}
+
+_ORDERING_FUNCTIONS = """\
+__df_strings(x) if count([1 | some e in x; not is_string(e)]) == 0
+__df_sort(x) := sort(x) if __df_strings(x)
+__df_sort(x) := __df_sorted(x) if { not __df_strings(x); __df_coll(x) }
+__df_sort(x) := sort(x) if { not __df_strings(x); not __df_coll(x) }
+__df_coll(x) if is_array(x)
+__df_coll(x) if is_set(x)
+__df_max(x) := max(x) if __df_strings(x)
+__df_max(x) := s[count(s) - 1] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_max(x) := max(x) if { not __df_strings(x); not __df_coll(x) }
+__df_min(x) := min(x) if __df_strings(x)
+__df_min(x) := s[0] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_min(x) := min(x) if { not __df_strings(x); not __df_coll(x) }
+"""
+
+
+def _defined_here(tokens: list[Token]) -> set[str]:
+    """Names the module defines (a rule or function head at the start of a line): a call of one of
+    them is the module's own, not the builtin of that name."""
+    return {t.text for t in tokens if t.kind == "ident" and t.col == 1}
+
+
+def _rewrite_ordering(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    own = _defined_here(tokens)
+    for i, t in enumerate(tokens[:-1]):
+        if t.kind != "ident" or t.text not in ORDERING or tokens[i + 1].text != "(" or t.col == 1:
+            continue
+        if t.text in own:
+            continue
+        if i > 0 and tokens[i - 1].text == ".":
+            continue
+        edits.append((t.start, t.start + len(t.text), ORDERING[t.text]))
+        result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {ORDERING[t.text]} (OPA's answer)")
+        used.add("format_int" if t.text == "format_int" else "ordering")
+    return used
+
+
+def helper_functions(used: set[str]) -> str:
+    """The Rego functions a rewritten module calls (appended after its last line)."""
+    parts = ["# appended by DeployForge (policy/rewrite.py): OPA's sprintf and builtins rego-cpp lacks"]
+    if "sprintf" in used:
+        parts += [_sprintf_functions(), _text_functions()]
+    if "ordering" in used:
+        parts.append(_ORDERING_FUNCTIONS)
+    if "json.marshal" in used:
+        parts.append(_json_functions())
+    if "semver.compare" in used:
+        parts.append(_SEMVER_FUNCTIONS)
+    if used & {"time.format", "time.parse_rfc3339_ns"}:
+        parts.append(_TIME_FUNCTIONS)
+    if "format_int" in used:
+        parts.append(_FORMAT_INT_FUNCTIONS)
+    if used & {"sprintf", "ordering", "json.marshal"}:
+        parts.append(_SORTED)
+    if "net.cidr_is_valid" in used:
+        parts.append(f"__df_net_cidr_is_valid(x) := regex.match({_rego_string(_cidr_regex())}, x) if is_string(x)")
+        parts.append("__df_net_cidr_is_valid(x) := false if not is_string(x)")
+    if "net.cidr_contains" in used:
+        parts.append(_CIDR_CONTAINS)
+    return "\n".join(parts) + "\n"

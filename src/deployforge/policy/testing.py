@@ -22,7 +22,7 @@ class TestResult:
     name: str  # package.test_rule
     file: str
     line: int
-    outcome: str  # pass | fail | error
+    outcome: str  # pass | fail | error | skip (a todo_test_* rule, as OPA and conftest skip it)
     message: str = ""
     duration_ms: float = 0.0
 
@@ -46,13 +46,13 @@ class TestReport:
     def exit_code(self) -> int:
         if self.problems:
             return 2
-        return 1 if any(r.outcome != "pass" for r in self.results) else 0
+        return 1 if any(r.outcome in ("fail", "error") for r in self.results) else 0
 
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "error": 0}
         for r in self.results:
-            out[r.outcome] += 1
-        return out
+            out[r.outcome] = out.get(r.outcome, 0) + 1
+        return out  # "skip" appears when a todo_test_* rule was found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,7 +88,7 @@ def run_tests(
             for pf in engine.files
             if pf.path not in engine._broken
             for head in pf.rules
-            if head.name.startswith("test_") and (run is None or run in f"{pf.package}.{head.name}")
+            if head.name.startswith(("test_", "todo_test_")) and (run is None or run in f"{pf.package}.{head.name}")
         ]
         return [(p.file, p.line, p.message, p.hint) for p in engine.problems], found
 
@@ -98,7 +98,12 @@ def run_tests(
         return TestReport((), tuple(problems))
     load_problems, tests = listed
     problems += load_problems
-    results = [_run_one(files, data_docs, rego_version, limits, *t) for t in tests]
+    results = [
+        TestResult(f"{t[0]}.{t[1]}", t[2], t[3], "skip", "a todo_test_ rule: skipped, as opa test does")
+        if t[1].startswith("todo_test_")
+        else _run_one(files, data_docs, rego_version, limits, *t)
+        for t in tests
+    ]
     return TestReport(tuple(results), tuple(problems))
 
 
@@ -145,7 +150,7 @@ def _run_one(
     ok, value = outcome
     if not ok:
         return TestResult(name, file, line, "error", f"the Rego engine raised an error: {value}", elapsed)
-    note = " (evaluated with its 'with input as' value as the test's input: rego-cpp crashed on the 'with')"
+    note = " (evaluated with its 'with' values as the test's input and data: rego-cpp crashed on the 'with')"
     if value is True:
         return TestResult(name, file, line, "pass", note.strip() if lifted else "", elapsed)
     why = "undefined" if value is None else json.dumps(value)
@@ -155,7 +160,7 @@ def _run_one(
 def _lifted(
     files: list[str], data_docs: list[Any], rego_version: str, limits: Any, package: str, rule: str, file: str
 ) -> Any:
-    """Retry a test that crashed rego-cpp with its single ``with input as V`` lifted into the input."""
+    """Retry a test that crashed rego-cpp with its ``with`` values lifted into the input and the data."""
     from pathlib import Path
 
     from deployforge.policy.isolate import run_isolated
@@ -167,7 +172,7 @@ def _lifted(
         return None
     if lifted is None:
         return None
-    text, helper = lifted
+    text, helpers = lifted
 
     def one() -> tuple[bool, Any]:
         from deployforge.policy.engine import Engine
@@ -177,13 +182,55 @@ def _lifted(
         engine = Engine.load(
             files, data_docs, keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
         )
-        ok, value = engine.query_value(package, helper)
-        if not ok:
-            return ok, value
-        engine._interp.set_input(value)
+        given: dict[str, Any] = {}
+        for target, helper in helpers:
+            ok, value = engine.query_value(package, helper)
+            if not ok:
+                return ok, value
+            if value is None:  # never evaluate the test against a missing value: that could pass it
+                return False, f"the value the test gives {target} is undefined outside the 'with'"
+            given[target] = value
+        overrides = {t: v for t, v in given.items() if t != "input"}
+        if overrides:
+            packages = {pf.package.split(".")[0] for pf in engine.files}
+            if any(t.split(".")[1] in packages for t in overrides):
+                return False, "'with data...' replaces a rule of the policies: rego-cpp cannot evaluate it"
+            data = _with_data(data_docs, overrides)
+            engine = Engine.load(
+                files, [data], keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
+            )
+        if "input" in given:
+            engine._interp.set_input(given["input"])
         return engine.query_value(package, rule)
 
     return run_isolated(one, limits)
+
+
+def _with_data(data_docs: list[Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The data documents merged into one, with each ``data.a.b`` of ``overrides`` set (as ``with`` does)."""
+    import copy
+
+    merged: dict[str, Any] = {}
+
+    def merge(into: dict[str, Any], doc: dict[str, Any]) -> None:
+        for k, v in doc.items():
+            if isinstance(v, dict) and isinstance(into.get(k), dict):
+                merge(into[k], v)
+            else:
+                into[k] = copy.deepcopy(v)
+
+    for doc in data_docs:
+        if isinstance(doc, dict):
+            merge(merged, doc)
+    for target, value in overrides.items():
+        keys = target.split(".")[1:]
+        node = merged
+        for key in keys[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[keys[-1]] = value
+    return merged
 
 
 def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> str:
@@ -192,7 +239,7 @@ def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> 
     for f, ln, m, h in report.problems:
         where = f"{f}:{ln}" if ln else f
         lines.append(st("ERROR", fg="red", bold=True) + f" {where}: {m}" + (f"\n    hint: {h}" if h else ""))
-    colours = {"pass": "green", "fail": "red", "error": "red"}
+    colours = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
     for r in report.results:
         if r.outcome == "pass" and not verbose:
             continue
@@ -201,7 +248,8 @@ def render_text(report: TestReport, style: Any = None, verbose: bool = True) -> 
         lines.append(f"{mark} {r.name} ({r.file}:{r.line}){tail}")
     c = report.counts()
     total = len(report.results)
-    lines.append(f"{'-' * 40}\n{total} tests: {c['pass']} passed, {c['fail']} failed, {c['error']} errors")
+    skipped = f", {c['skip']} skipped" if c.get("skip") else ""
+    lines.append(f"{'-' * 40}\n{total} tests: {c['pass']} passed, {c['fail']} failed, {c['error']} errors{skipped}")
     if not report.results and not report.problems:
         lines.append("no test_* rules found")
     return "\n".join(lines)
@@ -219,6 +267,7 @@ def to_junit_suite(report: TestReport) -> Any:
                 time=r.duration_ms / 1000,
                 failure=JUnitOutcome(r.message, type="fail") if r.outcome == "fail" else None,
                 error=JUnitOutcome(r.message, type="error") if r.outcome == "error" else None,
+                skipped=JUnitOutcome(r.message, type="skip") if r.outcome == "skip" else None,
                 file=r.file,
                 line=r.line,
             )
