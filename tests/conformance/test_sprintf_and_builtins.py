@@ -537,11 +537,26 @@ def test_format_parsing_follows_go():
 
 
 def test_sprintf_rewrite_keeps_lines_and_maps_columns():
-    src = 'package t\nimport rego.v1\nx := sprintf("%s!", [input.a])\ny := 1 +\n'
+    src = 'package t\nimport rego.v1\nx := sprintf("%s!", [lower(input.a)])\ny := 1 +\n'
     out = rewrite(src)
     lines = out.text.splitlines()
-    assert lines[2].startswith('x := concat("", [') and "__df_fmt_s(input.a)" in lines[2] and lines[3] == "y := 1 +"
+    assert lines[2].startswith('x := concat("", [') and "__df_fmt_s(lower(input.a))" in lines[2]
+    assert lines[3] == "y := 1 +"
     assert out.column(3, lines[2].index("input.a") + 1) == src.splitlines()[2].index("input.a") + 1
+
+
+def test_a_message_of_input_references_keeps_rego_cpps_sprintf(tmp_path):
+    """%s/%v of references into the input (the common message): rego-cpp formats strings and
+    numbers there as OPA does, so the call is left alone (the inlined formatting cost a third more
+    evaluation CPU on 25 such rules over 5,000 documents); a builtin's result is still rewritten."""
+    kept = 'package t\nimport rego.v1\nx := sprintf("%s has %v replicas", [input.spec.name, input["spec"].n])\n'
+    assert "sprintf(" in rewrite(kept).text and "__df_" not in rewrite(kept).text
+    assert ours(tmp_path, kept, {"spec": {"name": "web", "n": 3}}) == "web has 3 replicas"  # OPA's text
+    for other in ("[upper(input.a)]", "[input.a, x]", "[input]"):
+        src = f'package t\nimport rego.v1\nx := 1\ny := sprintf("%s %v", {other if "," in other else other[:-1] + ", 1]"})\n'
+        assert "__df_fmt" in rewrite(src).text, other
+    numeric = 'package t\nimport rego.v1\nx := sprintf("%d", [input.n])\n'  # %d of 64-bit ints: rewritten
+    assert "__df_fmt_d(input.n)" in rewrite(numeric).text
 
 
 def test_a_non_literal_argument_list_goes_through_the_general_formatter(tmp_path):

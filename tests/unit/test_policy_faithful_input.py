@@ -170,3 +170,53 @@ def test_json_nested_too_deeply_is_an_input_error(tmp_path):
     [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
     assert error.file.endswith("deep.json") and "too deeply" in error.message
     assert [f.file for f in report.findings if f.outcome is Outcome.FAILURE] == [str(tmp_path / "ok.json")]
+
+
+RATE_POLICY = """package main
+
+deny contains "errors seen" if {
+    input.rate > 0
+}
+
+deny contains "the known bad value" if {
+    input.x == 89.22541915
+}
+"""
+
+
+def test_a_float_with_more_than_six_decimals_is_read_exactly(tmp_path):
+    """rego-cpp's input builder reads a double as its "%f" text: 1e-7 is 0, so ``input.rate > 0``
+    would not hold (a silent pass); such a document is given as JSON text, which it reads exactly."""
+    document = {"rate": 1e-7, "x": 89.22541915, "name": "web ✓"}
+    assert _raw(RATE_POLICY, document) == 0  # regopy: rate read as 0, x as 89.225419: nothing denied
+    opa = 2  # OPA reads both exactly: both rules deny
+    findings = _ours(tmp_path, RATE_POLICY, document)
+    assert sorted(f.message for f in findings if f.outcome is Outcome.FAILURE) == ["errors seen", "the known bad value"]
+    assert len(findings) == opa
+    # in a batch (many documents per query): the others are judged as usual, in order
+    docs = [{"rate": 0, "i": i} for i in range(40)]
+    docs[33] = {"rate": 1.5e-9, "i": 33}
+    (tmp_path / "many.json").write_text(json.dumps(docs))
+    report = evaluate_paths([str(tmp_path / "many.json")], PolicyOptions(policies=(str(tmp_path / "p.rego"),)))
+    assert [(f.message, f.subject) for f in report.findings] == [("errors seen", f"{tmp_path / 'many.json'}#33")]
+    # floats the builder keeps are built as before (no JSON text)
+    assert make_input({"a": 0.5, "b": 123456.000001, "c": 1e20}) is not None
+
+
+def test_a_rounded_float_beside_an_escaped_string_is_an_error_not_a_pass(tmp_path, monkeypatch):
+    """rego-cpp keeps a JSON string's escapes, so a document that needs both cannot be given
+    exactly either way: an error of the document, never a judgement on a rounded number."""
+    from deployforge.policy import engine
+
+    document = {"rate": 1e-7, "name": 'a "quoted" name'}
+    for flag in (True, False):  # the C builder and the ctypes path both hand such a float over
+        monkeypatch.setattr(engine, "NATIVE_INPUT", flag)
+        try:
+            engine.make_input(document)
+        except engine.RoundedFloat:
+            pass
+        else:
+            raise AssertionError("a rounded float was built")
+    findings = _ours(tmp_path, RATE_POLICY, document)
+    assert [f.outcome for f in findings] == [Outcome.ERROR]  # the deny rule: an error, never a pass
+    assert "six decimals" in findings[0].message and "strict builtin" not in findings[0].message

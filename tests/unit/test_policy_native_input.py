@@ -67,7 +67,9 @@ DEEP_OK: Any = []
 for _ in range(2048 - 2):  # {"v": ...} at the top: 2,048 containers deep, the C builder's limit
     DEEP_OK = [DEEP_OK]
 
-FLOATS = [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 5e-324, 1e-300, 123456.789]  # rego-cpp reads 0.0 as 0, 5e-324 as 0
+FLOATS = [0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 123456.789, 0.000001]  # rego-cpp reads 0.0 as 0
+# floats rego-cpp's builder rounds (it reads a double as its "%f" text): both paths hand them back
+ROUNDED = [5e-324, 1e-300, 1e-7, 89.22541915, -0.0000005]
 
 # Values the C builder takes exactly: rego-cpp must read each as it is (strings and keys included).
 TAKEN: list[Any] = [
@@ -215,6 +217,21 @@ def test_what_the_c_builder_does_not_take_goes_the_ctypes_way(value: Any, monkey
     assert engine.native_builder()(value) is None
     native, through_ctypes = _both(value, monkeypatch)
     assert _same(native, through_ctypes)
+
+
+@pytest.mark.parametrize("value", ROUNDED, ids=repr)
+def test_a_float_the_builder_would_round_is_handed_back_on_both_paths(
+    value: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rego-cpp would read it as its six-decimal text (1e-7 as 0): engine.set_input gives such a
+    document as JSON text instead (tests/unit/test_policy_faithful_input.py)."""
+    assert not engine._kept_by_builder(value) and engine._kept_by_builder(float(f"{value:f}"))
+    if engine.native_builder() is not None:
+        assert engine.native_builder()({"v": [value]}) is None
+    for flag in (True, False):
+        monkeypatch.setattr(engine, "NATIVE_INPUT", flag)
+        with pytest.raises(engine.RoundedFloat):
+            engine.make_input({"v": [value]})
 
 
 @pytest.mark.parametrize("value", OUTSIDE_INT64, ids=lambda v: repr(v)[:40])
@@ -409,7 +426,7 @@ _scalars = (
     st.text(alphabet=st.sampled_from('ab"\\\n é🎉\u00a0\x7f'), max_size=6)
     | st.text(max_size=4)
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(allow_nan=False, allow_infinity=False).map(lambda f: float(f"{f:f}"))  # what the builder keeps
     | st.booleans()
     | st.none()
 )

@@ -72,10 +72,10 @@ class RegoClassifier:
             raise _located(str(self.paths[0]) if self.paths else "", "".join(printed), failure) from None
 
     def __call__(self, record: DriftRecord, builtin: Classification, production: bool) -> Classification | None:
-        from deployforge.policy.engine import UnreadableInput, make_input  # strings as rego-cpp must be given them
+        from deployforge.policy.engine import UnreadableInput, set_input  # as rego-cpp must be given it
 
         try:
-            self._interp.set_input(make_input(rego_input(record, builtin, production)))
+            set_input(self._interp, rego_input(record, builtin, production))
         except UnreadableInput as exc:
             raise ConfigError([ConfigIssue(f"drift rule input for {record.id}: {exc}")]) from None
         try:

@@ -16,7 +16,9 @@
  * always has). None is returned for:
  *   - a type other than exactly str, dict, list, bool, int, float or None (subclasses included),
  *     as a value or as a key;
- *   - an int outside int64 (ctypes raises OverflowError there);
+ *   - an int outside int64 (engine.py refuses it: rego-cpp would wrap it);
+ *   - a float that rego-cpp's builder would round (it keeps six decimals: engine.py gives such a
+ *     document as JSON text, which rego-cpp reads exactly);
  *   - a string that is not valid UTF-8 (a lone surrogate: str.encode raises there);
  *   - a container with more than 2**32-1 items (the builder's count is a uint32);
  *   - a failure code from any rego-cpp call;
@@ -36,7 +38,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* rego-cpp's C API types (rego_c.h): regoEnum and regoSize are uint_least32_t, regoInt is
@@ -117,6 +122,20 @@ static int add_string(void *handle, PyObject *text) {
     return result;
 }
 
+/* Whether rego-cpp's builder keeps this number: it reads a double as its "%f" text (six decimals),
+ * so 1e-7 becomes 0 and 89.22541915 becomes 89.225419 (engine._kept_by_builder, the same test). */
+static int kept_by_builder(double d) {
+    if (!isfinite(d)) {
+        return 1; /* as before: not a JSON number, handed over as it always was */
+    }
+    char text[512]; /* "%f" of the largest double is 316 characters */
+    int n = snprintf(text, sizeof text, "%f", d);
+    if (n < 0 || n >= (int)sizeof text) {
+        return 0;
+    }
+    return strtod(text, NULL) == d;
+}
+
 /* A value that is not a container (or a key): the call make_input's add() makes for it. */
 static int add_scalar(void *handle, PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
@@ -135,7 +154,11 @@ static int add_scalar(void *handle, PyObject *v) {
         return rego.integer(handle, (int64_t)n) ? FALL_BACK : OK;
     }
     if (t == &PyFloat_Type) {
-        return rego.real(handle, PyFloat_AS_DOUBLE(v)) ? FALL_BACK : OK;
+        double d = PyFloat_AS_DOUBLE(v);
+        if (!kept_by_builder(d)) {
+            return FALL_BACK; /* engine.py gives such a document as exact JSON text instead */
+        }
+        return rego.real(handle, d) ? FALL_BACK : OK;
     }
     if (v == Py_None) {
         return rego.null(handle) ? FALL_BACK : OK;

@@ -24,6 +24,7 @@ import base64
 import contextlib
 import fnmatch
 import json
+import math
 import os
 import re
 import sys
@@ -738,7 +739,7 @@ class Engine:
 
         Returns (True, value) or (False, the engine's error text)."""
         try:
-            self._interp.set_input(make_input(document))
+            set_input(self._interp, document)
         except UnreadableInput as exc:
             return False, str(exc)
         return self.query_value(package, rule)
@@ -957,6 +958,8 @@ def _make_input_ctypes(value: Any) -> Any:
                 raise UnreadableInput(out_of_range(v))
             code = lib.regoInputInt(handle, v)
         elif t is float:
+            if not _kept_by_builder(v):
+                raise RoundedFloat
             code = lib.regoInputFloat(handle, v)
         elif v is None:
             code = lib.regoInputNull(handle)
@@ -979,6 +982,8 @@ def _faithful_copy(value: Any) -> Any:
         return faithful(value)
     if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
         raise UnreadableInput(out_of_range(value))
+    if isinstance(value, float) and not _kept_by_builder(value):
+        raise RoundedFloat
     if isinstance(value, dict):
         return {faithful(k) if isinstance(k, str) else k: _faithful_copy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -997,6 +1002,62 @@ class UnreadableInput(Exception):
     """A value the Rego engine cannot be given as it is: an integer outside the 64-bit range, which
     rego-cpp's input builder (and ctypes) would silently wrap (2**64 is read as 0, so ``size:
     18446744073709551616`` would pass ``input.size > 100``). The document is an error, never judged."""
+
+
+class RoundedFloat(Exception):
+    """A float rego-cpp's input builder would round: it reads a double as its ``%f`` text, six
+    decimals (``1e-7`` is read as 0, so ``input.error_rate > 0`` would not hold: a silent pass).
+    ``set_input`` gives such a document as JSON text instead, which rego-cpp reads exactly."""
+
+
+def _kept_by_builder(value: float) -> bool:
+    """Whether rego-cpp's builder reads this float as it is (``_rego_input.c``: the same test)."""
+    return not math.isfinite(value) or float(f"{value:f}") == value
+
+
+def set_input(interp: Any, value: Any) -> None:
+    """``interp``'s input is ``value``: built by ``make_input``, or, for a document holding a float
+    the builder would round, given as JSON text (rego-cpp reads numbers there exactly: floats, and
+    integers of any size). rego-cpp keeps a JSON string's escapes, so that text is used only when no
+    string or key needs one; otherwise ``UnreadableInput`` (the document is an error, never judged
+    with a rounded number)."""
+    try:
+        interp.set_input(make_input(value))
+    except RoundedFloat:
+        interp.set_input_term(exact_text(value))
+
+
+def exact_text(value: Any) -> str:
+    """``value`` as JSON text rego-cpp reads exactly as it is, or ``UnreadableInput``."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            if any(c in v for c in '"\\') or any(ord(c) < 0x20 for c in v):
+                raise UnreadableInput(_ROUNDED_AND_ESCAPED)
+        elif t is dict:
+            for k in v:
+                if type(k) is not str:
+                    raise UnreadableInput(_ROUNDED_AND_ESCAPED)
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+        elif t is float:
+            if not math.isfinite(v):
+                raise UnreadableInput(_ROUNDED_AND_ESCAPED)
+        elif v is not None and t not in (bool, int):
+            raise UnreadableInput(_ROUNDED_AND_ESCAPED)
+    return json.dumps(value, ensure_ascii=False)
+
+
+_ROUNDED_AND_ESCAPED = (
+    "the input holds a number with more than six decimals (which the Rego engine's input builder "
+    "rounds: 1e-7 is read as 0) beside a string or key it can only be given escaped (a quote, a "
+    "backslash or a control character), so it cannot be read exactly; round the number or move it "
+    "to another document"
+)
 
 
 def out_of_range(value: int) -> str:
@@ -1075,7 +1136,7 @@ def _evaluate_range(compiled: CompiledSet, documents: Sequence[Any], lo: int, hi
                 try:
                     interp.set_input(make_input(batch_input(compiled, documents[start:end])))
                     ok, text = raw_query(interp, bundle=compiled.batch_bundle)
-                except UnreadableInput:  # pinned on its document below
+                except (UnreadableInput, RoundedFloat):  # one document at a time below
                     ok, text = False, ""
                 if ok:
                     try:
@@ -1095,7 +1156,7 @@ def _evaluate_each(
     """documents[lo:hi] one query each (fast bundle, then the safe one when the answer is in doubt)."""
     for i in range(lo, hi):
         try:
-            interp.set_input(make_input(documents[i]))
+            set_input(interp, documents[i])
         except UnreadableInput:
             out.append(None)  # _interpret asks each rule, and reports the unreadable value as its error
             continue

@@ -21,6 +21,7 @@ from deployforge.policy.inputs import InputDoc, InputProblem, expand_paths, read
 from deployforge.policy.model import Check, Finding, Outcome, PolicyReport, normalize_severity
 
 DATA_SUFFIXES = (".json", ".yaml", ".yml")  # --data files
+UNREADABLE_PREFIX = "the input holds "  # engine.UnreadableInput's messages: the document's fault, not the rule's
 
 
 @dataclass(frozen=True)
@@ -416,6 +417,8 @@ def _interpret(
             ok, v = engine.query_rule(document, *key)
             if ok:
                 values[key] = v
+            elif str(v).startswith(UNREADABLE_PREFIX):  # the document, not the rule (engine.UnreadableInput)
+                errors[key] = str(v)
             else:
                 errors[key] = f"the Rego engine raised an error evaluating this rule: {v}"
     else:
@@ -446,8 +449,13 @@ def _interpret(
                     base_id,
                     "high",
                     Outcome.ERROR,
-                    f"{errors[key]} (input {target}); strict builtin errors are on, so a builtin given a bad "
-                    "argument or missing from the engine stops the rule instead of passing it",
+                    f"{errors[key]} (input {target})"
+                    + (
+                        ""
+                        if errors[key].startswith(UNREADABLE_PREFIX)
+                        else "; strict builtin errors are on, so a builtin given a bad "
+                        "argument or missing from the engine stops the rule instead of passing it"
+                    ),
                     file=file or where_file,
                     line=line,
                     resource=address,

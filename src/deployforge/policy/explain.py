@@ -241,9 +241,9 @@ class Explainer:
             return None
         self.used += 1
         try:
-            from deployforge.policy.engine import make_input
+            from deployforge.policy.engine import set_input
 
-            self.interp.set_input(make_input(document))
+            set_input(self.interp, document)
         except Exception:
             return None
         values = _query(self.interp, None, self.bundle)

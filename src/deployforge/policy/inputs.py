@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -180,6 +181,7 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     # files whose text may make a NUL, or an integer outside 64 bits (checked after reading: _without_unreadable)
     suspicious: set[str] = set()
     long_numbers: set[str] = set()
+    fine_numbers: set[str] = set()  # files that may hold a float with more than six decimals
     for f in tf_files:
         try:
             tf_text = Path(f).read_text(encoding="utf-8")
@@ -189,6 +191,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                 suspicious.add(f)
             if _may_hold_big_int(tf_text):
                 long_numbers.add(f)
+            if _FINE_NUMBER.search(tf_text):
+                fine_numbers.add(f)
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -215,6 +219,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             suspicious.add(f)
         if _may_hold_big_int(text):
             long_numbers.add(f)
+        if _FINE_NUMBER.search(text):
+            fine_numbers.add(f)
         if f.endswith(".json"):
             try:
                 data = json.loads(text)
@@ -243,8 +249,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                     f, 0, "unsupported input type", "policy inputs are .tf, .tfvars, .hcl, .yaml, .yml or .json"
                 )
             )
-    if suspicious or long_numbers:
-        docs = _without_unreadable(docs, suspicious, long_numbers, problems)
+    if suspicious or long_numbers or fine_numbers:
+        docs = _without_unreadable(docs, suspicious, long_numbers, fine_numbers, problems)
     return docs, problems
 
 
@@ -258,6 +264,10 @@ _NUL_ESCAPES = ("\\x00", "\\0", "\\u0000", "\\U00000000")
 _LONG_NUMBER = re.compile(r"[0-9][0-9A-Fa-f_:xXoObB]{15,}")
 
 
+# a float with more than six decimals is written with seven digits after its point, or an exponent
+_FINE_NUMBER = re.compile(r"\.[0-9]{7}|[0-9][eE][-+]?[0-9]")
+
+
 def _may_hold_big_int(text: str) -> bool:
     return _LONG_NUMBER.search(text) is not None
 
@@ -266,24 +276,37 @@ def _may_hold_nul(text: str) -> bool:
     return "\x00" in text or any(m in text for m in _NUL_ESCAPES)
 
 
-def _unreadable(value: Any, nul: bool, big: bool) -> str | None:
+def _unreadable(value: Any, nul: bool, big: bool, fine: bool = False) -> str | None:
     """Why the policy engine cannot be given ``value`` as it is: "nul" (a string or key holding a
-    NUL), "int" (an integer outside the 64-bit range), or None. Iterative: documents may nest deep."""
+    NUL), "int" (an integer outside the 64-bit range), "float" (a float with more than six decimals,
+    which its builder rounds, beside what JSON text cannot give it as it is: a string needing an
+    escape, a key that is not a string, NaN or an infinity; see ``engine.exact_text``), or None.
+    Iterative: documents may nest deep."""
     stack = [value]
+    rounded = escaped = False
     while stack:
         v = stack.pop()
         t = type(v)
         if t is str:
             if nul and "\x00" in v:
                 return "nul"
+            if fine and not escaped and ('"' in v or "\\" in v or any(ord(c) < 0x20 for c in v)):
+                escaped = True
         elif t is dict:
+            if fine and not escaped and any(type(k) is not str for k in v):
+                escaped = True
             stack.extend(v.keys())
             stack.extend(v.values())
         elif t is list:
             stack.extend(v)
         elif big and t is int and not _INT64_MIN <= v <= _INT64_MAX:
             return "int"
-    return None
+        elif fine and t is float:
+            if not math.isfinite(v):
+                escaped = True  # not JSON either
+            elif float(f"{v:f}") != v:
+                rounded = True
+    return "float" if rounded and escaped else None
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -292,6 +315,13 @@ _UNREADABLE = {
     "nul": (
         "a string holds a NUL character, which the policy engine would read as the end of the string",
         "remove the NUL (\\0, \\u0000): no configuration value needs one",
+    ),
+    "float": (
+        "a number has more than six decimals, which the policy engine's input builder rounds (1e-7 is "
+        "read as 0), and a string beside it holds a quote, backslash or control character (or a key is "
+        "not a string, or a number is NaN or infinite), so the document cannot be given to the engine "
+        "exactly either way",
+        "round the number to six decimals, or move it or the string to another document",
     ),
     "int": (
         "a number is an integer outside the 64-bit range, which the policy engine would read wrapped "
@@ -302,7 +332,11 @@ _UNREADABLE = {
 
 
 def _without_unreadable(
-    docs: list[InputDoc], nul_files: set[str], big_files: set[str], problems: list[InputProblem]
+    docs: list[InputDoc],
+    nul_files: set[str],
+    big_files: set[str],
+    fine_files: set[str],
+    problems: list[InputProblem],
 ) -> list[InputDoc]:
     """The documents the policy engine can read exactly; each one it cannot is an input error at its
     line, refused and never judged.
@@ -314,7 +348,7 @@ def _without_unreadable(
     such an integer from any other source too: ``engine.UnreadableInput``.)"""
     kept = []
     for doc in docs:
-        why = _unreadable(doc.document, doc.file in nul_files, doc.file in big_files)
+        why = _unreadable(doc.document, doc.file in nul_files, doc.file in big_files, doc.file in fine_files)
         if why is None:
             kept.append(doc)
             continue

@@ -26,6 +26,7 @@ the rewritten text back to the source so rego-cpp's ``file:line:col`` point at w
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -842,6 +843,39 @@ def _array_commas(tokens: list[Token], k: int) -> tuple[int, list[int]] | None:
     return None
 
 
+def _input_refs_only(
+    tokens: list[Token], open_: int, close: int, commas: list[int], pieces: list[tuple[str, str | int]]
+) -> bool:
+    """Whether every verb is a plain %s or %v and every argument a reference into the input
+    (``input.metadata.name``, ``input.spec.containers[i].image``): the common message, which
+    rego-cpp's own sprintf formats as OPA does for strings and numbers. The inlined formatting costs
+    a Rego function call per argument (measured: +30% of the evaluation's CPU for 25 rules over
+    5,000 documents), so these calls are left alone. What rego-cpp still formats otherwise there is
+    an input value that is a composite, null or a string wrapped in quotes (docs/policies.md): the
+    message's text only, never whether the rule holds."""
+    if any(spec not in ("", "s", "v") for spec, _what in pieces):
+        return False
+    bounds = [open_, *commas, close]
+    for a, b in itertools.pairwise(bounds):
+        element = [t for t in tokens[a + 1 : b] if t.kind not in ("nl", "comment")]
+        if len(element) < 3 or element[0].text != "input" or element[0].kind != "ident":
+            return False
+        j = 1
+        while j < len(element):
+            if element[j].text == "." and j + 1 < len(element) and element[j + 1].kind == "ident":
+                j += 2
+            elif (
+                element[j].text == "["
+                and j + 2 < len(element)
+                and element[j + 1].kind in ("ident", "string", "number")
+                and element[j + 2].text == "]"
+            ):
+                j += 3
+            else:
+                return False
+    return True
+
+
 def _has_element(tokens: list[Token], open_: int, close: int) -> bool:
     return any(t.kind not in ("nl", "comment") for t in tokens[open_ + 1 : close])
 
@@ -940,6 +974,8 @@ def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], res
                 close, separators = commas
                 if len(separators) + (1 if close > k + 1 and _has_element(tokens, k, close) else 0) != verbs:
                     continue  # Go writes %!(EXTRA ...) / %!s(MISSING): rego-cpp's sprintf is kept
+                if _input_refs_only(tokens, k, close, separators, pieces):
+                    continue  # rego-cpp formats these as OPA does (strings and numbers): kept, at no cost
                 _inline_sprintf(tokens, i, k, close, separators, pieces, edits)
                 result.rewrites.append(f"{t.line}:{t.col} sprintf formatted as OPA does")
                 used.add("sprintf")
