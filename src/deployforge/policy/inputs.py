@@ -191,7 +191,7 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                 suspicious.add(f)
             if _may_hold_big_int(tf_text):
                 long_numbers.add(f)
-            if _FINE_NUMBER.search(tf_text):
+            if _may_hold_fine_number(tf_text):
                 fine_numbers.add(f)
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
@@ -219,7 +219,7 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
             suspicious.add(f)
         if _may_hold_big_int(text):
             long_numbers.add(f)
-        if _FINE_NUMBER.search(text):
+        if _may_hold_fine_number(text):
             fine_numbers.add(f)
         if f.endswith(".json"):
             try:
@@ -265,7 +265,12 @@ _LONG_NUMBER = re.compile(r"[0-9][0-9A-Fa-f_:xXoObB]{15,}")
 
 
 # a float with more than six decimals is written with seven digits after its point, or an exponent
-_FINE_NUMBER = re.compile(r"\.[0-9]{7}|[0-9][eE][-+]?[0-9]")
+_SEVEN_DECIMALS = re.compile(r"\.[0-9]{7}")
+_EXPONENT = re.compile(r"[0-9][eE][-+]?[0-9]")  # searched apart: one alternation scans 2x slower
+
+
+def _may_hold_fine_number(text: str) -> bool:
+    return _SEVEN_DECIMALS.search(text) is not None or _EXPONENT.search(text) is not None
 
 
 def _may_hold_big_int(text: str) -> bool:

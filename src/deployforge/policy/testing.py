@@ -71,7 +71,7 @@ def run_tests(
     limits: Any = None,
 ) -> TestReport:
     from deployforge.policy.evaluate import _read_data
-    from deployforge.policy.isolate import Crash, Limits, run_isolated
+    from deployforge.policy.isolate import Crash, Limits, preload_engine, run_isolated, run_parallel
 
     limits = limits or Limits()
     files, missing = expand_paths(paths, suffixes=(".rego",))
@@ -98,47 +98,68 @@ def run_tests(
         return TestReport((), tuple(problems))
     load_problems, tests = listed
     problems += load_problems
-    results = [
-        TestResult(f"{t[0]}.{t[1]}", t[2], t[3], "skip", "a todo_test_ rule: skipped, as opa test does")
+    results: dict[int, TestResult] = {
+        i: TestResult(f"{t[0]}.{t[1]}", t[2], t[3], "skip", "a todo_test_ rule: skipped, as opa test does")
+        for i, t in enumerate(tests)
         if t[1].startswith("todo_test_")
-        else _run_one(files, data_docs, rego_version, limits, *t)
-        for t in tests
-    ]
-    return TestReport(tuple(results), tuple(problems))
+    }
+    # Each test in its own process, as many at a time as there are CPUs (a process per test is
+    # the isolation: a crash or a runaway test fails that test only); rego-cpp is loaded once, here,
+    # and shared by every test's process (loading it in each cost more than most tests)
+    preload_engine()
+    todo = [i for i in range(len(tests)) if i not in results]
+    wave = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    for start in range(0, len(todo), wave):
+        chosen = todo[start : start + wave]
+        started = time.perf_counter()
+        outcomes = run_parallel([_test_fn(files, data_docs, rego_version, *tests[i][:2]) for i in chosen], limits)
+        elapsed = (time.perf_counter() - started) * 1000
+        for i, outcome in zip(chosen, outcomes, strict=True):
+            results[i] = _result(files, data_docs, rego_version, limits, outcome, elapsed, *tests[i])
+    return TestReport(tuple(results[i] for i in range(len(tests))), tuple(problems))
 
 
-def _run_one(
+def _test_fn(files: list[str], data_docs: list[Any], rego_version: str, package: str, rule: str) -> Any:
+    """One test, for its own process: (ok, the rule's value or the engine's error, milliseconds)."""
+
+    def one() -> tuple[bool, Any, float]:
+        from deployforge.policy.engine import Engine
+
+        started = time.perf_counter()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        engine = Engine.load(files, data_docs, keep_test=f"{package}.{rule}", rego_version=rego_version)
+        ok, value = engine.query_value(package, rule)
+        return ok, value, (time.perf_counter() - started) * 1000
+
+    return one
+
+
+def _result(
     files: list[str],
     data_docs: list[Any],
     rego_version: str,
     limits: Any,
+    outcome: Any,
+    elapsed: float,
     package: str,
     rule: str,
     file: str,
     line: int,
 ) -> TestResult:
-    """One test in its own process: rego-cpp can crash on some ``with`` expressions (seen with
-    ``sprintf``); a crash or a runaway test fails that one test, not the whole run."""
-    from deployforge.policy.isolate import Crash, run_isolated
+    """A test's result from its process's ``outcome``: rego-cpp can crash on some ``with``
+    expressions (seen with ``sprintf``); such a test is tried again with its ``with`` values lifted
+    into the input and data (``_lifted``), and a crash or a runaway test fails that one test."""
+    from deployforge.policy.isolate import Crash
 
     name = f"{package}.{rule}"
-    started = time.perf_counter()
-
-    def one() -> tuple[bool, Any]:
-        from deployforge.policy.engine import Engine
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        engine = Engine.load(files, data_docs, keep_test=name, rego_version=rego_version)
-        return engine.query_value(package, rule)
-
-    outcome = run_isolated(one, limits)
     lifted = False
     if isinstance(outcome, Crash) and outcome.kind == "signal":
+        started = time.perf_counter()
         retry = _lifted(files, data_docs, rego_version, limits, package, rule, file)
         if retry is not None:
             outcome, lifted = retry, True
-    elapsed = (time.perf_counter() - started) * 1000
+        elapsed += (time.perf_counter() - started) * 1000
     if isinstance(outcome, Crash):
         extra = (
             "; rego-cpp is known to crash on 'with' combined with some builtins (sprintf): bind the result "
@@ -147,7 +168,9 @@ def _run_one(
             else ""
         )
         return TestResult(name, file, line, "error", f"{outcome.describe(limits)} evaluating this test{extra}", elapsed)
-    ok, value = outcome
+    ok, value = outcome[0], outcome[1]
+    if not lifted:
+        elapsed = outcome[2]  # the test's own time, in its process
     if not ok:
         return TestResult(name, file, line, "error", f"the Rego engine raised an error: {value}", elapsed)
     note = " (evaluated with its 'with' values as the test's input and data: rego-cpp crashed on the 'with')"
@@ -199,8 +222,13 @@ def _lifted(
             engine = Engine.load(
                 files, [data], keep_test=f"{package}.{rule}", rego_version=rego_version, overrides={file: text}
             )
-        if "input" in given:
-            engine._interp.set_input(given["input"])
+        if "input" in given:  # built as every input is (quoted strings, rounded floats: engine.set_input)
+            from deployforge.policy.engine import UnreadableInput, set_input
+
+            try:
+                set_input(engine._interp, given["input"])
+            except UnreadableInput as exc:
+                return False, str(exc)
         return engine.query_value(package, rule)
 
     return run_isolated(one, limits)
