@@ -247,3 +247,58 @@ def test_data_strings_with_escapes_mean_what_they_say(tmp_path):
     engine._interp.set_input({"v": "v12", "s": 'say "hi"'})
     assert engine.query_value("t", "n") == (True, 6)
     assert engine.query_value("t", "banned") == (True, True)
+
+
+UNQUOTED_BY_BUILTINS = [
+    # (builtin call on input.s, s, OPA's answer): each answer starts and ends with '"'
+    ("trim_space(input.s)", ' "private" ', '"private"'),
+    ('trim(input.s, " ")', ' "private" ', '"private"'),
+    ('trim_left(input.s, " ")', ' "private"', '"private"'),
+    ('trim_right(input.s, " ")', '"private" ', '"private"'),
+    ('trim_prefix(input.s, "x")', 'x"private"', '"private"'),
+    ('trim_suffix(input.s, "x")', '"private"x', '"private"'),
+    ("substring(input.s, 1, 9)", 'x"private"x', '"private"'),
+    ("strings.reverse(input.s)", '"etavirp"', '"private"'),
+    ('strings.replace_n({"x": ""}, input.s)', 'x"private"', '"private"'),
+]
+
+
+@pytest.mark.parametrize(("call", "s", "opa"), UNQUOTED_BY_BUILTINS, ids=[c for c, _s, _o in UNQUOTED_BY_BUILTINS])
+def test_string_builtins_that_drop_quotes_stop_the_rule_instead_of_passing_it(tmp_path, call, s, opa):
+    """rego-cpp's trim*, substring, strings.reverse and strings.replace_n drop a pair of quotes around
+    a result that starts and ends with '"': ``trim_space(input.acl) != "private"`` would not hold for
+    a value written as ' "private" ' (OPA: it holds, the rule denies). A string holding a quote stops
+    the rule there (an error, never a pass); other strings are answered as before."""
+    from deployforge.policy.engine import make_input
+
+    policy = f'package t\nimport rego.v1\nx := {call}\ndeny contains "not private" if {call} != "private"\n'
+    raw = raw_regopy(policy, make_input({"s": s}), "data.t.x")  # the builtin, on the faithful input
+    assert raw == "private" and opa == '"private"'  # rego-cpp dropped the quotes OPA keeps
+    assert raw_regopy(policy, make_input({"s": s}), "data.t.deny") == []  # so nothing denied: silent
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)])
+    assert not engine.problems, engine.problems
+    engine._interp.set_input(make_input({"s": s}))
+    ok, _value = engine.query_value("t", "deny")
+    assert not ok  # OPA denies; ours: the rule stops with an error, never a pass
+    plain = s.replace('"', "")  # the same without quotes: answered as OPA answers (denied: not "private")
+    engine._interp.set_input(make_input({"s": plain.replace("private", "public").replace("etavirp", "cilbup")}))
+    ok, value = engine.query_value("t", "deny")
+    assert ok and value == ["not private"]
+
+
+def test_a_literal_wrapped_in_escaped_quotes_keeps_them(tmp_path):
+    """The rewrite gives an escaped literal as base64.decode(...), which rego-cpp unquotes when the
+    value starts and ends with '"': such a literal is built as quote + rest + quote instead."""
+    from deployforge.policy.engine import make_input
+    from deployforge.policy.rewrite import rewrite
+
+    policy = 'package t\nimport rego.v1\nx := "\\"private\\""\nsame if input.acl == "\\"private\\""\n'
+    assert "concat(" in rewrite(policy).text
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)])
+    engine._interp.set_input(make_input({"acl": '"private"'}))
+    assert engine.query_value("t", "x") == (True, '"private"')  # OPA: the literal, quotes and all
+    assert engine.query_value("t", "same") == (True, True)

@@ -129,6 +129,13 @@ def decode_string(literal: str) -> str:
 
 
 def _b64_call(value: str) -> str:
+    """``value`` as a Rego expression: ``base64.decode("...")``. rego-cpp's base64.decode (like
+    several of its string builtins) drops a pair of quotes around a result that starts and ends with
+    ``"`` (``"\\"private\\""`` would be read as ``private``), so such a value is built as the quote,
+    the rest and the quote, joined by concat (which keeps them)."""
+    if len(value) > 1 and value[0] == '"' and value[-1] == '"':
+        quote = _b64_call('"')
+        return f'concat("", [{quote}, {_b64_call(value[1:-1])}, {quote}])'
     return 'base64.decode("' + base64.b64encode(value.encode("utf-8")).decode("ascii") + '")'
 
 
@@ -166,6 +173,7 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
         _rewrite_sprintf(tokens, edits, result)
         | _supply_builtins(tokens, edits, result)
         | _rewrite_ordering(tokens, edits, result)
+        | _rewrite_unquoting(tokens, edits, result)
     )
 
     if not edits:
@@ -1391,6 +1399,81 @@ __df_min(x) := min(x) if { not __df_strings(x); not __df_coll(x) }
 """
 
 
+# Several rego-cpp 1.5.2 string builtins drop a pair of quotes around a result that starts and ends
+# with `"`: trim_space("\\"private\\"") is "private" (OPA: "\\"private\\""), so a PR's value written
+# with quotes around it passes `trim_space(input.acl) != "private"` where OPA fails (a silent pass).
+# Their calls go through guards that stop the rule (an error, never a pass) when the string holds a
+# quote; other strings are given to the builtin as before.
+UNQUOTING = {
+    "trim": "__df_trim",
+    "trim_left": "__df_trim_left",
+    "trim_right": "__df_trim_right",
+    "trim_prefix": "__df_trim_prefix",
+    "trim_suffix": "__df_trim_suffix",
+    "trim_space": "__df_trim_space",
+    "substring": "__df_substring",
+    "strings.reverse": "__df_strings_reverse",
+    "strings.replace_n": "__df_strings_replace_n",
+}
+
+_QUOTE = 'base64.decode("Ig==")'  # '"', without an escape in the appended text
+
+_UNQUOTING_FUNCTIONS = f"""\
+__df_q_ok(s) if {{ is_string(s); not contains(s, {_QUOTE}) }}
+__df_q_all_ok(p) if {{ is_object(p); count([k | some k; v := p[k]; not __df_q_pair_ok(k, v)]) == 0 }}
+__df_q_pair_ok(k, v) if {{ __df_q_ok(k); __df_q_ok(v) }}
+__df_q_err(name) := to_number(concat("", ["rego-cpp's ", name, " drops the quotes around a result that starts \
+and ends with a quote (OPA keeps them): DeployForge stops the rule on a string holding a quote here"]))
+__df_trim(s, c) := trim(s, c) if __df_q_ok(s)
+__df_trim(s, c) := __df_q_err("trim") if not __df_q_ok(s)
+__df_trim_left(s, c) := trim_left(s, c) if __df_q_ok(s)
+__df_trim_left(s, c) := __df_q_err("trim_left") if not __df_q_ok(s)
+__df_trim_right(s, c) := trim_right(s, c) if __df_q_ok(s)
+__df_trim_right(s, c) := __df_q_err("trim_right") if not __df_q_ok(s)
+__df_trim_prefix(s, c) := trim_prefix(s, c) if __df_q_ok(s)
+__df_trim_prefix(s, c) := __df_q_err("trim_prefix") if not __df_q_ok(s)
+__df_trim_suffix(s, c) := trim_suffix(s, c) if __df_q_ok(s)
+__df_trim_suffix(s, c) := __df_q_err("trim_suffix") if not __df_q_ok(s)
+__df_trim_space(s) := trim_space(s) if __df_q_ok(s)
+__df_trim_space(s) := __df_q_err("trim_space") if not __df_q_ok(s)
+__df_substring(s, a, n) := substring(s, a, n) if __df_q_ok(s)
+__df_substring(s, a, n) := __df_q_err("substring") if not __df_q_ok(s)
+__df_strings_reverse(s) := strings.reverse(s) if __df_q_ok(s)
+__df_strings_reverse(s) := __df_q_err("strings.reverse") if not __df_q_ok(s)
+__df_strings_replace_n(p, s) := strings.replace_n(p, s) if {{ __df_q_ok(s); __df_q_all_ok(p) }}
+__df_strings_replace_n(p, s) := __df_q_err("strings.replace_n") if not __df_q_ok(s)
+__df_strings_replace_n(p, s) := __df_q_err("strings.replace_n") if {{ __df_q_ok(s); not __df_q_all_ok(p) }}
+"""
+
+
+def _rewrite_unquoting(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
+    used: set[str] = set()
+    own = _defined_here(tokens)
+    imported = _imported_names(tokens)
+    for i, t in enumerate(tokens[:-3]):
+        if t.kind != "ident" or t.col == 1 or (i > 0 and tokens[i - 1].text == "."):
+            continue
+        if tokens[i + 1].text == "(" and t.text in UNQUOTING and t.text not in own:
+            name, end = t.text, t
+        elif (
+            t.text == "strings"
+            and t.text not in imported
+            and tokens[i + 1].text == "."
+            and tokens[i + 2].kind == "ident"
+            and tokens[i + 3].text == "("
+            and f"strings.{tokens[i + 2].text}" in UNQUOTING
+        ):
+            name, end = f"strings.{tokens[i + 2].text}", tokens[i + 2]
+        else:
+            continue
+        edits.append((t.start, end.start + len(end.text), UNQUOTING[name]))
+        result.rewrites.append(
+            f"{t.line}:{t.col} {name} -> {UNQUOTING[name]} (a string holding a quote stops the rule)"
+        )
+        used.add("unquoting")
+    return used
+
+
 def _defined_here(tokens: list[Token]) -> set[str]:
     """Names the module defines (a rule or function head at the start of a line): a call of one of
     them is the module's own, not the builtin of that name."""
@@ -1428,6 +1511,8 @@ def helper_functions(used: set[str]) -> str:
         parts.append(_TIME_FUNCTIONS)
     if "format_int" in used:
         parts.append(_FORMAT_INT_FUNCTIONS)
+    if "unquoting" in used:
+        parts.append(_UNQUOTING_FUNCTIONS)
     if used & {"sprintf", "ordering", "json.marshal"}:
         parts.append(_SORTED)
     if "net.cidr_is_valid" in used:
