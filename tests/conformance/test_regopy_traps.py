@@ -249,31 +249,40 @@ def test_data_strings_with_escapes_mean_what_they_say(tmp_path):
     assert engine.query_value("t", "banned") == (True, True)
 
 
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
 UNQUOTED_BY_BUILTINS = [
-    # (builtin call on input.s, s, OPA's answer): each answer starts and ends with '"'
-    ("trim_space(input.s)", ' "private" ', '"private"'),
-    ('trim(input.s, " ")', ' "private" ', '"private"'),
-    ('trim_left(input.s, " ")', ' "private"', '"private"'),
-    ('trim_right(input.s, " ")', '"private" ', '"private"'),
-    ('trim_prefix(input.s, "x")', 'x"private"', '"private"'),
-    ('trim_suffix(input.s, "x")', '"private"x', '"private"'),
-    ("substring(input.s, 1, 9)", 'x"private"x', '"private"'),
-    ("strings.reverse(input.s)", '"etavirp"', '"private"'),
-    ('strings.replace_n({"x": ""}, input.s)', 'x"private"', '"private"'),
+    # (builtin call on input.s, s (its result starts and ends with '"'), s giving "public" instead)
+    ("trim_space(input.s)", ' "private" ', " public "),
+    ('trim(input.s, " ")', ' "private" ', " public "),
+    ('trim_left(input.s, " ")', ' "private"', " public"),
+    ('trim_right(input.s, " ")', '"private" ', "public "),
+    ('trim_prefix(input.s, "x")', 'x"private"', "xpublic"),
+    ('trim_suffix(input.s, "x")', '"private"x', "publicx"),
+    ("substring(input.s, 1, 9)", 'x"private"x', "xpublicx"),
+    ("strings.reverse(input.s)", '"etavirp"', "cilbup"),
+    ('strings.replace_n({"x": ""}, input.s)', 'x"private"', "xpublic"),
+    ("base64.decode(input.s)", _b64('"private"'), _b64("public")),
+    ("hex.decode(input.s)", '"private"'.encode().hex(), b"public".hex()),
 ]
 
 
-@pytest.mark.parametrize(("call", "s", "opa"), UNQUOTED_BY_BUILTINS, ids=[c for c, _s, _o in UNQUOTED_BY_BUILTINS])
-def test_string_builtins_that_drop_quotes_stop_the_rule_instead_of_passing_it(tmp_path, call, s, opa):
-    """rego-cpp's trim*, substring, strings.reverse and strings.replace_n drop a pair of quotes around
-    a result that starts and ends with '"': ``trim_space(input.acl) != "private"`` would not hold for
-    a value written as ' "private" ' (OPA: it holds, the rule denies). A string holding a quote stops
-    the rule there (an error, never a pass); other strings are answered as before."""
+@pytest.mark.parametrize(("call", "s", "plain"), UNQUOTED_BY_BUILTINS, ids=[c for c, _s, _p in UNQUOTED_BY_BUILTINS])
+def test_string_builtins_that_drop_quotes_stop_the_rule_instead_of_passing_it(tmp_path, call, s, plain):
+    """Several rego-cpp string builtins drop a pair of quotes around a result that starts and ends
+    with '"': ``trim_space(input.acl) != "private"`` would not hold for a value written as
+    ' "private" ' (OPA: the result is '"private"', the rule denies). A string that could give such a
+    result stops the rule there (an error, never a pass); other strings are answered as before."""
     from deployforge.policy.engine import make_input
 
     policy = f'package t\nimport rego.v1\nx := {call}\ndeny contains "not private" if {call} != "private"\n'
+    opa = '"private"'  # OPA's value of x: the quotes kept
     raw = raw_regopy(policy, make_input({"s": s}), "data.t.x")  # the builtin, on the faithful input
-    assert raw == "private" and opa == '"private"'  # rego-cpp dropped the quotes OPA keeps
+    assert raw == "private" and raw != opa  # rego-cpp dropped the quotes OPA keeps
     assert raw_regopy(policy, make_input({"s": s}), "data.t.deny") == []  # so nothing denied: silent
     path = tmp_path / "p.rego"
     path.write_text(policy)
@@ -282,10 +291,9 @@ def test_string_builtins_that_drop_quotes_stop_the_rule_instead_of_passing_it(tm
     engine._interp.set_input(make_input({"s": s}))
     ok, _value = engine.query_value("t", "deny")
     assert not ok  # OPA denies; ours: the rule stops with an error, never a pass
-    plain = s.replace('"', "")  # the same without quotes: answered as OPA answers (denied: not "private")
-    engine._interp.set_input(make_input({"s": plain.replace("private", "public").replace("etavirp", "cilbup")}))
+    engine._interp.set_input(make_input({"s": plain}))
     ok, value = engine.query_value("t", "deny")
-    assert ok and value == ["not private"]
+    assert ok and value == ["not private"], value  # no quote: answered as OPA answers (denied)
 
 
 def test_a_literal_wrapped_in_escaped_quotes_keeps_them(tmp_path):

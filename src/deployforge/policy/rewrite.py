@@ -1414,6 +1414,12 @@ UNQUOTING = {
     "substring": "__df_substring",
     "strings.reverse": "__df_strings_reverse",
     "strings.replace_n": "__df_strings_replace_n",
+    "base64.decode": "__df_base64_decode",
+    "base64url.decode": "__df_base64url_decode",
+    "hex.decode": "__df_hex_decode",
+    "urlquery.decode": "__df_urlquery_decode",
+    "urlquery.encode": "__df_urlquery_encode",
+    "json.unmarshal": "__df_json_unmarshal",
 }
 
 _QUOTE = 'base64.decode("Ig==")'  # '"', without an escape in the appended text
@@ -1443,6 +1449,26 @@ __df_strings_reverse(s) := __df_q_err("strings.reverse") if not __df_q_ok(s)
 __df_strings_replace_n(p, s) := strings.replace_n(p, s) if {{ __df_q_ok(s); __df_q_all_ok(p) }}
 __df_strings_replace_n(p, s) := __df_q_err("strings.replace_n") if not __df_q_ok(s)
 __df_strings_replace_n(p, s) := __df_q_err("strings.replace_n") if {{ __df_q_ok(s); not __df_q_all_ok(p) }}
+__df_base64_decode(x) := r if {{ r := base64.decode(x); base64.encode(r) == x }}
+__df_base64_decode(x) := __df_q_err("base64.decode") if {{ r := base64.decode(x); base64.encode(r) != x }}
+__df_base64url_decode(x) := r if {{ r := base64url.decode(x); __df_b64url_same(r, x) }}
+__df_base64url_decode(x) := __df_q_err("base64url.decode") if {{ r := base64url.decode(x); not __df_b64url_same(r, x) }}
+__df_b64url_same(r, x) if base64url.encode(r) == x
+__df_b64url_same(r, x) if base64url.encode_no_pad(r) == x
+__df_hex_decode(x) := r if {{ r := hex.decode(x); hex.encode(r) == lower(x) }}
+__df_hex_decode(x) := __df_q_err("hex.decode") if {{ r := hex.decode(x); hex.encode(r) != lower(x) }}
+__df_urlquery_decode(x) := urlquery.decode(x) if __df_url_ok(x)
+__df_urlquery_decode(x) := __df_q_err("urlquery.decode") if not __df_url_ok(x)
+__df_url_ok(x) if {{ __df_q_ok(x); not contains(lower(x), "%22") }}
+__df_json_unmarshal(x) := json.unmarshal(x) if __df_json_ok(x)
+__df_json_unmarshal(x) := __df_q_err("json.unmarshal") if not __df_json_ok(x)
+__df_urlquery_encode(x) := urlquery.encode(x) if __df_q_ok(x)
+__df_urlquery_encode(x) := __df_q_err("urlquery.encode") if not __df_q_ok(x)
+__df_json_ok(x) if {{
+	is_string(x)
+	not contains(x, concat("", [base64.decode("XA=="), {_QUOTE}]))
+	not contains(lower(x), "u0022")
+}}
 """
 
 
@@ -1456,14 +1482,13 @@ def _rewrite_unquoting(tokens: list[Token], edits: list[tuple[int, int, str]], r
         if tokens[i + 1].text == "(" and t.text in UNQUOTING and t.text not in own:
             name, end = t.text, t
         elif (
-            t.text == "strings"
-            and t.text not in imported
+            t.text not in imported
             and tokens[i + 1].text == "."
             and tokens[i + 2].kind == "ident"
             and tokens[i + 3].text == "("
-            and f"strings.{tokens[i + 2].text}" in UNQUOTING
+            and f"{t.text}.{tokens[i + 2].text}" in UNQUOTING
         ):
-            name, end = f"strings.{tokens[i + 2].text}", tokens[i + 2]
+            name, end = f"{t.text}.{tokens[i + 2].text}", tokens[i + 2]
         else:
             continue
         edits.append((t.start, end.start + len(end.text), UNQUOTING[name]))
