@@ -267,7 +267,7 @@ UNQUOTED_BY_BUILTINS = [
     ("strings.reverse(input.s)", '"etavirp"', "cilbup"),
     ('strings.replace_n({"x": ""}, input.s)', 'x"private"', "xpublic"),
     ("base64.decode(input.s)", _b64('"private"'), _b64("public")),
-    ("hex.decode(input.s)", '"private"'.encode().hex(), b"public".hex()),
+    ("hex.decode(input.s)", b'"private"'.hex(), b"public".hex()),
 ]
 
 

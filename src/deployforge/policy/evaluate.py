@@ -50,14 +50,53 @@ def engine_settings(flags: Mapping[str, Any], entries: Sequence[Mapping[str, Any
 
 
 def evaluate_paths(paths: Sequence[str], options: PolicyOptions) -> PolicyReport:
-    """Read the input files (files, folders, globs) and evaluate the policies against them."""
+    """Read the input files (files, folders, globs) and evaluate the policies against them.
+
+    One large multi-document YAML file is read by the engine's workers themselves, a slice each
+    (``YamlSlices``): its documents never travel between processes, and the engine phase starts
+    without waiting for the whole file to be read and sent back (measured: 0.1 s of 1.7 s for
+    5,000 documents)."""
     files, problems = expand_paths(list(paths))
+    slices = _yaml_slices(files, options)
+    if slices is not None:
+        return evaluate(slices, options, problems, inputs=files)
     docs, read_problems = read_inputs(files)
     return evaluate(docs, options, problems + read_problems, inputs=files)
 
 
+@dataclass(frozen=True)
+class YamlSlices:
+    """A large multi-document YAML file, for the engine's workers to read a slice each."""
+
+    path: str
+    text: str
+    bounds: tuple[tuple[int, int], ...]  # inputs.slice_bounds
+    checks: tuple[bool, bool, bool]  # inputs.unreadable_checks
+
+    @property
+    def file(self) -> str:
+        return self.path
+
+
+def _yaml_slices(files: Sequence[str], options: PolicyOptions) -> YamlSlices | None:
+    from deployforge.policy.inputs import PARALLEL_YAML_CHARS, slice_bounds, unreadable_checks
+
+    if len(files) != 1 or not files[0].endswith((".yaml", ".yml")) or not options.policies:
+        return None
+    try:
+        if os.path.getsize(files[0]) < PARALLEL_YAML_CHARS:
+            return None
+        text = Path(files[0]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # read_inputs reports it
+    bounds = slice_bounds(text) if len(text) >= PARALLEL_YAML_CHARS else None
+    if bounds is None:
+        return None
+    return YamlSlices(files[0], text, tuple(bounds), unreadable_checks(text))
+
+
 def evaluate(
-    docs: Sequence[InputDoc],
+    docs: Sequence[InputDoc] | YamlSlices,
     options: PolicyOptions,
     input_problems: Sequence[InputProblem] = (),
     inputs: Sequence[str] = (),
@@ -81,7 +120,7 @@ def evaluate(
 
 
 def _evaluate(
-    docs: Sequence[InputDoc],
+    docs: Sequence[InputDoc] | YamlSlices,
     options: PolicyOptions,
     input_problems: Sequence[InputProblem],
     inputs: Sequence[str],
@@ -137,13 +176,19 @@ def _evaluate(
             if isinstance(result, Crash):
                 result = None
         if result is not None:
-            engine_findings, checks, selected, printed = result
+            engine_findings, checks, selected, printed, read_problems = result
+            findings[len(input_problems) : len(input_problems)] = [
+                Finding("input", "high", Outcome.ERROR, p.message, p.file, p.line, remediation=p.hint)
+                for p in read_problems
+            ]
             findings.extend(engine_findings)
     return PolicyReport(
         findings=tuple(findings),
         checks=tuple(checks),
         policies=tuple(policy_files),
-        inputs=tuple(dict.fromkeys(inputs or [d.file for d in docs])),
+        inputs=tuple(
+            dict.fromkeys(inputs or ([docs.path] if isinstance(docs, YamlSlices) else [d.file for d in docs]))
+        ),
         namespaces=tuple(selected),
         fail_on_warn=options.fail_on_warn,
         duration_ms=(time.perf_counter() - started) * 1000,
@@ -184,9 +229,19 @@ def _culprits(files: list[str], crash: Any, phase: Any, limits: Any) -> list[tup
 
 
 def _run_phase(
-    policy_files: list[str], data_docs: list[Any], docs: Sequence[InputDoc], options: PolicyOptions, limits: Any
+    policy_files: list[str],
+    data_docs: list[Any],
+    docs: Sequence[InputDoc] | YamlSlices,
+    options: PolicyOptions,
+    limits: Any,
 ) -> Any:
-    """The engine phase in isolated children: (findings, checks, selected packages, print output) or a ``Crash``.
+    """The engine phase in isolated children: (findings, checks, selected packages, print output,
+    problems met reading ``YamlSlices``) or a ``Crash``.
+
+    ``YamlSlices`` are read by the workers, a slice each (``_fused_phase``); when that does not go
+    as planned (a slice that does not read on its own, a document count other than foreseen, a
+    crash) the file is read here as any other and evaluated the usual way, which gives the error
+    or the crash exactly as before.
 
     Many documents (``engine.PARALLEL_THRESHOLD`` or more) are split over one child per CPU, each
     loading the policies itself and evaluating and interpreting its part of the documents, so the
@@ -199,12 +254,19 @@ def _run_phase(
     from deployforge.policy.engine import PARALLEL_THRESHOLD
     from deployforge.policy.isolate import Crash, preload_engine, run_isolated, run_parallel
 
-    items = sum(1 + len(d.resources) for d in docs)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    parts = min(cpus, 8) if items >= PARALLEL_THRESHOLD and hasattr(os, "fork") else 1
     preload_engine()
     import deployforge.policy.batch
     import deployforge.policy.rewrite  # noqa: F401  (the workers' modules, loaded once, as rego-cpp)
+
+    read_problems: list[InputProblem] = []
+    if isinstance(docs, YamlSlices):
+        fused = _fused_phase(policy_files, data_docs, docs, options, limits)
+        if fused is not None:
+            return fused
+        docs, read_problems = read_inputs([docs.path])
+    items = sum(1 + len(d.resources) for d in docs)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    parts = min(cpus, 8) if items >= PARALLEL_THRESHOLD and hasattr(os, "fork") else 1
 
     if parts <= 1:
         result = run_isolated(partial(_engine_phase, policy_files, data_docs, docs, options, limits), limits)
@@ -216,6 +278,11 @@ def _run_phase(
         result = next((r for r in results if isinstance(r, Crash)), None) or _join(results)
     if isinstance(result, Crash):
         return result
+    return (*_rebuilt(result), read_problems)
+
+
+def _rebuilt(result: Any) -> tuple[list[Finding], list[Check], list[str], str]:
+    """The joined answer of the engine's workers as findings, checks, packages and print output."""
     pre, per_set, selected = result
     findings = list(pre)
     checks: list[Check] = []
@@ -225,6 +292,65 @@ def _run_phase(
         checks.extend(map(Check._make, set_checks))
         printed.append(set_printed)
     return findings, checks, selected, "".join(printed)
+
+
+def _fused_phase(
+    policy_files: list[str], data_docs: list[Any], slices: YamlSlices, options: PolicyOptions, limits: Any
+) -> Any:
+    """Each worker reads its slice of the file and evaluates its documents; None when the slices
+    did not read as foreseen (the caller then reads the file whole)."""
+    from functools import partial
+
+    from deployforge.policy.inputs import predicted_documents
+    from deployforge.policy.isolate import Crash, run_parallel
+
+    text = slices.text
+    counts = [predicted_documents(text[a:b], first=i == 0) for i, (a, b) in enumerate(slices.bounds)]
+    offsets = [sum(counts[:i]) for i in range(len(counts))]
+    fns: list[Callable[[], Any]] = [
+        partial(
+            _fused_part,
+            policy_files,
+            data_docs,
+            slices.path,
+            text[a:b],
+            text.count("\n", 0, a),
+            offsets[i],
+            slices.checks,
+            options,
+            limits,
+        )
+        for i, (a, b) in enumerate(slices.bounds)
+    ]
+    results = run_parallel(fns, limits)
+    if any(r is None or isinstance(r, Crash) or isinstance(r[2], Crash) for r in results):
+        return None
+    if [r[0] for r in results] != counts:  # another count than foreseen: the indexes would be wrong
+        return None
+    read_problems = [p for r in results for p in r[1]]
+    return (*_rebuilt(_join([r[2] for r in results])), read_problems)
+
+
+def _fused_part(
+    policy_files: list[str],
+    data_docs: list[Any],
+    path: str,
+    text: str,
+    line_offset: int,
+    index_offset: int,
+    checks: tuple[bool, bool, bool],
+    options: PolicyOptions,
+    limits: Any,
+) -> Any:
+    """In a worker: (the slice's document count, its read problems, the engine phase's answer for
+    its documents), or None when the slice does not read on its own."""
+    from deployforge.policy.inputs import read_yaml_slice
+
+    read = read_yaml_slice(path, text, line_offset, index_offset, checks)
+    if read is None:
+        return None
+    docs, count, problems = read
+    return count, problems, _engine_phase(policy_files, data_docs, docs, options, limits, nested=False)
 
 
 def _join(results: list[Any]) -> Any:
@@ -256,9 +382,11 @@ def _engine_phase(
     options: PolicyOptions,
     limits: Any,
     part: tuple[int, int] = (0, 1),
+    nested: bool = True,
 ) -> Any:
     """Everything that touches rego-cpp; runs in an isolated child (see isolate.py), for ``part``
-    (index, count) of the documents.
+    (index, count) of the documents (``nested``: it may fork evaluation workers of its own, when it
+    is the only engine process).
 
     Returns (load/compile findings, [(findings, checks, print output) per rule set], selected
     packages) or a ``Crash`` from a worker."""
@@ -329,7 +457,10 @@ def _engine_phase(
                         continue
                 documents = [(res.document if res is not None else doc.document) for doc, res in group]
                 values, out = evaluate_documents(
-                    current, documents, workers=1 if part[1] > 1 and not conftest_data else None, limits=limits
+                    current,
+                    documents,
+                    workers=1 if (part[1] > 1 and not conftest_data) or not nested else None,
+                    limits=limits,
                 )
                 printed.append(out)
                 for (doc, res), value in zip(group, values, strict=True):

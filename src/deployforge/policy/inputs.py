@@ -526,7 +526,7 @@ def _tolerant_loader() -> Any:
             if not self.yaml_path_resolvers:
                 # the composer calls these for every node, and without path resolvers they do
                 # nothing: built-in no-ops instead of Python frames (4% of reading a large file)
-                self.descend_resolver = {}.get  # (parent, index) -> None
+                self.descend_resolver: Any = {}.get  # (parent, index) -> None
                 self.ascend_resolver = [].clear  # () -> None
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
@@ -736,20 +736,9 @@ def _yaml_in_slices(path: str, text: str) -> tuple[list[InputDoc], int] | None:
     file with one is read whole."""
     from deployforge.policy.isolate import Crash, Limits, run_parallel
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cpus < 2 or not hasattr(os, "fork") or re.search(r"^%", text, re.M):
+    bounds = slice_bounds(text)
+    if bounds is None:
         return None
-    starts = [m.start() for m in _DOC_START.finditer(text)]
-    cuts: list[int] = [0]
-    for k in range(1, cpus):
-        target = len(text) * k // cpus
-        cut = next((s for s in starts if s >= target and s > cuts[-1]), None)
-        if cut is None:
-            break
-        cuts.append(cut)
-    if len(cuts) < 2:
-        return None
-    bounds = list(zip(cuts, [*cuts[1:], len(text)], strict=True))
     from functools import partial
 
     results = run_parallel(
@@ -769,6 +758,68 @@ def _yaml_in_slices(path: str, text: str) -> tuple[list[InputDoc], int] | None:
 
 def _read_slice(path: str, text: str, line_offset: int) -> tuple[list[InputDoc], int, InputProblem | None]:
     return _read_yaml(path, text, line_offset)
+
+
+def slice_bounds(text: str) -> list[tuple[int, int]] | None:
+    """Where to cut a multi-document YAML text for one reader per CPU: (start, end) of each slice,
+    each but the first starting at a document start (``---`` at a line's start); None when it
+    cannot be cut (one CPU, no fork, a directive, too few documents)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or not hasattr(os, "fork") or re.search(r"^%", text, re.M):
+        return None
+    starts = [m.start() for m in _DOC_START.finditer(text)]
+    cuts: list[int] = [0]
+    parts = min(cpus, 8)
+    for k in range(1, parts):
+        target = len(text) * k // parts
+        cut = next((s for s in starts if s >= target and s > cuts[-1]), None)
+        if cut is None:
+            break
+        cuts.append(cut)
+    if len(cuts) < 2:
+        return None
+    return list(zip(cuts, [*cuts[1:], len(text)], strict=True))
+
+
+def predicted_documents(text: str, first: bool) -> int:
+    """How many documents libyaml reads in a slice from ``slice_bounds``: one per document start,
+    plus, in the first slice, one for what comes before its first start (when it holds more than
+    comments). A guess the caller checks against what was read (``read_yaml_slice``)."""
+    starts = [m.start() for m in _DOC_START.finditer(text)]
+    head = text[: starts[0]] if starts else text
+    implicit = first and any(ln.strip() and not ln.lstrip().startswith("#") for ln in head.splitlines())
+    return len(starts) + (1 if implicit else 0)
+
+
+def read_yaml_slice(
+    path: str, text: str, line_offset: int, index_offset: int, checks: tuple[bool, bool, bool]
+) -> tuple[list[InputDoc], int, list[InputProblem]] | None:
+    """One slice's documents (indexes counted from ``index_offset``), how many documents it held,
+    and the problems of those refused (``checks``: whether the file may hold a NUL, an integer
+    outside 64 bits, a float with more than six decimals); None when the slice does not read on
+    its own (the caller reads the whole file, which gives the error as it always has)."""
+    found, count, problem = _read_yaml(path, text, line_offset)
+    if problem is not None:
+        return None
+    docs = [
+        InputDoc(d.file, d.kind, d.document, d.line, d.index + index_offset, d.resources, anchors=d.anchors)
+        if d.index is not None
+        else d
+        for d in found
+    ]
+    problems: list[InputProblem] = []
+    if any(checks):
+        nul, big, fine = checks
+        docs = _without_unreadable(
+            docs, {path} if nul else set(), {path} if big else set(), {path} if fine else set(), problems
+        )
+    return docs, count, problems
+
+
+def unreadable_checks(text: str) -> tuple[bool, bool, bool]:
+    """Which of the engine's unreadable values a file's text may hold: a NUL, an integer outside
+    64 bits, a float with more than six decimals (each then looked for in its documents)."""
+    return _may_hold_nul(text), _may_hold_big_int(text), _may_hold_fine_number(text)
 
 
 def _anchor_lines(node: Any, out: dict[str, int], depth: int, line_offset: int = 0) -> None:
