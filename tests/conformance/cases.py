@@ -1025,8 +1025,6 @@ CASES += [
         0,
         (("warning", "web ends with a newline"),),
         source="HCL2 (hcl2json): a heredoc's value ends with the newline before its closing marker",
-        known_difference="policy/hcl.py (python-hcl2's heredoc rule) drops the heredoc's last newline "
-        '("...echo hello"): an endswith(x, "\\n") or == test differs; hcl.py is outside this change',
     ),
     Case(
         "plan-json-child-modules",

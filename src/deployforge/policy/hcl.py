@@ -554,15 +554,43 @@ def _slow(snippet: str, line: int) -> dict[str, Any]:
     import hcl2
 
     options = hcl2.SerializationOptions(
-        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+        with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=True
     )
     try:
-        return dict(hcl2.loads(snippet + "\n", serialization_options=options))
+        data = dict(hcl2.loads(snippet + "\n", serialization_options=options))
+        return _heredocs_read(data, snippet) if "<<" in snippet else data
     except Exception as exc:  # lark's UnexpectedInput family and hcl2's own errors
         inner = int(getattr(exc, "line", 0) or 0)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = re.sub(r"\s*at line \d+, column \d+\.?$", "", first)
         raise HclError(first, line + max(0, inner - 1)) from None
+
+
+_HEREDOC_VALUE = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_]*)\n(.*?)[ \t]*\2\Z", re.S)
+
+
+def _heredocs_read(value: Any, source: str) -> Any:
+    """python-hcl2's heredocs (kept as written) as HCL reads them, as conftest's hcl2json gives
+    them: the lines between the markers, each ending with its newline (python-hcl2's own reading
+    drops the last one), and for ``<<-`` without the indentation all lines share. Only a value that
+    stands in the source as written is one (a quoted string holding the same text would show its
+    escapes there)."""
+    if isinstance(value, dict):
+        return {k: _heredocs_read(v, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_heredocs_read(v, source) for v in value]
+    if not isinstance(value, str) or not value.startswith("<<") or value not in source:
+        return value
+    m = _HEREDOC_VALUE.match(value)
+    if m is None:
+        return value
+    flush, _marker, body = m.groups()
+    if flush:
+        lines = body.split("\n")
+        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        cut = min(indents) if indents else 0
+        body = "\n".join(ln[cut:] for ln in lines)
+    return body
 
 
 def to_json(parsed: Parsed) -> str:
