@@ -310,3 +310,67 @@ def test_a_literal_wrapped_in_escaped_quotes_keeps_them(tmp_path):
     engine._interp.set_input(make_input({"acl": '"private"'}))
     assert engine.query_value("t", "x") == (True, '"private"')  # OPA: the literal, quotes and all
     assert engine.query_value("t", "same") == (True, True)
+
+
+def test_body_lines_at_column_one_are_rewritten_like_indented_ones(tmp_path):
+    """Rego needs no indentation, and a pull request's policy need not be formatted: a body line
+    starting at column 1 is a statement, not a rule head, and is rewritten as any other (it was not,
+    and one such `max(` line also turned the rewrite off for the whole module)."""
+    from deployforge.policy.engine import make_input
+    from deployforge.policy.rewrite import rewrite
+
+    policy = (
+        "package t\nimport rego.v1\ndeny contains msg if {\nmax(input.ports) > 1000\n"
+        'msg := "port too high"\n}\nmax_port := max(input.ports)\n'
+    )
+    assert "__df_max(input.ports) > 1000" in rewrite(policy).text
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)])
+    engine._interp.set_input(make_input({"ports": [9, 10000]}))
+    assert engine.query_value("t", "deny") == (True, ["port too high"])  # OPA: max is 10000
+    assert engine.query_value("t", "max_port") == (True, 10000)
+    # a head at column 1 outside every brace is still a head: the module's own function wins
+    own = "package t\nimport rego.v1\nmax(xs) := 7\nm := max([1, 2])\n"
+    assert "__df_max" not in rewrite(own).text
+
+
+@pytest.mark.parametrize(
+    ("numbers", "opa_max", "opa_min"),
+    [
+        ([0.00000005, 0.0000001], 0.0000001, 0.00000005),  # below a millionth apart
+        ([0.5, 2000000000000000, 300000000000000], 2000000000000000, 0.5),  # 16 digits
+        ([5e19, 1e20], 1e20, 5e19),  # written with an exponent
+        ([9, 8443, -3.5], 8443, -3.5),  # rego-cpp alone: as text, 9 and -3.5
+    ],
+)
+def test_max_and_min_of_numbers_compare_values(tmp_path, numbers, opa_max, opa_min):
+    from deployforge.policy.engine import set_input
+
+    policy = "package t\nimport rego.v1\nhi := max(input.xs)\nlo := min(input.xs)\n"
+    path = tmp_path / "p.rego"
+    path.write_text(policy)
+    engine = Engine.load([str(path)])
+    set_input(engine._interp, {"xs": numbers})
+    assert engine.query_value("t", "hi") == (True, opa_max)
+    assert engine.query_value("t", "lo") == (True, opa_min)
+
+
+def test_a_with_is_lifted_only_when_every_later_statement_carries_it():
+    """Lifted, a `with` value becomes the input of the whole test: a later statement without the
+    clause would be judged against it (OPA judges it against the real input): no retry then."""
+    from deployforge.policy.rewrite import lift_test_input
+
+    partial = 'package t\nimport rego.v1\ntest_x if {\n  deny with input as {"bad": true}\n  count(deny) == 1\n}\n'
+    assert lift_test_input(partial, "test_x") is None
+    every = (
+        'package t\nimport rego.v1\ntest_x if {\n  deny with input as {"bad": true}\n'
+        '  count(deny) == 1 with input as {"bad": true}\n}\n'
+    )
+    assert lift_test_input(every, "test_x") is not None
+    # a later statement reading only what an earlier one bound cannot see the input: lifted
+    bound = (
+        'package t\nimport rego.v1\ntest_x if {\n  some f in deny with input as {"bad": true}\n'
+        '  f.msg == "bad"\n  count(f.tags) == 0\n}\n'
+    )
+    assert lift_test_input(bound, "test_x") is not None

@@ -321,10 +321,11 @@ SORTED_CONCAT = "data.deployforge_enc__.sorted_concat"
 
 def _rewrite_concat(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
     """``concat(sep, a_set)``: rego-cpp joins a set in insertion order (OPA: sorted order)."""
+    heads = _heads(tokens)
     for i, t in enumerate(tokens[:-1]):
         if t.kind != "ident" or t.text != "concat" or tokens[i + 1].text != "(":
             continue
-        if (i > 0 and tokens[i - 1].text == ".") or t.col == 1:
+        if (i > 0 and tokens[i - 1].text == ".") or heads[i]:
             continue  # array.concat, or a rule head
         edits.append((t.start, t.start + len(t.text), SORTED_CONCAT))
         result.rewrites.append(f"{t.line}:{t.col} concat -> {SORTED_CONCAT}")
@@ -617,6 +618,37 @@ def _text(tokens: list[Token], s: int, e: int) -> str:
     return "".join(out)
 
 
+_PLAIN_WORDS = {"some", "in", "not", "true", "false", "null", "count", "every", "if"}
+
+
+def _binds(tokens: list[Token], st: list[int]) -> set[str]:
+    """The variables a test statement binds: ``some x``, ``some x, y in``, ``x :=``."""
+    out: set[str] = set()
+    texts = [tokens[i] for i in st]
+    for k, t in enumerate(texts):
+        if t.kind != "ident":
+            continue
+        before = texts[k - 1].text if k else ""
+        after = texts[k + 1].text if k + 1 < len(texts) else ""
+        if (before in ("some", ",") and (k < 2 or texts[k - 2].text != ".")) or (after == ":=" and k == 0):
+            out.add(t.text)
+    return out
+
+
+def _reads_only(tokens: list[Token], st: list[int], bound: set[str]) -> bool:
+    """Whether a test statement reads nothing but variables bound before it (their fields, literals
+    and ``count``): then neither the input nor a rule (which may read it) can change its answer."""
+    texts = [tokens[i] for i in st]
+    for k, t in enumerate(texts):
+        if t.kind != "ident" or t.text in _PLAIN_WORDS:
+            continue
+        if k and texts[k - 1].text == ".":
+            continue  # a field of a bound variable
+        if t.text not in bound:
+            return False
+    return True
+
+
 def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] | None:
     """For ``policy test``: the source with the ``with`` clauses of test ``rule`` removed, and one helper
     rule per target (``input``, ``data.a.b``) giving the value the test gives it; None when the test
@@ -626,7 +658,8 @@ def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] |
     set as the input (or the data) of the whole test (docs/policies.md#policy-tests). A value may use
     variables bound in the test's earlier statements (``d := {...}`` then ``... with input as d``):
     the helper rule repeats those statements, which must not read ``input`` themselves. Every clause
-    of one target must give it the same value (as written).
+    of one target must give it the same value (as written), and every statement from the first
+    ``with`` on must carry the same targets' clauses.
     """
     tokens = tokenize(text)
     start = next((i for i, t in enumerate(tokens) if t.kind == "ident" and t.text == rule and t.col == 1), None)
@@ -666,6 +699,7 @@ def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] |
     values: dict[str, str] = {}
     cuts: list[tuple[int, int]] = []
     first_with: int | None = None
+    targets_of: dict[int, set[str]] = {}  # statement -> the targets its with clauses replace
     for n, st in enumerate(statements):
         j = 0
         while j < len(st):
@@ -701,10 +735,19 @@ def lift_test_input(text: str, rule: str) -> tuple[str, list[tuple[str, str]]] |
             value = text[first.start : last.start + len(last.text)]
             if values.setdefault(target, value) != value:
                 return None
+            targets_of.setdefault(n, set()).add(target)
             cuts.append((t.start, last.start + len(last.text)))
             j = v_end
     if not values or first_with is None:
         return None
+    # lifted, a value is the input (or data) of every statement after it: only when each of them
+    # carries the same with clauses is that what OPA evaluates (a statement without them would be
+    # judged against the lifted value, where OPA judges it against the real input: a pass OPA fails)
+    bound: set[str] = set()
+    for n, st in enumerate(statements):
+        if n >= first_with and targets_of.get(n) != set(values) and not _reads_only(tokens, st, bound):
+            return None
+        bound |= _binds(tokens, st)
     before = statements[:first_with]
     if any(tokens[i].kind == "ident" and tokens[i].text == "input" for st in before for i in st):
         return None
@@ -954,8 +997,9 @@ def _rewrite_sprintf(tokens: list[Token], edits: list[tuple[int, int, str]], res
     used: set[str] = set()
     if "sprintf" in _defined_here(tokens):
         return used
+    heads = _heads(tokens)
     for i, t in enumerate(tokens[:-3]):
-        if t.kind != "ident" or t.text != "sprintf" or tokens[i + 1].text != "(" or t.col == 1:
+        if t.kind != "ident" or t.text != "sprintf" or tokens[i + 1].text != "(" or heads[i]:
             continue
         if i > 0 and tokens[i - 1].text == ".":
             continue
@@ -1305,6 +1349,11 @@ __df_numsort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(
 	neg := [e | some e in ns; e < 0]
 	pos := [e | some e in ns; e >= 0]
 }
+__df_numbers(x) if count([1 | some e in x; not is_number(e)]) == 0
+__df_nmax(ns) := m if { some m in ns; not __df_above(ns, m) }
+__df_above(ns, m) if { some x in ns; x > m }
+__df_nmin(ns) := m if { some m in ns; not __df_below(ns, m) }
+__df_below(ns, m) if { some x in ns; x < m }
 __df_jsort(xs) := [m[k] | some k in sort([json.marshal(e) | some e in xs])] if m := {json.marshal(e): e | some e in xs}
 __df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
 	nulls := [e | some e in x; is_null(e)]
@@ -1391,10 +1440,18 @@ __df_sort(x) := sort(x) if { not __df_strings(x); not __df_coll(x) }
 __df_coll(x) if is_array(x)
 __df_coll(x) if is_set(x)
 __df_max(x) := max(x) if __df_strings(x)
-__df_max(x) := s[count(s) - 1] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_max(x) := __df_nmax(x) if { not __df_strings(x); __df_coll(x); __df_numbers(x) }
+__df_max(x) := s[count(s) - 1] if {
+	not __df_strings(x)
+	__df_coll(x)
+	not __df_numbers(x)
+	s := __df_sorted(x)
+	count(s) > 0
+}
 __df_max(x) := max(x) if { not __df_strings(x); not __df_coll(x) }
 __df_min(x) := min(x) if __df_strings(x)
-__df_min(x) := s[0] if { not __df_strings(x); __df_coll(x); s := __df_sorted(x); count(s) > 0 }
+__df_min(x) := __df_nmin(x) if { not __df_strings(x); __df_coll(x); __df_numbers(x) }
+__df_min(x) := s[0] if { not __df_strings(x); __df_coll(x); not __df_numbers(x); s := __df_sorted(x); count(s) > 0 }
 __df_min(x) := min(x) if { not __df_strings(x); not __df_coll(x) }
 """
 
@@ -1476,8 +1533,9 @@ def _rewrite_unquoting(tokens: list[Token], edits: list[tuple[int, int, str]], r
     used: set[str] = set()
     own = _defined_here(tokens)
     imported = _imported_names(tokens)
+    heads = _heads(tokens)
     for i, t in enumerate(tokens[:-3]):
-        if t.kind != "ident" or t.col == 1 or (i > 0 and tokens[i - 1].text == "."):
+        if t.kind != "ident" or heads[i] or (i > 0 and tokens[i - 1].text == "."):
             continue
         if tokens[i + 1].text == "(" and t.text in UNQUOTING and t.text not in own:
             name, end = t.text, t
@@ -1499,17 +1557,34 @@ def _rewrite_unquoting(tokens: list[Token], edits: list[tuple[int, int, str]], r
     return used
 
 
+def _heads(tokens: list[Token]) -> list[bool]:
+    """For each token, whether it starts a rule or function head: at the start of a line and
+    outside every brace (a body's statement may start a line too: Rego needs no indentation, and a
+    pull request's policy need not be formatted, so column 1 alone decides nothing)."""
+    out: list[bool] = []
+    depth = 0
+    for t in tokens:
+        out.append(t.col == 1 and depth == 0)
+        if t.text in ("{", "[", "("):
+            depth += 1
+        elif t.text in ("}", "]", ")") and depth > 0:
+            depth -= 1
+    return out
+
+
 def _defined_here(tokens: list[Token]) -> set[str]:
-    """Names the module defines (a rule or function head at the start of a line): a call of one of
-    them is the module's own, not the builtin of that name."""
-    return {t.text for t in tokens if t.kind == "ident" and t.col == 1}
+    """Names the module defines (a rule or function head): a call of one of them is the module's
+    own, not the builtin of that name."""
+    heads = _heads(tokens)
+    return {t.text for t, head in zip(tokens, heads, strict=True) if t.kind == "ident" and head}
 
 
 def _rewrite_ordering(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> set[str]:
     used: set[str] = set()
     own = _defined_here(tokens)
+    heads = _heads(tokens)
     for i, t in enumerate(tokens[:-1]):
-        if t.kind != "ident" or t.text not in ORDERING or tokens[i + 1].text != "(" or t.col == 1:
+        if t.kind != "ident" or t.text not in ORDERING or tokens[i + 1].text != "(" or heads[i]:
             continue
         if t.text in own:
             continue
