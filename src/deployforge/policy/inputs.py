@@ -178,21 +178,15 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     tf_files = [f for f in files if f.endswith((".tf", ".tfvars", ".hcl"))]
     parsed_tf: dict[str, dict[str, Any]] = {}
     tf_lines: dict[str, dict[str, int]] = {}
-    # files whose text may make a NUL, or an integer outside 64 bits (checked after reading: _without_unreadable)
-    suspicious: set[str] = set()
-    long_numbers: set[str] = set()
-    fine_numbers: set[str] = set()  # files that may hold a float with more than six decimals
+    # per file, which values the engine cannot read exactly its text may hold (unreadable_checks;
+    # its documents are then looked through: _without_unreadable)
+    checks: dict[str, tuple[bool, bool, bool]] = {}
     for f in tf_files:
         try:
             tf_text = Path(f).read_text(encoding="utf-8")
             parsed = parse_hcl_with_lines(tf_text)
             parsed_tf[f], tf_lines[f] = parsed.data, parsed.lines
-            if _may_hold_nul(tf_text):
-                suspicious.add(f)
-            if _may_hold_big_int(tf_text):
-                long_numbers.add(f)
-            if _may_hold_fine_number(tf_text):
-                fine_numbers.add(f)
+            checks[f] = unreadable_checks(tf_text)
         except OSError as exc:
             problems.append(InputProblem(f, 0, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError:
@@ -215,12 +209,7 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
         except UnicodeDecodeError:
             problems.append(InputProblem(f, 0, "not a UTF-8 text file"))
             continue
-        if _may_hold_nul(text):
-            suspicious.add(f)
-        if _may_hold_big_int(text):
-            long_numbers.add(f)
-        if _may_hold_fine_number(text):
-            fine_numbers.add(f)
+        checks[f] = unreadable_checks(text)
         if f.endswith(".json"):
             try:
                 data = json.loads(text)
@@ -249,8 +238,8 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
                     f, 0, "unsupported input type", "policy inputs are .tf, .tfvars, .hcl, .yaml, .yml or .json"
                 )
             )
-    if suspicious or long_numbers or fine_numbers:
-        docs = _without_unreadable(docs, suspicious, long_numbers, fine_numbers, problems)
+    if any(any(c) for c in checks.values()):
+        docs = _without_unreadable(docs, checks, problems)
     return docs, problems
 
 
@@ -337,11 +326,7 @@ _UNREADABLE = {
 
 
 def _without_unreadable(
-    docs: list[InputDoc],
-    nul_files: set[str],
-    big_files: set[str],
-    fine_files: set[str],
-    problems: list[InputProblem],
+    docs: list[InputDoc], checks: dict[str, tuple[bool, bool, bool]], problems: list[InputProblem]
 ) -> list[InputDoc]:
     """The documents the policy engine can read exactly; each one it cannot is an input error at its
     line, refused and never judged.
@@ -353,7 +338,8 @@ def _without_unreadable(
     such an integer from any other source too: ``engine.UnreadableInput``.)"""
     kept = []
     for doc in docs:
-        why = _unreadable(doc.document, doc.file in nul_files, doc.file in big_files, doc.file in fine_files)
+        nul, big, fine = checks.get(doc.file, (False, False, False))
+        why = _unreadable(doc.document, nul, big, fine) if nul or big or fine else None
         if why is None:
             kept.append(doc)
             continue
@@ -809,10 +795,7 @@ def read_yaml_slice(
     ]
     problems: list[InputProblem] = []
     if any(checks):
-        nul, big, fine = checks
-        docs = _without_unreadable(
-            docs, {path} if nul else set(), {path} if big else set(), {path} if fine else set(), problems
-        )
+        docs = _without_unreadable(docs, {path: checks}, problems)
     return docs, count, problems
 
 

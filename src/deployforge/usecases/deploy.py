@@ -141,6 +141,19 @@ def _context(ws: Workspace, prepared: DeployPlan, **extra: str) -> dict[str, str
     return hook_context(ws, DEPLOYFORGE_STRATEGY=prepared.compiled.name, **extra)
 
 
+def _phase(
+    ws: Workspace, prepared: DeployPlan, phase: str, cb: Callbacks, hooks: HooksReport
+) -> tuple[HooksReport, str | None]:
+    """Run ``phase``'s hooks; when one failed (and may not be ignored) the ``on_failure`` hooks run
+    too: (the report with their runs, the reason to stop, or None)."""
+    hooks = hooks.plus(_hooks(ws, prepared, phase, cb))
+    failed = hooks.failed(phase)
+    if not failed:
+        return hooks, None
+    reason = f"{phase} hook failed: {failed[0].describe()}"
+    return hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason)), reason
+
+
 def _hooks(ws: Workspace, prepared: DeployPlan, phase: str, cb: Callbacks, **extra: str) -> list[HookRun]:
     """Run a hook phase: a step of the run's trace (``<phase> hooks``), each hook a step in it."""
     if not any(h.phase == phase for h in prepared.hooks):
@@ -196,12 +209,8 @@ def run(
 
     hooks = HooksReport()
     if not plan_file:  # pre_plan hooks run before planning (a saved plan was planned elsewhere)
-        runs = _hooks(ws, prepared, "pre_plan", cb)
-        hooks = hooks.plus(runs)
-        failed = [r for r in runs if not r.ok and not r.continue_on_error]
-        if failed:
-            reason = f"pre_plan hook failed: {failed[0].describe()}"
-            hooks = hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason))
+        hooks, reason = _phase(ws, prepared, "pre_plan", cb, hooks)
+        if reason:
             return result(EXIT_FAILURE, hooks=hooks, messages=(reason, "Nothing was changed."))
 
     # plan and the policy gate
@@ -231,12 +240,8 @@ def run(
     # every vault:// value the changes need, read before the pre_deploy hooks: a bad reference stops
     # the run (exit 2) before a migration runs, and the values are masked in the hooks' output
     ws.resolve_plan_secrets(the_plan, state)
-    runs = _hooks(ws, prepared, "pre_deploy", cb)
-    hooks = hooks.plus(runs)
-    failed = [r for r in runs if not r.ok and not r.continue_on_error]
-    if failed:
-        reason = f"pre_deploy hook failed: {failed[0].describe()}"
-        hooks = hooks.plus(_hooks(ws, prepared, "on_failure", cb, DEPLOYFORGE_FAILURE_REASON=reason))
+    hooks, reason = _phase(ws, prepared, "pre_deploy", cb, hooks)
+    if reason:
         return result(
             EXIT_FAILURE, plan=the_plan, policy=policy, hooks=hooks, messages=(reason, "Nothing was changed.")
         )
