@@ -1333,28 +1333,41 @@ def _json_functions() -> str:
 
 
 # ``sort`` in rego-cpp 1.5.2 orders numbers as text ([10, 9]); OPA orders by type (null, booleans,
-# numbers, strings, arrays, objects, sets), then value.
+# numbers, strings, arrays, objects, sets), then value. Numbers are sorted by a text key built from
+# their digits (one rego-cpp ``sort``, each key ending in its element's index so no object is built:
+# rego-cpp builds an object comprehension in quadratic time); the result is then checked with
+# rego-cpp's numeric ``<``, which is exact. Numbers the key misorders (less than a millionth apart,
+# 16+ digits beside a float, exponents) are sorted again by rank, in quadratic time, up to
+# SORT_RANK_LIMIT of them; more is an error of the rule, never a misordered list.
+SORT_RANK_LIMIT = 500
 _SORTED = """\
 __df_int(x) if { is_number(x); x == round(x); x < 9223372036854775808; x >= -9223372036854775808 }
 __df_pad(d) := concat("", [substring("00000000000000000000", 0, 20 - count(d)), d])
-__df_key(n, 1) := __df_pad(sprintf("%v", [abs(n)]))
-__df_key(n, 1000000) := concat("|", [__df_pad(sprintf("%v", [round(abs(n) * 1000000)])), sprintf("%v", [n])])
+__df_key(n, sc) := __df_pad(sprintf("%v", [abs(n)])) if sc == 1
+__df_key(n, sc) := concat("|", [__df_pad(sprintf("%v", [round(abs(n) * sc)])), sprintf("%v", [n])]) if sc != 1
 __df_scale(xs) := 1 if count([1 | some e in xs; not __df_int(e)]) == 0
 __df_scale(xs) := 1000000 if count([1 | some e in xs; not __df_int(e)]) > 0
-__df_bykey(xs, sc) := [m[k] | some k in sort([__df_key(e, sc) | some e in xs])] if {
-	m := {__df_key(e, sc): e | some e in xs}
-}
-__df_numsort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(pos, sc)) if {
+__df_pad10(i) := concat("", [substring("0000000000", 0, 10 - count(d)), d]) if d := sprintf("%v", [i])
+__df_at(k) := to_number(concat("", ["1", substring(k, count(k) - 10, 10)])) - 10000000000
+__df_bykey(xs, sc) := [xs[n] | some k in sort([concat(" ", [__df_key(e, s), __df_pad10(i)]) | some i; e := xs[i]; is_number(e); s := sc]); n := __df_at(k)]
+__df_keysort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(pos, sc)) if {
 	sc := __df_scale(ns)
 	neg := [e | some e in ns; e < 0]
 	pos := [e | some e in ns; e >= 0]
 }
+__df_numsort(ns) := __df_checked(__df_keysort(ns), ns)
+__df_descent(s) if { some i; s[i] < s[i - 1] }
+__df_checked(s, ns) := s if not __df_descent(s)
+__df_checked(s, ns) := __df_ranksort(ns) if { __df_descent(s); count(ns) <= %(cap)d }
+__df_checked(s, ns) := to_number("sort: more than %(cap)d numbers their digits do not order") if { __df_descent(s); count(ns) > %(cap)d }
+__df_rank(ns, x, i) := count([1 | some y in ns; y < x]) + count([1 | some j; ns[j] == x; j < i])
+__df_ranksort(ns) := [ns[n] | some k in sort([concat(" ", [__df_pad10(__df_rank(ns, e, i)), __df_pad10(i)]) | some i; e := ns[i]; is_number(e)]); n := __df_at(k)]
 __df_numbers(x) if count([1 | some e in x; not is_number(e)]) == 0
 __df_nmax(ns) := m if { some m in ns; not __df_above(ns, m) }
 __df_above(ns, m) if { some x in ns; x > m }
 __df_nmin(ns) := m if { some m in ns; not __df_below(ns, m) }
 __df_below(ns, m) if { some x in ns; x < m }
-__df_jsort(xs) := [m[k] | some k in sort([json.marshal(e) | some e in xs])] if m := {json.marshal(e): e | some e in xs}
+__df_jsort(xs) := [xs[n] | some k in sort([concat(" ", [json.marshal(e), __df_pad10(i)]) | some i; e := xs[i]; e != null]); n := __df_at(k)]
 __df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
 	nulls := [e | some e in x; is_null(e)]
 	bools := array.concat([e | some e in x; e == false], [e | some e in x; e == true])
@@ -1364,7 +1377,7 @@ __df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
 	objects := __df_jsort([e | some e in x; is_object(e)])
 	composites := array.concat(array.concat(arrays, objects), __df_jsort([e | some e in x; is_set(e)]))
 }
-"""
+""".replace("%(cap)d", str(SORT_RANK_LIMIT))
 
 
 def _sprintf_functions() -> str:
