@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from deployforge.policy.engine import Engine
+from deployforge.policy.rewrite import rewrite
 
 RAW_ERROR = "error"  # regopy refused the policy or failed to give an answer
 
@@ -156,6 +157,36 @@ TRAPS = [
         "x",
         "b,a,c",
         "a,b,c",
+    ),
+    (
+        # rego-cpp loses a function parameter that only a comprehension's term reads: the list is []
+        "function-parameter-read-only-in-a-comprehension-term",
+        p(
+            """
+            deny contains msg if some msg in prefixed(input.buckets, "public bucket: ")
+            prefixed(xs, prefix) := [concat("", [prefix, x]) | some x in xs]
+            """
+        ),
+        {"buckets": ["logs", "www"]},
+        "deny",
+        [],
+        ["public bucket: logs", "public bucket: www"],
+    ),
+    (
+        "boolean-function-over-such-a-comprehension",
+        p(
+            """
+            deny contains "an image tagged latest" if tagged(input.images, "latest")
+            tagged(images, tag) if {
+            \tsome name in [concat(":", [i, tag]) | some i in images]
+            \tname in images
+            }
+            """
+        ),
+        {"images": ["redis", "redis:latest"]},
+        "deny",
+        [],
+        ["an image tagged latest"],
     ),
     (
         "message-with-a-quote",
@@ -374,3 +405,24 @@ def test_a_with_is_lifted_only_when_every_later_statement_carries_it():
         '  f.msg == "bad"\n  count(f.tags) == 0\n}\n'
     )
     assert lift_test_input(bound, "test_x") is not None
+
+
+def test_appended_helpers_never_read_a_parameter_only_in_a_comprehension_term():
+    # the helpers are appended after the rewrite, so they must avoid the trap themselves
+    from deployforge.policy.rewrite import RewriteResult, _bind_parameters, helper_functions, tokenize
+
+    every = {"sprintf", "ordering", "json.marshal", "semver.compare", "time.format", "format_int", "unquoting"}
+    text = helper_functions(every | {"net.cidr_is_valid", "net.cidr_contains"})
+    found = RewriteResult(text)
+    _bind_parameters(tokenize(text), [], found)
+    assert found.rewrites == []
+
+
+def test_a_parameter_read_in_a_term_is_read_in_the_body_too_and_columns_still_map():
+    policy = p('f(xs, p) := [concat("", [p, x]) | some x in xs]\ng(1) := [y | some y in [2]]\n')
+    out = rewrite(policy)
+    line = out.text.splitlines()[2]
+    assert line == 'f(xs, p) := [data.deployforge_enc__.sorted_concat("", [p, x]) | p == p; some x in xs]'
+    assert out.text.splitlines()[3] == "g(1) := [y | some y in [2]]"
+    col = line.index("some x") + 1
+    assert policy.splitlines()[2][out.column(3, col) - 1 :].startswith("some x")

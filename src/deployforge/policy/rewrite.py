@@ -169,6 +169,7 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
     _rewrite_concat(tokens, edits, result)
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
+    _bind_parameters(tokens, edits, result)
     helpers = (
         _rewrite_sprintf(tokens, edits, result)
         | _supply_builtins(tokens, edits, result)
@@ -1400,7 +1401,7 @@ __df_fmt_X(x) := __df_arg("X", x)
 __df_fmt_o(x) := __df_arg("o", x)
 __df_verbs(pieces) := count([1 | some p in pieces; p[0] != ""])
 __df_fits(pieces, args) if { is_array(args); count(args) == __df_verbs(pieces) }
-__df_sprintf(pieces, f, args) := concat("", [__df_piece(p, args) | some p in pieces]) if __df_fits(pieces, args)
+__df_sprintf(pieces, f, args) := concat("", [__df_piece(p, a) | some p in pieces; a := args]) if __df_fits(pieces, args)
 __df_sprintf(pieces, f, args) := sprintf(f, args) if not __df_fits(pieces, args)
 __df_piece(p, args) := p[1] if p[0] == ""
 __df_piece(p, args) := __df_arg(p[0], args[p[1]]) if p[0] != ""
@@ -1583,6 +1584,89 @@ def _heads(tokens: list[Token]) -> list[bool]:
         elif t.text in ("}", "]", ")") and depth > 0:
             depth -= 1
     return out
+
+
+# rego-cpp 1.5.2 loses a function's parameter that a comprehension's term reads when the
+# comprehension's body does not: f(xs, p) := [concat("", [p, x]) | some x in xs] is [] (OPA:
+# ["<p>a", "<p>b"]), so a rule testing such a list, or a boolean function built on one, silently
+# never holds. Reading the parameter in the body (`p == p`, which always holds) is enough; the
+# statement is added at the start of each such comprehension's body, on its line.
+_NOT_VARIABLES = KEYWORDS | {"_"}
+
+
+def _bind_parameters(tokens: list[Token], edits: list[tuple[int, int, str]], result: RewriteResult) -> None:
+    heads = _heads(tokens)
+    n = len(tokens)
+    i = 0
+    while i < n:
+        if not (heads[i] and tokens[i].kind == "ident"):
+            i += 1
+            continue
+        j = i + 1
+        while j + 1 < n and tokens[j].text == "." and tokens[j + 1].kind == "ident":
+            j += 2
+        if j >= n or tokens[j].text != "(":
+            i += 1
+            continue
+        close = _matching(tokens, j)
+        if close is None:
+            return
+        params = {
+            t.text
+            for k, t in enumerate(tokens[j + 1 : close], start=j + 1)
+            if t.kind == "ident" and t.text not in _NOT_VARIABLES and tokens[k - 1].text != "."
+        }
+        end = close + 1
+        while end < n and not heads[end]:
+            end += 1
+        if params:
+            _bind_in_comprehensions(tokens, close + 1, end, params, edits, result)
+        i = end
+
+
+def _matching(tokens: list[Token], open_: int) -> int | None:
+    depth = 0
+    for k in range(open_, len(tokens)):
+        if tokens[k].text in ("(", "[", "{"):
+            depth += 1
+        elif tokens[k].text in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return k
+    return None
+
+
+def _bind_in_comprehensions(
+    tokens: list[Token], start: int, end: int, params: set[str], edits: list[tuple[int, int, str]], result: RewriteResult
+) -> None:
+    stack: list[list[int]] = []  # [open index, bar index or -1]
+    for k in range(start, end):
+        t = tokens[k]
+        if t.text in ("(", "[", "{"):
+            stack.append([k, -1])
+        elif t.text == "|" and stack and stack[-1][1] < 0 and tokens[stack[-1][0]].text in ("[", "{"):
+            stack[-1][1] = k
+        elif t.text in (")", "]", "}") and stack:
+            open_, bar = stack.pop()
+            if bar < 0:
+                continue
+            term = _variables(tokens, open_ + 1, bar) & params
+            missing = sorted(term - _variables(tokens, bar + 1, k))
+            if missing:
+                added = "".join(f" {p} == {p};" for p in missing)
+                edits.append((tokens[bar].start + 1, tokens[bar].start + 1, added))
+                result.rewrites.append(
+                    f"{tokens[bar].line}:{tokens[bar].col} comprehension reads parameter(s) {', '.join(missing)}"
+                    " in its body too (rego-cpp loses a parameter only its term reads)"
+                )
+
+
+def _variables(tokens: list[Token], start: int, end: int) -> set[str]:
+    return {
+        tokens[k].text
+        for k in range(start, end)
+        if tokens[k].kind == "ident" and (k == 0 or tokens[k - 1].text != ".") and tokens[k].text not in _NOT_VARIABLES
+    }
 
 
 def _defined_here(tokens: list[Token]) -> set[str]:
