@@ -265,7 +265,13 @@ ORDERING = [
         [0.5, 12345678901234566, 12345678901234567],
         [0.5, 12345678901234566, 12345678901234567],
     ),
-    ("sort-indexed-in-a-rule", "package t\nimport rego.v1\nx if sort(input.rates)[0] < 0.0000001\n", {"rates": [1e-07, 9e-08]}, None, True),
+    (
+        "sort-indexed-in-a-rule",
+        "package t\nimport rego.v1\nx if sort(input.rates)[0] < 0.0000001\n",
+        {"rates": [1e-07, 9e-08]},
+        None,
+        True,
+    ),
     (
         "sprintf-d-of-a-64-bit-integer",
         'package t\nimport rego.v1\nx := sprintf("%d bytes, %x", [input.n, input.n])\n',
@@ -523,11 +529,11 @@ def test_sorting_many_numbers_their_digits_misorder_is_an_error_never_a_wrong_or
     small = [rng.random() * 1e-7 for _ in range(SORT_RANK_LIMIT)]
     got = ours(tmp_path, policy, {"v": small})
     assert got == sorted(got) and len(got) == len(small)
-    assert all(a == pytest.approx(b, rel=1e-14) for a, b in zip(got, sorted(small)))
+    assert all(a == pytest.approx(b, rel=1e-14) for a, b in zip(got, sorted(small), strict=True))
     path = tmp_path / "q.rego"
     path.write_text(policy)
     engine = Engine.load([str(path)])
-    set_input(engine._interp, {"v": small + [2e-7]})
+    set_input(engine._interp, {"v": [*small, 2e-7]})
     ok, _ = engine.query_value("t", "x")
     assert not ok
 

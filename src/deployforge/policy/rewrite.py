@@ -1350,7 +1350,9 @@ __df_scale(xs) := 1 if count([1 | some e in xs; not __df_int(e)]) == 0
 __df_scale(xs) := 1000000 if count([1 | some e in xs; not __df_int(e)]) > 0
 __df_pad10(i) := concat("", [substring("0000000000", 0, 10 - count(d)), d]) if d := sprintf("%v", [i])
 __df_at(k) := to_number(concat("", ["1", substring(k, count(k) - 10, 10)])) - 10000000000
-__df_bykey(xs, sc) := [xs[n] | some k in sort([concat(" ", [__df_key(e, s), __df_pad10(i)]) | some i; e := xs[i]; is_number(e); s := sc]); n := __df_at(k)]
+__df_ikey(key, i) := concat(" ", [key, __df_pad10(i)])
+__df_byindex(xs, keys) := [x | some k in sort(keys); n := __df_at(k); x := xs[n]]
+__df_bykey(xs, sc) := __df_byindex(xs, [__df_ikey(__df_key(e, s), i) | some i; e := xs[i]; is_number(e); s := sc])
 __df_keysort(ns) := array.concat(array.reverse(__df_bykey(neg, sc)), __df_bykey(pos, sc)) if {
 	sc := __df_scale(ns)
 	neg := [e | some e in ns; e < 0]
@@ -1360,15 +1362,18 @@ __df_numsort(ns) := __df_checked(__df_keysort(ns), ns)
 __df_descent(s) if { some i; s[i] < s[i - 1] }
 __df_checked(s, ns) := s if not __df_descent(s)
 __df_checked(s, ns) := __df_ranksort(ns) if { __df_descent(s); count(ns) <= %(cap)d }
-__df_checked(s, ns) := to_number("sort: more than %(cap)d numbers their digits do not order") if { __df_descent(s); count(ns) > %(cap)d }
+__df_checked(s, ns) := to_number("sort: more than %(cap)d numbers their digits do not order") if {
+	__df_descent(s)
+	count(ns) > %(cap)d
+}
 __df_rank(ns, x, i) := count([1 | some y in ns; y < x]) + count([1 | some j; ns[j] == x; j < i])
-__df_ranksort(ns) := [ns[n] | some k in sort([concat(" ", [__df_pad10(__df_rank(ns, e, i)), __df_pad10(i)]) | some i; e := ns[i]; is_number(e)]); n := __df_at(k)]
+__df_ranksort(ns) := __df_byindex(ns, [__df_ikey(__df_pad10(__df_rank(ns, e, i)), i) | some i; e := ns[i]])
 __df_numbers(x) if count([1 | some e in x; not is_number(e)]) == 0
 __df_nmax(ns) := m if { some m in ns; not __df_above(ns, m) }
 __df_above(ns, m) if { some x in ns; x > m }
 __df_nmin(ns) := m if { some m in ns; not __df_below(ns, m) }
 __df_below(ns, m) if { some x in ns; x < m }
-__df_jsort(xs) := [xs[n] | some k in sort([concat(" ", [json.marshal(e), __df_pad10(i)]) | some i; e := xs[i]; e != null]); n := __df_at(k)]
+__df_jsort(xs) := __df_byindex(xs, [__df_ikey(json.marshal(e), i) | some i; e := xs[i]; e != null])
 __df_sorted(x) := array.concat(array.concat(scalars, strings), composites) if {
 	nulls := [e | some e in x; is_null(e)]
 	bools := array.concat([e | some e in x; e == false], [e | some e in x; e == true])
@@ -1637,7 +1642,12 @@ def _matching(tokens: list[Token], open_: int) -> int | None:
 
 
 def _bind_in_comprehensions(
-    tokens: list[Token], start: int, end: int, params: set[str], edits: list[tuple[int, int, str]], result: RewriteResult
+    tokens: list[Token],
+    start: int,
+    end: int,
+    params: set[str],
+    edits: list[tuple[int, int, str]],
+    result: RewriteResult,
 ) -> None:
     stack: list[list[int]] = []  # [open index, bar index or -1]
     for k in range(start, end):
