@@ -686,3 +686,25 @@ def test_deep_literal_is_refused_where_it_is_before_the_engine_sees_it(tmp_path)
     (err,) = report.errors
     assert (err.file, err.line) == (bad, 3) and "nest deeper than 256 levels" in err.message
     assert [f.message for f in report.failures] == ["always"] and report.exit_code == 2
+
+
+def test_a_digit_hcl_does_not_have_is_invalid_hcl_at_its_line_never_a_crash_or_a_number(tmp_path):
+    # str.isdigit() takes '²' (int() then raised: an internal error) and '٣' (read as 3); HCL's
+    # digits are ASCII, so both are invalid HCL, as python-hcl2 and Terraform say
+    policy = tmp_path / "p.rego"
+    policy.write_text('package main\nimport rego.v1\ndeny contains "three" if input.resource.a.b[0].x == 3\n')
+    for digit in ("\u00b2", "\u0663"):
+        tf = tmp_path / "main.tf"
+        tf.write_text(f'resource "a" "b" {{\n  x = {digit}\n}}\n', encoding="utf-8")
+        report = evaluate_paths([str(tf)], PolicyOptions(policies=(str(policy),)))
+        errors = [f for f in report.findings if f.outcome is Outcome.ERROR]
+        assert [(f.rule_id, f.line) for f in errors] == [("input", 2)], report.findings
+        assert "invalid HCL" in errors[0].message
+
+
+def test_launch_template_versions_are_ascii_integers_or_kept_as_text():
+    from deployforge.providers.aws.resources.autoscaling_group import canonical_version
+
+    assert canonical_version("3") == 3
+    assert canonical_version("\u00b2") == "\u00b2"  # int() raised on it
+    assert canonical_version("$Latest") == "$Latest"

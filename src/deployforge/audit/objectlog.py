@@ -82,7 +82,7 @@ def record_key(seq: int) -> str:
 def _seq_of_key(key: str) -> int | None:
     name = key.rsplit("/", 1)[-1]
     stem = name[: -len(".json")] if name.endswith(".json") else ""
-    return int(stem) if stem.isdigit() else None
+    return int(stem) if stem.isascii() and stem.isdigit() else None
 
 
 class ObjectLog:

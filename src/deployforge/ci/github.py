@@ -66,7 +66,7 @@ class GitHubActionsPlatform:
             out["run_url"] = f"{server}/{repository}/actions/runs/{run_id}"
             if attempt and attempt != "1":
                 out["run_url"] += f"/attempts/{attempt}"
-        if attempt and attempt.isdigit():
+        if attempt and attempt.isascii() and attempt.isdigit():
             out["attempt"] = int(attempt)
         match = _PR_REF.match(ref or "")
         if match:

@@ -48,7 +48,7 @@ class GitLabCIPlatform:
             "host": env.get("CI_RUNNER_DESCRIPTION"),
         }
         if mr:
-            out["pr"] = int(mr) if mr.isdigit() else mr
+            out["pr"] = int(mr) if mr.isascii() and mr.isdigit() else mr
             if project_url:
                 out["pr_url"] = f"{project_url}/-/merge_requests/{mr}"
         return {key: value for key, value in out.items() if value not in (None, "")}

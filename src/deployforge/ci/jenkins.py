@@ -158,7 +158,7 @@ class JenkinsPlatform:
             "repository": _without_credentials(env.get("GIT_URL")),
             "commit": env.get("GIT_COMMIT"),
             "branch": env.get("CHANGE_BRANCH") or env.get("BRANCH_NAME") or env.get("GIT_BRANCH"),
-            "pr": (int(change) if change.isdigit() else change) if change else None,
+            "pr": (int(change) if change.isascii() and change.isdigit() else change) if change else None,
             "pr_url": env.get("CHANGE_URL"),
             "job": env.get("JOB_NAME"),
             "host": env.get("NODE_NAME"),

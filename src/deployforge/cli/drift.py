@@ -255,7 +255,7 @@ def _expiry(value: str | None) -> dt.date | None:
     if value is None:
         return None
     text = value.strip()
-    if text.endswith("d") and text[:-1].isdigit():
+    if text.endswith("d") and text[:-1].isascii() and text[:-1].isdigit():
         return dt.date.today() + dt.timedelta(days=int(text[:-1]))
     try:
         day = dt.date.fromisoformat(text)

@@ -32,14 +32,14 @@ _TOKEN = re.compile(
   | (?P<heredoc><<-?[A-Za-z_][A-Za-z0-9_]*\n)
   | (?P<string>"(?:[^"\\$\n]|\\.|\$(?!\{))*")
   | (?P<tstring>")
-  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_-]*)
   | (?P<op>==|!=|<=|>=|&&|\|\||=>|\.\.\.|[-+*/%<>!?:=.,\[\]{}()])
   | (?P<other>.)
     """,
     re.X | re.S,
 )
-_SIMPLE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\[\*\]|\.\*)*$")
+_SIMPLE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\[\*\]|\.\*)*$")
 _ESCAPES = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 
 
@@ -359,7 +359,7 @@ _BLOCK_OPEN = re.compile(r'^([A-Za-z_][A-Za-z0-9_-]*)((?:\s+(?:"[^"\\$]*"|[A-Za-
 _LABEL = re.compile(r'"([^"\\$]*)"|([A-Za-z_][A-Za-z0-9_-]*)')
 _ATTR = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(.+)$")
 _OBJ_ATTR = re.compile(r'^([A-Za-z_][A-Za-z0-9_-]*|"[^"\\$]*")\s*[=:]\s*(.+?),?$')
-_JSONISH = re.compile(r'^(?:"|-?\d|true$|false$|null$|\[|\{\}$)')
+_JSONISH = re.compile(r'^(?:"|-?[0-9]|true$|false$|null$|\[|\{\}$)')
 
 
 _CONSTANTS = {"true": True, "false": False, "null": None}
@@ -371,7 +371,7 @@ def _fast_value(raw: str) -> Any:
         inner = raw[1:-1]
         if '"' not in inner and "\\" not in inner and "$" not in inner and "%{" not in inner:
             return inner
-    elif raw.isdigit():
+    elif raw.isascii() and raw.isdigit():  # HCL's digits are ASCII (str.isdigit takes '²', '٣')
         return int(raw)
     elif raw in _CONSTANTS:
         return _CONSTANTS[raw]

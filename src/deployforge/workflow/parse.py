@@ -46,7 +46,7 @@ def parse_duration(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     total = 0.0
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -41,7 +41,7 @@ _DELETING = "Delete in progress"
 def canonical_version(version: Any) -> int | str:
     """A launch template version as declared: an integer, or $Latest / $Default."""
     text = str(version if version is not None else "$Default")
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def asg_tags(name: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
