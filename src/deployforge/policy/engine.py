@@ -1183,10 +1183,10 @@ def evaluate_documents(
 
     Large batches are split over forked workers (``isolate.run_parallel``: each with the limits,
     default signal handlers, and a crash of one reported, never a hang)."""
-    from deployforge.policy.isolate import Crash, Limits, run_parallel
+    from deployforge.policy.isolate import Crash, Limits, run_parallel, usable_cpus
 
     n = len(documents)
-    cpus = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    cpus = workers or usable_cpus()
     if n < PARALLEL_THRESHOLD or cpus < 2 or sys.platform == "win32":
         return _evaluate_range(compiled, documents, 0, n)
     size = -(-n // cpus)

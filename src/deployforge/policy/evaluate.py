@@ -7,9 +7,11 @@ call ``evaluate``; nothing here prints or exits.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,7 +59,7 @@ def evaluate_paths(paths: Sequence[str], options: PolicyOptions) -> PolicyReport
     without waiting for the whole file to be read and sent back (measured: 0.1 s of 1.7 s for
     5,000 documents)."""
     files, problems = expand_paths(list(paths))
-    slices = _yaml_slices(files, options)
+    slices = _yaml_slices(files, options) or _tf_slices(files, options)
     if slices is not None:
         return evaluate(slices, options, problems, inputs=files)
     docs, read_problems = read_inputs(files)
@@ -95,8 +97,57 @@ def _yaml_slices(files: Sequence[str], options: PolicyOptions) -> YamlSlices | N
     return YamlSlices(files[0], text, tuple(bounds), unreadable_checks(text))
 
 
+@dataclass(frozen=True)
+class TfSlices:
+    """A large ``.tf`` file, for the engine's workers to read a slice each (``policy/tfslices.py``)."""
+
+    path: str
+    text: str
+    plan: Any  # tfslices.TfPlan
+
+
+def _tf_slices(files: Sequence[str], options: PolicyOptions) -> TfSlices | None:
+    """The slices of one large ``.tf`` file when every package the policies may select sees one
+    resource at a time (a package over the whole file needs it read whole)."""
+    from deployforge.policy.tfslices import PARALLEL_TF_CHARS, slices_for
+
+    if len(files) != 1 or not files[0].endswith(".tf") or not options.policies:
+        return None
+    try:
+        if os.path.getsize(files[0]) < PARALLEL_TF_CHARS or _may_select_a_file_package(options):
+            return None
+        text = Path(files[0]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # read_inputs reports it
+    tf_plan = slices_for(text)
+    return TfSlices(files[0], text, tf_plan) if tf_plan is not None else None
+
+
+_PACKAGE_LINE = re.compile(r"^package[ \t]+([A-Za-z_][\w.]*)", re.M)
+
+
+def _may_select_a_file_package(options: PolicyOptions) -> bool:
+    """Whether a package that sees a whole file could be selected (its package line, read without
+    the engine: a guess on the safe side; the workers check what the engine selects)."""
+    from deployforge.policy.engine import RESOURCE_PACKAGE, is_resource_package
+
+    policy_files, _missing = expand_paths(list(options.policies), suffixes=(".rego",))
+    patterns = list(options.namespaces) or ["main", RESOURCE_PACKAGE, RESOURCE_PACKAGE + ".*"]
+    for path in policy_files:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return True
+        for m in _PACKAGE_LINE.finditer(text):
+            name = m.group(1)
+            selected = options.all_namespaces or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+            if selected and not is_resource_package(name):
+                return True
+    return False
+
+
 def evaluate(
-    docs: Sequence[InputDoc] | YamlSlices,
+    docs: Sequence[InputDoc] | YamlSlices | TfSlices,
     options: PolicyOptions,
     input_problems: Sequence[InputProblem] = (),
     inputs: Sequence[str] = (),
@@ -120,7 +171,7 @@ def evaluate(
 
 
 def _evaluate(
-    docs: Sequence[InputDoc] | YamlSlices,
+    docs: Sequence[InputDoc] | YamlSlices | TfSlices,
     options: PolicyOptions,
     input_problems: Sequence[InputProblem],
     inputs: Sequence[str],
@@ -187,7 +238,9 @@ def _evaluate(
         checks=tuple(checks),
         policies=tuple(policy_files),
         inputs=tuple(
-            dict.fromkeys(inputs or ([docs.path] if isinstance(docs, YamlSlices) else [d.file for d in docs]))
+            dict.fromkeys(
+                inputs or ([docs.path] if isinstance(docs, YamlSlices | TfSlices) else [d.file for d in docs])
+            )
         ),
         namespaces=tuple(selected),
         fail_on_warn=options.fail_on_warn,
@@ -231,7 +284,7 @@ def _culprits(files: list[str], crash: Any, phase: Any, limits: Any) -> list[tup
 def _run_phase(
     policy_files: list[str],
     data_docs: list[Any],
-    docs: Sequence[InputDoc] | YamlSlices,
+    docs: Sequence[InputDoc] | YamlSlices | TfSlices,
     options: PolicyOptions,
     limits: Any,
 ) -> Any:
@@ -252,7 +305,7 @@ def _run_phase(
     from functools import partial
 
     from deployforge.policy.engine import PARALLEL_THRESHOLD
-    from deployforge.policy.isolate import Crash, preload_engine, run_isolated, run_parallel
+    from deployforge.policy.isolate import Crash, preload_engine, run_isolated, run_parallel, usable_cpus
 
     preload_engine()
     import deployforge.policy.batch
@@ -264,8 +317,13 @@ def _run_phase(
         if fused is not None:
             return fused
         docs, read_problems = read_inputs([docs.path])
+    elif isinstance(docs, TfSlices):
+        fused = _tf_phase(policy_files, data_docs, docs, options, limits)
+        if fused is not None:
+            return fused
+        docs, read_problems = read_inputs([docs.path])
     items = sum(1 + len(d.resources) for d in docs)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     parts = min(cpus, 8) if items >= PARALLEL_THRESHOLD and hasattr(os, "fork") else 1
 
     if parts <= 1:
@@ -353,6 +411,39 @@ def _fused_part(
     return count, problems, _engine_phase(policy_files, data_docs, docs, options, limits, nested=False)
 
 
+def _tf_phase(
+    policy_files: list[str], data_docs: list[Any], slices: TfSlices, options: PolicyOptions, limits: Any
+) -> Any:
+    """Each worker reads its slice of the ``.tf`` file and evaluates its resources; None when a slice
+    did not read as planned or a package over the whole file was selected (the caller then reads
+    the file whole)."""
+    from functools import partial
+
+    from deployforge.policy.isolate import Crash, run_parallel
+
+    parts = len(slices.plan.bounds)
+    fns: list[Callable[[], Any]] = [
+        partial(_tf_part, policy_files, data_docs, slices, k, options, limits) for k in range(parts)
+    ]
+    results = run_parallel(fns, limits)
+    if any(r is None or isinstance(r, Crash) for r in results):
+        return None
+    return (*_rebuilt(_join(results)), [])
+
+
+def _tf_part(
+    policy_files: list[str], data_docs: list[Any], slices: TfSlices, k: int, options: PolicyOptions, limits: Any
+) -> Any:
+    """In a worker: the engine phase's answer for part k of the file's resources, or None."""
+    from deployforge.policy.tfslices import read_slice
+
+    doc = read_slice(slices.path, slices.text, slices.plan, k)
+    if doc is None:
+        return None
+    parts = len(slices.plan.bounds)
+    return _engine_phase(policy_files, data_docs, [doc], options, limits, (k, parts), nested=False, sliced=True)
+
+
 def _join(results: list[Any]) -> Any:
     """The parts' answers as one: the first part's load/compile findings, then each set's parts in order."""
     pre, first_sets, selected = results[0]
@@ -383,13 +474,15 @@ def _engine_phase(
     limits: Any,
     part: tuple[int, int] = (0, 1),
     nested: bool = True,
+    sliced: bool = False,
 ) -> Any:
     """Everything that touches rego-cpp; runs in an isolated child (see isolate.py), for ``part``
     (index, count) of the documents (``nested``: it may fork evaluation workers of its own, when it
     is the only engine process).
 
     Returns (load/compile findings, [(findings, checks, print output) per rule set], selected
-    packages) or a ``Crash`` from a worker."""
+    packages) or a ``Crash`` from a worker. ``sliced``: the documents hold this part's resources
+    only (``_tf_part``): None when a package over the whole file is selected."""
     from deployforge.policy.engine import Engine, EngineCrash, evaluate_documents
 
     findings: list[Finding] = []
@@ -400,8 +493,10 @@ def _engine_phase(
     file_items = [(doc, None) for doc in docs]
     res_items = [(doc, res) for doc in docs for res in doc.resources]
     conftest_data = any("data.conftest" in engine._texts.get(pf.path, "") for pf in engine.files)
+    if sliced and file_pkgs:
+        return None
     if part[1] > 1:  # data.conftest.file needs one bundle per file: the first part evaluates them all
-        if not conftest_data:
+        if not conftest_data or sliced:
             file_items, res_items = _part(file_items, part), _part(res_items, part)
         elif part[0] > 0:
             file_items, res_items = [], []

@@ -476,6 +476,9 @@ def terraform_doc(
                     },
                 )
             )
+    # in file order (each address at its first block): a finding follows the file, and the file's
+    # resources can be read in slices, one per worker (policy/tfslices.py), in the same order
+    resources.sort(key=lambda r: r.line)
     return InputDoc(path, "terraform", doc, 1, None, tuple(resources), anchors=dict(lines))
 
 
@@ -750,7 +753,9 @@ def slice_bounds(text: str) -> list[tuple[int, int]] | None:
     """Where to cut a multi-document YAML text for one reader per CPU: (start, end) of each slice,
     each but the first starting at a document start (``---`` at a line's start); None when it
     cannot be cut (one CPU, no fork, a directive, too few documents)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from deployforge.policy.isolate import usable_cpus
+
+    cpus = usable_cpus()
     if cpus < 2 or not hasattr(os, "fork") or re.search(r"^%", text, re.M):
         return None
     starts = [m.start() for m in _DOC_START.finditer(text)]

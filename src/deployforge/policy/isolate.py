@@ -200,6 +200,11 @@ def _spawn(fn: Callable[[], Any]) -> tuple[int, int]:
     return pid, read_fd
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as a container's cpuset limits it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def run_parallel(fns: list[Callable[[], Any]], limits: Limits) -> list[Any]:
     """Each ``fn()`` in its own forked child, all at once; results (or ``Crash``) in order.
 

@@ -71,7 +71,7 @@ def run_tests(
     limits: Any = None,
 ) -> TestReport:
     from deployforge.policy.evaluate import _read_data
-    from deployforge.policy.isolate import Crash, Limits, preload_engine, run_isolated, run_parallel
+    from deployforge.policy.isolate import Crash, Limits, preload_engine, run_isolated, run_parallel, usable_cpus
 
     limits = limits or Limits()
     files, missing = expand_paths(paths, suffixes=(".rego",))
@@ -108,7 +108,7 @@ def run_tests(
     # and shared by every test's process (loading it in each cost more than most tests)
     preload_engine()
     todo = [i for i in range(len(tests)) if i not in results]
-    wave = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    wave = max(1, min(8, usable_cpus()))
     for start in range(0, len(todo), wave):
         chosen = todo[start : start + wave]
         started = time.perf_counter()
