@@ -69,7 +69,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from deployforge.policy.rewrite import Token, tokenize
+from deployforge.policy.rewrite import COMPARISONS, Token, tokenize
 
 INDEX = "__dfb_i"
 DOC = "__dfb_d"
@@ -262,6 +262,7 @@ _LITERALS = {"true": True, "false": False, "null": None}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 # a token that may start the next statement (anything else might continue the test's expression)
 _CONTINUING = {"in", "with", "as", "else", "if", "contains"}
+_COMPARING = {name: op for op, name in COMPARISONS.items()}  # as policy/rewrite.py writes them
 _STRING_CALLS: dict[str, Callable[[str, str], bool]] = {
     "startswith": str.startswith,
     "endswith": str.endswith,
@@ -555,6 +556,15 @@ def _test(tokens: list[Token], shadowed: AbstractSet[str] = frozenset()) -> Test
             path, literal = _path(tokens[2:-3]), _ascii_string(tokens[-2])
             if path and literal is not None:
                 return Test(path, first.text, literal)
+        return None
+    if first.kind == "ident" and first.text in _COMPARING:
+        # __df_gt(input.a, 5): an ordering comparison as policy/rewrite.py writes it (literal on the
+        # right; its functions are appended to the module, so they are among the names it defines)
+        if len(tokens) >= 6 and tokens[1].text == "(" and tokens[-1].text == ")" and tokens[-3].text == ",":
+            ok, literal = _literal(tokens[-2])
+            path = _path(tokens[2:-3])
+            if ok and path:
+                return Test(path, _COMPARING[first.text], literal)
         return None
     if len(tokens) >= 4 and tokens[1].kind == "ident" and tokens[1].text == "in":  # "x" in input.a
         literal, path = _ascii_string(first), _path(tokens[2:])

@@ -96,13 +96,17 @@ class RewriteResult:
     # per line: (column in the rewritten text where an edit starts, characters it added)
     _shifts: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
+    # the pass that ran first (comparisons), whose text this one rewrote: columns go through both
+    _earlier: RewriteResult | None = None
+
     def column(self, line: int, col: int) -> int:
         """A 1-based column of the rewritten text, as a column of the source."""
         out = col
         for at, delta in self._shifts.get(line, []):
             if col > at:
                 out -= delta
-        return max(1, out)
+        out = max(1, out)
+        return self._earlier.column(line, out) if self._earlier is not None else out
 
 
 def tokenize(text: str) -> list[Token]:
@@ -148,7 +152,23 @@ class _Frame:
 
 
 def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
-    """The source rewritten for rego-cpp, with the refusals (empty when all is well)."""
+    """The source rewritten for rego-cpp, with the refusals (empty when all is well).
+
+    Ordering comparisons are rewritten first (``_rewrite_comparisons``): they become calls, whose
+    arguments the other passes then treat as any call's (refs with a variable index hoisted)."""
+    if _too_deep(tokenize(text)) is not None:
+        return _rewrite(text, rego_version, set())
+    earlier = _rewrite_comparisons(text)
+    if earlier is None:
+        return _rewrite(text, rego_version, set())
+    result = _rewrite(earlier.text, rego_version, {"compare"})
+    result._earlier = earlier
+    result.rewrites[:0] = earlier.rewrites
+    result.refusals = [Refusal(r.line, earlier.column(r.line, r.col), r.message, r.hint) for r in result.refusals]
+    return result
+
+
+def _rewrite(text: str, rego_version: str, helpers_needed: set[str]) -> RewriteResult:
     tokens = tokenize(text)
     result = RewriteResult(text)
     deep = _too_deep(tokens)
@@ -175,9 +195,10 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
         | _supply_builtins(tokens, edits, result)
         | _rewrite_ordering(tokens, edits, result)
         | _rewrite_unquoting(tokens, edits, result)
+        | helpers_needed
     )
 
-    if not edits:
+    if not edits and not helpers:
         return result
     edits.sort(key=lambda e: (e[0], e[1]))
     out: list[str] = []
@@ -1576,6 +1597,168 @@ def _rewrite_unquoting(tokens: list[Token], edits: list[tuple[int, int, str]], r
     return used
 
 
+# -- ordering comparisons, ordered as OPA orders -------------------------------------------------
+#
+# rego-cpp 1.5.2's <, <=, > and >= are undefined between values of two types (OPA orders them by
+# type: null < booleans < numbers < strings < arrays < objects < sets), so `input.size > 100`
+# does not hold for size: "200" where OPA's holds (a silent pass), and they compare two arrays or
+# objects by their text ([10, 0] >= [2, 0] does not hold). Each comparison whose operands are not
+# both certainly numbers or both literals becomes a call of a function that compares values of
+# one scalar type with rego-cpp's operator (right for them), values of two types by their type, and
+# stops the rule (an error, never an answer) for two arrays, two objects or two sets. A literal is
+# put on the right (`5 < x` is `__df_gt(x, 5)`), where rule indexing (batch.py) still reads it.
+
+COMPARISONS = {"<": "__df_lt", "<=": "__df_le", ">": "__df_gt", ">=": "__df_ge"}
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+# where an operand ends: after these (at its own depth) another expression begins
+_OPERAND_STOPS = {",", ";", ":=", "=", ":", "|"}
+_OPERAND_WORDS = {"not", "if", "else", "some", "in", "every", "with", "as", "contains", "default", "package", "import"}
+_NUMERIC_CALLS = {"count", "sum", "product", "abs", "round", "ceil", "floor", "to_number", "max", "min"}
+
+_COMPARE_FUNCTIONS = """\
+__df_trank(x) := 0 if is_null(x)
+__df_trank(x) := 1 if is_boolean(x)
+__df_trank(x) := 2 if is_number(x)
+__df_trank(x) := 3 if is_string(x)
+__df_trank(x) := 4 if is_array(x)
+__df_trank(x) := 5 if is_object(x)
+__df_trank(x) := 6 if is_set(x)
+__df_scalars(a, b) if { is_number(a); is_number(b) }
+__df_scalars(a, b) if { is_string(a); is_string(b) }
+__df_scalars(a, b) if { is_boolean(a); is_boolean(b) }
+__df_scalars(a, b) if { is_null(a); is_null(b) }
+__df_kinds(a, b) := "scalars" if __df_scalars(a, b)
+__df_kinds(a, b) := "types" if __df_trank(a) != __df_trank(b)
+__df_kinds(a, b) := "composites" if { __df_trank(a) == __df_trank(b); __df_trank(a) > 3 }
+__df_unordered(a, b) := to_number("comparing two arrays, objects or sets: not ordered as OPA orders them")
+__df_lt(a, b) := __df_lt_k(__df_kinds(a, b), a, b)
+__df_lt_k(k, a, b) := a < b if k == "scalars"
+__df_lt_k(k, a, b) := __df_trank(a) < __df_trank(b) if k == "types"
+__df_lt_k(k, a, b) := __df_unordered(a, b) if k == "composites"
+__df_le(a, b) := __df_le_k(__df_kinds(a, b), a, b)
+__df_le_k(k, a, b) := a <= b if k == "scalars"
+__df_le_k(k, a, b) := __df_trank(a) < __df_trank(b) if k == "types"
+__df_le_k(k, a, b) := __df_unordered(a, b) if k == "composites"
+__df_gt(a, b) := __df_lt(b, a)
+__df_ge(a, b) := __df_le(b, a)
+"""
+
+
+def _rewrite_comparisons(text: str) -> RewriteResult | None:
+    """``text`` with its ordering comparisons rewritten (see above), or None when none is."""
+    tokens = tokenize(text)
+    edits: list[tuple[int, int, str]] = []
+    notes: list[str] = []
+    for i, t in enumerate(tokens):
+        if t.kind != "op" or t.text not in COMPARISONS:
+            continue
+        left = _operand(tokens, i, -1)
+        right = _operand(tokens, i, 1)
+        if left is None or right is None:
+            continue
+        lt, rt = tokens[left[0] : left[1]], tokens[right[0] : right[1]]
+        if (_is_literal(lt) and _is_literal(rt)) or (_certainly_number(lt) and _certainly_number(rt)):
+            continue
+        negated = left[0] > 0 and tokens[left[0] - 1].kind == "ident" and tokens[left[0] - 1].text == "not"
+        if negated and any(x.text == "[" for x in lt + rt):
+            continue  # hoisting a ref out of `not` changes its meaning (the rewrite refuses it)
+        op, a, b = t.text, lt, rt
+        if _is_literal(lt) and not _is_literal(rt):
+            op, a, b = _MIRROR[op], rt, lt
+        start, end = tokens[left[0]].start, _end_of(tokens[right[1] - 1])
+        a_text, b_text = text[a[0].start : _end_of(a[-1])], text[b[0].start : _end_of(b[-1])]
+        if a is lt:  # in place: the operands keep their columns
+            edits += [(start, start, COMPARISONS[op] + "("), (t.start, t.start + len(t.text), ","), (end, end, ")")]
+        else:
+            edits.append((start, end, f"{COMPARISONS[op]}({a_text}, {b_text})"))
+        notes.append(f"{t.line}:{t.col} {t.text} -> {COMPARISONS[op]} (values of two types ordered as OPA orders them)")
+    if not edits:
+        return None
+    out: list[str] = []
+    pos = 0
+    shifts: dict[int, list[tuple[int, int]]] = {}
+    new_col_base: dict[int, int] = {}
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < pos:
+            return None  # comparisons inside one another's operands: left as they are
+        out.append(text[pos:start])
+        line = text.count("\n", 0, start) + 1
+        line_begin = text.rfind("\n", 0, start) + 1
+        added = len(replacement) - (end - start)
+        shifts.setdefault(line, []).append((start - line_begin + 1 + new_col_base.get(line, 0), added))
+        new_col_base[line] = new_col_base.get(line, 0) + added
+        out.append(replacement)
+        pos = end
+    out.append(text[pos:])
+    result = RewriteResult("".join(out), rewrites=notes)
+    result._shifts = shifts
+    return result
+
+
+def _end_of(tok: Token) -> int:
+    return tok.start + len(tok.text)
+
+
+def _operand(tokens: list[Token], i: int, step: int) -> tuple[int, int] | None:
+    """The tokens [start, end) of the operand of the comparison at ``i``, on its left (step -1) or
+    right (+1); None when where it ends is not clear (another comparison, an equality, a line's
+    end inside it)."""
+    opens, closes = ("(", "[", "{"), (")", "]", "}")
+    if step < 0:
+        opens, closes = closes, opens
+    depth = 0
+    j = i + step
+    while 0 <= j < len(tokens):
+        t = tokens[j]
+        if t.kind == "comment":
+            break
+        if t.text in opens and t.kind == "op":
+            depth += 1
+        elif t.text in closes and t.kind == "op":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0:
+            if t.kind == "nl" or (t.kind == "op" and t.text in _OPERAND_STOPS):
+                break
+            if t.kind == "ident" and t.text in _OPERAND_WORDS:
+                break
+            if t.kind == "op" and t.text in ("==", "!=", *COMPARISONS):
+                return None
+        j += step
+    if j == i + step:
+        return None
+    return (j + 1, i) if step < 0 else (i + 1, j)
+
+
+def _is_literal(tokens: list[Token]) -> bool:
+    if len(tokens) != 1:
+        return False
+    t = tokens[0]
+    return t.kind in ("number", "string", "raw") or (t.kind == "ident" and t.text in ("true", "false", "null"))
+
+
+def _certainly_number(tokens: list[Token]) -> bool:
+    """A number literal, a call of a builtin that gives a number, or arithmetic (which gives a number
+    or an error); ``-`` is also a set's difference, so it says nothing."""
+    if len(tokens) == 1:
+        return tokens[0].kind == "number"
+    if len(tokens) >= 3 and tokens[0].kind == "ident" and tokens[0].text in _NUMERIC_CALLS and tokens[1].text == "(":
+        depth = 0
+        for k, t in enumerate(tokens[1:], start=1):
+            depth += t.text in ("(", "[", "{")
+            depth -= t.text in (")", "]", "}")
+            if depth == 0:
+                return k == len(tokens) - 1 and tokens[0].text not in ("max", "min")
+    depth = 0
+    for t in tokens:
+        depth += t.text in ("(", "[", "{")
+        depth -= t.text in (")", "]", "}")
+        if depth == 0 and t.kind == "op" and t.text in ("+", "*", "/", "%"):
+            return True
+    return False
+
+
 def _heads(tokens: list[Token]) -> list[bool]:
     """For each token, whether it starts a rule or function head: at the start of a line and
     outside every brace (a body's statement may start a line too: Rego needs no indentation, and a
@@ -1720,6 +1903,8 @@ def helper_functions(used: set[str]) -> str:
         parts.append(_FORMAT_INT_FUNCTIONS)
     if "unquoting" in used:
         parts.append(_UNQUOTING_FUNCTIONS)
+    if "compare" in used:
+        parts.append(_COMPARE_FUNCTIONS)
     if used & {"sprintf", "ordering", "json.marshal"}:
         parts.append(_SORTED)
     if "net.cidr_is_valid" in used:
