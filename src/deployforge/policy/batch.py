@@ -69,7 +69,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from deployforge.policy.rewrite import COMPARISONS, Token, tokenize
+from deployforge.policy.rewrite import COMPARISONS, NUMBER_COMPARISONS, Token, tokenize
 
 INDEX = "__dfb_i"
 DOC = "__dfb_d"
@@ -262,7 +262,8 @@ _LITERALS = {"true": True, "false": False, "null": None}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 # a token that may start the next statement (anything else might continue the test's expression)
 _CONTINUING = {"in", "with", "as", "else", "if", "contains"}
-_COMPARING = {name: op for op, name in COMPARISONS.items()}  # as policy/rewrite.py writes them
+# ordering comparisons as policy/rewrite.py writes them
+_COMPARING = {name: op for names in (COMPARISONS, NUMBER_COMPARISONS) for op, name in names.items()}
 _STRING_CALLS: dict[str, Callable[[str, str], bool]] = {
     "startswith": str.startswith,
     "endswith": str.endswith,
