@@ -375,7 +375,7 @@ def test_body_lines_at_column_one_are_rewritten_like_indented_ones(tmp_path):
         "package t\nimport rego.v1\ndeny contains msg if {\nmax(input.ports) > 1000\n"
         'msg := "port too high"\n}\nmax_port := max(input.ports)\n'
     )
-    assert "__df_gt(__df_max(input.ports) , 1000)" in rewrite(policy).text
+    assert "__df_gtn(__df_max(input.ports) , 1000)" in rewrite(policy).text
     path = tmp_path / "p.rego"
     path.write_text(policy)
     engine = Engine.load([str(path)])
