@@ -708,3 +708,22 @@ def test_launch_template_versions_are_ascii_integers_or_kept_as_text():
     assert canonical_version("3") == 3
     assert canonical_version("\u00b2") == "\u00b2"  # int() raised on it
     assert canonical_version("$Latest") == "$Latest"
+
+
+def test_an_attribute_named_like_a_block_kind_is_kept_as_written_never_a_crash(tmp_path):
+    # `resource = [1]` is an attribute (valid HCL): conftest gives input.resource = [1]; reading
+    # it as blocks raised AttributeError (an internal error)
+    policy = tmp_path / "p.rego"
+    policy.write_text('package main\nimport rego.v1\ndeny contains "attr" if input.resource == [1]\n')
+    for text in (
+        "resource = [1]\n",
+        "provider = [1]\n",
+        "variable = [1, 2]\n",
+        "resource = {a = 1}\n",
+        "module = [1]\n",
+    ):
+        tf = tmp_path / "main.tf"
+        tf.write_text(text)
+        report = evaluate_paths([str(tf)], PolicyOptions(policies=(str(policy),)))
+        assert not [f for f in report.findings if f.outcome is Outcome.ERROR], (text, report.findings)
+        assert [f.message for f in report.failures] == (["attr"] if text == "resource = [1]\n" else []), text

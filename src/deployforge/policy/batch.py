@@ -69,7 +69,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from deployforge.policy.rewrite import COMPARISONS, NUMBER_COMPARISONS, Token, tokenize
+from deployforge.policy.rewrite import COMPARISONS, NUMBER_COMPARISONS, NUMBER_FIRST, Token, tokenize
 
 INDEX = "__dfb_i"
 DOC = "__dfb_d"
@@ -264,6 +264,8 @@ _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _CONTINUING = {"in", "with", "as", "else", "if", "contains"}
 # ordering comparisons as policy/rewrite.py writes them
 _COMPARING = {name: op for names in (COMPARISONS, NUMBER_COMPARISONS) for op, name in names.items()}
+_NUMBER_FIRST = {name: op for op, name in NUMBER_FIRST.items()}  # `5 < x`: __df_nlt(5, x)
+_COMPARING.update(_NUMBER_FIRST)
 _STRING_CALLS: dict[str, Callable[[str, str], bool]] = {
     "startswith": str.startswith,
     "endswith": str.endswith,
@@ -559,13 +561,19 @@ def _test(tokens: list[Token], shadowed: AbstractSet[str] = frozenset()) -> Test
                 return Test(path, first.text, literal)
         return None
     if first.kind == "ident" and first.text in _COMPARING:
-        # __df_gt(input.a, 5): an ordering comparison as policy/rewrite.py writes it (literal on the
-        # right; its functions are appended to the module, so they are among the names it defines)
-        if len(tokens) >= 6 and tokens[1].text == "(" and tokens[-1].text == ")" and tokens[-3].text == ",":
-            ok, literal = _literal(tokens[-2])
-            path = _path(tokens[2:-3])
-            if ok and path:
-                return Test(path, _COMPARING[first.text], literal)
+        # __df_gtn(input.a, 5), __df_nlt(5, input.a): an ordering comparison as policy/rewrite.py
+        # writes it (its functions are appended to the module, so they are among the names it defines)
+        if len(tokens) >= 6 and tokens[1].text == "(" and tokens[-1].text == ")":
+            if tokens[-3].text == ",":
+                ok, literal = _literal(tokens[-2])
+                path = _path(tokens[2:-3])
+                if ok and path:
+                    return Test(path, _COMPARING[first.text], literal)
+            if tokens[3].text == "," and first.text in _NUMBER_FIRST:
+                ok, literal = _literal(tokens[2])
+                path = _path(tokens[4:-1])
+                if ok and path:
+                    return Test(path, _FLIP[_NUMBER_FIRST[first.text]], literal)
         return None
     if len(tokens) >= 4 and tokens[1].kind == "ident" and tokens[1].text == "in":  # "x" in input.a
         literal, path = _ascii_string(first), _path(tokens[2:])

@@ -380,8 +380,8 @@ def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     for f, data in parsed.items():
         folder = os.path.dirname(os.path.abspath(f))
         values = out.setdefault(folder, {})
-        for block in data.get("variable", []) or []:
-            for name, body in (block or {}).items():
+        for block in _blocks(data, "variable"):
+            for name, body in block.items():
                 if isinstance(body, dict) and "default" in body:
                     values.setdefault(name, body["default"])
     for f, data in parsed.items():
@@ -389,6 +389,25 @@ def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
             folder = os.path.dirname(os.path.abspath(f))
             out.setdefault(folder, {}).update({k: v for k, v in data.items() if not isinstance(v, list | dict)})
     return out
+
+
+def _labelled_blocks(value: Any, labels: int) -> bool:
+    """Whether ``value`` is blocks as the HCL reader gives them: a list of {label: ...} objects,
+    ``labels`` deep (``resource "t" "n" {}``: 2)."""
+    if not isinstance(value, list):
+        return False
+    level = value
+    for _ in range(labels):
+        if not all(isinstance(b, dict) for b in level):
+            return False
+        level = [v for b in level for v in b.values()]
+    return True
+
+
+def _blocks(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The ``kind`` blocks of a parsed file (an attribute of that name, ``provider = 1``, holds none)."""
+    value = data.get(kind)
+    return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
 
 
 _VAR_RE = re.compile(r"^\$\{var\.([A-Za-z0-9_-]+)\}$")
@@ -413,21 +432,19 @@ def terraform_doc(
     folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
     doc: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("resource", "data") and isinstance(value, list):
+        # blocks (an attribute of the same name, `resource = [1]`, is kept as it is written)
+        if key in ("resource", "data") and _labelled_blocks(value, 2):
             # conftest's (hcl2json's) shape: input.resource.<type>.<name> is a LIST of block bodies
             merged: dict[str, dict[str, list[Any]]] = {}
             for block in value:
-                for rtype, named in (block or {}).items():
-                    for name, body in (named or {}).items():
+                for rtype, named in block.items():
+                    for name, body in named.items():
                         merged.setdefault(rtype, {}).setdefault(name, []).append(body)
             doc[key] = merged
-        elif key in ("provider", "variable", "output", "module", "locals", "terraform") and isinstance(value, list):
+        elif key in ("provider", "variable", "output", "module") and _labelled_blocks(value, 1):
             merged_list: dict[str, list[Any]] = {}
-            if key in ("locals", "terraform"):
-                doc[key] = value
-                continue
             for block in value:
-                for name, body in (block or {}).items():
+                for name, body in block.items():
                     merged_list.setdefault(name, []).append(body)
             doc[key] = merged_list
         else:
@@ -438,14 +455,15 @@ def terraform_doc(
     same_folder = [f for f in parsed if os.path.dirname(os.path.abspath(f)) == folder]
     for f in sorted(same_folder, key=lambda f: f != path):  # this file's own providers first
         other = parsed[f]
-        for block in other.get("provider", []) or []:
-            for pname, body in (block or {}).items():
+        for block in _blocks(other, "provider"):
+            for pname, body in block.items():
                 if not isinstance(body, dict):
                     continue
                 alias = body.get("alias")
                 providers.setdefault(f"{pname}.{alias}" if alias else pname, body)
     resources = []
-    for rtype, named in (doc.get("resource") or {}).items():
+    declared: dict[str, dict[str, list[Any]]] = doc["resource"] if _labelled_blocks(data.get("resource"), 2) else {}
+    for rtype, named in declared.items():
         for name, bodies in named.items():
             body = bodies[0] if bodies else {}
             attrs = dict(body) if isinstance(body, dict) else {}

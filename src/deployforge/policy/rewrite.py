@@ -156,15 +156,18 @@ def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
 
     Ordering comparisons are rewritten first (``_rewrite_comparisons``): they become calls, whose
     arguments the other passes then treat as any call's (refs with a variable index hoisted)."""
-    if _too_deep(tokenize(text)) is not None:
+    tokens = tokenize(text)
+    if _too_deep(tokens) is not None:
         return _rewrite(text, rego_version, set())
-    earlier = _rewrite_comparisons(text)
+    earlier = _rewrite_comparisons(text, tokens)
     if earlier is None:
         return _rewrite(text, rego_version, set())
     result = _rewrite(earlier.text, rego_version, {"compare"})
     result._earlier = earlier
     result.rewrites[:0] = earlier.rewrites
-    result.refusals = [Refusal(r.line, earlier.column(r.line, r.col), r.message, r.hint) for r in result.refusals]
+    result.refusals = earlier.refusals + [
+        Refusal(r.line, earlier.column(r.line, r.col), r.message, r.hint) for r in result.refusals
+    ]
     return result
 
 
@@ -200,24 +203,8 @@ def _rewrite(text: str, rego_version: str, helpers_needed: set[str]) -> RewriteR
 
     if not edits and not helpers:
         return result
-    edits.sort(key=lambda e: (e[0], e[1]))
-    out: list[str] = []
-    pos = 0
-    shifts: dict[int, list[tuple[int, int]]] = {}
-    new_col_base: dict[int, int] = {}
-    for start, end, replacement in edits:
-        if start < pos:  # overlapping edit (a string inside a hoisted ref): the first one wins
-            continue
-        out.append(text[pos:start])
-        line = text.count("\n", 0, start) + 1
-        line_begin = text.rfind("\n", 0, start) + 1
-        added = len(replacement) - (end - start)
-        col_new = start - line_begin + 1 + new_col_base.get(line, 0)
-        shifts.setdefault(line, []).append((col_new, added))
-        new_col_base[line] = new_col_base.get(line, 0) + added
-        out.append(replacement)
-        pos = end
-    out.append(text[pos:])
+    body, shifts = _apply(text, edits)
+    out = [body]
     if helpers:
         # after the last line: no line of the source moves
         out.append("\n" if not text.endswith("\n") else "")
@@ -225,6 +212,31 @@ def _rewrite(text: str, rego_version: str, helpers_needed: set[str]) -> RewriteR
     result.text = "".join(out)
     result._shifts = shifts
     return result
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> tuple[str, dict[int, list[tuple[int, int]]]]:
+    """``text`` with the edits (start, end, replacement) made, and per line where each edit starts in
+    the new text and how many characters it added (``RewriteResult.column``). Lines never move.
+    Overlapping edits: the first wins (a string inside a hoisted ref)."""
+    out: list[str] = []
+    pos = 0
+    line, counted = 1, 0  # the line at offset ``counted``: lines are counted once, in order
+    shifts: dict[int, list[tuple[int, int]]] = {}
+    new_col_base: dict[int, int] = {}
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        line += text.count("\n", counted, start)
+        counted = start
+        line_begin = text.rfind("\n", 0, start) + 1
+        added = len(replacement) - (end - start)
+        shifts.setdefault(line, []).append((start - line_begin + 1 + new_col_base.get(line, 0), added))
+        new_col_base[line] = new_col_base.get(line, 0) + added
+        out.append(replacement)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), shifts
 
 
 MAX_DEPTH = 256  # OPA takes deeper literals; rego-cpp segfaults on a 20,000-deep one
@@ -1612,7 +1624,10 @@ COMPARISONS = {"<": "__df_lt", "<=": "__df_le", ">": "__df_gt", ">=": "__df_ge"}
 # against a number literal (the common case: `input.size > 100`): two bodies instead of three, as
 # each body of a function costs rego-cpp about 3 microseconds per call
 NUMBER_COMPARISONS = {"<": "__df_ltn", "<=": "__df_len", ">": "__df_gtn", ">=": "__df_gen"}
-_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+# a number literal on the left (`5 < x`): the same functions, the arguments read the other way
+NUMBER_FIRST = {"<": "__df_nlt", "<=": "__df_nle", ">": "__df_ngt", ">=": "__df_nge"}
+# OPA's builtin names for the operators: gt(a, b) is a > b
+COMPARE_BUILTINS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 # where an operand ends: after these (at its own depth) another expression begins
 _OPERAND_STOPS = {",", ";", ":=", "=", ":", "|"}
 _OPERAND_WORDS = {"not", "if", "else", "some", "in", "every", "with", "as", "contains", "default", "package", "import"}
@@ -1662,69 +1677,83 @@ __df_gtn(a, n) := a > n if is_number(a)
 __df_gtn(a, n) := __df_trank(a) > 2 if not is_number(a)
 __df_gen(a, n) := a >= n if is_number(a)
 __df_gen(a, n) := __df_trank(a) > 2 if not is_number(a)
+__df_nlt(n, a) := __df_gtn(a, n)
+__df_nle(n, a) := __df_gen(a, n)
+__df_ngt(n, a) := __df_ltn(a, n)
+__df_nge(n, a) := __df_len(a, n)
 """
 
 
-def _rewrite_comparisons(text: str) -> RewriteResult | None:
-    """``text`` with its ordering comparisons rewritten (see above), or None when none is."""
-    tokens = tokenize(text)
+def _rewrite_comparisons(text: str, tokens: list[Token]) -> RewriteResult | None:
+    """``text`` with its ordering comparisons rewritten (see above), or None when none is. Each
+    becomes a call in place (its operands keep their columns), so comparisons inside another's
+    operand are rewritten too. One whose operands this reader cannot delimit (an operand across
+    lines, `a > b == c`) is refused with its position: left as it is, it could pass silently."""
+    defined = _defined_here(tokens)
+    parenthesized = _parenthesized(tokens)
     edits: list[tuple[int, int, str]] = []
-    notes: list[str] = []
+    result = RewriteResult(text)
     for i, t in enumerate(tokens):
+        if t.kind == "ident" and t.text in COMPARE_BUILTINS and t.text not in defined:
+            if i + 1 < len(tokens) and tokens[i + 1].text == "(" and (i == 0 or tokens[i - 1].text != "."):
+                edits.append((t.start, t.start + len(t.text), COMPARISONS[COMPARE_BUILTINS[t.text]]))
+                result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {COMPARISONS[COMPARE_BUILTINS[t.text]]}")
+            continue
         if t.kind != "op" or t.text not in COMPARISONS:
             continue
-        left = _operand(tokens, i, -1)
-        right = _operand(tokens, i, 1)
+        left = _operand(tokens, i, -1, parenthesized)
+        right = _operand(tokens, i, 1, parenthesized)
         if left is None or right is None:
+            result.refusals.append(
+                Refusal(
+                    t.line,
+                    t.col,
+                    f"a '{t.text}' whose operands DeployForge cannot delimit (one across lines, or "
+                    "compared again): rego-cpp orders values of two types unlike OPA",
+                    "write the comparison on one line, alone, or bind its operands to variables first",
+                )
+            )
             continue
         lt, rt = tokens[left[0] : left[1]], tokens[right[0] : right[1]]
-        if (_is_literal(lt) and _is_literal(rt)) or (_certainly_number(lt) and _certainly_number(rt)):
+        if (_is_literal(lt) and _is_literal(rt) and lt[0].kind == rt[0].kind) or (
+            _certainly_number(lt) and _certainly_number(rt)
+        ):
             continue
         negated = left[0] > 0 and tokens[left[0] - 1].kind == "ident" and tokens[left[0] - 1].text == "not"
-        if negated and any(x.text == "[" for x in lt + rt):
+        if negated and _variable_index(lt + rt):
             continue  # hoisting a ref out of `not` changes its meaning (the rewrite refuses it)
-        op, a, b = t.text, lt, rt
-        if _is_literal(lt) and not _is_literal(rt):
-            op, a, b = _MIRROR[op], rt, lt
         start, end = tokens[left[0]].start, _end_of(tokens[right[1] - 1])
-        a_text, b_text = text[a[0].start : _end_of(a[-1])], text[b[0].start : _end_of(b[-1])]
-        name = NUMBER_COMPARISONS[op] if _number_literal(b) else COMPARISONS[op]
-        if a is lt:  # in place: the operands keep their columns
-            edits += [(start, start, name + "("), (t.start, t.start + len(t.text), ","), (end, end, ")")]
+        if _number_literal(rt) and not _is_literal(lt):
+            name = NUMBER_COMPARISONS[t.text]  # literal on the right: rule indexing reads it
+        elif _number_literal(lt) and not _is_literal(rt):
+            name = NUMBER_FIRST[t.text]
         else:
-            edits.append((start, end, f"{name}({a_text}, {b_text})"))
-        notes.append(f"{t.line}:{t.col} {t.text} -> {name} (values of two types ordered as OPA orders them)")
-    if not edits:
+            name = COMPARISONS[t.text]
+        edits += [(start, start, name + "("), (t.start, t.start + len(t.text), ","), (end, end, ")")]
+        result.rewrites.append(f"{t.line}:{t.col} {t.text} -> {name} (values of two types ordered as OPA orders them)")
+    if not edits and not result.refusals:
         return None
-    out: list[str] = []
-    pos = 0
-    shifts: dict[int, list[tuple[int, int]]] = {}
-    new_col_base: dict[int, int] = {}
-    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1])):
-        if start < pos:
-            return None  # comparisons inside one another's operands: left as they are
-        out.append(text[pos:start])
-        line = text.count("\n", 0, start) + 1
-        line_begin = text.rfind("\n", 0, start) + 1
-        added = len(replacement) - (end - start)
-        shifts.setdefault(line, []).append((start - line_begin + 1 + new_col_base.get(line, 0), added))
-        new_col_base[line] = new_col_base.get(line, 0) + added
-        out.append(replacement)
-        pos = end
-    out.append(text[pos:])
-    result = RewriteResult("".join(out), rewrites=notes)
-    result._shifts = shifts
+    result.text, result._shifts = _apply(text, edits)
     return result
+
+
+def _variable_index(tokens: list[Token]) -> bool:
+    """Whether a ref among ``tokens`` has a variable (or ``_``) in brackets: hoisted out of a call."""
+    return any(
+        tokens[k].text == "[" and tokens[k + 1].kind == "ident" and tokens[k + 1].text not in ("true", "false", "null")
+        for k in range(len(tokens) - 1)
+    )
 
 
 def _end_of(tok: Token) -> int:
     return tok.start + len(tok.text)
 
 
-def _operand(tokens: list[Token], i: int, step: int) -> tuple[int, int] | None:
+def _operand(tokens: list[Token], i: int, step: int, parenthesized: list[bool]) -> tuple[int, int] | None:
     """The tokens [start, end) of the operand of the comparison at ``i``, on its left (step -1) or
-    right (+1); None when where it ends is not clear (another comparison, an equality, a line's
-    end inside it)."""
+    right (+1); None when where it ends is not clear: another comparison or an equality at its
+    level, a line's end inside it (at its level, inside brackets around the comparison, where Rego
+    lets an expression go on), nothing at all."""
     opens, closes = ("(", "[", "{"), (")", "]", "}")
     if step < 0:
         opens, closes = closes, opens
@@ -1732,25 +1761,49 @@ def _operand(tokens: list[Token], i: int, step: int) -> tuple[int, int] | None:
     j = i + step
     while 0 <= j < len(tokens):
         t = tokens[j]
+        field = j > 0 and tokens[j - 1].text == "."  # `input.default`: a key, not the keyword
         if t.kind == "comment":
-            break
-        if t.text in opens and t.kind == "op":
+            if depth == 0:
+                break
+        elif t.kind == "op" and t.text in opens:
             depth += 1
-        elif t.text in closes and t.kind == "op":
+        elif t.kind == "op" and t.text in closes:
             if depth == 0:
                 break
             depth -= 1
         elif depth == 0:
             if t.kind == "nl" or (t.kind == "op" and t.text in _OPERAND_STOPS):
                 break
-            if t.kind == "ident" and t.text in _OPERAND_WORDS:
+            if t.kind == "ident" and t.text in _OPERAND_WORDS and not field:
                 break
             if t.kind == "op" and t.text in ("==", "!=", *COMPARISONS):
                 return None
         j += step
     if j == i + step:
         return None
+    if 0 <= j < len(tokens) and tokens[j].kind in ("nl", "comment") and parenthesized[i]:
+        # inside parentheses a line's end does not end an expression: it goes on unless the line
+        # across it ends (or starts) at the parentheses or a comma
+        k = j
+        while 0 <= k < len(tokens) and tokens[k].kind in ("nl", "comment"):
+            k += step
+        if not (0 <= k < len(tokens) and tokens[k].text in (("(", ",") if step < 0 else (")", ","))):
+            return None
     return (j + 1, i) if step < 0 else (i + 1, j)
+
+
+def _parenthesized(tokens: list[Token]) -> list[bool]:
+    """For each token, whether the innermost bracket around it is a parenthesis (a line's end inside
+    one does not end an expression; in a body or a comprehension's body it ends a statement)."""
+    out: list[bool] = []
+    stack: list[str] = []
+    for t in tokens:
+        out.append(bool(stack) and stack[-1] == "(")
+        if t.kind == "op" and t.text in ("(", "[", "{"):
+            stack.append(t.text)
+        elif t.kind == "op" and t.text in (")", "]", "}") and stack:
+            stack.pop()
+    return out
 
 
 def _number_literal(tokens: list[Token]) -> bool:
@@ -1786,10 +1839,21 @@ def _certainly_number(tokens: list[Token]) -> bool:
     return False
 
 
+_HEADS_OF: list[tuple[list[Token], list[bool]]] = []  # the last token list's answer (the passes share it)
+
+
 def _heads(tokens: list[Token]) -> list[bool]:
     """For each token, whether it starts a rule or function head: at the start of a line and
     outside every brace (a body's statement may start a line too: Rego needs no indentation, and a
     pull request's policy need not be formatted, so column 1 alone decides nothing)."""
+    if _HEADS_OF and _HEADS_OF[0][0] is tokens:
+        return _HEADS_OF[0][1]
+    out = _compute_heads(tokens)
+    _HEADS_OF[:] = [(tokens, out)]
+    return out
+
+
+def _compute_heads(tokens: list[Token]) -> list[bool]:
     out: list[bool] = []
     depth = 0
     for t in tokens:
@@ -1864,7 +1928,7 @@ def _bind_in_comprehensions(
         t = tokens[k]
         if t.text in ("(", "[", "{"):
             stack.append([k, -1])
-        elif t.text == "|" and stack and stack[-1][1] < 0 and tokens[stack[-1][0]].text in ("[", "{"):
+        elif t.text == "|" and stack and stack[-1][1] < 0 and _value_bracket(tokens, stack[-1][0]):
             stack[-1][1] = k
         elif t.text in (")", "]", "}") and stack:
             open_, bar = stack.pop()
@@ -1879,6 +1943,18 @@ def _bind_in_comprehensions(
                     f"{tokens[bar].line}:{tokens[bar].col} comprehension reads parameter(s) {', '.join(missing)}"
                     " in its body too (rego-cpp loses a parameter only its term reads)"
                 )
+
+
+def _value_bracket(tokens: list[Token], k: int) -> bool:
+    """Whether the bracket at ``k`` opens a value (an array, set or object: `|` in it is a
+    comprehension's bar) and not a body (a rule's, a function's, `every`'s: `|` there is a set
+    union, `u := a | b`)."""
+    if tokens[k].text == "[":
+        return True
+    prev = tokens[k - 1] if k > 0 else None
+    if prev is None or prev.text in ("if", "else") or prev.text in (")", "]", "}"):
+        return False
+    return not (prev.kind in ("ident", "string", "number", "raw") and prev.text not in ("in", "not", "contains"))
 
 
 def _variables(tokens: list[Token], start: int, end: int) -> set[str]:
