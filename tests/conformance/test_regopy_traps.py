@@ -550,3 +550,17 @@ def test_an_operand_across_lines_in_parentheses_is_refused_where_it_is(tmp_path)
     assert (refusal.line, refusal.col) == (5, 11) and "one line" in refusal.hint
     # a comparison alone on its line inside a call's parentheses is read as usual
     assert not rewrite(p("x := count(\n  input.a > 1\n)\n")).refusals
+
+
+def test_not_inside_every_is_refused_where_it_is(tmp_path):
+    # rego-cpp holds `not X` inside an every body for every element: raw, the every holds where
+    # OPA's does not (a silent pass)
+    policy = p('ok if { every v in input.xs { not v == "a" } }\ndeny if not ok\n')
+    assert raw_regopy(policy, {"xs": ["a", "b"]}, "data.t.deny") is None  # OPA: true
+    [refusal] = rewrite(policy).refusals
+    assert (refusal.line, refusal.col) == (3, 31) and "allowed(v)" in refusal.hint
+    # the form the hint gives is evaluated as OPA evaluates it
+    helper = p('ok if { every v in input.xs { allowed(v) } }\nallowed(v) if not v == "a"\ndeny if not ok\n')
+    assert not rewrite(helper).refusals
+    assert ours(tmp_path, helper, {"xs": ["a", "b"]}, "t", "deny") is True
+    assert ours(tmp_path, helper, {"xs": ["b"]}, "t", "deny") is None

@@ -193,6 +193,7 @@ def _rewrite(text: str, rego_version: str, helpers_needed: set[str]) -> RewriteR
     _rewrite_partial_sets(tokens, edits, result, v1)
     _hoist_refs(tokens, edits, result)
     _bind_parameters(tokens, edits, result)
+    _refuse_not_in_every(tokens, result)
     helpers = (
         _rewrite_sprintf(tokens, edits, result)
         | _supply_builtins(tokens, edits, result)
@@ -1863,6 +1864,39 @@ def _compute_heads(tokens: list[Token]) -> list[bool]:
         elif t.text in ("}", "]", ")") and depth > 0:
             depth -= 1
     return out
+
+
+def _refuse_not_in_every(tokens: list[Token], result: RewriteResult) -> None:
+    """rego-cpp 1.5.2 holds ``not X`` inside an ``every`` body for every element (``every v in
+    ["a"] { not v == "a" }`` holds; OPA's does not), in the body's comprehensions too: such a
+    ``not`` is refused where it is. A helper it calls is evaluated right, hence the hint."""
+    for i, t in enumerate(tokens):
+        if not (t.kind == "ident" and t.text == "every" and (i == 0 or tokens[i - 1].text != ".")):
+            continue
+        depth = 0
+        k = i + 1
+        while k < len(tokens) and not (depth == 0 and tokens[k].text == "{"):
+            depth += tokens[k].text in ("(", "[")
+            depth -= tokens[k].text in (")", "]")
+            if tokens[k].kind == "nl" and depth == 0:
+                break
+            k += 1
+        end = _matching(tokens, k) if k < len(tokens) and tokens[k].text == "{" else None
+        if end is None:
+            continue
+        for n in range(k + 1, end):
+            tok = tokens[n]
+            if tok.kind == "ident" and tok.text == "not" and tokens[n - 1].text != ".":
+                result.refusals.append(
+                    Refusal(
+                        tok.line,
+                        tok.col,
+                        "'not' inside an 'every' body: rego-cpp 1.5.2 holds it for every element, so the "
+                        "'every' could hold where OPA's does not",
+                        "move the negation into a helper the body calls: every v in xs { allowed(v) } "
+                        "with allowed(v) if not ...",
+                    )
+                )
 
 
 # rego-cpp 1.5.2 loses a function's parameter that a comprehension's term reads when the
