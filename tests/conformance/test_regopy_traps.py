@@ -564,3 +564,46 @@ def test_not_inside_every_is_refused_where_it_is(tmp_path):
     assert not rewrite(helper).refusals
     assert ours(tmp_path, helper, {"xs": ["a", "b"]}, "t", "deny") is True
     assert ours(tmp_path, helper, {"xs": ["b"]}, "t", "deny") is None
+
+
+# Found in the second review (each once a wrong answer or a silent pass)
+SECOND_REVIEW = [
+    (
+        "a comprehension after 'with ... as'",
+        p('f(p) := y if { y := g with input as {p | some k in ["a"]} }\ng := input\nr := f(1)\n'),
+        {},
+        "r",
+        [1],
+    ),
+    ("two literals true/false/null", p("x if null < false\n"), {}, "x", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "policy", "document", "rule", "opa"), SECOND_REVIEW, ids=[r[0] for r in SECOND_REVIEW]
+)
+def test_second_review_keeps_opas_answer(tmp_path, case, policy, document, rule, opa):
+    assert ours(tmp_path, policy, document, "t", rule) == opa
+
+
+def test_a_function_named_like_an_operator_builtin_elsewhere_is_the_packages_own(tmp_path):
+    (tmp_path / "d.rego").write_text(p('lt(a, b) := "mine"\n'))
+    (tmp_path / "u.rego").write_text(p("z := lt(1, 2)\n"))
+    engine = Engine.load([str(tmp_path / "d.rego"), str(tmp_path / "u.rego")])
+    assert not engine.problems
+    assert engine.query_value("t", "z") == (True, "mine")
+    imported = "package t\nimport rego.v1\nimport data.lib.gt\nx if gt(input.a, 7)\n"
+    assert "__df_gt" not in rewrite(imported).text
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        p('x if { every v in {"a"} { not v == "a" } }\n'),  # a brace in the domain
+        p('x if { every v in\n    input.xs {\n  not v == "a" } }\n'),  # a domain across lines
+        p("x if {\n  input.a ==\n    input.b > 1\n}\n"),  # an expression going on across a line
+        p("x := [input.t ==\n  input.a > 1]\n"),
+    ],
+)
+def test_what_could_pass_silently_is_refused_where_it_is(policy):
+    assert rewrite(policy).refusals

@@ -727,3 +727,16 @@ def test_an_attribute_named_like_a_block_kind_is_kept_as_written_never_a_crash(t
         report = evaluate_paths([str(tf)], PolicyOptions(policies=(str(policy),)))
         assert not [f for f in report.findings if f.outcome is Outcome.ERROR], (text, report.findings)
         assert [f.message for f in report.failures] == (["attr"] if text == "resource = [1]\n" else []), text
+
+
+def test_an_attribute_and_blocks_of_one_name_are_an_input_error(tmp_path):
+    # the parser merges them; read as an attribute the bucket's finding was lost without a word
+    policy = tmp_path / "p.rego"
+    policy.write_text(
+        'package deployforge.x\nimport rego.v1\ndeny contains "public" if input.resource.acl == "public-read"\n'
+    )
+    tf = tmp_path / "main.tf"
+    tf.write_text('resource = [1]\nresource "aws_s3_bucket" "b" {\n  acl = "public-read"\n}\n')
+    report = evaluate_paths([str(tf)], PolicyOptions(policies=(str(policy),)))
+    [error] = [f for f in report.findings if f.outcome is Outcome.ERROR]
+    assert "both an attribute and blocks" in error.message

@@ -479,7 +479,7 @@ class Engine:
     ) -> Engine:
         import regopy
 
-        from deployforge.policy.rewrite import rewrite
+        from deployforge.policy.rewrite import defined_names, rewrite
 
         engine = cls(rego_version=rego_version)
         for doc in data_docs:
@@ -505,6 +505,7 @@ class Engine:
         functions = {r.name for pf in scanned for r in pf.rules} | {
             m.group(1) for pf in scanned for m in re.finditer(r"^([A-Za-z_]\w*)\s*\(", pf.text, re.M)
         }
+        bundle_names = set().union(*(defined_names(pf.text) for pf in scanned)) if scanned else set()
         for pf in scanned:
             if not pf.package:
                 engine.problems.append(PolicyProblem(pf.path, 1, "the policy has no package line"))
@@ -513,7 +514,7 @@ class Engine:
                 pf.text,
                 keep_test.rsplit(".", 1)[1] if keep_test and keep_test.rsplit(".", 1)[0] == pf.package else None,
             )
-            rewritten = rewrite(stripped, rego_version)
+            rewritten = rewrite(stripped, rego_version, bundle_names)
             if rewritten.refusals:
                 for r in rewritten.refusals:
                     engine.problems.append(

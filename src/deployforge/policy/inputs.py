@@ -199,7 +199,10 @@ def _read_inputs(files: list[str]) -> tuple[list[InputDoc], list[InputProblem]]:
     for f in files:
         if f in tf_files:
             if f in parsed_tf:
-                docs.append(terraform_doc(f, parsed_tf, variables, tf_lines.get(f)))
+                try:
+                    docs.append(terraform_doc(f, parsed_tf, variables, tf_lines.get(f)))
+                except MixedBlocks as exc:
+                    problems.append(InputProblem(f, exc.line, str(exc), "rename the attribute"))
             continue
         try:
             text = Path(f).read_text(encoding="utf-8")
@@ -391,6 +394,17 @@ def _tf_variables(parsed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     return out
 
 
+_BLOCK_KINDS = {"resource": 2, "data": 2, "provider": 1, "variable": 1, "output": 1, "module": 1}
+
+
+class MixedBlocks(ValueError):
+    """An attribute and blocks of one name in a ``.tf`` file."""
+
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.line = line
+
+
 def _labelled_blocks(value: Any, labels: int) -> bool:
     """Whether ``value`` is blocks as the HCL reader gives them: a list of {label: ...} objects,
     ``labels`` deep (``resource "t" "n" {}``: 2)."""
@@ -429,8 +443,16 @@ def terraform_doc(
 ) -> InputDoc:
     data = parsed[path]
     lines = block_lines if block_lines is not None else parse_hcl_with_lines(Path(path).read_text("utf-8")).lines
-    folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
+    for kind, labels in _BLOCK_KINDS.items():
+        value = data.get(kind)
+        if (
+            isinstance(value, list)
+            and not _labelled_blocks(value, labels)
+            and any(_labelled_blocks([b], labels) for b in value)
+        ):  # `resource = [1]` beside `resource "t" "n" {}`: neither can be read as written
+            raise MixedBlocks(f"'{kind}' is both an attribute and blocks (Terraform and conftest refuse it)", 0)
     doc: dict[str, Any] = {}
+    folder_vars = variables.get(os.path.dirname(os.path.abspath(path)), {})
     for key, value in data.items():
         # blocks (an attribute of the same name, `resource = [1]`, is kept as it is written)
         if key in ("resource", "data") and _labelled_blocks(value, 2):

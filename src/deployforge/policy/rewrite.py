@@ -29,6 +29,7 @@ import base64
 import itertools
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 _TOKEN_RE = re.compile(
@@ -151,15 +152,17 @@ class _Frame:
     stmt_start: int = -1  # token index where the current statement starts (bodies)
 
 
-def rewrite(text: str, rego_version: str = "v1") -> RewriteResult:
+def rewrite(text: str, rego_version: str = "v1", defined: AbstractSet[str] = frozenset()) -> RewriteResult:
     """The source rewritten for rego-cpp, with the refusals (empty when all is well).
 
     Ordering comparisons are rewritten first (``_rewrite_comparisons``): they become calls, whose
-    arguments the other passes then treat as any call's (refs with a variable index hoisted)."""
+    arguments the other passes then treat as any call's (refs with a variable index hoisted).
+    ``defined``: names the other modules loaded with this one define (a function of the package
+    named ``lt`` or ``max`` is theirs, not the builtin)."""
     tokens = tokenize(text)
     if _too_deep(tokens) is not None:
         return _rewrite(text, rego_version, set())
-    earlier = _rewrite_comparisons(text, tokens)
+    earlier = _rewrite_comparisons(text, tokens, defined)
     if earlier is None:
         return _rewrite(text, rego_version, set())
     result = _rewrite(earlier.text, rego_version, {"compare"})
@@ -1632,6 +1635,8 @@ COMPARE_BUILTINS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 # where an operand ends: after these (at its own depth) another expression begins
 _OPERAND_STOPS = {",", ";", ":=", "=", ":", "|"}
 _OPERAND_WORDS = {"not", "if", "else", "some", "in", "every", "with", "as", "contains", "default", "package", "import"}
+# an operator ending (or starting) a line: the expression goes on across it
+_CONTINUES = {"==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|", ":=", "="}
 _NUMERIC_CALLS = {"count", "sum", "product", "abs", "round", "ceil", "floor", "to_number", "max", "min"}
 
 _COMPARE_FUNCTIONS = """\
@@ -1685,12 +1690,12 @@ __df_nge(n, a) := __df_len(a, n)
 """
 
 
-def _rewrite_comparisons(text: str, tokens: list[Token]) -> RewriteResult | None:
+def _rewrite_comparisons(text: str, tokens: list[Token], elsewhere: AbstractSet[str]) -> RewriteResult | None:
     """``text`` with its ordering comparisons rewritten (see above), or None when none is. Each
     becomes a call in place (its operands keep their columns), so comparisons inside another's
     operand are rewritten too. One whose operands this reader cannot delimit (an operand across
     lines, `a > b == c`) is refused with its position: left as it is, it could pass silently."""
-    defined = _defined_here(tokens)
+    defined = _defined_here(tokens) | _imported_names(tokens) | set(elsewhere)
     parenthesized = _parenthesized(tokens)
     edits: list[tuple[int, int, str]] = []
     result = RewriteResult(text)
@@ -1716,7 +1721,7 @@ def _rewrite_comparisons(text: str, tokens: list[Token]) -> RewriteResult | None
             )
             continue
         lt, rt = tokens[left[0] : left[1]], tokens[right[0] : right[1]]
-        if (_is_literal(lt) and _is_literal(rt) and lt[0].kind == rt[0].kind) or (
+        if (_is_literal(lt) and _is_literal(rt) and _literal_kind(lt[0]) == _literal_kind(rt[0])) or (
             _certainly_number(lt) and _certainly_number(rt)
         ):
             continue
@@ -1782,14 +1787,18 @@ def _operand(tokens: list[Token], i: int, step: int, parenthesized: list[bool]) 
         j += step
     if j == i + step:
         return None
-    if 0 <= j < len(tokens) and tokens[j].kind in ("nl", "comment") and parenthesized[i]:
-        # inside parentheses a line's end does not end an expression: it goes on unless the line
-        # across it ends (or starts) at the parentheses or a comma
+    if 0 <= j < len(tokens) and tokens[j].kind in ("nl", "comment"):
         k = j
         while 0 <= k < len(tokens) and tokens[k].kind in ("nl", "comment"):
             k += step
-        if not (0 <= k < len(tokens) and tokens[k].text in (("(", ",") if step < 0 else (")", ","))):
-            return None
+        across = tokens[k] if 0 <= k < len(tokens) else None
+        if parenthesized[i]:
+            # inside parentheses a line's end does not end an expression: it goes on unless the
+            # line across it ends (or starts) at the parentheses or a comma
+            if across is None or across.text not in (("(", ",") if step < 0 else (")", ",")):
+                return None
+        elif across is not None and across.kind == "op" and across.text in _CONTINUES:
+            return None  # `a ==\n b > 1`: the expression goes on across the line
     return (j + 1, i) if step < 0 else (i + 1, j)
 
 
@@ -1810,6 +1819,12 @@ def _parenthesized(tokens: list[Token]) -> list[bool]:
 def _number_literal(tokens: list[Token]) -> bool:
     """A number literal (the functions for those take it as a number; any size)."""
     return len(tokens) == 1 and tokens[0].kind == "number"
+
+
+def _literal_kind(t: Token) -> str:
+    if t.kind == "ident":
+        return {"true": "boolean", "false": "boolean"}.get(t.text, t.text)
+    return "string" if t.kind == "raw" else t.kind
 
 
 def _is_literal(tokens: list[Token]) -> bool:
@@ -1874,12 +1889,12 @@ def _refuse_not_in_every(tokens: list[Token], result: RewriteResult) -> None:
         if not (t.kind == "ident" and t.text == "every" and (i == 0 or tokens[i - 1].text != ".")):
             continue
         depth = 0
-        k = i + 1
-        while k < len(tokens) and not (depth == 0 and tokens[k].text == "{"):
-            depth += tokens[k].text in ("(", "[")
-            depth -= tokens[k].text in (")", "]")
-            if tokens[k].kind == "nl" and depth == 0:
+        k = i + 1  # the body's brace: the first at the domain's level that opens no value
+        while k < len(tokens) and depth >= 0:
+            if tokens[k].text == "{" and depth == 0 and not _value_bracket(tokens, k):
                 break
+            depth += tokens[k].text in ("(", "[", "{")
+            depth -= tokens[k].text in (")", "]", "}")
             k += 1
         end = _matching(tokens, k) if k < len(tokens) and tokens[k].text == "{" else None
         if end is None:
@@ -1988,7 +2003,7 @@ def _value_bracket(tokens: list[Token], k: int) -> bool:
     prev = tokens[k - 1] if k > 0 else None
     if prev is None or prev.text in ("if", "else") or prev.text in (")", "]", "}"):
         return False
-    return not (prev.kind in ("ident", "string", "number", "raw") and prev.text not in ("in", "not", "contains"))
+    return not (prev.kind in ("ident", "string", "number", "raw") and prev.text not in ("in", "not", "contains", "as"))
 
 
 def _variables(tokens: list[Token], start: int, end: int) -> set[str]:
@@ -1997,6 +2012,11 @@ def _variables(tokens: list[Token], start: int, end: int) -> set[str]:
         for k in range(start, end)
         if tokens[k].kind == "ident" and (k == 0 or tokens[k - 1].text != ".") and tokens[k].text not in _NOT_VARIABLES
     }
+
+
+def defined_names(text: str) -> set[str]:
+    """The rule and function names a module's heads define."""
+    return _defined_here(tokenize(text))
 
 
 def _defined_here(tokens: list[Token]) -> set[str]:

@@ -31,7 +31,14 @@ import re
 from dataclasses import dataclass
 
 from deployforge.policy.hcl import _label_key
-from deployforge.policy.inputs import InputDoc, ResourceDoc, _tf_variables, terraform_doc, unreadable_checks
+from deployforge.policy.inputs import (
+    InputDoc,
+    MixedBlocks,
+    ResourceDoc,
+    _tf_variables,
+    terraform_doc,
+    unreadable_checks,
+)
 
 PARALLEL_TF_CHARS = 256 * 1024  # below this, reading the file is too short a step to split
 
@@ -139,7 +146,10 @@ def read_slice(path: str, text: str, tf_plan: TfPlan, k: int) -> InputDoc | None
                 data[kind] = data[kind] + value
             else:
                 data[kind] = value
-        own = terraform_doc(path, {path: data}, _tf_variables({path: head.data}), tf_plan.lines)
+        try:
+            own = terraform_doc(path, {path: data}, _tf_variables({path: head.data}), tf_plan.lines)
+        except MixedBlocks:
+            return None  # read whole, it is reported
         mine = {r.address: r for r in own.resources}
         size = -(-len(tf_plan.resources) // len(tf_plan.bounds))
         wanted = [a for a, _ln in tf_plan.resources[k * size : (k + 1) * size]]
