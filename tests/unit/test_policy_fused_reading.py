@@ -36,22 +36,28 @@ def _reports(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> tupl
     path = tmp_path / "big.yaml"
     path.write_text(text)
     options = PolicyOptions(policies=(str(tmp_path / "p.rego"),))
-    fused: list[Any] = []
-    original = evaluate_mod._fused_phase
-
-    def watched(*args: Any) -> Any:
-        out = original(*args)
-        fused.append(out is not None)
-        return out
-
-    monkeypatch.setattr(evaluate_mod, "_fused_phase", watched)
+    fused = watched(monkeypatch, "_fused_phase")
     got = evaluate_paths([str(path)], options)
     docs, problems = inputs.read_inputs([str(path)])  # the file read in this process, whole
     want = evaluate(docs, options, problems, inputs=[str(path)])
     return got, want, fused
 
 
-def _same(got: Any, want: Any) -> None:
+def watched(monkeypatch: pytest.MonkeyPatch, phase: str) -> list[bool]:
+    """Each call of ``evaluate.<phase>`` noted: whether the workers' reading went as planned (not None)."""
+    calls: list[bool] = []
+    original = getattr(evaluate_mod, phase)
+
+    def watch(*args: Any) -> Any:
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(evaluate_mod, phase, watch)
+    return calls
+
+
+def same_report(got: Any, want: Any) -> None:
     a, b = got.to_json(), want.to_json()
     a.pop("duration_ms")
     b.pop("duration_ms")
@@ -67,7 +73,7 @@ def test_the_workers_read_their_slices_and_report_what_reading_it_whole_gives(tm
     text += '---\nname: "q\\"uote"\nrate: 1.5e-9\n'
     got, want, fused = _reports(tmp_path, text, monkeypatch)
     assert fused == [True]  # read by the workers
-    _same(got, want)
+    same_report(got, want)
     assert len(got.failures) > 100 and len(got.errors) == 3
     assert {f.line for f in got.errors} == {f.line for f in want.errors}
 
@@ -77,14 +83,14 @@ def test_a_count_other_than_foreseen_reads_the_file_whole(tmp_path, monkeypatch)
     text = _pieces(700) + "---\nname: a\n...\nname: bare\nspec: {size: 99}\n" + _pieces(700)
     got, want, fused = _reports(tmp_path, text, monkeypatch)
     assert fused == [False]
-    _same(got, want)
+    same_report(got, want)
 
 
 def test_an_error_in_a_later_slice_is_the_error_of_the_whole_file(tmp_path, monkeypatch):
     text = _pieces(1400) + "---\nname: [unclosed\n" + _pieces(200)
     got, want, fused = _reports(tmp_path, text, monkeypatch)
     assert fused == [False]
-    _same(got, want)
+    same_report(got, want)
     [error] = got.errors
     assert error.rule_id == "input" and "YAML" in error.message.upper()
 
@@ -93,4 +99,4 @@ def test_what_comes_before_the_first_start_is_a_document_or_not(tmp_path, monkey
     for head in ("# a comment only\n\n", "name: implicit\nspec: {size: 50}\n"):
         got, want, fused = _reports(tmp_path, head + _pieces(1400), monkeypatch)
         assert fused == [True], head
-        _same(got, want)
+        same_report(got, want)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.test_policy_fused_reading import same_report, watched
 
 from deployforge.policy import engine as engine_mod
 from deployforge.policy import evaluate as evaluate_mod
@@ -55,27 +56,11 @@ def _reports(
     path = tmp_path / "main.tf"
     path.write_text(text)
     opts = PolicyOptions(policies=(str(tmp_path / "p.rego"),), **options)
-    sliced: list[bool] = []
-    original = evaluate_mod._tf_phase
-
-    def watched(*args: Any) -> Any:
-        out = original(*args)
-        sliced.append(out is not None)
-        return out
-
-    monkeypatch.setattr(evaluate_mod, "_tf_phase", watched)
+    sliced = watched(monkeypatch, "_tf_phase")
     got = evaluate_paths([str(path)], opts)
     docs, problems = inputs.read_inputs([str(path)])  # the file read in this process, whole
     want = evaluate(docs, opts, problems, inputs=[str(path)])
     return got, want, sliced
-
-
-def _same(got: Any, want: Any) -> None:
-    a, b = got.to_json(), want.to_json()
-    a.pop("duration_ms")
-    b.pop("duration_ms")
-    assert a == b
-    assert got.checks == want.checks
 
 
 def test_the_workers_read_their_slices_and_report_what_reading_it_whole_gives(tmp_path, monkeypatch):
@@ -83,7 +68,7 @@ def test_the_workers_read_their_slices_and_report_what_reading_it_whole_gives(tm
     text = HEAD + "".join(_blocks(i, 1) + _blocks(i + 1000, 1, "aws_instance") for i in range(40))
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [True]
-    _same(got, want)
+    same_report(got, want)
     public = [f for f in got.failures if f.message.endswith("is public")]
     assert len(public) == len([i for i in range(40) if i % 3 == 0] + [i for i in range(1000, 1040) if i % 3 == 0])
     # regions come from the head's provider and variable, in the second slice too
@@ -112,7 +97,7 @@ def test_the_workers_read_their_slices_and_report_what_reading_it_whole_gives(tm
 def test_what_a_slice_cannot_see_reads_the_file_whole(tmp_path, monkeypatch, case, text):
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [], case  # foreseen by the plan: the file is read whole from the start
-    _same(got, want)
+    same_report(got, want)
 
 
 def test_a_header_inside_a_heredoc_at_the_cut_reads_the_file_whole(tmp_path, monkeypatch):
@@ -125,7 +110,7 @@ def test_a_header_inside_a_heredoc_at_the_cut_reads_the_file_whole(tmp_path, mon
     assert plan is not None and text[plan.bounds[1][0] :].startswith('resource "aws_s3_bucket" "fake')
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [False]
-    _same(got, want)
+    same_report(got, want)
     assert not any("fake" in (f.resource or "") for f in got.findings)
 
 
@@ -133,14 +118,14 @@ def test_an_indented_block_the_headers_do_not_show_reads_the_file_whole(tmp_path
     text = HEAD + _blocks(0, 20) + '  variable "hidden" {\n    default = 2\n  }\n' + _blocks(20, 20)
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [False]
-    _same(got, want)
+    same_report(got, want)
 
 
 def test_an_error_in_a_later_slice_is_the_error_of_the_whole_file(tmp_path, monkeypatch):
     text = HEAD + _blocks(0, 30) + 'resource "aws_s3_bucket" "broken" {\n  acl = = 1\n}\n' + _blocks(30, 10)
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [False]
-    _same(got, want)
+    same_report(got, want)
     [error] = got.errors
     assert error.rule_id == "input" and "invalid HCL" in error.message
 
@@ -149,7 +134,7 @@ def test_a_value_the_engine_cannot_read_is_refused_as_when_read_whole(tmp_path, 
     text = HEAD + _blocks(0, 30) + BIG + _blocks(30, 10)
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [False]
-    _same(got, want)
+    same_report(got, want)
     assert len(got.errors) == 1 and "64" in got.errors[0].message
 
 
@@ -158,7 +143,7 @@ def test_a_package_over_the_whole_file_reads_it_whole(tmp_path, monkeypatch):
     text = HEAD + _blocks(0, 40)
     got, want, sliced = _reports(tmp_path, text, monkeypatch, policy=policy)
     assert sliced == []  # foreseen from the package line
-    _same(got, want)
+    same_report(got, want)
     assert [f.message for f in got.failures] == ["many"]
 
 
@@ -169,7 +154,7 @@ def test_a_package_only_the_engine_selects_is_caught_by_the_workers(tmp_path, mo
     policy = 'package main\nimport rego.v1\ndeny contains "many" if count(input.resource.aws_s3_bucket) > 10\n'
     got, want, sliced = _reports(tmp_path, HEAD + _blocks(0, 40), monkeypatch, policy=policy)
     assert sliced == [False]
-    _same(got, want)
+    same_report(got, want)
 
 
 def test_many_slices_cut_where_the_engine_cuts_its_items(tmp_path, monkeypatch):
@@ -178,7 +163,7 @@ def test_many_slices_cut_where_the_engine_cuts_its_items(tmp_path, monkeypatch):
     text = HEAD + _blocks(0, 31) + 'data "aws_caller_identity" "me" {\n}\n' + _blocks(31, 9)
     got, want, sliced = _reports(tmp_path, text, monkeypatch)
     assert sliced == [True]
-    _same(got, want)
+    same_report(got, want)
 
 
 def test_the_plan_follows_the_headers():
